@@ -1,0 +1,40 @@
+"""The one error tree: every error verifier raises on purpose, with advice for the operator."""
+
+from __future__ import annotations
+
+
+class VerifierError(Exception):
+    """Base of every error verifier raises on purpose."""
+
+    #: Exit code the command line uses for this error (3: could not complete).
+    exit_code: int = 3
+
+    def diagnostics(self) -> str:
+        """One line for the user: what went wrong and what to do."""
+        return str(self)
+
+
+class UsageError(VerifierError):
+    """The command was given something it cannot use (exit 2)."""
+
+    exit_code = 2
+
+
+class TargetError(UsageError):
+    """The scan target does not exist or is not a file or folder."""
+
+
+class PolicyError(UsageError):
+    """A policy file is missing, malformed or invalid."""
+
+
+class StoreError(VerifierError):
+    """The database could not be reached, migrated, read or written."""
+
+
+class NotFoundError(UsageError):
+    """A recorded scan or object asked for does not exist."""
+
+
+class ScanAbortedError(VerifierError):
+    """The scan could not run to the end."""

@@ -1,0 +1,167 @@
+"""Frozen value types shared by every part of verifier; imports nothing of ours."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is, in increasing order."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order info < low < medium < high < critical."""
+        return _SEVERITY_ORDER.index(self)
+
+    def at_least(self, other: Severity) -> bool:
+        """Whether this severity is `other` or worse."""
+        return self.rank >= other.rank
+
+
+_SEVERITY_ORDER = list(Severity)
+
+
+class FileFormat(str, enum.Enum):
+    """A file's format, identified by its content rather than its name."""
+
+    SAFETENSORS = "safetensors"
+    PICKLE = "pickle"
+    PYTORCH_ZIP = "pytorch-zip"
+    PYTORCH_LEGACY = "pytorch-legacy"
+    NUMPY = "numpy"
+    NUMPY_NPZ = "numpy-npz"
+    ZIP = "zip"
+    GGUF = "gguf"
+    HDF5 = "hdf5"
+    ONNX = "onnx"
+    SENTENCEPIECE = "sentencepiece"
+    JSON = "json"
+    TEXT = "text"
+    IMAGE = "image"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+    @property
+    def carries_pickle(self) -> bool:
+        """Whether loading files of this format may run a pickle."""
+        return self in PICKLE_FORMATS
+
+
+PICKLE_FORMATS = frozenset(
+    {
+        FileFormat.PICKLE,
+        FileFormat.PYTORCH_ZIP,
+        FileFormat.PYTORCH_LEGACY,
+    }
+)
+
+
+class Decision(str, enum.Enum):
+    """The outcome of a policy evaluation."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class ScanStatus(str, enum.Enum):
+    """Whether a scan checked everything it was asked to."""
+
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation about the model, with where and why."""
+
+    code: str
+    severity: Severity
+    message: str
+    file: str | None = None
+    member: str | None = None
+    offset: int | None = None
+    evidence: str | None = None
+
+    def with_file(self, path: str) -> Finding:
+        """The same finding attributed to `path`."""
+        return Finding(
+            code=self.code,
+            severity=self.severity,
+            message=self.message,
+            file=path,
+            member=self.member,
+            offset=self.offset,
+            evidence=self.evidence,
+        )
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What one pass over a file established: its digests, format and findings."""
+
+    path: str
+    size: int
+    sha256: str | None
+    git_sha1: str | None
+    format: FileFormat
+    findings: tuple[Finding, ...] = ()
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """A policy rule that fired, with its effect and what it matched."""
+
+    rule_id: str
+    effect: str
+    severity: Severity
+    message: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A policy decision with the reasons that produced it."""
+
+    decision: Decision
+    policy_name: str
+    policy_digest: str
+    mode: str
+    reasons: tuple[RuleOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Everything one scan found and decided, as recorded."""
+
+    scan_id: str
+    target: str
+    started_at: str
+    finished_at: str
+    tool_version: str
+    status: ScanStatus
+    files: tuple[FileResult, ...]
+    findings: tuple[Finding, ...]
+    verdict: Verdict
+    source: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """One line of the scan history."""
+
+    scan_id: str
+    target: str
+    started_at: str
+    status: ScanStatus
+    decision: Decision
+    file_count: int
+    finding_count: int

@@ -1,0 +1,86 @@
+"""The scanner seam: a pull stream over one file's bytes, and scanners that read it once."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from verifier.model import FileFormat, Finding, Severity
+
+
+class ScanStream(Protocol):
+    """Forward-only view of a file's bytes; every byte read or skipped is hashed once.
+
+    Scanners never seek backwards: a large tensor payload is skipped, not copied.
+    """
+
+    @property
+    def size(self) -> int:
+        """Size of the file as seen when it was opened."""
+
+    def read(self, n: int) -> bytes:
+        """Return up to `n` bytes; fewer only at end of file."""
+
+    def skip(self, n: int) -> int:
+        """Pass over up to `n` bytes without returning them; return how many were skipped."""
+
+    def tell(self) -> int:
+        """Offset of the next byte to be read."""
+
+
+class ScanLimitError(Exception):
+    """A scanner met a structure past its resource limits (reported as a finding)."""
+
+
+@dataclass(frozen=True)
+class ScanContext:
+    """What a scanner may know about the file besides its bytes."""
+
+    path: str
+    format: FileFormat
+
+    def finding(
+        self,
+        code: str,
+        severity: Severity,
+        message: str,
+        *,
+        member: str | None = None,
+        offset: int | None = None,
+        evidence: str | None = None,
+    ) -> Finding:
+        """A finding attributed to this file."""
+        return Finding(
+            code=code,
+            severity=severity,
+            message=message,
+            file=self.path,
+            member=member,
+            offset=offset,
+            evidence=evidence,
+        )
+
+
+class Scanner(abc.ABC):
+    """Reads one file's stream and yields findings; must never raise on hostile input.
+
+    Subclasses register themselves for the formats they name.
+    """
+
+    formats: ClassVar[frozenset[FileFormat]] = frozenset()
+    registry: ClassVar[dict[FileFormat, type[Scanner]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        for fmt in cls.formats:
+            Scanner.registry[fmt] = cls
+
+    @abc.abstractmethod
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield findings for the file behind `stream`.
+
+        Raises:
+            ScanLimitError: a structure exceeded the scanner's bounds.
+        """
