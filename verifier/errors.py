@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """The command line's exit codes: the contract CI gates rely on."""
+
+    OK = 0
+    DENIED = 1
+    USAGE = 2
+    ERROR = 3
+
 
 class VerifierError(Exception):
     """Base of every error verifier raises on purpose."""
 
     #: Exit code the command line uses for this error (3: could not complete).
-    exit_code: int = 3
+    exit_code: ExitCode = ExitCode.ERROR
 
     def diagnostics(self) -> str:
         """One line for the user: what went wrong and what to do."""
@@ -17,7 +28,7 @@ class VerifierError(Exception):
 class UsageError(VerifierError):
     """The command was given something it cannot use (exit 2)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class TargetError(UsageError):

@@ -29,6 +29,13 @@ class ScanStream(Protocol):
     def tell(self) -> int:
         """Offset of the next byte to be read."""
 
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Read up to `n` bytes at `offset` without moving the stream or hashing them.
+
+        For the few container formats whose index sits at the end (zip's central
+        directory): such metadata is small, and the data itself is still read once.
+        """
+
 
 class ScanLimitError(Exception):
     """A scanner met a structure past its resource limits (reported as a finding)."""

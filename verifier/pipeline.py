@@ -1,0 +1,219 @@
+"""The one place that sequences a scan: walk -> hash and scan (one read) -> decide -> record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Protocol
+
+from verifier import __version__
+from verifier.errors import ScanAbortedError, VerifierError
+from verifier.hashing import HashingReader
+from verifier.model import (
+    FileFormat,
+    FileResult,
+    Finding,
+    ScanReport,
+    ScanStatus,
+    Severity,
+    Verdict,
+)
+from verifier.policy import Policy, decide
+from verifier.policy.schema import Mode
+from verifier.scanners.interface import ScanContext, ScanLimitError
+from verifier.scanners.registry import scanner_for
+from verifier.scanners.sniff import identify
+from verifier.sources.local import LocalFile, open_regular, walk
+
+log = logging.getLogger(__name__)
+
+#: Bytes of a file's start used to identify its format.
+HEAD_SIZE = 65536
+
+
+class ScanRecorder(Protocol):
+    """Where finished and failed scans are recorded (the store, or a fake in tests)."""
+
+    def record_scan(self, report: ScanReport) -> None: ...
+
+    def record_failed_scan(
+        self,
+        *,
+        scan_id: str,
+        target: str,
+        started_at: str,
+        finished_at: str,
+        tool_version: str,
+        error: str,
+    ) -> None: ...
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _unreadable(path: str, reason: str) -> FileResult:
+    finding = Finding(
+        "FILE-UNREADABLE",
+        Severity.CRITICAL,
+        f"file could not be read: {reason}",
+        file=path,
+    )
+    return FileResult(
+        path=path,
+        size=0,
+        sha256=None,
+        git_sha1=None,
+        format=FileFormat.UNKNOWN,
+        findings=(finding,),
+        complete=False,
+    )
+
+
+def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
+    """Read one file once: identify it, run its scanner, and hash every byte on the way."""
+    try:
+        fd, size = open_regular(entry.location)
+    except OSError as exc:
+        return _unreadable(entry.path, exc.strerror or str(exc))
+    try:
+        reader = HashingReader(fd, size=size, git_sha1=git_sha1)
+        try:
+            fmt = identify(reader.peek(HEAD_SIZE), size)
+            findings = _run_scanner(reader, ScanContext(path=entry.path, format=fmt))
+            digests = reader.drain()
+        except OSError as exc:
+            return _unreadable(entry.path, exc.strerror or str(exc))
+    finally:
+        os.close(fd)
+    complete = digests.size == size
+    if not complete:
+        findings.append(
+            Finding(
+                "FILE-CHANGED-DURING-SCAN",
+                Severity.CRITICAL,
+                f"file was {size} bytes when opened but {digests.size} bytes were read",
+                file=entry.path,
+            )
+        )
+    return FileResult(
+        path=entry.path,
+        size=digests.size,
+        sha256=digests.sha256,
+        git_sha1=digests.git_sha1,
+        format=fmt,
+        findings=tuple(findings),
+        complete=complete,
+    )
+
+
+def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
+    scanner = scanner_for(ctx.format)
+    if scanner is None:
+        return [
+            ctx.finding(
+                "FORMAT-NOT-SCANNED",
+                Severity.HIGH,
+                f"no scanner reads {ctx.format.value} files, so this file was not checked",
+            )
+        ]
+    findings: list[Finding] = []
+    try:
+        findings.extend(scanner.scan(reader, ctx))
+    except ScanLimitError as exc:
+        findings.append(ctx.finding("SCAN-LIMIT", Severity.HIGH, f"scan stopped: {exc}"))
+    except OSError:
+        raise
+    except Exception as exc:
+        # A scanner that breaks on hostile input must not pass the file: the scan is marked
+        # incomplete (never allowed) and the failure is named, so it can be fixed.
+        log.debug("scanner crashed on %s", ctx.path, exc_info=True)
+        findings.append(
+            ctx.finding(
+                "SCANNER-ERROR",
+                Severity.CRITICAL,
+                f"the {ctx.format.value} scanner failed on this file ({type(exc).__name__}: "
+                f"{exc}); it was not fully checked",
+            )
+        )
+    return findings
+
+
+def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...]) -> bool:
+    return any(not f.complete for f in files) or any(
+        f.code in ("FILE-UNREADABLE", "SCANNER-ERROR") for f in findings
+    )
+
+
+def scan_target(
+    target: str,
+    *,
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    workers: int | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> ScanReport:
+    """Scan a local file or folder, decide with `policy`, and record the result.
+
+    Raises:
+        TargetError: the target does not exist or is not a file or folder.
+        StoreError: the result could not be recorded.
+    """
+    tree = walk(target)
+    scan_id = uuid.uuid4().hex
+    started = _now()
+    try:
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+            files = []
+            for result in pool.map(scan_file, tree.files):
+                files.append(result)
+                if on_file is not None:
+                    on_file(result)
+    except BaseException as exc:
+        # Record the failure first, so an interrupted or broken scan reads as failed, never allowed.
+        if recorder is not None and policy.mode is not Mode.DRY_RUN:
+            recorder.record_failed_scan(
+                scan_id=scan_id,
+                target=target,
+                started_at=started,
+                finished_at=_now(),
+                tool_version=__version__,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        if isinstance(exc, Exception) and not isinstance(exc, VerifierError):
+            raise ScanAbortedError(
+                f"scan {scan_id} aborted ({type(exc).__name__}: {exc}); recorded as failed"
+            ) from exc
+        raise
+    scan_findings = list(tree.findings)
+    if not tree.files:
+        scan_findings.append(
+            Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
+        )
+    all_findings = tuple(scan_findings) + tuple(f for r in files for f in r.findings)
+    file_results = tuple(files)
+    status = (
+        ScanStatus.INCOMPLETE
+        if _is_incomplete(file_results, all_findings)
+        else ScanStatus.COMPLETE
+    )
+    verdict: Verdict = decide(policy, files=file_results, findings=all_findings, status=status)
+    report = ScanReport(
+        scan_id=scan_id,
+        target=target,
+        started_at=started,
+        finished_at=_now(),
+        tool_version=__version__,
+        status=status,
+        files=file_results,
+        findings=all_findings,
+        verdict=verdict,
+        source={"type": "local", "root": tree.root},
+    )
+    if recorder is not None and policy.mode is not Mode.DRY_RUN:
+        recorder.record_scan(report)
+    return report

@@ -1,0 +1,97 @@
+"""Human-readable tables (rich), rendered to text for the command line to print."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from verifier.model import Decision, ScanReport, ScanSummary, Severity
+
+_SEVERITY_STYLE = {
+    Severity.INFO: "dim",
+    Severity.LOW: "cyan",
+    Severity.MEDIUM: "yellow",
+    Severity.HIGH: "red",
+    Severity.CRITICAL: "bold red",
+}
+
+
+def _console(buffer: io.StringIO) -> Console:
+    width = max(100, shutil.get_terminal_size((120, 24)).columns)
+    return Console(file=buffer, width=width, highlight=False, soft_wrap=False)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def render_report(report: ScanReport) -> str:
+    """The scan as a file table, a findings table and the decision with its reasons."""
+    buffer = io.StringIO()
+    console = _console(buffer)
+    files = Table(title=f"{report.target}  (scan {report.scan_id})", title_justify="left")
+    for column in ("file", "format", "size", "sha256", "findings"):
+        files.add_column(column, overflow="fold")
+    for f in report.files:
+        worst = max((x.severity for x in f.findings), key=lambda s: s.rank, default=None)
+        label = Text(str(len(f.findings)), style=_SEVERITY_STYLE[worst] if worst else "")
+        files.add_row(f.path, f.format.value, _size(f.size), f.sha256 or "-", label)
+    console.print(files)
+    shown = [f for f in report.findings if f.severity is not Severity.INFO]
+    if shown:
+        table = Table(title="findings", title_justify="left")
+        for column in ("severity", "code", "file", "message"):
+            table.add_column(column, overflow="fold")
+        for f in sorted(shown, key=lambda x: -x.severity.rank):
+            where = (f.file or "(scan)") + (f" [{f.member}]" if f.member else "")
+            table.add_row(
+                Text(f.severity.value, style=_SEVERITY_STYLE[f.severity]), f.code, where, f.message
+            )
+        console.print(table)
+    verdict = report.verdict
+    style = "bold green" if verdict.decision is Decision.ALLOW else "bold red"
+    console.print(
+        Text.assemble(
+            ("decision: ", "bold"),
+            (verdict.decision.value.upper(), style),
+            f"  policy {verdict.policy_name} ({verdict.mode}), sha256:{verdict.policy_digest[:12]}",
+            f"  status {report.status.value}",
+        )
+    )
+    for reason in verdict.reasons:
+        console.print(f"  [{reason.effect}] {reason.rule_id}: {reason.message}", markup=False)
+        for line in reason.evidence[:5]:
+            console.print(f"      {line}", markup=False)
+    return buffer.getvalue()
+
+
+def render_history(scans: Sequence[ScanSummary]) -> str:
+    """Recorded scans, newest first."""
+    buffer = io.StringIO()
+    console = _console(buffer)
+    table = Table(title="recorded scans", title_justify="left")
+    for column in ("scan id", "started", "target", "status", "decision", "files", "findings"):
+        table.add_column(column, overflow="fold")
+    for s in scans:
+        style = "green" if s.decision is Decision.ALLOW else "red"
+        table.add_row(
+            s.scan_id,
+            s.started_at,
+            s.target,
+            s.status.value,
+            Text(s.decision.value, style=style),
+            str(s.file_count),
+            str(s.finding_count),
+        )
+    console.print(table)
+    return buffer.getvalue()

@@ -1,0 +1,26 @@
+"""The scanner registry: importing this module registers every scanner."""
+
+from __future__ import annotations
+
+from verifier.model import FileFormat
+from verifier.scanners import (  # noqa: F401  (imported to register)
+    archive,
+    basic,
+    numpy,
+    pickle,
+    safetensors,
+    torch,
+    unanalysed,
+)
+from verifier.scanners.interface import Scanner
+
+
+def scanner_for(fmt: FileFormat) -> Scanner | None:
+    """The scanner registered for `fmt`, or None when no scanner reads it."""
+    cls = Scanner.registry.get(fmt)
+    return cls() if cls is not None else None
+
+
+def unscanned_formats() -> frozenset[FileFormat]:
+    """Formats that no scanner reads (the pipeline reports files of these formats)."""
+    return frozenset(FileFormat) - frozenset(Scanner.registry)

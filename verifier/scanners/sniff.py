@@ -1,0 +1,406 @@
+"""Identify a file's format from its first bytes (magic and structure), never from its name."""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import pickletools
+import struct
+from dataclasses import dataclass
+
+from verifier.model import FileFormat
+
+HEAD_SIZE = 65536
+"""How many leading bytes `identify` expects to be given (fewer for smaller files)."""
+
+# A pickle walk over this many bytes decides; walking all of HEAD_SIZE costs more and tells no more.
+_PICKLE_WALK_LIMIT = 8192
+
+_ZIP_LOCAL = b"PK\x03\x04"
+_ZIP_EMPTY = b"PK\x05\x06"
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+_HDF5_USERBLOCK_OFFSETS = (512, 1024, 2048)
+_TORCH_ZIP_MARKERS = frozenset({"data.pkl", "version", "byteorder"})
+_TORCH_TAR_MEMBERS = frozenset({b"storages", b"tensors", b"pickle"})
+
+# torch.save(_use_new_zipfile_serialization=False) begins with pickle.dumps(0x1950a86a20f9469cfc6c)
+# at the protocol it was given; these are those dumps for protocols 0/1, 2, 3, 4 and 5.
+_TORCH_LEGACY_MAGIC = (
+    b"L119547037146038801333356L\n.",
+    b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.",
+    b"\x80\x03\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.",
+    b"\x80\x04\x95\r\x00\x00\x00\x00\x00\x00\x00\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.",
+    b"\x80\x05\x95\r\x00\x00\x00\x00\x00\x00\x00\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.",
+)
+
+# Loaders that dispatch on these magics (torch.load, numpy.load) never unpickle the file itself,
+# so they outrank a pickle reading of the same bytes.
+_DISPATCHING_MAGIC: tuple[tuple[bytes, FileFormat], ...] = ((b"\x93NUMPY", FileFormat.NUMPY),)
+
+# Formats whose loaders do not unpickle, but which torch.load would treat as a legacy pickle:
+# a file that also walks as a pickle is reported as PICKLE.
+_PASSIVE_MAGIC: tuple[tuple[bytes, FileFormat], ...] = (
+    (b"GGUF", FileFormat.GGUF),
+    (_HDF5, FileFormat.HDF5),
+    (b"\x89PNG\r\n\x1a\n", FileFormat.IMAGE),
+    (b"\xff\xd8\xff", FileFormat.IMAGE),
+    (b"GIF87a", FileFormat.IMAGE),
+    (b"GIF89a", FileFormat.IMAGE),
+)
+
+
+def identify(head: bytes, size: int) -> FileFormat:
+    """Identify a file's format from its content.
+
+    When bytes admit two readings, the one a mainstream loader would act on wins, and among
+    those the reading that runs a pickle: a pickle at offset 0 with a zip appended is PICKLE
+    (torch.load only checks for zip magic at offset 0).
+
+    Args:
+        head: The first bytes of the file, up to HEAD_SIZE (the whole file if smaller).
+        size: The full size of the file in bytes.
+
+    Returns:
+        The identified format; UNKNOWN when nothing matched.
+    """
+    if size == 0:
+        return FileFormat.EMPTY
+    if not head:
+        return FileFormat.UNKNOWN
+    if head.startswith(_ZIP_LOCAL):
+        return _refine_zip(head)
+    if head.startswith(_ZIP_EMPTY):
+        return FileFormat.ZIP
+    for magic, fmt in _DISPATCHING_MAGIC:
+        if head.startswith(magic):
+            return fmt
+    if _is_torch_legacy_tar(head):
+        return FileFormat.PYTORCH_LEGACY
+    if head.startswith(_TORCH_LEGACY_MAGIC):
+        return FileFormat.PYTORCH_LEGACY
+    evidence = _pickle_evidence(head, size)
+    if evidence is _PickleEvidence.STRONG:
+        return FileFormat.PICKLE
+    for magic, fmt in _PASSIVE_MAGIC:
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return FileFormat.IMAGE
+    if _is_safetensors(head, size):
+        return FileFormat.SAFETENSORS
+    if evidence is _PickleEvidence.WEAK:
+        return FileFormat.PICKLE
+    if any(head[at : at + len(_HDF5)] == _HDF5 for at in _HDF5_USERBLOCK_OFFSETS):
+        return FileFormat.HDF5
+    if _is_onnx(head, size):
+        return FileFormat.ONNX
+    if _is_sentencepiece(head):
+        return FileFormat.SENTENCEPIECE
+    return _identify_text(head, size)
+
+
+def _identify_text(head: bytes, size: int) -> FileFormat:
+    if b"\x00" in head:
+        return FileFormat.UNKNOWN
+    try:
+        # Not final when the head is a prefix: a multi-byte character may be cut at its end.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) >= size)
+    except UnicodeDecodeError:
+        return FileFormat.UNKNOWN
+    body = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    if body[:1] in (b"{", b"["):
+        return FileFormat.JSON
+    return FileFormat.TEXT
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 10:
+        return False
+    header_len = int.from_bytes(head[:8], "little")
+    if not 2 <= header_len <= size - 8:
+        return False
+    header = head[8 : 8 + header_len].lstrip(b" ")
+    if header[:1] != b"{":
+        return False
+    after = header[1:].lstrip(b" \t\r\n")
+    return after[:1] in (b"", b'"', b"}")
+
+
+def _refine_zip(head: bytes) -> FileFormat:
+    names = _zip_member_names(head)
+    for name in names:
+        parts = name.split("/")
+        if len(parts) == 2 and parts[0] and parts[1] in _TORCH_ZIP_MARKERS:
+            return FileFormat.PYTORCH_ZIP
+    if names and all(name.endswith(".npy") for name in names):
+        return FileFormat.NUMPY_NPZ
+    return FileFormat.ZIP
+
+
+def _zip_member_names(head: bytes) -> list[str]:
+    """Names from the local file headers that lie within `head`, in order."""
+    names: list[str] = []
+    pos = 0
+    while len(names) < 256 and head.startswith(_ZIP_LOCAL, pos) and pos + 30 <= len(head):
+        flags, csize, usize, name_len, extra_len = struct.unpack_from("<2xH10xIIHH", head, pos + 4)
+        name_at = pos + 30
+        if name_at + name_len > len(head):
+            break
+        names.append(head[name_at : name_at + name_len].decode("utf-8", errors="replace"))
+        extra = head[name_at + name_len : name_at + name_len + extra_len]
+        csize = _zip64_compressed_size(extra, csize=csize, usize=usize)
+        data_at = name_at + name_len + extra_len
+        # With a data descriptor the sizes follow the data: look for the next local header.
+        descriptor = flags & 0x08 and csize == 0
+        following = head.find(_ZIP_LOCAL, data_at) if descriptor else data_at + csize
+        if following <= pos:
+            break
+        pos = following
+    return names
+
+
+def _zip64_compressed_size(extra: bytes, *, csize: int, usize: int) -> int:
+    if csize != 0xFFFFFFFF:
+        return csize
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        body = extra[at + 4 : at + 4 + length]
+        if tag == 0x0001:
+            skip = 8 if usize == 0xFFFFFFFF else 0
+            if len(body) >= skip + 8:
+                return int.from_bytes(body[skip : skip + 8], "little")
+        at += 4 + length
+    return csize
+
+
+def _is_torch_legacy_tar(head: bytes) -> bool:
+    pos = 0
+    while pos + 512 <= len(head) and head[pos + 257 : pos + 262] == b"ustar":
+        block = head[pos : pos + 512]
+        if block[:100].split(b"\x00", 1)[0] in _TORCH_TAR_MEMBERS:
+            return True
+        raw_size = block[124:136].strip(b"\x00 ")
+        try:
+            member_size = int(raw_size, 8) if raw_size else 0
+        except ValueError:
+            return False
+        pos += 512 + -(-member_size // 512) * 512
+    return False
+
+
+class _PickleEvidence(enum.Enum):
+    NONE = "none"
+    WEAK = "weak"  # a protocol 2+ header followed by opcodes, then nonsense
+    STRONG = "strong"
+
+
+class _WalkEnd(enum.Enum):
+    STOP = "stop"
+    RAN_OUT = "ran-out"  # well-formed up to the end of the bytes walked; the file goes on
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class _Walk:
+    end: _WalkEnd
+    ops: int
+    ran_code: bool  # an import followed by a call: an unpickler would already have run code
+
+
+# First opcodes of real protocol 0/1 pickles; text rarely begins with these and survives a walk.
+_PLAIN_STARTS = frozenset(b"(])}ciNILSVFKMJGXTUBCdlte")
+# Any opcode that pushes onto an empty stack can open a pickle an unpickler accepts.
+_PUSH_STARTS = _PLAIN_STARTS | frozenset(b"P\x80\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96")
+_IMPORTS = frozenset({"GLOBAL", "STACK_GLOBAL", "INST"})
+_CALLS = frozenset({"REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"})
+_OPCODES = {ord(op.code): op for op in pickletools.opcodes}
+_LENGTH_PREFIX = {
+    pickletools.TAKEN_FROM_ARGUMENT1: 1,
+    pickletools.TAKEN_FROM_ARGUMENT4: 4,
+    pickletools.TAKEN_FROM_ARGUMENT4U: 4,
+    pickletools.TAKEN_FROM_ARGUMENT8U: 8,
+}
+
+
+def _pickle_evidence(head: bytes, size: int) -> _PickleEvidence:
+    walk = _walk_pickle(head[:_PICKLE_WALK_LIMIT], size)
+    first = head[0]
+    if walk.end is _WalkEnd.STOP and walk.ops >= 2 and first in _PUSH_STARTS:
+        return _PickleEvidence.STRONG
+    if walk.ran_code and first in _PUSH_STARTS:
+        return _PickleEvidence.STRONG
+    protocol_header = first == 0x80 and len(head) > 1 and 2 <= head[1] <= 5
+    if (
+        walk.end is _WalkEnd.RAN_OUT
+        and walk.ops >= 2
+        and (protocol_header or first in _PLAIN_STARTS)
+    ):
+        return _PickleEvidence.STRONG
+    if protocol_header and walk.ops >= 2:
+        return _PickleEvidence.WEAK
+    return _PickleEvidence.NONE
+
+
+def _walk_pickle(window: bytes, size: int) -> _Walk:
+    """Walk opcodes with pickletools' table, parsing arguments without evaluating anything.
+
+    Arguments are checked here rather than by pickletools' readers, which call
+    codecs.escape_decode and so emit DeprecationWarning on hostile bytes.
+    """
+    pos = ops = 0
+    imported = ran_code = False
+    more = size > len(window)
+    while True:
+        if pos >= len(window):
+            return _Walk(_WalkEnd.RAN_OUT if more else _WalkEnd.ERROR, ops, ran_code)
+        opcode = _OPCODES.get(window[pos])
+        if opcode is None:
+            return _Walk(_WalkEnd.ERROR, ops, ran_code)
+        after = pos + 1 if opcode.arg is None else _argument_end(window, pos + 1, opcode.arg, size)
+        if after is None or after > len(window):
+            ran_out = after is not None and more
+            return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, ran_code)
+        ops += 1
+        ran_code = ran_code or (imported and opcode.name in _CALLS)
+        imported = imported or opcode.name in _IMPORTS
+        if opcode.name == "STOP":
+            return _Walk(_WalkEnd.STOP, ops, ran_code)
+        pos = after
+
+
+def _argument_end(
+    window: bytes, at: int, arg: pickletools.ArgumentDescriptor, size: int
+) -> int | None:
+    """Offset just past an argument; past len(window) if it runs off the end; None if invalid."""
+    if arg.n >= 0:
+        return at + arg.n
+    prefix = _LENGTH_PREFIX.get(arg.n)
+    if prefix is not None:
+        if at + prefix > len(window):
+            return at + prefix
+        signed = arg.n == pickletools.TAKEN_FROM_ARGUMENT4
+        length = int.from_bytes(window[at : at + prefix], "little", signed=signed)
+        end = at + prefix + length
+        return end if length >= 0 and end <= size else None
+    lines = 2 if arg.name == "stringnl_noescape_pair" else 1
+    end = at
+    values: list[bytes] = []
+    for _ in range(lines):
+        newline = window.find(b"\n", end)
+        if newline < 0:
+            return len(window) + 1
+        values.append(window[end:newline])
+        end = newline + 1
+    return end if all(_valid_line(arg.name, value) for value in values) else None
+
+
+def _valid_line(kind: str, value: bytes) -> bool:
+    """Whether a newline-terminated argument would parse, without evaluating it."""
+    try:
+        if kind == "decimalnl_short":
+            if value not in (b"00", b"01"):
+                int(value)
+        elif kind == "decimalnl_long":
+            int(value.removesuffix(b"L"))
+        elif kind == "floatnl":
+            float(value)
+        elif kind == "stringnl":
+            return len(value) >= 2 and value[:1] in (b"'", b'"') and value[-1:] == value[:1]
+        elif kind == "unicodestringnl":
+            value.decode("raw-unicode-escape")
+        else:
+            value.decode("ascii" if kind == "stringnl_noescape" else "utf-8")
+    except ValueError:
+        return False
+    return True
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    value = shift = 0
+    for index in range(pos, min(pos + 10, len(data))):
+        value |= (data[index] & 0x7F) << shift
+        if not data[index] & 0x80:
+            return value, index + 1
+        shift += 7
+    return None
+
+
+# ModelProto field number -> protobuf wire type.
+_ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+_ONNX_TEXT_FIELDS = frozenset({2, 3, 4})
+_ONNX_WINDOW = 128
+
+
+def _is_onnx(head: bytes, size: int) -> bool:
+    if head[:1] != b"\x08":
+        return False
+    seen: set[int] = set()
+    pos = 0
+    while pos < min(len(head), _ONNX_WINDOW):
+        tag = _read_varint(head, pos)
+        if tag is None:
+            return False
+        field, wire = tag[0] >> 3, tag[0] & 7
+        if _ONNX_FIELDS.get(field) != wire:
+            return False
+        value = _read_varint(head, tag[1])
+        if value is None:
+            return False
+        pos = value[1]
+        if field == 1 and not (pos == 2 and 1 <= value[0] <= 64):
+            return False
+        if wire == 2:
+            end = pos + value[0]
+            if end > size:
+                return False
+            if end <= len(head) and field in _ONNX_TEXT_FIELDS:
+                try:
+                    head[pos:end].decode("utf-8")
+                except UnicodeDecodeError:
+                    return False
+            pos = end
+        seen.add(field)
+    return bool(seen - {1})
+
+
+def _is_sentencepiece(head: bytes) -> bool:
+    pos = pieces = 0
+    scored = False
+    while pieces < 2:
+        if head[pos : pos + 1] != b"\x0a":
+            return False
+        length = _read_varint(head, pos + 1)
+        if length is None or length[1] + length[0] > len(head):
+            return False
+        piece = _sentencepiece_entry(head[length[1] : length[1] + length[0]])
+        if piece is None:
+            return False
+        scored = scored or piece
+        pieces += 1
+        pos = length[1] + length[0]
+    return scored
+
+
+def _sentencepiece_entry(entry: bytes) -> bool | None:
+    """Whether a SentencePiece entry has a score; None if it is not one."""
+    pos = 0
+    has_piece = has_score = False
+    while pos < len(entry):
+        tag = entry[pos]
+        if tag == 0x0A:
+            length = _read_varint(entry, pos + 1)
+            if length is None or length[1] + length[0] > len(entry):
+                return None
+            try:
+                entry[length[1] : length[1] + length[0]].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            has_piece, pos = True, length[1] + length[0]
+        elif tag == 0x15 and pos + 5 <= len(entry):
+            has_score, pos = True, pos + 5
+        elif tag == 0x18 and (kind := _read_varint(entry, pos + 1)) is not None:
+            pos = kind[1]
+        else:
+            return None
+    return has_score if has_piece else None

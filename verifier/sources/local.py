@@ -1,0 +1,177 @@
+"""The local source: a folder or one file, walked without following anything out of it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from verifier.errors import TargetError
+from verifier.model import Finding, Severity
+
+#: Folders that model loaders never read and that hold version-control internals.
+SKIPPED_DIRS = frozenset({".git"})
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A regular file inside the target: its path relative to the root, and where to open it."""
+
+    path: str
+    location: str
+
+
+@dataclass(frozen=True)
+class LocalTree:
+    """What walking a target found: files to read, and what was refused."""
+
+    root: str
+    files: tuple[LocalFile, ...]
+    findings: tuple[Finding, ...]
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def walk(target: str | os.PathLike[str]) -> LocalTree:
+    """List the regular files of `target`, refusing links out of it and special files.
+
+    Raises:
+        TargetError: the target does not exist or is neither a file nor a folder.
+    """
+    path = Path(target)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise TargetError(f"target not found: {target}") from None
+    except OSError as exc:
+        raise TargetError(f"cannot read target {target}: {exc.strerror}") from None
+    if stat.S_ISREG(mode):
+        real = os.path.realpath(path)
+        return LocalTree(
+            root=os.path.dirname(real),
+            files=(LocalFile(path=path.name, location=real),),
+            findings=(),
+        )
+    if not stat.S_ISDIR(mode):
+        raise TargetError(f"target is neither a file nor a folder: {target}")
+    root = os.path.realpath(path)
+    files: list[LocalFile] = []
+    findings: list[Finding] = []
+    _walk_dir(root, "", root, files, findings)
+    files.sort(key=lambda f: f.path)
+    return LocalTree(root=root, files=tuple(files), findings=tuple(findings))
+
+
+def _walk_dir(
+    folder: str, prefix: str, root: str, files: list[LocalFile], findings: list[Finding]
+) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        findings.append(
+            Finding(
+                "FILE-UNREADABLE",
+                Severity.CRITICAL,
+                f"folder cannot be listed: {exc.strerror}",
+                file=prefix.rstrip("/") or ".",
+            )
+        )
+        return
+    for entry in entries:
+        rel = prefix + entry.name
+        if entry.is_symlink():
+            _symlink(entry, rel, root, files, findings)
+        elif entry.is_dir(follow_symlinks=False):
+            if entry.name in SKIPPED_DIRS:
+                findings.append(
+                    Finding(
+                        "PATH-SKIPPED",
+                        Severity.INFO,
+                        "version-control folder not scanned (model loaders never read it)",
+                        file=rel,
+                    )
+                )
+                continue
+            _walk_dir(entry.path, rel + "/", root, files, findings)
+        elif entry.is_file(follow_symlinks=False):
+            files.append(LocalFile(path=rel, location=entry.path))
+        else:
+            findings.append(
+                Finding(
+                    "PATH-SPECIAL-FILE",
+                    Severity.HIGH,
+                    "special file (device, FIFO or socket) refused: it was not read",
+                    file=rel,
+                )
+            )
+
+
+def _symlink(
+    entry: os.DirEntry[str], rel: str, root: str, files: list[LocalFile], findings: list[Finding]
+) -> None:
+    real = os.path.realpath(entry.path)
+    if not _inside(real, root):
+        findings.append(
+            Finding(
+                "PATH-SYMLINK-ESCAPE",
+                Severity.HIGH,
+                "symbolic link points outside the target; it was not followed",
+                file=rel,
+                evidence=os.readlink(entry.path),
+            )
+        )
+        return
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        findings.append(
+            Finding(
+                "PATH-SYMLINK-DANGLING",
+                Severity.MEDIUM,
+                "symbolic link points at nothing",
+                file=rel,
+                evidence=os.readlink(entry.path),
+            )
+        )
+        return
+    if stat.S_ISREG(mode):
+        files.append(LocalFile(path=rel, location=real))
+    elif stat.S_ISDIR(mode):
+        findings.append(
+            Finding(
+                "PATH-SYMLINK-DIR",
+                Severity.INFO,
+                "link to a folder inside the target; its files are scanned at their own path",
+                file=rel,
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                "PATH-SPECIAL-FILE",
+                Severity.HIGH,
+                "link to a special file refused: it was not read",
+                file=rel,
+            )
+        )
+
+
+def open_regular(location: str) -> tuple[int, int]:
+    """Open a file for reading without following a final symlink; return (fd, size).
+
+    Raises:
+        OSError: the file is gone, unreadable, or no longer a regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(location, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        return fd, info.st_size
+    except BaseException:
+        os.close(fd)
+        raise

@@ -1,0 +1,405 @@
+"""The Store: records scans and decisions, and reads them back as frozen model types."""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Engine, Select, create_engine, event, func, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from verifier import __version__
+from verifier.errors import NotFoundError, StoreError, UsageError
+from verifier.model import Finding, ScanReport, ScanStatus, ScanSummary, Severity, Verdict
+from verifier.store.tables import (
+    FAIL_CLOSED,
+    DecisionRow,
+    FindingRow,
+    ScanFileRow,
+    ScanRow,
+    check_file_findings,
+)
+
+#: Shortest scan id prefix accepted by `Store.get_scan`.
+MIN_PREFIX = 4
+#: Seconds to wait for a database server before giving up.
+CONNECT_TIMEOUT = 5
+#: Key of the PostgreSQL advisory lock that serialises concurrent first-use upgrades.
+_MIGRATION_LOCK_KEY = 0x5645524946  # "VERIF"
+#: Code of the finding that carries a failed scan's error.
+SCAN_FAILED_CODE = "scan-failed"
+
+_HEX_PREFIX = re.compile(r"[0-9a-f]+")
+
+
+def _masked(url: str) -> str:
+    """`url` with any password replaced by `***`, even when it does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Unparsable: hide everything before the host, where any credentials would be.
+        at = url.rfind("@")
+        if at < 0:
+            return url
+        scheme, separator, _ = url.partition("://")
+        prefix = f"{scheme}://" if separator and len(scheme) < at else ""
+        return f"{prefix}***@{url[at + 1 :]}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, without SQLAlchemy's statement dump."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return lines[0].strip() if lines else type(cause).__name__
+
+
+def _migrations_dir() -> str:
+    """The alembic script folder: the installed `verifier._migrations`, else the checkout's."""
+    try:
+        return str(importlib.resources.files("verifier._migrations"))
+    except ModuleNotFoundError:
+        # Running from a source checkout, where `migrations/` is not yet mapped into the package.
+        return str(Path(__file__).resolve().parents[2] / "migrations")
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite leaves foreign keys unchecked unless each connection asks."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _create_engine(url: URL) -> Engine:
+    """An engine for `url`: SQLite parent folder made, server connects time out quickly."""
+    backend = url.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite":
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif backend == "postgresql" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    engine = create_engine(url, connect_args=connect_args)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
+
+
+class Store:
+    """The audit trail of scans and decisions in one SQL database (SQLite or PostgreSQL).
+
+    Rows are only ever inserted. Every database failure surfaces as `StoreError`.
+    """
+
+    def __init__(self, url: str) -> None:
+        """Create the engine for `url` without connecting.
+
+        Args:
+            url: A SQLAlchemy database URL, such as `sqlite:////var/lib/verifier.db` or
+                `postgresql+psycopg://user@host/db`.
+
+        Raises:
+            StoreError: The URL is malformed, names an unknown dialect or driver, or the
+                folder for a SQLite file cannot be created.
+        """
+        self.display_url = _masked(url)
+        try:
+            self._engine = _create_engine(make_url(url))
+        except (ArgumentError, ImportError, OSError) as exc:
+            raise StoreError(
+                f"cannot use the database at {self.display_url}: {_reason(exc)}"
+            ) from exc
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """A store for `url`, with the database created or upgraded to the latest schema.
+
+        Args:
+            url: A SQLAlchemy database URL.
+
+        Raises:
+            StoreError: The database cannot be reached, created or migrated.
+        """
+        store = cls(url)
+        try:
+            store.upgrade()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _failures(self, action: str) -> Iterator[None]:
+        """Turn database and migration failures into one-line `StoreError`s."""
+        try:
+            yield
+        except (SQLAlchemyError, CommandError, ImportError, OSError) as exc:
+            raise StoreError(
+                f"cannot {action} the database at {self.display_url}: {_reason(exc)}"
+            ) from exc
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", _migrations_dir())
+        config.set_main_option("path_separator", "os")
+        return config
+
+    def head_revision(self) -> str:
+        """The newest schema revision this version of verifier knows.
+
+        Raises:
+            StoreError: The migration scripts cannot be read.
+        """
+        with self._failures("read the migrations for"):
+            head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        if head is None:
+            raise StoreError("verifier ships no database migrations; reinstall verifier")
+        return head
+
+    def upgrade(self) -> str:
+        """Create the schema or bring it up to the newest revision, in one transaction.
+
+        Returns:
+            The head revision id the database is now at.
+
+        Raises:
+            StoreError: The database cannot be reached or migrated, or it is at a revision
+                this version of verifier does not know (a newer verifier wrote it).
+        """
+        head = self.head_revision()
+        config = self._alembic_config()
+        with self._failures("migrate"), self._engine.begin() as connection:
+            known = {
+                script.revision for script in ScriptDirectory.from_config(config).walk_revisions()
+            }
+            if connection.dialect.name == "postgresql":
+                # Two processes opening a new database at once would both create the tables.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is not None and current not in known:
+                raise StoreError(
+                    f"the database at {self.display_url} is at schema revision {current}, "
+                    f"which verifier {__version__} does not know: upgrade verifier"
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        return head
+
+    def current_revision(self) -> str | None:
+        """The schema revision the database is at, or None before the first upgrade.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        with self._failures("read the schema revision of"), self._engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def record_scan(self, report: ScanReport) -> None:
+        """Record a scan with its files, findings and verdict, all or nothing.
+
+        `report.findings` must hold every finding, file findings included; each file's
+        findings are read back as the findings attributed to its path.
+
+        Args:
+            report: The finished scan.
+
+        Raises:
+            ValueError: A timestamp lacks its UTC offset, or a file's findings are not the
+                findings of `report.findings` attributed to that file (they would not read back).
+            StoreError: The database refused the write (such as a scan id already recorded);
+                nothing of the scan is kept.
+        """
+        check_file_findings(report)
+        self._record(report, error=None)
+
+    def record_failed_scan(
+        self,
+        *,
+        scan_id: str,
+        target: str,
+        started_at: str,
+        finished_at: str,
+        tool_version: str,
+        error: str,
+    ) -> None:
+        """Record a scan that could not finish, denied so it can never read as allowed.
+
+        The error is kept on the scan row and as a scan-level `scan-failed` finding, so
+        that `get_scan` shows it.
+
+        Args:
+            scan_id: The scan's id (uuid4 hex).
+            target: What was being scanned.
+            started_at: ISO-8601 start time with its UTC offset.
+            finished_at: ISO-8601 time the scan gave up, with its UTC offset.
+            tool_version: The verifier version that ran.
+            error: What went wrong, for the operator.
+
+        Raises:
+            ValueError: A timestamp lacks its UTC offset.
+            StoreError: The database refused the write; nothing of the scan is kept.
+        """
+        failed = ScanReport(
+            scan_id=scan_id,
+            target=target,
+            started_at=started_at,
+            finished_at=finished_at,
+            tool_version=tool_version,
+            status=ScanStatus.FAILED,
+            files=(),
+            findings=(Finding(code=SCAN_FAILED_CODE, severity=Severity.HIGH, message=error),),
+            verdict=FAIL_CLOSED,
+        )
+        self._record(failed, error=error)
+
+    def _record(self, report: ScanReport, *, error: str | None) -> None:
+        scan_id = report.scan_id
+        children: list[ScanFileRow | FindingRow | DecisionRow] = [
+            *(ScanFileRow.from_model(scan_id, result) for result in report.files),
+            *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
+            DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
+        ]
+        with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
+            session.add(ScanRow.from_model(report, error=error))
+            # The scan row must exist before the rows that refer to it.
+            session.flush()
+            session.add_all(children)
+
+    def record_decision(self, scan_id: str, verdict: Verdict) -> None:
+        """Append a new decision for a recorded scan; it becomes the current one.
+
+        Args:
+            scan_id: The scan's full id.
+            verdict: The new decision.
+
+        Raises:
+            NotFoundError: No scan has this id.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        action = f"record a decision for scan {scan_id} in"
+        with self._failures(action), self._sessions.begin() as session:
+            if session.get(ScanRow, scan_id) is None:
+                raise NotFoundError(f"no recorded scan has the id {scan_id}")
+            session.add(DecisionRow.from_model(scan_id, verdict, decided_at=_now()))
+
+    def list_scans(self, *, limit: int = 50) -> list[ScanSummary]:
+        """The most recent scans, newest first, each with its current decision.
+
+        Args:
+            limit: How many scans at most.
+
+        Raises:
+            UsageError: `limit` is not positive.
+            StoreError: The database cannot be reached or read.
+        """
+        if limit < 1:
+            raise UsageError(f"the number of scans to list must be positive, not {limit}")
+        query = (
+            select(
+                ScanRow,
+                _latest_decision(ScanRow.id, DecisionRow.decision).scalar_subquery(),
+                _count(ScanFileRow.id, ScanFileRow.scan_id),
+                _count(FindingRow.id, FindingRow.scan_id),
+            )
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+            .limit(limit)
+        )
+        with self._failures("list the scans in"), self._sessions() as session:
+            rows = session.execute(query).all()
+        return [
+            scan.to_summary(decision, files=files, findings=findings)
+            for scan, decision, files, findings in rows
+        ]
+
+    def get_scan(self, scan_id_or_prefix: str) -> ScanReport:
+        """A recorded scan, by its full id or a unique prefix of it.
+
+        Args:
+            scan_id_or_prefix: The scan id, or at least four of its leading hex characters.
+
+        Raises:
+            NotFoundError: No scan has this id or prefix.
+            UsageError: The prefix is shorter than four characters or matches several scans.
+            StoreError: The database cannot be reached or read.
+        """
+        with self._failures("read a scan from"), self._sessions() as session:
+            scan = self._resolve(session, scan_id_or_prefix)
+            files = session.scalars(
+                select(ScanFileRow).where(ScanFileRow.scan_id == scan.id).order_by(ScanFileRow.id)
+            ).all()
+            finding_rows = session.scalars(
+                select(FindingRow).where(FindingRow.scan_id == scan.id).order_by(FindingRow.id)
+            )
+            findings = tuple(row.to_model() for row in finding_rows)
+            latest = session.scalars(_latest_decision(scan.id, DecisionRow)).first()
+        return scan.to_model(
+            files=tuple(
+                row.to_model(tuple(f for f in findings if f.file == row.path)) for row in files
+            ),
+            findings=findings,
+            verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
+        )
+
+    def _resolve(self, session: Session, wanted: str) -> ScanRow:
+        exact = session.get(ScanRow, wanted)
+        if exact is not None:
+            return exact
+        prefix = wanted.strip().lower()
+        if not _HEX_PREFIX.fullmatch(prefix):
+            raise NotFoundError(f"no recorded scan has the id {wanted!r}")
+        if len(prefix) < MIN_PREFIX:
+            raise UsageError(
+                f"scan id prefix {wanted!r} is too short: give at least {MIN_PREFIX} characters"
+            )
+        matches = session.scalars(
+            select(ScanRow).where(ScanRow.id.startswith(prefix)).order_by(ScanRow.id).limit(6)
+        ).all()
+        if not matches:
+            raise NotFoundError(f"no recorded scan has an id starting with {prefix}")
+        if len(matches) > 1:
+            shown = ", ".join(match.id for match in matches[:5]) + (", ..." * (len(matches) > 5))
+            raise UsageError(f"scan id prefix {prefix} is ambiguous ({shown}): give more of it")
+        return matches[0]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _latest_decision(scan_id: Any, *columns: Any) -> Select[Any]:
+    """The current (latest by id) decision of `scan_id`: a value or a correlated column."""
+    return (
+        select(*columns)
+        .where(DecisionRow.scan_id == scan_id)
+        .order_by(DecisionRow.id.desc())
+        .limit(1)
+    )
+
+
+def _count(row_id: Any, scan_id: Any) -> Any:
+    """How many rows of a child table belong to the scan of the enclosing query."""
+    return select(func.count(row_id)).where(scan_id == ScanRow.id).scalar_subquery()

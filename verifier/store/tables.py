@@ -1,0 +1,336 @@
+"""SQLAlchemy tables of the append-only audit trail, and their mapping to the frozen model types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from verifier.model import (
+    Decision,
+    FileFormat,
+    FileResult,
+    Finding,
+    RuleOutcome,
+    ScanReport,
+    ScanStatus,
+    ScanSummary,
+    Severity,
+    Verdict,
+)
+
+#: Constraint names are spelled out so the hand-written migrations and these tables agree.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: The verdict of a failed scan, or of one without a decision of its own: denied.
+FAIL_CLOSED = Verdict(
+    decision=Decision.DENY, policy_name="(none)", policy_digest="", mode="enforce", reasons=()
+)
+
+#: Row ids: 64-bit on servers; SQLite only autoincrements a column declared INTEGER.
+ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Read an ISO-8601 timestamp that carries its UTC offset.
+
+    Args:
+        value: Such as `2024-05-01T12:00:00.123456+00:00` or `2024-05-01T12:00:00Z`.
+
+    Returns:
+        The same instant in UTC.
+
+    Raises:
+        ValueError: The text is not ISO-8601 or has no UTC offset.
+    """
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no UTC offset")
+    return moment.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The canonical text of a recorded instant: `datetime.isoformat()` in UTC (`+00:00`)."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def check_file_findings(report: ScanReport) -> None:
+    """Refuse a report whose per-file findings would not read back as recorded.
+
+    Findings are stored once, from `report.findings`; a file's findings are read back as
+    those attributed to its path, in order.
+
+    Raises:
+        ValueError: A file's findings differ from the report's findings attributed to it.
+    """
+    for result in report.files:
+        attributed = tuple(f for f in report.findings if f.file == result.path)
+        if result.findings != attributed:
+            raise ValueError(
+                f"findings of file {result.path!r} differ from the findings of the report "
+                "attributed to it; every file finding must also be in report.findings"
+            )
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp kept in UTC on every backend (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes and bind the value in UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC instant is needed")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read the value back as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding verifier's metadata."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ScanRow(Base):
+    """One scan: what was scanned, when, by which version, and how it ended."""
+
+    __tablename__ = "scans"
+    __table_args__ = (Index("ix_scans_started_at", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    target: Mapped[str] = mapped_column(Text)
+    source_type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[dict[str, str]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tool_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def from_model(cls, report: ScanReport, *, error: str | None = None) -> ScanRow:
+        """The row for `report`; its type of source is `report.source["type"]`, if any.
+
+        Raises:
+            ValueError: A timestamp is not ISO-8601 with a UTC offset.
+        """
+        return cls(
+            id=report.scan_id,
+            target=report.target,
+            source_type=report.source.get("type", "unknown"),
+            source=dict(report.source),
+            started_at=parse_timestamp(report.started_at),
+            finished_at=parse_timestamp(report.finished_at),
+            tool_version=report.tool_version,
+            status=report.status.value,
+            error=error,
+        )
+
+    def to_model(
+        self, files: tuple[FileResult, ...], findings: tuple[Finding, ...], verdict: Verdict
+    ) -> ScanReport:
+        """The frozen report, given what was recorded with this scan."""
+        return ScanReport(
+            scan_id=self.id,
+            target=self.target,
+            started_at=format_timestamp(self.started_at),
+            finished_at=format_timestamp(self.finished_at),
+            tool_version=self.tool_version,
+            status=ScanStatus(self.status),
+            files=files,
+            findings=findings,
+            verdict=verdict,
+            source=dict(self.source),
+        )
+
+    def to_summary(self, decision: str | None, *, files: int, findings: int) -> ScanSummary:
+        """The history line for this scan, given its current decision and row counts."""
+        return ScanSummary(
+            scan_id=self.id,
+            target=self.target,
+            started_at=format_timestamp(self.started_at),
+            status=ScanStatus(self.status),
+            # This API never writes a scan without a decision; never read one as allowed.
+            decision=Decision(decision) if decision is not None else FAIL_CLOSED.decision,
+            file_count=files,
+            finding_count=findings,
+        )
+
+
+class ScanFileRow(Base):
+    """One file a scan read, with its digests and detected format."""
+
+    __tablename__ = "scan_files"
+    __table_args__ = (
+        UniqueConstraint("scan_id", "path", name="uq_scan_files_scan_id_path"),
+        Index("ix_scan_files_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    git_sha1: Mapped[str | None] = mapped_column(String(40))
+    format: Mapped[str] = mapped_column(String(32))
+    complete: Mapped[bool] = mapped_column(Boolean)
+
+    @classmethod
+    def from_model(cls, scan_id: str, result: FileResult) -> ScanFileRow:
+        """The row for `result` (its findings are stored as finding rows)."""
+        return cls(
+            scan_id=scan_id,
+            path=result.path,
+            size=result.size,
+            sha256=result.sha256,
+            git_sha1=result.git_sha1,
+            format=result.format.value,
+            complete=result.complete,
+        )
+
+    def to_model(self, findings: tuple[Finding, ...]) -> FileResult:
+        """The frozen result, given the findings recorded against this file."""
+        return FileResult(
+            path=self.path,
+            size=self.size,
+            sha256=self.sha256,
+            git_sha1=self.git_sha1,
+            format=FileFormat(self.format),
+            findings=findings,
+            complete=self.complete,
+        )
+
+
+class FindingRow(Base):
+    """One finding, against a file (`file_path`) or the scan as a whole (no path)."""
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_scan_id", "scan_id"),
+        Index("ix_findings_code", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    file_path: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(128))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    member: Mapped[str | None] = mapped_column(Text)
+    byte_offset: Mapped[int | None] = mapped_column(BigInteger)
+    evidence: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def from_model(cls, scan_id: str, finding: Finding) -> FindingRow:
+        """The row for `finding`."""
+        return cls(
+            scan_id=scan_id,
+            file_path=finding.file,
+            code=finding.code,
+            severity=finding.severity.value,
+            message=finding.message,
+            member=finding.member,
+            byte_offset=finding.offset,
+            evidence=finding.evidence,
+        )
+
+    def to_model(self) -> Finding:
+        """The frozen finding."""
+        return Finding(
+            code=self.code,
+            severity=Severity(self.severity),
+            message=self.message,
+            file=self.file_path,
+            member=self.member,
+            offset=self.byte_offset,
+            evidence=self.evidence,
+        )
+
+
+class DecisionRow(Base):
+    """One policy decision about a scan; the latest by id is the current one."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_scan_id", "scan_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decision: Mapped[str] = mapped_column(String(16))
+    policy_name: Mapped[str] = mapped_column(Text)
+    policy_digest: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+    @classmethod
+    def from_model(cls, scan_id: str, verdict: Verdict, *, decided_at: datetime) -> DecisionRow:
+        """The row for `verdict`, decided at `decided_at`."""
+        return cls(
+            scan_id=scan_id,
+            decided_at=decided_at,
+            decision=verdict.decision.value,
+            policy_name=verdict.policy_name,
+            policy_digest=verdict.policy_digest,
+            mode=verdict.mode,
+            reasons=[
+                {
+                    "rule_id": reason.rule_id,
+                    "effect": reason.effect,
+                    "severity": reason.severity.value,
+                    "message": reason.message,
+                    "evidence": list(reason.evidence),
+                }
+                for reason in verdict.reasons
+            ],
+        )
+
+    def to_model(self) -> Verdict:
+        """The frozen verdict."""
+        return Verdict(
+            decision=Decision(self.decision),
+            policy_name=self.policy_name,
+            policy_digest=self.policy_digest,
+            mode=self.mode,
+            reasons=tuple(
+                RuleOutcome(
+                    rule_id=str(reason["rule_id"]),
+                    effect=str(reason["effect"]),
+                    severity=Severity(reason["severity"]),
+                    message=str(reason["message"]),
+                    evidence=tuple(str(item) for item in reason["evidence"]),
+                )
+                for reason in self.reasons
+            ),
+        )
