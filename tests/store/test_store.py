@@ -43,7 +43,7 @@ def make_report(
     scan_id = scan_id or uuid.uuid4().hex
     pickle_findings = (
         Finding(
-            code="pickle-global",
+            code="PICKLE-GLOBAL",
             severity=Severity.CRITICAL,
             message="imports os.system",
             file="model.bin",
@@ -52,7 +52,7 @@ def make_report(
             evidence="GLOBAL 'os system'",
         ),
         Finding(
-            code="pickle-global",
+            code="PICKLE-GLOBAL",
             severity=Severity.LOW,
             message="imports collections.OrderedDict",
             file="model.bin",
@@ -60,7 +60,7 @@ def make_report(
             offset=12,
         ),
     )
-    scan_finding = Finding(code="unsigned", severity=Severity.MEDIUM, message="no signature")
+    scan_finding = Finding(code="UNSIGNED", severity=Severity.MEDIUM, message="no signature")
     if files is None:
         files = (
             FileResult(
@@ -199,7 +199,9 @@ def test_failed_scan_is_denied(store: Store) -> None:
         decision=Decision.DENY, policy_name="(none)", policy_digest="", mode="enforce"
     )
     assert report.files == ()
-    assert [f.message for f in report.findings] == ["connection reset while fetching model.bin"]
+    assert [(f.code, f.message) for f in report.findings] == [
+        ("SCAN-FAILED", "connection reset while fetching model.bin")
+    ]
     (summary,) = store.list_scans()
     assert (summary.status, summary.decision) == (ScanStatus.FAILED, Decision.DENY)
 

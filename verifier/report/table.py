@@ -22,7 +22,7 @@ _SEVERITY_STYLE = {
 
 
 def _console(buffer: io.StringIO) -> Console:
-    width = max(100, shutil.get_terminal_size((120, 24)).columns)
+    width = max(140, shutil.get_terminal_size((140, 24)).columns)
     return Console(file=buffer, width=width, highlight=False, soft_wrap=False)
 
 
@@ -40,8 +40,11 @@ def render_report(report: ScanReport) -> str:
     buffer = io.StringIO()
     console = _console(buffer)
     files = Table(title=f"{report.target}  (scan {report.scan_id})", title_justify="left")
-    for column in ("file", "format", "size", "sha256", "findings"):
-        files.add_column(column, overflow="fold")
+    files.add_column("file", overflow="fold")
+    files.add_column("format")
+    files.add_column("size", justify="right")
+    files.add_column("sha256", no_wrap=True, min_width=64)
+    files.add_column("findings", justify="right")
     for f in report.files:
         worst = max((x.severity for x in f.findings), key=lambda s: s.rank, default=None)
         label = Text(str(len(f.findings)), style=_SEVERITY_STYLE[worst] if worst else "")

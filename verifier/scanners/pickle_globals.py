@@ -271,6 +271,8 @@ def classify(module: str, name: str) -> GlobalClass:
         for i in range(len(parts)):
             if ".".join(parts[i:]) in DANGEROUS_GLOBALS or parts[i] in DANGEROUS_MODULES:
                 return GlobalClass.DANGEROUS
-    if name.startswith("__") or module.startswith("__"):
+    if any(part.startswith("__") for part in parts):
+        # Dunder attributes (`__class__`, `__globals__`, `__subclasses__`) reach interpreter
+        # internals: the classic sandbox-escape path.
         return GlobalClass.DANGEROUS
     return GlobalClass.UNKNOWN

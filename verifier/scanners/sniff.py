@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import enum
 import pickletools
+import re
 import struct
 from dataclasses import dataclass
 
@@ -214,6 +215,7 @@ _PLAIN_STARTS = frozenset(b"(])}ciNILSVFKMJGXTUBCdlte")
 _PUSH_STARTS = _PLAIN_STARTS | frozenset(b"P\x80\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96")
 _IMPORTS = frozenset({"GLOBAL", "STACK_GLOBAL", "INST"})
 _CALLS = frozenset({"REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"})
+_NAME_SPACE = re.compile(rb"[\s\x00-\x1f\x7f]")
 _OPCODES = {ord(op.code): op for op in pickletools.opcodes}
 _LENGTH_PREFIX = {
     pickletools.TAKEN_FROM_ARGUMENT1: 1,
@@ -309,9 +311,20 @@ def _valid_line(kind: str, value: bytes) -> bool:
             return len(value) >= 2 and value[:1] in (b"'", b'"') and value[-1:] == value[:1]
         elif kind == "unicodestringnl":
             value.decode("raw-unicode-escape")
+        elif kind == "stringnl_noescape_pair":
+            # Module and attribute names: prose ("Nice model") is not an importable name.
+            return bool(value) and _NAME_SPACE.search(value) is None and _is_utf8(value)
         else:
-            value.decode("ascii" if kind == "stringnl_noescape" else "utf-8")
+            value.decode("ascii")
     except ValueError:
+        return False
+    return True
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
         return False
     return True
 
@@ -354,49 +367,43 @@ def _is_onnx(head: bytes, size: int) -> bool:
             end = pos + value[0]
             if end > size:
                 return False
-            if end <= len(head) and field in _ONNX_TEXT_FIELDS:
-                try:
-                    head[pos:end].decode("utf-8")
-                except UnicodeDecodeError:
-                    return False
+            if end <= len(head) and field in _ONNX_TEXT_FIELDS and not _is_utf8(head[pos:end]):
+                return False
             pos = end
         seen.add(field)
     return bool(seen - {1})
 
 
+def _length_delimited(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """The payload of a length-delimited protobuf field whose length varint is at `pos`."""
+    length = _read_varint(data, pos)
+    if length is None or length[1] + length[0] > len(data):
+        return None
+    return data[length[1] : length[1] + length[0]], length[1] + length[0]
+
+
 def _is_sentencepiece(head: bytes) -> bool:
-    pos = pieces = 0
-    scored = False
-    while pieces < 2:
-        if head[pos : pos + 1] != b"\x0a":
+    """ModelProto opening with two `pieces` entries, at least one of them scored."""
+    pos, scored = 0, False
+    for _ in range(2):
+        field = _length_delimited(head, pos + 1) if head[pos : pos + 1] == b"\x0a" else None
+        piece = None if field is None else _sentencepiece_entry(field[0])
+        if field is None or piece is None:
             return False
-        length = _read_varint(head, pos + 1)
-        if length is None or length[1] + length[0] > len(head):
-            return False
-        piece = _sentencepiece_entry(head[length[1] : length[1] + length[0]])
-        if piece is None:
-            return False
-        scored = scored or piece
-        pieces += 1
-        pos = length[1] + length[0]
+        scored, pos = scored or piece, field[1]
     return scored
 
 
 def _sentencepiece_entry(entry: bytes) -> bool | None:
-    """Whether a SentencePiece entry has a score; None if it is not one."""
+    """Whether a SentencePiece entry (piece, score, type) has a score; None if it is not one."""
     pos = 0
     has_piece = has_score = False
     while pos < len(entry):
         tag = entry[pos]
-        if tag == 0x0A:
-            length = _read_varint(entry, pos + 1)
-            if length is None or length[1] + length[0] > len(entry):
+        if tag == 0x0A and (piece := _length_delimited(entry, pos + 1)) is not None:
+            if not _is_utf8(piece[0]):
                 return None
-            try:
-                entry[length[1] : length[1] + length[0]].decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            has_piece, pos = True, length[1] + length[0]
+            has_piece, pos = True, piece[1]
         elif tag == 0x15 and pos + 5 <= len(entry):
             has_score, pos = True, pos + 5
         elif tag == 0x18 and (kind := _read_varint(entry, pos + 1)) is not None:

@@ -39,7 +39,7 @@ CONNECT_TIMEOUT = 5
 #: Key of the PostgreSQL advisory lock that serialises concurrent first-use upgrades.
 _MIGRATION_LOCK_KEY = 0x5645524946  # "VERIF"
 #: Code of the finding that carries a failed scan's error.
-SCAN_FAILED_CODE = "scan-failed"
+SCAN_FAILED_CODE = "SCAN-FAILED"
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]+")
 
@@ -248,7 +248,7 @@ class Store:
     ) -> None:
         """Record a scan that could not finish, denied so it can never read as allowed.
 
-        The error is kept on the scan row and as a scan-level `scan-failed` finding, so
+        The error is kept on the scan row and as a scan-level `SCAN-FAILED` finding, so
         that `get_scan` shows it.
 
         Args:

@@ -1,0 +1,115 @@
+"""Scanners for formats no model loader executes: JSON, text, images, tokenizers, empty, unknown."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+
+from verifier.model import FileFormat, Finding, Severity
+from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+
+JSON_CAP = 256 * 1024 * 1024
+"""Largest JSON file parsed, in bytes; larger ones are reported instead."""
+
+_READ_CHUNK = 1 << 20
+_EVIDENCE_BYTES = 16
+
+
+class JsonScanner(Scanner):
+    """Parses JSON completely, so a broken config or tokenizer file is reported."""
+
+    formats = frozenset({FileFormat.JSON})
+
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield JSON-INVALID if the file does not parse, FILE-TOO-LARGE-TO-PARSE past JSON_CAP.
+
+        Raises:
+            ScanLimitError: never; size and depth limits are reported as findings.
+        """
+        if stream.size > JSON_CAP:
+            yield _too_large(ctx, stream.size)
+            return
+        data = _read_at_most(stream, JSON_CAP + 1)
+        if len(data) > JSON_CAP:
+            yield _too_large(ctx, len(data))
+            return
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            yield _invalid(ctx, f"not valid UTF-8: {exc.reason}", exc.start)
+            return
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+            offset = bom + len(text[: exc.pos].encode("utf-8"))
+            yield _invalid(ctx, f"not valid JSON: {exc.msg} (line {exc.lineno})", offset)
+        except RecursionError:
+            yield _invalid(ctx, "not parseable: nested deeper than the parser allows", None)
+        except ValueError as exc:
+            yield _invalid(ctx, f"not parseable: {exc}", None)
+
+
+class PassiveScanner(Scanner):
+    """Formats that no model loader executes (text, images, SentencePiece models, empty files).
+
+    Nothing is read: the pipeline drains the rest of the stream for hashing.
+    """
+
+    formats = frozenset(
+        {FileFormat.TEXT, FileFormat.IMAGE, FileFormat.SENTENCEPIECE, FileFormat.EMPTY}
+    )
+
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield nothing: these formats carry no code for a loader to run.
+
+        Raises:
+            ScanLimitError: never.
+        """
+        return iter(())
+
+
+class UnknownFormatScanner(Scanner):
+    """Reports that a file's format was not recognised, so it was not analysed."""
+
+    formats = frozenset({FileFormat.UNKNOWN})
+
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield one FORMAT-UNKNOWN finding carrying the file's first bytes as evidence.
+
+        Raises:
+            ScanLimitError: never.
+        """
+        first = stream.read(_EVIDENCE_BYTES)
+        yield ctx.finding(
+            "FORMAT-UNKNOWN",
+            Severity.LOW,
+            "unknown binary format; no known loader executes it, but it was not analysed",
+            offset=0,
+            evidence=f"first bytes: {first.hex()}" if first else None,
+        )
+
+
+def _too_large(ctx: ScanContext, size: int) -> Finding:
+    return ctx.finding(
+        "FILE-TOO-LARGE-TO-PARSE",
+        Severity.MEDIUM,
+        f"JSON file of {size} bytes exceeds the {JSON_CAP}-byte parse limit; not parsed",
+    )
+
+
+def _invalid(ctx: ScanContext, message: str, offset: int | None) -> Finding:
+    return ctx.finding("JSON-INVALID", Severity.MEDIUM, f"JSON file is {message}", offset=offset)
+
+
+def _read_at_most(stream: ScanStream, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = stream.read(min(_READ_CHUNK, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
