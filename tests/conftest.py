@@ -1,13 +1,17 @@
-"""Shared fixtures: an isolated verifier home, a generated tiny model, a marker folder."""
+"""Shared fixtures: isolated home, generated tiny model, marker folder, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from tests.samples import MARKER_NAME
 
@@ -26,7 +30,9 @@ def _load_example_builder() -> object:
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own VERIFIER_HOME and no inherited database URL."""
     home = tmp_path_factory.mktemp("verifier-home")
     monkeypatch.setenv("VERIFIER_HOME", str(home))
@@ -50,3 +56,40 @@ def marker_dir(tmp_path: Path) -> Iterator[Path]:
     folder.mkdir()
     yield folder
     assert not (folder / MARKER_NAME).exists(), "a payload ran during the test"
+
+
+POSTGRES_ENV = "VERIFIER_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file in a folder that does not exist yet (the store must create it)."""
+    return f"sqlite:///{tmp_path / 'state' / 'verifier.db'}"
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(
+            f"{POSTGRES_ENV} is not set; set it to a PostgreSQL URL such as "
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test to run the PostgreSQL tests"
+        )
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(base)
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for it runs once on SQLite and once on PostgreSQL (when set)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))

@@ -34,6 +34,39 @@ log = logging.getLogger(__name__)
 #: Bytes of a file's start used to identify its format.
 HEAD_SIZE = 65536
 
+_PICKLE_FAMILY = frozenset({FileFormat.PICKLE, FileFormat.PYTORCH_ZIP, FileFormat.PYTORCH_LEGACY})
+#: Names whose loaders are chosen by extension: content that does not fit is misparsed or hostile.
+EXPECTED_BY_NAME: dict[str, frozenset[FileFormat]] = {
+    ".safetensors": frozenset({FileFormat.SAFETENSORS}),
+    ".gguf": frozenset({FileFormat.GGUF}),
+    ".npy": frozenset({FileFormat.NUMPY}),
+    ".npz": frozenset({FileFormat.NUMPY_NPZ, FileFormat.ZIP}),
+    ".pkl": _PICKLE_FAMILY,
+    ".pickle": _PICKLE_FAMILY,
+    ".pt": _PICKLE_FAMILY,
+    ".pth": _PICKLE_FAMILY,
+    ".ckpt": _PICKLE_FAMILY,
+    ".onnx": frozenset({FileFormat.ONNX}),
+    ".h5": frozenset({FileFormat.HDF5}),
+    ".hdf5": frozenset({FileFormat.HDF5}),
+    ".json": frozenset({FileFormat.JSON}),
+}
+
+
+def name_mismatch(path: str, fmt: FileFormat) -> Finding | None:
+    """A finding when a file's name promises a format its content does not have."""
+    suffix = os.path.splitext(path)[1].lower()
+    expected = EXPECTED_BY_NAME.get(suffix)
+    if expected is None or fmt in expected or fmt is FileFormat.EMPTY:
+        return None
+    return Finding(
+        "FORMAT-MISMATCH",
+        Severity.HIGH,
+        f"named like a {suffix} file but its content is {fmt.value}: a loader that trusts "
+        "the name would misparse it",
+        file=path,
+    )
+
 
 class ScanRecorder(Protocol):
     """Where finished and failed scans are recorded (the store, or a fake in tests)."""
@@ -85,6 +118,8 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
             findings = _run_scanner(reader, ScanContext(path=entry.path, format=fmt))
+            if (mismatch := name_mismatch(entry.path, fmt)) is not None:
+                findings.append(mismatch)
             digests = reader.drain()
         except OSError as exc:
             return _unreadable(entry.path, exc.strerror or str(exc))

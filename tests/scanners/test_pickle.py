@@ -49,7 +49,9 @@ def test_dangerous_imports_are_critical(
     assert dangerous[0].offset is not None
 
 
-def test_truncated_pickle_reports_the_import_and_the_error(tmp_path: Path, marker_dir: Path) -> None:
+def test_truncated_pickle_reports_the_import_and_the_error(
+    tmp_path: Path, marker_dir: Path
+) -> None:
     findings = _scan(tmp_path, samples.truncated(samples.os_system(marker_dir)))
     assert _codes(findings) == {"PICKLE-DANGEROUS-GLOBAL", "PICKLE-MALFORMED"}
 

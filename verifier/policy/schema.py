@@ -77,9 +77,28 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> PolicyError:
     return PolicyError(f"{where}: invalid YAML: {problem}")
 
 
-def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    return f"{loc}: {error['msg']}"
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            child = node.value[part] if part < len(node.value) else None
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def _describe(error: dict[str, Any], text: str, source: Path) -> str:
+    loc = tuple(error["loc"])
+    line = _line_of(text, loc)
+    where = f"{source}:{line}" if line is not None else str(source)
+    field = ".".join(str(part) for part in loc) or "(top level)"
+    return f"{where}: {field}: {error['msg']}"
 
 
 def parse_policy(text: str, *, source: Path) -> Policy:
@@ -99,10 +118,8 @@ def parse_policy(text: str, *, source: Path) -> Policy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = len(exc.errors()) - 1
-        tail = f" (and {more} more problem(s))" if more else ""
-        raise PolicyError(f"{source}: {_describe(dict(first))}{tail}") from None
+        problems = [_describe(dict(e), text, source) for e in exc.errors()]
+        raise PolicyError("; ".join(problems)) from None
     seen: set[str] = set()
     for rule in policy.rules:
         if rule.id in seen:
