@@ -17,7 +17,11 @@ def safetensors_bytes(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     offset = 0
     for name, (dtype, shape, data) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": [offset, offset + len(data)],
+        }
         offset += len(data)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
@@ -29,17 +33,25 @@ def main(out: Path) -> None:
     weights = struct.pack("<16f", *[i / 16 for i in range(16)])
     bias = struct.pack("<4f", 0.0, 0.5, 1.0, 1.5)
     (out / "model.safetensors").write_bytes(
-        safetensors_bytes({"linear.weight": ("F32", [4, 4], weights), "linear.bias": ("F32", [4], bias)})
+        safetensors_bytes(
+            {"linear.weight": ("F32", [4, 4], weights), "linear.bias": ("F32", [4], bias)}
+        )
     )
     (out / "config.json").write_text(
-        json.dumps({"architectures": ["TinyLinear"], "model_type": "tiny", "hidden_size": 4}, indent=2)
+        json.dumps(
+            {"architectures": ["TinyLinear"], "model_type": "tiny", "hidden_size": 4}, indent=2
+        )
     )
     vocab = {"<unk>": 0, "hello": 1, "world": 2}
     (out / "tokenizer.json").write_text(
-        json.dumps({"version": "1.0", "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}})
+        json.dumps(
+            {"version": "1.0", "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}}
+        )
     )
     (out / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 16}))
-    (out / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny-model\n\nA 4x4 linear layer.\n")
+    (out / "README.md").write_text(
+        "---\nlicense: apache-2.0\n---\n# tiny-model\n\nA 4x4 linear layer.\n"
+    )
     (out / "LICENSE").write_text("Apache License\nVersion 2.0, January 2004\n")
     (out / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
 

@@ -24,7 +24,9 @@ def _run(*args: str, database_url: str | None = None) -> tuple[int, str, str]:
 
 
 def _scan_json(target: Path, *extra: str, database_url: str | None = None) -> tuple[int, Any]:
-    code, out, err = _run("scan", str(target), "--format", "json", *extra, database_url=database_url)
+    code, out, _ = _run(
+        "scan", str(target), "--format", "json", *extra, database_url=database_url
+    )
     return code, json.loads(out)
 
 
@@ -44,7 +46,9 @@ def test_tiny_model_is_allowed_and_recorded(tiny_model: Path, database_url: str)
         "tokenizer_config.json",
     }
     weights = tiny_model / "model.safetensors"
-    assert by_path["model.safetensors"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert (
+        by_path["model.safetensors"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    )
     assert by_path["model.safetensors"]["format"] == "safetensors"
     assert by_path["config.json"]["format"] == "json"
     assert doc["policy"]["name"] == "default" and len(doc["policy"]["digest"]) == 64

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a finding is, in increasing order."""
 
     INFO = "info"
@@ -28,7 +28,7 @@ class Severity(str, enum.Enum):
 _SEVERITY_ORDER = list(Severity)
 
 
-class FileFormat(str, enum.Enum):
+class FileFormat(enum.StrEnum):
     """A file's format, identified by its content rather than its name."""
 
     SAFETENSORS = "safetensors"
@@ -63,14 +63,14 @@ PICKLE_FORMATS = frozenset(
 )
 
 
-class Decision(str, enum.Enum):
+class Decision(enum.StrEnum):
     """The outcome of a policy evaluation."""
 
     ALLOW = "allow"
     DENY = "deny"
 
 
-class ScanStatus(str, enum.Enum):
+class ScanStatus(enum.StrEnum):
     """Whether a scan checked everything it was asked to."""
 
     COMPLETE = "complete"

@@ -114,6 +114,8 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
     except OSError as exc:
         return _unreadable(entry.path, exc.strerror or str(exc))
     try:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
         reader = HashingReader(fd, size=size, git_sha1=git_sha1)
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
@@ -232,9 +234,7 @@ def scan_target(
     all_findings = tuple(scan_findings) + tuple(f for r in files for f in r.findings)
     file_results = tuple(files)
     status = (
-        ScanStatus.INCOMPLETE
-        if _is_incomplete(file_results, all_findings)
-        else ScanStatus.COMPLETE
+        ScanStatus.INCOMPLETE if _is_incomplete(file_results, all_findings) else ScanStatus.COMPLETE
     )
     verdict: Verdict = decide(policy, files=file_results, findings=all_findings, status=status)
     report = ScanReport(

@@ -1,4 +1,4 @@
-"""The pickle scanner: imports classified from opcodes, never from bytes; errors never hide calls."""
+"""The pickle scanner: imports come from opcodes, never from bytes; errors never hide calls."""
 
 from __future__ import annotations
 

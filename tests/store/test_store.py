@@ -27,6 +27,7 @@ from verifier.model import (
     Verdict,
 )
 from verifier.store import Store
+from verifier.store.database import SCHEMA_HEAD
 from verifier.store.tables import Base
 
 TABLES = {"scans", "scan_files", "findings", "decisions"}
@@ -272,7 +273,7 @@ def test_fresh_database_upgrades_to_head(database_url: str) -> None:
     with Store(database_url) as store:
         assert store.current_revision() is None
         head = store.upgrade()
-        assert head == store.head_revision() == "0001"
+        assert head == store.head_revision() == SCHEMA_HEAD
         assert store.current_revision() == head
         assert store.upgrade() == head
     engine = sa.create_engine(database_url)

@@ -15,7 +15,7 @@ from verifier.errors import PolicyError
 from verifier.model import FileFormat, Severity
 
 
-class Effect(str, enum.Enum):
+class Effect(enum.StrEnum):
     """What a rule does when it matches."""
 
     DENY = "deny"
@@ -23,7 +23,7 @@ class Effect(str, enum.Enum):
     ALLOW = "allow"
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     """How a decision is applied: enforce blocks, audit records only, dry-run records nothing."""
 
     ENFORCE = "enforce"

@@ -10,7 +10,7 @@ from verifier.model import ScanReport, ScanSummary
 from verifier.report import json_format, table
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     """Formats the command line can print."""
 
     TABLE = "table"

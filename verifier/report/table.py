@@ -55,10 +55,13 @@ def render_report(report: ScanReport) -> str:
         table = Table(title="findings", title_justify="left")
         for column in ("severity", "code", "file", "message"):
             table.add_column(column, overflow="fold")
-        for f in sorted(shown, key=lambda x: -x.severity.rank):
-            where = (f.file or "(scan)") + (f" [{f.member}]" if f.member else "")
+        for finding in sorted(shown, key=lambda x: -x.severity.rank):
+            where = (finding.file or "(scan)") + (f" [{finding.member}]" if finding.member else "")
             table.add_row(
-                Text(f.severity.value, style=_SEVERITY_STYLE[f.severity]), f.code, where, f.message
+                Text(finding.severity.value, style=_SEVERITY_STYLE[finding.severity]),
+                finding.code,
+                where,
+                finding.message,
             )
         console.print(table)
     verdict = report.verdict

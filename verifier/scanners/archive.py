@@ -1,4 +1,4 @@
-"""Zip containers (PyTorch archives, npz, plain zip): every member opened by content, in one pass."""
+"""Zip containers (PyTorch archives, npz, plain zip): each member opened by content, one pass."""
 
 from __future__ import annotations
 

@@ -60,7 +60,10 @@ def scan_npy(
         return
     if hlen > MAX_HEADER:
         yield ctx.finding(
-            "NUMPY-INVALID", Severity.HIGH, f".npy header of {hlen} bytes is too large", member=member
+            "NUMPY-INVALID",
+            Severity.HIGH,
+            f".npy header of {hlen} bytes is too large",
+            member=member,
         )
         return
     text = stream.read(hlen).decode("latin-1")
@@ -84,8 +87,10 @@ def scan_npy(
         yield from pickle_findings(analyse_pickle(stream), ctx, member=member)
         return
     itemsize = _itemsize(descr)
-    if itemsize is None or not isinstance(shape, tuple) or not all(
-        isinstance(d, int) and d >= 0 for d in shape
+    if (
+        itemsize is None
+        or not isinstance(shape, tuple)
+        or not all(isinstance(d, int) and d >= 0 for d in shape)
     ):
         return
     expected = math.prod(shape) * itemsize

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.pickle_globals import GlobalClass, classify
+from verifier.scanners.streams import PrefixedStream
 
 #: Longest string argument kept for name resolution; longer ones are skipped unread.
 MAX_KEPT_STRING = 1 << 16
@@ -80,6 +81,7 @@ _POP_TO_MARK = {"APPENDS", "SETITEMS", "ADDITEMS", "POP_MARK"}
 _TUPLE_N = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
 _NO_EFFECT = {"PROTO", "FRAME", "READONLY_BUFFER"}
 _EXT = {"EXT1", "EXT2", "EXT4"}
+_CODE2OP = {op.code: op for op in pickletools.opcodes}
 
 
 @dataclass
@@ -186,7 +188,7 @@ class _Walker:
             if not code:
                 raise PickleFormatError("pickle stream ends before STOP")
             try:
-                op = pickletools.code2op[code.decode("latin-1")]
+                op = _CODE2OP[code.decode("latin-1")]
             except KeyError:
                 raise PickleFormatError(f"unknown opcode 0x{code[0]:02x}") from None
             arg = self._arg(op)
@@ -218,7 +220,7 @@ class _Walker:
         self.analysis.imports.append((module, name, offset))
         return _Global(module, name)
 
-    def _apply(self, name: str, arg: object, offset: int) -> None:  # noqa: C901, PLR0912
+    def _apply(self, name: str, arg: object, offset: int) -> None:
         if name in _STR_OPS:
             self._push(self._string_value(name, arg))
         elif name in _PUSH_OTHER:
@@ -244,10 +246,7 @@ class _Walker:
             else:
                 self.analysis.unresolved.append(offset)
                 self._push(_OTHER)
-        elif name == "REDUCE":
-            self._pop()
-            self._push(_Called(self._pop()))
-        elif name == "NEWOBJ":
+        elif name == "REDUCE" or name == "NEWOBJ":
             self._pop()
             self._push(_Called(self._pop()))
         elif name == "NEWOBJ_EX":
@@ -422,49 +421,28 @@ class PickleScanner(Scanner):
 
 
 def _scan_trailing(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-    offset = stream.tell()
-    head = stream.read(1)
-    if head == b"\x80":
-        # Another pickle: unpicklers that loop (joblib, legacy torch) run it too.
-        yield ctx.finding(
-            "PICKLE-CONCATENATED",
-            Severity.MEDIUM,
-            "several pickles are concatenated in this file; each was analysed",
-            offset=offset,
-        )
-        rest = _Prefixed(head, stream)
-        yield from pickle_findings(analyse_pickle(rest), ctx)
-        return
-    yield ctx.finding(
-        "PICKLE-TRAILING-DATA",
-        Severity.MEDIUM,
-        f"{stream.size - offset} byte(s) follow the pickle's STOP opcode",
-        offset=offset,
-    )
-
-
-class _Prefixed:
-    """A stream with bytes already read pushed back in front of it."""
-
-    def __init__(self, prefix: bytes, inner: ScanStream) -> None:
-        self._prefix = prefix
-        self._inner = inner
-
-    @property
-    def size(self) -> int:
-        return self._inner.size
-
-    def tell(self) -> int:
-        return self._inner.tell() - len(self._prefix)
-
-    def read(self, n: int) -> bytes:
-        if self._prefix:
-            head, self._prefix = self._prefix[:n], self._prefix[n:]
-            return head + self._inner.read(n - len(head))
-        return self._inner.read(n)
-
-    def skip(self, n: int) -> int:
-        if self._prefix:
-            head, self._prefix = self._prefix[:n], self._prefix[n:]
-            return len(head) + self._inner.skip(n - len(head))
-        return self._inner.skip(n)
+    """Pickles after the first STOP are analysed too: looping unpicklers (joblib) run them."""
+    reported = False
+    while stream.tell() < stream.size:
+        offset = stream.tell()
+        head = stream.read(1)
+        if head != b"\x80":
+            yield ctx.finding(
+                "PICKLE-TRAILING-DATA",
+                Severity.MEDIUM,
+                f"{stream.size - offset} byte(s) follow the pickle's STOP opcode",
+                offset=offset,
+            )
+            return
+        if not reported:
+            reported = True
+            yield ctx.finding(
+                "PICKLE-CONCATENATED",
+                Severity.MEDIUM,
+                "several pickles are concatenated in this file; each was analysed",
+                offset=offset,
+            )
+        analysis = analyse_pickle(PrefixedStream(head, stream))
+        yield from pickle_findings(analysis, ctx)
+        if analysis.error is not None:
+            return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class GlobalClass(str, enum.Enum):
+class GlobalClass(enum.StrEnum):
     """How a pickle import is judged."""
 
     SAFE = "safe"

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from verifier.model import FileFormat
 
-HEAD_SIZE = 65536
-"""How many leading bytes `identify` expects to be given (fewer for smaller files)."""
+HEAD_SIZE = 65536  # leading bytes `identify` expects (the whole file when smaller)
 
 # A pickle walk over this many bytes decides; walking all of HEAD_SIZE costs more and tells no more.
 _PICKLE_WALK_LIMIT = 8192
@@ -33,10 +32,6 @@ _TORCH_LEGACY_MAGIC = (
     b"\x80\x04\x95\r\x00\x00\x00\x00\x00\x00\x00\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.",
     b"\x80\x05\x95\r\x00\x00\x00\x00\x00\x00\x00\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.",
 )
-
-# Loaders that dispatch on these magics (torch.load, numpy.load) never unpickle the file itself,
-# so they outrank a pickle reading of the same bytes.
-_DISPATCHING_MAGIC: tuple[tuple[bytes, FileFormat], ...] = ((b"\x93NUMPY", FileFormat.NUMPY),)
 
 # Formats whose loaders do not unpickle, but which torch.load would treat as a legacy pickle:
 # a file that also walks as a pickle is reported as PICKLE.
@@ -68,13 +63,14 @@ def identify(head: bytes, size: int) -> FileFormat:
         return FileFormat.EMPTY
     if not head:
         return FileFormat.UNKNOWN
+    # torch.load and numpy.load dispatch on these magics and then never unpickle the file
+    # itself, so they outrank a pickle reading of the same bytes.
     if head.startswith(_ZIP_LOCAL):
         return _refine_zip(head)
     if head.startswith(_ZIP_EMPTY):
         return FileFormat.ZIP
-    for magic, fmt in _DISPATCHING_MAGIC:
-        if head.startswith(magic):
-            return fmt
+    if head.startswith(b"\x93NUMPY"):
+        return FileFormat.NUMPY
     if _is_torch_legacy_tar(head):
         return FileFormat.PYTORCH_LEGACY
     if head.startswith(_TORCH_LEGACY_MAGIC):
@@ -228,16 +224,12 @@ _LENGTH_PREFIX = {
 def _pickle_evidence(head: bytes, size: int) -> _PickleEvidence:
     walk = _walk_pickle(head[:_PICKLE_WALK_LIMIT], size)
     first = head[0]
-    if walk.end is _WalkEnd.STOP and walk.ops >= 2 and first in _PUSH_STARTS:
-        return _PickleEvidence.STRONG
-    if walk.ran_code and first in _PUSH_STARTS:
+    complete = walk.end is _WalkEnd.STOP and walk.ops >= 2
+    if first in _PUSH_STARTS and (complete or walk.ran_code):
         return _PickleEvidence.STRONG
     protocol_header = first == 0x80 and len(head) > 1 and 2 <= head[1] <= 5
-    if (
-        walk.end is _WalkEnd.RAN_OUT
-        and walk.ops >= 2
-        and (protocol_header or first in _PLAIN_STARTS)
-    ):
+    plausible = protocol_header or first in _PLAIN_STARTS
+    if walk.end is _WalkEnd.RAN_OUT and walk.ops >= 2 and plausible:
         return _PickleEvidence.STRONG
     if protocol_header and walk.ops >= 2:
         return _PickleEvidence.WEAK

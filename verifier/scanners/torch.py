@@ -59,9 +59,7 @@ def _scan_tar(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
         member_head = body.read(65536)
         if identify(member_head, size) in (FileFormat.PICKLE, FileFormat.PYTORCH_LEGACY):
             member_view = PrefixedStream(member_head, body)
-            yield from pickle_findings(
-                analyse_pickle(member_view, limit=size), ctx, member=name
-            )
+            yield from pickle_findings(analyse_pickle(member_view, limit=size), ctx, member=name)
         if body.finish():
             yield ctx.finding(
                 "ARCHIVE-TRUNCATED", Severity.HIGH, "tar member is truncated", member=name

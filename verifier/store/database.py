@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, Select, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
@@ -32,6 +28,12 @@ from verifier.store.tables import (
     check_file_findings,
 )
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
+#: Knowing it lets a store that is already up to date skip importing alembic at all.
+SCHEMA_HEAD = "0001"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -134,7 +136,8 @@ class Store:
         """
         store = cls(url)
         try:
-            store.upgrade()
+            if store._stored_revision() != SCHEMA_HEAD:
+                store.upgrade()
         except BaseException:
             store.close()
             raise
@@ -150,17 +153,34 @@ class Store:
         """Release every pooled connection."""
         self._engine.dispose()
 
+    def _stored_revision(self) -> str | None:
+        """The revision in `alembic_version` by plain SQL, or None when there is none yet."""
+        with self._failures("read the schema revision of"), self._engine.connect() as connection:
+            try:
+                row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+            except DBAPIError:
+                return None  # no table yet: a new database
+            return None if row is None else str(row[0])
+
     @contextmanager
     def _failures(self, action: str) -> Iterator[None]:
         """Turn database and migration failures into one-line `StoreError`s."""
+        kinds: list[type[BaseException]] = [SQLAlchemyError, ImportError, OSError]
         try:
             yield
-        except (SQLAlchemyError, CommandError, ImportError, OSError) as exc:
+        except Exception as exc:
+            alembic_util = sys.modules.get("alembic.util")
+            if alembic_util is not None:
+                kinds.append(alembic_util.CommandError)
+            if not isinstance(exc, tuple(kinds)):
+                raise
             raise StoreError(
                 f"cannot {action} the database at {self.display_url}: {_reason(exc)}"
             ) from exc
 
     def _alembic_config(self) -> Config:
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", _migrations_dir())
         config.set_main_option("path_separator", "os")
@@ -172,6 +192,8 @@ class Store:
         Raises:
             StoreError: The migration scripts cannot be read.
         """
+        from alembic.script import ScriptDirectory
+
         with self._failures("read the migrations for"):
             head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
         if head is None:
@@ -188,6 +210,10 @@ class Store:
             StoreError: The database cannot be reached or migrated, or it is at a revision
                 this version of verifier does not know (a newer verifier wrote it).
         """
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         head = self.head_revision()
         config = self._alembic_config()
         with self._failures("migrate"), self._engine.begin() as connection:
@@ -215,6 +241,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from alembic.runtime.migration import MigrationContext
+
         with self._failures("read the schema revision of"), self._engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
