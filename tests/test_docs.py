@@ -1,4 +1,4 @@
-"""The docs stay true: every finding code documented, policy examples valid, README commands real."""
+"""The docs stay true: finding codes documented, policy examples valid, README commands real."""
 
 from __future__ import annotations
 

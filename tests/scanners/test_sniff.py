@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import pickletools
 import struct
 import tarfile
 import zipfile
@@ -12,6 +13,7 @@ import zlib
 
 import numpy as np
 import pytest
+import safetensors
 import safetensors.numpy
 import safetensors.torch
 import torch
@@ -178,6 +180,62 @@ def test_any_plausible_safetensors_length_sniffs_as_safetensors(length: int, spa
     # The head the pipeline passes: the first HEAD_SIZE bytes, or the whole file.
     head = (length.to_bytes(8, "little") + header + b" " * HEAD_SIZE)[: min(HEAD_SIZE, size)]
     assert identify(head, size) is FileFormat.SAFETENSORS
+
+
+def test_every_header_length_below_64k_sniffs_as_safetensors() -> None:
+    # Length bytes such as b"N." or b"(." are also a complete (harmless) pickle; the header
+    # that follows must still win. Exhaustive over two-byte lengths, with a realistic header.
+    entries = (
+        f'"model.layers.{i}.weight":{{"dtype":"BF16","shape":[64,64],'
+        f'"data_offsets":[{i * 8192},{(i + 1) * 8192}]}}'
+        for i in range(2000)
+    )
+    body = ('{"__metadata__":{"format":"pt"},' + ",".join(entries) + "}").encode()
+    wrong = [
+        length
+        for length in range(2, 1 << 16)
+        if identify(length.to_bytes(8, "little") + body[:length], 8 + length + 8)
+        is not FileFormat.SAFETENSORS
+    ]
+    assert wrong == []
+
+
+def safetensors_pickle_polyglot() -> bytes:
+    """A valid safetensors file that is also a code-running pickle from offset 0.
+
+    The length 0x1C55 reads as SHORT_BINSTRING of 28 bytes, which swallows the rest of the
+    length and the start of the JSON; more SHORT_BINSTRINGs inside a metadata string hop
+    over the header, and the pickle's GLOBAL/REDUCE sit in the tensor data.
+    """
+    payload = b"cos\nsystem\n(S'true'\ntR."
+    tail = b'"},"w":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}' % (
+        len(payload),
+        len(payload),
+    )
+    length = 0x1C55
+    opening = b'{"__metadata__":{"x":"'
+    middle = length - len(opening) - 2 - len(tail)
+    hops = b""
+    while middle > 0:
+        # Hop lengths must be printable and not '"' or '\\' to stay inside the JSON string.
+        step = min(126, middle - 2) if middle - 2 <= 126 or middle - 128 >= 37 else 60
+        hops += b"U" + bytes([step]) + b"x" * step
+        middle -= step + 2
+    header = opening + hops + b"U" + bytes([len(tail)]) + tail
+    assert len(header) == length and b"\\" not in hops and hops.count(b'"') == 0
+    return length.to_bytes(8, "little") + header + payload
+
+
+def test_safetensors_that_is_also_a_code_running_pickle_is_pickle() -> None:
+    polyglot = safetensors_pickle_polyglot()
+    header, data_size = polyglot[8:0x1C5D], len(polyglot) - 0x1C5D
+    assert safetensors.deserialize(polyglot)  # a loadable safetensors file...
+    ops = [op.name for op, _, _ in pickletools.genops(polyglot)]  # ...and a well-formed pickle
+    assert ops[-3:] == ["TUPLE", "REDUCE", "STOP"] and data_size == len(
+        b"cos\nsystem\n(S'true'\ntR."
+    )
+    assert json.loads(header)["w"]["shape"] == [data_size]
+    assert sniff(polyglot) is FileFormat.PICKLE
 
 
 def test_safetensors_length_beyond_file_is_not_safetensors() -> None:

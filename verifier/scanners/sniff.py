@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import enum
 import pickletools
-import re
 import struct
 from dataclasses import dataclass
 
@@ -75,7 +74,8 @@ def identify(head: bytes, size: int) -> FileFormat:
         return FileFormat.PYTORCH_LEGACY
     if head.startswith(_TORCH_LEGACY_MAGIC):
         return FileFormat.PYTORCH_LEGACY
-    evidence = _pickle_evidence(head, size)
+    header_end = _safetensors_header_end(head, size)
+    evidence = _pickle_evidence(head, size, header_end=header_end)
     if evidence is _PickleEvidence.STRONG:
         return FileFormat.PICKLE
     for magic, fmt in _PASSIVE_MAGIC:
@@ -83,7 +83,7 @@ def identify(head: bytes, size: int) -> FileFormat:
             return fmt
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return FileFormat.IMAGE
-    if _is_safetensors(head, size):
+    if header_end is not None:
         return FileFormat.SAFETENSORS
     if evidence is _PickleEvidence.WEAK:
         return FileFormat.PICKLE
@@ -110,17 +110,16 @@ def _identify_text(head: bytes, size: int) -> FileFormat:
     return FileFormat.TEXT
 
 
-def _is_safetensors(head: bytes, size: int) -> bool:
+def _safetensors_header_end(head: bytes, size: int) -> int | None:
+    """Where a plausible safetensors header ends (8 + N); None if the head is not one."""
     if len(head) < 10:
-        return False
+        return None
     header_len = int.from_bytes(head[:8], "little")
     if not 2 <= header_len <= size - 8:
-        return False
+        return None
     header = head[8 : 8 + header_len].lstrip(b" ")
-    if header[:1] != b"{":
-        return False
     after = header[1:].lstrip(b" \t\r\n")
-    return after[:1] in (b"", b'"', b"}")
+    return 8 + header_len if header[:1] == b"{" and after[:1] in (b"", b'"', b"}") else None
 
 
 def _refine_zip(head: bytes) -> FileFormat:
@@ -194,7 +193,7 @@ class _PickleEvidence(enum.Enum):
 
 class _WalkEnd(enum.Enum):
     STOP = "stop"
-    RAN_OUT = "ran-out"  # well-formed up to the end of the bytes walked; the file goes on
+    RAN_OUT = "ran-out"  # well-formed as far as it was walked, and the file goes on
     ERROR = "error"
 
 
@@ -202,6 +201,7 @@ class _WalkEnd(enum.Enum):
 class _Walk:
     end: _WalkEnd
     ops: int
+    at: int  # offset of the opcode the walk ended on
     ran_code: bool  # an import followed by a call: an unpickler would already have run code
 
 
@@ -211,7 +211,8 @@ _PLAIN_STARTS = frozenset(b"(])}ciNILSVFKMJGXTUBCdlte")
 _PUSH_STARTS = _PLAIN_STARTS | frozenset(b"P\x80\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96")
 _IMPORTS = frozenset({"GLOBAL", "STACK_GLOBAL", "INST"})
 _CALLS = frozenset({"REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"})
-_NAME_SPACE = re.compile(rb"[\s\x00-\x1f\x7f]")
+# Newline-terminated arguments that real pickles make long enough to run past the head.
+_LONG_LINES = frozenset({"unicodestringnl", "stringnl"})
 _OPCODES = {ord(op.code): op for op in pickletools.opcodes}
 _LENGTH_PREFIX = {
     pickletools.TAKEN_FROM_ARGUMENT1: 1,
@@ -221,12 +222,19 @@ _LENGTH_PREFIX = {
 }
 
 
-def _pickle_evidence(head: bytes, size: int) -> _PickleEvidence:
-    walk = _walk_pickle(head[:_PICKLE_WALK_LIMIT], size)
+def _pickle_evidence(head: bytes, size: int, *, header_end: int | None) -> _PickleEvidence:
+    """How strongly the head reads as a pickle an unpickler would start running.
+
+    A plausible safetensors head needs more: a call, or a pickle that outlasts the header
+    (`N.` or `(.` in the length bytes would otherwise make a valid model a pickle).
+    """
+    walk = _walk_pickle(head, size)
     first = head[0]
-    complete = walk.end is _WalkEnd.STOP and walk.ops >= 2
-    if first in _PUSH_STARTS and (complete or walk.ran_code):
+    complete = walk.end is _WalkEnd.STOP and walk.ops >= 2 and walk.at >= (header_end or 0)
+    if first in _PUSH_STARTS and (walk.ran_code or complete):
         return _PickleEvidence.STRONG
+    if header_end is not None:
+        return _PickleEvidence.NONE
     protocol_header = first == 0x80 and len(head) > 1 and 2 <= head[1] <= 5
     plausible = protocol_header or first in _PLAIN_STARTS
     if walk.end is _WalkEnd.RAN_OUT and walk.ops >= 2 and plausible:
@@ -236,57 +244,61 @@ def _pickle_evidence(head: bytes, size: int) -> _PickleEvidence:
     return _PickleEvidence.NONE
 
 
-def _walk_pickle(window: bytes, size: int) -> _Walk:
-    """Walk opcodes with pickletools' table, parsing arguments without evaluating anything.
+def _walk_pickle(head: bytes, size: int) -> _Walk:
+    """Walk opcodes with pickletools' table, checking arguments without evaluating anything.
 
     Arguments are checked here rather than by pickletools' readers, which call
-    codecs.escape_decode and so emit DeprecationWarning on hostile bytes.
+    codecs.escape_decode and so emit DeprecationWarning on hostile bytes. The walk stops at
+    the first opcode past _PICKLE_WALK_LIMIT, but that opcode's argument may use the head.
     """
     pos = ops = 0
     imported = ran_code = False
-    more = size > len(window)
+    more = size > len(head)
     while True:
-        if pos >= len(window):
-            return _Walk(_WalkEnd.RAN_OUT if more else _WalkEnd.ERROR, ops, ran_code)
-        opcode = _OPCODES.get(window[pos])
+        if pos >= len(head) or pos >= _PICKLE_WALK_LIMIT:
+            ran_out = more or pos < len(head)
+            return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, pos, ran_code)
+        opcode = _OPCODES.get(head[pos])
         if opcode is None:
-            return _Walk(_WalkEnd.ERROR, ops, ran_code)
-        after = pos + 1 if opcode.arg is None else _argument_end(window, pos + 1, opcode.arg, size)
-        if after is None or after > len(window):
+            return _Walk(_WalkEnd.ERROR, ops, pos, ran_code)
+        arg = opcode.arg
+        after = pos + 1 if arg is None else _argument_end(head, pos + 1, arg, size)
+        if after is None or after > len(head):
             ran_out = after is not None and more
-            return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, ran_code)
+            return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, pos, ran_code)
         ops += 1
         ran_code = ran_code or (imported and opcode.name in _CALLS)
         imported = imported or opcode.name in _IMPORTS
         if opcode.name == "STOP":
-            return _Walk(_WalkEnd.STOP, ops, ran_code)
+            return _Walk(_WalkEnd.STOP, ops, pos, ran_code)
         pos = after
 
 
 def _argument_end(
-    window: bytes, at: int, arg: pickletools.ArgumentDescriptor, size: int
+    head: bytes, at: int, arg: pickletools.ArgumentDescriptor, size: int
 ) -> int | None:
-    """Offset just past an argument; past len(window) if it runs off the end; None if invalid."""
+    """Offset just past an argument; past len(head) if it runs off the end; None if invalid."""
     if arg.n >= 0:
         return at + arg.n
     prefix = _LENGTH_PREFIX.get(arg.n)
     if prefix is not None:
-        if at + prefix > len(window):
+        if at + prefix > len(head):
             return at + prefix
         signed = arg.n == pickletools.TAKEN_FROM_ARGUMENT4
-        length = int.from_bytes(window[at : at + prefix], "little", signed=signed)
+        length = int.from_bytes(head[at : at + prefix], "little", signed=signed)
         end = at + prefix + length
         return end if length >= 0 and end <= size else None
-    lines = 2 if arg.name == "stringnl_noescape_pair" else 1
     end = at
-    values: list[bytes] = []
-    for _ in range(lines):
-        newline = window.find(b"\n", end)
+    for _ in range(2 if arg.name == "stringnl_noescape_pair" else 1):
+        newline = head.find(b"\n", end)
         if newline < 0:
-            return len(window) + 1
-        values.append(window[end:newline])
+            cut = head[end:]
+            long_line = arg.name in _LONG_LINES and (arg.name != "stringnl" or cut[:1] in b"'\"")
+            return len(head) + 1 if long_line else None
+        if not _valid_line(arg.name, head[end:newline]):
+            return None
         end = newline + 1
-    return end if all(_valid_line(arg.name, value) for value in values) else None
+    return end
 
 
 def _valid_line(kind: str, value: bytes) -> bool:
@@ -304,8 +316,8 @@ def _valid_line(kind: str, value: bytes) -> bool:
         elif kind == "unicodestringnl":
             value.decode("raw-unicode-escape")
         elif kind == "stringnl_noescape_pair":
-            # Module and attribute names: prose ("Nice model") is not an importable name.
-            return bool(value) and _NAME_SPACE.search(value) is None and _is_utf8(value)
+            # Module and attribute names: prose ("Nice model") or JSON is no importable name.
+            return all(part.isidentifier() for part in value.decode("utf-8").split("."))
         else:
             value.decode("ascii")
     except ValueError:
