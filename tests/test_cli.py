@@ -24,9 +24,7 @@ def _run(*args: str, database_url: str | None = None) -> tuple[int, str, str]:
 
 
 def _scan_json(target: Path, *extra: str, database_url: str | None = None) -> tuple[int, Any]:
-    code, out, _ = _run(
-        "scan", str(target), "--format", "json", *extra, database_url=database_url
-    )
+    code, out, _ = _run("scan", str(target), "--format", "json", *extra, database_url=database_url)
     return code, json.loads(out)
 
 
