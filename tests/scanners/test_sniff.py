@@ -29,9 +29,6 @@ Copyright (c) 2024 Example Authors
 
 Permission is hereby granted, free of charge, to any person obtaining a copy
 of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software.
 """
 README = b"# Tiny model\n\nA model card.\n\n## Usage\n\n```python\nimport torch\n```\n"
 PLAIN_DATA = {"a": [1, 2.5, "x", None, True], "b": (b"xy", 2**70), "c": {1, 2}}
@@ -138,15 +135,7 @@ def safetensors_with_header_length(length: int, *, data: int = 0) -> tuple[bytes
 
 SAFETENSORS_FILES = {
     "numpy-f32": lambda: safetensors.numpy.save({"w": np.ones((3, 4), dtype=np.float32)}),
-    "numpy-mixed": lambda: safetensors.numpy.save(
-        {
-            "i": np.arange(5, dtype=np.int64),
-            "b": np.array([True, False]),
-            "h": np.zeros(3, dtype=np.float16),
-            "u": np.zeros(7, dtype=np.uint8),
-        },
-        metadata={"format": "np"},
-    ),
+    "numpy-i64-meta": lambda: safetensors.numpy.save({"i": np.arange(5)}, metadata={"f": "np"}),
     "torch-bf16": lambda: safetensors.torch.save({"w": torch.ones(4, 4, dtype=torch.bfloat16)}),
     "torch-f8": lambda: safetensors.torch.save({"w": torch.zeros(8, dtype=torch.float8_e4m3fn)}),
     "empty": lambda: safetensors.numpy.save({}),
@@ -200,6 +189,9 @@ def test_every_header_length_below_64k_sniffs_as_safetensors() -> None:
     assert wrong == []
 
 
+POLYGLOT_PAYLOAD = b"cos\nsystem\n(S'true'\ntR."
+
+
 def safetensors_pickle_polyglot() -> bytes:
     """A valid safetensors file that is also a code-running pickle from offset 0.
 
@@ -207,11 +199,8 @@ def safetensors_pickle_polyglot() -> bytes:
     length and the start of the JSON; more SHORT_BINSTRINGs inside a metadata string hop
     over the header, and the pickle's GLOBAL/REDUCE sit in the tensor data.
     """
-    payload = b"cos\nsystem\n(S'true'\ntR."
-    tail = b'"},"w":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}' % (
-        len(payload),
-        len(payload),
-    )
+    size = len(POLYGLOT_PAYLOAD)
+    tail = b'"},"w":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}' % (size, size)
     length = 0x1C55
     opening = b'{"__metadata__":{"x":"'
     middle = length - len(opening) - 2 - len(tail)
@@ -223,7 +212,7 @@ def safetensors_pickle_polyglot() -> bytes:
         middle -= step + 2
     header = opening + hops + b"U" + bytes([len(tail)]) + tail
     assert len(header) == length and b"\\" not in hops and hops.count(b'"') == 0
-    return length.to_bytes(8, "little") + header + payload
+    return length.to_bytes(8, "little") + header + POLYGLOT_PAYLOAD
 
 
 def test_safetensors_that_is_also_a_code_running_pickle_is_pickle() -> None:
@@ -231,10 +220,8 @@ def test_safetensors_that_is_also_a_code_running_pickle_is_pickle() -> None:
     header, data_size = polyglot[8:0x1C5D], len(polyglot) - 0x1C5D
     assert safetensors.deserialize(polyglot)  # a loadable safetensors file...
     ops = [op.name for op, _, _ in pickletools.genops(polyglot)]  # ...and a well-formed pickle
-    assert ops[-3:] == ["TUPLE", "REDUCE", "STOP"] and data_size == len(
-        b"cos\nsystem\n(S'true'\ntR."
-    )
-    assert json.loads(header)["w"]["shape"] == [data_size]
+    assert ops[-3:] == ["TUPLE", "REDUCE", "STOP"]
+    assert json.loads(header)["w"]["shape"] == [data_size] == [len(POLYGLOT_PAYLOAD)]
     assert sniff(polyglot) is FileFormat.PICKLE
 
 
@@ -340,11 +327,9 @@ def test_pickle_walk_that_hits_garbage_without_a_call_is_not_pickle() -> None:
 
 
 def test_gguf() -> None:
-    header = struct.pack("<4sIQQ", b"GGUF", 3, 1, 1)
-    key = b"general.architecture"
-    value = b"llama"
+    key, value = b"general.architecture", b"llama"
     kv = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(value)) + value
-    assert sniff(header + kv) is FileFormat.GGUF
+    assert sniff(struct.pack("<4sIQQ", b"GGUF", 3, 1, 1) + kv) is FileFormat.GGUF
 
 
 @pytest.mark.parametrize("offset", [0, 512, 1024, 2048])
@@ -450,11 +435,6 @@ def test_empty_file() -> None:
 
 def test_unknown_binary() -> None:
     assert sniff(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56) is FileFormat.UNKNOWN
-
-
-def test_name_plays_no_part() -> None:
-    # identify has no name parameter at all; a renamed pickle is still a pickle.
-    assert identify.__code__.co_varnames[: identify.__code__.co_argcount] == ("head", "size")
 
 
 @settings(max_examples=500, deadline=None)
