@@ -498,7 +498,17 @@ def stack_bomb(m: Path) -> bytes:
 @technique("size-bomb-binbytes8", family="pickle", filename="model.pkl", expect="PICKLE-MALFORMED")
 def size_bomb(m: Path) -> bytes:
     """BINBYTES8 announcing 2**62 bytes."""
-    return proto(4) + EMPTY_DICT + POP + EMPTY_DICT + POP + b"\x8e" + struct.pack("<Q", 1 << 62) + b"x" * 16 + STOP
+    return (
+        proto(4)
+        + EMPTY_DICT
+        + POP
+        + EMPTY_DICT
+        + POP
+        + b"\x8e"
+        + struct.pack("<Q", 1 << 62)
+        + b"x" * 16
+        + STOP
+    )
 
 
 @technique("unknown-opcode", family="pickle", filename="model.pkl", expect="PICKLE-MALFORMED")
