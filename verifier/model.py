@@ -126,6 +126,21 @@ class RuleOutcome:
     severity: Severity
     message: str
     evidence: tuple[str, ...] = ()
+    #: The waiver that set this outcome aside, if one did (it then does not count).
+    waived_by: str | None = None
+
+
+@dataclass(frozen=True)
+class WaiverOutcome:
+    """A waiver that concerned the decided subject: applied, expired or unused."""
+
+    waiver_id: str
+    rule_id: str
+    subject: str
+    status: str
+    expires: str
+    approved_by: str
+    ticket: str
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,8 @@ class Verdict:
     policy_digest: str
     mode: str
     reasons: tuple[RuleOutcome, ...] = ()
+    environment: str | None = None
+    waivers: tuple[WaiverOutcome, ...] = ()
 
 
 @dataclass(frozen=True)
