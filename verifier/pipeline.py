@@ -29,6 +29,7 @@ from verifier.policy.schema import Mode
 from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
+from verifier.scanners.remote_code import python_file_finding
 from verifier.scanners.sniff import identify
 from verifier.sources.local import LocalFile, open_regular, walk
 
@@ -127,6 +128,8 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
             findings = _run_scanner(reader, ctx)
             if (mismatch := name_mismatch(entry.path, fmt)) is not None:
                 findings.append(mismatch)
+            if (python := python_file_finding(entry.path)) is not None:
+                findings.append(python)
             digests = reader.drain()
         except OSError as exc:
             return _unreadable(entry.path, exc.strerror or str(exc))
