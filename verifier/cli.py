@@ -13,6 +13,8 @@ import click
 
 from verifier import __version__, config
 from verifier.errors import ExitCode, TargetError, UsageError, VerifierError
+from verifier.evidence import EvidenceFormat, load_facts, render_evidence
+from verifier.evidence.output import write_atomically
 from verifier.model import Decision, ScanReport, Verdict
 from verifier.pipeline import scan_target
 from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
@@ -256,6 +258,38 @@ def test_policies(path: Path) -> None:
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     raise click.exceptions.Exit(int(ExitCode.DENIED if failed else ExitCode.OK))
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in EvidenceFormat]),
+    required=True,
+    help="Evidence format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (atomically) instead of stdout.",
+)
+@_database_option
+def report(target: str, fmt: str, output: Path | None, database_url: str | None) -> None:
+    """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
+
+    Reports read the database only; they never fetch. See docs/evidence.md.
+    """
+    with _open_store(database_url) as store:
+        facts = load_facts(store, target)
+    data = render_evidence(facts, EvidenceFormat(fmt))
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        write_atomically(output, data)
+        click.echo(f"wrote {output}", err=True)
 
 
 @cli.group()

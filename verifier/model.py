@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Severity(enum.StrEnum):
@@ -169,6 +170,9 @@ class ScanReport:
     findings: tuple[Finding, ...]
     verdict: Verdict
     source: dict[str, str] = field(default_factory=dict)
+    #: Model facts read during the scan's one pass (config, safetensors headers, model card),
+    #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
