@@ -390,3 +390,12 @@ class ScanFactsRow(Base):
     scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
     subject: Mapped[str | None] = mapped_column(Text)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ModelDetailsRow(Base):
+    """Model facts a scan read in its one pass (config, safetensors headers, model card)."""
+
+    __tablename__ = "model_details"
+
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,6 +1,6 @@
 """Policy decisions: environment and waivers on decisions; scan_facts for re-deciding."""
 
-# Revision 0002. Hand-written, checked against verifier/store/tables.py by the store tests.
+# Revision 0003. Hand-written, checked against verifier/store/tables.py by the store tests.
 # Only adds: nullable columns (older decisions had no environment or waivers) and a new table.
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "0003"
+down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
