@@ -6,9 +6,11 @@ from verifier.model import FileFormat
 from verifier.scanners import (  # noqa: F401  (imported to register)
     archive,
     basic,
+    compressed,
     numpy,
     pickle,
     safetensors,
+    tar,
     torch,
     unanalysed,
 )
