@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Severity(enum.StrEnum):
@@ -128,6 +129,21 @@ class RuleOutcome:
     severity: Severity
     message: str
     evidence: tuple[str, ...] = ()
+    #: The waiver that set this outcome aside, if one did (it then does not count).
+    waived_by: str | None = None
+
+
+@dataclass(frozen=True)
+class WaiverOutcome:
+    """A waiver that concerned the decided subject: applied, expired or unused."""
+
+    waiver_id: str
+    rule_id: str
+    subject: str
+    status: str
+    expires: str
+    approved_by: str
+    ticket: str
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,8 @@ class Verdict:
     policy_digest: str
     mode: str
     reasons: tuple[RuleOutcome, ...] = ()
+    environment: str | None = None
+    waivers: tuple[WaiverOutcome, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +173,9 @@ class ScanReport:
     findings: tuple[Finding, ...]
     verdict: Verdict
     source: dict[str, str] = field(default_factory=dict)
+    #: Model facts read during the scan's one pass (config, safetensors headers, model card),
+    #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

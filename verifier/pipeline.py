@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from verifier import __version__
 from verifier.errors import ScanAbortedError, VerifierError
 from verifier.hashing import HashingReader
 from verifier.model import (
+    Decision,
     FileFormat,
     FileResult,
     Finding,
@@ -22,8 +24,9 @@ from verifier.model import (
     Severity,
     Verdict,
 )
-from verifier.policy import Policy, decide
+from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
+from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.sniff import identify
@@ -186,6 +189,23 @@ def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...])
     )
 
 
+#: The verdict a report carries until `decide_report` decides it: denied.
+UNDECIDED = Verdict(
+    decision=Decision.DENY, policy_name="(undecided)", policy_digest="", mode="enforce"
+)
+
+
+def decide_report(report: ScanReport, policy: Policy, *, now: datetime | None = None) -> ScanReport:
+    """`report` decided by `policy` over the evidence its facts give; every scan path calls it.
+
+    Raises:
+        PolicyError: a `when:` expression raised while evaluating (nothing is recorded).
+    """
+    moment = now or datetime.now(UTC)
+    evidence = build_evidence(facts_document(report), publishers=policy.publishers, now=moment)
+    return replace(report, verdict=decide(evidence, policy, now=moment))
+
+
 def scan_target(
     target: str,
     *,
@@ -236,7 +256,6 @@ def scan_target(
     status = (
         ScanStatus.INCOMPLETE if _is_incomplete(file_results, all_findings) else ScanStatus.COMPLETE
     )
-    verdict: Verdict = decide(policy, files=file_results, findings=all_findings, status=status)
     report = ScanReport(
         scan_id=scan_id,
         target=target,
@@ -246,9 +265,10 @@ def scan_target(
         status=status,
         files=file_results,
         findings=all_findings,
-        verdict=verdict,
+        verdict=UNDECIDED,
         source={"type": "local", "root": tree.root},
     )
+    report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
         recorder.record_scan(report)
     return report

@@ -7,6 +7,7 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     archive,
     basic,
     compressed,
+    gguf,
     numpy,
     pickle,
     safetensors,
