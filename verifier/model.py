@@ -118,6 +118,9 @@ class FileResult:
     format: FileFormat
     findings: tuple[Finding, ...] = ()
     complete: bool = True
+    #: Model facts scanners noted while reading this file (config, safetensors header, card);
+    #: gathered into `ScanReport.details`, not recorded per file.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

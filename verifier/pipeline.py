@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from verifier import __version__
 from verifier.errors import ScanAbortedError, VerifierError
@@ -122,7 +122,9 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         reader = HashingReader(fd, size=size, git_sha1=git_sha1)
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
-            findings = _run_scanner(reader, ScanContext(path=entry.path, format=fmt))
+            notes: dict[str, Any] = {}
+            ctx = ScanContext(path=entry.path, format=fmt, notes=notes)
+            findings = _run_scanner(reader, ctx)
             if (mismatch := name_mismatch(entry.path, fmt)) is not None:
                 findings.append(mismatch)
             digests = reader.drain()
@@ -148,7 +150,24 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         format=fmt,
         findings=tuple(findings),
         complete=complete,
+        notes=notes,
     )
+
+
+def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
+    """The scan's model facts document from what scanners noted (see `scanners.facts`)."""
+    details: dict[str, Any] = {}
+    weights: dict[str, Any] = {}
+    for result in files:
+        if "config" in result.notes:
+            details["config"] = result.notes["config"]
+        if "card" in result.notes:
+            details["card"] = result.notes["card"]
+        if result.notes.get("safetensors") is not None:
+            weights[result.path] = result.notes["safetensors"]
+    if weights:
+        details["safetensors"] = dict(sorted(weights.items()))
+    return details
 
 
 def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
@@ -267,6 +286,7 @@ def scan_target(
         findings=all_findings,
         verdict=UNDECIDED,
         source={"type": "local", "root": tree.root},
+        details=model_details(file_results),
     )
     report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
