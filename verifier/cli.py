@@ -21,7 +21,7 @@ from verifier.policy import Policy, build_evidence, default_policy_path, load_po
 from verifier.policy import decide as decide_policy
 from verifier.policy.schema import HF_SUBJECT, Mode
 from verifier.policy.testing import find_test_files, run_test_file
-from verifier.report import OutputFormat, render_history, render_report
+from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 from verifier.report.json_format import verdict_document
 from verifier.report.table import render_decision
 from verifier.store import Store
@@ -45,6 +45,18 @@ def _format_option(func: F) -> F:
         "--format",
         "fmt",
         type=click.Choice([f.value for f in OutputFormat]),
+        default=OutputFormat.TABLE.value,
+        show_default=True,
+        help="Output format; json and sarif (SARIF 2.1.0) print one document on stdout.",
+    )
+    return option(func)
+
+
+def _history_format_option(func: F) -> F:
+    option = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([f.value for f in HISTORY_FORMATS]),
         default=OutputFormat.TABLE.value,
         show_default=True,
         help="Output format; json prints one document on stdout.",
@@ -149,14 +161,14 @@ def scan(
     with _open_store(database_url) as store:
         report = scan_target(target, policy=policy, recorder=store, workers=workers)
     click.echo(render_report(report, OutputFormat(fmt)), nl=False)
-    if fmt == OutputFormat.JSON.value:
+    if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
         click.echo()
     raise click.exceptions.Exit(int(_exit_code(report)))
 
 
 @cli.command()
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@_format_option
+@_history_format_option
 @_database_option
 def history(limit: int, fmt: str, database_url: str | None) -> None:
     """List recorded scans, newest first."""
@@ -173,13 +185,20 @@ def show(scan_id: str, fmt: str, database_url: str | None) -> None:
     """Print a recorded scan (by id or a unique prefix of it) with its files and findings."""
     with _open_store(database_url) as store:
         report = store.get_scan(scan_id)
-    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt == OutputFormat.JSON.value)
+    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt != OutputFormat.TABLE.value)
 
 
 @cli.command()
 @click.argument("subject")
 @_policy_options
-@_format_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([OutputFormat.TABLE.value, OutputFormat.JSON.value]),
+    default=OutputFormat.TABLE.value,
+    show_default=True,
+    help="Output format; json prints one document on stdout.",
+)
 @_database_option
 def decide(
     subject: str,
