@@ -48,6 +48,9 @@ class FileFormat(enum.StrEnum):
     IMAGE = "image"
     EMPTY = "empty"
     UNKNOWN = "unknown"
+    COMPRESSED = "compressed"  # gzip, bz2, xz, lzma or zlib stream (joblib's compressed pickles)
+    TAR = "tar"
+    ARCHIVE = "archive"  # 7z, rar: archives the scanner does not open
 
     @property
     def carries_pickle(self) -> bool:
