@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import click
 
 from verifier import __version__, config
-from verifier.errors import ExitCode, VerifierError
+from verifier.errors import ExitCode, TargetError, VerifierError
+from verifier.evidence import EvidenceFormat, load_facts, render_evidence
+from verifier.evidence.output import write_atomically
 from verifier.model import Decision, ScanReport
 from verifier.pipeline import HubOptions, run_scan
 from verifier.policy import Policy, default_policy_path, load_policy
@@ -81,15 +83,38 @@ def _exit_code(report: ScanReport) -> ExitCode:
     return ExitCode.OK if report.verdict.decision is Decision.ALLOW else ExitCode.DENIED
 
 
+def _policy_options(func: F) -> F:
+    """--policy, --env and --publishers, shared by the commands that decide."""
+    func = click.option(
+        "--publishers",
+        "publishers_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Publisher registry that extends or overrides the shipped policies/publishers.yaml.",
+    )(func)
+    func = click.option(
+        "--env",
+        "env",
+        default=None,
+        metavar="NAME",
+        help="Environment of the policy file (research, production, ...) [default: the file's].",
+    )(func)
+    return click.option(
+        "--policy",
+        "policy_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Policy file [default: policies/default.yaml].",
+    )(func)
+
+
+def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | None) -> Policy:
+    return load_policy(policy_path or default_policy_path(), env=env, publishers=publishers)
+
+
 @cli.command()
 @click.argument("target")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Policy file [default: policies/default.yaml].",
-)
+@_policy_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
 @click.option(
     "--include",
@@ -127,6 +152,8 @@ def _exit_code(report: ScanReport) -> ExitCode:
 def scan(
     target: str,
     policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
     workers: int | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -145,7 +172,7 @@ def scan(
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
-    policy: Policy = load_policy(policy_path or default_policy_path())
+    policy = _load_policy(policy_path, env, publishers_path)
     hub = HubOptions(
         endpoint=hf_endpoint,
         token=token,
@@ -184,6 +211,38 @@ def show(scan_id: str, fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         report = store.get_scan(scan_id)
     click.echo(render_report(report, OutputFormat(fmt)), nl=fmt == OutputFormat.JSON.value)
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in EvidenceFormat]),
+    required=True,
+    help="Evidence format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (atomically) instead of stdout.",
+)
+@_database_option
+def report(target: str, fmt: str, output: Path | None, database_url: str | None) -> None:
+    """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
+
+    Reports read the database only; they never fetch. See docs/evidence.md.
+    """
+    with _open_store(database_url) as store:
+        facts = load_facts(store, target)
+    data = render_evidence(facts, EvidenceFormat(fmt))
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        write_atomically(output, data)
+        click.echo(f"wrote {output}", err=True)
 
 
 @cli.group()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Severity(enum.StrEnum):
@@ -125,6 +126,21 @@ class RuleOutcome:
     severity: Severity
     message: str
     evidence: tuple[str, ...] = ()
+    #: The waiver that set this outcome aside, if one did (it then does not count).
+    waived_by: str | None = None
+
+
+@dataclass(frozen=True)
+class WaiverOutcome:
+    """A waiver that concerned the decided subject: applied, expired or unused."""
+
+    waiver_id: str
+    rule_id: str
+    subject: str
+    status: str
+    expires: str
+    approved_by: str
+    ticket: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,8 @@ class Verdict:
     policy_digest: str
     mode: str
     reasons: tuple[RuleOutcome, ...] = ()
+    environment: str | None = None
+    waivers: tuple[WaiverOutcome, ...] = ()
 
 
 class SourceType(enum.StrEnum):
@@ -213,6 +231,8 @@ class LineageEdge:
     relation: LineageRelation
     depth: int
     error: str | None = None
+    #: The licence the parent's card declares, when it was resolved.
+    parent_license: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +297,9 @@ class ScanReport:
     provenance: Provenance | None = None
     #: Files and digests the source declared before download; None for local scans.
     declared_files: tuple[DeclaredFile, ...] | None = None
+    #: Model facts read during the scan's one pass (config, safetensors headers, model card),
+    #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

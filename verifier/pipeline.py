@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import HashingReader
 from verifier.model import (
     DeclaredFile,
+    Decision,
     FileFormat,
     FileResult,
     Finding,
@@ -30,8 +32,9 @@ from verifier.model import (
     SourceType,
     Verdict,
 )
-from verifier.policy import Policy, decide
+from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
+from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.sniff import identify
@@ -276,7 +279,6 @@ def _finish(
         if incomplete or _is_incomplete(files, all_findings)
         else ScanStatus.COMPLETE
     )
-    verdict: Verdict = decide(policy, files=files, findings=all_findings, status=status)
     report = ScanReport(
         scan_id=scan_id,
         target=target,
@@ -286,11 +288,12 @@ def _finish(
         status=status,
         files=files,
         findings=all_findings,
-        verdict=verdict,
+        verdict=UNDECIDED,
         source=source,
         provenance=provenance,
         declared_files=declared,
     )
+    report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
         recorder.record_scan(report)
     return report
@@ -389,6 +392,21 @@ def scan_hub(
         provenance=provenance,
         declared=model.files,
     )
+#: The verdict a report carries until `decide_report` decides it: denied.
+UNDECIDED = Verdict(
+    decision=Decision.DENY, policy_name="(undecided)", policy_digest="", mode="enforce"
+)
+
+
+def decide_report(report: ScanReport, policy: Policy, *, now: datetime | None = None) -> ScanReport:
+    """`report` decided by `policy` over the evidence its facts give; every scan path calls it.
+
+    Raises:
+        PolicyError: a `when:` expression raised while evaluating (nothing is recorded).
+    """
+    moment = now or datetime.now(UTC)
+    evidence = build_evidence(facts_document(report), publishers=policy.publishers, now=moment)
+    return replace(report, verdict=decide(evidence, policy, now=moment))
 
 
 def scan_target(

@@ -300,11 +300,13 @@ def test_three_levels_of_lineage_pinned(hub: HubEmulator) -> None:
     code, doc, _ = scan("hf://acme/leaf")
     assert code == 0, doc["findings"]
     lineage = doc["provenance"]["lineage"]
-    edges = [(e["child"], e["parent"], e["parent_commit"], e["relation"]) for e in lineage["edges"]]
+    edges = [(e["child"], e["repo_id"], e["commit"], e["relation"]) for e in lineage["ancestors"]]
     assert edges == [
         ("acme/leaf", "acme/mid", mid.refs["main"], "adapter"),
         ("acme/mid", "acme/root", root.refs["main"], "finetune"),
     ]
+    assert [a["depth"] for a in lineage["ancestors"]] == [1, 2]
+    assert lineage["ancestors"][1]["license"] == "mit" and lineage["declared"] is True
     assert lineage["roots"] == ["acme/root"] and not lineage["cycle"]
 
 
@@ -315,7 +317,7 @@ def test_lineage_cycle_and_unresolved_parent(hub: HubEmulator) -> None:
     assert "HF-LINEAGE-CYCLE" in codes(doc)
     assert "HF-LINEAGE-UNRESOLVED" in codes(doc)
     assert doc["provenance"]["lineage"]["cycle"] is True
-    relations = {e["parent"]: e["relation"] for e in doc["provenance"]["lineage"]["edges"]}
+    relations = {e["repo_id"]: e["relation"] for e in doc["provenance"]["lineage"]["ancestors"]}
     assert relations["acme/gone"] == "merge"
     assert code == 0  # lineage findings are informational under the default policy
 

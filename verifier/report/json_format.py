@@ -14,6 +14,7 @@ from verifier.model import (
     ScanReport,
     ScanSummary,
     Severity,
+    Verdict,
 )
 
 
@@ -70,15 +71,19 @@ def provenance_document(provenance: Provenance | None) -> dict[str, Any] | None:
         "base_models": list(provenance.base_models),
         "base_model_relation": provenance.base_model_relation,
         "hub_security_status": provenance.hub_security_status,
+        "hub_scan_status": _hub_scan_status(provenance.hub_security_status),
         "lineage": {
-            "edges": [
+            "declared": bool(lineage.edges),
+            # one entry per declared edge, in the shape the policy's evidence reads
+            "ancestors": [
                 {
-                    "child": e.child,
-                    "child_commit": e.child_commit,
-                    "parent": e.parent,
-                    "parent_commit": e.parent_commit,
+                    "repo_id": e.parent,
+                    "commit": e.parent_commit,
                     "relation": e.relation.value,
                     "depth": e.depth,
+                    "license": e.parent_license,
+                    "child": e.child,
+                    "child_commit": e.child_commit,
                     "error": e.error,
                 }
                 for e in lineage.edges
@@ -88,6 +93,21 @@ def provenance_document(provenance: Provenance | None) -> dict[str, Any] | None:
             "cycle": lineage.cycle,
         },
     }
+
+
+def _hub_scan_status(raw: str | None) -> str | None:
+    """`clean`, `issues` or `pending` from the Hub's own scan report (corroboration only)."""
+    if raw is None:
+        return None
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(status, dict):
+        return None
+    if status.get("filesWithIssues"):
+        return "issues"
+    return "clean" if status.get("scansDone") else "pending"
 
 
 def declared_document(files: Sequence[DeclaredFile] | None) -> list[dict[str, Any]] | None:
@@ -100,9 +120,8 @@ def declared_document(files: Sequence[DeclaredFile] | None) -> list[dict[str, An
     ]
 
 
-def report_document(report: ScanReport) -> dict[str, Any]:
-    """The scan report as a JSON-ready dictionary (the documented contract)."""
-    verdict = report.verdict
+def facts_document(report: ScanReport) -> dict[str, Any]:
+    """What the scan established, without its decision: the input of the evidence document."""
     counts = {s.value: 0 for s in Severity}
     for finding in report.findings:
         counts[finding.severity.value] += 1
@@ -110,7 +129,6 @@ def report_document(report: ScanReport) -> dict[str, Any]:
         "scan_id": report.scan_id,
         "target": report.target,
         "status": report.status.value,
-        "decision": verdict.decision.value,
         "started_at": report.started_at,
         "finished_at": report.finished_at,
         "tool": {"name": "verifier", "version": report.tool_version},
@@ -124,22 +142,50 @@ def report_document(report: ScanReport) -> dict[str, Any]:
         },
         "files": [_file_document(f) for f in report.files],
         "findings": [finding_document(f) for f in report.findings],
-        "policy": {
-            "name": verdict.policy_name,
-            "digest": verdict.policy_digest,
-            "mode": verdict.mode,
-            "reasons": [
-                {
-                    "rule_id": r.rule_id,
-                    "effect": r.effect,
-                    "severity": r.severity.value,
-                    "message": r.message,
-                    "evidence": list(r.evidence),
-                }
-                for r in verdict.reasons
-            ],
-        },
     }
+
+
+def verdict_document(verdict: Verdict) -> dict[str, Any]:
+    """A decision as JSON: policy, digest, mode, environment, rules that fired, waivers."""
+    return {
+        "name": verdict.policy_name,
+        "digest": verdict.policy_digest,
+        "mode": verdict.mode,
+        "environment": verdict.environment,
+        "reasons": [
+            {
+                "rule_id": r.rule_id,
+                "effect": r.effect,
+                "severity": r.severity.value,
+                "message": r.message,
+                "evidence": list(r.evidence),
+                "waived_by": r.waived_by,
+            }
+            for r in verdict.reasons
+        ],
+        "waivers": [
+            {
+                "id": w.waiver_id,
+                "rule": w.rule_id,
+                "subject": w.subject,
+                "status": w.status,
+                "expires": w.expires,
+                "approved_by": w.approved_by,
+                "ticket": w.ticket,
+            }
+            for w in verdict.waivers
+        ],
+    }
+
+
+def report_document(report: ScanReport) -> dict[str, Any]:
+    """The scan report as a JSON-ready dictionary (the documented contract)."""
+    facts = facts_document(report)
+    document = {key: facts[key] for key in ("scan_id", "target", "status")}
+    document["decision"] = report.verdict.decision.value
+    document.update({key: value for key, value in facts.items() if key not in document})
+    document["policy"] = verdict_document(report.verdict)
+    return document
 
 
 def render_report(report: ScanReport) -> str:

@@ -66,6 +66,14 @@ def _zip64_values(extra: bytes, wanted: list[bool]) -> list[int]:
     raise ZipStructureError("zip64 sizes announced but no zip64 extra field")
 
 
+def has_end_record(stream: ScanStream) -> bool:
+    """Whether the file ends with a zip end-of-central-directory record (metadata read only)."""
+    tail_len = min(stream.size, 65557)
+    tail = stream.read_at(stream.size - tail_len, tail_len)
+    at = tail.rfind(_EOCD)
+    return at >= 0 and at + 22 <= len(tail)
+
+
 def read_directory(stream: ScanStream) -> list[_Entry]:
     """Read the central directory from the end of the archive (metadata only).
 
@@ -79,20 +87,26 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
         raise ZipStructureError("no end-of-central-directory record")
     (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack_from("<4sHHHHIIH", tail, at)
     eocd_pos = stream.size - tail_len + at
-    if 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
-        loc = stream.read_at(eocd_pos - 20, 20)
-        if len(loc) != 20 or loc[:4] != _EOCD64_LOCATOR:
-            raise ZipStructureError("zip64 archive without a zip64 locator")
-        (eocd64_pos,) = struct.unpack_from("<Q", loc, 8)
-        rec = stream.read_at(eocd64_pos, 56)
+    dir_end = eocd_pos
+    loc = stream.read_at(eocd_pos - 20, 20) if eocd_pos >= 76 else b""
+    if len(loc) == 20 and loc[:4] == _EOCD64_LOCATOR:
+        # Like zipfile, read the zip64 record just before its locator (its stated offset is
+        # relative to the archive's start, which may not be the file's).
+        rec = stream.read_at(eocd_pos - 76, 56)
         if len(rec) != 56 or rec[:4] != b"PK\x06\x06":
             raise ZipStructureError("zip64 end record missing")
         count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec, 32)
+        dir_end = eocd_pos - 76
+    elif 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
+        raise ZipStructureError("zip64 archive without a zip64 locator")
     if count > MAX_ENTRIES or cd_size > MAX_DIRECTORY:
         raise ZipStructureError(f"central directory too large ({count} entries)")
-    if cd_offset + cd_size > stream.size:
+    # A zip appended to other data (a pickle, say) keeps offsets relative to its own start;
+    # like zipfile, shift them by what precedes the directory.
+    base = dir_end - cd_size - cd_offset
+    if base < 0 or base + cd_offset + cd_size > stream.size:
         raise ZipStructureError("central directory lies beyond the end of the file")
-    data = stream.read_at(cd_offset, cd_size)
+    data = stream.read_at(base + cd_offset, cd_size)
     entries: list[_Entry] = []
     pos = 0
     for _ in range(count):
@@ -110,7 +124,7 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
             csize = next(values) if wanted[1] else csize
             offset = next(values) if wanted[2] else offset
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        entries.append(_Entry(name, method, flags, crc, csize, usize, offset))
+        entries.append(_Entry(name, method, flags, crc, csize, usize, base + offset))
         pos += 46 + nlen + xlen + clen
     return entries
 

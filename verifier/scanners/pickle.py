@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.pickle_globals import GlobalClass, classify
-from verifier.scanners.streams import PrefixedStream
 
 #: Longest string argument kept for name resolution; longer ones are skipped unread.
 MAX_KEPT_STRING = 1 << 16
@@ -421,12 +420,30 @@ class PickleScanner(Scanner):
 
 
 def _scan_trailing(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-    """Pickles after the first STOP are analysed too: looping unpicklers (joblib) run them."""
-    reported = False
+    """Bytes after the first STOP: an appended zip, further pickles, or inert trailing data.
+
+    Looping unpicklers (joblib, `while True: pickle.load(f)`) run every concatenated pickle,
+    whatever protocol it starts with, so each is analysed; zip readers find an archive
+    appended at the end (a polyglot), so it is scanned too.
+    """
+    from verifier.scanners.archive import has_end_record, scan_zip
+
+    if has_end_record(stream):
+        yield ctx.finding(
+            "FORMAT-POLYGLOT",
+            Severity.HIGH,
+            "file is a pickle at offset 0 and a zip archive at its end: torch.load runs the "
+            "pickle, zip readers see the archive; both were scanned",
+            offset=stream.tell(),
+        )
+        yield from scan_zip(stream, ctx, prefix="", depth=0)
+        return
+    index = 1
     while stream.tell() < stream.size:
         offset = stream.tell()
-        head = stream.read(1)
-        if head != b"\x80":
+        analysis = analyse_pickle(stream)
+        names = analysis.imports or analysis.unresolved or analysis.ext_codes
+        if not names and (analysis.error is not None or analysis.opcodes < 2):
             yield ctx.finding(
                 "PICKLE-TRAILING-DATA",
                 Severity.MEDIUM,
@@ -434,15 +451,14 @@ def _scan_trailing(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
                 offset=offset,
             )
             return
-        if not reported:
-            reported = True
+        if index == 1:
             yield ctx.finding(
                 "PICKLE-CONCATENATED",
                 Severity.MEDIUM,
                 "several pickles are concatenated in this file; each was analysed",
                 offset=offset,
             )
-        analysis = analyse_pickle(PrefixedStream(head, stream))
-        yield from pickle_findings(analysis, ctx)
+        yield from pickle_findings(analysis, ctx, member=f"pickle[{index}]")
+        index += 1
         if analysis.error is not None:
             return

@@ -6,6 +6,7 @@ from verifier.model import FileFormat
 from verifier.scanners import (  # noqa: F401  (imported to register)
     archive,
     basic,
+    gguf,
     numpy,
     pickle,
     safetensors,

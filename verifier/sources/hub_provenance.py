@@ -130,7 +130,17 @@ def resolve_lineage(
                 edges.append(LineageEdge(name, commit, parent, None, relation, depth, str(exc)))
                 continue
             commits[parent] = parent_commit
-            edges.append(LineageEdge(name, commit, parent, parent_commit, relation, depth))
+            edges.append(
+                LineageEdge(
+                    name,
+                    commit,
+                    parent,
+                    parent_commit,
+                    relation,
+                    depth,
+                    parent_license=_text(card.get("license")),
+                )
+            )
             grand = declared_parents(card, tags)
             if grand:
                 frontier.append((parent, parent_commit, grand, depth + 1, (*path, parent)))
