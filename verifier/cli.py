@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from verifier import __version__, config
-from verifier.errors import ExitCode, TargetError, VerifierError
+from verifier.errors import ExitCode, VerifierError
 from verifier.evidence import EvidenceFormat, load_facts, render_evidence
 from verifier.evidence.output import write_atomically
 from verifier.model import Decision, ScanReport

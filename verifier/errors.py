@@ -57,6 +57,8 @@ class SourceError(VerifierError):
 
 class LockfileError(UsageError):
     """A lockfile is missing, malformed, or does not name the model asked for."""
+
+
 class OutputError(VerifierError):
     """An output file could not be written (nothing is left half-written)."""
 

@@ -9,8 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -19,8 +18,8 @@ from verifier.errors import ScanAbortedError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import HashingReader
 from verifier.model import (
-    DeclaredFile,
     Decision,
+    DeclaredFile,
     FileFormat,
     FileResult,
     Finding,
@@ -392,6 +391,8 @@ def scan_hub(
         provenance=provenance,
         declared=model.files,
     )
+
+
 #: The verdict a report carries until `decide_report` decides it: denied.
 UNDECIDED = Verdict(
     decision=Decision.DENY, policy_name="(undecided)", policy_digest="", mode="enforce"
