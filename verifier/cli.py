@@ -18,7 +18,7 @@ from verifier.pipeline import HubOptions, run_scan
 from verifier.policy import Policy, default_policy_path, load_policy
 from verifier.policy.schema import Mode
 from verifier.progress import download_progress
-from verifier.report import OutputFormat, render_history, render_report
+from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +40,18 @@ def _format_option(func: F) -> F:
         "--format",
         "fmt",
         type=click.Choice([f.value for f in OutputFormat]),
+        default=OutputFormat.TABLE.value,
+        show_default=True,
+        help="Output format; json and sarif (SARIF 2.1.0) print one document on stdout.",
+    )
+    return option(func)
+
+
+def _history_format_option(func: F) -> F:
+    option = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([f.value for f in HISTORY_FORMATS]),
         default=OutputFormat.TABLE.value,
         show_default=True,
         help="Output format; json prints one document on stdout.",
@@ -186,14 +198,14 @@ def scan(
             target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
         )
     click.echo(render_report(report, OutputFormat(fmt)), nl=False)
-    if fmt == OutputFormat.JSON.value:
+    if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
         click.echo()
     raise click.exceptions.Exit(int(_exit_code(report)))
 
 
 @cli.command()
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@_format_option
+@_history_format_option
 @_database_option
 def history(limit: int, fmt: str, database_url: str | None) -> None:
     """List recorded scans, newest first."""
@@ -210,7 +222,7 @@ def show(scan_id: str, fmt: str, database_url: str | None) -> None:
     """Print a recorded scan (by id or a unique prefix of it) with its files and findings."""
     with _open_store(database_url) as store:
         report = store.get_scan(scan_id)
-    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt == OutputFormat.JSON.value)
+    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt != OutputFormat.TABLE.value)
 
 
 @cli.command()

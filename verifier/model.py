@@ -48,6 +48,9 @@ class FileFormat(enum.StrEnum):
     IMAGE = "image"
     EMPTY = "empty"
     UNKNOWN = "unknown"
+    COMPRESSED = "compressed"  # gzip, bz2, xz, lzma or zlib stream (joblib's compressed pickles)
+    TAR = "tar"
+    ARCHIVE = "archive"  # 7z, rar: archives the scanner does not open
 
     @property
     def carries_pickle(self) -> bool:
@@ -115,6 +118,9 @@ class FileResult:
     format: FileFormat
     findings: tuple[Finding, ...] = ()
     complete: bool = True
+    #: Model facts scanners noted while reading this file (config, safetensors header, card);
+    #: gathered into `ScanReport.details`, not recorded per file.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

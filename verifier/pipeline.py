@@ -6,12 +6,12 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from verifier import __version__, config
 from verifier.errors import ScanAbortedError, VerifierError
@@ -131,7 +131,9 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         reader = HashingReader(fd, size=size, git_sha1=git_sha1)
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
-            findings = _run_scanner(reader, ScanContext(path=entry.path, format=fmt))
+            notes: dict[str, Any] = {}
+            ctx = ScanContext(path=entry.path, format=fmt, notes=notes)
+            findings = _run_scanner(reader, ctx)
             if (mismatch := name_mismatch(entry.path, fmt)) is not None:
                 findings.append(mismatch)
             digests = reader.drain()
@@ -157,7 +159,24 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         format=fmt,
         findings=tuple(findings),
         complete=complete,
+        notes=notes,
     )
+
+
+def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
+    """The scan's model facts document from what scanners noted (see `scanners.facts`)."""
+    details: dict[str, Any] = {}
+    weights: dict[str, Any] = {}
+    for result in files:
+        if "config" in result.notes:
+            details["config"] = result.notes["config"]
+        if "card" in result.notes:
+            details["card"] = result.notes["card"]
+        if result.notes.get("safetensors") is not None:
+            weights[result.path] = result.notes["safetensors"]
+    if weights:
+        details["safetensors"] = dict(sorted(weights.items()))
+    return details
 
 
 def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
@@ -291,6 +310,7 @@ def _finish(
         source=source,
         provenance=provenance,
         declared_files=declared,
+        details=model_details(files),
     )
     report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:

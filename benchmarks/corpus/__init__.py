@@ -28,6 +28,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.pickles",
     "benchmarks.corpus.containers",
     "benchmarks.corpus.benign_files",
+    "benchmarks.corpus.gguf_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

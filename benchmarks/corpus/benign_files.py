@@ -212,3 +212,50 @@ def large_bytes(_m: Path) -> bytes:
 
 
 _ = struct
+
+
+def _joblib_bytes(obj: object, compress: object = 0) -> bytes:
+    import tempfile
+
+    import joblib
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.joblib"
+        joblib.dump(obj, path, compress=compress)
+        return path.read_bytes()
+
+
+def _arrays() -> dict[str, object]:
+    import numpy as np
+
+    return {
+        "w": np.arange(1000, dtype=np.float32).reshape(10, 100),
+        "b": np.ones(7, dtype=np.int8),
+        "names": np.array(["alpha", "beta"]),
+        "flags": np.array([True, False]),
+        "c": np.zeros(3, dtype=np.complex128),
+    }
+
+
+for _compress in (0, 3, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)):
+    _label = (
+        "raw" if _compress == 0 else str(_compress[0] if isinstance(_compress, tuple) else "zlib")
+    )
+
+    def _joblib(_m: Path, compress: object = _compress) -> bytes:
+        return _joblib_bytes(_arrays(), compress)
+
+    benign(f"joblib-arrays-{_label}", family="joblib", filename="arrays.joblib")(_joblib)
+
+
+@benign("joblib-protocol2-arrays", family="joblib", filename="arrays.pkl")
+def joblib_p2(_m: Path) -> bytes:
+    """joblib.dump with pickle protocol 2 (copyreg._reconstructor wrappers)."""
+    import tempfile
+
+    import joblib
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "a.pkl"
+        joblib.dump(_arrays(), path, protocol=2)
+        return path.read_bytes()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import lzma
+import pickletools
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 from benchmarks.corpus import technique
-from benchmarks.corpus.pickleasm import shell_call
+from benchmarks.corpus.pickleasm import marker, shell_call
 
 DANGEROUS = "PICKLE-DANGEROUS-GLOBAL"
 
@@ -214,3 +217,153 @@ def polyglot(m: Path) -> bytes:
     import pickle
 
     return payload(m) + torch_zip(pickle.dumps({}, protocol=2))
+
+
+# --- joblib and compressed streams ------------------------------------------------------------
+
+
+def _joblib_bytes(obj: object, compress: object = 0) -> bytes:
+    import tempfile
+
+    import joblib
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.joblib"
+        joblib.dump(obj, path, compress=compress)
+        return path.read_bytes()
+
+
+def _joblib_with_payload(m: Path, compress: object) -> bytes:
+    """A real joblib dump of an array, then a hostile pickle that joblib's loop would load."""
+    import bz2
+    import gzip
+    import lzma
+
+    import numpy as np
+
+    raw = _joblib_bytes({"weights": np.arange(6.0)}) + payload(m, protocol=4)
+    if compress == "zlib":
+        return zlib.compress(raw, 3)
+    if compress == "gzip":
+        return gzip.compress(raw)
+    if compress == "bz2":
+        return bz2.compress(raw)
+    if compress == "xz":
+        return lzma.compress(raw)
+    if compress == "lzma":
+        return lzma.compress(raw, format=lzma.FORMAT_ALONE)
+    return raw
+
+
+for _kind in ("none", "zlib", "gzip", "bz2", "xz", "lzma"):
+
+    def _build_joblib(m: Path, kind: str = _kind) -> bytes:
+        return _joblib_with_payload(m, kind)
+
+    technique(f"joblib-{_kind}-payload-after-array", family="joblib", filename="model.joblib")(
+        _build_joblib
+    )
+
+
+@technique("joblib-object-array-payload", family="joblib", filename="model.joblib")
+def joblib_object_array(m: Path) -> bytes:
+    """A joblib wrapper for an object array: joblib pickles its data inline, here hostile."""
+    import numpy as np
+
+    dump = _joblib_bytes({"o": np.array([1, "x"], dtype=object)})
+    start = dump.index(b"ub\x80", 20) + 2  # the wrapper's BUILD; the nested pickle follows
+    ops = list(pickletools.genops(io.BytesIO(dump[start:])))
+    end = start + ops[-1][2] + 1  # genops stops at the nested pickle's STOP
+    return dump[:start] + payload(m) + dump[end:]
+
+
+@technique("gzip-pickle-renamed-bin", family="joblib", filename="pytorch_model.bin")
+def gzip_pickle(m: Path) -> bytes:
+    """A gzip-compressed pickle named like a checkpoint."""
+    import gzip
+
+    return gzip.compress(payload(m))
+
+
+@technique("tar-gz-with-pickle", family="archive", filename="model.tar.gz")
+def tar_gz(m: Path) -> bytes:
+    """A gzip'd tar whose member is a hostile pickle."""
+    import gzip
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = payload(m)
+        info = tarfile.TarInfo("weights/model.pkl")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buffer.getvalue())
+
+
+@technique(
+    "torch-zip-in-7z",
+    family="archive",
+    filename="model.7z",
+    expect="ARCHIVE-UNSCANNABLE",
+    advisory="nullifAI (ReversingLabs, 2025)",
+)
+def seven_zip(m: Path) -> bytes:
+    """A 7z archive (the nullifAI models were 7z-compressed PyTorch files): not opened, flagged."""
+    body = lzma.compress(torch_zip(payload(m)), format=lzma.FORMAT_ALONE)
+    return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<QQI", 0, len(body), 0) + body
+
+
+@technique("rar-archive", family="archive", filename="model.rar", expect="ARCHIVE-UNSCANNABLE")
+def rar(m: Path) -> bytes:
+    """A RAR 5 signature and a stored pickle: not opened, flagged."""
+    return b"Rar!\x1a\x07\x01\x00" + payload(m)
+
+
+@technique("tar-link-out", family="archive", filename="model.tar", expect="ARCHIVE-UNSCANNABLE")
+def tar_link_out(m: Path) -> bytes:
+    """A tar whose member is a symbolic link to a path outside the archive."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("model.pkl")
+        info.type = tarfile.SYMTYPE
+        info.linkname = str(marker(m))
+        tar.addfile(info)
+    return buffer.getvalue()
+
+
+@technique("zip-nested-too-deep", family="archive", filename="bundle.zip", expect="ARCHIVE-BOMB")
+def zip_deep(m: Path) -> bytes:
+    """Zips nested six levels deep around a payload."""
+    data = payload(m)
+    for level in range(6):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(f"level{level}.bin", data)
+        data = buffer.getvalue()
+    return data
+
+
+@technique(
+    "zip-deflate-lies-about-size", family="archive", filename="bundle.zip", expect="ARCHIVE-BOMB"
+)
+def zip_lying_size(m: Path) -> bytes:
+    """A deflated member that expands far past the size its directory entry declares."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", bytes(8 << 20))
+    data = bytearray(buffer.getvalue())
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        pos = data.find(sig)
+        struct.pack_into("<I", data, pos + at, 1000)
+    return bytes(data)
+
+
+@technique("zip-deflated-nested-checkpoint", family="archive", filename="bundle.zip")
+def zip_deflated_nested(m: Path) -> bytes:
+    """A malicious PyTorch checkpoint deflated inside an outer zip."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inner.pt", torch_zip(payload(m)))
+    return buffer.getvalue()

@@ -10,9 +10,10 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from tests.evidence.golden_files import check_golden
 from tests.evidence.recorded import COMMIT, allowed_report, denied_report
-from verifier.evidence import EvidenceFormat, facts_of, render_evidence
+from verifier.evidence import EvidenceFormat, facts_of, load_facts, render_evidence
 from verifier.evidence.facts import NOT_RECORDED
 from verifier.evidence.levels import Level, established_levels
+from verifier.store import Store
 
 REPORTS = {"allowed": allowed_report, "denied": denied_report}
 SUFFIX = {EvidenceFormat.CYCLONEDX: "cdx.json", EvidenceFormat.MARKDOWN: "md"}
@@ -20,8 +21,12 @@ SUFFIX = {EvidenceFormat.CYCLONEDX: "cdx.json", EvidenceFormat.MARKDOWN: "md"}
 
 @pytest.mark.parametrize("fmt", list(SUFFIX))
 @pytest.mark.parametrize("which", list(REPORTS))
-def test_golden(which: str, fmt: EvidenceFormat) -> None:
-    facts = facts_of(REPORTS[which]())
+def test_golden(which: str, fmt: EvidenceFormat, sqlite_url: str) -> None:
+    report = REPORTS[which]()
+    with Store.open(sqlite_url) as store:
+        store.record_scan(report)
+        facts = load_facts(store, report.scan_id)
+    assert facts.report == report  # details included: the recorded scan reads back whole
     check_golden(f"{which}.{SUFFIX[fmt]}", render_evidence(facts, fmt))
 
 

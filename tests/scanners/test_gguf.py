@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.formats import chat_templates
-from tests.formats.gguf_files import gguf_kv_string, gguf_string, hand_made, write_gguf
+from benchmarks.corpus import chat_templates
+from benchmarks.corpus.gguf_files import gguf_kv_string, gguf_string, hand_made, write_gguf
 from tests.scanners.streams import BytesScanStream
 from verifier.model import FileFormat, Finding
 from verifier.pipeline import scan_file

@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -23,6 +24,7 @@ from verifier.store.tables import (
     FAIL_CLOSED,
     DecisionRow,
     FindingRow,
+    ModelDetailsRow,
     ScanFileRow,
     ScanRow,
     check_file_findings,
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -306,11 +308,13 @@ class Store:
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
         scan_id = report.scan_id
-        children: list[ScanFileRow | FindingRow | DecisionRow] = [
+        children: list[ScanFileRow | FindingRow | DecisionRow | ModelDetailsRow] = [
             *(ScanFileRow.from_model(scan_id, result) for result in report.files),
             *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
             DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
         ]
+        if report.details:
+            children.append(ModelDetailsRow(scan_id=scan_id, document=dict(report.details)))
         with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
             session.add(ScanRow.from_model(report, error=error))
             # The scan row must exist before the rows that refer to it.
@@ -384,13 +388,15 @@ class Store:
             )
             findings = tuple(row.to_model() for row in finding_rows)
             latest = session.scalars(_latest_decision(scan.id, DecisionRow)).first()
-        return scan.to_model(
+            details = session.get(ModelDetailsRow, scan.id)
+        report = scan.to_model(
             files=tuple(
                 row.to_model(tuple(f for f in findings if f.file == row.path)) for row in files
             ),
             findings=findings,
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
         )
+        return replace(report, details=dict(details.document)) if details is not None else report
 
     def latest_scan_of_revision(self, repo_id: str, commit: str) -> ScanReport:
         """The newest recorded scan of Hub model `repo_id` at `commit` (a full commit id).

@@ -334,3 +334,12 @@ class DecisionRow(Base):
                 for reason in self.reasons
             ),
         )
+
+
+class ModelDetailsRow(Base):
+    """Model facts a scan read in its one pass (config, safetensors headers, model card)."""
+
+    __tablename__ = "model_details"
+
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
