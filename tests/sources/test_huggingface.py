@@ -336,3 +336,56 @@ def test_path_escape_in_listing_is_refused(hub: HubEmulator, isolated_home: Path
         "../../escape.json"
     ]
     assert not (isolated_home.parent / "escape.json").exists()
+
+
+def test_show_reads_back_provenance_declared_files_and_lineage(
+    hub: HubEmulator, database_url: str
+) -> None:
+    hub.add_repo("acme/base", model_files(), card_data={"license": "mit"})
+    hub.add_repo(
+        "acme/tiny",
+        model_files(),
+        card_data={**CARD, "base_model": "acme/base", "base_model_relation": "quantized"},
+        tags=["gguf"],
+    )
+    code, doc, _ = scan("hf://acme/tiny", database_url=database_url)
+    assert code == 0, doc["findings"]
+    assert doc["provenance"]["lineage"]["ancestors"][0]["relation"] == "quantized"
+    result = CliRunner().invoke(
+        cli,
+        ["show", doc["scan_id"], "--format", "json"],
+        env={"VERIFIER_DATABASE_URL": database_url},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert shown["provenance"] == doc["provenance"]
+    assert shown["declared_files"] == doc["declared_files"]
+    assert shown["source"] == doc["source"]
+
+
+def test_verified_files_are_not_downloaded_again(hub: HubEmulator, database_url: str) -> None:
+    big = {f"model-{i}.safetensors": safetensors_file(64, fill=i) for i in range(3)}
+    repo = hub.add_repo("acme/big", {**big, "config.json": b"{}"})
+    code, first, _ = scan("hf://acme/big", database_url=database_url)
+    assert code == 0, first["findings"]
+    assert sorted(p.rsplit("/", 1)[1] for p in hub.downloads()) == sorted(
+        [*big, "config.json"]
+    )
+    hub.requests.clear()
+    code, again, _ = scan("hf://acme/big", database_url=database_url)
+    assert code == 0
+    weights = [p for p in hub.downloads() if p.endswith(".safetensors")]
+    assert weights == []  # every weight file was already verified
+    assert {f["path"]: f["sha256"] for f in again["files"]} == {
+        f["path"]: f["sha256"] for f in first["files"]
+    }
+    # a new commit that changes one file costs only that file
+    repo.commit({**big, "model-1.safetensors": safetensors_file(64, fill=9), "config.json": b"{}"})
+    hub.requests.clear()
+    code, third, _ = scan("hf://acme/big", database_url=database_url)
+    assert code == 0
+    assert [p.rsplit("/", 1)[1] for p in hub.downloads() if p.endswith(".safetensors")] == [
+        "model-1.safetensors"
+    ]
+    assert third["source"]["commit"] == repo.refs["main"]
