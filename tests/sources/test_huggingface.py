@@ -369,9 +369,7 @@ def test_verified_files_are_not_downloaded_again(hub: HubEmulator, database_url:
     repo = hub.add_repo("acme/big", {**big, "config.json": b"{}"})
     code, first, _ = scan("hf://acme/big", database_url=database_url)
     assert code == 0, first["findings"]
-    assert sorted(p.rsplit("/", 1)[1] for p in hub.downloads()) == sorted(
-        [*big, "config.json"]
-    )
+    assert sorted(p.rsplit("/", 1)[1] for p in hub.downloads()) == sorted([*big, "config.json"])
     hub.requests.clear()
     code, again, _ = scan("hf://acme/big", database_url=database_url)
     assert code == 0
@@ -389,3 +387,46 @@ def test_verified_files_are_not_downloaded_again(hub: HubEmulator, database_url:
         "model-1.safetensors"
     ]
     assert third["source"]["commit"] == repo.refs["main"]
+
+
+def _download_to_cache(hub: HubEmulator, repo_id: str, cache: Path) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, cache_dir=str(cache), endpoint=hub.endpoint))
+
+
+def test_a_snapshot_in_the_hf_cache_scans_through_the_local_source(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    snapshot = _download_to_cache(hub, "acme/tiny", tmp_path / "cache")
+    assert (snapshot / "model.safetensors").is_symlink()
+    code, doc, _ = scan(str(snapshot))
+    assert code == 0, doc["findings"]
+    assert {f["path"] for f in doc["files"]} == set(model_files())
+    assert doc["source"]["hf_cache_repo"].endswith("models--acme--tiny")
+    assert not {"PATH-SYMLINK-ESCAPE", "HF-CACHE-DIGEST-MISMATCH"} & codes(doc)
+
+
+def test_same_size_tampering_in_the_hf_cache_is_denied(hub: HubEmulator, tmp_path: Path) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    snapshot = _download_to_cache(hub, "acme/tiny", tmp_path / "cache")
+    for name, replacement in (
+        ("model.safetensors", safetensors_file(fill=5)),
+        (
+            "config.json",
+            b'{"model_type": "evil", "hidden_size": 4}'[: len(model_files()["config.json"])],
+        ),
+    ):
+        blob = (snapshot / name).resolve()
+        assert len(replacement) == blob.stat().st_size
+        blob.chmod(0o644)
+        blob.write_bytes(replacement)
+    code, doc, _ = scan(str(snapshot))
+    assert code == 1
+    assert sorted(
+        f["file"] for f in doc["findings"] if f["code"] == "HF-CACHE-DIGEST-MISMATCH"
+    ) == [
+        "config.json",
+        "model.safetensors",
+    ]
