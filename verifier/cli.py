@@ -12,8 +12,15 @@ from typing import Any, TypeVar
 import click
 
 from verifier import __version__, config
-from verifier.errors import ExitCode, TargetError, UsageError, VerifierError
-from verifier.evidence import EvidenceFormat, load_facts, render_evidence
+from verifier.errors import (
+    AttestationError,
+    ExitCode,
+    KeyFileError,
+    TargetError,
+    UsageError,
+    VerifierError,
+)
+from verifier.evidence import EvidenceFormat, dsse, load_facts, render_evidence, vsa
 from verifier.evidence.output import write_atomically
 from verifier.model import Decision, ScanReport, Verdict
 from verifier.pipeline import scan_target
@@ -295,20 +302,69 @@ def test_policies(path: Path) -> None:
     default=None,
     help="Write to FILE (atomically) instead of stdout.",
 )
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key (EC P-256/P-384 or Ed25519): sign the vsa in a DSSE envelope.",
+)
+@click.option(
+    "--verifier-id",
+    default=vsa.DEFAULT_VERIFIER_ID,
+    show_default=True,
+    metavar="URI",
+    help="predicate.verifier.id of the vsa: a URI naming your verifier deployment.",
+)
 @_database_option
-def report(target: str, fmt: str, output: Path | None, database_url: str | None) -> None:
+def report(
+    target: str,
+    fmt: str,
+    output: Path | None,
+    signing_key: Path | None,
+    verifier_id: str,
+    database_url: str | None,
+) -> None:
     """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
 
     Reports read the database only; they never fetch. See docs/evidence.md.
     """
+    key = dsse.load_private_key(signing_key) if signing_key is not None else None
     with _open_store(database_url) as store:
         facts = load_facts(store, target)
-    data = render_evidence(facts, EvidenceFormat(fmt))
+    data = render_evidence(facts, EvidenceFormat(fmt), signing_key=key, verifier_id=verifier_id)
     if output is None:
         click.echo(data.decode(), nl=False)
     else:
         write_atomically(output, data)
         click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("verify-attestation")
+@click.argument("attestation", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PEM public key the envelope must be signed with.",
+)
+@click.option(
+    "--require-passed", is_flag=True, help="Also exit 1 unless the VSA's result is PASSED."
+)
+def verify_attestation(attestation: Path, public_key: Path, require_passed: bool) -> None:
+    """Check a DSSE-signed attestation (such as a vsa from `report`) against a public key.
+
+    Exit status: 0 verified, 1 rejected (bad signature, not an envelope, or with
+    --require-passed a result other than PASSED), 2 usage error (missing or unusable key).
+    """
+    key = dsse.load_public_key(public_key)
+    try:
+        data = attestation.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {attestation}: {exc.strerror or exc}") from None
+    verified = vsa.verify(data, key)
+    click.echo(verified.summary())
+    if require_passed and verified.result != "PASSED":
+        raise AttestationError(f"the attestation's result is {verified.result}, not PASSED")
 
 
 @cli.group()
