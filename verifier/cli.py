@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 import click
 
 from verifier import __version__, config
-from verifier.errors import ExitCode, TargetError, VerifierError
+from verifier.errors import ExitCode, TargetError, UsageError, VerifierError
 from verifier.model import Decision, ScanReport
 from verifier.pipeline import scan_target
 from verifier.policy import Policy, default_policy_path, load_policy
 from verifier.policy.schema import Mode
 from verifier.report import OutputFormat, render_history, render_report
+from verifier.signatures.interface import SignatureRequest
+from verifier.signatures.model_signing import check_trust_material
 from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,6 +82,87 @@ def _exit_code(report: ScanReport) -> ExitCode:
     return ExitCode.OK if report.verdict.decision is Decision.ALLOW else ExitCode.DENIED
 
 
+def _signature_options(func: F) -> F:
+    pem = click.Path(exists=True, dir_okay=False, path_type=Path)
+    options = [
+        click.option(
+            "--signature",
+            "signature_path",
+            type=pem,
+            default=None,
+            help="Model signature (Sigstore bundle) [default: model.sig at the model's root].",
+        ),
+        click.option(
+            "--public-key",
+            "public_keys",
+            type=pem,
+            multiple=True,
+            help="PEM elliptic-curve public key; repeat for several (any may match).",
+        ),
+        click.option(
+            "--certificate-chain",
+            "certificate_chains",
+            type=pem,
+            multiple=True,
+            help="PEM root (and intermediate) certificates; only self-signed roots are trusted.",
+        ),
+        click.option(
+            "--identity", default=None, help="Sigstore signer identity (e-mail or URI) required."
+        ),
+        click.option("--issuer", default=None, help="OIDC issuer URL of the Sigstore identity."),
+        click.option(
+            "--trusted-root",
+            type=pem,
+            default=None,
+            help="Sigstore trusted root JSON [default: the public-good root sigstore ships].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def signature_request(
+    *,
+    signature_path: Path | None,
+    public_keys: tuple[Path, ...],
+    certificate_chains: tuple[Path, ...],
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
+) -> SignatureRequest:
+    """The signature options as a request, with every trust file read and checked.
+
+    Raises:
+        UsageError: a file is unreadable or not what its option expects, or an identity was
+            given without its issuer (or the reverse).
+    """
+    if (identity is None) != (issuer is None):
+        raise UsageError("--identity and --issuer go together: give both or neither")
+    if trusted_root is not None and identity is None:
+        raise UsageError("--trusted-root is for Sigstore identities: give --identity and --issuer")
+    request = SignatureRequest(
+        signature_path=str(signature_path) if signature_path is not None else None,
+        public_keys=tuple((str(p), _read(p)) for p in public_keys),
+        certificate_chain=tuple((str(p), _read(p)) for p in certificate_chains),
+        identity=identity,
+        issuer=issuer,
+        trusted_root=_read(trusted_root) if trusted_root is not None else None,
+    )
+    try:
+        check_trust_material(request)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return request
+
+
 @cli.command()
 @click.argument("target")
 @click.option(
@@ -90,10 +173,21 @@ def _exit_code(report: ScanReport) -> ExitCode:
     help="Policy file [default: policies/default.yaml].",
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
+@_signature_options
 @_format_option
 @_database_option
 def scan(
-    target: str, policy_path: Path | None, workers: int | None, fmt: str, database_url: str | None
+    target: str,
+    policy_path: Path | None,
+    workers: int | None,
+    fmt: str,
+    database_url: str | None,
+    signature_path: Path | None,
+    public_keys: tuple[Path, ...],
+    certificate_chains: tuple[Path, ...],
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
 ) -> None:
     """Scan TARGET (a local file or folder), record the result and decide.
 
@@ -105,8 +199,18 @@ def scan(
             "(for example a snapshot in your HF cache)"
         )
     policy: Policy = load_policy(policy_path or default_policy_path())
+    request = signature_request(
+        signature_path=signature_path,
+        public_keys=public_keys,
+        certificate_chains=certificate_chains,
+        identity=identity,
+        issuer=issuer,
+        trusted_root=trusted_root,
+    )
     with _open_store(database_url) as store:
-        report = scan_target(target, policy=policy, recorder=store, workers=workers)
+        report = scan_target(
+            target, policy=policy, recorder=store, workers=workers, signature=request
+        )
     click.echo(render_report(report, OutputFormat(fmt)), nl=False)
     if fmt == OutputFormat.JSON.value:
         click.echo()

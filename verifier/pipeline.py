@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from verifier import __version__
-from verifier.errors import ScanAbortedError, VerifierError
-from verifier.hashing import HashingReader
+from verifier.errors import ScanAbortedError, TargetError, VerifierError
+from verifier.hashing import ChunkObserver, HashingReader
 from verifier.model import (
     FileFormat,
     FileResult,
@@ -20,6 +21,8 @@ from verifier.model import (
     ScanReport,
     ScanStatus,
     Severity,
+    SignatureResult,
+    SignatureStatus,
     Verdict,
 )
 from verifier.policy import Policy, decide
@@ -27,7 +30,13 @@ from verifier.policy.schema import Mode
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.sniff import identify
-from verifier.sources.local import LocalFile, open_regular, walk
+from verifier.signatures import check as signature_check
+from verifier.signatures.interface import (
+    DEFAULT_SIGNATURE_NAME,
+    MAX_SIGNATURE_BYTES,
+    SignatureRequest,
+)
+from verifier.sources.local import LocalFile, LocalTree, open_regular, walk
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +116,13 @@ def _unreadable(path: str, reason: str) -> FileResult:
     )
 
 
-def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
-    """Read one file once: identify it, run its scanner, and hash every byte on the way."""
+def scan_file(
+    entry: LocalFile, *, git_sha1: bool = False, observers: Sequence[ChunkObserver] = ()
+) -> FileResult:
+    """Read one file once: identify it, run its scanner, and hash every byte on the way.
+
+    `observers` compute the extra digests a signature asks for in the same pass.
+    """
     try:
         fd, size = open_regular(entry.location)
     except OSError as exc:
@@ -116,7 +130,7 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
     try:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
-        reader = HashingReader(fd, size=size, git_sha1=git_sha1)
+        reader = HashingReader(fd, size=size, git_sha1=git_sha1, observers=observers)
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
             findings = _run_scanner(reader, ScanContext(path=entry.path, format=fmt))
@@ -145,7 +159,59 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         format=fmt,
         findings=tuple(findings),
         complete=complete,
+        extra_digests=digests.extra,
     )
+
+
+def _read_signature(location: str) -> bytes:
+    fd, size = open_regular(location)
+    try:
+        if size > MAX_SIGNATURE_BYTES:
+            return os.read(fd, MAX_SIGNATURE_BYTES + 1)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            if sum(len(c) for c in chunks) > MAX_SIGNATURE_BYTES:
+                break
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def prepare_signature(
+    tree: LocalTree, request: SignatureRequest
+) -> signature_check.PreparedSignature | None:
+    """Find the signature (the given path, or model.sig at the root) and verify its envelope.
+
+    Only the signature is read here (kilobytes); the model's bytes wait for the one pass.
+
+    Raises:
+        TargetError: a signature path was given and cannot be read.
+    """
+    if request.signature_path is not None:
+        location = os.path.realpath(request.signature_path)
+        inside = os.path.relpath(location, tree.root)
+        self_path = inside if any(f.location == location for f in tree.files) else None
+        display = request.signature_path
+    else:
+        entry = next((f for f in tree.files if f.path == DEFAULT_SIGNATURE_NAME), None)
+        if entry is None:
+            return None
+        location, self_path, display = entry.location, entry.path, entry.path
+    try:
+        raw = _read_signature(location)
+    except OSError as exc:
+        if request.signature_path is not None:
+            raise TargetError(
+                f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
+            ) from None
+        return signature_check.PreparedSignature(
+            display,
+            self_path,
+            SignatureStatus.INVALID,
+            f"signature cannot be read: {exc.strerror or exc}",
+        )
+    return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
 
 
 def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
@@ -180,6 +246,24 @@ def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
     return findings
 
 
+def _attach(
+    files: tuple[FileResult, ...], findings: Sequence[Finding], scan_findings: list[Finding]
+) -> tuple[FileResult, ...]:
+    """Give each finding about a scanned file to that file; the others go to the scan."""
+    by_path: dict[str, list[Finding]] = {}
+    paths = {f.path for f in files}
+    for finding in findings:
+        if finding.file in paths:
+            by_path.setdefault(finding.file, []).append(finding)
+        else:
+            scan_findings.append(finding)
+    # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
+    return tuple(
+        replace(f, findings=f.findings + tuple(by_path.get(f.path, ())), extra_digests=())
+        for f in files
+    )
+
+
 def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...]) -> bool:
     return any(not f.complete for f in files) or any(
         f.code in ("FILE-UNREADABLE", "SCANNER-ERROR") for f in findings
@@ -193,20 +277,28 @@ def scan_target(
     recorder: ScanRecorder | None,
     workers: int | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    signature: SignatureRequest | None = None,
 ) -> ScanReport:
-    """Scan a local file or folder, decide with `policy`, and record the result.
+    """Scan a local file or folder, check its signature, decide with `policy`, and record.
 
     Raises:
-        TargetError: the target does not exist or is not a file or folder.
+        TargetError: the target (or a signature path given) does not exist or is unreadable.
         StoreError: the result could not be recorded.
     """
     tree = walk(target)
+    request = signature or SignatureRequest()
+    prepared = prepare_signature(tree, request)
     scan_id = uuid.uuid4().hex
     started = _now()
+
+    def one_file(entry: LocalFile) -> FileResult:
+        observers = signature_check.observers_for(prepared, entry.path)
+        return scan_file(entry, observers=observers) if observers else scan_file(entry)
+
     try:
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
             files = []
-            for result in pool.map(scan_file, tree.files):
+            for result in pool.map(one_file, tree.files):
                 files.append(result)
                 if on_file is not None:
                     on_file(result)
@@ -231,8 +323,16 @@ def scan_target(
         scan_findings.append(
             Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
         )
-    all_findings = tuple(scan_findings) + tuple(f for r in files for f in r.findings)
     file_results = tuple(files)
+    signature_result: SignatureResult = (
+        signature_check.absent(request)
+        if prepared is None
+        else signature_check.conclude(prepared, file_results)
+    )
+    file_results = _attach(
+        file_results, signature_check.findings_for(signature_result, request), scan_findings
+    )
+    all_findings = tuple(scan_findings) + tuple(f for r in file_results for f in r.findings)
     status = (
         ScanStatus.INCOMPLETE if _is_incomplete(file_results, all_findings) else ScanStatus.COMPLETE
     )
@@ -248,6 +348,7 @@ def scan_target(
         findings=all_findings,
         verdict=verdict,
         source={"type": "local", "root": tree.root},
+        signature=signature_result,
     )
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
         recorder.record_scan(report)

@@ -6,7 +6,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from verifier.model import FileResult, Finding, ScanReport, ScanSummary, Severity
+from verifier.model import (
+    FileResult,
+    Finding,
+    ScanReport,
+    ScanSummary,
+    Severity,
+    SignatureResult,
+)
 
 
 def finding_document(finding: Finding) -> dict[str, Any]:
@@ -34,6 +41,31 @@ def _file_document(result: FileResult) -> dict[str, Any]:
     }
 
 
+def signature_document(result: SignatureResult | None) -> dict[str, Any] | None:
+    """A signature result as JSON (None for scans recorded before signatures were checked)."""
+    if result is None:
+        return None
+    return {
+        "status": result.status.value,
+        "method": result.method.value if result.method else None,
+        "signer": result.signer,
+        "issuer": result.issuer,
+        "key_fingerprint": result.key_fingerprint,
+        "certificate_subject": result.certificate_subject,
+        "key_usage": list(result.key_usage),
+        "path": result.path,
+        "predicate_type": result.predicate_type,
+        "digest_algorithm": result.digest_algorithm,
+        "reason": result.reason,
+        "diff": {
+            "extra": list(result.diff.extra),
+            "missing": list(result.diff.missing),
+            "changed": list(result.diff.changed),
+        },
+        "outside": list(result.outside),
+    }
+
+
 def report_document(report: ScanReport) -> dict[str, Any]:
     """The scan report as a JSON-ready dictionary (the documented contract)."""
     verdict = report.verdict
@@ -55,6 +87,7 @@ def report_document(report: ScanReport) -> dict[str, Any]:
             "findings": counts,
         },
         "files": [_file_document(f) for f in report.files],
+        "signature": signature_document(report.signature),
         "findings": [finding_document(f) for f in report.findings],
         "policy": {
             "name": verdict.policy_name,

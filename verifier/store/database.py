@@ -25,6 +25,7 @@ from verifier.store.tables import (
     FindingRow,
     ScanFileRow,
     ScanRow,
+    SignatureRow,
     check_file_findings,
 )
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -306,11 +307,13 @@ class Store:
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
         scan_id = report.scan_id
-        children: list[ScanFileRow | FindingRow | DecisionRow] = [
+        children: list[ScanFileRow | FindingRow | DecisionRow | SignatureRow] = [
             *(ScanFileRow.from_model(scan_id, result) for result in report.files),
             *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
             DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
         ]
+        if report.signature is not None:
+            children.append(SignatureRow.from_model(scan_id, report.signature))
         with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
             session.add(ScanRow.from_model(report, error=error))
             # The scan row must exist before the rows that refer to it.
@@ -384,12 +387,19 @@ class Store:
             )
             findings = tuple(row.to_model() for row in finding_rows)
             latest = session.scalars(_latest_decision(scan.id, DecisionRow)).first()
+            signature = session.scalars(
+                select(SignatureRow)
+                .where(SignatureRow.scan_id == scan.id)
+                .order_by(SignatureRow.id.desc())
+                .limit(1)
+            ).first()
         return scan.to_model(
             files=tuple(
                 row.to_model(tuple(f for f in findings if f.file == row.path)) for row in files
             ),
             findings=findings,
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
+            signature=signature.to_model() if signature is not None else None,
         )
 
     def _resolve(self, session: Session, wanted: str) -> ScanRow:
