@@ -11,11 +11,13 @@ import click
 
 from verifier import __version__, config
 from verifier.errors import ExitCode, TargetError, UsageError, VerifierError
+from verifier.evidence import EvidenceFormat, load_facts, render_evidence
+from verifier.evidence.output import write_atomically
 from verifier.model import Decision, ScanReport
 from verifier.pipeline import scan_target
 from verifier.policy import Policy, default_policy_path, load_policy
 from verifier.policy.schema import Mode
-from verifier.report import OutputFormat, render_history, render_report
+from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 from verifier.signatures.interface import SignatureRequest
 from verifier.signatures.model_signing import check_trust_material
 from verifier.store import Store
@@ -39,6 +41,18 @@ def _format_option(func: F) -> F:
         "--format",
         "fmt",
         type=click.Choice([f.value for f in OutputFormat]),
+        default=OutputFormat.TABLE.value,
+        show_default=True,
+        help="Output format; json and sarif (SARIF 2.1.0) print one document on stdout.",
+    )
+    return option(func)
+
+
+def _history_format_option(func: F) -> F:
+    option = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([f.value for f in HISTORY_FORMATS]),
         default=OutputFormat.TABLE.value,
         show_default=True,
         help="Output format; json prints one document on stdout.",
@@ -163,15 +177,38 @@ def signature_request(
     return request
 
 
+def _policy_options(func: F) -> F:
+    """--policy, --env and --publishers, shared by the commands that decide."""
+    func = click.option(
+        "--publishers",
+        "publishers_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Publisher registry that extends or overrides the shipped policies/publishers.yaml.",
+    )(func)
+    func = click.option(
+        "--env",
+        "env",
+        default=None,
+        metavar="NAME",
+        help="Environment of the policy file (research, production, ...) [default: the file's].",
+    )(func)
+    return click.option(
+        "--policy",
+        "policy_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Policy file [default: policies/default.yaml].",
+    )(func)
+
+
+def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | None) -> Policy:
+    return load_policy(policy_path or default_policy_path(), env=env, publishers=publishers)
+
+
 @cli.command()
 @click.argument("target")
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Policy file [default: policies/default.yaml].",
-)
+@_policy_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
 @_signature_options
 @_format_option
@@ -179,6 +216,8 @@ def signature_request(
 def scan(
     target: str,
     policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
     workers: int | None,
     fmt: str,
     database_url: str | None,
@@ -198,7 +237,7 @@ def scan(
             f"{target}: Hugging Face targets are not supported yet; scan a local folder "
             "(for example a snapshot in your HF cache)"
         )
-    policy: Policy = load_policy(policy_path or default_policy_path())
+    policy = _load_policy(policy_path, env, publishers_path)
     request = signature_request(
         signature_path=signature_path,
         public_keys=public_keys,
@@ -212,14 +251,14 @@ def scan(
             target, policy=policy, recorder=store, workers=workers, signature=request
         )
     click.echo(render_report(report, OutputFormat(fmt)), nl=False)
-    if fmt == OutputFormat.JSON.value:
+    if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
         click.echo()
     raise click.exceptions.Exit(int(_exit_code(report)))
 
 
 @cli.command()
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@_format_option
+@_history_format_option
 @_database_option
 def history(limit: int, fmt: str, database_url: str | None) -> None:
     """List recorded scans, newest first."""
@@ -236,7 +275,39 @@ def show(scan_id: str, fmt: str, database_url: str | None) -> None:
     """Print a recorded scan (by id or a unique prefix of it) with its files and findings."""
     with _open_store(database_url) as store:
         report = store.get_scan(scan_id)
-    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt == OutputFormat.JSON.value)
+    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt != OutputFormat.TABLE.value)
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in EvidenceFormat]),
+    required=True,
+    help="Evidence format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (atomically) instead of stdout.",
+)
+@_database_option
+def report(target: str, fmt: str, output: Path | None, database_url: str | None) -> None:
+    """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
+
+    Reports read the database only; they never fetch. See docs/evidence.md.
+    """
+    with _open_store(database_url) as store:
+        facts = load_facts(store, target)
+    data = render_evidence(facts, EvidenceFormat(fmt))
+    if output is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        write_atomically(output, data)
+        click.echo(f"wrote {output}", err=True)
 
 
 @cli.group()

@@ -49,3 +49,23 @@ class NotFoundError(UsageError):
 
 class ScanAbortedError(VerifierError):
     """The scan could not run to the end."""
+
+
+class OutputError(VerifierError):
+    """An output file could not be written (nothing is left half-written)."""
+
+
+class KeyFileError(UsageError):
+    """A signing or verification key is missing, unreadable or of an unsupported kind."""
+
+
+class AttestationError(VerifierError):
+    """An attestation or signature did not verify (exit 1: rejected)."""
+
+    exit_code = ExitCode.DENIED
+
+
+class NotApprovableError(VerifierError):
+    """The organisation will not countersign this model: its recorded decision is not allow."""
+
+    exit_code = ExitCode.DENIED

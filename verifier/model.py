@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Severity(enum.StrEnum):
@@ -47,6 +48,9 @@ class FileFormat(enum.StrEnum):
     IMAGE = "image"
     EMPTY = "empty"
     UNKNOWN = "unknown"
+    COMPRESSED = "compressed"  # gzip, bz2, xz, lzma or zlib stream (joblib's compressed pickles)
+    TAR = "tar"
+    ARCHIVE = "archive"  # 7z, rar: archives the scanner does not open
 
     @property
     def carries_pickle(self) -> bool:
@@ -125,6 +129,9 @@ class FileResult:
     findings: tuple[Finding, ...] = ()
     complete: bool = True
     extra_digests: tuple[ExtraDigest, ...] = ()
+    #: Model facts scanners noted while reading this file (config, safetensors header, card);
+    #: gathered into `ScanReport.details`, not recorded per file.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class SignatureStatus(enum.StrEnum):
@@ -190,6 +197,21 @@ class RuleOutcome:
     severity: Severity
     message: str
     evidence: tuple[str, ...] = ()
+    #: The waiver that set this outcome aside, if one did (it then does not count).
+    waived_by: str | None = None
+
+
+@dataclass(frozen=True)
+class WaiverOutcome:
+    """A waiver that concerned the decided subject: applied, expired or unused."""
+
+    waiver_id: str
+    rule_id: str
+    subject: str
+    status: str
+    expires: str
+    approved_by: str
+    ticket: str
 
 
 @dataclass(frozen=True)
@@ -201,6 +223,8 @@ class Verdict:
     policy_digest: str
     mode: str
     reasons: tuple[RuleOutcome, ...] = ()
+    environment: str | None = None
+    waivers: tuple[WaiverOutcome, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,6 +242,9 @@ class ScanReport:
     verdict: Verdict
     source: dict[str, str] = field(default_factory=dict)
     signature: SignatureResult | None = None
+    #: Model facts read during the scan's one pass (config, safetensors headers, model card),
+    #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

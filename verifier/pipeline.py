@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from verifier import __version__
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.hashing import ChunkObserver, HashingReader
 from verifier.model import (
+    Decision,
     FileFormat,
     FileResult,
     Finding,
@@ -25,8 +26,9 @@ from verifier.model import (
     SignatureStatus,
     Verdict,
 )
-from verifier.policy import Policy, decide
+from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
+from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.sniff import identify
@@ -133,7 +135,9 @@ def scan_file(
         reader = HashingReader(fd, size=size, git_sha1=git_sha1, observers=observers)
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
-            findings = _run_scanner(reader, ScanContext(path=entry.path, format=fmt))
+            notes: dict[str, Any] = {}
+            ctx = ScanContext(path=entry.path, format=fmt, notes=notes)
+            findings = _run_scanner(reader, ctx)
             if (mismatch := name_mismatch(entry.path, fmt)) is not None:
                 findings.append(mismatch)
             digests = reader.drain()
@@ -160,6 +164,7 @@ def scan_file(
         findings=tuple(findings),
         complete=complete,
         extra_digests=digests.extra,
+        notes=notes,
     )
 
 
@@ -212,6 +217,22 @@ def prepare_signature(
             f"signature cannot be read: {exc.strerror or exc}",
         )
     return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
+
+
+def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
+    """The scan's model facts document from what scanners noted (see `scanners.facts`)."""
+    details: dict[str, Any] = {}
+    weights: dict[str, Any] = {}
+    for result in files:
+        if "config" in result.notes:
+            details["config"] = result.notes["config"]
+        if "card" in result.notes:
+            details["card"] = result.notes["card"]
+        if result.notes.get("safetensors") is not None:
+            weights[result.path] = result.notes["safetensors"]
+    if weights:
+        details["safetensors"] = dict(sorted(weights.items()))
+    return details
 
 
 def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
@@ -268,6 +289,23 @@ def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...])
     return any(not f.complete for f in files) or any(
         f.code in ("FILE-UNREADABLE", "SCANNER-ERROR") for f in findings
     )
+
+
+#: The verdict a report carries until `decide_report` decides it: denied.
+UNDECIDED = Verdict(
+    decision=Decision.DENY, policy_name="(undecided)", policy_digest="", mode="enforce"
+)
+
+
+def decide_report(report: ScanReport, policy: Policy, *, now: datetime | None = None) -> ScanReport:
+    """`report` decided by `policy` over the evidence its facts give; every scan path calls it.
+
+    Raises:
+        PolicyError: a `when:` expression raised while evaluating (nothing is recorded).
+    """
+    moment = now or datetime.now(UTC)
+    evidence = build_evidence(facts_document(report), publishers=policy.publishers, now=moment)
+    return replace(report, verdict=decide(evidence, policy, now=moment))
 
 
 def scan_target(
@@ -336,7 +374,6 @@ def scan_target(
     status = (
         ScanStatus.INCOMPLETE if _is_incomplete(file_results, all_findings) else ScanStatus.COMPLETE
     )
-    verdict: Verdict = decide(policy, files=file_results, findings=all_findings, status=status)
     report = ScanReport(
         scan_id=scan_id,
         target=target,
@@ -346,10 +383,12 @@ def scan_target(
         status=status,
         files=file_results,
         findings=all_findings,
-        verdict=verdict,
+        verdict=UNDECIDED,
         source={"type": "local", "root": tree.root},
         signature=signature_result,
+        details=model_details(file_results),
     )
+    report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
         recorder.record_scan(report)
     return report

@@ -257,8 +257,8 @@ def test_torch_legacy_tar_format() -> None:
     assert sniff(tar_bytes(members)) is FileFormat.PYTORCH_LEGACY
 
 
-def test_other_tar_is_unknown() -> None:
-    assert sniff(tar_bytes({"notes.txt": b"hello\n"})) is FileFormat.UNKNOWN
+def test_other_tar_is_tar() -> None:
+    assert sniff(tar_bytes({"notes.txt": b"hello\n"})) is FileFormat.TAR
 
 
 def test_numpy_npy() -> None:

@@ -1,85 +1,121 @@
-"""The pure decision: a policy applied to what a scan established."""
+"""The pure decision: a policy applied to an evidence document."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
 
-from verifier.model import Decision, FileResult, Finding, RuleOutcome, ScanStatus, Verdict
-from verifier.policy.schema import Effect, Match, Policy
+from verifier.errors import PolicyError
+from verifier.model import Decision, RuleOutcome, Severity, Verdict, WaiverOutcome
+from verifier.policy.cel import CelEvaluationError, evaluate
+from verifier.policy.matchers import Hit, evaluate_match
+from verifier.policy.schema import FILE_SUBJECT, Effect, Policy, Rule, Waiver
 
 #: Evidence lines kept per rule outcome; the rest is summarised.
 MAX_EVIDENCE = 20
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 
 
-def _where(finding: Finding) -> str:
-    where = finding.file or "(scan)"
-    if finding.member:
-        where += f" [{finding.member}]"
-    return where
+def render_message(template: str, evidence: Mapping[str, Any]) -> str:
+    """The message with `{dotted.path}` placeholders filled from the evidence document."""
+
+    def fill(match: re.Match[str]) -> str:
+        value: Any = evidence
+        for part in match.group(1).split("."):
+            if isinstance(value, Mapping) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return match.group(0)
+        if value is None:
+            return "unknown"
+        if isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return _PLACEHOLDER.sub(fill, template)
 
 
-def _matches(
-    match: Match, files: Sequence[FileResult], findings: Sequence[Finding], status: ScanStatus
-) -> list[str] | None:
-    """Evidence when every matcher given holds; None when one does not."""
-    evidence: list[str] = []
-    if match.scan_incomplete is not None:
-        incomplete = status is not ScanStatus.COMPLETE
-        if incomplete != match.scan_incomplete:
-            return None
-        evidence.append(f"scan status: {status.value}")
-    selected = list(findings)
-    finding_matcher = False
-    if match.finding_severity_at_least is not None:
-        floor = match.finding_severity_at_least
-        selected = [f for f in selected if f.severity.at_least(floor)]
-        finding_matcher = True
-    if match.finding_codes is not None:
-        codes = set(match.finding_codes)
-        selected = [f for f in selected if f.code in codes]
-        finding_matcher = True
-    if finding_matcher:
-        if not selected:
-            return None
-        evidence += [f"{_where(f)}: {f.code} ({f.severity.value})" for f in selected]
-    if match.file_formats is not None:
-        formats = set(match.file_formats)
-        hits = [f for f in files if f.format in formats]
-        if not hits:
-            return None
-        evidence += [f"{f.path}: {f.format.value}" for f in hits]
-    return evidence
+def _fires(rule: Rule, policy: Policy, evidence: Mapping[str, Any]) -> Hit | None:
+    hit = evaluate_match(rule.match, evidence, lineage=rule.lineage) if rule.match.given() else None
+    if rule.match.given() and hit is None:
+        return None
+    if rule.when is None:
+        return hit
+    program = policy.programs[rule.id]
+    try:
+        held = evaluate(program, evidence)
+    except CelEvaluationError as exc:
+        where = policy.locations.get(rule.id, policy.source)
+        raise PolicyError(f"{where}: rule {rule.id!r}: when: {exc}") from None
+    if not held:
+        return None
+    lines = hit.lines if hit else ()
+    return Hit((*lines, f"when: {rule.when.strip()}"), hit.files if hit else ())
 
 
-def decide(
-    policy: Policy,
-    *,
-    files: Sequence[FileResult],
-    findings: Sequence[Finding],
-    status: ScanStatus,
-) -> Verdict:
+def _subject_matches(waiver: Waiver, hit: Hit, evidence: Mapping[str, Any]) -> bool:
+    if FILE_SUBJECT.match(waiver.subject):
+        digest = waiver.subject.removeprefix("sha256:")
+        by_path = {f["path"]: f["sha256"] for f in evidence["files"]}
+        return bool(hit.files) and all(by_path.get(path) == digest for path in hit.files)
+    return bool(evidence["subject"]["uri"] == waiver.subject)
+
+
+def _concerns(waiver: Waiver, evidence: Mapping[str, Any]) -> bool:
+    if FILE_SUBJECT.match(waiver.subject):
+        digest = waiver.subject.removeprefix("sha256:")
+        return any(f["sha256"] == digest for f in evidence["files"])
+    return bool(evidence["subject"]["uri"] == waiver.subject)
+
+
+def _outcome(
+    rule: Rule, hit: Hit, evidence: Mapping[str, Any], waived_by: str | None
+) -> RuleOutcome:
+    lines = list(hit.lines)
+    if len(lines) > MAX_EVIDENCE:
+        lines = [*lines[:MAX_EVIDENCE], f"... and {len(lines) - MAX_EVIDENCE} more"]
+    return RuleOutcome(
+        rule_id=rule.id,
+        effect=rule.effect.value,
+        severity=rule.severity,
+        message=render_message(rule.message, evidence),
+        evidence=tuple(lines),
+        waived_by=waived_by,
+    )
+
+
+def decide(evidence: Mapping[str, Any], policy: Policy, *, now: dt.datetime) -> Verdict:
     """Evaluate every rule; an unwaived deny wins over allow, allow over the default.
 
-    A scan that did not complete is never allowed, whatever the policy says.
+    A scan that did not complete is never allowed, whatever the policy says. Deterministic:
+    the same evidence, policy and `now` give the same verdict.
+
+    Raises:
+        PolicyError: a `when:` expression raised or did not give true or false.
     """
+    today = now.astimezone(dt.UTC).date()
     fired: list[RuleOutcome] = []
+    waiver_status: dict[str, str] = {}
     for rule in policy.rules:
-        evidence = _matches(rule.match, files, findings, status)
-        if evidence is None:
+        hit = _fires(rule, policy, evidence)
+        if hit is None:
             continue
-        if len(evidence) > MAX_EVIDENCE:
-            extra = len(evidence) - MAX_EVIDENCE
-            evidence = [*evidence[:MAX_EVIDENCE], f"... and {extra} more"]
-        fired.append(
-            RuleOutcome(
-                rule_id=rule.id,
-                effect=rule.effect.value,
-                severity=rule.severity,
-                message=rule.message,
-                evidence=tuple(evidence),
-            )
-        )
-    effects = {outcome.effect for outcome in fired}
+        waived_by = None
+        for waiver in policy.waivers:
+            if waiver.rule != rule.id or not _subject_matches(waiver, hit, evidence):
+                continue
+            if waiver.expires < today:
+                waiver_status[waiver.id] = "expired"
+                continue
+            waiver_status[waiver.id] = "applied"
+            waived_by = waiver.id
+            break
+        fired.append(_outcome(rule, hit, evidence, waived_by))
+    effects = {outcome.effect for outcome in fired if outcome.waived_by is None}
     if Effect.DENY.value in effects:
         decision = Decision.DENY
     elif Effect.ALLOW.value in effects:
@@ -91,25 +127,44 @@ def decide(
                 RuleOutcome(
                     rule_id="(default)",
                     effect=Effect.DENY.value,
-                    severity=policy.rules[0].severity,
+                    severity=Severity.HIGH,
                     message="no rule allowed this model and the policy's default is deny",
                 )
             )
-    if status is not ScanStatus.COMPLETE and decision is Decision.ALLOW:
+    if not evidence["scan"]["complete"] and decision is Decision.ALLOW:
         decision = Decision.DENY
         fired.append(
             RuleOutcome(
                 rule_id="(incomplete-scan)",
                 effect=Effect.DENY.value,
-                severity=policy.rules[0].severity,
+                severity=Severity.CRITICAL,
                 message="the scan did not check everything, so the model cannot be allowed",
-                evidence=(f"scan status: {status.value}",),
+                evidence=(f"scan status: {evidence['scan']['status']}",),
             )
         )
+    waivers = []
+    for waiver in policy.waivers:
+        status = waiver_status.get(waiver.id)
+        if status is None and _concerns(waiver, evidence):
+            status = "expired" if waiver.expires < today else "unused"
+        if status is not None:
+            waivers.append(
+                WaiverOutcome(
+                    waiver_id=waiver.id,
+                    rule_id=waiver.rule,
+                    subject=waiver.subject,
+                    status=status,
+                    expires=waiver.expires.isoformat(),
+                    approved_by=waiver.approved_by,
+                    ticket=waiver.ticket,
+                )
+            )
     return Verdict(
         decision=decision,
         policy_name=policy.name,
         policy_digest=policy.digest(),
         mode=policy.mode.value,
         reasons=tuple(fired),
+        environment=policy.environment,
+        waivers=tuple(waivers),
     )

@@ -1,18 +1,24 @@
-"""Policy files: load YAML, validate it against the schema, and name what is wrong and where."""
+"""Policy files: the schema, loading with file and line in every error, and environments."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from verifier.errors import PolicyError
 from verifier.model import FileFormat, Severity
+from verifier.policy.cel import CelProgram, compile_expression
+from verifier.policy.publishers import PublisherRegistry, load_publishers, shipped_publishers
+from verifier.policy.yamlfile import read_yaml, validate, where
 
 
 class Effect(enum.StrEnum):
@@ -31,6 +37,19 @@ class Mode(enum.StrEnum):
     DRY_RUN = "dry-run"
 
 
+class LineageScope(enum.StrEnum):
+    """Whether model matchers must hold for any or all of the model and its ancestors."""
+
+    ANY = "any"
+    ALL = "all"
+
+
+#: A waiver subject: a model pinned to a commit, or one file by content.
+HF_SUBJECT = re.compile(r"^hf://[A-Za-z0-9][\w.-]*/[\w.-]+@[0-9a-f]{40}$")
+FILE_SUBJECT = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ID = r"^[a-z0-9][a-z0-9._-]*$"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,124 +57,312 @@ class _Strict(BaseModel):
 class Match(_Strict):
     """Typed matchers; every matcher given must hold for the rule to fire."""
 
+    # Scan facts: files and findings.
     finding_severity_at_least: Severity | None = None
     finding_codes: tuple[str, ...] | None = None
     file_formats: tuple[FileFormat, ...] | None = None
+    file_formats_not_in: tuple[FileFormat, ...] | None = None
     scan_incomplete: bool | None = None
+    # Model facts (lineage-aware: with `lineage:` they apply to every ancestor too).
+    model_in: tuple[str, ...] | None = None
+    model_not_in: tuple[str, ...] | None = None
+    publisher_in: tuple[str, ...] | None = None
+    publisher_not_in: tuple[str, ...] | None = None
+    publisher_known: bool | None = None
+    jurisdiction_in: tuple[str, ...] | None = None
+    jurisdiction_not_in: tuple[str, ...] | None = None
+    licence_in: tuple[str, ...] | None = None
+    licence_not_in: tuple[str, ...] | None = None
+    licence_known: bool | None = None
+    # Provenance and signature facts about the model itself.
+    signature_verified: bool | None = None
+    signer_in: tuple[str, ...] | None = None
+    signer_not_in: tuple[str, ...] | None = None
+    remote_code: bool | None = None
+    revision_pinned: bool | None = None
+    model_age_days_under: int | None = Field(default=None, ge=0)
+    model_age_days_over: int | None = Field(default=None, ge=0)
+    model_age_known: bool | None = None
+    hub_scan_status_in: tuple[str, ...] | None = None
+    model_card: bool | None = None
+    lineage_declared: bool | None = None
+    lineage_identified: bool | None = None
+
+    @field_validator("jurisdiction_in", "jurisdiction_not_in")
+    @classmethod
+    def _countries(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for code in value or ():
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code such as 'US'")
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The matchers this rule sets, by name."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+#: Matchers about a model's identity, publisher and licence: what `lineage:` applies to ancestors.
+NODE_MATCHERS = frozenset(
+    {
+        "model_in",
+        "model_not_in",
+        "publisher_in",
+        "publisher_not_in",
+        "publisher_known",
+        "jurisdiction_in",
+        "jurisdiction_not_in",
+        "licence_in",
+        "licence_not_in",
+        "licence_known",
+    }
+)
 
 
 class Rule(_Strict):
-    """One rule: when it matches, its effect applies with its message."""
+    """One rule: when its matchers (and `when:` expression) hold, its effect applies."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    id: str = Field(pattern=_ID)
     effect: Effect
     severity: Severity = Severity.MEDIUM
-    message: str
-    match: Match
+    message: str = Field(min_length=1)
+    match: Match = Match()
+    when: str | None = Field(default=None, min_length=1)
+    lineage: LineageScope | None = None
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> Rule:
+        if not self.match.given() and self.when is None:
+            raise ValueError("a rule needs `match:` matchers, a `when:` expression, or both")
+        if self.lineage is not None and not (set(self.match.given()) & NODE_MATCHERS):
+            raise ValueError(
+                "`lineage:` applies model matchers to ancestors; give one of "
+                + ", ".join(sorted(NODE_MATCHERS))
+            )
+        return self
 
 
-class Policy(_Strict):
-    """A named policy set."""
+class Waiver(_Strict):
+    """An approved, expiring exception to one rule for one exact subject."""
+
+    id: str = Field(pattern=_ID)
+    rule: str
+    subject: str
+    expires: dt.date
+    approved_by: str = Field(min_length=1)
+    ticket: str = Field(min_length=1)
+    justification: str = Field(min_length=1)
+
+    @field_validator("subject")
+    @classmethod
+    def _exact_subject(cls, value: str) -> str:
+        if HF_SUBJECT.match(value) or FILE_SUBJECT.match(value):
+            return value
+        raise ValueError(
+            f"{value!r} is not an exact subject: give hf://namespace/name@<40-hex commit> or "
+            "sha256:<64-hex file digest>; a branch, tag or unpinned name can move"
+        )
+
+
+class EnvironmentSet(_Strict):
+    """One environment's changes to the base set: its mode, default, extra and disabled rules."""
+
+    description: str = ""
+    mode: Mode | None = None
+    default: Effect | None = None
+    rules: tuple[Rule, ...] = ()
+    disable: tuple[str, ...] = ()
+
+
+class PolicyFile(_Strict):
+    """A policy file as written."""
 
     version: int = Field(1, ge=1, le=1)
-    name: str
+    name: str = Field(min_length=1)
     description: str = ""
     mode: Mode = Mode.ENFORCE
     default: Effect = Effect.ALLOW
     rules: tuple[Rule, ...] = Field(min_length=1)
+    environments: dict[str, EnvironmentSet] = {}
+    default_environment: str | None = None
+    waivers: tuple[Waiver, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Policy:
+    """A validated policy file bound to one environment (or to its base set), ready to decide."""
+
+    document: PolicyFile
+    publishers: PublisherRegistry
+    environment: str | None
+    mode: Mode
+    default: Effect
+    rules: tuple[Rule, ...]
+    source: str = "(policy)"
+    #: `file:line` of each rule's `when:` expression, for errors raised while evaluating it.
+    locations: Mapping[str, str] = field(default_factory=dict)
+    programs: Mapping[str, CelProgram] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The policy's name."""
+        return self.document.name
+
+    @property
+    def waivers(self) -> tuple[Waiver, ...]:
+        """Every waiver in the file."""
+        return self.document.waivers
 
     def digest(self) -> str:
-        """SHA-256 of the policy's canonical content: same content, same digest."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """SHA-256 of the canonical content (the whole file and the publisher registry)."""
+        canonical = json.dumps(
+            {
+                "policy": self.document.model_dump(mode="json"),
+                "publishers": self.publishers.canonical(),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> PolicyError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return PolicyError(f"{where}: invalid YAML: {problem}")
-
-
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
-    node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
-
-
-def _describe(error: dict[str, Any], text: str, source: Path) -> str:
-    loc = tuple(error["loc"])
-    line = _line_of(text, loc)
-    where = f"{source}:{line}" if line is not None else str(source)
-    field = ".".join(str(part) for part in loc) or "(top level)"
-    return f"{where}: {field}: {error['msg']}"
-
-
-def parse_policy(text: str, *, source: Path) -> Policy:
-    """Validate policy text.
-
-    Raises:
-        PolicyError: the YAML does not parse or does not fit the schema.
-    """
-    if ids := _duplicate_keys(text, source):
-        raise PolicyError(f"{source}: duplicate key {ids}")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(source, exc) from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"{source}: a policy must be a mapping with name and rules")
-    try:
-        policy = Policy.model_validate(data)
-    except ValidationError as exc:
-        problems = [_describe(dict(e), text, source) for e in exc.errors()]
-        raise PolicyError("; ".join(problems)) from None
+def _check_references(doc: PolicyFile, text: str, source: Path) -> None:
+    base_ids = [rule.id for rule in doc.rules]
+    all_ids = set(base_ids)
     seen: set[str] = set()
-    for rule in policy.rules:
+    for i, rule in enumerate(doc.rules):
         if rule.id in seen:
-            raise PolicyError(f"{source}: rule id {rule.id!r} is used twice")
+            at = where(text, source, ("rules", i, "id"))
+            raise PolicyError(f"{at}: rule id {rule.id!r} is used twice")
         seen.add(rule.id)
-    return policy
+    for env_name, env in doc.environments.items():
+        env_seen = set(base_ids)
+        for i, rule in enumerate(env.rules):
+            if rule.id in env_seen:
+                at = where(text, source, ("environments", env_name, "rules", i, "id"))
+                raise PolicyError(f"{at}: rule id {rule.id!r} is used twice in {env_name}")
+            env_seen.add(rule.id)
+            all_ids.add(rule.id)
+        for i, rule_id in enumerate(env.disable):
+            if rule_id not in base_ids:
+                at = where(text, source, ("environments", env_name, "disable", i))
+                raise PolicyError(f"{at}: disable: no base rule has the id {rule_id!r}")
+    if doc.default_environment is not None and doc.default_environment not in doc.environments:
+        at = where(text, source, ("default_environment",))
+        raise PolicyError(
+            f"{at}: default_environment: expected one of the environments "
+            f"({', '.join(sorted(doc.environments)) or 'none defined'})"
+        )
+    waiver_ids: set[str] = set()
+    for i, waiver in enumerate(doc.waivers):
+        if waiver.rule not in all_ids:
+            at = where(text, source, ("waivers", i, "rule"))
+            raise PolicyError(f"{at}: waivers.{i}.rule: no rule has the id {waiver.rule!r}")
+        if waiver.id in waiver_ids:
+            at = where(text, source, ("waivers", i, "id"))
+            raise PolicyError(f"{at}: waiver id {waiver.id!r} is used twice")
+        waiver_ids.add(waiver.id)
 
 
-def _duplicate_keys(text: str, source: Path) -> str | None:
-    """Find a mapping key given twice (PyYAML silently keeps the last one)."""
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    found: list[str] = []
-
-    def construct(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        keys = [loader.construct_object(k) for k, _ in node.value]
-        for i, key in enumerate(keys):
-            if key in keys[:i]:
-                found.append(f"{key!r} at line {node.value[i][0].start_mark.line + 1}")
-        return loader.construct_mapping(node)
-
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
-    try:
-        yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(source, exc) from None
-    return found[0] if found else None
+def _rule_paths(doc: PolicyFile) -> list[tuple[Rule, tuple[Any, ...]]]:
+    paths: list[tuple[Rule, tuple[Any, ...]]] = [
+        (rule, ("rules", i)) for i, rule in enumerate(doc.rules)
+    ]
+    for env_name, env in doc.environments.items():
+        paths += [
+            (rule, ("environments", env_name, "rules", i)) for i, rule in enumerate(env.rules)
+        ]
+    return paths
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Load and validate a policy file.
+def bind(
+    doc: PolicyFile,
+    *,
+    env: str | None,
+    publishers: PublisherRegistry,
+    text: str,
+    source: Path,
+) -> Policy:
+    """The policy set in force for `env` (default: the file's `default_environment`).
 
     Raises:
-        PolicyError: the file is missing, unreadable or invalid.
+        PolicyError: `env` is not an environment of the file, or a `when:` does not compile.
+    """
+    chosen = env if env is not None else doc.default_environment
+    rules = list(doc.rules)
+    mode, default = doc.mode, doc.default
+    if chosen is not None:
+        if chosen not in doc.environments:
+            known = ", ".join(sorted(doc.environments)) or "none"
+            raise PolicyError(
+                f"{source}: no environment {chosen!r} in policy {doc.name!r} "
+                f"(environments: {known})"
+            )
+        env_set = doc.environments[chosen]
+        rules = [rule for rule in rules if rule.id not in env_set.disable] + list(env_set.rules)
+        mode = env_set.mode or mode
+        default = env_set.default or default
+    locations: dict[str, str] = {}
+    programs: dict[str, CelProgram] = {}
+    for rule, path in _rule_paths(doc):
+        if rule.when is None:
+            continue
+        at = where(text, source, (*path, "when"))
+        try:
+            program = compile_expression(rule.when)
+        except ValueError as exc:
+            raise PolicyError(f"{at}: rule {rule.id!r}: when: {exc}") from None
+        if rule in rules:
+            locations[rule.id] = at
+            programs[rule.id] = program
+    return Policy(
+        document=doc,
+        publishers=publishers,
+        environment=chosen,
+        mode=mode,
+        default=default,
+        rules=tuple(rules),
+        source=str(source),
+        locations=locations,
+        programs=programs,
+    )
+
+
+def parse_policy(
+    text: str,
+    *,
+    source: Path,
+    env: str | None = None,
+    publishers: PublisherRegistry | None = None,
+) -> Policy:
+    """Validate policy text and bind it to an environment.
+
+    Args:
+        text: The YAML.
+        source: Where it came from, for error messages.
+        env: The environment to use; default the file's `default_environment`, else its base set.
+        publishers: The publisher registry; default the shipped one.
+
+    Raises:
+        PolicyError: the YAML does not parse or does not fit the schema, a reference is
+            dangling, an expression does not compile, or `env` is unknown.
+    """
+    data = read_yaml(text, source=source)
+    doc = validate(PolicyFile, data, text=text, source=source)
+    _check_references(doc, text, source)
+    registry = publishers if publishers is not None else shipped_publishers()
+    return bind(doc, env=env, publishers=registry, text=text, source=source)
+
+
+def load_policy(
+    path: str | Path,
+    *,
+    env: str | None = None,
+    publishers: str | Path | None = None,
+) -> Policy:
+    """Load and validate a policy file, with the shipped registry extended by `publishers`.
+
+    Raises:
+        PolicyError: a file is missing, unreadable or invalid, or `env` is unknown.
     """
     path = Path(path)
     try:
@@ -164,7 +371,10 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"policy file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc}") from None
-    return parse_policy(text, source=path)
+    registry = shipped_publishers()
+    if publishers is not None:
+        registry = registry.merged(load_publishers(publishers))
+    return parse_policy(text, source=path, env=env, publishers=registry)
 
 
 def default_policy_path() -> Path:

@@ -13,6 +13,7 @@ from verifier.model import (
     ScanSummary,
     Severity,
     SignatureResult,
+    Verdict,
 )
 
 
@@ -66,9 +67,8 @@ def signature_document(result: SignatureResult | None) -> dict[str, Any] | None:
     }
 
 
-def report_document(report: ScanReport) -> dict[str, Any]:
-    """The scan report as a JSON-ready dictionary (the documented contract)."""
-    verdict = report.verdict
+def facts_document(report: ScanReport) -> dict[str, Any]:
+    """What the scan established, without its decision: the input of the evidence document."""
     counts = {s.value: 0 for s in Severity}
     for finding in report.findings:
         counts[finding.severity.value] += 1
@@ -76,7 +76,6 @@ def report_document(report: ScanReport) -> dict[str, Any]:
         "scan_id": report.scan_id,
         "target": report.target,
         "status": report.status.value,
-        "decision": verdict.decision.value,
         "started_at": report.started_at,
         "finished_at": report.finished_at,
         "tool": {"name": "verifier", "version": report.tool_version},
@@ -89,22 +88,50 @@ def report_document(report: ScanReport) -> dict[str, Any]:
         "files": [_file_document(f) for f in report.files],
         "signature": signature_document(report.signature),
         "findings": [finding_document(f) for f in report.findings],
-        "policy": {
-            "name": verdict.policy_name,
-            "digest": verdict.policy_digest,
-            "mode": verdict.mode,
-            "reasons": [
-                {
-                    "rule_id": r.rule_id,
-                    "effect": r.effect,
-                    "severity": r.severity.value,
-                    "message": r.message,
-                    "evidence": list(r.evidence),
-                }
-                for r in verdict.reasons
-            ],
-        },
     }
+
+
+def verdict_document(verdict: Verdict) -> dict[str, Any]:
+    """A decision as JSON: policy, digest, mode, environment, rules that fired, waivers."""
+    return {
+        "name": verdict.policy_name,
+        "digest": verdict.policy_digest,
+        "mode": verdict.mode,
+        "environment": verdict.environment,
+        "reasons": [
+            {
+                "rule_id": r.rule_id,
+                "effect": r.effect,
+                "severity": r.severity.value,
+                "message": r.message,
+                "evidence": list(r.evidence),
+                "waived_by": r.waived_by,
+            }
+            for r in verdict.reasons
+        ],
+        "waivers": [
+            {
+                "id": w.waiver_id,
+                "rule": w.rule_id,
+                "subject": w.subject,
+                "status": w.status,
+                "expires": w.expires,
+                "approved_by": w.approved_by,
+                "ticket": w.ticket,
+            }
+            for w in verdict.waivers
+        ],
+    }
+
+
+def report_document(report: ScanReport) -> dict[str, Any]:
+    """The scan report as a JSON-ready dictionary (the documented contract)."""
+    facts = facts_document(report)
+    document = {key: facts[key] for key in ("scan_id", "target", "status")}
+    document["decision"] = report.verdict.decision.value
+    document.update({key: value for key, value in facts.items() if key not in document})
+    document["policy"] = verdict_document(report.verdict)
+    return document
 
 
 def render_report(report: ScanReport) -> str:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from verifier.model import Decision, ScanReport, ScanSummary, Severity
+from verifier.model import Decision, ScanReport, ScanSummary, Severity, Verdict
 
 _SEVERITY_STYLE = {
     Severity.INFO: "dim",
@@ -71,20 +71,44 @@ def render_report(report: ScanReport) -> str:
         console.print(
             f"signature: {signature.status.value}{who}{how}: {signature.reason}", markup=False
         )
-    verdict = report.verdict
+    render_verdict(console, report.verdict, status=report.status.value)
+    return buffer.getvalue()
+
+
+def render_verdict(console: Console, verdict: Verdict, *, status: str) -> None:
+    """The decision line, every rule that fired with its evidence, and the waivers."""
     style = "bold green" if verdict.decision is Decision.ALLOW else "bold red"
+    env = f", environment {verdict.environment}" if verdict.environment else ""
     console.print(
         Text.assemble(
             ("decision: ", "bold"),
             (verdict.decision.value.upper(), style),
-            f"  policy {verdict.policy_name} ({verdict.mode}), sha256:{verdict.policy_digest[:12]}",
-            f"  status {report.status.value}",
+            f"  policy {verdict.policy_name} ({verdict.mode}{env}), "
+            f"sha256:{verdict.policy_digest[:12]}",
+            f"  status {status}",
         )
     )
     for reason in verdict.reasons:
-        console.print(f"  [{reason.effect}] {reason.rule_id}: {reason.message}", markup=False)
+        waived = f" (waived by {reason.waived_by})" if reason.waived_by else ""
+        console.print(
+            f"  [{reason.effect}] {reason.rule_id}{waived}: {reason.message}", markup=False
+        )
         for line in reason.evidence[:5]:
             console.print(f"      {line}", markup=False)
+    for waiver in verdict.waivers:
+        console.print(
+            f"  waiver {waiver.waiver_id} ({waiver.rule_id}): {waiver.status}, expires "
+            f"{waiver.expires}, approved by {waiver.approved_by}, {waiver.ticket}",
+            markup=False,
+        )
+
+
+def render_decision(verdict: Verdict, *, target: str, status: str) -> str:
+    """A re-decision of a recorded scan."""
+    buffer = io.StringIO()
+    console = _console(buffer)
+    console.print(f"{target}", markup=False)
+    render_verdict(console, verdict, status=status)
     return buffer.getvalue()
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
-from verifier.scanners.pickle import analyse_pickle, pickle_findings
+from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
+from verifier.scanners.pickle_walk import BytesStream
 from verifier.scanners.sniff import identify
 from verifier.scanners.streams import BoundedStream, InflateError, InflateStream, PrefixedStream
 
@@ -19,8 +20,8 @@ MAX_ENTRIES = 200_000
 MAX_DIRECTORY = 64 << 20
 #: Most bytes a compressed member may expand to before it is called a bomb.
 MAX_INFLATED = 4 << 30
-#: Deepest nesting of zips inside zips that is opened.
-MAX_DEPTH = 3
+#: Largest compressed nested archive held in memory to read its directory.
+MAX_BUFFERED = 256 << 20
 _HEAD = 65536
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
@@ -66,6 +67,14 @@ def _zip64_values(extra: bytes, wanted: list[bool]) -> list[int]:
     raise ZipStructureError("zip64 sizes announced but no zip64 extra field")
 
 
+def has_end_record(stream: ScanStream) -> bool:
+    """Whether the file ends with a zip end-of-central-directory record (metadata read only)."""
+    tail_len = min(stream.size, 65557)
+    tail = stream.read_at(stream.size - tail_len, tail_len)
+    at = tail.rfind(_EOCD)
+    return at >= 0 and at + 22 <= len(tail)
+
+
 def read_directory(stream: ScanStream) -> list[_Entry]:
     """Read the central directory from the end of the archive (metadata only).
 
@@ -79,20 +88,26 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
         raise ZipStructureError("no end-of-central-directory record")
     (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack_from("<4sHHHHIIH", tail, at)
     eocd_pos = stream.size - tail_len + at
-    if 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
-        loc = stream.read_at(eocd_pos - 20, 20)
-        if len(loc) != 20 or loc[:4] != _EOCD64_LOCATOR:
-            raise ZipStructureError("zip64 archive without a zip64 locator")
-        (eocd64_pos,) = struct.unpack_from("<Q", loc, 8)
-        rec = stream.read_at(eocd64_pos, 56)
+    dir_end = eocd_pos
+    loc = stream.read_at(eocd_pos - 20, 20) if eocd_pos >= 76 else b""
+    if len(loc) == 20 and loc[:4] == _EOCD64_LOCATOR:
+        # Like zipfile, read the zip64 record just before its locator (its stated offset is
+        # relative to the archive's start, which may not be the file's).
+        rec = stream.read_at(eocd_pos - 76, 56)
         if len(rec) != 56 or rec[:4] != b"PK\x06\x06":
             raise ZipStructureError("zip64 end record missing")
         count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec, 32)
+        dir_end = eocd_pos - 76
+    elif 0xFFFFFFFF in (cd_size, cd_offset) or count == 0xFFFF:
+        raise ZipStructureError("zip64 archive without a zip64 locator")
     if count > MAX_ENTRIES or cd_size > MAX_DIRECTORY:
         raise ZipStructureError(f"central directory too large ({count} entries)")
-    if cd_offset + cd_size > stream.size:
+    # A zip appended to other data (a pickle, say) keeps offsets relative to its own start;
+    # like zipfile, shift them by what precedes the directory.
+    base = dir_end - cd_size - cd_offset
+    if base < 0 or base + cd_offset + cd_size > stream.size:
         raise ZipStructureError("central directory lies beyond the end of the file")
-    data = stream.read_at(cd_offset, cd_size)
+    data = stream.read_at(base + cd_offset, cd_size)
     entries: list[_Entry] = []
     pos = 0
     for _ in range(count):
@@ -110,7 +125,7 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
             csize = next(values) if wanted[1] else csize
             offset = next(values) if wanted[2] else offset
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        entries.append(_Entry(name, method, flags, crc, csize, usize, offset))
+        entries.append(_Entry(name, method, flags, crc, csize, usize, base + offset))
         pos += 46 + nlen + xlen + clen
     return entries
 
@@ -189,11 +204,7 @@ def _scan_member(
             member=member,
             offset=entry.offset,
         )
-    if entry.method == _STORED:
-        body: BoundedStream | InflateStream = BoundedStream(stream, entry.compressed)
-    elif entry.method == _DEFLATED:
-        body = InflateStream(stream, compressed=entry.compressed, size=entry.size, cap=MAX_INFLATED)
-    else:
+    if entry.method not in (_STORED, _DEFLATED):
         yield ctx.finding(
             "ARCHIVE-UNSCANNABLE",
             Severity.HIGH,
@@ -202,11 +213,29 @@ def _scan_member(
         )
         stream.skip(entry.compressed)
         return
+    if entry.method == _DEFLATED and _looks_like_bomb(entry):
+        yield ctx.finding(
+            "ARCHIVE-BOMB",
+            Severity.HIGH,
+            f"member claims to expand {entry.compressed} bytes to {entry.size} bytes; "
+            "it was not decompressed",
+            member=member,
+        )
+        stream.skip(entry.compressed)
+        return
+    body: BoundedStream | InflateStream
+    if entry.method == _STORED:
+        body = BoundedStream(stream, entry.compressed)
+    else:
+        body = InflateStream(stream, compressed=entry.compressed, size=entry.size, cap=entry.size)
     try:
         yield from _scan_body(body, ctx, entry, member=member, depth=depth)
         missing = body.finish()
+        if isinstance(body, InflateStream) and body.crc is not None and body.crc != entry.crc:
+            yield _crc_finding(ctx, member)
     except InflateError as exc:
-        yield ctx.finding("ARCHIVE-UNSCANNABLE", Severity.HIGH, str(exc), member=member)
+        code = "ARCHIVE-BOMB" if exc.bomb else "ARCHIVE-UNSCANNABLE"
+        yield ctx.finding(code, Severity.HIGH, str(exc), member=member)
         missing = body.abandon() if isinstance(body, InflateStream) else body.finish()
     if missing:
         yield ctx.finding(
@@ -215,6 +244,13 @@ def _scan_member(
             f"member is {missing} byte(s) shorter than the directory says",
             member=member,
         )
+
+
+def _looks_like_bomb(entry: _Entry) -> bool:
+    """A declared expansion no model member needs: over MAX_INFLATED, or 1000:1 past 1 GiB."""
+    if entry.size > MAX_INFLATED:
+        return True
+    return entry.size > (1 << 30) and entry.size > 1000 * max(entry.compressed, 1)
 
 
 def _scan_body(
@@ -228,37 +264,57 @@ def _scan_body(
     head = body.read(min(_HEAD, entry.size))
     fmt = identify(head, entry.size)
     view = PrefixedStream(head, body)
-    if fmt in _PICKLE_FORMATS:
-        analysis = analyse_pickle(view, limit=entry.size)
-        yield from pickle_findings(analysis, ctx, member=member)
+    yield from scan_member(view, ctx, fmt, member=member, depth=depth)
+    if fmt in _PICKLE_FORMATS and isinstance(body, BoundedStream):
         yield from _check_crc(body, ctx, entry, member=member)
-    elif fmt in _ZIP_FORMATS:
-        if depth + 1 > MAX_DEPTH or isinstance(body, InflateStream):
-            yield ctx.finding(
-                "ARCHIVE-UNSCANNABLE",
-                Severity.HIGH,
-                "nested archive is compressed or nested too deeply to open in one pass",
-                member=member,
-            )
-            return
-        yield from scan_zip(view, ctx, prefix=member + "!", depth=depth + 1)
-    elif fmt is FileFormat.NUMPY:
-        from verifier.scanners.numpy import scan_npy
 
-        yield from scan_npy(view, ctx, member=member)
+
+def _crc_finding(ctx: ScanContext, member: str) -> Finding:
+    return ctx.finding(
+        "ZIP-CRC-MISMATCH",
+        Severity.HIGH,
+        "member's CRC does not match the directory; loaders may reject or misread it",
+        member=member,
+    )
 
 
 def _check_crc(
-    body: BoundedStream | InflateStream, ctx: ScanContext, entry: _Entry, *, member: str
+    body: BoundedStream, ctx: ScanContext, entry: _Entry, *, member: str
 ) -> Iterator[Finding]:
-    """Check the CRC of a small pickle member (re-reading only that member's metadata bytes)."""
-    if isinstance(body, InflateStream) or entry.compressed > MAX_DIRECTORY:
+    """Check the CRC of a small stored pickle member (re-reading only that member's bytes)."""
+    if entry.compressed > MAX_DIRECTORY:
         return
     data = body.read_at(0, entry.compressed)
     if zlib.crc32(data) != entry.crc:
+        yield _crc_finding(ctx, member)
+
+
+def scan_nested_zip(
+    stream: ScanStream, ctx: ScanContext, member: str, depth: int
+) -> Iterator[Finding]:
+    """A zip inside a container: opened up to MAX_DEPTH levels; a compressed one is buffered."""
+    if depth + 1 > MAX_DEPTH:
         yield ctx.finding(
-            "ZIP-CRC-MISMATCH",
+            "ARCHIVE-BOMB",
             Severity.HIGH,
-            "pickle member's CRC does not match the directory; loaders may reject or misread it",
+            f"archives nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
             member=member,
         )
+        return
+    if not stream.read_at(0, 4):
+        # A decompressing stream cannot seek to the directory: hold the member in memory.
+        if stream.size > MAX_BUFFERED:
+            yield ctx.finding(
+                "ARCHIVE-UNSCANNABLE",
+                Severity.HIGH,
+                f"compressed nested archive of {stream.size} bytes is larger than the "
+                f"{MAX_BUFFERED >> 20} MiB the scanner buffers",
+                member=member,
+            )
+            return
+        stream = BytesStream(stream.read(stream.size))
+    yield from scan_zip(stream, ctx, prefix=member + "!", depth=depth + 1)
+
+
+for _fmt in _ZIP_FORMATS:
+    register_member_scanner(_fmt, scan_nested_zip)

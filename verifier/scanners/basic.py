@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding, Severity
+from verifier.scanners.facts import CARD_CAP, card_facts, config_facts, is_root
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 
 JSON_CAP = 256 * 1024 * 1024
@@ -40,7 +41,7 @@ class JsonScanner(Scanner):
             yield _invalid(ctx, f"not valid UTF-8: {exc.reason}", exc.start)
             return
         try:
-            json.loads(text)
+            document = json.loads(text)
         except json.JSONDecodeError as exc:
             bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
             offset = bom + len(text[: exc.pos].encode("utf-8"))
@@ -49,12 +50,16 @@ class JsonScanner(Scanner):
             yield _invalid(ctx, "not parseable: nested deeper than the parser allows", None)
         except ValueError as exc:
             yield _invalid(ctx, f"not parseable: {exc}", None)
+        else:
+            if is_root(ctx.path, "config.json"):
+                ctx.note("config", config_facts(document))
 
 
 class PassiveScanner(Scanner):
     """Formats that no model loader executes (text, images, SentencePiece models, empty files).
 
-    Nothing is read: the pipeline drains the rest of the stream for hashing.
+    Nothing is read, except the first MiB of the model card (`README.md` at the root) for its
+    facts: the pipeline drains the rest of the stream for hashing.
     """
 
     formats = frozenset(
@@ -67,6 +72,8 @@ class PassiveScanner(Scanner):
         Raises:
             ScanLimitError: never.
         """
+        if ctx.format is FileFormat.TEXT and is_root(ctx.path, "README.md"):
+            ctx.note("card", card_facts(_read_at_most(stream, CARD_CAP)))
         return iter(())
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 from verifier.model import FileFormat, Finding, Severity
 
@@ -47,6 +47,14 @@ class ScanContext:
 
     path: str
     format: FileFormat
+    #: Where scanners leave model facts they met while reading (see `scanners.facts`); the
+    #: pipeline records them with the file. None: nobody collects them.
+    notes: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def note(self, kind: str, value: Any) -> None:
+        """Leave a model fact of `kind` (such as "config") for the pipeline to record."""
+        if self.notes is not None:
+            self.notes[kind] = value
 
     def finding(
         self,

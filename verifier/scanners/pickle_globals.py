@@ -96,6 +96,9 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         "torch.sparse_coo",
         *(f"torch.{name}" for name in _TORCH_STORAGES),
         *(f"torch.{name}" for name in _TORCH_DTYPES),
+        # joblib's array wrapper: joblib.load reads the array's raw bytes after its BUILD
+        # (the walk skips them by shape and dtype; object arrays' inline pickles are walked).
+        "joblib.numpy_pickle.NumpyArrayWrapper",
         "numpy.ndarray",
         "numpy.dtype",
         "numpy.core.multiarray._reconstruct",
@@ -231,6 +234,9 @@ DANGEROUS_GLOBALS: frozenset[str] = frozenset(
         "operator.itemgetter",
         "functools.partial",
         "functools.reduce",
+        "codecs.open",
+        "codecs.EncodedFile",
+        "codecs.StreamReaderWriter",
         "torch.load",
         "torch.save",
         "numpy.load",

@@ -6,9 +6,12 @@ from verifier.model import FileFormat
 from verifier.scanners import (  # noqa: F401  (imported to register)
     archive,
     basic,
+    compressed,
+    gguf,
     numpy,
     pickle,
     safetensors,
+    tar,
     torch,
     unanalysed,
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from verifier.model import FileFormat, Finding, Severity
+from verifier.scanners.facts import safetensors_facts
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 
 HEADER_CAP = 100_000_000
@@ -288,7 +289,10 @@ class SafetensorsScanner(Scanner):
             yield _truncated(ctx, f"header ends after {len(header)} of {length} bytes", 8)
             return
         data_size = size - 8 - length
-        for problem in header_problems(header, data_size=data_size):
+        problems = header_problems(header, data_size=data_size)
+        if not problems:
+            ctx.note("safetensors", safetensors_facts(json.loads(header)))
+        for problem in problems:
             offset = 8 + (problem.offset or 0)
             if problem.truncation:
                 yield _truncated(ctx, problem.message, size)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import codecs
 import enum
+import lzma
 import pickletools
 import struct
+import zlib
 from dataclasses import dataclass
 
 from verifier.model import FileFormat
@@ -78,6 +80,12 @@ def identify(head: bytes, size: int) -> FileFormat:
     evidence = _pickle_evidence(head, size, header_end=header_end)
     if evidence is _PickleEvidence.STRONG:
         return FileFormat.PICKLE
+    if compression_kind(head) is not None:
+        return FileFormat.COMPRESSED
+    if archive_kind(head) is not None:
+        return FileFormat.ARCHIVE
+    if len(head) >= 512 and head[257:262] == b"ustar":
+        return FileFormat.TAR
     for magic, fmt in _PASSIVE_MAGIC:
         if head.startswith(magic):
             return fmt
@@ -94,6 +102,63 @@ def identify(head: bytes, size: int) -> FileFormat:
     if _is_sentencepiece(head):
         return FileFormat.SENTENCEPIECE
     return _identify_text(head, size)
+
+
+_SEVEN_ZIP = b"7z\xbc\xaf\x27\x1c"
+_RAR = b"Rar!\x1a\x07"
+
+
+def archive_kind(head: bytes) -> str | None:
+    """'7z' or 'rar' when the head opens an archive the scanner does not read."""
+    if head.startswith(_SEVEN_ZIP):
+        return "7z"
+    if head.startswith(_RAR):
+        return "rar"
+    return None
+
+
+def compression_kind(head: bytes) -> str | None:
+    """The compression a stream starts with: gzip, bz2, xz, lzma, zlib; None if none.
+
+    zlib and raw lzma have no real magic (a protocol 0 pickle starting `(S` passes zlib's
+    2-byte header check), so those are accepted only when the head actually decompresses.
+    """
+    if head.startswith(b"\x1f\x8b\x08"):
+        return "gzip"
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY":
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if _zlib_header(head) and _inflates(head):
+        return "zlib"
+    if head[:1] == b"]" and head[1:3] == b"\x00\x00" and _lzma_alone(head):
+        return "lzma"
+    return None
+
+
+def _zlib_header(head: bytes) -> bool:
+    """Deflate method, a window of 32 KiB at most, a valid check value and no preset dictionary."""
+    if len(head) < 2 or head[0] & 0x0F != 8 or head[0] >> 4 > 7:
+        return False
+    return (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20
+
+
+def _inflates(head: bytes) -> bool:
+    decoder = zlib.decompressobj()
+    try:
+        out = decoder.decompress(head[:4096], 256)
+    except zlib.error:
+        return False
+    return len(out) >= 2
+
+
+def _lzma_alone(head: bytes) -> bool:
+    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    try:
+        out = decoder.decompress(head[:4096], 256)
+    except lzma.LZMAError:
+        return False
+    return len(out) >= 2
 
 
 def _identify_text(head: bytes, size: int) -> FileFormat:

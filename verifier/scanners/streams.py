@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from verifier.scanners.interface import ScanStream
 
@@ -76,6 +77,10 @@ class PrefixedStream:
 class InflateError(Exception):
     """Compressed data is corrupt or larger than allowed."""
 
+    def __init__(self, message: str, *, bomb: bool = False) -> None:
+        super().__init__(message)
+        self.bomb = bomb
+
 
 class InflateStream:
     """Raw-deflate decompression of a bounded parent window, with an output cap."""
@@ -91,6 +96,12 @@ class InflateStream:
         self._out = bytearray()
         self._pos = 0
         self._done = False
+        self._crc = 0
+
+    @property
+    def crc(self) -> int | None:
+        """CRC-32 of the inflated data, once all of it has been produced."""
+        return self._crc if self._done and not self._out else None
 
     @property
     def size(self) -> int:
@@ -110,8 +121,12 @@ class InflateStream:
             if not data or self._decomp.eof:
                 self._done = True
             self._out += out
+            self._crc = zlib.crc32(out, self._crc)
             if self._pos + len(self._out) > self._cap:
-                raise InflateError("decompressed size exceeds the scanner's limit (zip bomb?)")
+                raise InflateError(
+                    f"member inflates past the {self._cap} bytes its directory entry declares",
+                    bomb=True,
+                )
 
     def read(self, n: int) -> bytes:
         self._fill(n)
@@ -141,3 +156,95 @@ class InflateStream:
     def abandon(self) -> int:
         """Skip the rest of the compressed window without decompressing it."""
         return self._src.finish()
+
+
+#: Output produced per decompression step (bounds memory whatever the ratio).
+_DECOMPRESS_STEP = 1 << 20
+#: Size reported for a decompressing stream until its end is known.
+UNKNOWN_SIZE = 1 << 62
+
+
+class DecompressStream:
+    """A gzip, bz2, xz, lzma (alone) or zlib stream over the rest of a parent, with a cap.
+
+    Its size is unknown until the compressed data ends; until then `size` is UNKNOWN_SIZE.
+    """
+
+    def __init__(self, parent: ScanStream, kind: str, *, cap: int) -> None:
+        import bz2
+        import lzma
+
+        self._src = parent
+        self._kind = kind
+        self._cap = cap
+        self._decoder: Any
+        if kind == "gzip":
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif kind == "zlib":
+            self._decoder = zlib.decompressobj()
+        elif kind == "bz2":
+            self._decoder = bz2.BZ2Decompressor()
+        elif kind == "xz":
+            self._decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        elif kind == "lzma":
+            self._decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+        else:
+            raise ValueError(f"unknown compression {kind!r}")
+        self._out = bytearray()
+        self._pos = 0
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._pos + len(self._out) if self._done else UNKNOWN_SIZE
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _step(self) -> bytes:
+        decoder = self._decoder
+        if self._kind in ("gzip", "zlib"):
+            data = decoder.unconsumed_tail or self._src.read(InflateStream._STEP)
+            if not data:
+                raise InflateError(f"{self._kind} stream is truncated")
+            out: bytes = decoder.decompress(data, _DECOMPRESS_STEP)
+        else:
+            data = self._src.read(InflateStream._STEP) if decoder.needs_input else b""
+            if not data and decoder.needs_input:
+                raise InflateError(f"{self._kind} stream is truncated")
+            out = decoder.decompress(data, _DECOMPRESS_STEP)
+        if decoder.eof:
+            self._done = True
+        return out
+
+    def _fill(self, want: int) -> None:
+        while len(self._out) < want and not self._done:
+            try:
+                out = self._step()
+            except (zlib.error, OSError, EOFError, ValueError) as exc:
+                raise InflateError(f"corrupt {self._kind} data: {exc}") from None
+            self._out += out
+            if self._pos + len(self._out) > self._cap:
+                raise InflateError(
+                    f"{self._kind} stream expands past the scanner's limit of {self._cap} bytes",
+                    bomb=True,
+                )
+
+    def read(self, n: int) -> bytes:
+        self._fill(n)
+        out = bytes(self._out[:n])
+        del self._out[:n]
+        self._pos += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        skipped = 0
+        while skipped < n:
+            got = len(self.read(min(InflateStream._CHUNK, n - skipped)))
+            if got == 0:
+                break
+            skipped += got
+        return skipped
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return b""

@@ -11,7 +11,6 @@ from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 #: GGUF may hold a chat template that a Jinja renderer executes; ONNX runs no Python.
 _GAPS = {
     FileFormat.HDF5: (Severity.HIGH, "HDF5 file (Keras models may hold Lambda layers)"),
-    FileFormat.GGUF: (Severity.MEDIUM, "GGUF file (its chat template is rendered by Jinja)"),
     FileFormat.ONNX: (Severity.LOW, "ONNX model (external data and custom operators)"),
 }
 

@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -23,6 +24,7 @@ from verifier.store.tables import (
     FAIL_CLOSED,
     DecisionRow,
     FindingRow,
+    ModelDetailsRow,
     ScanFileRow,
     ScanRow,
     SignatureRow,
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -307,13 +309,15 @@ class Store:
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
         scan_id = report.scan_id
-        children: list[ScanFileRow | FindingRow | DecisionRow | SignatureRow] = [
+        children: list[ScanFileRow | FindingRow | DecisionRow | ModelDetailsRow | SignatureRow] = [
             *(ScanFileRow.from_model(scan_id, result) for result in report.files),
             *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
             DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
         ]
         if report.signature is not None:
             children.append(SignatureRow.from_model(scan_id, report.signature))
+        if report.details:
+            children.append(ModelDetailsRow(scan_id=scan_id, document=dict(report.details)))
         with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
             session.add(ScanRow.from_model(report, error=error))
             # The scan row must exist before the rows that refer to it.
@@ -393,7 +397,8 @@ class Store:
                 .order_by(SignatureRow.id.desc())
                 .limit(1)
             ).first()
-        return scan.to_model(
+            details = session.get(ModelDetailsRow, scan.id)
+        report = scan.to_model(
             files=tuple(
                 row.to_model(tuple(f for f in findings if f.file == row.path)) for row in files
             ),
@@ -401,6 +406,40 @@ class Store:
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
             signature=signature.to_model() if signature is not None else None,
         )
+        return replace(report, details=dict(details.document)) if details is not None else report
+
+    def latest_scan_of_revision(self, repo_id: str, commit: str) -> ScanReport:
+        """The newest recorded scan of Hub model `repo_id` at `commit` (a full commit id).
+
+        Args:
+            repo_id: `namespace/name` on the Hub.
+            commit: The 40-hex commit the scan pinned.
+
+        Raises:
+            NotFoundError: No scan of that model at that commit is recorded.
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanRow.id, ScanRow.source)
+            .where(ScanRow.source_type == "huggingface")
+            .where(ScanRow.target.contains(repo_id))
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+        )
+        with self._failures("find a scan in"), self._sessions() as session:
+            found = next(
+                (
+                    scan_id
+                    for scan_id, source in session.execute(query)
+                    if source.get("repo_id") == repo_id and source.get("commit") == commit
+                ),
+                None,
+            )
+            if found is None:
+                raise NotFoundError(
+                    f"no scan of hf://{repo_id}@{commit} is recorded; scan it first "
+                    f"(verifier scan hf://{repo_id}@{commit})"
+                )
+        return self.get_scan(found)
 
     def _resolve(self, session: Session, wanted: str) -> ScanRow:
         exact = session.get(ScanRow, wanted)

@@ -415,3 +415,12 @@ class SignatureRow(Base):
             ),
             outside=tuple(str(p) for p in self.outside),
         )
+
+
+class ModelDetailsRow(Base):
+    """Model facts a scan read in its one pass (config, safetensors headers, model card)."""
+
+    __tablename__ = "model_details"
+
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,1 @@
+"""Benchmarks and the labelled corpus of malicious and benign model files."""

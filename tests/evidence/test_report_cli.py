@@ -1,0 +1,107 @@
+"""`verifier report` through click: recorded scans only, one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.evidence.recorded import COMMIT, SCAN_ID, allowed_report, denied_report
+from verifier.cli import cli
+from verifier.store import Store
+
+
+def _run(*args: str, database_url: str) -> tuple[int, str, str]:
+    env = {"VERIFIER_DATABASE_URL": database_url}
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def recorded(database_url: str) -> str:
+    with Store.open(database_url) as store:
+        store.record_scan(allowed_report())
+        store.record_scan(denied_report())
+    return database_url
+
+
+def test_report_by_scan_id_and_by_pinned_target(recorded: str) -> None:
+    code, by_id, _ = _run("report", SCAN_ID[:8], "--format", "cyclonedx", database_url=recorded)
+    assert code == 0
+    target = f"hf://Qwen/Qwen2.5-0.5B-Instruct@{COMMIT}"
+    code, by_target, _ = _run("report", target, "--format", "cyclonedx", database_url=recorded)
+    assert code == 0
+    assert by_id == by_target
+    assert json.loads(by_id)["metadata"]["component"]["version"] == COMMIT
+
+
+def test_report_of_a_local_scan_end_to_end(tiny_model: Path, sqlite_url: str) -> None:
+    code, out, _ = _run("scan", str(tiny_model), "--format", "json", database_url=sqlite_url)
+    assert code == 0
+    scan_id = json.loads(out)["scan_id"]
+    code, text, _ = _run("report", scan_id, "--format", "markdown", database_url=sqlite_url)
+    assert code == 0
+    assert text.startswith("## Model verification: tiny-model: PASSED")
+    assert "`model.safetensors`" in text
+    # Facts noted during the scan's read pass, recorded and read back from the database.
+    assert "| Architecture | TinyLinear; type tiny; 20 parameters |" in text
+    assert "| Licence | apache-2.0 |" in text
+
+
+def test_output_file_is_written_whole(recorded: str, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "bom.json"
+    code, stdout, _ = _run(
+        "report", SCAN_ID, "--format", "cyclonedx", "-o", str(out), database_url=recorded
+    )
+    assert code == 0 and stdout == ""
+    assert json.loads(out.read_text())["bomFormat"] == "CycloneDX"
+    assert os.listdir(folder) == ["bom.json"]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("ffffffffffffffffffffffffffffffff", "no recorded scan"),
+        (f"hf://Qwen/Qwen2.5-7B@{COMMIT}", "no scan of hf://Qwen/Qwen2.5-7B@"),
+        ("hf://Qwen/Qwen2.5-0.5B-Instruct@main", "pinned target"),
+    ],
+)
+def test_unknown_targets_are_one_line_exit_2(recorded: str, target: str, expected: str) -> None:
+    code, out, err = _run("report", target, "--format", "markdown", database_url=recorded)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and expected in err
+
+
+def test_unwritable_output_is_one_line_exit_3_and_leaves_nothing(
+    recorded: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no" / "such" / "bom.json"
+    code, _, err = _run(
+        "report", SCAN_ID, "--format", "cyclonedx", "-o", str(missing), database_url=recorded
+    )
+    assert code == 3 and len(err.strip().splitlines()) == 1 and "cannot write" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        code, _, err = _run(
+            "report",
+            SCAN_ID,
+            "--format",
+            "markdown",
+            "-o",
+            str(locked / "x.md"),
+            database_url=recorded,
+        )
+        assert code == 3 and "cannot write" in err
+        assert os.listdir(locked) == []
+    finally:
+        locked.chmod(0o700)

@@ -1,0 +1,85 @@
+"""Compressed streams (joblib's zlib, gzip, bz2, xz and lzma pickles) and unopenable archives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from verifier.model import FileFormat, Finding, Severity
+from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
+from verifier.scanners.sniff import HEAD_SIZE, archive_kind, compression_kind, identify
+from verifier.scanners.streams import UNKNOWN_SIZE, DecompressStream, InflateError, PrefixedStream
+
+#: Decompressed bytes allowed per compressed byte (deflate's ceiling is about 1032:1) ...
+MAX_RATIO = 1100
+#: ... but never less than this, nor more than MAX_DECOMPRESSED.
+MIN_CAP = 1 << 30
+MAX_DECOMPRESSED = 64 << 30
+
+
+def scan_compressed(
+    stream: ScanStream, ctx: ScanContext, member: str | None, depth: int
+) -> Iterator[Finding]:
+    """Decompress the stream from its position and scan what it holds, by content."""
+    first = stream.read(4096)
+    kind = compression_kind(first)
+    source = PrefixedStream(first, stream)
+    where = f"{member}!({kind})" if member else f"({kind})"
+    if kind is None:
+        yield ctx.finding(
+            "ARCHIVE-UNSCANNABLE", Severity.HIGH, "compressed stream of unknown kind", member=member
+        )
+        return
+    if depth + 1 > MAX_DEPTH:
+        yield ctx.finding(
+            "ARCHIVE-BOMB",
+            Severity.HIGH,
+            f"containers nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
+            member=where,
+        )
+        return
+    cap = min(MAX_DECOMPRESSED, max(MIN_CAP, MAX_RATIO * (source.size - source.tell())))
+    body = DecompressStream(source, kind, cap=cap)
+    try:
+        head = body.read(HEAD_SIZE)
+        fmt = identify(head, len(head) if len(head) < HEAD_SIZE else UNKNOWN_SIZE)
+        yield from scan_member(PrefixedStream(head, body), ctx, fmt, member=where, depth=depth + 1)
+    except InflateError as exc:
+        code = "ARCHIVE-BOMB" if exc.bomb else "ARCHIVE-UNSCANNABLE"
+        yield ctx.finding(code, Severity.HIGH, f"{kind} stream: {exc}", member=where)
+
+
+def _scan_compressed_member(
+    stream: ScanStream, ctx: ScanContext, member: str, depth: int
+) -> Iterator[Finding]:
+    yield from scan_compressed(stream, ctx, member, depth)
+
+
+register_member_scanner(FileFormat.COMPRESSED, _scan_compressed_member)
+
+
+class CompressedScanner(Scanner):
+    """Scans a compressed file's content (for example a joblib dump with compress=...)."""
+
+    formats = frozenset({FileFormat.COMPRESSED})
+
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield findings for the decompressed content."""
+        yield from scan_compressed(stream, ctx, None, 0)
+
+
+class UnopenableArchiveScanner(Scanner):
+    """7z and rar archives: recognised, never opened (loaders that use them run what is inside)."""
+
+    formats = frozenset({FileFormat.ARCHIVE})
+
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield one ARCHIVE-UNSCANNABLE finding naming the archive kind."""
+        kind = archive_kind(stream.read_at(0, 16)) or "archive"
+        yield ctx.finding(
+            "ARCHIVE-UNSCANNABLE",
+            Severity.HIGH,
+            f"{kind} archive: the scanner does not open this archive format, so its "
+            "contents were not checked",
+            evidence=kind,
+        )

@@ -1,0 +1,52 @@
+"""The member seam: how a container (zip, tar, compressed stream) scans what it holds.
+
+Containers identify each member by content and call `scan_member`. A format that needs to be
+scanned differently inside an archive than as a file registers a `MemberScanner` in
+`MEMBER_SCANNERS` (THE extension point for member formats); otherwise the format's file
+scanner runs on the member's stream and its findings are attributed to the member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from verifier.model import FileFormat, Finding
+from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+
+#: Deepest nesting of containers inside containers that is opened (zip, tar, compressed).
+MAX_DEPTH = 4
+
+#: (member stream, file context, member path, nesting depth) -> findings.
+MemberScanner = Callable[[ScanStream, ScanContext, str, int], Iterator[Finding]]
+
+#: Format -> how to scan a member of that format. Register here (one entry per format).
+MEMBER_SCANNERS: dict[FileFormat, MemberScanner] = {}
+
+
+def register_member_scanner(fmt: FileFormat, scan: MemberScanner) -> None:
+    """Make containers scan members of format `fmt` with `scan`."""
+    MEMBER_SCANNERS[fmt] = scan
+
+
+def scan_member(
+    stream: ScanStream, ctx: ScanContext, fmt: FileFormat, *, member: str, depth: int
+) -> Iterator[Finding]:
+    """Scan one member, whose first byte is at the stream's position, as format `fmt`."""
+    special = MEMBER_SCANNERS.get(fmt)
+    if special is not None:
+        yield from special(stream, ctx, member, depth)
+        return
+    scanner_cls = Scanner.registry.get(fmt)
+    if scanner_cls is None:
+        return
+    inner = ScanContext(path=ctx.path, format=fmt)
+    for finding in scanner_cls().scan(stream, inner):
+        yield Finding(
+            code=finding.code,
+            severity=finding.severity,
+            message=finding.message,
+            file=finding.file,
+            member=f"{member}!{finding.member}" if finding.member else member,
+            offset=finding.offset,
+            evidence=finding.evidence,
+        )
