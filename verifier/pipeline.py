@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from verifier import __version__
+from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
+from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import ChunkObserver, HashingReader
 from verifier.model import (
     Decision,
+    DeclaredFile,
     FileFormat,
     FileResult,
     Finding,
+    Lineage,
+    Provenance,
     ScanReport,
     ScanStatus,
     Severity,
     SignatureResult,
     SignatureStatus,
+    SourceType,
     Verdict,
 )
 from verifier.policy import Policy, build_evidence, decide
@@ -38,6 +45,8 @@ from verifier.signatures.interface import (
     MAX_SIGNATURE_BYTES,
     SignatureRequest,
 )
+from verifier.sources.hub_provenance import build_provenance, hub_lineage, lineage_findings
+from verifier.sources.huggingface import HubSettings, HubSource, is_hub_target, parse_hub_target
 from verifier.sources.local import LocalFile, LocalTree, open_regular, walk
 
 log = logging.getLogger(__name__)
@@ -163,21 +172,19 @@ def scan_file(
         format=fmt,
         findings=tuple(findings),
         complete=complete,
-        extra_digests=digests.extra,
         notes=notes,
+        extra_digests=digests.extra,
     )
 
 
 def _read_signature(location: str) -> bytes:
-    fd, size = open_regular(location)
+    fd, _ = open_regular(location)
     try:
-        if size > MAX_SIGNATURE_BYTES:
-            return os.read(fd, MAX_SIGNATURE_BYTES + 1)
         chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        total = 0
+        while total <= MAX_SIGNATURE_BYTES and (chunk := os.read(fd, 1 << 20)):
             chunks.append(chunk)
-            if sum(len(c) for c in chunks) > MAX_SIGNATURE_BYTES:
-                break
+            total += len(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -217,6 +224,19 @@ def prepare_signature(
             f"signature cannot be read: {exc.strerror or exc}",
         )
     return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
+
+
+def _signature_result(
+    prepared: signature_check.PreparedSignature | None,
+    request: SignatureRequest,
+    files: tuple[FileResult, ...],
+) -> tuple[SignatureResult, list[Finding]]:
+    result = (
+        signature_check.absent(request)
+        if prepared is None
+        else signature_check.conclude(prepared, files)
+    )
+    return result, signature_check.findings_for(result, request)
 
 
 def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
@@ -267,27 +287,217 @@ def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
     return findings
 
 
-def _attach(
-    files: tuple[FileResult, ...], findings: Sequence[Finding], scan_findings: list[Finding]
-) -> tuple[FileResult, ...]:
-    """Give each finding about a scanned file to that file; the others go to the scan."""
-    by_path: dict[str, list[Finding]] = {}
-    paths = {f.path for f in files}
-    for finding in findings:
-        if finding.file in paths:
-            by_path.setdefault(finding.file, []).append(finding)
-        else:
-            scan_findings.append(finding)
-    # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
-    return tuple(
-        replace(f, findings=f.findings + tuple(by_path.get(f.path, ())), extra_digests=())
-        for f in files
-    )
-
-
 def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...]) -> bool:
     return any(not f.complete for f in files) or any(
         f.code in ("FILE-UNREADABLE", "SCANNER-ERROR") for f in findings
+    )
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """How to reach a Hub and what to fetch from it (for `hf://` targets)."""
+
+    endpoint: str | None = None
+    token: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    metadata_only: bool = False
+    lineage: bool = True
+
+
+@contextmanager
+def _failures_recorded(
+    recorder: ScanRecorder | None, policy: Policy, scan_id: str, target: str, started: str
+) -> Iterator[None]:
+    """Record a scan that breaks as failed (never allowed), then let the error through."""
+    try:
+        yield
+    except BaseException as exc:
+        # Record the failure first, so an interrupted or broken scan reads as failed, never allowed.
+        if recorder is not None and policy.mode is not Mode.DRY_RUN:
+            recorder.record_failed_scan(
+                scan_id=scan_id,
+                target=target,
+                started_at=started,
+                finished_at=_now(),
+                tool_version=__version__,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        if isinstance(exc, Exception) and not isinstance(exc, VerifierError):
+            raise ScanAbortedError(
+                f"scan {scan_id} aborted ({type(exc).__name__}: {exc}); recorded as failed"
+            ) from exc
+        raise
+
+
+def _attribute(
+    files: tuple[FileResult, ...], findings: tuple[Finding, ...]
+) -> tuple[tuple[FileResult, ...], tuple[Finding, ...]]:
+    """Move findings about a file that was read into that file's own findings."""
+    paths = {r.path for r in files}
+    extra: dict[str, list[Finding]] = {}
+    rest = []
+    for finding in findings:
+        if finding.file in paths:
+            extra.setdefault(finding.file, []).append(finding)
+        else:
+            rest.append(finding)
+    if not extra:
+        return files, findings
+    moved = tuple(
+        dataclasses.replace(r, findings=(*r.findings, *extra[r.path])) if r.path in extra else r
+        for r in files
+    )
+    return moved, tuple(rest)
+
+
+def _finish(
+    *,
+    scan_id: str,
+    target: str,
+    started: str,
+    files: tuple[FileResult, ...],
+    findings: tuple[Finding, ...],
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    source: dict[str, str],
+    incomplete: bool = False,
+    provenance: Provenance | None = None,
+    declared: tuple[DeclaredFile, ...] | None = None,
+    signature: SignatureResult | None = None,
+) -> ScanReport:
+    """Decide with the policy and record: the same for every source."""
+    # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
+    files = tuple(replace(f, extra_digests=()) if f.extra_digests else f for f in files)
+    files, findings = _attribute(files, findings)
+    all_findings = findings + tuple(f for r in files for f in r.findings)
+    status = (
+        ScanStatus.INCOMPLETE
+        if incomplete or _is_incomplete(files, all_findings)
+        else ScanStatus.COMPLETE
+    )
+    report = ScanReport(
+        scan_id=scan_id,
+        target=target,
+        started_at=started,
+        finished_at=_now(),
+        tool_version=__version__,
+        status=status,
+        files=files,
+        findings=all_findings,
+        verdict=UNDECIDED,
+        source=source,
+        provenance=provenance,
+        declared_files=declared,
+        details=model_details(files),
+        signature=signature,
+    )
+    report = decide_report(report, policy)
+    if recorder is not None and policy.mode is not Mode.DRY_RUN:
+        recorder.record_scan(report)
+    return report
+
+
+def run_scan(
+    target: str,
+    *,
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    workers: int | None = None,
+    hub: HubOptions | None = None,
+    progress: Progress | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+    signature: SignatureRequest | None = None,
+) -> ScanReport:
+    """Scan a local path or a Hub model (`hf://ns/name[@rev]`), decide, and record.
+
+    Raises:
+        TargetError: the target does not exist or cannot be parsed.
+        SourceError: the Hub could not be reached or refused a request.
+        StoreError: the result could not be recorded.
+    """
+    if is_hub_target(target):
+        return scan_hub(
+            target,
+            policy=policy,
+            recorder=recorder,
+            options=hub or HubOptions(),
+            workers=workers,
+            progress=progress,
+        )
+    return scan_target(
+        target,
+        policy=policy,
+        recorder=recorder,
+        workers=workers,
+        on_file=on_file,
+        signature=signature,
+    )
+
+
+def scan_hub(
+    target: str,
+    *,
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    options: HubOptions,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ScanReport:
+    """Resolve a Hub model to its commit, fetch and verify its files, scan, decide, record.
+
+    Raises:
+        TargetError: the target is not a model reference.
+        SourceError: the Hub could not be reached or refused a request.
+        StoreError: the result could not be recorded.
+    """
+    ref = parse_hub_target(target)
+    source = HubSource(HubSettings.from_env(endpoint=options.endpoint, token=options.token))
+    model = source.resolve(ref)
+    scan_id = uuid.uuid4().hex
+    started = _now()
+    known = getattr(recorder, "verified_file", None)
+    with _failures_recorded(recorder, policy, scan_id, target, started):
+        fetched = fetch_and_scan(
+            source,
+            model,
+            home=config.home_dir(),
+            scan_id=scan_id,
+            options=FetchOptions(
+                include=options.include,
+                exclude=options.exclude,
+                metadata_only=options.metadata_only,
+                workers=workers,
+            ),
+            known=known if callable(known) else None,
+            progress=progress,
+        )
+        lineage = hub_lineage(source, model) if options.lineage else Lineage()
+        provenance = build_provenance(model.pinned, model.info, lineage)
+        findings = (*fetched.findings, *lineage_findings(lineage))
+        if not model.files:
+            findings += (
+                Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
+            )
+    pinned = model.pinned
+    return _finish(
+        scan_id=scan_id,
+        target=target,
+        started=started,
+        files=fetched.files,
+        findings=tuple(findings),
+        policy=policy,
+        recorder=recorder,
+        source={
+            "type": SourceType.HUGGINGFACE.value,
+            "repo_id": pinned.repo_id,
+            "revision_requested": pinned.revision_requested,
+            "commit": pinned.commit,
+            "endpoint": pinned.endpoint,
+        },
+        incomplete=fetched.incomplete,
+        provenance=provenance,
+        declared=model.files,
     )
 
 
@@ -326,69 +536,37 @@ def scan_target(
     tree = walk(target)
     request = signature or SignatureRequest()
     prepared = prepare_signature(tree, request)
-    scan_id = uuid.uuid4().hex
-    started = _now()
 
     def one_file(entry: LocalFile) -> FileResult:
         observers = signature_check.observers_for(prepared, entry.path)
         return scan_file(entry, observers=observers) if observers else scan_file(entry)
 
-    try:
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-            files = []
-            for result in pool.map(one_file, tree.files):
-                files.append(result)
-                if on_file is not None:
-                    on_file(result)
-    except BaseException as exc:
-        # Record the failure first, so an interrupted or broken scan reads as failed, never allowed.
-        if recorder is not None and policy.mode is not Mode.DRY_RUN:
-            recorder.record_failed_scan(
-                scan_id=scan_id,
-                target=target,
-                started_at=started,
-                finished_at=_now(),
-                tool_version=__version__,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-        if isinstance(exc, Exception) and not isinstance(exc, VerifierError):
-            raise ScanAbortedError(
-                f"scan {scan_id} aborted ({type(exc).__name__}: {exc}); recorded as failed"
-            ) from exc
-        raise
+    scan_id = uuid.uuid4().hex
+    started = _now()
+    files = []
+    with (
+        _failures_recorded(recorder, policy, scan_id, target, started),
+        ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool,
+    ):
+        for result in pool.map(one_file, tree.files):
+            files.append(result)
+            if on_file is not None:
+                on_file(result)
     scan_findings = list(tree.findings)
     if not tree.files:
         scan_findings.append(
             Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
         )
-    file_results = tuple(files)
-    signature_result: SignatureResult = (
-        signature_check.absent(request)
-        if prepared is None
-        else signature_check.conclude(prepared, file_results)
-    )
-    file_results = _attach(
-        file_results, signature_check.findings_for(signature_result, request), scan_findings
-    )
-    all_findings = tuple(scan_findings) + tuple(f for r in file_results for f in r.findings)
-    status = (
-        ScanStatus.INCOMPLETE if _is_incomplete(file_results, all_findings) else ScanStatus.COMPLETE
-    )
-    report = ScanReport(
+    signature_result, signature_findings = _signature_result(prepared, request, tuple(files))
+    scan_findings += signature_findings
+    return _finish(
         scan_id=scan_id,
         target=target,
-        started_at=started,
-        finished_at=_now(),
-        tool_version=__version__,
-        status=status,
-        files=file_results,
-        findings=all_findings,
-        verdict=UNDECIDED,
-        source={"type": "local", "root": tree.root},
+        started=started,
+        files=tuple(files),
+        findings=tuple(scan_findings),
+        policy=policy,
+        recorder=recorder,
+        source={"type": SourceType.LOCAL.value, "root": tree.root},
         signature=signature_result,
-        details=model_details(file_results),
     )
-    report = decide_report(report, policy)
-    if recorder is not None and policy.mode is not Mode.DRY_RUN:
-        recorder.record_scan(report)
-    return report
