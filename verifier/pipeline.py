@@ -17,6 +17,7 @@ from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import ChunkObserver, HashingReader
+from verifier.manifest import check_cache_blob
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -537,9 +538,13 @@ def scan_target(
     request = signature or SignatureRequest()
     prepared = prepare_signature(tree, request)
 
+    in_cache = tree.hf_cache_repo is not None
+
     def one_file(entry: LocalFile) -> FileResult:
         observers = signature_check.observers_for(prepared, entry.path)
-        return scan_file(entry, observers=observers) if observers else scan_file(entry)
+        if observers:
+            return scan_file(entry, git_sha1=in_cache, observers=observers)
+        return scan_file(entry, git_sha1=in_cache)
 
     scan_id = uuid.uuid4().hex
     started = _now()
@@ -553,6 +558,16 @@ def scan_target(
             if on_file is not None:
                 on_file(result)
     scan_findings = list(tree.findings)
+    source = {"type": SourceType.LOCAL.value, "root": tree.root}
+    if tree.hf_cache_repo is not None:
+        # The cache names each blob by the digest the Hub declared when it was downloaded.
+        blobs = {f.path: os.path.basename(f.location) for f in tree.files}
+        scan_findings += [
+            finding
+            for result in files
+            for finding in check_cache_blob(result, blobs.get(result.path, ""))
+        ]
+        source["hf_cache_repo"] = tree.hf_cache_repo
     if not tree.files:
         scan_findings.append(
             Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
@@ -567,6 +582,6 @@ def scan_target(
         findings=tuple(scan_findings),
         policy=policy,
         recorder=recorder,
-        source={"type": SourceType.LOCAL.value, "root": tree.root},
+        source=source,
         signature=signature_result,
     )

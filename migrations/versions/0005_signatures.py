@@ -1,6 +1,6 @@
 """Signatures: the model signature check of each scan (append-only)."""
 
-# Revision 0004. Hand-written, checked against verifier/store/tables.py by
+# Revision 0005. Hand-written, checked against verifier/store/tables.py by
 # tests/store/test_store.py.
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
