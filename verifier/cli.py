@@ -31,6 +31,8 @@ from verifier.progress import download_progress
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 from verifier.report.json_format import verdict_document
 from verifier.report.table import render_decision
+from verifier.signatures.interface import SignatureRequest
+from verifier.signatures.model_signing import check_trust_material
 from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,6 +113,87 @@ def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
     return ExitCode.OK if verdict.decision is Decision.ALLOW else ExitCode.DENIED
 
 
+def _signature_options(func: F) -> F:
+    pem = click.Path(exists=True, dir_okay=False, path_type=Path)
+    options = [
+        click.option(
+            "--signature",
+            "signature_path",
+            type=pem,
+            default=None,
+            help="Model signature (Sigstore bundle) [default: model.sig at the model's root].",
+        ),
+        click.option(
+            "--public-key",
+            "public_keys",
+            type=pem,
+            multiple=True,
+            help="PEM elliptic-curve public key; repeat for several (any may match).",
+        ),
+        click.option(
+            "--certificate-chain",
+            "certificate_chains",
+            type=pem,
+            multiple=True,
+            help="PEM root (and intermediate) certificates; only self-signed roots are trusted.",
+        ),
+        click.option(
+            "--identity", default=None, help="Sigstore signer identity (e-mail or URI) required."
+        ),
+        click.option("--issuer", default=None, help="OIDC issuer URL of the Sigstore identity."),
+        click.option(
+            "--trusted-root",
+            type=pem,
+            default=None,
+            help="Sigstore trusted root JSON [default: the public-good root sigstore ships].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def signature_request(
+    *,
+    signature_path: Path | None,
+    public_keys: tuple[Path, ...],
+    certificate_chains: tuple[Path, ...],
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
+) -> SignatureRequest:
+    """The signature options as a request, with every trust file read and checked.
+
+    Raises:
+        UsageError: a file is unreadable or not what its option expects, or an identity was
+            given without its issuer (or the reverse).
+    """
+    if (identity is None) != (issuer is None):
+        raise UsageError("--identity and --issuer go together: give both or neither")
+    if trusted_root is not None and identity is None:
+        raise UsageError("--trusted-root is for Sigstore identities: give --identity and --issuer")
+    request = SignatureRequest(
+        signature_path=str(signature_path) if signature_path is not None else None,
+        public_keys=tuple((str(p), _read(p)) for p in public_keys),
+        certificate_chain=tuple((str(p), _read(p)) for p in certificate_chains),
+        identity=identity,
+        issuer=issuer,
+        trusted_root=_read(trusted_root) if trusted_root is not None else None,
+    )
+    try:
+        check_trust_material(request)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return request
+
+
 def _policy_options(func: F) -> F:
     """--policy, --env and --publishers, shared by the commands that decide."""
     func = click.option(
@@ -175,6 +258,7 @@ def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | N
 )
 @click.option("--no-lineage", is_flag=True, help="Hub targets: do not resolve base models.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_signature_options
 @_format_option
 @_database_option
 def scan(
@@ -192,6 +276,12 @@ def scan(
     quiet: bool,
     fmt: str,
     database_url: str | None,
+    signature_path: Path | None,
+    public_keys: tuple[Path, ...],
+    certificate_chains: tuple[Path, ...],
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
 ) -> None:
     """Scan TARGET (a local file or folder, or hf://namespace/name[@revision]).
 
@@ -201,6 +291,14 @@ def scan(
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
     policy = _load_policy(policy_path, env, publishers_path)
+    request = signature_request(
+        signature_path=signature_path,
+        public_keys=public_keys,
+        certificate_chains=certificate_chains,
+        identity=identity,
+        issuer=issuer,
+        trusted_root=trusted_root,
+    )
     hub = HubOptions(
         endpoint=hf_endpoint,
         token=token,
@@ -211,7 +309,13 @@ def scan(
     )
     with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
         report = run_scan(
-            target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
+            target,
+            policy=policy,
+            recorder=store,
+            workers=workers,
+            hub=hub,
+            progress=progress,
+            signature=request,
         )
     click.echo(render_report(report, OutputFormat(fmt)), nl=False)
     if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
