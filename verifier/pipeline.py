@@ -17,6 +17,7 @@ from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import ChunkObserver, HashingReader
+from verifier.lockfile import LockedModel, drift
 from verifier.manifest import check_cache_blob
 from verifier.model import (
     Decision,
@@ -304,6 +305,8 @@ class HubOptions:
     exclude: tuple[str, ...] = ()
     metadata_only: bool = False
     lineage: bool = True
+    #: The lockfile entry to check the model against (drift is a LOCK-DRIFT finding).
+    locked: LockedModel | None = None
 
 
 @contextmanager
@@ -476,6 +479,8 @@ def scan_hub(
         lineage = hub_lineage(source, model) if options.lineage else Lineage()
         provenance = build_provenance(model.pinned, model.info, lineage)
         findings = (*fetched.findings, *lineage_findings(lineage))
+        if options.locked is not None:
+            findings += tuple(drift(options.locked, model.pinned.commit, fetched.files))
         if not model.files:
             findings += (
                 Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
