@@ -99,7 +99,7 @@ def test_strict_policy_denies_a_clean_pickle(tmp_path: Path) -> None:
     assert _scan_json(tmp_path)[0] == 0
     code, doc = _scan_json(tmp_path, "--policy", str(policies / "strict-production.yaml"))
     assert code == 1
-    assert [r["rule_id"] for r in doc["policy"]["reasons"]] == ["no-pickle-formats"]
+    assert "no-pickle-formats" in [r["rule_id"] for r in doc["policy"]["reasons"]]
 
 
 # Bad input: one clear line, the right exit code, and a consistent database.

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from verifier import __version__, config
-from verifier.errors import ExitCode, TargetError, VerifierError
-from verifier.evidence import EvidenceFormat, load_facts, render_evidence
+from verifier.errors import (
+    AttestationError,
+    ExitCode,
+    KeyFileError,
+    TargetError,
+    UsageError,
+    VerifierError,
+)
+from verifier.evidence import EvidenceFormat, dsse, load_facts, render_evidence, vsa
 from verifier.evidence.output import write_atomically
-from verifier.model import Decision, ScanReport
+from verifier.model import Decision, ScanReport, Verdict
 from verifier.pipeline import scan_target
-from verifier.policy import Policy, default_policy_path, load_policy
-from verifier.policy.schema import Mode
+from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
+from verifier.policy import decide as decide_policy
+from verifier.policy.schema import HF_SUBJECT, Mode
+from verifier.policy.testing import find_test_files, run_test_file
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
+from verifier.report.json_format import verdict_document
+from verifier.report.table import render_decision
 from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,12 +99,16 @@ def cli(verbose: bool) -> None:
 
 
 def _exit_code(report: ScanReport) -> ExitCode:
-    if report.verdict.mode != Mode.ENFORCE.value:
-        incomplete = report.status.value != "complete"
-        return ExitCode.ERROR if incomplete else ExitCode.OK
-    if report.status.value != "complete":
+    return _decision_exit_code(report.verdict, status=report.status.value)
+
+
+def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
+    """3 when something could not be checked; else 1 for an enforced deny; else 0."""
+    if status != "complete":
         return ExitCode.ERROR
-    return ExitCode.OK if report.verdict.decision is Decision.ALLOW else ExitCode.DENIED
+    if verdict.mode != Mode.ENFORCE.value:
+        return ExitCode.OK
+    return ExitCode.OK if verdict.decision is Decision.ALLOW else ExitCode.DENIED
 
 
 def _policy_options(func: F) -> F:
@@ -179,6 +196,97 @@ def show(scan_id: str, fmt: str, database_url: str | None) -> None:
 
 
 @cli.command()
+@click.argument("subject")
+@_policy_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([OutputFormat.TABLE.value, OutputFormat.JSON.value]),
+    default=OutputFormat.TABLE.value,
+    show_default=True,
+    help="Output format; json prints one document on stdout.",
+)
+@_database_option
+def decide(
+    subject: str,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    fmt: str,
+    database_url: str | None,
+) -> None:
+    """Decide a recorded scan again with a policy, without fetching anything.
+
+    SUBJECT is a scan id (or unique prefix) or hf://namespace/name@<40-hex commit>, which means
+    the newest recorded scan of that commit. The decision is recorded (unless the policy's mode
+    is dry-run) and becomes the scan's current one. Exit status as for scan.
+    """
+    policy = _load_policy(policy_path, env, publishers_path)
+    if subject.startswith("hf://") and not HF_SUBJECT.match(subject):
+        raise UsageError(
+            f"{subject}: give the exact commit, hf://namespace/name@<40-hex commit>, or a scan id"
+        )
+    now = datetime.now(UTC)
+    with _open_store(database_url) as store:
+        scan_id = store.find_scan_by_subject(subject) if subject.startswith("hf://") else subject
+        scan_id, facts = store.get_facts(scan_id)
+        evidence = build_evidence(facts, publishers=policy.publishers, now=now)
+        verdict = decide_policy(evidence, policy, now=now)
+        if policy.mode is not Mode.DRY_RUN:
+            store.record_decision(scan_id, verdict)
+    status = str(facts.get("status", "incomplete"))
+    if fmt == OutputFormat.JSON.value:
+        document = {
+            "scan_id": scan_id,
+            "subject": evidence["subject"]["uri"] or evidence["subject"]["target"],
+            "status": status,
+            "decision": verdict.decision.value,
+            "recorded": policy.mode is not Mode.DRY_RUN,
+            "policy": verdict_document(verdict),
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        target = f"{facts.get('target')} (scan {scan_id})"
+        click.echo(render_decision(verdict, target=target, status=status), nl=False)
+    raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
+
+
+@cli.group()
+def policy() -> None:
+    """Check policy files and run their tests."""
+
+
+@policy.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--publishers", "publishers_path", type=click.Path(dir_okay=False, path_type=Path))
+def check(path: Path, publishers_path: Path | None) -> None:
+    """Validate a policy file (every environment) without deciding anything."""
+    base = load_policy(path, publishers=publishers_path)
+    for env_name in base.document.environments:
+        load_policy(path, env=env_name, publishers=publishers_path)
+    envs = ", ".join(base.document.environments) or "none"
+    click.echo(
+        f"ok: {path}: policy {base.name}, {len(base.document.rules)} base rules, "
+        f"environments: {envs}, {len(base.waivers)} waivers, sha256:{base.digest()}"
+    )
+
+
+@policy.command(name="test")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def test_policies(path: Path) -> None:
+    """Run the policy tests (*_test.yaml) in PATH: exit 0 when all pass, 1 when one fails."""
+    results = [result for file in find_test_files(path) for result in run_test_file(file)]
+    for result in results:
+        label = "PASS" if result.passed else "FAIL"
+        click.echo(f"{label} {result.file}::{result.name}")
+        for problem in result.problems:
+            click.echo(f"    {problem}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    raise click.exceptions.Exit(int(ExitCode.DENIED if failed else ExitCode.OK))
+
+
+@cli.command()
 @click.argument("target")
 @click.option(
     "--format",
@@ -194,20 +302,69 @@ def show(scan_id: str, fmt: str, database_url: str | None) -> None:
     default=None,
     help="Write to FILE (atomically) instead of stdout.",
 )
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key (EC P-256/P-384 or Ed25519): sign the vsa in a DSSE envelope.",
+)
+@click.option(
+    "--verifier-id",
+    default=vsa.DEFAULT_VERIFIER_ID,
+    show_default=True,
+    metavar="URI",
+    help="predicate.verifier.id of the vsa: a URI naming your verifier deployment.",
+)
 @_database_option
-def report(target: str, fmt: str, output: Path | None, database_url: str | None) -> None:
+def report(
+    target: str,
+    fmt: str,
+    output: Path | None,
+    signing_key: Path | None,
+    verifier_id: str,
+    database_url: str | None,
+) -> None:
     """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
 
     Reports read the database only; they never fetch. See docs/evidence.md.
     """
+    key = dsse.load_private_key(signing_key) if signing_key is not None else None
     with _open_store(database_url) as store:
         facts = load_facts(store, target)
-    data = render_evidence(facts, EvidenceFormat(fmt))
+    data = render_evidence(facts, EvidenceFormat(fmt), signing_key=key, verifier_id=verifier_id)
     if output is None:
         click.echo(data.decode(), nl=False)
     else:
         write_atomically(output, data)
         click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("verify-attestation")
+@click.argument("attestation", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="PEM public key the envelope must be signed with.",
+)
+@click.option(
+    "--require-passed", is_flag=True, help="Also exit 1 unless the VSA's result is PASSED."
+)
+def verify_attestation(attestation: Path, public_key: Path, require_passed: bool) -> None:
+    """Check a DSSE-signed attestation (such as a vsa from `report`) against a public key.
+
+    Exit status: 0 verified, 1 rejected (bad signature, not an envelope, or with
+    --require-passed a result other than PASSED), 2 usage error (missing or unusable key).
+    """
+    key = dsse.load_public_key(public_key)
+    try:
+        data = attestation.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {attestation}: {exc.strerror or exc}") from None
+    verified = vsa.verify(data, key)
+    click.echo(verified.summary())
+    if require_passed and verified.result != "PASSED":
+        raise AttestationError(f"the attestation's result is {verified.result}, not PASSED")
 
 
 @cli.group()

@@ -86,3 +86,5 @@ def test_strict_production_denies_benign_pickle_formats(
     warned = {r.rule_id for r in default_report.verdict.reasons if r.effect == "warn"}
     assert warned, "the default policy should warn on pickle formats"
     assert strict_report.verdict.decision is Decision.DENY
+    denied = {r.rule_id for r in strict_report.verdict.reasons if r.effect == "deny"}
+    assert denied & {"no-pickle-content", "no-pickle-formats"}, denied

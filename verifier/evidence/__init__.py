@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from typing import assert_never
 
-from verifier.evidence import cyclonedx, markdown
+from verifier.evidence import cyclonedx, dsse, markdown, vsa
 from verifier.evidence.facts import (
     EvidenceFacts,
     ModelDetails,
@@ -23,6 +23,7 @@ class EvidenceFormat(enum.StrEnum):
     """Formats `verifier report` writes."""
 
     CYCLONEDX = "cyclonedx"
+    VSA = "vsa"
     MARKDOWN = "markdown"
 
 
@@ -68,10 +69,32 @@ def load_facts(store: Store, target: str) -> EvidenceFacts:
     return facts_of(report)
 
 
-def render_evidence(facts: EvidenceFacts, fmt: EvidenceFormat) -> bytes:
-    """`facts` rendered in `fmt`, as the bytes to write."""
+def render_evidence(
+    facts: EvidenceFacts,
+    fmt: EvidenceFormat,
+    *,
+    signing_key: dsse.PrivateKey | None = None,
+    verifier_id: str = vsa.DEFAULT_VERIFIER_ID,
+) -> bytes:
+    """`facts` rendered in `fmt`, as the bytes to write.
+
+    Args:
+        facts: What was recorded.
+        fmt: The format.
+        signing_key: For `vsa`: wrap the statement in a DSSE envelope signed with this key.
+        verifier_id: For `vsa`: `predicate.verifier.id`.
+
+    Raises:
+        UsageError: A signing key was given for a format that is not signed.
+    """
+    if signing_key is not None and fmt is not EvidenceFormat.VSA:
+        from verifier.errors import UsageError
+
+        raise UsageError(f"--signing-key signs the vsa format only, not {fmt.value}")
     if fmt is EvidenceFormat.CYCLONEDX:
         return cyclonedx.render(facts).encode()
+    if fmt is EvidenceFormat.VSA:
+        return vsa.render(facts, signing_key=signing_key, verifier_id=verifier_id).encode()
     if fmt is EvidenceFormat.MARKDOWN:
         return markdown.render(facts).encode()
     assert_never(fmt)

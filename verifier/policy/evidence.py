@@ -36,6 +36,19 @@ def _sequence(value: Any) -> Sequence[Any]:
     return value if isinstance(value, list | tuple) else ()
 
 
+def _plain(value: Any) -> Any:
+    """`value` as JSON that CEL can hold: 64-bit integers, everything else as given or as text."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
 def _parse_time(value: Any) -> dt.datetime | None:
     text = _text(value)
     if text is None:
@@ -114,7 +127,7 @@ def _signature(facts: Mapping[str, Any]) -> dict[str, Any]:
         "status": _text(raw.get("status")) or "absent",
         "method": _text(raw.get("method")),
         "signer": _text(raw.get("signer")),
-        "diff": raw.get("diff"),
+        "diff": _plain(raw.get("diff")),
     }
 
 
@@ -184,7 +197,7 @@ def build_evidence(
     findings = _findings(facts)
     model = _model(facts, now)
     provenance = _mapping(facts.get("provenance"))
-    source = {str(k): v for k, v in _mapping(facts.get("source")).items()}
+    source = _plain(dict(_mapping(facts.get("source"))))
     status = _text(facts.get("status")) or "incomplete"
     severities = [Severity(f["severity"]) for f in findings]
     code_files = sorted(f["path"] for f in files if f["path"].endswith(".py"))

@@ -31,8 +31,13 @@ def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     for part in loc:
         child: yaml.Node | None = None
         if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            # The key's line: where a reader looks for `field:` (a block value starts below it).
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if pair is None:
+                break
+            node, line = pair[1], pair[0].start_mark.line + 1
+            continue
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             child = node.value[part] if part < len(node.value) else None
         if child is None:
             break

@@ -20,14 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
 from verifier.model import Finding, ScanReport, ScanStatus, ScanSummary, Severity, Verdict
+from verifier.report.json_format import facts_document
 from verifier.store.tables import (
     FAIL_CLOSED,
     DecisionRow,
     FindingRow,
     ModelDetailsRow,
+    ScanFactsRow,
     ScanFileRow,
     ScanRow,
     check_file_findings,
+    subject_of,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -308,11 +311,19 @@ class Store:
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
         scan_id = report.scan_id
-        children: list[ScanFileRow | FindingRow | DecisionRow | ModelDetailsRow] = [
+        children: list[ScanFileRow | FindingRow | DecisionRow | ModelDetailsRow | ScanFactsRow] = [
             *(ScanFileRow.from_model(scan_id, result) for result in report.files),
             *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
             DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
         ]
+        if error is None:
+            children.append(
+                ScanFactsRow(
+                    scan_id=scan_id,
+                    subject=subject_of(report.source),
+                    document=facts_document(report),
+                )
+            )
         if report.details:
             children.append(ModelDetailsRow(scan_id=scan_id, document=dict(report.details)))
         with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
@@ -397,6 +408,50 @@ class Store:
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
         )
         return replace(report, details=dict(details.document)) if details is not None else report
+
+    def get_facts(self, scan_id_or_prefix: str) -> tuple[str, dict[str, Any]]:
+        """A recorded scan's id and facts document, the input of a new policy decision.
+
+        Scans recorded before facts were kept get theirs rebuilt from the recorded files and
+        findings.
+
+        Raises:
+            NotFoundError: No scan has this id or prefix.
+            UsageError: The prefix is too short or ambiguous, or the scan failed (nothing to
+                decide over).
+            StoreError: The database cannot be reached or read.
+        """
+        with self._failures("read a scan from"), self._sessions() as session:
+            scan = self._resolve(session, scan_id_or_prefix)
+            row = session.scalars(
+                select(ScanFactsRow).where(ScanFactsRow.scan_id == scan.id)
+            ).first()
+            status = scan.status
+        if status == ScanStatus.FAILED.value:
+            raise UsageError(f"scan {scan.id} failed; scan again instead of deciding it")
+        if row is not None:
+            return scan.id, dict(row.document)
+        return scan.id, facts_document(self.get_scan(scan.id))
+
+    def find_scan_by_subject(self, subject: str) -> str:
+        """The newest recorded scan of `subject` (`hf://namespace/name@<commit>`).
+
+        Raises:
+            NotFoundError: No recorded scan has this subject.
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanFactsRow.scan_id)
+            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .where(ScanFactsRow.subject == subject)
+            .order_by(ScanRow.started_at.desc(), ScanFactsRow.id.desc())
+            .limit(1)
+        )
+        with self._failures("find a scan in"), self._sessions() as session:
+            found = session.scalars(query).first()
+        if found is None:
+            raise NotFoundError(f"no recorded scan of {subject}; scan it first")
+        return found
 
     def latest_scan_of_revision(self, repo_id: str, commit: str) -> ScanReport:
         """The newest recorded scan of Hub model `repo_id` at `commit` (a full commit id).

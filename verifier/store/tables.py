@@ -33,6 +33,7 @@ from verifier.model import (
     ScanSummary,
     Severity,
     Verdict,
+    WaiverOutcome,
 )
 
 #: Constraint names are spelled out so the hand-written migrations and these tables agree.
@@ -293,6 +294,8 @@ class DecisionRow(Base):
     policy_digest: Mapped[str] = mapped_column(Text)
     mode: Mapped[str] = mapped_column(String(32))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    environment: Mapped[str | None] = mapped_column(String(64))
+    waivers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     @classmethod
     def from_model(cls, scan_id: str, verdict: Verdict, *, decided_at: datetime) -> DecisionRow:
@@ -311,8 +314,22 @@ class DecisionRow(Base):
                     "severity": reason.severity.value,
                     "message": reason.message,
                     "evidence": list(reason.evidence),
+                    "waived_by": reason.waived_by,
                 }
                 for reason in verdict.reasons
+            ],
+            environment=verdict.environment,
+            waivers=[
+                {
+                    "id": w.waiver_id,
+                    "rule": w.rule_id,
+                    "subject": w.subject,
+                    "status": w.status,
+                    "expires": w.expires,
+                    "approved_by": w.approved_by,
+                    "ticket": w.ticket,
+                }
+                for w in verdict.waivers
             ],
         )
 
@@ -330,10 +347,49 @@ class DecisionRow(Base):
                     severity=Severity(reason["severity"]),
                     message=str(reason["message"]),
                     evidence=tuple(str(item) for item in reason["evidence"]),
+                    waived_by=reason.get("waived_by"),
                 )
                 for reason in self.reasons
             ),
+            environment=self.environment,
+            waivers=tuple(
+                WaiverOutcome(
+                    waiver_id=str(w["id"]),
+                    rule_id=str(w["rule"]),
+                    subject=str(w["subject"]),
+                    status=str(w["status"]),
+                    expires=str(w["expires"]),
+                    approved_by=str(w["approved_by"]),
+                    ticket=str(w["ticket"]),
+                )
+                for w in self.waivers or ()
+            ),
         )
+
+
+def subject_of(source: dict[str, str]) -> str | None:
+    """`hf://repo_id@commit` for a source that names both, else None."""
+    repo_id, commit = source.get("repo_id"), source.get("commit")
+    return f"hf://{repo_id}@{commit}" if repo_id and commit else None
+
+
+class ScanFactsRow(Base):
+    """What a scan established, as the JSON facts document policies decide over.
+
+    Kept so that a policy can decide a recorded scan again without fetching anything, including
+    facts (provenance, lineage, signature) that other tables may not keep in full.
+    """
+
+    __tablename__ = "scan_facts"
+    __table_args__ = (
+        UniqueConstraint("scan_id", name="uq_scan_facts_scan_id"),
+        Index("ix_scan_facts_subject", "subject"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    subject: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class ModelDetailsRow(Base):
