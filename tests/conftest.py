@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tests.hub_emulator import HubEmulator
 from tests.samples import MARKER_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +94,25 @@ def postgresql_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each test that asks for it runs once on SQLite and once on PostgreSQL (when set)."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture(autouse=True)
+def no_real_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach huggingface.co: the default endpoint is a closed loopback port."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubEmulator]:
+    """A Hub emulator on loopback with `HF_ENDPOINT` pointing at it (see tests/hub_emulator.py).
+
+    Add repositories with `hub.add_repo("ns/name", {"path": b"bytes"}, card_data={...})`,
+    then scan `hf://ns/name`. `HF_HOME` is a fresh folder, so no token or cache leaks in.
+    """
+    with HubEmulator() as emulator:
+        monkeypatch.setenv("HF_ENDPOINT", emulator.endpoint)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        yield emulator

@@ -16,18 +16,18 @@ from verifier.errors import (
     AttestationError,
     ExitCode,
     KeyFileError,
-    TargetError,
     UsageError,
     VerifierError,
 )
 from verifier.evidence import EvidenceFormat, dsse, load_facts, render_evidence, vsa
 from verifier.evidence.output import write_atomically
 from verifier.model import Decision, ScanReport, Verdict
-from verifier.pipeline import scan_target
+from verifier.pipeline import HubOptions, run_scan
 from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
 from verifier.policy import decide as decide_policy
 from verifier.policy.schema import HF_SUBJECT, Mode
 from verifier.policy.testing import find_test_files, run_test_file
+from verifier.progress import download_progress
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 from verifier.report.json_format import verdict_document
 from verifier.report.table import render_decision
@@ -144,6 +144,37 @@ def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | N
 @click.argument("target")
 @_policy_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Hub targets: fetch only files matching GLOB (repeatable), such as '*.safetensors'.",
+)
+@click.option(
+    "--exclude", multiple=True, metavar="GLOB", help="Hub targets: skip files matching GLOB."
+)
+@click.option(
+    "--metadata-only",
+    is_flag=True,
+    help="Hub targets: download nothing large; record declared digests and read safetensors "
+    "headers by range. The scan is incomplete (exit 3): never an allow.",
+)
+@click.option(
+    "--token",
+    envvar="HF_TOKEN",
+    default=None,
+    metavar="TOKEN",
+    help="Hugging Face access token [env: HF_TOKEN].",
+)
+@click.option(
+    "--hf-endpoint",
+    envvar="HF_ENDPOINT",
+    default=None,
+    metavar="URL",
+    help="Hub base URL, for mirrors and proxies [env: HF_ENDPOINT; default: huggingface.co].",
+)
+@click.option("--no-lineage", is_flag=True, help="Hub targets: do not resolve base models.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_format_option
 @_database_option
 def scan(
@@ -152,21 +183,36 @@ def scan(
     env: str | None,
     publishers_path: Path | None,
     workers: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    metadata_only: bool,
+    token: str | None,
+    hf_endpoint: str | None,
+    no_lineage: bool,
+    quiet: bool,
     fmt: str,
     database_url: str | None,
 ) -> None:
-    """Scan TARGET (a local file or folder), record the result and decide.
+    """Scan TARGET (a local file or folder, or hf://namespace/name[@revision]).
+
+    Hub models are resolved to one commit, fetched into quarantine, verified against the
+    declared digests, then scanned like a local folder. The result is recorded and decided.
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
-    if target.startswith(("hf://", "https://huggingface.co/")):
-        raise TargetError(
-            f"{target}: Hugging Face targets are not supported yet; scan a local folder "
-            "(for example a snapshot in your HF cache)"
-        )
     policy = _load_policy(policy_path, env, publishers_path)
-    with _open_store(database_url) as store:
-        report = scan_target(target, policy=policy, recorder=store, workers=workers)
+    hub = HubOptions(
+        endpoint=hf_endpoint,
+        token=token,
+        include=include,
+        exclude=exclude,
+        metadata_only=metadata_only,
+        lineage=not no_lineage,
+    )
+    with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
+        report = run_scan(
+            target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
+        )
     click.echo(render_report(report, OutputFormat(fmt)), nl=False)
     if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
         click.echo()

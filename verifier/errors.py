@@ -51,6 +51,14 @@ class ScanAbortedError(VerifierError):
     """The scan could not run to the end."""
 
 
+class SourceError(VerifierError):
+    """A model source (such as the Hugging Face Hub) could not be reached or refused a request."""
+
+
+class LockfileError(UsageError):
+    """A lockfile is missing, malformed, or does not name the model asked for."""
+
+
 class OutputError(VerifierError):
     """An output file could not be written (nothing is left half-written)."""
 

@@ -162,6 +162,129 @@ class Verdict:
     waivers: tuple[WaiverOutcome, ...] = ()
 
 
+class SourceType(enum.StrEnum):
+    """Where a scanned model came from."""
+
+    LOCAL = "local"
+    HUGGINGFACE = "huggingface"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model on a Hub as the user named it: `namespace/name` at a requested revision."""
+
+    repo_id: str
+    revision: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        """The publisher part of the repo id (`Qwen` in `Qwen/Qwen2.5-0.5B`)."""
+        return self.repo_id.split("/", 1)[0] if "/" in self.repo_id else ""
+
+
+@dataclass(frozen=True)
+class DeclaredFile:
+    """A file as the source declares it, before any byte is downloaded.
+
+    `sha256` is the LFS object id (LFS files); `git_sha1` the git blob id (the rest, and
+    the pointer's id for LFS files).
+    """
+
+    path: str
+    size: int
+    sha256: str | None
+    git_sha1: str | None
+    lfs: bool
+
+
+@dataclass(frozen=True)
+class PinnedRevision:
+    """A requested revision resolved once to the commit every later request uses."""
+
+    repo_id: str
+    revision_requested: str
+    commit: str
+    endpoint: str
+
+    @property
+    def purl(self) -> str:
+        """The package URL naming this exact revision."""
+        return f"pkg:huggingface/{self.repo_id}@{self.commit}"
+
+
+class LineageRelation(enum.StrEnum):
+    """How a model declares it derives from a base model (`base_model_relation`)."""
+
+    FINETUNE = "finetune"
+    ADAPTER = "adapter"
+    QUANTIZED = "quantized"
+    MERGE = "merge"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    """One declared parent: `child` says it derives from `parent` (self-declared, unchecked).
+
+    `parent_commit` is the commit the parent had at scan time, or None when it could not be
+    resolved (then `error` says why).
+    """
+
+    child: str
+    child_commit: str
+    parent: str
+    parent_commit: str | None
+    relation: LineageRelation
+    depth: int
+    error: str | None = None
+    #: The licence the parent's card declares, when it was resolved.
+    parent_license: str | None = None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Declared lineage up to the root models, with whether it was cut short."""
+
+    edges: tuple[LineageEdge, ...] = ()
+    roots: tuple[str, ...] = ()
+    truncated: bool = False
+    cycle: bool = False
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the source says about the model: who published it, when, under which terms."""
+
+    source_type: SourceType
+    repo_id: str
+    namespace: str
+    commit: str
+    revision_requested: str
+    endpoint: str
+    created_at: str | None = None
+    last_modified: str | None = None
+    gated: str | None = None
+    private: bool | None = None
+    license: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    tags: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    library_name: str | None = None
+    pipeline_tag: str | None = None
+    base_models: tuple[str, ...] = ()
+    base_model_relation: str | None = None
+    #: The Hub's own scan, as the endpoint reported it; corroboration only, never a pass.
+    hub_security_status: str | None = None
+    lineage: Lineage = field(default_factory=Lineage)
+
+    @property
+    def purl(self) -> str:
+        """The package URL naming this exact revision."""
+        return f"pkg:huggingface/{self.repo_id}@{self.commit}"
+
+
 @dataclass(frozen=True)
 class ScanReport:
     """Everything one scan found and decided, as recorded."""
@@ -176,6 +299,10 @@ class ScanReport:
     findings: tuple[Finding, ...]
     verdict: Verdict
     source: dict[str, str] = field(default_factory=dict)
+    #: Provenance of a model fetched from a Hub; None for local scans.
+    provenance: Provenance | None = None
+    #: Files and digests the source declared before download; None for local scans.
+    declared_files: tuple[DeclaredFile, ...] | None = None
     #: Model facts read during the scan's one pass (config, safetensors headers, model card),
     #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
     details: dict[str, Any] = field(default_factory=dict)

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from verifier import __version__
+from verifier import __version__, config
 from verifier.errors import ScanAbortedError, VerifierError
+from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import HashingReader
 from verifier.model import (
     Decision,
+    DeclaredFile,
     FileFormat,
     FileResult,
     Finding,
+    Lineage,
+    Provenance,
     ScanReport,
     ScanStatus,
     Severity,
+    SourceType,
     Verdict,
 )
 from verifier.policy import Policy, build_evidence, decide
@@ -30,6 +37,8 @@ from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.sniff import identify
+from verifier.sources.hub_provenance import build_provenance, hub_lineage, lineage_findings
+from verifier.sources.huggingface import HubSettings, HubSource, is_hub_target, parse_hub_target
 from verifier.sources.local import LocalFile, open_regular, walk
 
 log = logging.getLogger(__name__)
@@ -208,6 +217,202 @@ def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...])
     )
 
 
+@dataclass(frozen=True)
+class HubOptions:
+    """How to reach a Hub and what to fetch from it (for `hf://` targets)."""
+
+    endpoint: str | None = None
+    token: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    metadata_only: bool = False
+    lineage: bool = True
+
+
+@contextmanager
+def _failures_recorded(
+    recorder: ScanRecorder | None, policy: Policy, scan_id: str, target: str, started: str
+) -> Iterator[None]:
+    """Record a scan that breaks as failed (never allowed), then let the error through."""
+    try:
+        yield
+    except BaseException as exc:
+        # Record the failure first, so an interrupted or broken scan reads as failed, never allowed.
+        if recorder is not None and policy.mode is not Mode.DRY_RUN:
+            recorder.record_failed_scan(
+                scan_id=scan_id,
+                target=target,
+                started_at=started,
+                finished_at=_now(),
+                tool_version=__version__,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        if isinstance(exc, Exception) and not isinstance(exc, VerifierError):
+            raise ScanAbortedError(
+                f"scan {scan_id} aborted ({type(exc).__name__}: {exc}); recorded as failed"
+            ) from exc
+        raise
+
+
+def _attribute(
+    files: tuple[FileResult, ...], findings: tuple[Finding, ...]
+) -> tuple[tuple[FileResult, ...], tuple[Finding, ...]]:
+    """Move findings about a file that was read into that file's own findings."""
+    paths = {r.path for r in files}
+    extra: dict[str, list[Finding]] = {}
+    rest = []
+    for finding in findings:
+        if finding.file in paths:
+            extra.setdefault(finding.file, []).append(finding)
+        else:
+            rest.append(finding)
+    if not extra:
+        return files, findings
+    moved = tuple(
+        dataclasses.replace(r, findings=(*r.findings, *extra[r.path])) if r.path in extra else r
+        for r in files
+    )
+    return moved, tuple(rest)
+
+
+def _finish(
+    *,
+    scan_id: str,
+    target: str,
+    started: str,
+    files: tuple[FileResult, ...],
+    findings: tuple[Finding, ...],
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    source: dict[str, str],
+    incomplete: bool = False,
+    provenance: Provenance | None = None,
+    declared: tuple[DeclaredFile, ...] | None = None,
+) -> ScanReport:
+    """Decide with the policy and record: the same for every source."""
+    files, findings = _attribute(files, findings)
+    all_findings = findings + tuple(f for r in files for f in r.findings)
+    status = (
+        ScanStatus.INCOMPLETE
+        if incomplete or _is_incomplete(files, all_findings)
+        else ScanStatus.COMPLETE
+    )
+    report = ScanReport(
+        scan_id=scan_id,
+        target=target,
+        started_at=started,
+        finished_at=_now(),
+        tool_version=__version__,
+        status=status,
+        files=files,
+        findings=all_findings,
+        verdict=UNDECIDED,
+        source=source,
+        provenance=provenance,
+        declared_files=declared,
+        details=model_details(files),
+    )
+    report = decide_report(report, policy)
+    if recorder is not None and policy.mode is not Mode.DRY_RUN:
+        recorder.record_scan(report)
+    return report
+
+
+def run_scan(
+    target: str,
+    *,
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    workers: int | None = None,
+    hub: HubOptions | None = None,
+    progress: Progress | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> ScanReport:
+    """Scan a local path or a Hub model (`hf://ns/name[@rev]`), decide, and record.
+
+    Raises:
+        TargetError: the target does not exist or cannot be parsed.
+        SourceError: the Hub could not be reached or refused a request.
+        StoreError: the result could not be recorded.
+    """
+    if is_hub_target(target):
+        return scan_hub(
+            target,
+            policy=policy,
+            recorder=recorder,
+            options=hub or HubOptions(),
+            workers=workers,
+            progress=progress,
+        )
+    return scan_target(target, policy=policy, recorder=recorder, workers=workers, on_file=on_file)
+
+
+def scan_hub(
+    target: str,
+    *,
+    policy: Policy,
+    recorder: ScanRecorder | None,
+    options: HubOptions,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ScanReport:
+    """Resolve a Hub model to its commit, fetch and verify its files, scan, decide, record.
+
+    Raises:
+        TargetError: the target is not a model reference.
+        SourceError: the Hub could not be reached or refused a request.
+        StoreError: the result could not be recorded.
+    """
+    ref = parse_hub_target(target)
+    source = HubSource(HubSettings.from_env(endpoint=options.endpoint, token=options.token))
+    model = source.resolve(ref)
+    scan_id = uuid.uuid4().hex
+    started = _now()
+    known = getattr(recorder, "verified_file", None)
+    with _failures_recorded(recorder, policy, scan_id, target, started):
+        fetched = fetch_and_scan(
+            source,
+            model,
+            home=config.home_dir(),
+            scan_id=scan_id,
+            options=FetchOptions(
+                include=options.include,
+                exclude=options.exclude,
+                metadata_only=options.metadata_only,
+                workers=workers,
+            ),
+            known=known if callable(known) else None,
+            progress=progress,
+        )
+        lineage = hub_lineage(source, model) if options.lineage else Lineage()
+        provenance = build_provenance(model.pinned, model.info, lineage)
+        findings = (*fetched.findings, *lineage_findings(lineage))
+        if not model.files:
+            findings += (
+                Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
+            )
+    pinned = model.pinned
+    return _finish(
+        scan_id=scan_id,
+        target=target,
+        started=started,
+        files=fetched.files,
+        findings=tuple(findings),
+        policy=policy,
+        recorder=recorder,
+        source={
+            "type": SourceType.HUGGINGFACE.value,
+            "repo_id": pinned.repo_id,
+            "revision_requested": pinned.revision_requested,
+            "commit": pinned.commit,
+            "endpoint": pinned.endpoint,
+        },
+        incomplete=fetched.incomplete,
+        provenance=provenance,
+        declared=model.files,
+    )
+
+
 #: The verdict a report carries until `decide_report` decides it: denied.
 UNDECIDED = Verdict(
     decision=Decision.DENY, policy_name="(undecided)", policy_digest="", mode="enforce"
@@ -242,53 +447,27 @@ def scan_target(
     tree = walk(target)
     scan_id = uuid.uuid4().hex
     started = _now()
-    try:
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-            files = []
-            for result in pool.map(scan_file, tree.files):
-                files.append(result)
-                if on_file is not None:
-                    on_file(result)
-    except BaseException as exc:
-        # Record the failure first, so an interrupted or broken scan reads as failed, never allowed.
-        if recorder is not None and policy.mode is not Mode.DRY_RUN:
-            recorder.record_failed_scan(
-                scan_id=scan_id,
-                target=target,
-                started_at=started,
-                finished_at=_now(),
-                tool_version=__version__,
-                error=f"{type(exc).__name__}: {exc}",
-            )
-        if isinstance(exc, Exception) and not isinstance(exc, VerifierError):
-            raise ScanAbortedError(
-                f"scan {scan_id} aborted ({type(exc).__name__}: {exc}); recorded as failed"
-            ) from exc
-        raise
+    files = []
+    with (
+        _failures_recorded(recorder, policy, scan_id, target, started),
+        ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool,
+    ):
+        for result in pool.map(scan_file, tree.files):
+            files.append(result)
+            if on_file is not None:
+                on_file(result)
     scan_findings = list(tree.findings)
     if not tree.files:
         scan_findings.append(
             Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
         )
-    all_findings = tuple(scan_findings) + tuple(f for r in files for f in r.findings)
-    file_results = tuple(files)
-    status = (
-        ScanStatus.INCOMPLETE if _is_incomplete(file_results, all_findings) else ScanStatus.COMPLETE
-    )
-    report = ScanReport(
+    return _finish(
         scan_id=scan_id,
         target=target,
-        started_at=started,
-        finished_at=_now(),
-        tool_version=__version__,
-        status=status,
-        files=file_results,
-        findings=all_findings,
-        verdict=UNDECIDED,
-        source={"type": "local", "root": tree.root},
-        details=model_details(file_results),
+        started=started,
+        files=tuple(files),
+        findings=tuple(scan_findings),
+        policy=policy,
+        recorder=recorder,
+        source={"type": SourceType.LOCAL.value, "root": tree.root},
     )
-    report = decide_report(report, policy)
-    if recorder is not None and policy.mode is not Mode.DRY_RUN:
-        recorder.record_scan(report)
-    return report

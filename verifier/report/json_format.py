@@ -6,7 +6,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from verifier.model import FileResult, Finding, ScanReport, ScanSummary, Severity, Verdict
+from verifier.model import (
+    DeclaredFile,
+    FileResult,
+    Finding,
+    Provenance,
+    ScanReport,
+    ScanSummary,
+    Severity,
+    Verdict,
+)
 
 
 def finding_document(finding: Finding) -> dict[str, Any]:
@@ -34,6 +43,83 @@ def _file_document(result: FileResult) -> dict[str, Any]:
     }
 
 
+def provenance_document(provenance: Provenance | None) -> dict[str, Any] | None:
+    """Provenance as JSON (None for local scans)."""
+    if provenance is None:
+        return None
+    lineage = provenance.lineage
+    return {
+        "source_type": provenance.source_type.value,
+        "purl": provenance.purl,
+        "repo_id": provenance.repo_id,
+        "namespace": provenance.namespace,
+        "commit": provenance.commit,
+        "revision_requested": provenance.revision_requested,
+        "endpoint": provenance.endpoint,
+        "created_at": provenance.created_at,
+        "last_modified": provenance.last_modified,
+        "gated": provenance.gated,
+        "private": provenance.private,
+        "license": provenance.license,
+        "license_name": provenance.license_name,
+        "license_link": provenance.license_link,
+        "tags": list(provenance.tags),
+        "datasets": list(provenance.datasets),
+        "languages": list(provenance.languages),
+        "library_name": provenance.library_name,
+        "pipeline_tag": provenance.pipeline_tag,
+        "base_models": list(provenance.base_models),
+        "base_model_relation": provenance.base_model_relation,
+        "hub_security_status": provenance.hub_security_status,
+        "hub_scan_status": _hub_scan_status(provenance.hub_security_status),
+        "lineage": {
+            "declared": bool(lineage.edges),
+            # one entry per declared edge, in the shape the policy's evidence reads
+            "ancestors": [
+                {
+                    "repo_id": e.parent,
+                    "commit": e.parent_commit,
+                    "relation": e.relation.value,
+                    "depth": e.depth,
+                    "license": e.parent_license,
+                    "child": e.child,
+                    "child_commit": e.child_commit,
+                    "error": e.error,
+                }
+                for e in lineage.edges
+            ],
+            "roots": list(lineage.roots),
+            "truncated": lineage.truncated,
+            "cycle": lineage.cycle,
+        },
+    }
+
+
+def _hub_scan_status(raw: str | None) -> str | None:
+    """`clean`, `issues` or `pending` from the Hub's own scan report (corroboration only)."""
+    if raw is None:
+        return None
+    try:
+        status = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(status, dict):
+        return None
+    if status.get("filesWithIssues"):
+        return "issues"
+    return "clean" if status.get("scansDone") else "pending"
+
+
+def declared_document(files: Sequence[DeclaredFile] | None) -> list[dict[str, Any]] | None:
+    """Declared files as JSON (None for local scans)."""
+    if files is None:
+        return None
+    return [
+        {"path": f.path, "size": f.size, "sha256": f.sha256, "git_sha1": f.git_sha1, "lfs": f.lfs}
+        for f in files
+    ]
+
+
 def facts_document(report: ScanReport) -> dict[str, Any]:
     """What the scan established, without its decision: the input of the evidence document."""
     counts = {s.value: 0 for s in Severity}
@@ -47,6 +133,8 @@ def facts_document(report: ScanReport) -> dict[str, Any]:
         "finished_at": report.finished_at,
         "tool": {"name": "verifier", "version": report.tool_version},
         "source": dict(report.source),
+        "provenance": provenance_document(report.provenance),
+        "declared_files": declared_document(report.declared_files),
         "summary": {
             "files": len(report.files),
             "bytes": sum(f.size for f in report.files),

@@ -1,0 +1,338 @@
+"""`verifier scan hf://...` through the real huggingface_hub client against the Hub emulator."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.hub_emulator import HubEmulator
+from verifier.cli import cli
+
+
+def safetensors_file(n_floats: int = 16, *, fill: int = 1) -> bytes:
+    """A valid safetensors file with one F32 tensor of `n_floats` values."""
+    data = struct.pack(f"<{n_floats}f", *([float(fill)] * n_floats))
+    header = json.dumps(
+        {"w": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, len(data)]}}
+    ).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + data
+
+
+def model_files(fill: int = 1) -> dict[str, bytes]:
+    """A small clean model: weights in LFS, config and card in git."""
+    return {
+        "config.json": b'{"model_type": "tiny", "hidden_size": 4}',
+        "README.md": b"---\nlicense: apache-2.0\n---\n# tiny\n",
+        "model.safetensors": safetensors_file(fill=fill),
+        "sub/tokenizer.json": b'{"version": "1.0"}',
+    }
+
+
+CARD = {
+    "license": "apache-2.0",
+    "datasets": ["acme/corpus"],
+    "language": ["en", "fr"],
+    "library_name": "transformers",
+    "pipeline_tag": "text-generation",
+}
+
+
+def scan(*args: str, database_url: str | None = None) -> tuple[int, Any, str]:
+    env = {"VERIFIER_DATABASE_URL": database_url} if database_url else {}
+    result = CliRunner().invoke(
+        cli, ["scan", *args, "--format", "json"], env=env, catch_exceptions=False
+    )
+    doc = json.loads(result.stdout) if result.stdout.strip() else None
+    return result.exit_code, doc, result.stderr
+
+
+def codes(doc: Any) -> set[str]:
+    return {f["code"] for f in doc["findings"]}
+
+
+def test_clean_model_is_allowed_pinned_and_described(hub: HubEmulator, database_url: str) -> None:
+    repo = hub.add_repo("acme/tiny", model_files(), card_data=CARD, tags=["text-generation"])
+    commit = repo.refs["main"]
+    code, doc, err = scan("hf://acme/tiny", database_url=database_url)
+    assert code == 0, (err, doc and doc["findings"])
+    assert doc["decision"] == "allow" and doc["status"] == "complete"
+    assert doc["source"] == {
+        "type": "huggingface",
+        "repo_id": "acme/tiny",
+        "revision_requested": "main",
+        "commit": commit,
+        "endpoint": hub.endpoint,
+    }
+    by_path = {f["path"]: f for f in doc["files"]}
+    assert set(by_path) == set(model_files())
+    weights = model_files()["model.safetensors"]
+    import hashlib
+
+    assert by_path["model.safetensors"]["sha256"] == hashlib.sha256(weights).hexdigest()
+    assert by_path["model.safetensors"]["format"] == "safetensors"
+    declared = {d["path"]: d for d in doc["declared_files"]}
+    assert declared["model.safetensors"]["lfs"] is True
+    assert declared["model.safetensors"]["sha256"] == hashlib.sha256(weights).hexdigest()
+    assert declared["config.json"]["lfs"] is False and declared["config.json"]["sha256"] is None
+    prov = doc["provenance"]
+    assert prov["purl"] == f"pkg:huggingface/acme/tiny@{commit}"
+    assert prov["namespace"] == "acme" and prov["license"] == "apache-2.0"
+    assert prov["datasets"] == ["acme/corpus"] and prov["languages"] == ["en", "fr"]
+    assert prov["library_name"] == "transformers" and prov["pipeline_tag"] == "text-generation"
+    assert prov["created_at"].startswith("2024-01-02T03:04:05")
+    assert prov["gated"] == "false"
+    # every download named the pinned commit, never the branch
+    downloads = hub.downloads()
+    assert downloads and all(f"/resolve/{commit}/" in p for p in downloads)
+    # LFS bytes came from the CDN origin
+    assert any(p.startswith("cdn:/lfs/acme/tiny/") for _, p in hub.requests)
+
+
+def test_same_size_tampered_file_is_denied(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    commit = repo.refs["main"]
+    genuine = model_files()["model.safetensors"]
+    tampered = safetensors_file(fill=2)
+    assert len(tampered) == len(genuine) and tampered != genuine
+    repo.served[(commit, "model.safetensors")] = tampered
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 1
+    assert doc["decision"] == "deny"
+    mismatch = [f for f in doc["findings"] if f["code"] == "HF-DIGEST-MISMATCH"]
+    assert [f["file"] for f in mismatch] == ["model.safetensors"]
+    assert mismatch[0]["severity"] == "critical"
+
+
+def test_tampered_small_file_fails_git_blob_check(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    repo.served[(repo.refs["main"], "config.json")] = b'{"model_type": "evil", "hidden_size": 4}'[
+        : len(model_files()["config.json"])
+    ]
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 1
+    assert any(
+        f["code"] == "HF-DIGEST-MISMATCH" and f["file"] == "config.json" for f in doc["findings"]
+    )
+
+
+def test_truncated_download_is_denied(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    genuine = model_files()["model.safetensors"]
+    repo.served[(repo.refs["main"], "model.safetensors")] = genuine[:-4]
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code in (1, 3)
+    assert doc["decision"] == "deny"
+    assert "HF-SIZE-MISMATCH" in codes(doc)
+
+
+def test_oversized_download_is_refused(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    genuine = model_files()["config.json"]
+    repo.served[(repo.refs["main"], "config.json")] = genuine + b" " * 100
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 1
+    assert [f["file"] for f in doc["findings"] if f["code"] == "HF-SIZE-MISMATCH"] == [
+        "config.json"
+    ]
+
+
+def test_branch_moved_after_resolve_still_fetches_the_pinned_commit(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    first = repo.refs["main"]
+    moved: list[str] = []
+
+    def move_branch(method: str, path: str) -> None:
+        if "/tree/" in path and not moved:
+            moved.append(repo.commit(model_files(fill=7)))
+
+    hub.before_request.append(move_branch)
+    code, doc, _ = scan("hf://acme/tiny@main")
+    assert moved and repo.refs["main"] != first
+    assert code == 0, doc["findings"]
+    assert doc["source"]["commit"] == first
+    assert all(f"/resolve/{first}/" in p for p in hub.downloads())
+
+
+def test_explicit_commit_and_web_url_targets(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    first = repo.refs["main"]
+    repo.commit(model_files(fill=3))
+    code, doc, _ = scan(f"hf://acme/tiny@{first}")
+    assert code == 0 and doc["source"]["commit"] == first
+    assert doc["source"]["revision_requested"] == first
+    code, doc, _ = scan(f"https://huggingface.co/acme/tiny/tree/{first}")
+    assert code == 0 and doc["source"]["commit"] == first
+
+
+@pytest.mark.parametrize(
+    ("target", "setup", "message"),
+    [
+        ("hf://acme/missing", None, "repository not found"),
+        ("hf://acme/tiny@nope", None, "revision not found"),
+        ("hf://acme/gated", "gated", "gated repository"),
+        ("hf://acme/private", "private", "repository not found"),
+    ],
+)
+def test_hub_errors_are_one_line_and_exit_3(
+    hub: HubEmulator, target: str, setup: str | None, message: str
+) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    if setup == "gated":
+        hub.add_repo("acme/gated", model_files(), gated="manual")
+    if setup == "private":
+        hub.add_repo("acme/private", model_files(), private=True)
+    code, doc, err = scan(target)
+    assert code == 3
+    assert doc is None
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+
+
+def test_gated_repo_with_a_token_that_has_access(hub: HubEmulator) -> None:
+    hub.add_repo("acme/gated", model_files(), gated="manual")
+    hub.tokens.add("hf_good")
+    code, doc, _ = scan("hf://acme/gated", "--token", "hf_good")
+    assert code == 0, doc["findings"]
+    assert doc["provenance"]["gated"] == "manual"
+
+
+def test_unreachable_hub_is_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    code, doc, err = scan("hf://acme/tiny")
+    assert code == 3 and doc is None
+    assert "cannot reach" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_declared_file_is_denied(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    repo.unserved.add("sub/tokenizer.json")
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 1
+    missing = [f["file"] for f in doc["findings"] if f["code"] == "HF-MISSING-FILE"]
+    assert missing == ["sub/tokenizer.json"]
+
+
+def test_file_missing_from_the_model_info_is_an_extra_file(hub: HubEmulator) -> None:
+    repo = hub.add_repo("acme/tiny", model_files())
+    repo.hidden_from_info = {"sub/tokenizer.json"}
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 1
+    assert [f["file"] for f in doc["findings"] if f["code"] == "HF-EXTRA-FILE"] == [
+        "sub/tokenizer.json"
+    ]
+
+
+def test_include_and_exclude(hub: HubEmulator) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    code, doc, _ = scan("hf://acme/tiny", "--include", "*.safetensors", "--include", "*.json")
+    assert {f["path"] for f in doc["files"]} == {
+        "config.json",
+        "model.safetensors",
+        "sub/tokenizer.json",
+    }
+    assert "HF-FILES-EXCLUDED" in codes(doc)
+    assert code == 0  # a medium finding warns, it does not deny under the default policy
+    code, doc, _ = scan("hf://acme/tiny", "--exclude", "sub/*")
+    assert "sub/tokenizer.json" not in {f["path"] for f in doc["files"]}
+
+
+def test_metadata_only_downloads_nothing_large_and_is_never_allowed(hub: HubEmulator) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    code, doc, _ = scan("hf://acme/tiny", "--metadata-only")
+    assert code == 3
+    assert doc["status"] == "incomplete" and doc["decision"] == "deny"
+    assert "METADATA-ONLY" in codes(doc)
+    assert hub.downloads() == [
+        p for p in hub.downloads() if p.endswith("model.safetensors")
+    ]  # only header range reads of the weights
+    weights = next(f for f in doc["files"] if f["path"] == "model.safetensors")
+    assert weights["format"] == "safetensors" and weights["sha256"] is None
+
+
+def test_metadata_only_reports_a_broken_safetensors_header(hub: HubEmulator) -> None:
+    broken = struct.pack("<Q", 10) + b"not json!!" + b"\0" * 32
+    hub.add_repo("acme/tiny", {"model.safetensors": broken})
+    code, doc, _ = scan("hf://acme/tiny", "--metadata-only")
+    assert code == 3
+    assert "SAFETENSORS-HEADER-INVALID" in codes(doc)
+
+
+def test_rate_limited_then_recovers(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface.HubSettings, "backoff_seconds", 0.01)
+    hub.add_repo("acme/tiny", model_files())
+    hub.rate_limit_next = 2
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 0, doc["findings"]
+
+
+def test_rate_limited_for_good_is_exit_3(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface.HubSettings, "backoff_seconds", 0.001)
+    hub.add_repo("acme/tiny", model_files())
+    hub.rate_limit_next = 1000
+    code, _, err = scan("hf://acme/tiny")
+    assert code == 3
+    assert "rate limited" in err
+
+
+def test_three_levels_of_lineage_pinned(hub: HubEmulator) -> None:
+    root = hub.add_repo("acme/root", model_files(), card_data={"license": "mit"})
+    mid = hub.add_repo(
+        "acme/mid",
+        model_files(),
+        card_data={"base_model": "acme/root", "base_model_relation": "finetune"},
+    )
+    hub.add_repo(
+        "acme/leaf",
+        model_files(),
+        card_data={"base_model": ["acme/mid"]},
+        tags=["base_model:adapter:acme/mid"],
+    )
+    code, doc, _ = scan("hf://acme/leaf")
+    assert code == 0, doc["findings"]
+    lineage = doc["provenance"]["lineage"]
+    edges = [(e["child"], e["repo_id"], e["commit"], e["relation"]) for e in lineage["ancestors"]]
+    assert edges == [
+        ("acme/leaf", "acme/mid", mid.refs["main"], "adapter"),
+        ("acme/mid", "acme/root", root.refs["main"], "finetune"),
+    ]
+    assert [a["depth"] for a in lineage["ancestors"]] == [1, 2]
+    assert lineage["ancestors"][1]["license"] == "mit" and lineage["declared"] is True
+    assert lineage["roots"] == ["acme/root"] and not lineage["cycle"]
+
+
+def test_lineage_cycle_and_unresolved_parent(hub: HubEmulator) -> None:
+    hub.add_repo("acme/a", model_files(), card_data={"base_model": "acme/b"})
+    hub.add_repo("acme/b", model_files(), card_data={"base_model": ["acme/a", "acme/gone"]})
+    code, doc, _ = scan("hf://acme/a")
+    assert "HF-LINEAGE-CYCLE" in codes(doc)
+    assert "HF-LINEAGE-UNRESOLVED" in codes(doc)
+    assert doc["provenance"]["lineage"]["cycle"] is True
+    relations = {e["repo_id"]: e["relation"] for e in doc["provenance"]["lineage"]["ancestors"]}
+    assert relations["acme/gone"] == "merge"
+    assert code == 0  # lineage findings are informational under the default policy
+
+
+def test_bad_target_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["scan", "hf://not a repo"])
+    assert result.exit_code == 2
+    assert "hf://namespace/name" in result.stderr
+
+
+def test_path_escape_in_listing_is_refused(hub: HubEmulator, isolated_home: Path) -> None:
+    hub.add_repo("acme/tiny", {**model_files(), "../../escape.json": b"{}"})
+    code, doc, _ = scan("hf://acme/tiny")
+    assert code == 1
+    assert [f["file"] for f in doc["findings"] if f["code"] == "HF-PATH-ESCAPE"] == [
+        "../../escape.json"
+    ]
+    assert not (isolated_home.parent / "escape.json").exists()

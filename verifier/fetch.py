@@ -1,0 +1,251 @@
+"""Verified fetch from a Hub: download into quarantine, read once (scan + hash), compare, promote.
+
+Files are fetched in parallel; each is scanned and hashed as soon as it has landed, while the
+others are still downloading, so the read after landing overlaps the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from verifier.manifest import check_file, compare_listings
+from verifier.metadata_only import metadata_result
+from verifier.model import DeclaredFile, FileResult, Finding, Severity
+from verifier.sources.huggingface import (
+    HubModel,
+    HubSource,
+    MissingEntryError,
+    OversizeError,
+)
+from verifier.sources.local import LocalFile
+from verifier.sources.quarantine import Quarantine, path_escape_reason
+
+log = logging.getLogger(__name__)
+
+#: Downloads running at once (as `snapshot_download` does by default).
+DEFAULT_DOWNLOAD_WORKERS = 8
+
+
+class Progress(Protocol):
+    """Where byte counts go while files arrive (a progress bar, or nothing)."""
+
+    def add_total(self, n: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class NoProgress:
+    """Progress that shows nothing."""
+
+    def add_total(self, n: int) -> None:
+        """Ignore."""
+
+    def advance(self, n: int) -> None:
+        """Ignore."""
+
+
+#: Looks up a file already verified and scanned with these declared digests, if any.
+KnownFile = Callable[[DeclaredFile], FileResult | None]
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """What to fetch: glob filters, and whether to download at all."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    metadata_only: bool = False
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Files read (or described, with metadata only) and findings about the fetch itself."""
+
+    files: tuple[FileResult, ...]
+    findings: tuple[Finding, ...]
+    incomplete: bool
+
+
+def selected(path: str, options: FetchOptions) -> bool:
+    """Whether `path` passes the --include / --exclude globs."""
+    if options.include and not any(fnmatch.fnmatchcase(path, g) for g in options.include):
+        return False
+    return not any(fnmatch.fnmatchcase(path, g) for g in options.exclude)
+
+
+def _scan_landed(path: str, location: Path) -> FileResult:
+    from verifier.pipeline import scan_file  # the one per-file read, shared with local scans
+
+    return scan_file(LocalFile(path=path, location=str(location)), git_sha1=True)
+
+
+def _fetch_one(
+    source: HubSource,
+    model: HubModel,
+    declared: DeclaredFile,
+    quarantine: Quarantine,
+    progress: Progress,
+) -> tuple[FileResult | None, list[Finding]]:
+    pinned = model.pinned
+    try:
+        served = source.served_commit(pinned, declared.path)
+    except MissingEntryError:
+        return None, [_missing(declared.path)]
+    if served is not None and served != pinned.commit:
+        return None, [
+            Finding(
+                "HF-COMMIT-MISMATCH",
+                Severity.CRITICAL,
+                "the Hub served this file from another commit than the one pinned",
+                file=declared.path,
+                evidence=f"pinned {pinned.commit}, served {served}",
+            )
+        ]
+    landed = quarantine.path_for(declared.path)
+    try:
+        with open(landed, "xb") as sink:
+            source.download(pinned, declared, sink, on_bytes=progress.advance)
+    except MissingEntryError:
+        quarantine.discard(landed)
+        return None, [_missing(declared.path)]
+    except OversizeError as exc:
+        quarantine.discard(landed)
+        return None, [
+            Finding(
+                "HF-SIZE-MISMATCH",
+                Severity.CRITICAL,
+                f"download refused: {exc}",
+                file=declared.path,
+                evidence=f"declared {declared.size}",
+            )
+        ]
+    result = _scan_landed(declared.path, landed)
+    problems = check_file(declared, result) if result.complete else []
+    if problems or not result.complete or result.sha256 is None:
+        quarantine.discard(landed)  # nothing unverified leaves quarantine
+    else:
+        quarantine.promote(landed, result.sha256)
+    if problems:
+        result = dataclasses.replace(result, findings=(*result.findings, *problems))
+    return result, []
+
+
+def _missing(path: str) -> Finding:
+    return Finding(
+        "HF-MISSING-FILE",
+        Severity.CRITICAL,
+        "a declared file is not served at the pinned commit",
+        file=path,
+    )
+
+
+def _reuse(declared: DeclaredFile, known: FileResult) -> FileResult:
+    return dataclasses.replace(
+        known,
+        path=declared.path,
+        findings=tuple(f.with_file(declared.path) for f in known.findings),
+    )
+
+
+def fetch_and_scan(
+    source: HubSource,
+    model: HubModel,
+    *,
+    home: Path,
+    scan_id: str,
+    options: FetchOptions,
+    known: KnownFile | None = None,
+    progress: Progress | None = None,
+) -> FetchResult:
+    """Fetch the declared files of the pinned commit, verify each, and scan what verified.
+
+    Raises:
+        SourceError: the Hub could not be reached or refused a request (not a missing file).
+    """
+    progress = progress or NoProgress()
+    findings: list[Finding] = list(compare_listings(model.files, model.listed))
+    wanted: list[DeclaredFile] = []
+    excluded = 0
+    for declared in model.files:
+        reason = path_escape_reason(declared.path)
+        if reason is not None:
+            findings.append(
+                Finding(
+                    "HF-PATH-ESCAPE",
+                    Severity.CRITICAL,
+                    f"declared path refused ({reason}): it could write outside the quarantine",
+                    file=declared.path,
+                )
+            )
+        elif selected(declared.path, options):
+            wanted.append(declared)
+        else:
+            excluded += 1
+    if excluded:
+        findings.append(
+            Finding(
+                "HF-FILES-EXCLUDED",
+                Severity.MEDIUM,
+                f"{excluded} declared file(s) left out by --include/--exclude were not checked",
+            )
+        )
+    if options.metadata_only:
+        return _metadata_only(source, model, wanted, findings)
+    results: list[FileResult] = []
+    to_fetch: list[DeclaredFile] = []
+    for declared in wanted:
+        previous = known(declared) if known is not None else None
+        if previous is not None:
+            results.append(_reuse(declared, previous))
+        else:
+            to_fetch.append(declared)
+    progress.add_total(sum(d.size for d in to_fetch))
+    quarantine = Quarantine(home, scan_id)
+    try:
+        workers = options.workers or DEFAULT_DOWNLOAD_WORKERS
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(to_fetch) or 1))) as pool:
+            futures = [
+                pool.submit(_fetch_one, source, model, d, quarantine, progress) for d in to_fetch
+            ]
+            for future in futures:
+                result, problems = future.result()
+                findings.extend(problems)
+                if result is not None:
+                    results.append(result)
+    finally:
+        quarantine.close()
+    results.sort(key=lambda r: r.path)
+    return FetchResult(files=tuple(results), findings=tuple(findings), incomplete=False)
+
+
+def _metadata_only(
+    source: HubSource,
+    model: HubModel,
+    wanted: Sequence[DeclaredFile],
+    findings: list[Finding],
+) -> FetchResult:
+    results = [metadata_result(source, model.pinned, d) for d in wanted]
+    findings.append(
+        Finding(
+            "METADATA-ONLY",
+            Severity.HIGH,
+            f"--metadata-only: {len(wanted)} file(s) were not downloaded, so their digests were "
+            "not verified and their contents (pickle code, archives) were not scanned; only "
+            "declared digests and safetensors headers were read",
+        )
+    )
+    return FetchResult(files=tuple(results), findings=tuple(findings), incomplete=True)
+
+
+def blob_location(home: Path, sha256: str) -> str:
+    """Where the content-addressed store keeps verified bytes with this sha256."""
+    return os.fspath(home / "blobs" / "sha256" / sha256[:2] / sha256)

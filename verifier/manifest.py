@@ -1,0 +1,98 @@
+"""Expected against actual: what a source declared, compared with what was read (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from verifier.model import DeclaredFile, FileResult, Finding, Severity
+
+
+def check_file(declared: DeclaredFile, result: FileResult) -> list[Finding]:
+    """Findings when the bytes read differ from the declared size or digest."""
+    findings: list[Finding] = []
+    if result.size != declared.size:
+        kind = "truncated" if result.size < declared.size else "longer than declared"
+        findings.append(
+            Finding(
+                "HF-SIZE-MISMATCH",
+                Severity.CRITICAL,
+                f"download {kind}: {result.size} bytes received, {declared.size} declared",
+                file=declared.path,
+                evidence=f"declared {declared.size}, received {result.size}",
+            )
+        )
+    if declared.sha256 is not None:
+        if result.sha256 != declared.sha256:
+            findings.append(
+                _digest_mismatch(declared.path, "sha256", declared.sha256, result.sha256)
+            )
+    elif declared.git_sha1 is not None:
+        if result.git_sha1 != declared.git_sha1:
+            findings.append(
+                _digest_mismatch(declared.path, "git blob sha1", declared.git_sha1, result.git_sha1)
+            )
+    else:
+        findings.append(
+            Finding(
+                "HF-NO-DECLARED-DIGEST",
+                Severity.HIGH,
+                "the source declared no digest for this file, so its bytes cannot be verified",
+                file=declared.path,
+            )
+        )
+    return findings
+
+
+def _digest_mismatch(path: str, kind: str, declared: str, actual: str | None) -> Finding:
+    return Finding(
+        "HF-DIGEST-MISMATCH",
+        Severity.CRITICAL,
+        f"the bytes received do not match the declared {kind}: the file was altered or corrupted",
+        file=path,
+        evidence=f"declared {declared}, received {actual}",
+    )
+
+
+def compare_listings(
+    tree: Sequence[DeclaredFile], siblings: Sequence[DeclaredFile]
+) -> list[Finding]:
+    """Findings where two listings of the same commit disagree (files or digests)."""
+    findings: list[Finding] = []
+    by_path = {f.path: f for f in siblings}
+    listed = {f.path for f in tree}
+    for entry in tree:
+        other = by_path.get(entry.path)
+        if other is None:
+            findings.append(
+                Finding(
+                    "HF-EXTRA-FILE",
+                    Severity.CRITICAL,
+                    "the file tree lists a file the model info does not declare",
+                    file=entry.path,
+                )
+            )
+        elif (other.sha256, other.git_sha1, other.size) != (
+            entry.sha256,
+            entry.git_sha1,
+            entry.size,
+        ):
+            findings.append(
+                Finding(
+                    "HF-DIGEST-MISMATCH",
+                    Severity.CRITICAL,
+                    "the file tree and the model info declare different digests or sizes",
+                    file=entry.path,
+                    evidence=f"tree {entry.sha256 or entry.git_sha1}/{entry.size}, "
+                    f"info {other.sha256 or other.git_sha1}/{other.size}",
+                )
+            )
+    for path in sorted(set(by_path) - listed):
+        findings.append(
+            Finding(
+                "HF-MISSING-FILE",
+                Severity.CRITICAL,
+                "the model info declares a file the file tree of the commit does not hold",
+                file=path,
+            )
+        )
+    return findings

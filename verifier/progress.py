@@ -1,0 +1,66 @@
+"""Download progress on stderr (rich): bytes, rate and time left; silent when not a terminal."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+
+class RichProgress:
+    """One bar for all bytes a scan downloads, safe to advance from several threads."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID = progress.add_task("fetching", total=0)
+        self._lock = threading.Lock()
+        self._total = 0
+
+    def add_total(self, n: int) -> None:
+        """Expect `n` more bytes."""
+        with self._lock:
+            self._total += n
+            self._progress.update(self._task, total=self._total)
+
+    def advance(self, n: int) -> None:
+        """`n` more bytes arrived (negative when a download restarts)."""
+        self._progress.advance(self._task, n)
+
+
+class SilentProgress:
+    """Progress that shows nothing (quiet, or stderr is not a terminal)."""
+
+    def add_total(self, n: int) -> None:
+        """Ignore."""
+
+    def advance(self, n: int) -> None:
+        """Ignore."""
+
+
+@contextmanager
+def download_progress(*, enabled: bool) -> Iterator[RichProgress | SilentProgress]:
+    """A progress bar on stderr when enabled and stderr is a terminal, else nothing."""
+    if not enabled or not sys.stderr.isatty():
+        yield SilentProgress()
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        yield RichProgress(progress)
