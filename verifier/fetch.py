@@ -203,7 +203,9 @@ def fetch_and_scan(
     results: list[FileResult] = []
     to_fetch: list[DeclaredFile] = []
     for declared in wanted:
-        previous = known(declared) if known is not None else None
+        # Only LFS files (the weights) are reused: small git files are cheap to fetch again and
+        # carry the facts (config, card) scanners note on each read.
+        previous = known(declared) if known is not None and declared.lfs else None
         if previous is not None:
             results.append(_reuse(declared, previous))
         else:

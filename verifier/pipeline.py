@@ -17,6 +17,7 @@ from verifier import __version__, config
 from verifier.errors import ScanAbortedError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import HashingReader
+from verifier.manifest import check_cache_blob
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -452,11 +453,22 @@ def scan_target(
         _failures_recorded(recorder, policy, scan_id, target, started),
         ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool,
     ):
-        for result in pool.map(scan_file, tree.files):
+        in_cache = tree.hf_cache_repo is not None
+        for result in pool.map(lambda entry: scan_file(entry, git_sha1=in_cache), tree.files):
             files.append(result)
             if on_file is not None:
                 on_file(result)
     scan_findings = list(tree.findings)
+    source = {"type": SourceType.LOCAL.value, "root": tree.root}
+    if tree.hf_cache_repo is not None:
+        # The cache names each blob by the digest the Hub declared when it was downloaded.
+        blobs = {f.path: os.path.basename(f.location) for f in tree.files}
+        scan_findings += [
+            finding
+            for result in files
+            for finding in check_cache_blob(result, blobs.get(result.path, ""))
+        ]
+        source["hf_cache_repo"] = tree.hf_cache_repo
     if not tree.files:
         scan_findings.append(
             Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
@@ -469,5 +481,5 @@ def scan_target(
         findings=tuple(scan_findings),
         policy=policy,
         recorder=recorder,
-        source={"type": SourceType.LOCAL.value, "root": tree.root},
+        source=source,
     )

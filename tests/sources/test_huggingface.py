@@ -336,3 +336,97 @@ def test_path_escape_in_listing_is_refused(hub: HubEmulator, isolated_home: Path
         "../../escape.json"
     ]
     assert not (isolated_home.parent / "escape.json").exists()
+
+
+def test_show_reads_back_provenance_declared_files_and_lineage(
+    hub: HubEmulator, database_url: str
+) -> None:
+    hub.add_repo("acme/base", model_files(), card_data={"license": "mit"})
+    hub.add_repo(
+        "acme/tiny",
+        model_files(),
+        card_data={**CARD, "base_model": "acme/base", "base_model_relation": "quantized"},
+        tags=["gguf"],
+    )
+    code, doc, _ = scan("hf://acme/tiny", database_url=database_url)
+    assert code == 0, doc["findings"]
+    assert doc["provenance"]["lineage"]["ancestors"][0]["relation"] == "quantized"
+    result = CliRunner().invoke(
+        cli,
+        ["show", doc["scan_id"], "--format", "json"],
+        env={"VERIFIER_DATABASE_URL": database_url},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert shown["provenance"] == doc["provenance"]
+    assert shown["declared_files"] == doc["declared_files"]
+    assert shown["source"] == doc["source"]
+
+
+def test_verified_files_are_not_downloaded_again(hub: HubEmulator, database_url: str) -> None:
+    big = {f"model-{i}.safetensors": safetensors_file(64, fill=i) for i in range(3)}
+    repo = hub.add_repo("acme/big", {**big, "config.json": b"{}"})
+    code, first, _ = scan("hf://acme/big", database_url=database_url)
+    assert code == 0, first["findings"]
+    assert sorted(p.rsplit("/", 1)[1] for p in hub.downloads()) == sorted([*big, "config.json"])
+    hub.requests.clear()
+    code, again, _ = scan("hf://acme/big", database_url=database_url)
+    assert code == 0
+    weights = [p for p in hub.downloads() if p.endswith(".safetensors")]
+    assert weights == []  # every weight file was already verified
+    assert {f["path"]: f["sha256"] for f in again["files"]} == {
+        f["path"]: f["sha256"] for f in first["files"]
+    }
+    # a new commit that changes one file costs only that file
+    repo.commit({**big, "model-1.safetensors": safetensors_file(64, fill=9), "config.json": b"{}"})
+    hub.requests.clear()
+    code, third, _ = scan("hf://acme/big", database_url=database_url)
+    assert code == 0
+    assert [p.rsplit("/", 1)[1] for p in hub.downloads() if p.endswith(".safetensors")] == [
+        "model-1.safetensors"
+    ]
+    assert third["source"]["commit"] == repo.refs["main"]
+
+
+def _download_to_cache(hub: HubEmulator, repo_id: str, cache: Path) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, cache_dir=str(cache), endpoint=hub.endpoint))
+
+
+def test_a_snapshot_in_the_hf_cache_scans_through_the_local_source(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    snapshot = _download_to_cache(hub, "acme/tiny", tmp_path / "cache")
+    assert (snapshot / "model.safetensors").is_symlink()
+    code, doc, _ = scan(str(snapshot))
+    assert code == 0, doc["findings"]
+    assert {f["path"] for f in doc["files"]} == set(model_files())
+    assert doc["source"]["hf_cache_repo"].endswith("models--acme--tiny")
+    assert not {"PATH-SYMLINK-ESCAPE", "HF-CACHE-DIGEST-MISMATCH"} & codes(doc)
+
+
+def test_same_size_tampering_in_the_hf_cache_is_denied(hub: HubEmulator, tmp_path: Path) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    snapshot = _download_to_cache(hub, "acme/tiny", tmp_path / "cache")
+    for name, replacement in (
+        ("model.safetensors", safetensors_file(fill=5)),
+        (
+            "config.json",
+            b'{"model_type": "evil", "hidden_size": 4}'[: len(model_files()["config.json"])],
+        ),
+    ):
+        blob = (snapshot / name).resolve()
+        assert len(replacement) == blob.stat().st_size
+        blob.chmod(0o644)
+        blob.write_bytes(replacement)
+    code, doc, _ = scan(str(snapshot))
+    assert code == 1
+    assert sorted(
+        f["file"] for f in doc["findings"] if f["code"] == "HF-CACHE-DIGEST-MISMATCH"
+    ) == [
+        "config.json",
+        "model.safetensors",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,23 @@ class LocalTree:
     root: str
     files: tuple[LocalFile, ...]
     findings: tuple[Finding, ...]
+    #: For a snapshot in a Hugging Face cache: the cache's repo folder (`models--ns--name`).
+    hf_cache_repo: str | None = None
+
+
+#: A snapshot folder of the Hugging Face cache: `.../models--<ns>--<name>/snapshots/<commit>`.
+_HF_SNAPSHOT = re.compile(r"^(?P<repo>.*/models--[^/]+)/snapshots/[0-9a-f]{40}(?:/.*)?$")
+
+
+def hf_cache_repo(root: str) -> str | None:
+    """The `models--ns--name` folder when `root` is (inside) a snapshot of an HF cache."""
+    match = _HF_SNAPSHOT.match(root)
+    return match["repo"] if match else None
+
+
+def _blobs_dir(tree_root: str) -> str | None:
+    repo = hf_cache_repo(tree_root)
+    return os.path.join(repo, "blobs") if repo else None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -62,7 +80,9 @@ def walk(target: str | os.PathLike[str]) -> LocalTree:
     findings: list[Finding] = []
     _walk_dir(root, "", root, files, findings)
     files.sort(key=lambda f: f.path)
-    return LocalTree(root=root, files=tuple(files), findings=tuple(findings))
+    return LocalTree(
+        root=root, files=tuple(files), findings=tuple(findings), hf_cache_repo=hf_cache_repo(root)
+    )
 
 
 def _walk_dir(
@@ -113,7 +133,9 @@ def _symlink(
     entry: os.DirEntry[str], rel: str, root: str, files: list[LocalFile], findings: list[Finding]
 ) -> None:
     real = os.path.realpath(entry.path)
-    if not _inside(real, root):
+    # In an HF cache snapshot, files are links to the repo's content-addressed blobs folder.
+    blobs = _blobs_dir(root)
+    if not _inside(real, root) and not (blobs is not None and _inside(real, blobs)):
         findings.append(
             Finding(
                 "PATH-SYMLINK-ESCAPE",

@@ -19,16 +19,29 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
-from verifier.model import Finding, ScanReport, ScanStatus, ScanSummary, Severity, Verdict
+from verifier.model import (
+    DeclaredFile,
+    FileResult,
+    Finding,
+    ScanReport,
+    ScanStatus,
+    ScanSummary,
+    Severity,
+    Verdict,
+)
 from verifier.report.json_format import facts_document
 from verifier.store.tables import (
     FAIL_CLOSED,
+    Base,
     DecisionRow,
+    DeclaredFileRow,
     FindingRow,
+    LineageEdgeRow,
     ModelDetailsRow,
     ScanFactsRow,
     ScanFileRow,
     ScanRow,
+    SourceRevisionRow,
     check_file_findings,
     subject_of,
 )
@@ -38,7 +51,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -311,7 +324,7 @@ class Store:
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
         scan_id = report.scan_id
-        children: list[ScanFileRow | FindingRow | DecisionRow | ModelDetailsRow | ScanFactsRow] = [
+        children: list[Base] = [
             *(ScanFileRow.from_model(scan_id, result) for result in report.files),
             *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
             DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
@@ -326,6 +339,13 @@ class Store:
             )
         if report.details:
             children.append(ModelDetailsRow(scan_id=scan_id, document=dict(report.details)))
+        if report.provenance is not None:
+            children.append(SourceRevisionRow.from_model(scan_id, report.provenance))
+            children += [
+                LineageEdgeRow.from_model(scan_id, e) for e in report.provenance.lineage.edges
+            ]
+        for declared in report.declared_files or ():
+            children.append(DeclaredFileRow.from_model(scan_id, declared))
         with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
             session.add(ScanRow.from_model(report, error=error))
             # The scan row must exist before the rows that refer to it.
@@ -400,6 +420,22 @@ class Store:
             findings = tuple(row.to_model() for row in finding_rows)
             latest = session.scalars(_latest_decision(scan.id, DecisionRow)).first()
             details = session.get(ModelDetailsRow, scan.id)
+            revision = session.scalars(
+                select(SourceRevisionRow).where(SourceRevisionRow.scan_id == scan.id)
+            ).first()
+            edges = tuple(
+                row.to_model()
+                for row in session.scalars(
+                    select(LineageEdgeRow)
+                    .where(LineageEdgeRow.scan_id == scan.id)
+                    .order_by(LineageEdgeRow.id)
+                )
+            )
+            declared_rows = session.scalars(
+                select(DeclaredFileRow)
+                .where(DeclaredFileRow.scan_id == scan.id)
+                .order_by(DeclaredFileRow.id)
+            ).all()
         report = scan.to_model(
             files=tuple(
                 row.to_model(tuple(f for f in findings if f.file == row.path)) for row in files
@@ -407,7 +443,61 @@ class Store:
             findings=findings,
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
         )
+        if revision is not None:
+            report = replace(
+                report,
+                provenance=revision.to_model(edges),
+                declared_files=tuple(row.to_model() for row in declared_rows),
+            )
         return replace(report, details=dict(details.document)) if details is not None else report
+
+    def verified_file(self, declared: DeclaredFile) -> FileResult | None:
+        """A file this verifier version already read completely with these declared digests.
+
+        Used to skip downloading and hashing bytes already verified: the LFS sha256 (or, for
+        files without one, the git blob id) and size must match a complete file of a complete
+        scan recorded by the same verifier version. Returns None when there is none.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        if declared.sha256 is not None:
+            match = ScanFileRow.sha256 == declared.sha256
+        elif declared.git_sha1 is not None:
+            match = ScanFileRow.git_sha1 == declared.git_sha1
+        else:
+            return None
+        query = (
+            select(ScanFileRow)
+            .join(ScanRow, ScanRow.id == ScanFileRow.scan_id)
+            .where(
+                match,
+                ScanFileRow.size == declared.size,
+                ScanFileRow.complete.is_(True),
+                ScanRow.status == ScanStatus.COMPLETE.value,
+                ScanRow.tool_version == __version__,
+            )
+            .order_by(ScanFileRow.id.desc())
+            .limit(1)
+        )
+        with self._failures("look up verified files in"), self._sessions() as session:
+            row = session.scalars(query).first()
+            if row is None:
+                return None
+            findings = tuple(
+                f.to_model()
+                for f in session.scalars(
+                    select(FindingRow)
+                    .where(FindingRow.scan_id == row.scan_id, FindingRow.file_path == row.path)
+                    .order_by(FindingRow.id)
+                )
+            )
+            details = session.get(ModelDetailsRow, row.scan_id)
+        result = row.to_model(findings)
+        header = (details.document.get("safetensors") or {}).get(row.path) if details else None
+        if header is not None:
+            result = replace(result, notes={"safetensors": header})
+        return result
 
     def get_facts(self, scan_id_or_prefix: str) -> tuple[str, dict[str, Any]]:
         """A recorded scan's id and facts document, the input of a new policy decision.

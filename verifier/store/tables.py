@@ -24,14 +24,20 @@ from sqlalchemy.types import TypeDecorator
 
 from verifier.model import (
     Decision,
+    DeclaredFile,
     FileFormat,
     FileResult,
     Finding,
+    Lineage,
+    LineageEdge,
+    LineageRelation,
+    Provenance,
     RuleOutcome,
     ScanReport,
     ScanStatus,
     ScanSummary,
     Severity,
+    SourceType,
     Verdict,
     WaiverOutcome,
 )
@@ -399,3 +405,190 @@ class ModelDetailsRow(Base):
 
     scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SourceRevisionRow(Base):
+    """The pinned revision a Hub scan fetched, with the provenance the Hub gave for it."""
+
+    __tablename__ = "source_revisions"
+    __table_args__ = (
+        UniqueConstraint("scan_id", name="uq_source_revisions_scan_id"),
+        Index("ix_source_revisions_repo_id_commit", "repo_id", "commit"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    source_type: Mapped[str] = mapped_column(String(32))
+    repo_id: Mapped[str] = mapped_column(Text)
+    namespace: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str] = mapped_column(String(64))
+    revision_requested: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str | None] = mapped_column(String(64))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    gated: Mapped[str | None] = mapped_column(String(32))
+    private: Mapped[bool | None] = mapped_column(Boolean)
+    license: Mapped[str | None] = mapped_column(Text)
+    license_name: Mapped[str | None] = mapped_column(Text)
+    license_link: Mapped[str | None] = mapped_column(Text)
+    library_name: Mapped[str | None] = mapped_column(Text)
+    pipeline_tag: Mapped[str | None] = mapped_column(Text)
+    base_model_relation: Mapped[str | None] = mapped_column(Text)
+    hub_security_status: Mapped[str | None] = mapped_column(Text)
+    #: tags, datasets, languages, base_models, lineage roots/truncated/cycle
+    metadata_lists: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    @classmethod
+    def from_model(cls, scan_id: str, p: Provenance) -> SourceRevisionRow:
+        """The row for a provenance record (its lineage edges are rows of their own)."""
+        return cls(
+            scan_id=scan_id,
+            source_type=p.source_type.value,
+            repo_id=p.repo_id,
+            namespace=p.namespace,
+            commit=p.commit,
+            revision_requested=p.revision_requested,
+            endpoint=p.endpoint,
+            created_at=p.created_at,
+            last_modified=p.last_modified,
+            gated=p.gated,
+            private=p.private,
+            license=p.license,
+            license_name=p.license_name,
+            license_link=p.license_link,
+            library_name=p.library_name,
+            pipeline_tag=p.pipeline_tag,
+            base_model_relation=p.base_model_relation,
+            hub_security_status=p.hub_security_status,
+            metadata_lists={
+                "tags": list(p.tags),
+                "datasets": list(p.datasets),
+                "languages": list(p.languages),
+                "base_models": list(p.base_models),
+                "lineage_roots": list(p.lineage.roots),
+                "lineage_truncated": p.lineage.truncated,
+                "lineage_cycle": p.lineage.cycle,
+            },
+        )
+
+    def to_model(self, edges: tuple[LineageEdge, ...]) -> Provenance:
+        """The frozen provenance, given the lineage edges recorded with it."""
+        lists = self.metadata_lists
+
+        def strings(key: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in lists.get(key, ()))
+
+        return Provenance(
+            source_type=SourceType(self.source_type),
+            repo_id=self.repo_id,
+            namespace=self.namespace,
+            commit=self.commit,
+            revision_requested=self.revision_requested,
+            endpoint=self.endpoint,
+            created_at=self.created_at,
+            last_modified=self.last_modified,
+            gated=self.gated,
+            private=self.private,
+            license=self.license,
+            license_name=self.license_name,
+            license_link=self.license_link,
+            tags=strings("tags"),
+            datasets=strings("datasets"),
+            languages=strings("languages"),
+            library_name=self.library_name,
+            pipeline_tag=self.pipeline_tag,
+            base_models=strings("base_models"),
+            base_model_relation=self.base_model_relation,
+            hub_security_status=self.hub_security_status,
+            lineage=Lineage(
+                edges=edges,
+                roots=strings("lineage_roots"),
+                truncated=bool(lists.get("lineage_truncated")),
+                cycle=bool(lists.get("lineage_cycle")),
+            ),
+        )
+
+
+class DeclaredFileRow(Base):
+    """A file the source declared for the pinned commit, before any byte was downloaded."""
+
+    __tablename__ = "declared_files"
+    __table_args__ = (
+        UniqueConstraint("scan_id", "path", name="uq_declared_files_scan_id_path"),
+        Index("ix_declared_files_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    git_sha1: Mapped[str | None] = mapped_column(String(40))
+    lfs: Mapped[bool] = mapped_column(Boolean)
+
+    @classmethod
+    def from_model(cls, scan_id: str, f: DeclaredFile) -> DeclaredFileRow:
+        """The row for a declared file."""
+        return cls(
+            scan_id=scan_id,
+            path=f.path,
+            size=f.size,
+            sha256=f.sha256,
+            git_sha1=f.git_sha1,
+            lfs=f.lfs,
+        )
+
+    def to_model(self) -> DeclaredFile:
+        """The frozen declared file."""
+        return DeclaredFile(
+            path=self.path, size=self.size, sha256=self.sha256, git_sha1=self.git_sha1, lfs=self.lfs
+        )
+
+
+class LineageEdgeRow(Base):
+    """One declared base-model edge, the parent pinned to its commit at scan time."""
+
+    __tablename__ = "lineage_edges"
+    __table_args__ = (
+        Index("ix_lineage_edges_scan_id", "scan_id"),
+        Index("ix_lineage_edges_parent", "parent"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    child: Mapped[str] = mapped_column(Text)
+    child_commit: Mapped[str] = mapped_column(String(64))
+    parent: Mapped[str] = mapped_column(Text)
+    parent_commit: Mapped[str | None] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(32))
+    depth: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    parent_license: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def from_model(cls, scan_id: str, e: LineageEdge) -> LineageEdgeRow:
+        """The row for a lineage edge."""
+        return cls(
+            scan_id=scan_id,
+            child=e.child,
+            child_commit=e.child_commit,
+            parent=e.parent,
+            parent_commit=e.parent_commit,
+            relation=e.relation.value,
+            depth=e.depth,
+            error=e.error,
+            parent_license=e.parent_license,
+        )
+
+    def to_model(self) -> LineageEdge:
+        """The frozen lineage edge."""
+        return LineageEdge(
+            child=self.child,
+            child_commit=self.child_commit,
+            parent=self.parent,
+            parent_commit=self.parent_commit,
+            relation=LineageRelation(self.relation),
+            depth=self.depth,
+            error=self.error,
+            parent_license=self.parent_license,
+        )
