@@ -167,3 +167,13 @@ def test_policy_test_command(tmp_path: Path) -> None:
     assert code == 1 and "FAIL" in out and "0 passed, 1 failed" in out
     code, _, err = _run("policy", "test", str(tmp_path / "p.yaml"))
     assert code == 2 and "p.yaml" in err
+
+
+def test_local_scan_reads_the_card_licence_for_procurement(tiny_model: Path) -> None:
+    eu = str(POLICIES / "eu-procurement.yaml")
+    code, doc = _scan(tiny_model, "--policy", eu)
+    fired = {r["rule_id"] for r in doc["policy"]["reasons"]}
+    # The tiny model's card declares apache-2.0 but no base model, and a local folder has no
+    # publisher on record.
+    assert code == 1
+    assert fired == {"publishers-on-record", "lineage-declared"}

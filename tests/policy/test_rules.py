@@ -222,3 +222,40 @@ def test_environments_change_mode_and_rules() -> None:
 def test_unknown_environment_lists_the_known_ones() -> None:
     with pytest.raises(PolicyError, match=r"no environment 'qa'.*production, research"):
         policy(ENVS, env="qa")
+
+
+def _card(**metadata: Any) -> dict[str, Any]:
+    return {"card": {"metadata": metadata, "headings": []}}
+
+
+@pytest.mark.parametrize(
+    ("match", "details", "fires"),
+    [
+        ("{licence_in: [apache-2.0]}", _card(license="Apache-2.0"), True),
+        ("{licence_known: false}", _card(), True),
+        ("{lineage_declared: true}", _card(base_model="meta-llama/Llama-3.1-8B"), True),
+        ("{lineage_declared: true}", _card(), False),
+        # Declared by the card but not resolved to a commit by a source.
+        ("{lineage_identified: false}", _card(base_model=["a/b", "c/d"]), True),
+        ("{remote_code: true}", {"config": {"auto_map": ["AutoModel"]}}, True),
+        ("{remote_code: true}", {"config": {"model_type": "llama"}}, False),
+        ("{model_card: true}", _card(), True),
+        ("{model_card: true}", {}, False),
+    ],
+)
+def test_facts_the_scan_read_from_the_model_files(
+    match: str, details: dict[str, Any], fires: bool
+) -> None:
+    verdict = run(policy(_one(match)), facts(file("m.safetensors", "safetensors"), details=details))
+    assert (fired(verdict) == ["r"]) is fires
+
+
+def test_card_lineage_reaches_lineage_rules() -> None:
+    details = _card(base_model="Qwen/Qwen2.5-7B", base_model_relation="finetune")
+    verdict = run(
+        policy(_one("{jurisdiction_in: [CN]}", lineage="any")),
+        facts(file("m.safetensors", "safetensors"), details=details),
+    )
+    assert verdict.reasons[0].evidence == (
+        "ancestor Qwen/Qwen2.5-7B (finetune, depth 1): publisher country CN",
+    )

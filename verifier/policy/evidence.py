@@ -80,9 +80,20 @@ def _namespace(repo_id: str | None) -> str | None:
     return repo_id.split("/", 1)[0]
 
 
-def _licence(provenance: Mapping[str, Any]) -> str | None:
-    card = _mapping(provenance.get("card_data"))
-    for value in (provenance.get("licence"), provenance.get("license"), card.get("license")):
+def _card(facts: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The model card's front matter as the scan read it (`details.card.metadata`)."""
+    return _mapping(_mapping(_mapping(facts.get("details")).get("card")).get("metadata"))
+
+
+def _licence(provenance: Mapping[str, Any], card: Mapping[str, Any] | None = None) -> str | None:
+    card_data = _mapping(provenance.get("card_data"))
+    candidates = (
+        provenance.get("licence"),
+        provenance.get("license"),
+        card_data.get("license"),
+        (card or {}).get("license"),
+    )
+    for value in candidates:
         if isinstance(value, list) and value:
             value = value[0]
         if (text := _text(value)) is not None:
@@ -113,6 +124,13 @@ def _lineage(facts: Mapping[str, Any], registry: PublisherRegistry) -> dict[str,
     if isinstance(raw, Mapping):
         declared = raw.get("declared") if isinstance(raw.get("declared"), bool) else None
         raw = raw.get("ancestors")
+    if raw is None:
+        # No lineage from the source: the card's own declaration, not resolved to commits.
+        card = _card(facts)
+        bases = card.get("base_model")
+        relation = _text(card.get("base_model_relation"))
+        names = [bases] if isinstance(bases, str) else list(_sequence(bases))
+        raw = [{"repo_id": n, "relation": relation} for n in names if isinstance(n, str) and n]
     ancestors = [_ancestor(item, registry) for item in _sequence(raw)]
     return {
         "declared": declared if declared is not None else bool(ancestors),
@@ -202,7 +220,9 @@ def build_evidence(
     severities = [Severity(f["severity"]) for f in findings]
     code_files = sorted(f["path"] for f in files if f["path"].endswith(".py"))
     remote_findings = [f for f in findings if f["code"].startswith(REMOTE_CODE_PREFIX)]
-    has_card = any(f["path"].lower() == "readme.md" for f in files)
+    details = _mapping(facts.get("details"))
+    has_card = bool(details.get("card")) or any(f["path"].lower() == "readme.md" for f in files)
+    auto_map = _sequence(_mapping(details.get("config")).get("auto_map"))
     scan_status = _text(provenance.get("hub_scan_status")) or _text(
         _mapping(provenance.get("security_scan")).get("status")
     )
@@ -227,11 +247,12 @@ def build_evidence(
         "max_severity": max(severities, key=lambda s: s.rank).value if severities else None,
         "model": model,
         "publisher": publisher_facts(model["namespace"], publishers),
-        "licence": _licence(provenance),
+        "licence": _licence(provenance, _card(facts)),
         "model_card": {"present": has_card or bool(provenance.get("model_card"))},
         "remote_code": {
-            "present": bool(code_files or remote_findings),
+            "present": bool(code_files or remote_findings or auto_map),
             "files": code_files,
+            "auto_map": [str(name) for name in auto_map],
         },
         "signature": _signature(facts),
         "hub_scan": {"status": scan_status or "unknown"},

@@ -142,6 +142,7 @@ def facts_document(report: ScanReport) -> dict[str, Any]:
         },
         "files": [_file_document(f) for f in report.files],
         "findings": [finding_document(f) for f in report.findings],
+        "details": dict(report.details),
     }
 
 
@@ -183,7 +184,10 @@ def report_document(report: ScanReport) -> dict[str, Any]:
     facts = facts_document(report)
     document = {key: facts[key] for key in ("scan_id", "target", "status")}
     document["decision"] = report.verdict.decision.value
-    document.update({key: value for key, value in facts.items() if key not in document})
+    # `details` feeds policies (facts_document); the report shows it through other formats.
+    document.update(
+        {key: value for key, value in facts.items() if key not in document and key != "details"}
+    )
     document["policy"] = verdict_document(report.verdict)
     return document
 
