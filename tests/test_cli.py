@@ -207,7 +207,7 @@ def test_unreachable_database_is_one_line_exit_3(tiny_model: Path) -> None:
 def test_aborted_scan_is_recorded_as_failed(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
 ) -> None:
-    def explode(entry: local.LocalFile) -> object:
+    def explode(entry: local.LocalFile, **kwargs: object) -> object:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(pipeline, "scan_file", explode)

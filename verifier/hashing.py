@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from verifier.model import ExtraDigest
 
 #: Bytes read from the file at a time. Large enough that hashing (which releases the GIL
 #: for buffers over 2 KiB) dominates the per-call overhead; small enough to keep memory flat.
@@ -18,6 +21,90 @@ class _Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
+class ChunkObserver(Protocol):
+    """Sees every byte of a file once, in order, as the reader hashes it (extra digests)."""
+
+    def update(self, data: memoryview, /) -> None: ...
+
+    def digests(self) -> tuple[ExtraDigest, ...]: ...
+
+
+#: Digest algorithms a signature may ask for, by the names model signing writes.
+EXTRA_ALGORITHMS = frozenset({"sha256", "blake2b"})
+
+
+def new_hasher(algorithm: str) -> _Hasher:
+    """A fresh hasher for `algorithm` (a key of `EXTRA_ALGORITHMS`).
+
+    Raises:
+        KeyError: the algorithm is not supported.
+    """
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    if algorithm == "blake2b":
+        return hashlib.blake2b()
+    raise KeyError(algorithm)
+
+
+class WholeFileDigest:
+    """One more digest of the whole file (such as blake2b) computed in the same pass."""
+
+    def __init__(self, algorithm: str) -> None:
+        self._algorithm = algorithm
+        self._hasher = new_hasher(algorithm)
+
+    def update(self, data: memoryview, /) -> None:
+        """Hash the next bytes."""
+        self._hasher.update(data)
+
+    def digests(self) -> tuple[ExtraDigest, ...]:
+        """The file's digest."""
+        return (ExtraDigest(self._algorithm, self._hasher.hexdigest()),)
+
+
+class ShardDigests:
+    """Digests of consecutive `shard_size` slices of the file (the last may be shorter).
+
+    An empty file has no shard, as in OpenSSF model signing's shard serialization.
+    """
+
+    def __init__(self, algorithm: str, shard_size: int) -> None:
+        if shard_size <= 0:
+            raise ValueError(f"shard size must be positive, not {shard_size}")
+        self._algorithm = algorithm
+        self._label = f"{algorithm}-sharded-{shard_size}"
+        self._shard_size = shard_size
+        self._offset = 0  # bytes seen so far
+        self._start = 0  # where the current shard starts
+        self._hasher = new_hasher(algorithm)
+        self._done: list[ExtraDigest] = []
+
+    def update(self, data: memoryview, /) -> None:
+        """Hash the next bytes, closing shards at their boundaries."""
+        pos = 0
+        while pos < len(data):
+            room = self._start + self._shard_size - self._offset
+            take = min(room, len(data) - pos)
+            self._hasher.update(data[pos : pos + take])
+            pos += take
+            self._offset += take
+            if self._offset - self._start == self._shard_size:
+                self._close()
+
+    def _close(self) -> None:
+        self._done.append(
+            ExtraDigest(self._label, self._hasher.hexdigest(), start=self._start, end=self._offset)
+        )
+        self._start = self._offset
+        self._hasher = new_hasher(self._algorithm)
+
+    def digests(self) -> tuple[ExtraDigest, ...]:
+        """Every shard's digest, in order (closing a final partial shard)."""
+        if self._offset > self._start:
+            self._close()
+        return tuple(self._done)
+
+
 @dataclass(frozen=True)
 class FileDigests:
     """What one pass over a file measured."""
@@ -25,6 +112,7 @@ class FileDigests:
     size: int
     sha256: str
     git_sha1: str | None
+    extra: tuple[ExtraDigest, ...] = ()
 
 
 def git_blob_prefix(size: int) -> bytes:
@@ -47,6 +135,7 @@ class HashingReader:
         size: int,
         git_sha1: bool = False,
         chunk_size: int = CHUNK_SIZE,
+        observers: Sequence[ChunkObserver] = (),
     ) -> None:
         self._fd = fd
         self._size = size
@@ -62,6 +151,7 @@ class HashingReader:
         if git_sha1:
             self._git = hashlib.sha1(usedforsecurity=False)
             self._git.update(git_blob_prefix(size))
+        self._observers = tuple(observers)
 
     @property
     def size(self) -> int:
@@ -89,6 +179,8 @@ class HashingReader:
         self._sha256.update(chunk)
         if self._git is not None:
             self._git.update(chunk)
+        for observer in self._observers:
+            observer.update(chunk)
         self._read_total += n
         self._start, self._end = 0, n
         return True
@@ -132,6 +224,8 @@ class HashingReader:
                 self._sha256.update(fresh)
                 if self._git is not None:
                     self._git.update(fresh)
+                for observer in self._observers:
+                    observer.update(fresh)
                 self._read_total += got
                 self._end += got
         return bytes(self._view[self._start : min(self._end, self._start + n)])
@@ -164,4 +258,7 @@ class HashingReader:
         git = None
         if self._git is not None:
             git = self._git.hexdigest()
-        return FileDigests(size=self._read_total, sha256=self._sha256.hexdigest(), git_sha1=git)
+        extra = tuple(d for observer in self._observers for d in observer.digests())
+        return FileDigests(
+            size=self._read_total, sha256=self._sha256.hexdigest(), git_sha1=git, extra=extra
+        )

@@ -108,6 +108,16 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class ExtraDigest:
+    """A digest a signature asked for, computed in the same pass (a whole file or a shard)."""
+
+    algorithm: str
+    digest: str
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(frozen=True)
 class FileResult:
     """What one pass over a file established: its digests, format and findings."""
 
@@ -118,9 +128,64 @@ class FileResult:
     format: FileFormat
     findings: tuple[Finding, ...] = ()
     complete: bool = True
+    extra_digests: tuple[ExtraDigest, ...] = ()
     #: Model facts scanners noted while reading this file (config, safetensors header, card);
     #: gathered into `ScanReport.details`, not recorded per file.
     notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class SignatureStatus(enum.StrEnum):
+    """What checking the model's signature established."""
+
+    VERIFIED = "verified"
+    INVALID = "invalid"
+    ABSENT = "absent"
+    NOT_CHECKED = "not-checked"
+
+
+class SignatureMethod(enum.StrEnum):
+    """How a model signature is trusted."""
+
+    KEY = "key"
+    CERTIFICATE = "certificate"
+    SIGSTORE = "sigstore"
+
+
+@dataclass(frozen=True)
+class SignatureDiff:
+    """How the signed manifest and the files read differ, by path (shards as path:start:end)."""
+
+    extra: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Whether the files are exactly the signed ones."""
+        return not (self.extra or self.missing or self.changed)
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    """The outcome of checking a model signature, with who signed and what differs.
+
+    `signer` is the identity a policy matches: the Sigstore identity (SAN), the certificate
+    subject, or the key fingerprint (`sha256:<hex>` of the DER public key).
+    """
+
+    status: SignatureStatus
+    reason: str
+    path: str | None = None
+    method: SignatureMethod | None = None
+    signer: str | None = None
+    issuer: str | None = None
+    key_fingerprint: str | None = None
+    certificate_subject: str | None = None
+    key_usage: tuple[str, ...] = ()
+    predicate_type: str | None = None
+    digest_algorithm: str | None = None
+    diff: SignatureDiff = field(default_factory=SignatureDiff)
+    outside: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -299,6 +364,7 @@ class ScanReport:
     findings: tuple[Finding, ...]
     verdict: Verdict
     source: dict[str, str] = field(default_factory=dict)
+    signature: SignatureResult | None = None
     #: Provenance of a model fetched from a Hub; None for local scans.
     provenance: Provenance | None = None
     #: Files and digests the source declared before download; None for local scans.

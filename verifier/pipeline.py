@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from verifier import __version__, config
-from verifier.errors import ScanAbortedError, VerifierError
+from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
-from verifier.hashing import HashingReader
+from verifier.hashing import ChunkObserver, HashingReader
+from verifier.lockfile import LockedModel, drift
 from verifier.manifest import check_cache_blob
 from verifier.model import (
     Decision,
@@ -29,6 +30,8 @@ from verifier.model import (
     ScanReport,
     ScanStatus,
     Severity,
+    SignatureResult,
+    SignatureStatus,
     SourceType,
     Verdict,
 )
@@ -38,9 +41,15 @@ from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.sniff import identify
+from verifier.signatures import check as signature_check
+from verifier.signatures.interface import (
+    DEFAULT_SIGNATURE_NAME,
+    MAX_SIGNATURE_BYTES,
+    SignatureRequest,
+)
 from verifier.sources.hub_provenance import build_provenance, hub_lineage, lineage_findings
 from verifier.sources.huggingface import HubSettings, HubSource, is_hub_target, parse_hub_target
-from verifier.sources.local import LocalFile, open_regular, walk
+from verifier.sources.local import LocalFile, LocalTree, open_regular, walk
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +129,13 @@ def _unreadable(path: str, reason: str) -> FileResult:
     )
 
 
-def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
-    """Read one file once: identify it, run its scanner, and hash every byte on the way."""
+def scan_file(
+    entry: LocalFile, *, git_sha1: bool = False, observers: Sequence[ChunkObserver] = ()
+) -> FileResult:
+    """Read one file once: identify it, run its scanner, and hash every byte on the way.
+
+    `observers` compute the extra digests a signature asks for in the same pass.
+    """
     try:
         fd, size = open_regular(entry.location)
     except OSError as exc:
@@ -129,7 +143,7 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
     try:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
-        reader = HashingReader(fd, size=size, git_sha1=git_sha1)
+        reader = HashingReader(fd, size=size, git_sha1=git_sha1, observers=observers)
         try:
             fmt = identify(reader.peek(HEAD_SIZE), size)
             notes: dict[str, Any] = {}
@@ -161,7 +175,70 @@ def scan_file(entry: LocalFile, *, git_sha1: bool = False) -> FileResult:
         findings=tuple(findings),
         complete=complete,
         notes=notes,
+        extra_digests=digests.extra,
     )
+
+
+def _read_signature(location: str) -> bytes:
+    fd, _ = open_regular(location)
+    try:
+        chunks = []
+        total = 0
+        while total <= MAX_SIGNATURE_BYTES and (chunk := os.read(fd, 1 << 20)):
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def prepare_signature(
+    tree: LocalTree, request: SignatureRequest
+) -> signature_check.PreparedSignature | None:
+    """Find the signature (the given path, or model.sig at the root) and verify its envelope.
+
+    Only the signature is read here (kilobytes); the model's bytes wait for the one pass.
+
+    Raises:
+        TargetError: a signature path was given and cannot be read.
+    """
+    if request.signature_path is not None:
+        location = os.path.realpath(request.signature_path)
+        inside = os.path.relpath(location, tree.root)
+        self_path = inside if any(f.location == location for f in tree.files) else None
+        display = request.signature_path
+    else:
+        entry = next((f for f in tree.files if f.path == DEFAULT_SIGNATURE_NAME), None)
+        if entry is None:
+            return None
+        location, self_path, display = entry.location, entry.path, entry.path
+    try:
+        raw = _read_signature(location)
+    except OSError as exc:
+        if request.signature_path is not None:
+            raise TargetError(
+                f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
+            ) from None
+        return signature_check.PreparedSignature(
+            display,
+            self_path,
+            SignatureStatus.INVALID,
+            f"signature cannot be read: {exc.strerror or exc}",
+        )
+    return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
+
+
+def _signature_result(
+    prepared: signature_check.PreparedSignature | None,
+    request: SignatureRequest,
+    files: tuple[FileResult, ...],
+) -> tuple[SignatureResult, list[Finding]]:
+    result = (
+        signature_check.absent(request)
+        if prepared is None
+        else signature_check.conclude(prepared, files)
+    )
+    return result, signature_check.findings_for(result, request)
 
 
 def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
@@ -228,6 +305,8 @@ class HubOptions:
     exclude: tuple[str, ...] = ()
     metadata_only: bool = False
     lineage: bool = True
+    #: The lockfile entry to check the model against (drift is a LOCK-DRIFT finding).
+    locked: LockedModel | None = None
 
 
 @contextmanager
@@ -289,8 +368,11 @@ def _finish(
     incomplete: bool = False,
     provenance: Provenance | None = None,
     declared: tuple[DeclaredFile, ...] | None = None,
+    signature: SignatureResult | None = None,
 ) -> ScanReport:
     """Decide with the policy and record: the same for every source."""
+    # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
+    files = tuple(replace(f, extra_digests=()) if f.extra_digests else f for f in files)
     files, findings = _attribute(files, findings)
     all_findings = findings + tuple(f for r in files for f in r.findings)
     status = (
@@ -312,6 +394,7 @@ def _finish(
         provenance=provenance,
         declared_files=declared,
         details=model_details(files),
+        signature=signature,
     )
     report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
@@ -328,6 +411,7 @@ def run_scan(
     hub: HubOptions | None = None,
     progress: Progress | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    signature: SignatureRequest | None = None,
 ) -> ScanReport:
     """Scan a local path or a Hub model (`hf://ns/name[@rev]`), decide, and record.
 
@@ -345,7 +429,14 @@ def run_scan(
             workers=workers,
             progress=progress,
         )
-    return scan_target(target, policy=policy, recorder=recorder, workers=workers, on_file=on_file)
+    return scan_target(
+        target,
+        policy=policy,
+        recorder=recorder,
+        workers=workers,
+        on_file=on_file,
+        signature=signature,
+    )
 
 
 def scan_hub(
@@ -388,6 +479,8 @@ def scan_hub(
         lineage = hub_lineage(source, model) if options.lineage else Lineage()
         provenance = build_provenance(model.pinned, model.info, lineage)
         findings = (*fetched.findings, *lineage_findings(lineage))
+        if options.locked is not None:
+            findings += tuple(drift(options.locked, model.pinned.commit, fetched.files))
         if not model.files:
             findings += (
                 Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
@@ -438,14 +531,26 @@ def scan_target(
     recorder: ScanRecorder | None,
     workers: int | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    signature: SignatureRequest | None = None,
 ) -> ScanReport:
-    """Scan a local file or folder, decide with `policy`, and record the result.
+    """Scan a local file or folder, check its signature, decide with `policy`, and record.
 
     Raises:
-        TargetError: the target does not exist or is not a file or folder.
+        TargetError: the target (or a signature path given) does not exist or is unreadable.
         StoreError: the result could not be recorded.
     """
     tree = walk(target)
+    request = signature or SignatureRequest()
+    prepared = prepare_signature(tree, request)
+
+    in_cache = tree.hf_cache_repo is not None
+
+    def one_file(entry: LocalFile) -> FileResult:
+        observers = signature_check.observers_for(prepared, entry.path)
+        if observers:
+            return scan_file(entry, git_sha1=in_cache, observers=observers)
+        return scan_file(entry, git_sha1=in_cache)
+
     scan_id = uuid.uuid4().hex
     started = _now()
     files = []
@@ -453,8 +558,7 @@ def scan_target(
         _failures_recorded(recorder, policy, scan_id, target, started),
         ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool,
     ):
-        in_cache = tree.hf_cache_repo is not None
-        for result in pool.map(lambda entry: scan_file(entry, git_sha1=in_cache), tree.files):
+        for result in pool.map(one_file, tree.files):
             files.append(result)
             if on_file is not None:
                 on_file(result)
@@ -473,6 +577,8 @@ def scan_target(
         scan_findings.append(
             Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
         )
+    signature_result, signature_findings = _signature_result(prepared, request, tuple(files))
+    scan_findings += signature_findings
     return _finish(
         scan_id=scan_id,
         target=target,
@@ -482,4 +588,5 @@ def scan_target(
         policy=policy,
         recorder=recorder,
         source=source,
+        signature=signature_result,
     )

@@ -30,7 +30,7 @@ from verifier.store import Store
 from verifier.store.database import SCHEMA_HEAD
 from verifier.store.tables import Base
 
-TABLES = {"scans", "scan_files", "findings", "decisions", "scan_facts"}
+TABLES = {"scans", "scan_files", "findings", "decisions", "scan_facts", "signatures"}
 START = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 

@@ -14,6 +14,7 @@ from verifier.model import (
     ScanReport,
     ScanSummary,
     Severity,
+    SignatureResult,
     Verdict,
 )
 
@@ -40,6 +41,31 @@ def _file_document(result: FileResult) -> dict[str, Any]:
         "format": result.format.value,
         "complete": result.complete,
         "findings": [finding_document(f) for f in result.findings],
+    }
+
+
+def signature_document(result: SignatureResult | None) -> dict[str, Any] | None:
+    """A signature result as JSON (None for scans recorded before signatures were checked)."""
+    if result is None:
+        return None
+    return {
+        "status": result.status.value,
+        "method": result.method.value if result.method else None,
+        "signer": result.signer,
+        "issuer": result.issuer,
+        "key_fingerprint": result.key_fingerprint,
+        "certificate_subject": result.certificate_subject,
+        "key_usage": list(result.key_usage),
+        "path": result.path,
+        "predicate_type": result.predicate_type,
+        "digest_algorithm": result.digest_algorithm,
+        "reason": result.reason,
+        "diff": {
+            "extra": list(result.diff.extra),
+            "missing": list(result.diff.missing),
+            "changed": list(result.diff.changed),
+        },
+        "outside": list(result.outside),
     }
 
 
@@ -141,6 +167,7 @@ def facts_document(report: ScanReport) -> dict[str, Any]:
             "findings": counts,
         },
         "files": [_file_document(f) for f in report.files],
+        "signature": signature_document(report.signature),
         "findings": [finding_document(f) for f in report.findings],
         "details": dict(report.details),
     }

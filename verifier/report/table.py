@@ -64,6 +64,13 @@ def render_report(report: ScanReport) -> str:
                 finding.message,
             )
         console.print(table)
+    signature = report.signature
+    if signature is not None:
+        who = f" by {signature.signer}" if signature.signer else ""
+        how = f" ({signature.method.value})" if signature.method else ""
+        console.print(
+            f"signature: {signature.status.value}{who}{how}: {signature.reason}", markup=False
+        )
     render_verdict(console, report.verdict, status=report.status.value)
     return buffer.getvalue()
 

@@ -41,6 +41,7 @@ from verifier.store.tables import (
     ScanFactsRow,
     ScanFileRow,
     ScanRow,
+    SignatureRow,
     SourceRevisionRow,
     check_file_findings,
     subject_of,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -329,6 +330,8 @@ class Store:
             *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
             DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
         ]
+        if report.signature is not None:
+            children.append(SignatureRow.from_model(scan_id, report.signature))
         if error is None:
             children.append(
                 ScanFactsRow(
@@ -419,6 +422,12 @@ class Store:
             )
             findings = tuple(row.to_model() for row in finding_rows)
             latest = session.scalars(_latest_decision(scan.id, DecisionRow)).first()
+            signature = session.scalars(
+                select(SignatureRow)
+                .where(SignatureRow.scan_id == scan.id)
+                .order_by(SignatureRow.id.desc())
+                .limit(1)
+            ).first()
             details = session.get(ModelDetailsRow, scan.id)
             revision = session.scalars(
                 select(SourceRevisionRow).where(SourceRevisionRow.scan_id == scan.id)
@@ -442,6 +451,7 @@ class Store:
             ),
             findings=findings,
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
+            signature=signature.to_model() if signature is not None else None,
         )
         if revision is not None:
             report = replace(

@@ -37,6 +37,10 @@ from verifier.model import (
     ScanStatus,
     ScanSummary,
     Severity,
+    SignatureDiff,
+    SignatureMethod,
+    SignatureResult,
+    SignatureStatus,
     SourceType,
     Verdict,
     WaiverOutcome,
@@ -166,7 +170,11 @@ class ScanRow(Base):
         )
 
     def to_model(
-        self, files: tuple[FileResult, ...], findings: tuple[Finding, ...], verdict: Verdict
+        self,
+        files: tuple[FileResult, ...],
+        findings: tuple[Finding, ...],
+        verdict: Verdict,
+        signature: SignatureResult | None = None,
     ) -> ScanReport:
         """The frozen report, given what was recorded with this scan."""
         return ScanReport(
@@ -180,6 +188,7 @@ class ScanRow(Base):
             findings=findings,
             verdict=verdict,
             source=dict(self.source),
+            signature=signature,
         )
 
     def to_summary(self, decision: str | None, *, files: int, findings: int) -> ScanSummary:
@@ -396,6 +405,78 @@ class ScanFactsRow(Base):
     scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
     subject: Mapped[str | None] = mapped_column(Text)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SignatureRow(Base):
+    """The model signature check of one scan: status, method, signer and the manifest diff."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        Index("ix_signatures_scan_id", "scan_id"),
+        Index("ix_signatures_signer", "signer"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str | None] = mapped_column(String(16))
+    signer: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    key_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    certificate_subject: Mapped[str | None] = mapped_column(Text)
+    key_usage: Mapped[list[str]] = mapped_column(JSON)
+    path: Mapped[str | None] = mapped_column(Text)
+    predicate_type: Mapped[str | None] = mapped_column(Text)
+    digest_algorithm: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    diff: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+    outside: Mapped[list[str]] = mapped_column(JSON)
+
+    @classmethod
+    def from_model(cls, scan_id: str, result: SignatureResult) -> SignatureRow:
+        """The row for `result`."""
+        return cls(
+            scan_id=scan_id,
+            status=result.status.value,
+            method=result.method.value if result.method else None,
+            signer=result.signer,
+            issuer=result.issuer,
+            key_fingerprint=result.key_fingerprint,
+            certificate_subject=result.certificate_subject,
+            key_usage=list(result.key_usage),
+            path=result.path,
+            predicate_type=result.predicate_type,
+            digest_algorithm=result.digest_algorithm,
+            reason=result.reason,
+            diff={
+                "extra": list(result.diff.extra),
+                "missing": list(result.diff.missing),
+                "changed": list(result.diff.changed),
+            },
+            outside=list(result.outside),
+        )
+
+    def to_model(self) -> SignatureResult:
+        """The frozen signature result."""
+        return SignatureResult(
+            status=SignatureStatus(self.status),
+            reason=self.reason,
+            path=self.path,
+            method=SignatureMethod(self.method) if self.method else None,
+            signer=self.signer,
+            issuer=self.issuer,
+            key_fingerprint=self.key_fingerprint,
+            certificate_subject=self.certificate_subject,
+            key_usage=tuple(str(u) for u in self.key_usage),
+            predicate_type=self.predicate_type,
+            digest_algorithm=self.digest_algorithm,
+            diff=SignatureDiff(
+                extra=tuple(str(p) for p in self.diff.get("extra", [])),
+                missing=tuple(str(p) for p in self.diff.get("missing", [])),
+                changed=tuple(str(p) for p in self.diff.get("changed", [])),
+            ),
+            outside=tuple(str(p) for p in self.outside),
+        )
 
 
 class ModelDetailsRow(Base):
