@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import logging
 import os
 import uuid
@@ -16,7 +18,7 @@ from typing import Any, Protocol
 from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
-from verifier.hashing import ChunkObserver, HashingReader
+from verifier.hashing import ChunkObserver, HashingReader, git_blob_prefix
 from verifier.manifest import check_cache_blob
 from verifier.model import (
     Decision,
@@ -47,7 +49,15 @@ from verifier.signatures.interface import (
     SignatureRequest,
 )
 from verifier.sources.hub_provenance import build_provenance, hub_lineage, lineage_findings
-from verifier.sources.huggingface import HubSettings, HubSource, is_hub_target, parse_hub_target
+from verifier.sources.huggingface import (
+    HubModel,
+    HubSettings,
+    HubSource,
+    MissingEntryError,
+    OversizeError,
+    is_hub_target,
+    parse_hub_target,
+)
 from verifier.sources.local import LocalFile, LocalTree, open_regular, walk
 
 log = logging.getLogger(__name__)
@@ -227,15 +237,70 @@ def prepare_signature(
     return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
 
 
+def prepare_hub_signature(
+    source: HubSource, model: HubModel, request: SignatureRequest
+) -> signature_check.PreparedSignature | None:
+    """Fetch the commit's `model.sig` (or read `--signature`) and verify its envelope.
+
+    The signature is downloaded into memory (it is capped at its declared size and a few MiB)
+    and must match the digest the commit declares for it before it is parsed.
+
+    Raises:
+        TargetError: a signature path was given and cannot be read.
+        SourceError: the Hub could not be reached.
+    """
+    if request.signature_path is not None:
+        try:
+            raw = _read_signature(os.path.realpath(request.signature_path))
+        except OSError as exc:
+            raise TargetError(
+                f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
+            ) from None
+        return signature_check.prepare(
+            raw, path=request.signature_path, self_path=None, request=request
+        )
+    declared = next((d for d in model.files if d.path == DEFAULT_SIGNATURE_NAME), None)
+    if declared is None:
+        return None
+
+    def refused(reason: str) -> signature_check.PreparedSignature:
+        return signature_check.PreparedSignature(
+            declared.path, declared.path, SignatureStatus.INVALID, reason
+        )
+
+    if declared.size > MAX_SIGNATURE_BYTES:
+        return refused(f"the declared signature is {declared.size} bytes, over the limit")
+    buffer = io.BytesIO()
+    try:
+        source.download(model.pinned, declared, buffer)
+    except (MissingEntryError, OversizeError) as exc:
+        return refused(f"the signature could not be fetched: {exc}")
+    raw = buffer.getvalue()
+    if declared.sha256 is not None:
+        ok = hashlib.sha256(raw).hexdigest() == declared.sha256
+    elif declared.git_sha1 is not None:
+        blob = hashlib.sha1(git_blob_prefix(len(raw)) + raw, usedforsecurity=False)
+        ok = blob.hexdigest() == declared.git_sha1
+    else:
+        return refused("the Hub declares no digest for the signature, so it cannot be trusted")
+    if not ok or len(raw) != declared.size:
+        return refused("the signature received does not match the digest the commit declares")
+    return signature_check.prepare(
+        raw, path=declared.path, self_path=declared.path, request=request
+    )
+
+
 def _signature_result(
     prepared: signature_check.PreparedSignature | None,
     request: SignatureRequest,
     files: tuple[FileResult, ...],
+    *,
+    declared: Sequence[DeclaredFile] = (),
 ) -> tuple[SignatureResult, list[Finding]]:
     result = (
         signature_check.absent(request)
         if prepared is None
-        else signature_check.conclude(prepared, files)
+        else signature_check.conclude(prepared, files, declared=declared)
     )
     return result, signature_check.findings_for(result, request)
 
@@ -425,6 +490,7 @@ def run_scan(
             options=hub or HubOptions(),
             workers=workers,
             progress=progress,
+            signature=signature,
         )
     return scan_target(
         target,
@@ -444,8 +510,13 @@ def scan_hub(
     options: HubOptions,
     workers: int | None = None,
     progress: Progress | None = None,
+    signature: SignatureRequest | None = None,
 ) -> ScanReport:
     """Resolve a Hub model to its commit, fetch and verify its files, scan, decide, record.
+
+    A `model.sig` the commit declares is fetched first (a few KiB, checked against its declared
+    digest) and verified; its manifest is then compared with the digests of the one read pass,
+    or, for files not downloaded (`--metadata-only`), with the Hub's declared LFS digests.
 
     Raises:
         TargetError: the target is not a model reference.
@@ -455,9 +526,13 @@ def scan_hub(
     ref = parse_hub_target(target)
     source = HubSource(HubSettings.from_env(endpoint=options.endpoint, token=options.token))
     model = source.resolve(ref)
+    request = signature or SignatureRequest()
+    prepared = prepare_hub_signature(source, model, request)
     scan_id = uuid.uuid4().hex
     started = _now()
     known = getattr(recorder, "verified_file", None)
+    if signature_check.needs_extra_digests(prepared):
+        known = None  # reused results carry no shard or blake2b digests: read the bytes again
     with _failures_recorded(recorder, policy, scan_id, target, started):
         fetched = fetch_and_scan(
             source,
@@ -472,6 +547,7 @@ def scan_hub(
             ),
             known=known if callable(known) else None,
             progress=progress,
+            observers_for=lambda path: signature_check.observers_for(prepared, path),
         )
         lineage = hub_lineage(source, model) if options.lineage else Lineage()
         provenance = build_provenance(model.pinned, model.info, lineage)
@@ -480,6 +556,10 @@ def scan_hub(
             findings += (
                 Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
             )
+    signature_result, signature_findings = _signature_result(
+        prepared, request, fetched.files, declared=model.files
+    )
+    findings += tuple(signature_findings)
     pinned = model.pinned
     return _finish(
         scan_id=scan_id,
@@ -499,6 +579,7 @@ def scan_hub(
         incomplete=fetched.incomplete,
         provenance=provenance,
         declared=model.files,
+        signature=signature_result,
     )
 
 
