@@ -13,6 +13,7 @@ from verifier.evidence.facts import (
     EvidenceFacts,
     ModelDetails,
     Provenance,
+    SignatureFacts,
     parse_hf_target,
 )
 from verifier.model import ScanReport
@@ -39,10 +40,30 @@ def _provenance(report: ScanReport) -> Provenance | None:
     )
 
 
+def _signature(report: ScanReport) -> SignatureFacts | None:
+    result = report.signature
+    if result is None:
+        return None
+    bundle = next((f for f in report.files if f.path == result.path), None)
+    return SignatureFacts(
+        status=result.status.value,
+        method=result.method.value if result.method else None,
+        signer=result.signer,
+        issuer=result.issuer,
+        bundle_path=result.path if bundle is not None else None,
+        bundle_sha256=bundle.sha256 if bundle is not None else None,
+    )
+
+
 def facts_of(report: ScanReport) -> EvidenceFacts:
     """The facts recorded with the scan itself (no other table consulted)."""
     details = ModelDetails.from_document(report.details) if report.details else None
-    return EvidenceFacts(report=report, details=details, provenance=_provenance(report))
+    return EvidenceFacts(
+        report=report,
+        details=details,
+        provenance=_provenance(report),
+        signature=_signature(report),
+    )
 
 
 def load_facts(store: Store, target: str) -> EvidenceFacts:
