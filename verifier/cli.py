@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from verifier.errors import (
 )
 from verifier.evidence import EvidenceFormat, dsse, load_facts, render_evidence, vsa
 from verifier.evidence.output import write_atomically
+from verifier.lockfile import find_locked, locked_from_report, read_lock, write_lock
 from verifier.model import Decision, ScanReport, Verdict
 from verifier.pipeline import HubOptions, run_scan
 from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
@@ -29,10 +31,11 @@ from verifier.policy.schema import HF_SUBJECT, Mode
 from verifier.policy.testing import find_test_files, run_test_file
 from verifier.progress import download_progress
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
-from verifier.report.json_format import verdict_document
+from verifier.report.json_format import report_document, verdict_document
 from verifier.report.table import render_decision
 from verifier.signatures.interface import SignatureRequest
 from verifier.signatures.model_signing import check_trust_material
+from verifier.sources.huggingface import is_hub_target, parse_hub_target
 from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,7 +104,10 @@ def cli(verbose: bool) -> None:
 
 
 def _exit_code(report: ScanReport) -> ExitCode:
-    return _decision_exit_code(report.verdict, status=report.status.value)
+    code = _decision_exit_code(report.verdict, status=report.status.value)
+    if code is ExitCode.OK and any(f.code == "LOCK-DRIFT" for f in report.findings):
+        return ExitCode.DENIED  # --lock asked for a gate: drift fails whatever the policy mode
+    return code
 
 
 def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
@@ -223,8 +229,37 @@ def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | N
     return load_policy(policy_path or default_policy_path(), env=env, publishers=publishers)
 
 
+def _hub_options(func: F) -> F:
+    """Options for Hugging Face targets, shared by `scan` and `lock`."""
+    for option in reversed(
+        (
+            click.option(
+                "--token",
+                envvar="HF_TOKEN",
+                default=None,
+                metavar="TOKEN",
+                help="Hugging Face access token [env: HF_TOKEN].",
+            ),
+            click.option(
+                "--hf-endpoint",
+                envvar="HF_ENDPOINT",
+                default=None,
+                metavar="URL",
+                help="Hub base URL, for mirrors and proxies "
+                "[env: HF_ENDPOINT; default: https://huggingface.co].",
+            ),
+            click.option(
+                "--no-lineage", is_flag=True, help="Hub targets: do not resolve base models."
+            ),
+            click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr."),
+        )
+    ):
+        func = option(func)
+    return func
+
+
 @cli.command()
-@click.argument("target")
+@click.argument("target", required=False)
 @_policy_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
 @click.option(
@@ -243,26 +278,19 @@ def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | N
     "headers by range. The scan is incomplete (exit 3): never an allow.",
 )
 @click.option(
-    "--token",
-    envvar="HF_TOKEN",
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    metavar="TOKEN",
-    help="Hugging Face access token [env: HF_TOKEN].",
+    help="Check Hub models against a lockfile (see `verifier lock`): any drift denies (exit 1). "
+    "Without TARGET, every model in the file is scanned.",
 )
-@click.option(
-    "--hf-endpoint",
-    envvar="HF_ENDPOINT",
-    default=None,
-    metavar="URL",
-    help="Hub base URL, for mirrors and proxies [env: HF_ENDPOINT; default: huggingface.co].",
-)
-@click.option("--no-lineage", is_flag=True, help="Hub targets: do not resolve base models.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_hub_options
 @_signature_options
 @_format_option
 @_database_option
 def scan(
-    target: str,
+    target: str | None,
     policy_path: Path | None,
     env: str | None,
     publishers_path: Path | None,
@@ -270,6 +298,7 @@ def scan(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     metadata_only: bool,
+    lock_path: Path | None,
     token: str | None,
     hf_endpoint: str | None,
     no_lineage: bool,
@@ -307,20 +336,110 @@ def scan(
         metadata_only=metadata_only,
         lineage=not no_lineage,
     )
+    jobs = _scan_jobs(target, lock_path, hub)
+    if len(jobs) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
+        raise UsageError(f"--format {fmt} prints one model; give a TARGET with --lock")
+    reports = []
     with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
-        report = run_scan(
-            target,
-            policy=policy,
-            recorder=store,
-            workers=workers,
-            hub=hub,
-            progress=progress,
-            signature=request,
+        for job_target, job_hub in jobs:
+            reports.append(
+                run_scan(
+                    job_target,
+                    policy=policy,
+                    recorder=store,
+                    workers=workers,
+                    hub=job_hub,
+                    progress=progress,
+                    signature=request,
+                )
+            )
+    if len(reports) > 1 and fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps({"scans": [report_document(r) for r in reports]}, indent=2))
+    else:
+        for report in reports:
+            click.echo(render_report(report, OutputFormat(fmt)), nl=False)
+            if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
+                click.echo()
+    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+
+
+def _scan_jobs(
+    target: str | None, lock_path: Path | None, hub: HubOptions
+) -> list[tuple[str, HubOptions]]:
+    """What to scan: TARGET, or the models of the lockfile (each with its lock entry)."""
+    if lock_path is None:
+        if target is None:
+            raise UsageError("give a TARGET to scan (or --lock FILE)")
+        return [(target, hub)]
+    if hub.metadata_only or hub.include or hub.exclude:
+        raise UsageError(
+            "--lock checks every file: it cannot be used with --metadata-only, "
+            "--include or --exclude"
         )
-    click.echo(render_report(report, OutputFormat(fmt)), nl=False)
-    if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
-        click.echo()
-    raise click.exceptions.Exit(int(_exit_code(report)))
+    models = read_lock(lock_path)
+    if target is None:
+        return [(m.target, replace(hub, locked=m)) for m in models]
+    if not is_hub_target(target):
+        raise UsageError("--lock applies to Hugging Face targets (hf://namespace/name)")
+    locked = find_locked(models, parse_hub_target(target).repo_id)
+    return [(target, replace(hub, locked=locked))]
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Lockfile to write (JSON; replaced atomically).",
+)
+@_policy_options
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
+@_hub_options
+@_database_option
+def lock(
+    targets: tuple[str, ...],
+    output: Path,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    workers: int | None,
+    token: str | None,
+    hf_endpoint: str | None,
+    no_lineage: bool,
+    quiet: bool,
+    database_url: str | None,
+) -> None:
+    """Scan Hub models and write a lockfile of their commits and file digests.
+
+    Each TARGET (hf://namespace/name[@revision]) is scanned as `verifier scan` does; the
+    lockfile is written only when every one is allowed. `verifier scan --lock FILE` then fails
+    on any drift: another commit, or a changed, added or removed file.
+    """
+    for target in targets:
+        if not is_hub_target(target):
+            raise UsageError(f"{target}: only Hugging Face models (hf://...) can be locked")
+    policy = _load_policy(policy_path, env, publishers_path)
+    hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
+    models = []
+    with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
+        for target in targets:
+            report = run_scan(
+                target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
+            )
+            code = _exit_code(report)
+            if code is not ExitCode.OK:
+                click.echo(
+                    f"error: {target} was not allowed (decision {report.verdict.decision.value}, "
+                    f"status {report.status.value}, scan {report.scan_id}); "
+                    "no lockfile written",
+                    err=True,
+                )
+                raise click.exceptions.Exit(int(code))
+            models.append(locked_from_report(report))
+    write_lock(output, models)
+    click.echo(f"locked {len(models)} model(s) into {output}", err=True)
 
 
 @cli.command()

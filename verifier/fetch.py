@@ -83,18 +83,16 @@ def selected(path: str, options: FetchOptions) -> bool:
     return not any(fnmatch.fnmatchcase(path, g) for g in options.exclude)
 
 
-#: Extra digests a signature needs for a path, computed in the same read (see `signatures`).
-ObserversFor = Callable[[str], list[ChunkObserver]]
+#: The extra digests (ChunkObservers) a signature needs for a path, computed in the same pass.
+ObserversFor = Callable[[str], Sequence[ChunkObserver]]
 
 
 def _scan_landed(path: str, location: Path, observers_for: ObserversFor | None) -> FileResult:
     from verifier.pipeline import scan_file  # the one per-file read, shared with local scans
 
     entry = LocalFile(path=path, location=str(location))
-    observers = observers_for(path) if observers_for is not None else []
-    if observers:
-        return scan_file(entry, git_sha1=True, observers=observers)
-    return scan_file(entry, git_sha1=True)
+    observers = observers_for(path) if observers_for is not None else ()
+    return scan_file(entry, git_sha1=True, observers=observers)
 
 
 def _fetch_one(
@@ -103,7 +101,7 @@ def _fetch_one(
     declared: DeclaredFile,
     quarantine: Quarantine,
     progress: Progress,
-    observers_for: ObserversFor | None = None,
+    observers_for: ObserversFor | None,
 ) -> tuple[FileResult | None, list[Finding]]:
     pinned = model.pinned
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import logging
 import os
@@ -18,8 +17,9 @@ from typing import Any, Protocol
 from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
-from verifier.hashing import ChunkObserver, HashingReader, git_blob_prefix
-from verifier.manifest import check_cache_blob
+from verifier.hashing import ChunkObserver, HashingReader
+from verifier.lockfile import LockedModel, drift
+from verifier.manifest import check_cache_blob, declared_digest_matches
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -240,10 +240,10 @@ def prepare_signature(
 def prepare_hub_signature(
     source: HubSource, model: HubModel, request: SignatureRequest
 ) -> signature_check.PreparedSignature | None:
-    """Fetch the commit's `model.sig` (or read `--signature`) and verify its envelope.
+    """The signature of a Hub model: the given file, or the `model.sig` the commit declares.
 
-    The signature is downloaded into memory (it is capped at its declared size and a few MiB)
-    and must match the digest the commit declares for it before it is parsed.
+    A declared signature is fetched at the pinned commit and used only when its bytes match
+    the declared digest; otherwise it is invalid (and the fetch reports the mismatch too).
 
     Raises:
         TargetError: a signature path was given and cannot be read.
@@ -257,34 +257,27 @@ def prepare_hub_signature(
                 f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
             ) from None
         return signature_check.prepare(
-            raw, path=request.signature_path, self_path=None, request=request
+            raw, path=str(request.signature_path), self_path=None, request=request
         )
     declared = next((d for d in model.files if d.path == DEFAULT_SIGNATURE_NAME), None)
     if declared is None:
         return None
 
-    def refused(reason: str) -> signature_check.PreparedSignature:
+    def invalid(reason: str) -> signature_check.PreparedSignature:
         return signature_check.PreparedSignature(
             declared.path, declared.path, SignatureStatus.INVALID, reason
         )
 
     if declared.size > MAX_SIGNATURE_BYTES:
-        return refused(f"the declared signature is {declared.size} bytes, over the limit")
-    buffer = io.BytesIO()
+        return invalid(f"signature is {declared.size} bytes, over {MAX_SIGNATURE_BYTES}")
+    sink = io.BytesIO()
     try:
-        source.download(model.pinned, declared, buffer)
-    except (MissingEntryError, OversizeError) as exc:
-        return refused(f"the signature could not be fetched: {exc}")
-    raw = buffer.getvalue()
-    if declared.sha256 is not None:
-        ok = hashlib.sha256(raw).hexdigest() == declared.sha256
-    elif declared.git_sha1 is not None:
-        blob = hashlib.sha1(git_blob_prefix(len(raw)) + raw, usedforsecurity=False)
-        ok = blob.hexdigest() == declared.git_sha1
-    else:
-        return refused("the Hub declares no digest for the signature, so it cannot be trusted")
-    if not ok or len(raw) != declared.size:
-        return refused("the signature received does not match the digest the commit declares")
+        source.download(model.pinned, declared, sink)
+    except (OversizeError, MissingEntryError) as exc:
+        return invalid(f"signature could not be fetched: {exc}")
+    raw = sink.getvalue()
+    if not declared_digest_matches(declared, raw):
+        return invalid("the signature's bytes do not match the digest the commit declares")
     return signature_check.prepare(
         raw, path=declared.path, self_path=declared.path, request=request
     )
@@ -369,6 +362,8 @@ class HubOptions:
     exclude: tuple[str, ...] = ()
     metadata_only: bool = False
     lineage: bool = True
+    #: The lockfile entry to check the model against (drift is a LOCK-DRIFT finding).
+    locked: LockedModel | None = None
 
 
 @contextmanager
@@ -514,9 +509,8 @@ def scan_hub(
 ) -> ScanReport:
     """Resolve a Hub model to its commit, fetch and verify its files, scan, decide, record.
 
-    A `model.sig` the commit declares is fetched first (a few KiB, checked against its declared
-    digest) and verified; its manifest is then compared with the digests of the one read pass,
-    or, for files not downloaded (`--metadata-only`), with the Hub's declared LFS digests.
+    A signature (`--signature`, or a `model.sig` the repository declares, fetched and checked
+    against its declared digest first) is verified against the files in the same pass.
 
     Raises:
         TargetError: the target is not a model reference.
@@ -526,13 +520,12 @@ def scan_hub(
     ref = parse_hub_target(target)
     source = HubSource(HubSettings.from_env(endpoint=options.endpoint, token=options.token))
     model = source.resolve(ref)
-    request = signature or SignatureRequest()
-    prepared = prepare_hub_signature(source, model, request)
     scan_id = uuid.uuid4().hex
     started = _now()
-    known = getattr(recorder, "verified_file", None)
-    if signature_check.needs_extra_digests(prepared):
-        known = None  # reused results carry no shard or blake2b digests: read the bytes again
+    request = signature or SignatureRequest()
+    prepared = prepare_hub_signature(source, model, request)
+    # Reused files lack the extra digests a signature may ask for: read everything again.
+    known = getattr(recorder, "verified_file", None) if prepared is None else None
     with _failures_recorded(recorder, policy, scan_id, target, started):
         fetched = fetch_and_scan(
             source,
@@ -552,14 +545,16 @@ def scan_hub(
         lineage = hub_lineage(source, model) if options.lineage else Lineage()
         provenance = build_provenance(model.pinned, model.info, lineage)
         findings = (*fetched.findings, *lineage_findings(lineage))
+        if options.locked is not None:
+            findings += tuple(drift(options.locked, model.pinned.commit, fetched.files))
         if not model.files:
             findings += (
                 Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
             )
-    signature_result, signature_findings = _signature_result(
-        prepared, request, fetched.files, declared=model.files
-    )
-    findings += tuple(signature_findings)
+        signature_result, signature_findings = _signature_result(
+            prepared, request, fetched.files, declared=model.files
+        )
+        findings += tuple(signature_findings)
     pinned = model.pinned
     return _finish(
         scan_id=scan_id,

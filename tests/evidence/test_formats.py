@@ -70,6 +70,7 @@ def test_levels_follow_the_facts() -> None:
     assert established_levels(facts_of(allowed_report())) == (
         Level.FORMAT_SAFE,
         Level.DIGESTS_VERIFIED,
+        Level.PUBLISHER_IDENTIFIED,
     )
     assert established_levels(facts_of(denied_report())) == ()
 

@@ -67,7 +67,7 @@ def test_output_file_is_written_whole(recorded: str, tmp_path: Path) -> None:
     ("target", "expected"),
     [
         ("ffffffffffffffffffffffffffffffff", "no recorded scan"),
-        (f"hf://Qwen/Qwen2.5-7B@{COMMIT}", "no scan of hf://Qwen/Qwen2.5-7B@"),
+        (f"hf://Qwen/Qwen2.5-7B@{COMMIT}", "hf://Qwen/Qwen2.5-7B@"),
         ("hf://Qwen/Qwen2.5-0.5B-Instruct@main", "pinned target"),
     ],
 )

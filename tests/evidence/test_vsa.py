@@ -39,7 +39,11 @@ def test_statement_fields() -> None:
     assert predicate["policy"]["name"] == "default"
     assert len(predicate["policy"]["digest"]["sha256"]) == 64
     assert predicate["verificationResult"] == "PASSED"
-    assert predicate["verifiedLevels"] == ["VERIFIER_FORMAT_SAFE", "VERIFIER_DIGESTS_VERIFIED"]
+    assert predicate["verifiedLevels"] == [
+        "VERIFIER_FORMAT_SAFE",
+        "VERIFIER_DIGESTS_VERIFIED",
+        "VERIFIER_PUBLISHER_IDENTIFIED",
+    ]
     assert not any(level.startswith("SLSA_") for level in predicate["verifiedLevels"])
     assert {s["name"]: s["digest"]["sha256"] for s in document["subject"]} == {
         f.path: f.sha256 for f in allowed_report().files

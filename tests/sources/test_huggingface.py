@@ -203,6 +203,9 @@ def test_gated_repo_with_a_token_that_has_access(hub: HubEmulator) -> None:
 
 
 def test_unreachable_hub_is_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     code, doc, err = scan("hf://acme/tiny")
     assert code == 3 and doc is None
@@ -266,7 +269,7 @@ def test_metadata_only_reports_a_broken_safetensors_header(hub: HubEmulator) -> 
 def test_rate_limited_then_recovers(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     from verifier.sources import huggingface
 
-    monkeypatch.setattr(huggingface.HubSettings, "backoff_seconds", 0.01)
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.01)
     hub.add_repo("acme/tiny", model_files())
     hub.rate_limit_next = 2
     code, doc, _ = scan("hf://acme/tiny")
@@ -276,7 +279,7 @@ def test_rate_limited_then_recovers(hub: HubEmulator, monkeypatch: pytest.Monkey
 def test_rate_limited_for_good_is_exit_3(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     from verifier.sources import huggingface
 
-    monkeypatch.setattr(huggingface.HubSettings, "backoff_seconds", 0.001)
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
     hub.add_repo("acme/tiny", model_files())
     hub.rate_limit_next = 1000
     code, _, err = scan("hf://acme/tiny")

@@ -173,6 +173,7 @@ def _ancestors(facts: EvidenceFacts, model_ref: str) -> list[dict[str, Any]]:
         props = [_property("verifier:lineage.depth", ancestor.depth)]
         if ancestor.relation:
             props.append(_property("verifier:lineage.relation", ancestor.relation))
+        props.append(_property("verifier:lineage.declaredIn", ancestor.declared_in))
         component["properties"] = props
         ancestors.append(component)
     return ancestors

@@ -49,6 +49,9 @@ class Ancestor:
     relation: str | None = None
     depth: int = 1
     publisher: Publisher | None = None
+    #: Who declared the relation: "source" (recorded by the Hub source) or "model card"
+    #: (the card's front matter, read during the scan; never pinned to a commit).
+    declared_in: str = "source"
 
     @property
     def purl(self) -> str | None:

@@ -46,9 +46,12 @@ def _lineage(facts: EvidenceFacts) -> str:
     parts = []
     for ancestor in facts.lineage:
         label = code(ancestor.purl or ancestor.repo_id)
-        if ancestor.relation:
-            label += f" ({escape(ancestor.relation)})"
-        parts.append(label)
+        notes = [escape(ancestor.relation)] if ancestor.relation else []
+        if ancestor.commit is None:
+            notes.append("not pinned")
+        if ancestor.declared_in != "source":
+            notes.append(f"declared in the {escape(ancestor.declared_in)}")
+        parts.append(label + (f" ({', '.join(notes)})" if notes else ""))
     return "; ".join(parts)
 
 

@@ -7,6 +7,7 @@ and `conclude` compares the manifest with what the pass measured. Nothing here d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -54,6 +55,7 @@ class PreparedSignature:
     method: SignatureMethod | None = None
     identity: SignerIdentity | None = None
     manifest: SignedManifest | None = None
+    bundle_sha256: str | None = None
 
 
 def _given(method: SignatureMethod, request: SignatureRequest) -> bool:
@@ -68,6 +70,13 @@ def prepare(
     raw: bytes, *, path: str, self_path: str | None, request: SignatureRequest
 ) -> PreparedSignature:
     """Parse and verify the signature's envelope, then read the manifest it signs."""
+    result = _prepare(raw, path=path, self_path=self_path, request=request)
+    return replace(result, bundle_sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _prepare(
+    raw: bytes, *, path: str, self_path: str | None, request: SignatureRequest
+) -> PreparedSignature:
     method: SignatureMethod | None = None
     try:
         bundle = parse_bundle(raw)
@@ -123,12 +132,6 @@ def observers_for(prepared: PreparedSignature | None, path: str) -> list[ChunkOb
     if manifest.hash_type != "sha256":
         return [WholeFileDigest(manifest.hash_type)]
     return []
-
-
-def needs_extra_digests(prepared: PreparedSignature | None) -> bool:
-    """Whether the signature needs digests other than the pass's SHA-256 of whole files."""
-    manifest = prepared.manifest if prepared is not None else None
-    return manifest is not None and (manifest.method == "shards" or manifest.hash_type != "sha256")
 
 
 def _actual(manifest: SignedManifest, result: FileResult) -> dict[str, str | None]:
@@ -239,6 +242,7 @@ def conclude(
         key_fingerprint=identity.key_fingerprint if identity else None,
         certificate_subject=identity.certificate_subject if identity else None,
         key_usage=identity.key_usage if identity else (),
+        bundle_sha256=prepared.bundle_sha256,
     )
     manifest = prepared.manifest
     if prepared.status is not None or manifest is None:

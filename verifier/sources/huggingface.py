@@ -27,6 +27,9 @@ _REPO_ID = re.compile(rf"^{_REPO_PART}/{_REPO_PART}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,255}$")
 #: HTTP statuses worth retrying: rate limited, or a server that may recover.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: Retries of a refused or failed Hub request, waiting BACKOFF_SECONDS * 2**n before each.
+RETRIES = 4
+BACKOFF_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -76,7 +79,12 @@ class HubSettings:
     def from_env(cls, *, endpoint: str | None = None, token: str | None = None) -> HubSettings:
         """Flags first, then `HF_ENDPOINT` / `HF_TOKEN` (the client also reads `HF_HOME`)."""
         chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
-        return cls(endpoint=chosen.rstrip("/"), token=token or os.environ.get("HF_TOKEN") or None)
+        return cls(
+            endpoint=chosen.rstrip("/"),
+            token=token or os.environ.get("HF_TOKEN") or None,
+            retries=RETRIES,
+            backoff_seconds=BACKOFF_SECONDS,
+        )
 
 
 @dataclass(frozen=True)

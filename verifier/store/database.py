@@ -553,39 +553,6 @@ class Store:
             raise NotFoundError(f"no recorded scan of {subject}; scan it first")
         return found
 
-    def latest_scan_of_revision(self, repo_id: str, commit: str) -> ScanReport:
-        """The newest recorded scan of Hub model `repo_id` at `commit` (a full commit id).
-
-        Args:
-            repo_id: `namespace/name` on the Hub.
-            commit: The 40-hex commit the scan pinned.
-
-        Raises:
-            NotFoundError: No scan of that model at that commit is recorded.
-            StoreError: The database cannot be reached or read.
-        """
-        query = (
-            select(ScanRow.id, ScanRow.source)
-            .where(ScanRow.source_type == "huggingface")
-            .where(ScanRow.target.contains(repo_id))
-            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
-        )
-        with self._failures("find a scan in"), self._sessions() as session:
-            found = next(
-                (
-                    scan_id
-                    for scan_id, source in session.execute(query)
-                    if source.get("repo_id") == repo_id and source.get("commit") == commit
-                ),
-                None,
-            )
-            if found is None:
-                raise NotFoundError(
-                    f"no scan of hf://{repo_id}@{commit} is recorded; scan it first "
-                    f"(verifier scan hf://{repo_id}@{commit})"
-                )
-        return self.get_scan(found)
-
     def _resolve(self, session: Session, wanted: str) -> ScanRow:
         exact = session.get(ScanRow, wanted)
         if exact is not None:

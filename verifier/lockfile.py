@@ -1,0 +1,219 @@
+"""Lockfiles for CI: the pinned commit and every file's size and sha256, and drift against them.
+
+The format is JSON (documented in docs/huggingface.md), small enough to review in a pull request:
+
+    {"version": 1, "models": [{"target", "repo_id", "revision", "commit", "endpoint",
+                               "files": [{"path", "size", "sha256", "git_sha1"}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verifier.errors import LockfileError
+from verifier.model import FileResult, Finding, ScanReport, Severity
+
+LOCK_VERSION = 1
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    """One file as locked: its path, size and sha256 (and git blob id when known)."""
+
+    path: str
+    size: int
+    sha256: str
+    git_sha1: str | None = None
+
+
+@dataclass(frozen=True)
+class LockedModel:
+    """One model as locked: the revision asked for and the commit it resolved to."""
+
+    repo_id: str
+    revision: str
+    commit: str
+    endpoint: str
+    files: tuple[LockedFile, ...]
+
+    @property
+    def target(self) -> str:
+        """The scan target that checks this model again (the revision, not the commit)."""
+        return f"hf://{self.repo_id}@{self.revision}"
+
+
+def locked_from_report(report: ScanReport) -> LockedModel:
+    """The lock entry of a complete, allowed Hub scan.
+
+    Raises:
+        LockfileError: the scan is not of a Hub model or did not verify every file.
+    """
+    source = report.source
+    if source.get("type") != "huggingface":
+        raise LockfileError(f"{report.target}: only Hugging Face models can be locked")
+    files = []
+    for result in report.files:
+        if not result.complete or result.sha256 is None:
+            raise LockfileError(f"{report.target}: {result.path} was not fully read; not locked")
+        files.append(LockedFile(result.path, result.size, result.sha256, result.git_sha1))
+    return LockedModel(
+        repo_id=source["repo_id"],
+        revision=source["revision_requested"],
+        commit=source["commit"],
+        endpoint=source["endpoint"],
+        files=tuple(sorted(files, key=lambda f: f.path)),
+    )
+
+
+def lock_document(models: Sequence[LockedModel]) -> dict[str, Any]:
+    """The lockfile's JSON document."""
+    return {
+        "version": LOCK_VERSION,
+        "models": [
+            {
+                "target": m.target,
+                "repo_id": m.repo_id,
+                "revision": m.revision,
+                "commit": m.commit,
+                "endpoint": m.endpoint,
+                "files": [
+                    {"path": f.path, "size": f.size, "sha256": f.sha256, "git_sha1": f.git_sha1}
+                    for f in m.files
+                ],
+            }
+            for m in sorted(models, key=lambda m: m.repo_id)
+        ],
+    }
+
+
+def write_lock(path: Path, models: Sequence[LockedModel]) -> None:
+    """Write the lockfile atomically (a temporary file, then a rename).
+
+    Raises:
+        LockfileError: the file cannot be written.
+    """
+    text = json.dumps(lock_document(models), indent=2) + "\n"
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LockfileError(f"cannot write lockfile {path}: {exc.strerror or exc}") from None
+
+
+def _field(item: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = item.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise LockfileError(f"{where}: '{key}' must be a {kind.__name__}")
+    return value
+
+
+def read_lock(path: Path) -> tuple[LockedModel, ...]:
+    """Read and validate a lockfile.
+
+    Raises:
+        LockfileError: the file is missing, not JSON, or not a valid lockfile.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LockfileError(f"lockfile not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise LockfileError(f"cannot read lockfile {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
+        raise LockfileError(f"{path}: not a version {LOCK_VERSION} verifier lockfile")
+    models_raw = doc.get("models")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise LockfileError(f"{path}: 'models' must be a non-empty list")
+    models = []
+    for index, item in enumerate(models_raw):
+        where = f"{path}: models[{index}]"
+        if not isinstance(item, dict):
+            raise LockfileError(f"{where}: must be an object")
+        commit = _field(item, "commit", str, where)
+        if not _COMMIT.match(commit):
+            raise LockfileError(f"{where}: 'commit' must be 40 lowercase hex characters")
+        files = []
+        for file_index, raw in enumerate(_field(item, "files", list, where)):
+            fwhere = f"{where}.files[{file_index}]"
+            if not isinstance(raw, dict):
+                raise LockfileError(f"{fwhere}: must be an object")
+            sha = _field(raw, "sha256", str, fwhere)
+            if not _SHA256.match(sha):
+                raise LockfileError(f"{fwhere}: 'sha256' must be 64 lowercase hex characters")
+            git = raw.get("git_sha1")
+            files.append(
+                LockedFile(
+                    path=_field(raw, "path", str, fwhere),
+                    size=_field(raw, "size", int, fwhere),
+                    sha256=sha,
+                    git_sha1=git if isinstance(git, str) else None,
+                )
+            )
+        models.append(
+            LockedModel(
+                repo_id=_field(item, "repo_id", str, where),
+                revision=_field(item, "revision", str, where),
+                commit=commit,
+                endpoint=str(item.get("endpoint") or ""),
+                files=tuple(files),
+            )
+        )
+    return tuple(models)
+
+
+def drift(locked: LockedModel, commit: str, files: Sequence[FileResult]) -> list[Finding]:
+    """LOCK-DRIFT findings: another commit, or a file changed, added or removed."""
+    findings = []
+    if commit != locked.commit:
+        findings.append(
+            Finding(
+                "LOCK-DRIFT",
+                Severity.CRITICAL,
+                f"{locked.repo_id}@{locked.revision} now resolves to another commit than locked",
+                evidence=f"locked {locked.commit}, now {commit}",
+            )
+        )
+    seen = {f.path: f for f in files}
+    for entry in locked.files:
+        actual = seen.pop(entry.path, None)
+        if actual is None:
+            findings.append(_drift(entry.path, "locked file is gone", f"locked {entry.sha256}"))
+        elif (actual.sha256, actual.size) != (entry.sha256, entry.size):
+            findings.append(
+                _drift(
+                    entry.path,
+                    "file changed since it was locked",
+                    f"locked {entry.sha256}/{entry.size}, now {actual.sha256}/{actual.size}",
+                )
+            )
+    for path in sorted(seen):
+        findings.append(_drift(path, "file added since the lock was written", None))
+    return findings
+
+
+def _drift(path: str, message: str, evidence: str | None) -> Finding:
+    return Finding("LOCK-DRIFT", Severity.CRITICAL, message, file=path, evidence=evidence)
+
+
+def find_locked(models: Sequence[LockedModel], repo_id: str) -> LockedModel:
+    """The lock entry for `repo_id`.
+
+    Raises:
+        LockfileError: the lockfile does not name it.
+    """
+    for model in models:
+        if model.repo_id == repo_id:
+            return model
+    raise LockfileError(f"the lockfile has no entry for {repo_id}")
