@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from verifier.hashing import ChunkObserver
 from verifier.manifest import check_file, compare_listings
 from verifier.metadata_only import metadata_result
 from verifier.model import DeclaredFile, FileResult, Finding, Severity
@@ -82,10 +83,16 @@ def selected(path: str, options: FetchOptions) -> bool:
     return not any(fnmatch.fnmatchcase(path, g) for g in options.exclude)
 
 
-def _scan_landed(path: str, location: Path) -> FileResult:
+#: The extra digests (ChunkObservers) a signature needs for a path, computed in the same pass.
+ObserversFor = Callable[[str], Sequence[ChunkObserver]]
+
+
+def _scan_landed(path: str, location: Path, observers_for: ObserversFor | None) -> FileResult:
     from verifier.pipeline import scan_file  # the one per-file read, shared with local scans
 
-    return scan_file(LocalFile(path=path, location=str(location)), git_sha1=True)
+    entry = LocalFile(path=path, location=str(location))
+    observers = observers_for(path) if observers_for is not None else ()
+    return scan_file(entry, git_sha1=True, observers=observers)
 
 
 def _fetch_one(
@@ -94,6 +101,7 @@ def _fetch_one(
     declared: DeclaredFile,
     quarantine: Quarantine,
     progress: Progress,
+    observers_for: ObserversFor | None,
 ) -> tuple[FileResult | None, list[Finding]]:
     pinned = model.pinned
     try:
@@ -128,7 +136,7 @@ def _fetch_one(
                 evidence=f"declared {declared.size}",
             )
         ]
-    result = _scan_landed(declared.path, landed)
+    result = _scan_landed(declared.path, landed, observers_for)
     problems = check_file(declared, result) if result.complete else []
     if problems or not result.complete or result.sha256 is None:
         quarantine.discard(landed)  # nothing unverified leaves quarantine
@@ -165,6 +173,7 @@ def fetch_and_scan(
     options: FetchOptions,
     known: KnownFile | None = None,
     progress: Progress | None = None,
+    observers_for: ObserversFor | None = None,
 ) -> FetchResult:
     """Fetch the declared files of the pinned commit, verify each, and scan what verified.
 
@@ -216,7 +225,8 @@ def fetch_and_scan(
         workers = options.workers or DEFAULT_DOWNLOAD_WORKERS
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(to_fetch) or 1))) as pool:
             futures = [
-                pool.submit(_fetch_one, source, model, d, quarantine, progress) for d in to_fetch
+                pool.submit(_fetch_one, source, model, d, quarantine, progress, observers_for)
+                for d in to_fetch
             ]
             for future in futures:
                 result, problems = future.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from verifier.model import DeclaredFile, FileResult, Finding, Severity
@@ -124,3 +125,15 @@ def check_cache_blob(result: FileResult, blob_name: str) -> list[Finding]:
             evidence=f"blob {name}, content {actual}",
         )
     ]
+
+
+def declared_digest_matches(declared: DeclaredFile, data: bytes) -> bool:
+    """Whether small in-memory `data` is the declared file (size and sha256 or git blob id)."""
+    if len(data) != declared.size:
+        return False
+    if declared.sha256 is not None:
+        return hashlib.sha256(data).hexdigest() == declared.sha256
+    if declared.git_sha1 is not None:
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False)
+        return blob.hexdigest() == declared.git_sha1
+    return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import uuid
@@ -18,7 +19,7 @@ from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import ChunkObserver, HashingReader
 from verifier.lockfile import LockedModel, drift
-from verifier.manifest import check_cache_blob
+from verifier.manifest import check_cache_blob, declared_digest_matches
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -48,7 +49,15 @@ from verifier.signatures.interface import (
     SignatureRequest,
 )
 from verifier.sources.hub_provenance import build_provenance, hub_lineage, lineage_findings
-from verifier.sources.huggingface import HubSettings, HubSource, is_hub_target, parse_hub_target
+from verifier.sources.huggingface import (
+    HubModel,
+    HubSettings,
+    HubSource,
+    MissingEntryError,
+    OversizeError,
+    is_hub_target,
+    parse_hub_target,
+)
 from verifier.sources.local import LocalFile, LocalTree, open_regular, walk
 
 log = logging.getLogger(__name__)
@@ -228,15 +237,63 @@ def prepare_signature(
     return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
 
 
+def prepare_hub_signature(
+    source: HubSource, model: HubModel, request: SignatureRequest
+) -> signature_check.PreparedSignature | None:
+    """The signature of a Hub model: the given file, or the `model.sig` the commit declares.
+
+    A declared signature is fetched at the pinned commit and used only when its bytes match
+    the declared digest; otherwise it is invalid (and the fetch reports the mismatch too).
+
+    Raises:
+        TargetError: a signature path was given and cannot be read.
+        SourceError: the Hub could not be reached.
+    """
+    if request.signature_path is not None:
+        try:
+            raw = _read_signature(os.path.realpath(request.signature_path))
+        except OSError as exc:
+            raise TargetError(
+                f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
+            ) from None
+        return signature_check.prepare(
+            raw, path=str(request.signature_path), self_path=None, request=request
+        )
+    declared = next((d for d in model.files if d.path == DEFAULT_SIGNATURE_NAME), None)
+    if declared is None:
+        return None
+
+    def invalid(reason: str) -> signature_check.PreparedSignature:
+        return signature_check.PreparedSignature(
+            declared.path, declared.path, SignatureStatus.INVALID, reason
+        )
+
+    if declared.size > MAX_SIGNATURE_BYTES:
+        return invalid(f"signature is {declared.size} bytes, over {MAX_SIGNATURE_BYTES}")
+    sink = io.BytesIO()
+    try:
+        source.download(model.pinned, declared, sink)
+    except (OversizeError, MissingEntryError) as exc:
+        return invalid(f"signature could not be fetched: {exc}")
+    raw = sink.getvalue()
+    if not declared_digest_matches(declared, raw):
+        return invalid("the signature's bytes do not match the digest the commit declares")
+    return signature_check.prepare(
+        raw, path=declared.path, self_path=declared.path, request=request
+    )
+
+
 def _signature_result(
     prepared: signature_check.PreparedSignature | None,
     request: SignatureRequest,
     files: tuple[FileResult, ...],
+    *,
+    declared: Sequence[DeclaredFile] = (),
 ) -> tuple[SignatureResult, list[Finding]]:
     result = (
         signature_check.absent(request)
         if prepared is None
-        else signature_check.conclude(prepared, files)
+        else signature_check.conclude(prepared, files, declared=declared)
     )
     return result, signature_check.findings_for(result, request)
 
@@ -428,6 +485,7 @@ def run_scan(
             options=hub or HubOptions(),
             workers=workers,
             progress=progress,
+            signature=signature,
         )
     return scan_target(
         target,
@@ -447,8 +505,12 @@ def scan_hub(
     options: HubOptions,
     workers: int | None = None,
     progress: Progress | None = None,
+    signature: SignatureRequest | None = None,
 ) -> ScanReport:
     """Resolve a Hub model to its commit, fetch and verify its files, scan, decide, record.
+
+    A signature (`--signature`, or a `model.sig` the repository declares, fetched and checked
+    against its declared digest first) is verified against the files in the same pass.
 
     Raises:
         TargetError: the target is not a model reference.
@@ -460,7 +522,10 @@ def scan_hub(
     model = source.resolve(ref)
     scan_id = uuid.uuid4().hex
     started = _now()
-    known = getattr(recorder, "verified_file", None)
+    request = signature or SignatureRequest()
+    prepared = prepare_hub_signature(source, model, request)
+    # Reused files lack the extra digests a signature may ask for: read everything again.
+    known = getattr(recorder, "verified_file", None) if prepared is None else None
     with _failures_recorded(recorder, policy, scan_id, target, started):
         fetched = fetch_and_scan(
             source,
@@ -475,6 +540,7 @@ def scan_hub(
             ),
             known=known if callable(known) else None,
             progress=progress,
+            observers_for=lambda path: signature_check.observers_for(prepared, path),
         )
         lineage = hub_lineage(source, model) if options.lineage else Lineage()
         provenance = build_provenance(model.pinned, model.info, lineage)
@@ -485,6 +551,10 @@ def scan_hub(
             findings += (
                 Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
             )
+        signature_result, signature_findings = _signature_result(
+            prepared, request, fetched.files, declared=model.files
+        )
+        findings += tuple(signature_findings)
     pinned = model.pinned
     return _finish(
         scan_id=scan_id,
@@ -504,6 +574,7 @@ def scan_hub(
         incomplete=fetched.incomplete,
         provenance=provenance,
         declared=model.files,
+        signature=signature_result,
     )
 
 
