@@ -298,11 +298,13 @@ def _signature_result(
     prepared: signature_check.PreparedSignature | None,
     request: SignatureRequest,
     files: tuple[FileResult, ...],
+    *,
+    declared: Sequence[DeclaredFile] = (),
 ) -> tuple[SignatureResult, list[Finding]]:
     result = (
         signature_check.absent(request)
         if prepared is None
-        else signature_check.conclude(prepared, files)
+        else signature_check.conclude(prepared, files, declared=declared)
     )
     return result, signature_check.findings_for(result, request)
 
@@ -560,7 +562,9 @@ def scan_hub(
             findings += (
                 Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
             )
-        signature_result, signature_findings = _signature_result(prepared, request, fetched.files)
+        signature_result, signature_findings = _signature_result(
+            prepared, request, fetched.files, declared=model.files
+        )
         findings += tuple(signature_findings)
     pinned = model.pinned
     return _finish(

@@ -7,13 +7,22 @@ from pathlib import Path
 
 from verifier.model import (
     Decision,
+    DeclaredFile,
     FileFormat,
     FileResult,
     Finding,
+    Lineage,
+    LineageEdge,
+    LineageRelation,
+    Provenance,
     RuleOutcome,
     ScanReport,
     ScanStatus,
     Severity,
+    SignatureMethod,
+    SignatureResult,
+    SignatureStatus,
+    SourceType,
     Verdict,
 )
 
@@ -55,8 +64,61 @@ DETAILS = {
 }
 
 
+REPO = "Qwen/Qwen2.5-0.5B-Instruct"
+BASE_COMMIT = "1" * 40
+ROOT_COMMIT = "2" * 40
+
+
+def provenance() -> Provenance:
+    """What the Hub source records for the allowed model: licence, card data, two-level lineage."""
+    return Provenance(
+        source_type=SourceType.HUGGINGFACE,
+        repo_id=REPO,
+        namespace="Qwen",
+        commit=COMMIT,
+        revision_requested="main",
+        endpoint="https://huggingface.co",
+        created_at="2024-09-16T11:55:00+00:00",
+        last_modified="2024-09-25T12:33:00+00:00",
+        gated="false",
+        license="apache-2.0",
+        license_link="https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct/blob/main/LICENSE",
+        tags=("text-generation", "chat"),
+        datasets=("example/corpus",),
+        languages=("en", "zh"),
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        base_models=("Qwen/Qwen2.5-0.5B",),
+        base_model_relation="finetune",
+        lineage=Lineage(
+            edges=(
+                LineageEdge(
+                    REPO,
+                    COMMIT,
+                    "Qwen/Qwen2.5-0.5B",
+                    BASE_COMMIT,
+                    LineageRelation.FINETUNE,
+                    1,
+                    parent_license="apache-2.0",
+                ),
+                LineageEdge(
+                    "Qwen/Qwen2.5-0.5B",
+                    BASE_COMMIT,
+                    "example-lab/root-model",
+                    ROOT_COMMIT,
+                    LineageRelation.MERGE,
+                    2,
+                ),
+            ),
+            roots=("example-lab/root-model",),
+        ),
+    )
+
+
 def allowed_report() -> ScanReport:
-    """A complete Hub scan, allowed by the default policy."""
+    """A complete Hub scan, signed with a key, allowed by the default policy."""
+    files = _files((FileResult("model.sig", 2200, _digest("bundle"), None, FileFormat.JSON),))
+    files = tuple(sorted(files, key=lambda f: f.path))
     return ScanReport(
         scan_id=SCAN_ID,
         target=f"hf://Qwen/Qwen2.5-0.5B-Instruct@{COMMIT}",
@@ -64,7 +126,7 @@ def allowed_report() -> ScanReport:
         finished_at="2026-01-02T03:04:09+00:00",
         tool_version="0.1.0",
         status=ScanStatus.COMPLETE,
-        files=_files(),
+        files=files,
         findings=(),
         verdict=Verdict(Decision.ALLOW, "default", _digest("policy"), "enforce"),
         source={
@@ -75,6 +137,18 @@ def allowed_report() -> ScanReport:
             "endpoint": "https://huggingface.co",
         },
         details=DETAILS,
+        provenance=provenance(),
+        declared_files=tuple(DeclaredFile(f.path, f.size, f.sha256, None, lfs=True) for f in files),
+        signature=SignatureResult(
+            status=SignatureStatus.VERIFIED,
+            reason="signature verified with the given key",
+            path="model.sig",
+            method=SignatureMethod.KEY,
+            signer="sha256:" + _digest("org key"),
+            key_fingerprint="sha256:" + _digest("org key"),
+            predicate_type="https://model_signing/signature/v1.0",
+            digest_algorithm="sha256",
+        ),
     )
 
 
@@ -116,4 +190,5 @@ def denied_report(root: str = "/models/suspicious <model>") -> ScanReport:
             ),
         ),
         source={"type": "local", "root": root},
+        signature=SignatureResult(status=SignatureStatus.ABSENT, reason="no model.sig found"),
     )

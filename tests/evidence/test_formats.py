@@ -9,7 +9,13 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from tests.evidence.golden_files import check_golden
-from tests.evidence.recorded import COMMIT, allowed_report, denied_report
+from tests.evidence.recorded import (
+    BASE_COMMIT,
+    COMMIT,
+    ROOT_COMMIT,
+    allowed_report,
+    denied_report,
+)
 from verifier.evidence import EvidenceFormat, facts_of, load_facts, render_evidence
 from verifier.evidence.facts import NOT_RECORDED
 from verifier.evidence.levels import Level, established_levels
@@ -49,7 +55,19 @@ def test_cyclonedx_model_component() -> None:
     model = bom["metadata"]["component"]
     assert model["type"] == "machine-learning-model"
     assert model["purl"] == f"pkg:huggingface/Qwen/Qwen2.5-0.5B-Instruct@{COMMIT}"
-    assert model["licenses"] == [{"license": {"id": "Apache-2.0"}}]
+    assert model["licenses"][0]["license"]["id"] == "Apache-2.0"
+    assert model["supplier"] == {
+        "name": "Alibaba Cloud (Alibaba Group)",
+        "address": {"country": "CN"},
+        "url": ["https://huggingface.co/Qwen"],
+    }
+    ancestors = model["pedigree"]["ancestors"]
+    assert [a["purl"] for a in ancestors] == [
+        f"pkg:huggingface/Qwen/Qwen2.5-0.5B@{BASE_COMMIT}",
+        f"pkg:huggingface/example-lab/root-model@{ROOT_COMMIT}",
+    ]
+    assert ancestors[0]["supplier"]["address"] == {"country": "CN"}
+    assert "supplier" not in ancestors[1]  # example-lab is not in the registry
     params = model["modelCard"]["modelParameters"]
     assert params["architectureFamily"] == "qwen2"
     assert params["modelArchitecture"] == "Qwen2ForCausalLM"
@@ -57,7 +75,7 @@ def test_cyclonedx_model_component() -> None:
     assert params["datasets"] == [{"type": "dataset", "name": "example/corpus"}]
     props = {p["name"]: p["value"] for p in model["properties"]}
     assert props["verifier:decision"] == "allow"
-    assert props["verifier:signature.status"] == "not-recorded"
+    assert props["verifier:signature.status"] == "verified"
     files = {c["name"]: c["hashes"][0]["content"] for c in bom["components"]}
     assert files == {f.path: f.sha256 for f in allowed_report().files}
     refs = {r["type"]: r["url"] for r in model["externalReferences"]}
@@ -70,6 +88,7 @@ def test_levels_follow_the_facts() -> None:
     assert established_levels(facts_of(allowed_report())) == (
         Level.FORMAT_SAFE,
         Level.DIGESTS_VERIFIED,
+        Level.SIGNED_BY_TRUSTED_IDENTITY,
         Level.PUBLISHER_IDENTIFIED,
     )
     assert established_levels(facts_of(denied_report())) == ()
@@ -80,4 +99,5 @@ def test_markdown_escapes_untrusted_text_and_says_not_recorded() -> None:
     assert "<script>" not in text and "\\<script\\>" in text
     assert "os.system \\<script\\>alert(1)\\</script\\> \\| on load" in text
     assert f"| Publisher | {NOT_RECORDED} |" in text
+    assert "| Signature | absent |" in text
     assert "FAILED" in text.splitlines()[0]

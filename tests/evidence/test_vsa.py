@@ -42,7 +42,12 @@ def test_statement_fields() -> None:
     assert predicate["verifiedLevels"] == [
         "VERIFIER_FORMAT_SAFE",
         "VERIFIER_DIGESTS_VERIFIED",
+        "VERIFIER_SIGNED_BY_TRUSTED_IDENTITY",
         "VERIFIER_PUBLISHER_IDENTIFIED",
+    ]
+    bundle = next(f for f in allowed_report().files if f.path == "model.sig")
+    assert predicate["inputAttestations"] == [
+        {"name": "model.sig", "digest": {"sha256": bundle.sha256}}
     ]
     assert not any(level.startswith("SLSA_") for level in predicate["verifiedLevels"])
     assert {s["name"]: s["digest"]["sha256"] for s in document["subject"]} == {

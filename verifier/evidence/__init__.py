@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, assert_never
+from typing import assert_never
 
+from verifier import model
 from verifier.errors import UsageError
 from verifier.evidence import cyclonedx, dsse, markdown, vsa
 from verifier.evidence.facts import (
@@ -21,10 +20,8 @@ from verifier.evidence.facts import (
     SignatureFacts,
     parse_hf_target,
 )
-from verifier.model import ScanReport, ScanStatus
-from verifier.policy import build_evidence
+from verifier.model import ScanReport
 from verifier.policy.publishers import PublisherRegistry, shipped_publishers
-from verifier.report.json_format import facts_document
 from verifier.store import Store
 
 
@@ -44,75 +41,65 @@ def _texts(value: object) -> tuple[str, ...]:
     return ()
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _publisher(facts: Mapping[str, Any] | None) -> Publisher | None:
-    if not isinstance(facts, Mapping) or not facts.get("namespace"):
+def _publisher(namespace: str | None, registry: PublisherRegistry) -> Publisher | None:
+    if not namespace:
         return None
+    entry = registry.lookup(namespace)
+    if entry is None:
+        return Publisher(namespace=namespace)
     return Publisher(
-        namespace=str(facts["namespace"]),
-        legal_entity=_text(facts.get("legal_entity")),
-        country=_text(facts.get("country")),
-        source=_text(facts.get("source")),
-        reviewed=_text(facts.get("reviewed")),
+        namespace=namespace,
+        legal_entity=entry.legal_entity,
+        country=entry.country,
+        source=entry.source,
+        reviewed=entry.reviewed.isoformat(),
     )
 
 
-def _provenance(report: ScanReport, document: Mapping[str, Any]) -> Provenance | None:
-    source = report.source
-    raw = document.get("provenance")
-    prov: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-    if source.get("type") != "huggingface" and not prov:
+def _provenance(recorded: model.Provenance | None) -> Provenance | None:
+    if recorded is None:
         return None
-    card = prov.get("card_data")
-    card = card if isinstance(card, Mapping) else {}
-
-    def pick(*keys: str) -> Any:
-        for key in keys:
-            for place in (prov, card):
-                if place.get(key) not in (None, "", [], {}):
-                    return place[key]
-        return None
-
-    licence = pick("license", "licence")
     return Provenance(
-        repo_id=_text(source.get("repo_id")) or _text(prov.get("repo_id")),
-        commit=_text(source.get("commit")) or _text(prov.get("commit")),
-        revision_requested=_text(source.get("revision_requested")),
-        endpoint=_text(source.get("endpoint")),
-        license=_texts(licence)[0] if _texts(licence) else None,
-        license_name=_text(pick("license_name")),
-        license_link=_text(pick("license_link")),
-        datasets=_texts(pick("datasets")),
-        languages=_texts(pick("language", "languages")),
-        tags=_texts(prov.get("tags")),
-        pipeline_tag=_text(pick("pipeline_tag")),
-        library_name=_text(pick("library_name")),
-        created_at=_text(prov.get("created_at")),
-        last_modified=_text(prov.get("last_modified")),
-        gated=str(prov["gated"]) if prov.get("gated") is not None else None,
+        repo_id=recorded.repo_id,
+        commit=recorded.commit,
+        revision_requested=recorded.revision_requested,
+        endpoint=recorded.endpoint,
+        license=recorded.license,
+        license_name=recorded.license_name,
+        license_link=recorded.license_link,
+        datasets=recorded.datasets,
+        languages=recorded.languages,
+        tags=recorded.tags,
+        pipeline_tag=recorded.pipeline_tag,
+        library_name=recorded.library_name,
+        created_at=recorded.created_at,
+        last_modified=recorded.last_modified,
+        gated=recorded.gated,
+        hub_security_status=recorded.hub_security_status,
+        lineage_truncated=recorded.lineage.truncated,
+        lineage_cycle=recorded.lineage.cycle,
     )
 
 
 def _lineage(
-    document: Mapping[str, Any], evidence: Mapping[str, Any], details: ModelDetails | None
+    report: ScanReport, details: ModelDetails | None, registry: PublisherRegistry
 ) -> tuple[Ancestor, ...] | None:
-    raw_prov = document.get("provenance")
-    recorded = "lineage" in document or (isinstance(raw_prov, Mapping) and "lineage" in raw_prov)
-    if recorded:
+    if report.provenance is not None:
         return tuple(
             Ancestor(
-                repo_id=str(a.get("repo_id") or "(unnamed)"),
-                commit=_text(a.get("commit")),
-                relation=_text(a.get("relation")),
-                depth=int(a.get("depth") or 1),
-                publisher=_publisher(a.get("publisher")),
+                repo_id=edge.parent,
+                commit=edge.parent_commit,
+                relation=edge.relation.value,
+                depth=edge.depth,
+                publisher=_publisher(
+                    edge.parent.split("/", 1)[0] if "/" in edge.parent else None, registry
+                ),
+                license=edge.parent_license,
+                error=edge.error,
             )
-            for a in evidence["lineage"]["ancestors"]
+            for edge in report.provenance.lineage.edges
         )
-    # Not recorded by the source: what the model card itself declares, unpinned.
+    # No source recorded lineage (a local folder): what the model card declares, unpinned.
     card = details.card if details is not None else None
     if card is None or "base_model" not in card.metadata:
         return None
@@ -122,53 +109,46 @@ def _lineage(
             repo_id=name,
             relation=relation if isinstance(relation, str) else None,
             declared_in="model card",
+            publisher=_publisher(name.split("/", 1)[0] if "/" in name else None, registry),
         )
         for name in _texts(card.metadata.get("base_model"))
     )
 
 
-def _signature(document: Mapping[str, Any]) -> SignatureFacts | None:
-    raw = document.get("signature")
-    if not isinstance(raw, Mapping) or not _text(raw.get("status")):
+def _signature(report: ScanReport) -> SignatureFacts | None:
+    result = report.signature
+    if result is None:
         return None
+    bundle = next((f for f in report.files if result.path and f.path == result.path), None)
     return SignatureFacts(
-        status=str(raw["status"]),
-        method=_text(raw.get("method")),
-        signer=_text(raw.get("signer")),
-        issuer=_text(raw.get("issuer")),
-        bundle_path=_text(raw.get("bundle_path")) or _text(raw.get("path")),
-        bundle_sha256=_text(raw.get("bundle_sha256")),
+        status=result.status.value,
+        method=result.method.value if result.method else None,
+        signer=result.signer,
+        issuer=result.issuer,
+        bundle_path=result.path,
+        bundle_sha256=bundle.sha256 if bundle is not None else None,
+        reason=result.reason,
     )
 
 
-def facts_of(
-    report: ScanReport,
-    document: Mapping[str, Any] | None = None,
-    *,
-    publishers: PublisherRegistry | None = None,
-) -> EvidenceFacts:
-    """The facts of a recorded scan.
+def facts_of(report: ScanReport, *, publishers: PublisherRegistry | None = None) -> EvidenceFacts:
+    """The facts of a recorded scan, with publishers looked up in `publishers`.
 
     Args:
-        report: The scan as recorded.
-        document: The scan's recorded facts document (`Store.get_facts`); default: rebuilt
-            from `report` (so provenance, lineage and signature are not recorded).
-        publishers: The publisher registry (default: the shipped one).
+        report: The scan as recorded (`Store.get_scan`).
+        publishers: The publisher registry (default: the shipped `policies/publishers.yaml`).
     """
-    document = document if document is not None else facts_document(report)
     registry = publishers if publishers is not None else shipped_publishers()
-    moment = datetime.fromisoformat(report.finished_at)
-    evidence = build_evidence(document, publishers=registry, now=moment)
     details = ModelDetails.from_document(report.details) if report.details else None
-    provenance = _provenance(report, document)
-    has_namespace = provenance is not None and bool(evidence["model"]["namespace"])
+    provenance = _provenance(report.provenance)
+    namespace = report.provenance.namespace if report.provenance is not None else None
     return EvidenceFacts(
         report=report,
         details=details,
         provenance=provenance,
-        lineage=_lineage(document, evidence, details),
-        signature=_signature(document),
-        publisher=_publisher(evidence["publisher"]) if has_namespace else None,
+        lineage=_lineage(report, details, registry),
+        signature=_signature(report),
+        publisher=_publisher(namespace, registry),
     )
 
 
@@ -189,9 +169,7 @@ def load_facts(
                 "or a scan id"
             )
         target = store.find_scan_by_subject(target)
-    report = store.get_scan(target)
-    document = None if report.status is ScanStatus.FAILED else store.get_facts(report.scan_id)[1]
-    return facts_of(report, document, publishers=publishers)
+    return facts_of(store.get_scan(target), publishers=publishers)
 
 
 def render_evidence(

@@ -151,6 +151,11 @@ def _verification_properties(facts: EvidenceFacts) -> list[dict[str, str]]:
         props.append(_property("verifier:signature.signer", signature.signer))
     if facts.publisher is not None:
         props.append(_property("verifier:publisher.namespace", facts.publisher.namespace))
+        props.append(
+            _property("verifier:publisher.identified", str(facts.publisher.identified).lower())
+        )
+        if facts.publisher.reviewed:
+            props.append(_property("verifier:publisher.reviewed", facts.publisher.reviewed))
         if facts.publisher.source:
             props.append(_property("verifier:publisher.source", facts.publisher.source))
     return props
@@ -168,9 +173,13 @@ def _ancestors(facts: EvidenceFacts, model_ref: str) -> list[dict[str, Any]]:
             component["version"] = ancestor.commit
         if ancestor.purl:
             component["purl"] = ancestor.purl
-        if ancestor.publisher is not None:
-            component["supplier"] = _supplier(ancestor.publisher)
         props = [_property("verifier:lineage.depth", ancestor.depth)]
+        if ancestor.publisher is not None:
+            props.append(_property("verifier:publisher.namespace", ancestor.publisher.namespace))
+            if ancestor.publisher.identified:
+                component["supplier"] = _supplier(ancestor.publisher)
+            else:
+                props.append(_property("verifier:publisher.identified", "false"))
         if ancestor.relation:
             props.append(_property("verifier:lineage.relation", ancestor.relation))
         props.append(_property("verifier:lineage.declaredIn", ancestor.declared_in))
@@ -195,7 +204,7 @@ def bom_document(facts: EvidenceFacts, *, vsa_uri: str | None = None) -> dict[st
         "version": facts.commit or (facts.manifest_sha256 or "unversioned"),
         "purl": model_ref,
     }
-    if facts.publisher is not None:
+    if facts.publisher is not None and facts.publisher.identified:
         model["supplier"] = _supplier(facts.publisher)
         model["publisher"] = facts.publisher.legal_entity or facts.publisher.namespace
     if licenses := _licenses(facts):

@@ -52,6 +52,9 @@ class Ancestor:
     #: Who declared the relation: "source" (recorded by the Hub source) or "model card"
     #: (the card's front matter, read during the scan; never pinned to a commit).
     declared_in: str = "source"
+    license: str | None = None
+    #: Why the ancestor could not be resolved to a commit, when it could not.
+    error: str | None = None
 
     @property
     def purl(self) -> str | None:
@@ -81,6 +84,9 @@ class Provenance:
     created_at: str | None = None
     last_modified: str | None = None
     gated: str | None = None
+    hub_security_status: str | None = None
+    lineage_truncated: bool = False
+    lineage_cycle: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class SignatureFacts:
     issuer: str | None = None
     bundle_path: str | None = None
     bundle_sha256: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,20 @@ import enum
 from verifier.evidence.facts import EvidenceFacts
 from verifier.model import ScanStatus, Severity
 
+#: Findings that say a file differs from what the source declared, or was not compared.
+DIGEST_PROBLEMS = frozenset(
+    {
+        "HF-DIGEST-MISMATCH",
+        "HF-SIZE-MISMATCH",
+        "HF-MISSING-FILE",
+        "HF-EXTRA-FILE",
+        "HF-PATH-ESCAPE",
+        "HF-COMMIT-MISMATCH",
+        "HF-NO-DECLARED-DIGEST",
+        "HF-CACHE-DIGEST-MISMATCH",
+    }
+)
+
 
 class Level(enum.StrEnum):
     """A property the scan established about the model; see docs/evidence.md."""
@@ -38,8 +52,12 @@ def established_levels(facts: EvidenceFacts) -> tuple[Level, ...]:
         and not any(f.severity.at_least(Severity.HIGH) for f in report.findings)
     ):
         levels.append(Level.FORMAT_SAFE)
-    pinned_source = facts.source_type == "huggingface" and facts.commit is not None
-    if complete and (pinned_source or signed):
+    declared = (
+        facts.commit is not None
+        and report.declared_files is not None
+        and not any(f.code in DIGEST_PROBLEMS for f in report.findings)
+    )
+    if complete and report.files and (declared or signed):
         levels.append(Level.DIGESTS_VERIFIED)
     if signed:
         levels.append(Level.SIGNED_BY_TRUSTED_IDENTITY)

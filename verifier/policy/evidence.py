@@ -145,6 +145,8 @@ def _signature(facts: Mapping[str, Any]) -> dict[str, Any]:
         "status": _text(raw.get("status")) or "absent",
         "method": _text(raw.get("method")),
         "signer": _text(raw.get("signer")),
+        "issuer": _text(raw.get("issuer")),
+        "key_fingerprint": _text(raw.get("key_fingerprint")),
         "diff": _plain(raw.get("diff")),
     }
 
@@ -188,7 +190,9 @@ def _model(facts: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
     provenance = _mapping(facts.get("provenance"))
     repo_id = _text(source.get("repo_id")) or _text(provenance.get("repo_id"))
     commit = _text(source.get("commit")) or _text(provenance.get("commit"))
-    requested = _text(source.get("revision_requested"))
+    requested = _text(source.get("revision_requested")) or _text(
+        provenance.get("revision_requested")
+    )
     created = _parse_time(provenance.get("created_at"))
     return {
         "repo_id": repo_id,
