@@ -89,3 +89,49 @@ def test_read_at_does_not_move_or_hash(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert digests.sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1000, 4096])
+@pytest.mark.parametrize("shard", [1, 10, 100, 1000])
+def test_shard_digests_match_slices(tmp_path: Path, chunk: int, shard: int) -> None:
+    from verifier.hashing import ShardDigests, WholeFileDigest
+
+    data = random.Random(chunk * shard).randbytes(2345)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd, n = _open(path)
+    try:
+        reader = HashingReader(
+            fd,
+            size=n,
+            chunk_size=chunk,
+            observers=[ShardDigests("sha256", shard), WholeFileDigest("blake2b")],
+        )
+        reader.peek(50)
+        reader.skip(123)
+        reader.read(9)
+        digests = reader.drain()
+    finally:
+        os.close(fd)
+    shards = [d for d in digests.extra if d.start is not None]
+    expected = [
+        (start, min(start + shard, n), hashlib.sha256(data[start : start + shard]).hexdigest())
+        for start in range(0, n, shard)
+    ]
+    assert [(d.start, d.end, d.digest) for d in shards] == expected
+    assert {d.algorithm for d in shards} == {f"sha256-sharded-{shard}"}
+    [whole] = [d for d in digests.extra if d.start is None]
+    assert whole.digest == hashlib.blake2b(data).hexdigest()
+
+
+def test_shard_digests_of_an_empty_file_are_none(tmp_path: Path) -> None:
+    from verifier.hashing import ShardDigests
+
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    fd, n = _open(path)
+    try:
+        digests = HashingReader(fd, size=n, observers=[ShardDigests("sha256", 8)]).drain()
+    finally:
+        os.close(fd)
+    assert digests.extra == ()

@@ -186,6 +186,7 @@ class SignatureResult:
     digest_algorithm: str | None = None
     diff: SignatureDiff = field(default_factory=SignatureDiff)
     outside: tuple[str, ...] = ()
+    bundle_sha256: str | None = None
 
 
 @dataclass(frozen=True)

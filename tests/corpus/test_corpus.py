@@ -64,3 +64,27 @@ def test_benign_sample_is_allowed(
     report = scan_target(str(sample.path), policy=policy, recorder=None, workers=1)
     serious = [f for f in report.findings if f.severity.rank >= 2]
     assert report.verdict.decision is Decision.ALLOW, serious
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "torch-zip-state-dict-float32",
+        "joblib-arrays-zlib",
+        "joblib-arrays-raw",
+        "pickle-plain-data-protocol0",
+    ],
+)
+def test_strict_production_denies_benign_pickle_formats(
+    corpus: tuple[Path, Path], policy: Policy, name: str
+) -> None:
+    sample = _built(corpus, TECHNIQUES[name])
+    strict = load_policy(default_policy_path().parent / "strict-production.yaml")
+    default_report = scan_target(str(sample.path), policy=policy, recorder=None, workers=1)
+    strict_report = scan_target(str(sample.path), policy=strict, recorder=None, workers=1)
+    assert default_report.verdict.decision is Decision.ALLOW
+    warned = {r.rule_id for r in default_report.verdict.reasons if r.effect == "warn"}
+    assert warned, "the default policy should warn on pickle formats"
+    assert strict_report.verdict.decision is Decision.DENY
+    denied = {r.rule_id for r in strict_report.verdict.reasons if r.effect == "deny"}
+    assert denied & {"no-pickle-content", "no-pickle-formats"}, denied

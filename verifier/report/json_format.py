@@ -57,6 +57,7 @@ def signature_document(result: SignatureResult | None) -> dict[str, Any] | None:
         "certificate_subject": result.certificate_subject,
         "key_usage": list(result.key_usage),
         "path": result.path,
+        "bundle_sha256": result.bundle_sha256,
         "predicate_type": result.predicate_type,
         "digest_algorithm": result.digest_algorithm,
         "reason": result.reason,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,15 @@ _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
 _STORED, _DEFLATED = 0, 8
 _PICKLE_FORMATS = {FileFormat.PICKLE, FileFormat.PYTORCH_LEGACY}
+_STORAGE = re.compile(r"(^|/)data/\d+$")
+_IMPORT_CODES = frozenset(
+    {
+        "PICKLE-DANGEROUS-GLOBAL",
+        "PICKLE-UNKNOWN-GLOBAL",
+        "PICKLE-UNRESOLVED-GLOBAL",
+        "PICKLE-EXTENSION-CODE",
+    }
+)
 _ZIP_FORMATS = {FileFormat.ZIP, FileFormat.PYTORCH_ZIP, FileFormat.NUMPY_NPZ}
 
 
@@ -264,7 +274,12 @@ def _scan_body(
     head = body.read(min(_HEAD, entry.size))
     fmt = identify(head, entry.size)
     view = PrefixedStream(head, body)
-    yield from scan_member(view, ctx, fmt, member=member, depth=depth)
+    findings = scan_member(view, ctx, fmt, member=member, depth=depth)
+    if _STORAGE.search(entry.name):
+        # PyTorch reads `<folder>/data/<n>` as raw tensor bytes, never parses them: bytes that
+        # happen to look like a format are only reported if they import something.
+        findings = (f for f in findings if f.code in _IMPORT_CODES)
+    yield from findings
     if fmt in _PICKLE_FORMATS and isinstance(body, BoundedStream):
         yield from _check_crc(body, ctx, entry, member=member)
 

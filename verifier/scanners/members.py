@@ -16,6 +16,8 @@ from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 #: Deepest nesting of containers inside containers that is opened (zip, tar, compressed).
 MAX_DEPTH = 4
 
+_NOT_SCANNED = frozenset({FileFormat.UNKNOWN, FileFormat.EMPTY})
+
 #: (member stream, file context, member path, nesting depth) -> findings.
 MemberScanner = Callable[[ScanStream, ScanContext, str, int], Iterator[Finding]]
 
@@ -32,6 +34,8 @@ def scan_member(
     stream: ScanStream, ctx: ScanContext, fmt: FileFormat, *, member: str, depth: int
 ) -> Iterator[Finding]:
     """Scan one member, whose first byte is at the stream's position, as format `fmt`."""
+    if fmt in _NOT_SCANNED:
+        return  # raw data (tensor storages): nothing a loader would interpret
     special = MEMBER_SCANNERS.get(fmt)
     if special is not None:
         yield from special(stream, ctx, member, depth)

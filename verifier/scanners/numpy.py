@@ -49,7 +49,8 @@ def scan_npy(
         return
     major = fixed[6]
     if major == 1:
-        (hlen,) = struct.unpack("<H", stream.read(2))
+        raw = stream.read(2)
+        hlen = struct.unpack("<H", raw)[0] if len(raw) == 2 else MAX_HEADER + 1
     elif major in (2, 3):
         raw = stream.read(4)
         hlen = struct.unpack("<I", raw)[0] if len(raw) == 4 else MAX_HEADER + 1

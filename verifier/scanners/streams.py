@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 import zlib
 from typing import Any
 
@@ -172,7 +173,6 @@ class DecompressStream:
 
     def __init__(self, parent: ScanStream, kind: str, *, cap: int) -> None:
         import bz2
-        import lzma
 
         self._src = parent
         self._kind = kind
@@ -221,7 +221,7 @@ class DecompressStream:
         while len(self._out) < want and not self._done:
             try:
                 out = self._step()
-            except (zlib.error, OSError, EOFError, ValueError) as exc:
+            except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
                 raise InflateError(f"corrupt {self._kind} data: {exc}") from None
             self._out += out
             if self._pos + len(self._out) > self._cap:

@@ -7,11 +7,13 @@ and `conclude` compares the manifest with what the pass measured. Nothing here d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from verifier.hashing import ChunkObserver, ShardDigests, WholeFileDigest
 from verifier.model import (
+    DeclaredFile,
     FileResult,
     Finding,
     Severity,
@@ -53,6 +55,7 @@ class PreparedSignature:
     method: SignatureMethod | None = None
     identity: SignerIdentity | None = None
     manifest: SignedManifest | None = None
+    bundle_sha256: str | None = None
 
 
 def _given(method: SignatureMethod, request: SignatureRequest) -> bool:
@@ -67,6 +70,13 @@ def prepare(
     raw: bytes, *, path: str, self_path: str | None, request: SignatureRequest
 ) -> PreparedSignature:
     """Parse and verify the signature's envelope, then read the manifest it signs."""
+    result = _prepare(raw, path=path, self_path=self_path, request=request)
+    return replace(result, bundle_sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _prepare(
+    raw: bytes, *, path: str, self_path: str | None, request: SignatureRequest
+) -> PreparedSignature:
     method: SignatureMethod | None = None
     try:
         bundle = parse_bundle(raw)
@@ -139,24 +149,59 @@ def _actual(manifest: SignedManifest, result: FileResult) -> dict[str, str | Non
     return {result.path: digest if result.complete else None}
 
 
+@dataclass(frozen=True)
+class _Comparison:
+    diff: SignatureDiff
+    outside: tuple[str, ...]
+    uncompared: tuple[str, ...]  # signed files whose bytes were not read and whose declared
+    by_declared: int  # digest cannot stand in; and how many compared by declared digest
+
+
 def _compare(
-    prepared: PreparedSignature, manifest: SignedManifest, files: Sequence[FileResult]
-) -> tuple[SignatureDiff, tuple[str, ...]]:
+    prepared: PreparedSignature,
+    manifest: SignedManifest,
+    files: Sequence[FileResult],
+    declared: Sequence[DeclaredFile],
+) -> _Comparison:
     expected = {r.name: r for r in manifest.resources}
-    signed_paths = {r.path for r in manifest.resources}
+    names_of: dict[str, list[str]] = {}
+    for signed_resource in manifest.resources:
+        names_of.setdefault(signed_resource.path, []).append(signed_resource.name)
+    read = {f.path: f for f in files}
+    declared_by_path = {d.path: d for d in declared}
     extra: list[str] = []
     changed: list[str] = []
     outside: list[str] = []
+    uncompared: list[str] = []
     seen: set[str] = set()
-    for result in files:
-        if result.path not in signed_paths and (
-            result.path == prepared.self_path or _ignored(manifest, result.path)
-        ):
-            outside.append(result.path)
+    by_declared = 0
+    for path in sorted(set(read) | set(declared_by_path)):
+        signed = path in names_of
+        if not signed and (path == prepared.self_path or _ignored(manifest, path)):
+            outside.append(path)
             continue
-        actual = _actual(manifest, result)
-        if manifest.method == "shards" and result.path in signed_paths and not result.complete:
-            changed.append(result.path)
+        result = read.get(path)
+        stand_in = declared_by_path.get(path)
+        if result is not None and (result.sha256 is not None or stand_in is None):
+            actual = _actual(manifest, result)
+            if manifest.method == "shards" and signed and not result.complete:
+                changed.append(path)
+        elif not signed:
+            extra.append(path)
+            continue
+        elif (
+            stand_in is not None
+            and stand_in.sha256 is not None
+            and manifest.method == "files"
+            and manifest.hash_type == "sha256"
+        ):
+            # Not downloaded: the Hub's declared LFS digest is the SHA-256 the signature lists.
+            actual = {path: stand_in.sha256}
+            by_declared += 1
+        else:
+            uncompared.append(path)
+            seen.update(names_of[path])
+            continue
         for name, digest in actual.items():
             resource = expected.get(name)
             if resource is None:
@@ -165,14 +210,27 @@ def _compare(
                 seen.add(name)
                 if digest != resource.digest:
                     changed.append(name)
-    missing = sorted(set(expected) - seen)
-    return SignatureDiff(
-        extra=tuple(sorted(extra)), missing=tuple(missing), changed=tuple(sorted(set(changed)))
-    ), tuple(sorted(outside))
+    diff = SignatureDiff(
+        extra=tuple(sorted(extra)),
+        missing=tuple(sorted(set(expected) - seen)),
+        changed=tuple(sorted(set(changed))),
+    )
+    return _Comparison(diff, tuple(sorted(outside)), tuple(uncompared), by_declared)
 
 
-def conclude(prepared: PreparedSignature, files: Sequence[FileResult]) -> SignatureResult:
-    """The signature's result, comparing its manifest with the digests the pass computed."""
+def conclude(
+    prepared: PreparedSignature,
+    files: Sequence[FileResult],
+    *,
+    declared: Sequence[DeclaredFile] = (),
+) -> SignatureResult:
+    """The signature's result, comparing its manifest with the digests the pass computed.
+
+    For a Hub model, `declared` are the files the pinned commit declares: a signed file whose
+    bytes were not read (`--metadata-only`, `--exclude`) is compared by its declared LFS
+    SHA-256 where that is the digest the signature lists, and is otherwise not compared (the
+    result is then `not-checked`, never `verified`).
+    """
     identity = prepared.identity
     base = SignatureResult(
         status=prepared.status or SignatureStatus.INVALID,
@@ -184,22 +242,40 @@ def conclude(prepared: PreparedSignature, files: Sequence[FileResult]) -> Signat
         key_fingerprint=identity.key_fingerprint if identity else None,
         certificate_subject=identity.certificate_subject if identity else None,
         key_usage=identity.key_usage if identity else (),
+        bundle_sha256=prepared.bundle_sha256,
     )
     manifest = prepared.manifest
     if prepared.status is not None or manifest is None:
         return base
-    diff, outside = _compare(prepared, manifest, files)
+    found = _compare(prepared, manifest, files, declared)
+    diff = found.diff
     algorithm = manifest.hash_type
     if manifest.method == "shards":
         algorithm = f"{manifest.hash_type}-sharded-{manifest.shard_size}"
-    if diff.empty:
-        status = SignatureStatus.VERIFIED
-        reason = f"signature verified; all {len(manifest.resources)} signed {manifest.method} match"
-    else:
+    declared_note = (
+        f" ({found.by_declared} by the Hub's declared LFS digest, not downloaded)"
+        if found.by_declared
+        else ""
+    )
+    if not diff.empty:
         status = SignatureStatus.INVALID
         reason = (
             f"the model differs from what was signed: {len(diff.changed)} changed, "
             f"{len(diff.missing)} missing, {len(diff.extra)} extra"
+        )
+    elif found.uncompared:
+        status = SignatureStatus.NOT_CHECKED
+        shown = ", ".join(found.uncompared[:5]) + (", ..." * (len(found.uncompared) > 5))
+        reason = (
+            f"signature verified and no difference found{declared_note}, but "
+            f"{len(found.uncompared)} signed file(s) were not downloaded and have no declared "
+            f"digest to compare: {shown}"
+        )
+    else:
+        status = SignatureStatus.VERIFIED
+        reason = (
+            f"signature verified; all {len(manifest.resources)} signed {manifest.method} "
+            f"match{declared_note}"
         )
     return replace(
         base,
@@ -208,7 +284,7 @@ def conclude(prepared: PreparedSignature, files: Sequence[FileResult]) -> Signat
         predicate_type=manifest.predicate_type,
         digest_algorithm=algorithm,
         diff=diff,
-        outside=outside,
+        outside=found.outside,
     )
 
 

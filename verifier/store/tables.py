@@ -426,6 +426,7 @@ class SignatureRow(Base):
     certificate_subject: Mapped[str | None] = mapped_column(Text)
     key_usage: Mapped[list[str]] = mapped_column(JSON)
     path: Mapped[str | None] = mapped_column(Text)
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
     predicate_type: Mapped[str | None] = mapped_column(Text)
     digest_algorithm: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
@@ -445,6 +446,7 @@ class SignatureRow(Base):
             certificate_subject=result.certificate_subject,
             key_usage=list(result.key_usage),
             path=result.path,
+            bundle_sha256=result.bundle_sha256,
             predicate_type=result.predicate_type,
             digest_algorithm=result.digest_algorithm,
             reason=result.reason,
@@ -476,6 +478,7 @@ class SignatureRow(Base):
                 changed=tuple(str(p) for p in self.diff.get("changed", [])),
             ),
             outside=tuple(str(p) for p in self.outside),
+            bundle_sha256=self.bundle_sha256,
         )
 
 
