@@ -47,6 +47,10 @@ def is_lfs(path: str, data: bytes) -> bool:
     return path.endswith(LFS_SUFFIXES) or len(data) >= LFS_MIN_SIZE
 
 
+#: (path, id(content)) -> (content, entry); the content is kept so its id is not reused.
+_ENTRY_CACHE: dict[tuple[str, int], tuple[bytes, dict[str, Any]]] = {}
+
+
 @dataclass
 class HubRepo:
     """One model repository: commits (path -> bytes), branches and tags, and card metadata."""
@@ -92,7 +96,16 @@ class HubRepo:
         return self.refs.get(revision)
 
     def entry(self, path: str, data: bytes) -> dict[str, Any]:
-        """The tree entry of one file."""
+        """The tree entry of one file (digests computed once per content)."""
+        cached = _ENTRY_CACHE.get((path, id(data)))
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        entry = self._entry(path, data)
+        _ENTRY_CACHE[(path, id(data))] = (data, entry)
+        return entry
+
+    @staticmethod
+    def _entry(path: str, data: bytes) -> dict[str, Any]:
         if is_lfs(path, data):
             pointer = lfs_pointer(data)
             return {

@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from verifier.hashing import ChunkObserver
+from verifier.hashing import CHUNK_SIZE, ChunkObserver
 from verifier.manifest import check_file, compare_listings
 from verifier.metadata_only import metadata_result
-from verifier.model import DeclaredFile, FileResult, Finding, Severity
+from verifier.model import DeclaredFile, FileFormat, FileResult, Finding, Severity
 from verifier.sources.huggingface import (
+    Downloaded,
     HubModel,
     HubSource,
     MissingEntryError,
     OversizeError,
 )
-from verifier.sources.local import LocalFile
+from verifier.sources.local import LocalFile, open_regular
 from verifier.sources.quarantine import Quarantine, path_escape_reason
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,93 @@ def selected(path: str, options: FetchOptions) -> bool:
 ObserversFor = Callable[[str], Sequence[ChunkObserver]]
 
 
-def _scan_landed(path: str, location: Path, observers_for: ObserversFor | None) -> FileResult:
-    from verifier.pipeline import scan_file  # the one per-file read, shared with local scans
+class LandedReader:
+    """A forward stream over a landed download whose bytes were hashed as they arrived.
 
-    entry = LocalFile(path=path, location=str(location))
-    observers = observers_for(path) if observers_for is not None else ()
-    return scan_file(entry, git_sha1=True, observers=observers)
+    Scanners get the same `ScanStream` as for local files, but nothing is hashed again and the
+    parts a scanner skips (a safetensors file's tensor data) are not read at all.
+    """
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._pos = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int) -> bytes:
+        if n <= 0:
+            return b""
+        parts = []
+        while n > 0 and self._pos < self._size:
+            chunk = os.pread(self._fd, min(n, CHUNK_SIZE), self._pos)
+            if not chunk:
+                break
+            parts.append(chunk)
+            self._pos += len(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def skip(self, n: int) -> int:
+        step = max(0, min(n, self._size - self._pos))
+        self._pos += step
+        return step
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        if offset < 0 or n <= 0:
+            return b""
+        return os.pread(self._fd, n, offset)
+
+
+def _scan_landed(
+    declared: DeclaredFile,
+    location: Path,
+    downloaded: Downloaded,
+    observers_for: ObserversFor | None,
+) -> FileResult:
+    from verifier.pipeline import HEAD_SIZE, scan_file, scan_stream  # shared with local scans
+
+    entry = LocalFile(path=declared.path, location=str(location))
+    observers = observers_for(declared.path) if observers_for is not None else ()
+    if observers:
+        # A signature asks for more digests: read everything once more, computing them all.
+        return scan_file(entry, git_sha1=not declared.lfs, observers=observers)
+    try:
+        fd, size = open_regular(entry.location)
+    except OSError as exc:
+        return _unreadable_landed(declared.path, exc)
+    try:
+        reader = LandedReader(fd, size)
+        fmt, findings, notes = scan_stream(reader, declared.path, os.pread(fd, HEAD_SIZE, 0))
+    except OSError as exc:
+        return _unreadable_landed(declared.path, exc)
+    finally:
+        os.close(fd)
+    return FileResult(
+        path=declared.path,
+        size=downloaded.size,
+        sha256=downloaded.sha256,
+        git_sha1=downloaded.git_sha1,
+        format=fmt,
+        findings=tuple(findings),
+        complete=size == downloaded.size,
+        notes=notes,
+    )
+
+
+def _unreadable_landed(path: str, exc: OSError) -> FileResult:
+    finding = Finding(
+        "FILE-UNREADABLE",
+        Severity.CRITICAL,
+        f"the downloaded file could not be read back: {exc.strerror or exc}",
+        file=path,
+    )
+    return FileResult(path, 0, None, None, FileFormat.UNKNOWN, (finding,), complete=False)
 
 
 def _fetch_one(
@@ -120,8 +202,8 @@ def _fetch_one(
         ]
     landed = quarantine.path_for(declared.path)
     try:
-        with open(landed, "xb") as sink:
-            source.download(pinned, declared, sink, on_bytes=progress.advance)
+        with open(landed, "x+b") as sink:
+            downloaded = source.download(pinned, declared, sink, on_bytes=progress.advance)
     except MissingEntryError:
         quarantine.discard(landed)
         return None, [_missing(declared.path)]
@@ -136,7 +218,7 @@ def _fetch_one(
                 evidence=f"declared {declared.size}",
             )
         ]
-    result = _scan_landed(declared.path, landed, observers_for)
+    result = _scan_landed(declared, landed, downloaded, observers_for)
     problems = check_file(declared, result) if result.complete else []
     if problems or not result.complete or result.sha256 is None:
         quarantine.discard(landed)  # nothing unverified leaves quarantine

@@ -39,7 +39,7 @@ from verifier.model import (
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
 from verifier.report.json_format import facts_document
-from verifier.scanners.interface import ScanContext, ScanLimitError
+from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.remote_code import python_file_finding
 from verifier.scanners.sniff import identify
@@ -139,6 +139,24 @@ def _unreadable(path: str, reason: str) -> FileResult:
     )
 
 
+def scan_stream(
+    stream: ScanStream, path: str, head: bytes
+) -> tuple[FileFormat, list[Finding], dict[str, Any]]:
+    """Identify a file by its first bytes and run its scanner over `stream` (read forward once).
+
+    Returns the format, the findings, and the facts the scanner noted.
+    """
+    fmt = identify(head, stream.size)
+    notes: dict[str, Any] = {}
+    ctx = ScanContext(path=path, format=fmt, notes=notes)
+    findings = _run_scanner(stream, ctx)
+    if (mismatch := name_mismatch(path, fmt)) is not None:
+        findings.append(mismatch)
+    if (python := python_file_finding(path)) is not None:
+        findings.append(python)
+    return fmt, findings, notes
+
+
 def scan_file(
     entry: LocalFile, *, git_sha1: bool = False, observers: Sequence[ChunkObserver] = ()
 ) -> FileResult:
@@ -155,14 +173,7 @@ def scan_file(
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
         reader = HashingReader(fd, size=size, git_sha1=git_sha1, observers=observers)
         try:
-            fmt = identify(reader.peek(HEAD_SIZE), size)
-            notes: dict[str, Any] = {}
-            ctx = ScanContext(path=entry.path, format=fmt, notes=notes)
-            findings = _run_scanner(reader, ctx)
-            if (mismatch := name_mismatch(entry.path, fmt)) is not None:
-                findings.append(mismatch)
-            if (python := python_file_finding(entry.path)) is not None:
-                findings.append(python)
+            fmt, findings, notes = scan_stream(reader, entry.path, reader.peek(HEAD_SIZE))
             digests = reader.drain()
         except OSError as exc:
             return _unreadable(entry.path, exc.strerror or str(exc))
@@ -317,7 +328,7 @@ def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
     return details
 
 
-def _run_scanner(reader: HashingReader, ctx: ScanContext) -> list[Finding]:
+def _run_scanner(reader: ScanStream, ctx: ScanContext) -> list[Finding]:
     scanner = scanner_for(ctx.format)
     if scanner is None:
         return [

@@ -433,3 +433,23 @@ def test_same_size_tampering_in_the_hf_cache_is_denied(hub: HubEmulator, tmp_pat
         "config.json",
         "model.safetensors",
     ]
+
+
+def test_capped_writer_hashes_as_bytes_arrive_and_restarts_on_rewind(tmp_path: Path) -> None:
+    import hashlib
+
+    from verifier.sources.huggingface import CappedWriter
+
+    data = b"0123456789" * 10
+    progress: list[int] = []
+    with open(tmp_path / "f", "x+b") as sink:
+        writer = CappedWriter(sink, limit=len(data), on_bytes=progress.append, git_sha1=True)
+        writer.write(data[:40])
+        writer.seek(0)  # a server ignored the resume range: start again
+        writer.write(data[:30])
+        writer.write(data[30:])
+        result = writer.result()
+    assert (tmp_path / "f").read_bytes() == data
+    assert result.size == len(data) and sum(progress) == len(data)
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.git_sha1 == hashlib.sha1(b"blob 100\0" + data).hexdigest()

@@ -6,6 +6,7 @@ of `huggingface_hub` are turned into `SourceError` (exit 3) here, at the boundar
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -102,19 +103,47 @@ class _Oversize(Exception):
     """The server sent more bytes than declared."""
 
 
-class CappedWriter:
-    """A file-like sink that refuses bytes past `limit` and reports progress as bytes arrive."""
+@dataclass(frozen=True)
+class Downloaded:
+    """What arrived: the byte count and the digests computed as the bytes arrived."""
 
-    def __init__(self, sink: IO[bytes], *, limit: int, on_bytes: Callable[[int], None]) -> None:
+    size: int
+    sha256: str
+    git_sha1: str | None
+
+
+class CappedWriter:
+    """A file-like sink that hashes bytes as they arrive and refuses any past `limit`."""
+
+    def __init__(
+        self,
+        sink: IO[bytes],
+        *,
+        limit: int,
+        on_bytes: Callable[[int], None],
+        git_sha1: bool = False,
+    ) -> None:
         self._sink = sink
         self._limit = limit
         self._on_bytes = on_bytes
+        self._git_sha1 = git_sha1
         self.written = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._git = hashlib.sha1(usedforsecurity=False) if self._git_sha1 else None
+        if self._git is not None:
+            # The declared size: a download of another size fails its size check anyway.
+            self._git.update(b"blob %d\0" % self._limit)
 
     def write(self, data: bytes) -> int:
         if self.written + len(data) > self._limit:
             raise _Oversize(f"more than the declared {self._limit} bytes were sent")
         self._sink.write(data)
+        self._sha256.update(data)
+        if self._git is not None:
+            self._git.update(data)
         self.written += len(data)
         self._on_bytes(len(data))
         return len(data)
@@ -123,10 +152,21 @@ class CappedWriter:
         return self.written
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        # The client rewinds only to restart a download the server would not resume.
-        self._on_bytes(offset - self.written)
-        self.written = self._sink.seek(offset, whence)
+        # The client rewinds only to restart a download the server would not resume: the
+        # digests restart too, over whatever is kept before `offset`.
+        self._on_bytes(-self.written)
+        self.written = 0
+        self._reset()
+        self._sink.seek(0)
+        keep = self._sink.read(offset) if offset > 0 and whence == 0 else b""
+        self._sink.seek(0)
+        self.write(keep)
         return self.written
+
+    def result(self) -> Downloaded:
+        """The size received and its digests."""
+        git = self._git.hexdigest() if self._git is not None else None
+        return Downloaded(size=self.written, sha256=self._sha256.hexdigest(), git_sha1=git)
 
     def truncate(self, size: int | None = None) -> int:
         return self._sink.truncate(size)
@@ -235,10 +275,11 @@ class HubSource:
         sink: IO[bytes],
         *,
         on_bytes: Callable[[int], None] = lambda _n: None,
-    ) -> int:
-        """Stream `declared` at the pinned commit into `sink`; return the bytes received.
+    ) -> Downloaded:
+        """Stream `declared` at the pinned commit into `sink`, hashing the bytes as they arrive.
 
-        Never accepts more bytes than declared (the excess is refused, not stored).
+        Never accepts more bytes than declared (the excess is refused, not stored). The git
+        blob SHA-1 is computed for files outside LFS (whose declared digest it is).
 
         Raises:
             OversizeError: the server sent more than the declared size.
@@ -247,7 +288,9 @@ class HubSource:
         from huggingface_hub.file_download import http_get
         from huggingface_hub.utils import _headers
 
-        writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
+        writer = CappedWriter(
+            sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs
+        )
         headers = _headers.build_hf_headers(token=self.settings.token)
         url = self.file_url(pinned, declared.path)
         try:
@@ -260,7 +303,7 @@ class HubSource:
             )
         except _Oversize as exc:
             raise OversizeError(str(exc)) from None
-        return writer.written
+        return writer.result()
 
     def served_commit(self, pinned: PinnedRevision, path: str) -> str | None:
         """The commit the Hub says it serves `path` from (`X-Repo-Commit` of a HEAD request).
