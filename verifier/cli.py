@@ -27,6 +27,7 @@ from verifier.model import Decision, ScanReport, Verdict
 from verifier.pipeline import HubOptions, run_scan
 from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
 from verifier.policy import decide as decide_policy
+from verifier.policy.publishers import load_publishers, shipped_publishers
 from verifier.policy.schema import HF_SUBJECT, Mode
 from verifier.policy.testing import find_test_files, run_test_file
 from verifier.progress import download_progress
@@ -584,6 +585,13 @@ def test_policies(path: Path) -> None:
     metavar="URI",
     help="predicate.verifier.id of the vsa: a URI naming your verifier deployment.",
 )
+@click.option(
+    "--publishers",
+    "publishers_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Publisher registry that extends or overrides the shipped policies/publishers.yaml.",
+)
 @_database_option
 def report(
     target: str,
@@ -591,15 +599,21 @@ def report(
     output: Path | None,
     signing_key: Path | None,
     verifier_id: str,
+    publishers_path: Path | None,
     database_url: str | None,
 ) -> None:
     """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
 
     Reports read the database only; they never fetch. See docs/evidence.md.
     """
+    if EvidenceFormat(fmt).binary and output is None:
+        raise UsageError(f"--format {fmt} writes a binary file: give -o FILE")
     key = dsse.load_private_key(signing_key) if signing_key is not None else None
+    registry = shipped_publishers()
+    if publishers_path is not None:
+        registry = registry.merged(load_publishers(publishers_path))
     with _open_store(database_url) as store:
-        facts = load_facts(store, target)
+        facts = load_facts(store, target, publishers=registry)
     data = render_evidence(facts, EvidenceFormat(fmt), signing_key=key, verifier_id=verifier_id)
     if output is None:
         click.echo(data.decode(), nl=False)

@@ -33,7 +33,6 @@ def upgrade() -> None:
         sa.Column("certificate_subject", sa.Text(), nullable=True),
         sa.Column("key_usage", sa.JSON(), nullable=False),
         sa.Column("path", sa.Text(), nullable=True),
-        sa.Column("bundle_sha256", sa.String(64), nullable=True),
         sa.Column("predicate_type", sa.Text(), nullable=True),
         sa.Column("digest_algorithm", sa.String(64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
