@@ -7,7 +7,7 @@ Peers run only where installed (`pip install 'verifier[compare]'`, or put their 
 environment's bin folder first with --peer-bin).
 
 Usage: python benchmarks/scanner_compare.py [--corpus DIR] [--peer-bin DIR] [--tools a,b]
-       [--timeout S] [--misses]
+       [--timeout S] [--misses] [--whole]
 """
 
 from __future__ import annotations
@@ -152,6 +152,12 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--misses", action="store_true")
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="also time one run of each tool over the whole corpus (engine speed without "
+        "per-process start-up)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="verifier-compare-"))
     corpus = args.corpus or work / "corpus"
@@ -181,6 +187,14 @@ def main() -> None:
     malicious = sum(1 for label in labels if label["malicious"])
     results = compare(corpus, tools, args.timeout, env)
     print(table(results, malicious, len(labels) - malicious))
+    if args.whole:
+        print("\n| tool | whole corpus, one run (s) |\n| --- | --- |")
+        for tool in tools:
+            if tool == "fickling":
+                continue  # checks one file per run
+            start = time.perf_counter()
+            TOOLS[tool][1](corpus, args.timeout * 10, env)
+            print(f"| {tool} | {time.perf_counter() - start:.1f} |")
     if args.misses:
         for tool, t in results.items():
             print(f"\n{tool} missed: {', '.join(t.misses) or 'none'}")

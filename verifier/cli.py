@@ -20,13 +20,22 @@ from verifier.errors import (
     UsageError,
     VerifierError,
 )
-from verifier.evidence import EvidenceFormat, dsse, load_facts, render_evidence, vsa
+from verifier.evidence import (
+    EvidenceFormat,
+    approval,
+    dsse,
+    load_facts,
+    render_evidence,
+    vsa,
+)
+from verifier.evidence.approval import bundle_resources
 from verifier.evidence.output import write_atomically
 from verifier.lockfile import find_locked, locked_from_report, read_lock, write_lock
 from verifier.model import Decision, ScanReport, Verdict
 from verifier.pipeline import HubOptions, run_scan
 from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
 from verifier.policy import decide as decide_policy
+from verifier.policy.publishers import load_publishers, shipped_publishers
 from verifier.policy.schema import HF_SUBJECT, Mode
 from verifier.policy.testing import find_test_files, run_test_file
 from verifier.progress import download_progress
@@ -584,6 +593,13 @@ def test_policies(path: Path) -> None:
     metavar="URI",
     help="predicate.verifier.id of the vsa: a URI naming your verifier deployment.",
 )
+@click.option(
+    "--publishers",
+    "publishers_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Publisher registry that extends or overrides the shipped policies/publishers.yaml.",
+)
 @_database_option
 def report(
     target: str,
@@ -591,21 +607,67 @@ def report(
     output: Path | None,
     signing_key: Path | None,
     verifier_id: str,
+    publishers_path: Path | None,
     database_url: str | None,
 ) -> None:
     """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
 
     Reports read the database only; they never fetch. See docs/evidence.md.
     """
+    if EvidenceFormat(fmt).binary and output is None:
+        raise UsageError(f"--format {fmt} writes a binary file: give -o FILE")
     key = dsse.load_private_key(signing_key) if signing_key is not None else None
+    registry = shipped_publishers()
+    if publishers_path is not None:
+        registry = registry.merged(load_publishers(publishers_path))
     with _open_store(database_url) as store:
-        facts = load_facts(store, target)
+        facts = load_facts(store, target, publishers=registry)
     data = render_evidence(facts, EvidenceFormat(fmt), signing_key=key, verifier_id=verifier_id)
     if output is None:
         click.echo(data.decode(), nl=False)
     else:
         write_atomically(output, data)
         click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The organisation's PEM private key (EC P-256, P-384 or P-521).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the signature bundle (atomically).",
+)
+@_database_option
+def approve(target: str, signing_key: Path, output: Path, database_url: str | None) -> None:
+    """Countersign an allowed model: an OpenSSF model signing bundle over its verified digests.
+
+    TARGET is a scan id or hf://ns/name@commit whose recorded decision is allow. The bundle is
+    what `model_signing verify key MODEL --signature FILE --public_key PUB` accepts. Exit
+    status: 0 written, 1 refused (the model is not allowed), 2 usage error (key, target).
+    """
+    key = dsse.load_private_key(signing_key)
+    with _open_store(database_url) as store:
+        facts = load_facts(store, target)
+    ignore: tuple[str, ...] = ()
+    root = facts.report.source.get("root")
+    if root:  # a bundle written inside the model folder must not sign itself
+        try:
+            ignore = (output.resolve().relative_to(Path(root).resolve()).as_posix(),)
+        except ValueError:
+            ignore = ()
+    bundle = approval.approval_bundle(facts, key, ignore=ignore)
+    write_atomically(output, (json.dumps(bundle, indent=2) + "\n").encode())
+    click.echo(
+        f"approved {facts.purl} ({len(bundle_resources(bundle))} files): wrote {output}", err=True
+    )
 
 
 @cli.command("verify-attestation")

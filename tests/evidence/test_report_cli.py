@@ -105,3 +105,35 @@ def test_unwritable_output_is_one_line_exit_3_and_leaves_nothing(
         assert os.listdir(locked) == []
     finally:
         locked.chmod(0o700)
+
+
+def test_own_publisher_registry_overrides_the_shipped_one(recorded: str, tmp_path: Path) -> None:
+    registry = tmp_path / "publishers.yaml"
+    registry.write_text(
+        "version: 1\npublishers:\n  Qwen:\n    legal_entity: Example Holding\n"
+        "    country: NL\n    source: https://example.org/qwen\n    reviewed: 2026-01-01\n"
+    )
+    code, text, _ = _run(
+        "report",
+        SCAN_ID,
+        "--format",
+        "markdown",
+        "--publishers",
+        str(registry),
+        database_url=recorded,
+    )
+    assert (
+        code == 0
+        and "| Publisher | Example Holding (NL), source: https://example.org/qwen |" in text
+    )
+    registry.write_text("version: 1\npublishers: [\n")
+    code, _, err = _run(
+        "report",
+        SCAN_ID,
+        "--format",
+        "markdown",
+        "--publishers",
+        str(registry),
+        database_url=recorded,
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1

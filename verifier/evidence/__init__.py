@@ -10,7 +10,7 @@ from typing import assert_never
 
 from verifier import model
 from verifier.errors import UsageError
-from verifier.evidence import cyclonedx, dsse, markdown, vsa
+from verifier.evidence import cyclonedx, dossier, dsse, markdown, vsa
 from verifier.evidence.facts import (
     Ancestor,
     EvidenceFacts,
@@ -30,7 +30,14 @@ class EvidenceFormat(enum.StrEnum):
 
     CYCLONEDX = "cyclonedx"
     VSA = "vsa"
+    DOSSIER_HTML = "dossier-html"
+    DOSSIER_PDF = "dossier-pdf"
     MARKDOWN = "markdown"
+
+    @property
+    def binary(self) -> bool:
+        """Whether the format is bytes that must go to a file, not a terminal."""
+        return self is EvidenceFormat.DOSSIER_PDF
 
 
 def _texts(value: object) -> tuple[str, ...]:
@@ -196,6 +203,12 @@ def render_evidence(
         return cyclonedx.render(facts).encode()
     if fmt is EvidenceFormat.VSA:
         return vsa.render(facts, signing_key=signing_key, verifier_id=verifier_id).encode()
+    if fmt is EvidenceFormat.DOSSIER_HTML:
+        return dossier.render_html(facts).encode()
+    if fmt is EvidenceFormat.DOSSIER_PDF:
+        from verifier.evidence.dossier_pdf import render_pdf  # fpdf2 loads only when needed
+
+        return render_pdf(facts)
     if fmt is EvidenceFormat.MARKDOWN:
         return markdown.render(facts).encode()
     assert_never(fmt)
