@@ -401,9 +401,9 @@ def _handler(hub: HubEmulator, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b"NoSuchKey", {}, head=head)
                 return
             body = repo.served.get((match["commit"], match["path"]), files[match["path"]])
-            self._body(
-                body, {"ETag": f'"{hashlib.sha256(files[match["path"]]).hexdigest()}"'}, head
-            )
+            entry = repo.entry(match["path"], files[match["path"]])
+            etag = entry["lfs"]["oid"] if "lfs" in entry else entry["oid"]
+            self._body(body, {"ETag": f'"{etag}"'}, head)
 
         def _body(self, body: bytes, headers: dict[str, str], head: bool) -> None:
             headers = {**headers, "Accept-Ranges": "bytes"}
