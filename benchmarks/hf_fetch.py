@@ -1,8 +1,9 @@
 """Fetch a multi-file model from a loopback Hub: plain `snapshot_download` against `verifier scan`.
 
-Both runs use the same emulator (tests/hub_emulator.py, with its CDN origin), the same machine and
-the same process; the baseline verifies nothing (it checks sizes only), verifier downloads into
-quarantine, verifies every digest, scans, decides and records (SQLite). Runs alternate, and the
+Both runs use the same emulator (tests/hub_emulator.py, with its CDN origin, in a process of its
+own, as the Hub is another machine in real use) and the same client process. The baseline
+verifies nothing (it checks sizes only); verifier downloads into quarantine, hashes the bytes as
+they arrive, verifies every digest, scans, decides and records (SQLite). Runs alternate; the
 median of each is reported with the ratio verifier / baseline.
 
     python benchmarks/hf_fetch.py                      # 4 x 256 MiB, 3 rounds
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -20,6 +22,8 @@ import struct
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,28 +73,43 @@ def verifier_scan(endpoint: str, repo_id: str, home: Path) -> tuple[float, str]:
     return time.perf_counter() - start, report.verdict.decision.value
 
 
+def serve(files: int, size_mib: int, conn: Connection, stop: Event) -> None:
+    """Run the Hub emulator in its own process (the Hub is another machine in real use)."""
+    repo = {
+        f"model-{i + 1:05d}-of-{files:05d}.safetensors": safetensors_blob(size_mib << 20)
+        for i in range(files)
+    }
+    repo["config.json"] = b'{"model_type": "bench"}'
+    with HubEmulator() as hub:
+        hub.add_repo("bench/model", repo)
+        for path, data in repo.items():  # digests computed once, before anything is timed
+            hub.repos["bench/model"].entry(path, data)
+        conn.send((hub.endpoint, sum(len(v) for v in repo.values())))
+        stop.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    files = {
-        f"model-{i + 1:05d}-of-{args.files:05d}.safetensors": safetensors_blob(args.size_mib << 20)
-        for i in range(args.files)
-    }
-    files["config.json"] = b'{"model_type": "bench"}'
-    total = sum(len(v) for v in files.values())
+    receive, send = multiprocessing.Pipe(duplex=False)
+    stop = multiprocessing.Event()
+    server = multiprocessing.Process(
+        target=serve, args=(args.files, args.size_mib, send, stop), daemon=True
+    )
+    server.start()
+    endpoint, total = receive.recv()
     plain: list[float] = []
     ours: list[float] = []
-    with HubEmulator() as hub:
-        hub.add_repo("bench/model", files)
+    try:
         # One unmeasured warm-up of each, so imports and first connections are not timed.
         for measured in [False] + [True] * args.rounds:
             work = Path(tempfile.mkdtemp(prefix="hf-fetch-bench-"))
             try:
-                base = plain_download(hub.endpoint, "bench/model", work / "cache")
-                took, decision = verifier_scan(hub.endpoint, "bench/model", work / "home")
+                base = plain_download(endpoint, "bench/model", work / "cache")
+                took, decision = verifier_scan(endpoint, "bench/model", work / "home")
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             if decision != "allow":
@@ -99,6 +118,9 @@ def main() -> None:
                 plain.append(base)
                 ours.append(took)
                 print(f"  round: snapshot_download {base:.2f} s, verifier scan {took:.2f} s")
+    finally:
+        stop.set()
+        server.join(timeout=10)
     plain_s, ours_s = statistics.median(plain), statistics.median(ours)
     mib = total / 2**20
     print(f"model: {args.files} x {args.size_mib} MiB ({mib:.0f} MiB), cpus {os.cpu_count()}")

@@ -20,7 +20,15 @@ from verifier.errors import (
     UsageError,
     VerifierError,
 )
-from verifier.evidence import EvidenceFormat, dsse, load_facts, render_evidence, vsa
+from verifier.evidence import (
+    EvidenceFormat,
+    approval,
+    dsse,
+    load_facts,
+    render_evidence,
+    vsa,
+)
+from verifier.evidence.approval import bundle_resources
 from verifier.evidence.output import write_atomically
 from verifier.lockfile import find_locked, locked_from_report, read_lock, write_lock
 from verifier.model import Decision, ScanReport, Verdict
@@ -620,6 +628,46 @@ def report(
     else:
         write_atomically(output, data)
         click.echo(f"wrote {output}", err=True)
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The organisation's PEM private key (EC P-256, P-384 or P-521).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the signature bundle (atomically).",
+)
+@_database_option
+def approve(target: str, signing_key: Path, output: Path, database_url: str | None) -> None:
+    """Countersign an allowed model: an OpenSSF model signing bundle over its verified digests.
+
+    TARGET is a scan id or hf://ns/name@commit whose recorded decision is allow. The bundle is
+    what `model_signing verify key MODEL --signature FILE --public_key PUB` accepts. Exit
+    status: 0 written, 1 refused (the model is not allowed), 2 usage error (key, target).
+    """
+    key = dsse.load_private_key(signing_key)
+    with _open_store(database_url) as store:
+        facts = load_facts(store, target)
+    ignore: tuple[str, ...] = ()
+    root = facts.report.source.get("root")
+    if root:  # a bundle written inside the model folder must not sign itself
+        try:
+            ignore = (output.resolve().relative_to(Path(root).resolve()).as_posix(),)
+        except ValueError:
+            ignore = ()
+    bundle = approval.approval_bundle(facts, key, ignore=ignore)
+    write_atomically(output, (json.dumps(bundle, indent=2) + "\n").encode())
+    click.echo(
+        f"approved {facts.purl} ({len(bundle_resources(bundle))} files): wrote {output}", err=True
+    )
 
 
 @cli.command("verify-attestation")

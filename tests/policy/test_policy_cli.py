@@ -131,7 +131,7 @@ def test_cel_that_raises_during_a_scan_records_nothing(tiny_model: Path, tmp_pat
     bad = tmp_path / "p.yaml"
     bad.write_text(
         "name: p\nrules:\n  - id: r\n    effect: deny\n    message: m\n"
-        "    when: files[100].size > 1\n"
+        "    when: size(files) > 0 && files[0].size / (files[0].size - files[0].size) > 0\n"
     )
     code, err = _scan(tiny_model, "--policy", str(bad))
     assert code == 2 and f"{bad}:6: rule 'r': when:" in err

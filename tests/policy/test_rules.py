@@ -130,19 +130,41 @@ def test_cel_when_over_the_evidence_document() -> None:
     assert verdict.reasons[0].evidence[-1].startswith("when: files.exists")
 
 
-def test_cel_that_raises_names_file_and_line() -> None:
+def test_cel_that_raises_at_load_names_file_and_line() -> None:
+    with pytest.raises(PolicyError, match=r"p\.yaml:6: rule 'r': when: raises on a scan with no"):
+        policy(
+            "name: p\nrules:\n  - id: r\n    effect: deny\n    message: m\n"
+            "    when: publsher.country == 'FR'\n"
+        )
+
+
+def test_cel_that_raises_on_some_evidence_names_file_and_line() -> None:
     p = policy(
         "name: p\nrules:\n  - id: r\n    effect: deny\n    message: m\n"
-        "    when: files[3].size > 1\n"
+        "    when: size(files) > 0 && 10 / (files[0].size - 1) > 0\n"
     )
-    with pytest.raises(PolicyError, match=r"p\.yaml:6: rule 'r': when: "):
-        run(p, facts())
+    assert fired(run(p, facts(file("a", "json") | {"size": 3}))) == ["r"]
+    with pytest.raises(PolicyError, match=r"p\.yaml:6: rule 'r': when: .*divide by zero"):
+        run(p, facts(file("a", "json")))
+
+
+def test_unknown_placeholder_is_an_error_at_load() -> None:
+    with pytest.raises(PolicyError, match=r"p\.yaml:5: rule 'r': message: \{publisher.nation\}"):
+        policy(
+            "name: p\nrules:\n  - id: r\n    effect: deny\n    message: '{publisher.nation}'\n"
+            "    match: {publisher_known: false}\n"
+        )
 
 
 def test_cel_that_gives_no_boolean_is_an_error() -> None:
-    p = policy("name: p\nrules:\n  - id: r\n    effect: deny\n    message: m\n    when: '1 + 1'\n")
+    with pytest.raises(PolicyError, match=r"p\.yaml:6: .*expected true or false, got IntType 2"):
+        policy("name: p\nrules:\n  - id: r\n    effect: deny\n    message: m\n    when: '1 + 1'\n")
+    p = policy(
+        "name: p\nrules:\n  - id: r\n    effect: deny\n    message: m\n"
+        "    when: size(files) == 0 || files[0].path\n"
+    )
     with pytest.raises(PolicyError, match="expected true or false"):
-        run(p, facts())
+        run(p, facts(file("a", "json")))
 
 
 def _waived(subject: str, expires: str = "2027-01-01") -> str:

@@ -30,6 +30,7 @@ PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 _CURVES: dict[str, hashes.HashAlgorithm] = {
     "secp256r1": hashes.SHA256(),
     "secp384r1": hashes.SHA384(),
+    "secp521r1": hashes.SHA512(),
 }
 
 
@@ -53,7 +54,9 @@ def _curve_hash(
 ) -> hashes.HashAlgorithm:
     algorithm = _CURVES.get(key.curve.name)
     if algorithm is None:
-        raise KeyFileError(f"elliptic curve {key.curve.name} is not supported; use P-256 or P-384")
+        raise KeyFileError(
+            f"elliptic curve {key.curve.name} is not supported; use P-256, P-384 or P-521"
+        )
     return algorithm
 
 

@@ -11,11 +11,10 @@ from verifier.errors import PolicyError
 from verifier.model import Decision, RuleOutcome, Severity, Verdict, WaiverOutcome
 from verifier.policy.cel import CelEvaluationError, evaluate
 from verifier.policy.matchers import Hit, evaluate_match
-from verifier.policy.schema import FILE_SUBJECT, Effect, Policy, Rule, Waiver
+from verifier.policy.schema import FILE_SUBJECT, PLACEHOLDER, Effect, Policy, Rule, Waiver
 
 #: Evidence lines kept per rule outcome; the rest is summarised.
 MAX_EVIDENCE = 20
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 
 
 def render_message(template: str, evidence: Mapping[str, Any]) -> str:
@@ -36,7 +35,7 @@ def render_message(template: str, evidence: Mapping[str, Any]) -> str:
             return ", ".join(str(v) for v in value)
         return str(value).lower() if isinstance(value, bool) else str(value)
 
-    return _PLACEHOLDER.sub(fill, template)
+    return PLACEHOLDER.sub(fill, template)
 
 
 def _fires(rule: Rule, policy: Policy, evidence: Mapping[str, Any]) -> Hit | None:

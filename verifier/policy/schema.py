@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from verifier.errors import PolicyError
 from verifier.model import FileFormat, Severity
-from verifier.policy.cel import CelProgram, compile_expression
+from verifier.policy.cel import CelEvaluationError, CelProgram, compile_expression, evaluate
+from verifier.policy.evidence import build_evidence
 from verifier.policy.publishers import PublisherRegistry, load_publishers, shipped_publishers
 from verifier.policy.yamlfile import read_yaml, validate, where
 
@@ -274,6 +275,23 @@ def _rule_paths(doc: PolicyFile) -> list[tuple[Rule, tuple[Any, ...]]]:
     return paths
 
 
+#: `{dotted.path}` placeholders in rule messages, filled from the evidence document.
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
+
+
+def _resolves(document: Any, parts: list[str]) -> bool:
+    """Whether a placeholder path names a field (an index into a list always may)."""
+    value = document
+    for part in parts:
+        if isinstance(value, list) and part.isdigit():
+            return True
+        if not isinstance(value, Mapping) or part not in value:
+            # `source` holds whatever the source recorded: any key below it is allowed.
+            return parts[0] == "source"
+        value = value[part]
+    return True
+
+
 def bind(
     doc: PolicyFile,
     *,
@@ -303,14 +321,30 @@ def bind(
         default = env_set.default or default
     locations: dict[str, str] = {}
     programs: dict[str, CelProgram] = {}
+    # Every field is present in every evidence document, so a document with no facts at all
+    # shows a misspelt field or placeholder at load time rather than during a scan.
+    blank = build_evidence({}, publishers=publishers, now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     for rule, path in _rule_paths(doc):
+        for placeholder in PLACEHOLDER.findall(rule.message):
+            if not _resolves(blank, placeholder.split(".")):
+                at = where(text, source, (*path, "message"))
+                raise PolicyError(
+                    f"{at}: rule {rule.id!r}: message: {{{placeholder}}} is not a field of the "
+                    "evidence document (see docs/policy.md)"
+                )
         if rule.when is None:
             continue
         at = where(text, source, (*path, "when"))
         try:
             program = compile_expression(rule.when)
+            evaluate(program, blank)
         except ValueError as exc:
             raise PolicyError(f"{at}: rule {rule.id!r}: when: {exc}") from None
+        except CelEvaluationError as exc:
+            raise PolicyError(
+                f"{at}: rule {rule.id!r}: when: raises on a scan with no facts ({exc}); "
+                "check the field names, and guard indexes and optional values"
+            ) from None
         if rule in rules:
             locations[rule.id] = at
             programs[rule.id] = program

@@ -177,7 +177,12 @@ def _compare(
     by_declared = 0
     for path in sorted(set(read) | set(declared_by_path)):
         signed = path in names_of
-        if not signed and (path == prepared.self_path or _ignored(manifest, path)):
+        if path == prepared.self_path:
+            # A signature cannot cover its own bytes: a listed copy is a stale earlier one.
+            outside.append(path)
+            seen.update(names_of.get(path, ()))
+            continue
+        if not signed and _ignored(manifest, path):
             outside.append(path)
             continue
         result = read.get(path)
