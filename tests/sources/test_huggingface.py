@@ -453,3 +453,23 @@ def test_capped_writer_hashes_as_bytes_arrive_and_restarts_on_rewind(tmp_path: P
     assert result.size == len(data) and sum(progress) == len(data)
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert result.git_sha1 == hashlib.sha1(b"blob 100\0" + data).hexdigest()
+
+
+def test_bad_token_is_an_authentication_error(hub: HubEmulator) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    hub.reject_unknown_tokens = True
+    code, doc, err = scan("hf://acme/tiny", "--token", "hf_wrong")
+    assert code == 3 and doc is None
+    assert len(err.strip().splitlines()) == 1
+    assert "authentication failed" in err or "token" in err, err
+
+
+def test_table_output_shows_the_pinned_source_and_lineage(hub: HubEmulator) -> None:
+    base = hub.add_repo("acme/base", model_files())
+    repo = hub.add_repo("acme/tiny", model_files(), card_data={**CARD, "base_model": "acme/base"})
+    result = CliRunner().invoke(cli, ["scan", "hf://acme/tiny"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stdout
+    out = " ".join(result.stdout.split())
+    assert f"pkg:huggingface/acme/tiny@{repo.refs['main']}" in out
+    assert f"acme/tiny -unknown-> acme/base@{base.refs['main']}" in out
+    assert "licence: apache-2.0" in out
