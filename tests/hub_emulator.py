@@ -130,6 +130,8 @@ class HubEmulator:
         self.requests: list[tuple[str, str]] = []
         #: Tokens that may read gated or private repos (sent as `Authorization: Bearer ...`).
         self.tokens: set[str] = set()
+        #: Answer a request with a token not in `tokens` with 401, as the Hub does for a bad token.
+        self.reject_unknown_tokens = False
         #: Answer this many requests (any path) with 429 before serving normally.
         self.rate_limit_next = 0
         #: Answer this many requests with 503 before serving normally.
@@ -232,6 +234,14 @@ def _handler(hub: HubEmulator, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
             hub._log(self.command, ("cdn:" if cdn else "") + split.path)
             for hook in list(hub.before_request):
                 hook(self.command, path)
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ").strip()
+            if not cdn and hub.reject_unknown_tokens and token and token not in hub.tokens:
+                message = "Invalid credentials in Authorization header"
+                body = json.dumps({"error": message}).encode()
+                headers = {"X-Error-Message": message}
+                self._send(401, body, headers, head=head, kind="application/json")
+                return
             status = hub._throttle()
             if status is not None:
                 self._send(status, b"slow down", {"Retry-After": "0"}, head=head)

@@ -59,6 +59,7 @@ def _identity(facts: EvidenceFacts) -> Section:
             f"{_or(prov.created_at if prov else None)} / "
             f"{_or(prov.last_modified if prov else None)}",
         ),
+        ("Hub's own scan (corroboration only)", _or(prov.hub_security_status if prov else None)),
         ("Manifest digest (sha256)", _or(facts.manifest_sha256)),
         ("Scan", f"{report.scan_id}, {report.started_at} to {report.finished_at}"),
         ("Scan status", report.status.value),

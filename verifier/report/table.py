@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from verifier.model import Decision, ScanReport, ScanSummary, Severity, Verdict
+from verifier.model import Decision, Provenance, ScanReport, ScanSummary, Severity, Verdict
 
 _SEVERITY_STYLE = {
     Severity.INFO: "dim",
@@ -35,6 +35,33 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _print_provenance(console: Console, p: Provenance) -> None:
+    """Where a Hub model came from, its declared terms and its declared lineage."""
+    console.print(
+        f"source: {p.purl}  (asked for {p.revision_requested}, {p.endpoint})", markup=False
+    )
+    facts = [
+        ("publisher", p.namespace),
+        ("created", p.created_at),
+        ("last modified", p.last_modified),
+        ("gated", p.gated),
+        ("licence", p.license_name or p.license),
+        ("datasets", ", ".join(p.datasets) or None),
+        ("library", p.library_name),
+        ("task", p.pipeline_tag),
+    ]
+    line = "  ".join(f"{name}: {value}" for name, value in facts if value)
+    if line:
+        console.print(f"  {line}", markup=False)
+    for edge in p.lineage.edges:
+        pinned = edge.parent_commit or f"unresolved ({edge.error})"
+        console.print(
+            f"  {'  ' * (edge.depth - 1)}{edge.child} -{edge.relation.value}-> "
+            f"{edge.parent}@{pinned}",
+            markup=False,
+        )
+
+
 def render_report(report: ScanReport) -> str:
     """The scan as a file table, a findings table and the decision with its reasons."""
     buffer = io.StringIO()
@@ -50,6 +77,8 @@ def render_report(report: ScanReport) -> str:
         label = Text(str(len(f.findings)), style=_SEVERITY_STYLE[worst] if worst else "")
         files.add_row(f.path, f.format.value, _size(f.size), f.sha256 or "-", label)
     console.print(files)
+    if report.provenance is not None:
+        _print_provenance(console, report.provenance)
     shown = [f for f in report.findings if f.severity is not Severity.INFO]
     if shown:
         table = Table(title="findings", title_justify="left")
