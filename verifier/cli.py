@@ -620,6 +620,13 @@ def test_policies(path: Path) -> None:
     default=None,
     help="Publisher registry that extends or overrides the shipped policies/publishers.yaml.",
 )
+@click.option(
+    "--vsa-uri",
+    default=None,
+    metavar="URI",
+    help="cyclonedx only: where the model's verification summary is published (an attestation "
+    "external reference).",
+)
 @_database_option
 def report(
     target: str,
@@ -628,6 +635,7 @@ def report(
     signing_key: Path | None,
     verifier_id: str,
     publishers_path: Path | None,
+    vsa_uri: str | None,
     database_url: str | None,
 ) -> None:
     """Write evidence for a recorded scan: TARGET is a scan id or hf://ns/name@commit.
@@ -642,7 +650,9 @@ def report(
         registry = registry.merged(load_publishers(publishers_path))
     with _open_store(database_url) as store:
         facts = load_facts(store, target, publishers=registry)
-    data = render_evidence(facts, EvidenceFormat(fmt), signing_key=key, verifier_id=verifier_id)
+    data = render_evidence(
+        facts, EvidenceFormat(fmt), signing_key=key, verifier_id=verifier_id, vsa_uri=vsa_uri
+    )
     if output is None:
         click.echo(data.decode(), nl=False)
     else:
