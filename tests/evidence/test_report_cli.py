@@ -137,3 +137,22 @@ def test_own_publisher_registry_overrides_the_shipped_one(recorded: str, tmp_pat
         database_url=recorded,
     )
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_vsa_uri_becomes_an_attestation_reference(recorded: str) -> None:
+    code, text, _ = _run(
+        "report",
+        SCAN_ID,
+        "--format",
+        "cyclonedx",
+        "--vsa-uri",
+        "https://evidence.example.org/qwen.vsa.json",
+        database_url=recorded,
+    )
+    assert code == 0
+    refs = json.loads(text)["metadata"]["component"]["externalReferences"]
+    assert {
+        "type": "attestation",
+        "url": "https://evidence.example.org/qwen.vsa.json",
+        "comment": "SLSA verification summary",
+    } in refs

@@ -473,3 +473,84 @@ def test_table_output_shows_the_pinned_source_and_lineage(hub: HubEmulator) -> N
     assert f"pkg:huggingface/acme/tiny@{repo.refs['main']}" in out
     assert f"acme/tiny -unknown-> acme/base@{base.refs['main']}" in out
     assert "licence: apache-2.0" in out
+
+
+POLICY = """
+version: 1
+name: hub-lineage
+default: allow
+rules:
+  - id: no-llama-licensed-ancestry
+    effect: deny
+    severity: high
+    message: The model or an ancestor is under the llama licence.
+    lineage: any
+    match:
+      licence_in: [llama3.1]
+  - id: lineage-must-be-identified
+    effect: deny
+    severity: high
+    message: Every declared ancestor must resolve to a pinned commit.
+    match:
+      lineage_identified: false
+  - id: hub-flagged
+    effect: deny
+    severity: high
+    message: The Hub's own scan flagged a file.
+    match:
+      hub_scan_status_in: [issues]
+"""
+
+
+def _policy(tmp_path: Path) -> str:
+    path = tmp_path / "hub-policy.yaml"
+    path.write_text(POLICY)
+    return str(path)
+
+
+def test_policy_decides_on_hub_provenance_and_lineage(hub: HubEmulator, tmp_path: Path) -> None:
+    hub.add_repo("meta/base", model_files(), card_data={"license": "llama3.1"})
+    hub.add_repo("acme/ft", model_files(), card_data={"license": "mit", "base_model": "meta/base"})
+    hub.add_repo("acme/clean", model_files(), card_data={"license": "mit"})
+    hub.add_repo("acme/orphan", model_files(), card_data={"base_model": "gone/model"})
+    flagged = hub.add_repo("acme/flagged", model_files())
+    flagged.security_status = {
+        "scansDone": True,
+        "filesWithIssues": [{"path": "model.safetensors", "level": "unsafe"}],
+    }
+
+    def fired(target: str) -> tuple[int, set[str]]:
+        code, doc, _ = scan(target, "--policy", _policy(tmp_path))
+        return code, {r["rule_id"] for r in doc["policy"]["reasons"]}
+
+    assert fired("hf://acme/clean") == (0, set())
+    assert fired("hf://acme/ft") == (1, {"no-llama-licensed-ancestry"})
+    assert fired("hf://acme/orphan") == (1, {"lineage-must-be-identified"})
+    assert fired("hf://acme/flagged") == (1, {"hub-flagged"})
+
+
+def test_server_errors_on_downloads_are_retried(
+    hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+    hub.add_repo("acme/tiny", model_files())
+    hub.fail_downloads_next = 3
+    code, doc, err = scan("hf://acme/tiny")
+    assert code == 0, err
+    assert hub.fail_downloads_next == 0
+    assert {f["path"] for f in doc["files"]} == set(model_files())
+
+
+def test_a_download_that_keeps_failing_is_exit_3(
+    hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+    hub.add_repo("acme/tiny", model_files())
+    hub.fail_downloads_next = 1000
+    code, doc, err = scan("hf://acme/tiny")
+    assert code == 3 and doc is None
+    assert "503" in err and len(err.strip().splitlines()) == 1

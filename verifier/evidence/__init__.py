@@ -185,6 +185,7 @@ def render_evidence(
     *,
     signing_key: dsse.PrivateKey | None = None,
     verifier_id: str = vsa.DEFAULT_VERIFIER_ID,
+    vsa_uri: str | None = None,
 ) -> bytes:
     """`facts` rendered in `fmt`, as the bytes to write.
 
@@ -193,6 +194,7 @@ def render_evidence(
         fmt: The format.
         signing_key: For `vsa`: wrap the statement in a DSSE envelope signed with this key.
         verifier_id: For `vsa`: `predicate.verifier.id`.
+        vsa_uri: For `cyclonedx`: where the verification summary is published.
 
     Raises:
         UsageError: A signing key was given for a format that is not signed.
@@ -200,7 +202,7 @@ def render_evidence(
     if signing_key is not None and fmt is not EvidenceFormat.VSA:
         raise UsageError(f"--signing-key signs the vsa format only, not {fmt.value}")
     if fmt is EvidenceFormat.CYCLONEDX:
-        return cyclonedx.render(facts).encode()
+        return cyclonedx.render(facts, vsa_uri=vsa_uri).encode()
     if fmt is EvidenceFormat.VSA:
         return vsa.render(facts, signing_key=signing_key, verifier_id=verifier_id).encode()
     if fmt is EvidenceFormat.DOSSIER_HTML:
