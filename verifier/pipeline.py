@@ -41,6 +41,7 @@ from verifier.policy.schema import Mode
 from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
+from verifier.scanners.remote_code import python_file_finding
 from verifier.scanners.sniff import identify
 from verifier.signatures import check as signature_check
 from verifier.signatures.interface import (
@@ -151,6 +152,8 @@ def scan_stream(
     findings = _run_scanner(stream, ctx)
     if (mismatch := name_mismatch(path, fmt)) is not None:
         findings.append(mismatch)
+    if (python := python_file_finding(path)) is not None:
+        findings.append(python)
     return fmt, findings, notes
 
 

@@ -29,6 +29,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.containers",
     "benchmarks.corpus.benign_files",
     "benchmarks.corpus.gguf_samples",
+    "benchmarks.corpus.remote_code_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import CARD_CAP, card_facts, config_facts, is_root
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.remote_code import carries_code, config_findings, scan_text
 
 JSON_CAP = 256 * 1024 * 1024
 """Largest JSON file parsed, in bytes; larger ones are reported instead."""
@@ -28,6 +29,10 @@ class JsonScanner(Scanner):
         Raises:
             ScanLimitError: never; size and depth limits are reported as findings.
         """
+        if carries_code(ctx.path):
+            # A Jinja template or Python source that happens to start with a brace.
+            yield from scan_text(stream, ctx)
+            return
         if stream.size > JSON_CAP:
             yield _too_large(ctx, stream.size)
             return
@@ -53,6 +58,7 @@ class JsonScanner(Scanner):
         else:
             if is_root(ctx.path, "config.json"):
                 ctx.note("config", config_facts(document))
+            yield from config_findings(document, ctx)
 
 
 class PassiveScanner(Scanner):
@@ -74,6 +80,9 @@ class PassiveScanner(Scanner):
         """
         if ctx.format is FileFormat.TEXT and is_root(ctx.path, "README.md"):
             ctx.note("card", card_facts(_read_at_most(stream, CARD_CAP)))
+        elif ctx.format is FileFormat.TEXT:
+            # Python sources and Jinja templates are text that loaders execute.
+            return scan_text(stream, ctx)
         return iter(())
 
 

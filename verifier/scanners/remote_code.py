@@ -1,0 +1,265 @@
+"""Code beside the weights: Python files, `auto_map` hints, and chat templates in configs.
+
+transformers imports a repository's `.py` files when `trust_remote_code=True` and a config's
+`auto_map` names them; those files run with the user's rights, so each is a finding of its own
+(medium by default: the policy decides). Nothing here imports or runs anything: Python files
+are parsed with `ast` only, to name the calls that start processes or evaluate code.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from verifier.model import Finding, Severity
+from verifier.scanners.chat_template import TemplateParseError, analyse_template
+from verifier.scanners.interface import ScanContext, ScanStream
+
+#: Largest Python file parsed for dangerous calls; a larger one is reported unparsed.
+MAX_SOURCE = 4 << 20
+#: Largest standalone chat template file analysed.
+MAX_TEMPLATE_FILE = 4 << 20
+
+#: Calls that start processes, evaluate code or load native code: no modeling file needs them.
+_DANGEROUS_CALLS = frozenset(
+    {
+        "os.system",
+        "os.popen",
+        "os.execv",
+        "os.execve",
+        "os.execl",
+        "os.execlp",
+        "os.execvp",
+        "os.spawnl",
+        "os.spawnv",
+        "os.spawnve",
+        "os.posix_spawn",
+        "os.startfile",
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_call",
+        "subprocess.check_output",
+        "subprocess.Popen",
+        "subprocess.getoutput",
+        "subprocess.getstatusoutput",
+        "pty.spawn",
+        "eval",
+        "exec",
+        "builtins.eval",
+        "builtins.exec",
+        "__import__",
+        "marshal.loads",
+        "ctypes.CDLL",
+        "ctypes.cdll.LoadLibrary",
+        "socket.socket",
+        "socket.create_connection",
+        "webbrowser.open",
+        "runpy.run_path",
+        "runpy.run_module",
+    }
+)
+
+
+def python_file_finding(path: str) -> Finding | None:
+    """REMOTE-CODE-PYTHON-FILE for a `.py` file (named by path: that is how it is imported)."""
+    if os.path.splitext(path)[1].lower() != ".py":
+        return None
+    return Finding(
+        "REMOTE-CODE-PYTHON-FILE",
+        Severity.MEDIUM,
+        "Python file in the model: loaders run it when asked to trust remote code "
+        "(trust_remote_code=True); review it before allowing",
+        file=path,
+        evidence=path,
+    )
+
+
+def carries_code(path: str) -> bool:
+    """Whether a text file at `path` is code a loader runs (Python or a Jinja template)."""
+    return os.path.splitext(path)[1].lower() in (".py", ".jinja")
+
+
+def scan_text(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+    """Findings for text files that carry code: Python sources and Jinja chat templates."""
+    suffix = os.path.splitext(ctx.path)[1].lower()
+    if suffix == ".py":
+        yield from _python_calls(stream, ctx)
+    elif suffix == ".jinja":
+        yield from _template_file(stream, ctx)
+
+
+def _read_text(stream: ScanStream, limit: int) -> str | None:
+    if stream.size > limit:
+        return None
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        return None
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _python_calls(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+    source = _read_text(stream, MAX_SOURCE)
+    if source is None:
+        yield ctx.finding(
+            "REMOTE-CODE-UNPARSED",
+            Severity.HIGH,
+            f"Python file larger than {MAX_SOURCE} bytes was not analysed",
+        )
+        return
+    try:
+        tree = ast.parse(source, filename=ctx.path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        yield ctx.finding(
+            "REMOTE-CODE-UNPARSED",
+            Severity.HIGH,
+            f"Python file does not parse, so it was not analysed: {type(exc).__name__}",
+        )
+        return
+    aliases = _import_aliases(tree)
+    seen: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _call_name(node.func, aliases)
+        if name in _DANGEROUS_CALLS and name not in seen:
+            seen.add(name)
+            yield ctx.finding(
+                "REMOTE-CODE-DANGEROUS-CALL",
+                Severity.HIGH,
+                f"Python file calls {name} (line {node.lineno}): it runs commands or evaluates "
+                "code when the model is loaded with trust_remote_code",
+                evidence=name,
+            )
+
+
+def _import_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local names bound by imports, mapped to the dotted names they stand for."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def _call_name(func: ast.expr, aliases: Mapping[str, str]) -> str | None:
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return None
+    parts.append(aliases.get(func.id, func.id))
+    return ".".join(reversed(parts))
+
+
+def _template_file(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+    source = _read_text(stream, MAX_TEMPLATE_FILE)
+    if source is None:
+        yield _template_invalid(ctx, "chat template file", "it is past the analysis limit")
+        return
+    yield from _template(source, ctx, "chat template file")
+
+
+def config_findings(document: Any, ctx: ScanContext) -> Iterator[Finding]:
+    """Findings for a parsed JSON config: `auto_map`, remote-code hints, chat templates."""
+    if not isinstance(document, dict):
+        return
+    yield from _auto_map(document, ctx)
+    if document.get("trust_remote_code") is True:
+        yield ctx.finding(
+            "REMOTE-CODE-TRUST-HINT",
+            Severity.MEDIUM,
+            "config sets trust_remote_code: true; loaders that honour it run the "
+            "repository's Python files",
+            evidence="trust_remote_code",
+        )
+    template = document.get("chat_template")
+    if isinstance(template, str):
+        yield from _template(template, ctx, "chat_template")
+    elif isinstance(template, list):
+        for entry in template:
+            if isinstance(entry, dict) and isinstance(entry.get("template"), str):
+                name = entry.get("name")
+                yield from _template(entry["template"], ctx, f"chat_template {name!r}")
+
+
+def _auto_map(document: dict[str, Any], ctx: ScanContext) -> Iterator[Finding]:
+    references: list[tuple[str, str]] = []
+    auto_map = document.get("auto_map")
+    if isinstance(auto_map, dict):
+        for auto_class, value in auto_map.items():
+            for reference in value if isinstance(value, list) else [value]:
+                if isinstance(reference, str):
+                    references.append((str(auto_class), reference))
+    pipelines = document.get("custom_pipelines")
+    if isinstance(pipelines, dict):
+        for task, spec in pipelines.items():
+            if isinstance(spec, dict):
+                for key in ("impl", "pt", "tf"):
+                    value = spec.get(key)
+                    for reference in value if isinstance(value, list) else [value]:
+                        if isinstance(reference, str) and "." in reference:
+                            references.append((f"pipeline {task}", reference))
+    local = [(c, r) for c, r in references if "--" not in r]
+    external = [(c, r) for c, r in references if "--" in r]
+    if local:
+        files = sorted({_module_file(r) for _, r in local})
+        yield ctx.finding(
+            "REMOTE-CODE-AUTO-MAP",
+            Severity.MEDIUM,
+            "config maps classes to the repository's own Python code ("
+            + ", ".join(f"{c} -> {r}" for c, r in local)
+            + "); loaders run it with trust_remote_code",
+            evidence=", ".join(files),
+        )
+    for auto_class, reference in external:
+        repository = reference.split("--", 1)[0]
+        yield ctx.finding(
+            "REMOTE-CODE-EXTERNAL-REPO",
+            Severity.HIGH,
+            f"config maps {auto_class} to code in another repository ({reference}): that code "
+            "is fetched at load time and was not part of what was verified",
+            evidence=repository,
+        )
+
+
+def _module_file(reference: str) -> str:
+    """`modeling_x.XModel` -> `modeling_x.py`."""
+    module = reference.rsplit(".", 1)[0] if "." in reference else reference
+    return module.replace(".", "/") + ".py"
+
+
+def _template(source: str, ctx: ScanContext, where: str) -> Iterator[Finding]:
+    try:
+        issues = analyse_template(source)
+    except TemplateParseError as exc:
+        yield _template_invalid(ctx, where, str(exc))
+        return
+    seen: set[str] = set()
+    for issue in issues:
+        if issue.message in seen:
+            continue
+        seen.add(issue.message)
+        line = f" (template line {issue.line})" if issue.line else ""
+        yield ctx.finding(
+            "CHAT-TEMPLATE-INJECTION",
+            Severity.CRITICAL,
+            f"{where} {issue.message}{line}: rendering it outside Jinja's sandbox runs code",
+            evidence=issue.evidence,
+        )
+
+
+def _template_invalid(ctx: ScanContext, where: str, why: str) -> Finding:
+    return ctx.finding(
+        "CHAT-TEMPLATE-INVALID",
+        Severity.HIGH,
+        f"{where} could not be analysed: {why}",
+    )
