@@ -136,6 +136,8 @@ class HubEmulator:
         self.rate_limit_next = 0
         #: Answer this many requests with 503 before serving normally.
         self.fail_next = 0
+        #: Answer this many file downloads (GET on resolve) with 503 before serving normally.
+        self.fail_downloads_next = 0
         #: Called with (method, path) before each Hub request; may mutate the repos (race tests).
         self.before_request: list[Any] = []
         self.page_size = page_size
@@ -192,8 +194,11 @@ class HubEmulator:
         with self._lock:
             self.requests.append((method, path))
 
-    def _throttle(self) -> int | None:
+    def _throttle(self, *, download: bool = False) -> int | None:
         with self._lock:
+            if download and self.fail_downloads_next > 0:
+                self.fail_downloads_next -= 1
+                return 503
             if self.rate_limit_next > 0:
                 self.rate_limit_next -= 1
                 return 429
@@ -242,7 +247,7 @@ def _handler(hub: HubEmulator, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
                 headers = {"X-Error-Message": message}
                 self._send(401, body, headers, head=head, kind="application/json")
                 return
-            status = hub._throttle()
+            status = hub._throttle(download=self.command == "GET" and "/resolve/" in path)
             if status is not None:
                 self._send(status, b"slow down", {"Retry-After": "0"}, head=head)
                 return

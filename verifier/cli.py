@@ -210,7 +210,14 @@ def signature_request(
 
 
 def _policy_options(func: F) -> F:
-    """--policy, --env and --publishers, shared by the commands that decide."""
+    """--policy, --env, --publishers and --waivers, shared by the commands that decide."""
+    func = click.option(
+        "--waivers",
+        "waivers_paths",
+        type=click.Path(dir_okay=False, path_type=Path),
+        multiple=True,
+        help="File of waivers to add to the policy's own (repeatable).",
+    )(func)
     func = click.option(
         "--publishers",
         "publishers_path",
@@ -234,8 +241,15 @@ def _policy_options(func: F) -> F:
     )(func)
 
 
-def _load_policy(policy_path: Path | None, env: str | None, publishers: Path | None) -> Policy:
-    return load_policy(policy_path or default_policy_path(), env=env, publishers=publishers)
+def _load_policy(
+    policy_path: Path | None,
+    env: str | None,
+    publishers: Path | None,
+    waivers: tuple[Path, ...] = (),
+) -> Policy:
+    return load_policy(
+        policy_path or default_policy_path(), env=env, publishers=publishers, waivers=waivers
+    )
 
 
 def _hub_options(func: F) -> F:
@@ -303,6 +317,7 @@ def scan(
     policy_path: Path | None,
     env: str | None,
     publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
     workers: int | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -328,7 +343,7 @@ def scan(
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
-    policy = _load_policy(policy_path, env, publishers_path)
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
         signature_path=signature_path,
         public_keys=public_keys,
@@ -413,6 +428,7 @@ def lock(
     policy_path: Path | None,
     env: str | None,
     publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
     workers: int | None,
     token: str | None,
     hf_endpoint: str | None,
@@ -429,7 +445,7 @@ def lock(
     for target in targets:
         if not is_hub_target(target):
             raise UsageError(f"{target}: only Hugging Face models (hf://...) can be locked")
-    policy = _load_policy(policy_path, env, publishers_path)
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
     models = []
     with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
@@ -490,6 +506,7 @@ def decide(
     policy_path: Path | None,
     env: str | None,
     publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
     fmt: str,
     database_url: str | None,
 ) -> None:
@@ -499,7 +516,7 @@ def decide(
     the newest recorded scan of that commit. The decision is recorded (unless the policy's mode
     is dry-run) and becomes the scan's current one. Exit status as for scan.
     """
-    policy = _load_policy(policy_path, env, publishers_path)
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     if subject.startswith("hf://") and not HF_SUBJECT.match(subject):
         raise UsageError(
             f"{subject}: give the exact commit, hf://namespace/name@<40-hex commit>, or a scan id"
@@ -537,11 +554,14 @@ def policy() -> None:
 @policy.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--publishers", "publishers_path", type=click.Path(dir_okay=False, path_type=Path))
-def check(path: Path, publishers_path: Path | None) -> None:
+@click.option(
+    "--waivers", "waivers_paths", type=click.Path(dir_okay=False, path_type=Path), multiple=True
+)
+def check(path: Path, publishers_path: Path | None, waivers_paths: tuple[Path, ...]) -> None:
     """Validate a policy file (every environment) without deciding anything."""
-    base = load_policy(path, publishers=publishers_path)
+    base = load_policy(path, publishers=publishers_path, waivers=waivers_paths)
     for env_name in base.document.environments:
-        load_policy(path, env=env_name, publishers=publishers_path)
+        load_policy(path, env=env_name, publishers=publishers_path, waivers=waivers_paths)
     envs = ", ".join(base.document.environments) or "none"
     click.echo(
         f"ok: {path}: policy {base.name}, {len(base.document.rules)} base rules, "

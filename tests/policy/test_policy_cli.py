@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -177,3 +178,43 @@ def test_local_scan_reads_the_card_licence_for_procurement(tiny_model: Path) -> 
     # publisher on record.
     assert code == 1
     assert fired == {"publishers-on-record", "lineage-declared"}
+
+
+WAIVERS = """version: 1
+waivers:
+  - id: reviewed-pickle
+    rule: no-pickle-formats
+    subject: sha256:{sha}
+    expires: 2099-12-31
+    approved_by: security@example.com
+    ticket: SEC-9
+    justification: Reviewed by hand.
+"""
+
+
+def test_waivers_file_sets_a_rule_aside_and_counts_in_the_digest(tmp_path: Path) -> None:
+    model = _pickle_model(tmp_path)
+    sha = hashlib.sha256((model / "data.pkl").read_bytes()).hexdigest()
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(WAIVERS.format(sha=sha))
+    strict = str(POLICIES / "strict-production.yaml")
+    _, plain = _scan(model, "--policy", strict)
+    _, waived = _scan(model, "--policy", strict, "--waivers", str(waivers))
+    reasons = {r["rule_id"]: r for r in waived["policy"]["reasons"]}
+    assert reasons["no-pickle-formats"]["waived_by"] == "reviewed-pickle"
+    assert waived["policy"]["waivers"][0]["status"] == "applied"
+    assert waived["policy"]["digest"] != plain["policy"]["digest"]
+    code, out, err = _run("policy", "check", strict, "--waivers", str(waivers))
+    assert code == 0 and "1 waivers" in out, err
+
+
+def test_waivers_file_errors_name_file_and_line(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(WAIVERS.format(sha="0" * 64).replace("no-pickle-formats", "nope"))
+    code, _, err = _run(
+        "policy", "check", str(POLICIES / "default.yaml"), "--waivers", str(waivers)
+    )
+    assert code == 2 and f"{waivers}:4: waivers.0.rule: policy 'default' has no rule" in err
+    waivers.write_text(WAIVERS.format(sha="0" * 64).replace("sha256:" + "0" * 64, "hf://a/b@main"))
+    code, _, err = _run("scan", str(tmp_path), "--waivers", str(waivers))
+    assert code == 2 and f"{waivers}:5: waivers.0.subject" in err

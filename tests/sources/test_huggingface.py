@@ -527,3 +527,30 @@ def test_policy_decides_on_hub_provenance_and_lineage(hub: HubEmulator, tmp_path
     assert fired("hf://acme/ft") == (1, {"no-llama-licensed-ancestry"})
     assert fired("hf://acme/orphan") == (1, {"lineage-must-be-identified"})
     assert fired("hf://acme/flagged") == (1, {"hub-flagged"})
+
+
+def test_server_errors_on_downloads_are_retried(
+    hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+    hub.add_repo("acme/tiny", model_files())
+    hub.fail_downloads_next = 3
+    code, doc, err = scan("hf://acme/tiny")
+    assert code == 0, err
+    assert hub.fail_downloads_next == 0
+    assert {f["path"] for f in doc["files"]} == set(model_files())
+
+
+def test_a_download_that_keeps_failing_is_exit_3(
+    hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verifier.sources import huggingface
+
+    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+    hub.add_repo("acme/tiny", model_files())
+    hub.fail_downloads_next = 1000
+    code, doc, err = scan("hf://acme/tiny")
+    assert code == 3 and doc is None
+    assert "503" in err and len(err.strip().splitlines()) == 1

@@ -7,7 +7,7 @@ import enum
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,6 +367,7 @@ def parse_policy(
     source: Path,
     env: str | None = None,
     publishers: PublisherRegistry | None = None,
+    waivers: Sequence[str | Path] = (),
 ) -> Policy:
     """Validate policy text and bind it to an environment.
 
@@ -375,6 +376,7 @@ def parse_policy(
         source: Where it came from, for error messages.
         env: The environment to use; default the file's `default_environment`, else its base set.
         publishers: The publisher registry; default the shipped one.
+        waivers: Waiver files to add to the policy's own waivers.
 
     Raises:
         PolicyError: the YAML does not parse or does not fit the schema, a reference is
@@ -383,8 +385,45 @@ def parse_policy(
     data = read_yaml(text, source=source)
     doc = validate(PolicyFile, data, text=text, source=source)
     _check_references(doc, text, source)
+    for waivers_path in waivers:
+        doc = _add_waivers(doc, Path(waivers_path))
     registry = publishers if publishers is not None else shipped_publishers()
     return bind(doc, env=env, publishers=registry, text=text, source=source)
+
+
+class WaiverFile(_Strict):
+    """A file of waivers kept apart from the policy (`--waivers FILE`)."""
+
+    version: int = Field(1, ge=1, le=1)
+    waivers: tuple[Waiver, ...] = Field(min_length=1)
+
+
+def _add_waivers(doc: PolicyFile, path: Path) -> PolicyFile:
+    """`doc` with the waivers of the file at `path` added (they count in the policy digest).
+
+    Raises:
+        PolicyError: the file is unreadable or invalid, names an unknown rule or reuses an id.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read waivers file {path}: {exc}") from None
+    extra = validate(WaiverFile, read_yaml(text, source=path), text=text, source=path).waivers
+    rule_ids = {rule.id for rule in doc.rules} | {
+        rule.id for env_set in doc.environments.values() for rule in env_set.rules
+    }
+    seen = {waiver.id for waiver in doc.waivers}
+    for i, waiver in enumerate(extra):
+        if waiver.rule not in rule_ids:
+            at = where(text, path, ("waivers", i, "rule"))
+            raise PolicyError(
+                f"{at}: waivers.{i}.rule: policy {doc.name!r} has no rule {waiver.rule!r}"
+            )
+        if waiver.id in seen:
+            at = where(text, path, ("waivers", i, "id"))
+            raise PolicyError(f"{at}: waiver id {waiver.id!r} is used twice")
+        seen.add(waiver.id)
+    return doc.model_copy(update={"waivers": doc.waivers + extra})
 
 
 def load_policy(
@@ -392,8 +431,10 @@ def load_policy(
     *,
     env: str | None = None,
     publishers: str | Path | None = None,
+    waivers: Sequence[str | Path] = (),
 ) -> Policy:
-    """Load and validate a policy file, with the shipped registry extended by `publishers`.
+    """Load and validate a policy file, with the shipped registry extended by `publishers`
+    and the waivers of the `waivers` files added.
 
     Raises:
         PolicyError: a file is missing, unreadable or invalid, or `env` is unknown.
@@ -408,7 +449,7 @@ def load_policy(
     registry = shipped_publishers()
     if publishers is not None:
         registry = registry.merged(load_publishers(publishers))
-    return parse_policy(text, source=path, env=env, publishers=registry)
+    return parse_policy(text, source=path, env=env, publishers=registry, waivers=waivers)
 
 
 def default_policy_path() -> Path:

@@ -293,14 +293,15 @@ class HubSource:
         )
         headers = _headers.build_hf_headers(token=self.settings.token)
         url = self.file_url(pinned, declared.path)
+
+        def attempt() -> None:
+            if writer.written:  # a retry starts the file (and its digests) again
+                writer.seek(0)
+                sink.truncate(0)
+            http_get(url, cast(BinaryIO, writer), headers=headers, displayed_filename=declared.path)
+
         try:
-            self._call(
-                f"{pinned.repo_id}@{pinned.commit}: {declared.path}",
-                lambda: http_get(
-                    url, cast(BinaryIO, writer), headers=headers, displayed_filename=declared.path
-                ),
-                retry=False,
-            )
+            self._call(f"{pinned.repo_id}@{pinned.commit}: {declared.path}", attempt)
         except _Oversize as exc:
             raise OversizeError(str(exc)) from None
         return writer.result()
