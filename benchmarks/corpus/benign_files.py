@@ -259,3 +259,19 @@ def joblib_p2(_m: Path) -> bytes:
         path = Path(folder) / "a.pkl"
         joblib.dump(_arrays(), path, protocol=2)
         return path.read_bytes()
+
+
+@benign("pickle-dumps-torch-tensors", family="torch", filename="tensors.pkl")
+def pickled_tensors(_m: Path) -> bytes:
+    """Tensors pickled with plain pickle: storages go through torch.storage._load_from_bytes."""
+    import torch
+
+    return pickle.dumps({"w": torch.ones(3, 3), "b": torch.zeros(2)}, protocol=2)
+
+
+@benign("pickle-dumps-large-tensor-protocol4", family="torch", filename="tensors.pkl")
+def pickled_large_tensor(_m: Path) -> bytes:
+    """A 256 KiB tensor pickled with plain pickle (its nested torch.save blob is scanned)."""
+    import torch
+
+    return pickle.dumps({"w": torch.arange(65536, dtype=torch.float32)}, protocol=4)

@@ -367,3 +367,23 @@ def zip_deflated_nested(m: Path) -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("inner.pt", torch_zip(payload(m)))
     return buffer.getvalue()
+
+
+@technique("torch-storage-load-from-bytes-nested", family="torch", filename="model.pkl")
+def load_from_bytes(m: Path) -> bytes:
+    """torch.storage._load_from_bytes (allowlisted: storages pickle through it) given a hostile
+    torch.save archive: it runs torch.load with weights_only=False on those bytes."""
+    from benchmarks.corpus.pickleasm import binbytes, call, glob, program
+
+    inner = torch_zip(payload(m))
+    return program(call(glob("torch.storage", "_load_from_bytes"), binbytes(inner)), protocol=3)
+
+
+@technique("torch-storage-load-from-bytes-protocol2", family="torch", filename="model.pkl")
+def load_from_bytes_p2(m: Path) -> bytes:
+    """The same through protocol 2's `_codecs.encode(text, 'latin1')` bytes."""
+    from benchmarks.corpus.pickleasm import call, glob, program, uni
+
+    inner = payload(m).decode("latin-1")
+    data = call(glob("_codecs", "encode"), uni(inner), uni("latin1"))
+    return program(call(glob("torch.storage", "_load_from_bytes"), data), protocol=2)

@@ -1,4 +1,4 @@
-"""Mutated inputs never crash a scanner: pickle, zip (PyTorch), npy, npz, safetensors, joblib.
+"""Mutated inputs never crash a scanner: pickle, zip, npy, npz, safetensors, joblib, GGUF.
 
 Hypothesis mutates real files (byte edits, truncation, insertion); every scanner must return
 findings, never raise. Example counts are small so the suite stays fast; run with
@@ -62,6 +62,17 @@ def _joblib() -> bytes:
     return zlib.compress(buffer.getvalue())
 
 
+def _gguf() -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.corpus.gguf_files import write_gguf
+
+    with tempfile.TemporaryDirectory() as folder:
+        template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        return write_gguf(Path(folder) / "m.gguf", chat_template=template).read_bytes()
+
+
 SEEDS = {
     "pickle-p0": pickle.dumps({"a": (1, b"x", None)}, protocol=0),
     "pickle-p4": pickle.dumps({"k": [1.5, "y", {"z": True}]}, protocol=4),
@@ -71,6 +82,7 @@ SEEDS = {
     "npz": _npz(),
     "safetensors": _safetensors(),
     "joblib-zlib": _joblib(),
+    "gguf": _gguf(),
 }
 
 _edits = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8)

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.pickle_globals import GlobalClass, classify
-from verifier.scanners.pickle_walk import PickleAnalysis, analyse_pickle
+from verifier.scanners.pickle_walk import (
+    MAX_NESTED_BYTES,
+    MAX_NESTING,
+    BytesStream,
+    PickleAnalysis,
+    analyse_pickle,
+)
 
 __all__ = ["PickleAnalysis", "PickleScanner", "analyse_pickle", "pickle_findings"]
 
@@ -74,7 +80,8 @@ def pickle_findings(
             member=member,
             offset=analysis.error_offset,
         )
-    flagged = seen or analysis.unresolved or analysis.ext_codes
+    yield from _nested_findings(analysis, ctx, member=member)
+    flagged = seen or analysis.unresolved or analysis.ext_codes or analysis.opaque_nested
     if not flagged:
         what = "imports only allowlisted callables" if safe else "imports nothing"
         yield ctx.finding(
@@ -84,6 +91,39 @@ def pickle_findings(
             member=member,
             evidence=", ".join(safe) or None,
         )
+
+
+def _nested_findings(
+    analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
+) -> Iterator[Finding]:
+    """Scan, by content, the bytes the pickle hands to a nested loader (pickle.loads,
+    torch.storage._load_from_bytes, ...): they are loaded too, whatever their format."""
+    from verifier.scanners.members import scan_member
+    from verifier.scanners.sniff import HEAD_SIZE, identify
+
+    prefix = f"{member}!" if member else ""
+    for offset in analysis.opaque_nested[:1]:
+        yield ctx.finding(
+            "PICKLE-NESTED-UNSCANNED",
+            Severity.HIGH,
+            "pickle hands data to a nested loader that the scanner could not read (computed "
+            f"at load time, or over {MAX_NESTED_BYTES >> 20} MiB)",
+            member=member,
+            offset=offset,
+        )
+    for offset, blob in analysis.blobs:
+        where = f"{prefix}nested@{offset}"
+        if where.count("nested@") > MAX_NESTING:
+            yield ctx.finding(
+                "PICKLE-NESTED-UNSCANNED",
+                Severity.HIGH,
+                f"pickles nested more than {MAX_NESTING} levels deep",
+                member=where,
+                offset=offset,
+            )
+            continue
+        fmt = identify(blob[:HEAD_SIZE], len(blob))
+        yield from scan_member(BytesStream(blob), ctx, fmt, member=where, depth=0)
 
 
 class PickleScanner(Scanner):

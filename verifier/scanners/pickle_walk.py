@@ -43,8 +43,13 @@ NESTED_LOADERS = frozenset(
         "joblib.load",
         "numpy.load",
         "pickle._loads",
+        "torch.storage._load_from_bytes",
     }
 )
+#: Largest embedded blob kept to scan (bytes given to a nested loader); larger ones are reported.
+MAX_NESTED_BYTES = 64 << 20
+#: Total embedded bytes kept per pickle.
+MAX_NESTED_TOTAL = 256 << 20
 
 
 class PickleFormatError(Exception):
@@ -116,6 +121,10 @@ class PickleAnalysis:
     unresolved: list[int] = field(default_factory=list)
     ext_codes: list[int] = field(default_factory=list)
     nested: list[int] = field(default_factory=list)  # offsets of calls that load embedded pickles
+    # (offset, bytes) given to a nested loader: scanned by content by the caller.
+    blobs: list[tuple[int, bytes]] = field(default_factory=list)
+    # offsets of nested loader calls whose input could not be kept (too large, or computed).
+    opaque_nested: list[int] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -194,6 +203,7 @@ class Walker:
         self.start = stream.tell()
         self.stack: list[object] = []
         self.memo: dict[int, object] = {}
+        self._kept = 0
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -244,7 +254,23 @@ class Walker:
             raise PickleFormatError(f"opcode {op.name} has an argument the scanner cannot read")
         (length,) = struct.unpack(fmt, self._need(struct.calcsize(fmt)))
         keep = op.name in _STR_OPS or op.name in _BYTES_OPS or op.name == "LONG1"
+        # Bytes about to be given to a nested loader are kept (bounded) to be scanned.
+        large = keep and length > MAX_KEPT_STRING and op.name != "LONG1"
+        room = length <= MAX_NESTED_BYTES and self._kept + length <= MAX_NESTED_TOTAL
+        if large and room and self._loader_pending():
+            self._kept += length
+            return self._counted_keep_large(length)
         return self._counted(length, keep=keep)
+
+    def _loader_pending(self) -> bool:
+        return any(
+            isinstance(item, Global) and item.full in NESTED_LOADERS for item in self.stack[-6:]
+        )
+
+    def _counted_keep_large(self, n: int) -> bytes:
+        if self.limit is not None and self.stream.tell() - self.start + n > self.limit:
+            raise PickleFormatError("argument length runs past the end of the pickle")
+        return self._need(n)
 
     # --- the stack -------------------------------------------------------------------------
 
@@ -403,24 +429,29 @@ class Walker:
         self.analysis.imports.append((module, name, offset))
         return Global(module, name)
 
-    def _call(self, callee: object, args: object, offset: int) -> Called:
+    def _call(self, callee: object, args: object, offset: int) -> object:
         if isinstance(callee, Global) and callee.full in NESTED_LOADERS:
             self._nested(args, offset)
+        if isinstance(callee, Global) and callee.full == "_codecs.encode":
+            # How protocols 0 to 2 pickle bytes: encode(text, 'latin1') gives the bytes back.
+            parts = _as_tuple(args)
+            text = parts[0] if len(parts) == 2 and isinstance(parts[0], Str) else None
+            codec = parts[1] if len(parts) == 2 and isinstance(parts[1], Str) else None
+            if text is not None and codec is not None and _is_latin1(codec.value):
+                with contextlib.suppress(UnicodeEncodeError):
+                    return Bytes(text.value.encode("latin-1"))
         return Called(callee, args)
 
     def _nested(self, args: object, offset: int) -> None:
-        """Analyse a pickle embedded as bytes in a nested loader's arguments."""
+        """Keep the bytes a nested loader is given, to be scanned by content by the caller."""
         candidates = list(args) if isinstance(args, tuple) else []
         candidates += [a for c in candidates if isinstance(c, Called) for a in _as_tuple(c.args)]
-        for value in candidates:
-            if isinstance(value, Bytes):
-                self.analysis.nested.append(offset)
-                if self.depth + 1 > MAX_NESTING:
-                    raise PickleFormatError("pickles nested deeper than the scanner's limit")
-                inner = Walker(BytesStream(value.value), self.analysis, depth=self.depth + 1)
-                # The outer call is what gets reported; the inner payload is recorded as seen.
-                with contextlib.suppress(PickleFormatError):
-                    inner.run()
+        blobs = [value.value for value in candidates if isinstance(value, Bytes)]
+        self.analysis.nested.append(offset)
+        if not blobs:
+            self.analysis.opaque_nested.append(offset)
+        for blob in blobs:
+            self.analysis.blobs.append((offset, blob))
 
     def _build(self, state: object, offset: int) -> None:
         target = self._top()
@@ -470,6 +501,10 @@ class Walker:
         if len(self.memo) >= MAX_MEMO:
             raise PickleFormatError("memo larger than the scanner's limit")
         self.memo[index] = self.stack[-1]
+
+
+def _is_latin1(codec: str) -> bool:
+    return codec.replace("-", "").replace("_", "").lower() in ("latin1", "iso88591")
 
 
 def _as_tuple(value: object) -> tuple[object, ...]:
