@@ -310,11 +310,17 @@ def fetch_and_scan(
                 pool.submit(_fetch_one, source, model, d, quarantine, progress, observers_for)
                 for d in to_fetch
             ]
-            for future in futures:
-                result, problems = future.result()
-                findings.extend(problems)
-                if result is not None:
-                    results.append(result)
+            try:
+                for future in futures:
+                    result, problems = future.result()
+                    findings.extend(problems)
+                    if result is not None:
+                        results.append(result)
+            except BaseException:
+                # The scan fails as a whole: do not start the downloads still waiting.
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         quarantine.close()
     results.sort(key=lambda r: r.path)

@@ -86,25 +86,52 @@ def test_unwritable_output_is_one_line_exit_3_and_leaves_nothing(
         "report", SCAN_ID, "--format", "cyclonedx", "-o", str(missing), database_url=recorded
     )
     assert code == 3 and len(err.strip().splitlines()) == 1 and "cannot write" in err
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere (root)")
-        code, _, err = _run(
-            "report",
-            SCAN_ID,
-            "--format",
-            "markdown",
-            "-o",
-            str(locked / "x.md"),
-            database_url=recorded,
+    # A parent that is a file cannot hold the output, even for root.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    code, _, err = _run(
+        "report",
+        SCAN_ID,
+        "--format",
+        "markdown",
+        "-o",
+        str(blocker / "x.md"),
+        database_url=recorded,
+    )
+    assert code == 3 and "cannot write" in err and blocker.read_text() == ""
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+def test_a_failed_scan_reports_failed_and_is_never_approved(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from tests.evidence.keys import p256, write_pair
+
+    with Store.open(sqlite_url) as store:
+        store.record_failed_scan(
+            scan_id="fa11ed00000040008000000000000001",
+            target="/models/x",
+            started_at="2026-01-02T00:00:00+00:00",
+            finished_at="2026-01-02T00:00:01+00:00",
+            tool_version="0.1.0",
+            error="OSError: disk on fire",
         )
-        assert code == 3 and "cannot write" in err
-        assert os.listdir(locked) == []
-    finally:
-        locked.chmod(0o700)
+    code, text, _ = _run("report", "fa11ed00", "--format", "vsa", database_url=sqlite_url)
+    assert code == 0
+    assert json.loads(text)["predicate"]["verificationResult"] == "FAILED"
+    code, text, _ = _run("report", "fa11ed00", "--format", "markdown", database_url=sqlite_url)
+    assert code == 0 and "SCAN-FAILED" in text and "FAILED" in text.splitlines()[0]
+    private, _ = write_pair(tmp_path / "keys", "org", p256())
+    code, _, err = _run(
+        "approve",
+        "fa11ed00",
+        "--signing-key",
+        str(private),
+        "-o",
+        str(tmp_path / "a.sig"),
+        database_url=sqlite_url,
+    )
+    assert code == 1 and "status failed" in err and not (tmp_path / "a.sig").exists()
 
 
 def test_own_publisher_registry_overrides_the_shipped_one(recorded: str, tmp_path: Path) -> None:
