@@ -31,6 +31,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.gguf_samples",
     "benchmarks.corpus.remote_code_samples",
     "benchmarks.corpus.keras_samples",
+    "benchmarks.corpus.onnx_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

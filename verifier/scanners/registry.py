@@ -10,6 +10,7 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     gguf,
     keras,
     numpy,
+    onnx,
     pickle,
     safetensors,
     tar,

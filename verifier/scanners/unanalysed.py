@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 
-#: How much an unanalysed format matters: ONNX runs no Python.
-_GAPS = {
-    FileFormat.ONNX: (Severity.LOW, "ONNX model (external data and custom operators)"),
-}
+#: How much an unanalysed format matters (every recognised format is analysed at present).
+_GAPS: dict[FileFormat, tuple[Severity, str]] = {}
 
 
 class UnanalysedScanner(Scanner):
