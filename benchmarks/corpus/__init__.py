@@ -30,6 +30,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.benign_files",
     "benchmarks.corpus.gguf_samples",
     "benchmarks.corpus.remote_code_samples",
+    "benchmarks.corpus.keras_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import CARD_CAP, card_facts, config_facts, is_root
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.keras import config_findings as keras_config_findings
+from verifier.scanners.keras import looks_like_keras_config
 from verifier.scanners.remote_code import carries_code, config_findings, scan_text
 
 JSON_CAP = 256 * 1024 * 1024
@@ -59,6 +61,8 @@ class JsonScanner(Scanner):
             if is_root(ctx.path, "config.json"):
                 ctx.note("config", config_facts(document))
             yield from config_findings(document, ctx)
+            if looks_like_keras_config(document):
+                yield from keras_config_findings(document, ctx)
 
 
 class PassiveScanner(Scanner):

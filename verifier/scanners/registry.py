@@ -8,6 +8,7 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     basic,
     compressed,
     gguf,
+    keras,
     numpy,
     pickle,
     safetensors,

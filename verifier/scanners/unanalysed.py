@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 
-#: How much an unanalysed format matters: HDF5 (Keras) may hold Lambda layers that run code;
-#: GGUF may hold a chat template that a Jinja renderer executes; ONNX runs no Python.
+#: How much an unanalysed format matters: ONNX runs no Python.
 _GAPS = {
-    FileFormat.HDF5: (Severity.HIGH, "HDF5 file (Keras models may hold Lambda layers)"),
     FileFormat.ONNX: (Severity.LOW, "ONNX model (external data and custom operators)"),
 }
 
