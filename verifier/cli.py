@@ -604,7 +604,7 @@ def test_policies(path: Path) -> None:
     "--signing-key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="PEM private key (EC P-256/P-384 or Ed25519): sign the vsa in a DSSE envelope.",
+    help="PEM private key (EC P-256/P-384/P-521 or Ed25519): sign the vsa in a DSSE envelope.",
 )
 @click.option(
     "--verifier-id",

@@ -65,7 +65,13 @@ def test_golden_unsigned_and_signed() -> None:
 
 
 @pytest.mark.parametrize(
-    "make_key", [p256, fixed_ed25519, lambda: ec.generate_private_key(ec.SECP384R1())]
+    "make_key",
+    [
+        p256,
+        fixed_ed25519,
+        lambda: ec.generate_private_key(ec.SECP384R1()),
+        lambda: ec.generate_private_key(ec.SECP521R1()),
+    ],
 )
 def test_signed_vsa_verifies_and_one_changed_byte_is_rejected(make_key: object) -> None:
     key = make_key()  # type: ignore[operator]

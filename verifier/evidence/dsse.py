@@ -1,4 +1,4 @@
-"""DSSE envelopes (Dead Simple Signing Envelope v1) signed with EC P-256/P-384 or Ed25519 keys.
+"""DSSE envelopes (Dead Simple Signing Envelope v1) signed with EC or Ed25519 keys.
 
 The signature covers the pre-authentication encoding
 `DSSEv1 <len(type)> <type> <len(payload)> <payload>`; ECDSA signatures are DER-encoded over
@@ -61,7 +61,7 @@ def _curve_hash(
 
 
 def load_private_key(path: Path) -> PrivateKey:
-    """An unencrypted PEM private key: EC P-256, EC P-384 or Ed25519.
+    """An unencrypted PEM private key: EC P-256, P-384, P-521 or Ed25519.
 
     Raises:
         KeyFileError: The file is missing, unreadable, not a PEM private key, encrypted, or of
@@ -83,12 +83,12 @@ def load_private_key(path: Path) -> PrivateKey:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
     raise KeyFileError(
-        f"signing key {path} is a {type(key).__name__}; use an EC P-256/P-384 or Ed25519 key"
+        f"signing key {path} is a {type(key).__name__}; use an EC P-256/P-384/P-521 or Ed25519 key"
     )
 
 
 def load_public_key(path: Path) -> PublicKey:
-    """A PEM public key: EC P-256, EC P-384 or Ed25519.
+    """A PEM public key: EC P-256, P-384, P-521 or Ed25519.
 
     Raises:
         KeyFileError: The file is missing, unreadable, not a PEM public key, or of another kind.
@@ -105,7 +105,7 @@ def load_public_key(path: Path) -> PublicKey:
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
     raise KeyFileError(
-        f"public key {path} is a {type(key).__name__}; use an EC P-256/P-384 or Ed25519 key"
+        f"public key {path} is a {type(key).__name__}; use an EC P-256/P-384/P-521 or Ed25519 key"
     )
 
 
