@@ -694,7 +694,15 @@ def approve(target: str, signing_key: Path, output: Path, database_url: str | No
         except ValueError:
             ignore = ()
     bundle = approval.approval_bundle(facts, key, ignore=ignore)
-    write_atomically(output, (json.dumps(bundle, indent=2) + "\n").encode())
+    data = (json.dumps(bundle, indent=2) + "\n").encode()
+    record = approval.approval_record(bundle, data, output=str(output), at=datetime.now(UTC))
+    write_atomically(output, data)
+    try:  # the audit trail keeps every countersignature; none stays unrecorded
+        with _open_store(database_url) as store:
+            store.record_approval(facts.report.scan_id, record)
+    except VerifierError:
+        output.unlink(missing_ok=True)
+        raise
     click.echo(
         f"approved {facts.purl} ({len(bundle_resources(bundle))} files): wrote {output}", err=True
     )

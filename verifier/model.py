@@ -373,6 +373,24 @@ class ScanReport:
     #: Model facts read during the scan's one pass (config, safetensors headers, model card),
     #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
     details: dict[str, Any] = field(default_factory=dict)
+    #: Organisation countersignatures written for this scan, oldest first.
+    approvals: tuple[Approval, ...] = ()
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One organisation countersignature of a scan, as `verifier approve` recorded it."""
+
+    #: When the bundle was written (ISO 8601, UTC).
+    approved_at: str
+    #: Hex SHA-256 of the signing key's PEM public key (the bundle's key hint).
+    key_fingerprint: str
+    #: Hex SHA-256 of the bundle file as written.
+    bundle_sha256: str
+    #: Where the bundle was written, as the user gave it.
+    output: str
+    #: How many files the bundle's manifest lists.
+    files: int
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from verifier.errors import KeyFileError, NotApprovableError
 from verifier.evidence.dsse import INTOTO_PAYLOAD_TYPE, PrivateKey, pae
 from verifier.evidence.facts import EvidenceFacts
+from verifier.model import Approval
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
@@ -137,3 +139,14 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
     resources: list[dict[str, Any]] = payload["predicate"]["resources"]
     return resources
+
+
+def approval_record(bundle: dict[str, Any], data: bytes, *, output: str, at: datetime) -> Approval:
+    """What the audit trail keeps of a bundle this module wrote, serialised as `data`."""
+    return Approval(
+        approved_at=at.isoformat(),
+        key_fingerprint=str(bundle["verificationMaterial"]["publicKey"]["hint"]),
+        bundle_sha256=hashlib.sha256(data).hexdigest(),
+        output=output,
+        files=len(bundle_resources(bundle)),
+    )

@@ -217,6 +217,16 @@ def report_document(report: ScanReport) -> dict[str, Any]:
         {key: value for key, value in facts.items() if key not in document and key != "details"}
     )
     document["policy"] = verdict_document(report.verdict)
+    document["approvals"] = [
+        {
+            "approved_at": a.approved_at,
+            "key_fingerprint": a.key_fingerprint,
+            "bundle_sha256": a.bundle_sha256,
+            "output": a.output,
+            "files": a.files,
+        }
+        for a in report.approvals
+    ]
     return document
 
 

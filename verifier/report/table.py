@@ -101,6 +101,13 @@ def render_report(report: ScanReport) -> str:
             f"signature: {signature.status.value}{who}{how}: {signature.reason}", markup=False
         )
     render_verdict(console, report.verdict, status=report.status.value)
+    for approval in report.approvals:
+        console.print(
+            f"approved {approval.approved_at}: {approval.files} files, key sha256:"
+            f"{approval.key_fingerprint[:16]}, bundle sha256:{approval.bundle_sha256[:16]} "
+            f"written to {approval.output}",
+            markup=False,
+        )
     return buffer.getvalue()
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
 from verifier.model import (
+    Approval,
     DeclaredFile,
     FileResult,
     Finding,
@@ -32,6 +33,7 @@ from verifier.model import (
 from verifier.report.json_format import facts_document
 from verifier.store.tables import (
     FAIL_CLOSED,
+    ApprovalRow,
     Base,
     DecisionRow,
     DeclaredFileRow,
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -372,6 +374,19 @@ class Store:
                 raise NotFoundError(f"no recorded scan has the id {scan_id}")
             session.add(DecisionRow.from_model(scan_id, verdict, decided_at=_now()))
 
+    def record_approval(self, scan_id: str, approval: Approval) -> None:
+        """Append an organisation countersignature of a recorded scan to the audit trail.
+
+        Raises:
+            NotFoundError: No scan has this id.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        action = f"record an approval of scan {scan_id} in"
+        with self._failures(action), self._sessions.begin() as session:
+            if session.get(ScanRow, scan_id) is None:
+                raise NotFoundError(f"no recorded scan has the id {scan_id}")
+            session.add(ApprovalRow.from_model(scan_id, approval))
+
     def list_scans(self, *, limit: int = 50) -> list[ScanSummary]:
         """The most recent scans, newest first, each with its current decision.
 
@@ -429,6 +444,14 @@ class Store:
                 .limit(1)
             ).first()
             details = session.get(ModelDetailsRow, scan.id)
+            approvals = tuple(
+                row.to_model()
+                for row in session.scalars(
+                    select(ApprovalRow)
+                    .where(ApprovalRow.scan_id == scan.id)
+                    .order_by(ApprovalRow.id)
+                )
+            )
             revision = session.scalars(
                 select(SourceRevisionRow).where(SourceRevisionRow.scan_id == scan.id)
             ).first()
@@ -453,6 +476,7 @@ class Store:
             verdict=latest.to_model() if latest is not None else FAIL_CLOSED,
             signature=signature.to_model() if signature is not None else None,
         )
+        report = replace(report, approvals=approvals)
         if revision is not None:
             report = replace(
                 report,

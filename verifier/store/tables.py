@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from verifier.model import (
+    Approval,
     Decision,
     DeclaredFile,
     FileFormat,
@@ -479,6 +480,43 @@ class SignatureRow(Base):
             ),
             outside=tuple(str(p) for p in self.outside),
             bundle_sha256=self.bundle_sha256,
+        )
+
+
+class ApprovalRow(Base):
+    """One organisation countersignature written by `verifier approve` (append-only)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_scan_id", "scan_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    output: Mapped[str] = mapped_column(Text)
+    files: Mapped[int] = mapped_column(Integer)
+
+    @classmethod
+    def from_model(cls, scan_id: str, approval: Approval) -> ApprovalRow:
+        """The row for `approval`."""
+        return cls(
+            scan_id=scan_id,
+            approved_at=datetime.fromisoformat(approval.approved_at),
+            key_fingerprint=approval.key_fingerprint,
+            bundle_sha256=approval.bundle_sha256,
+            output=approval.output,
+            files=approval.files,
+        )
+
+    def to_model(self) -> Approval:
+        """The frozen approval."""
+        return Approval(
+            approved_at=self.approved_at.isoformat(),
+            key_fingerprint=self.key_fingerprint,
+            bundle_sha256=self.bundle_sha256,
+            output=self.output,
+            files=self.files,
         )
 
 
