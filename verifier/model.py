@@ -42,6 +42,7 @@ class FileFormat(enum.StrEnum):
     GGUF = "gguf"
     HDF5 = "hdf5"
     ONNX = "onnx"
+    TF_SAVEDMODEL = "tf-savedmodel"
     SENTENCEPIECE = "sentencepiece"
     JSON = "json"
     TEXT = "text"

@@ -32,6 +32,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.remote_code_samples",
     "benchmarks.corpus.keras_samples",
     "benchmarks.corpus.onnx_samples",
+    "benchmarks.corpus.savedmodel_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

@@ -13,6 +13,7 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     onnx,
     pickle,
     safetensors,
+    savedmodel,
     tar,
     torch,
     unanalysed,

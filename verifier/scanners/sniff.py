@@ -97,6 +97,8 @@ def identify(head: bytes, size: int) -> FileFormat:
         return FileFormat.PICKLE
     if any(head[at : at + len(_HDF5)] == _HDF5 for at in _HDF5_USERBLOCK_OFFSETS):
         return FileFormat.HDF5
+    if _is_savedmodel(head, size):
+        return FileFormat.TF_SAVEDMODEL
     if _is_onnx(head, size):
         return FileFormat.ONNX
     if _is_sentencepiece(head):
@@ -412,6 +414,17 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
 _ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
 _ONNX_TEXT_FIELDS = frozenset({2, 3, 4})
 _ONNX_WINDOW = 128
+
+
+def _is_savedmodel(head: bytes, size: int) -> bool:
+    """TensorFlow saved_model.pb: schema version 1, then a MetaGraphDef opening with its
+    meta_info_def or graph_def (an ONNX model's field 2 is a producer name, never binary)."""
+    if not head.startswith(b"\x08\x01\x12"):
+        return False
+    length = _read_varint(head, 3)
+    if length is None or length[1] + length[0] > size:
+        return False
+    return head[length[1] : length[1] + 1] in (b"\x0a", b"\x12")
 
 
 def _is_onnx(head: bytes, size: int) -> bool:
