@@ -266,13 +266,15 @@ BENIGN: dict[str, str] = {
 }
 
 
-def _touch(marker: Path) -> str:
-    return f"touch {marker}"
+def _touch(marker_dir: Path) -> str:
+    from benchmarks.corpus import MARKER_NAME
+
+    return f"touch {marker_dir / MARKER_NAME}"
 
 
-def malicious(marker: Path) -> dict[str, str]:
-    """Escapes keyed by technique; `marker` is the file a payload would create if it ran."""
-    cmd = _touch(marker)
+def malicious(marker_dir: Path) -> dict[str, str]:
+    """Escapes keyed by technique; a payload that ran would create the marker in `marker_dir`."""
+    cmd = _touch(marker_dir)
     return {
         # CVE-2024-34359 (llama-cpp-python "Llama Drama"): subclasses -> warnings -> builtins.
         "cve-2024-34359-subclasses": (
