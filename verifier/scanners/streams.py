@@ -83,10 +83,42 @@ class InflateError(Exception):
         self.bomb = bomb
 
 
-class InflateStream:
-    """Raw-deflate decompression of a bounded parent window, with an output cap."""
+class _DecodedStream:
+    """A stream of decoded bytes: subclasses fill `_out`; reads take from its front.
+
+    Decoded data has no random access: `read_at` returns no bytes.
+    """
 
     _CHUNK = 1 << 20
+    _out: bytearray
+    _pos: int
+
+    def _fill(self, want: int) -> None:
+        raise NotImplementedError
+
+    def read(self, n: int) -> bytes:
+        self._fill(n)
+        out = bytes(self._out[:n])
+        del self._out[:n]
+        self._pos += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        skipped = 0
+        while skipped < n:
+            got = len(self.read(min(self._CHUNK, n - skipped)))
+            if got == 0:
+                break
+            skipped += got
+        return skipped
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return b""
+
+
+class InflateStream(_DecodedStream):
+    """Raw-deflate decompression of a bounded parent window, with an output cap."""
+
     _STEP = 16 << 10
 
     def __init__(self, parent: ScanStream, *, compressed: int, size: int, cap: int) -> None:
@@ -129,25 +161,6 @@ class InflateStream:
                     bomb=True,
                 )
 
-    def read(self, n: int) -> bytes:
-        self._fill(n)
-        out = bytes(self._out[:n])
-        del self._out[:n]
-        self._pos += len(out)
-        return out
-
-    def skip(self, n: int) -> int:
-        skipped = 0
-        while skipped < n:
-            got = len(self.read(min(self._CHUNK, n - skipped)))
-            if got == 0:
-                break
-            skipped += got
-        return skipped
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        return b""
-
     def finish(self) -> int:
         """Consume the rest of the compressed window (hashed by the parent)."""
         while self.skip(self._CHUNK):
@@ -165,7 +178,7 @@ _DECOMPRESS_STEP = 1 << 20
 UNKNOWN_SIZE = 1 << 62
 
 
-class DecompressStream:
+class DecompressStream(_DecodedStream):
     """A gzip, bz2, xz, lzma (alone) or zlib stream over the rest of a parent, with a cap.
 
     Its size is unknown until the compressed data ends; until then `size` is UNKNOWN_SIZE.
@@ -229,22 +242,3 @@ class DecompressStream:
                     f"{self._kind} stream expands past the scanner's limit of {self._cap} bytes",
                     bomb=True,
                 )
-
-    def read(self, n: int) -> bytes:
-        self._fill(n)
-        out = bytes(self._out[:n])
-        del self._out[:n]
-        self._pos += len(out)
-        return out
-
-    def skip(self, n: int) -> int:
-        skipped = 0
-        while skipped < n:
-            got = len(self.read(min(InflateStream._CHUNK, n - skipped)))
-            if got == 0:
-                break
-            skipped += got
-        return skipped
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        return b""
