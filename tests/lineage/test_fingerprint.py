@@ -54,7 +54,9 @@ def test_permuted_model_computes_the_same_function() -> None:
 
 
 @pytest.mark.parametrize("name", ["tuned", "permuted", "int8", "resized", "bf16", "merged"])
-def test_derivatives_are_attributed_to_their_base(family: dict[str, Fingerprint], name: str) -> None:
+def test_derivatives_are_attributed_to_their_base(
+    family: dict[str, Fingerprint], name: str
+) -> None:
     match = compare(family[name], family["one"])
     assert match.comparable
     assert match.derived, match
@@ -113,7 +115,9 @@ def test_files_without_an_embedding_are_not_comparable(tmp_path: Path) -> None:
         {"embed_tokens.weight": {"dtype": "F32", "shape": "x", "data_offsets": [0, 64]}},
     ],
 )
-def test_malformed_files_raise_a_fingerprint_error(tmp_path: Path, header: dict[str, object]) -> None:
+def test_malformed_files_raise_a_fingerprint_error(
+    tmp_path: Path, header: dict[str, object]
+) -> None:
     with pytest.raises(FingerprintError):
         fingerprint_safetensors([_write(tmp_path / "m.safetensors", header, bytes(64))])
 
