@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONCURRENT = 8
 #: Seed of the kill points; change it to explore other points, keep it fixed in CI.
 KILL_SEED = 14
-KILL_POINTS = 5
+KILL_POINTS = 4
 
 #: A process that loads everything first, then waits for the barrier file, then runs the CLI:
 #: the eight processes reach the migration together instead of one import time apart.
