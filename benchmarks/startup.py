@@ -26,7 +26,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-
 #: The children's environment. Bytecode caching stays on whatever the caller's environment says:
 #: an installed package has its `.pyc` files, and recompiling verifier's sources on every run
 #: (PYTHONDONTWRITEBYTECODE=1) would measure the compiler, not the start-up.
