@@ -284,3 +284,19 @@ def test_a_half_made_schema_holding_rows_is_refused(database_url: str) -> None:
     with pytest.raises(StoreError, match="no schema revision"):
         Store.open(database_url)
     assert _schema(database_url)[1] is None  # nothing was dropped or changed
+
+
+def test_the_migration_lock_waits_then_gives_up(tmp_path: Path) -> None:
+    from verifier.store.database import _file_lock
+
+    path = tmp_path / "verifier.db.lock"
+    with (
+        _file_lock(path, timeout=1),
+        # Another open file description (another process, in real use) cannot take it.
+        pytest.raises(StoreError, match="another verifier process"),
+        _file_lock(path, timeout=0.1),
+    ):
+        pass
+    with _file_lock(path, timeout=0.1):  # released when its holder is done
+        pass
+    assert path.exists()  # never removed: removing a lock file races its next user
