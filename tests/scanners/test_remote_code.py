@@ -97,7 +97,23 @@ def test_clean_python_and_string_mentions_are_not_dangerous(tmp_path: Path) -> N
     source = CLEAN + "DOC = 'never call os.system or eval here'\nmodel.eval()\nself.exec = 1\n"
     decision, found = _scan(_write(tmp_path / "m", {"modeling_x.py": source}))
     assert decision is Decision.ALLOW
-    assert [c for c, _ in found] == ["REMOTE-CODE-PYTHON-FILE"]
+    assert sorted(c for c, _ in found) == ["REMOTE-CODE-IMPORTS", "REMOTE-CODE-PYTHON-FILE"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os\ngetattr(os, 'sys' + 'tem')('id')\n",
+        "import builtins\nf = getattr(builtins, name)\n",
+        "import importlib\nimportlib.import_module(name)\n",
+        "import sys\nsys.modules['os'].system('id')\n",
+        "globals()['ev' + 'al']('1')\n",
+    ],
+)
+def test_dynamic_dispatch_denies(tmp_path: Path, source: str) -> None:
+    decision, found = _scan(_write(tmp_path / "m", {"modeling_x.py": CLEAN + source}))
+    assert decision is Decision.DENY
+    assert {c for c, _ in found} & {"REMOTE-CODE-DYNAMIC-DISPATCH", "REMOTE-CODE-DANGEROUS-CALL"}
 
 
 def test_unparseable_python_is_not_passed(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -19,50 +19,12 @@ import yaml
 from verifier.model import Finding, Severity
 from verifier.scanners.chat_template import TemplateParseError, analyse_template
 from verifier.scanners.interface import ScanContext, ScanStream
+from verifier.scanners.python_ast import PythonFacts, analyse
 
 #: Largest Python file parsed for dangerous calls; a larger one is reported unparsed.
 MAX_SOURCE = 4 << 20
 #: Largest standalone chat template file analysed.
 MAX_TEMPLATE_FILE = 4 << 20
-
-#: Calls that start processes, evaluate code or load native code: no modeling file needs them.
-_DANGEROUS_CALLS = frozenset(
-    {
-        "os.system",
-        "os.popen",
-        "os.execv",
-        "os.execve",
-        "os.execl",
-        "os.execlp",
-        "os.execvp",
-        "os.spawnl",
-        "os.spawnv",
-        "os.spawnve",
-        "os.posix_spawn",
-        "os.startfile",
-        "subprocess.run",
-        "subprocess.call",
-        "subprocess.check_call",
-        "subprocess.check_output",
-        "subprocess.Popen",
-        "subprocess.getoutput",
-        "subprocess.getstatusoutput",
-        "pty.spawn",
-        "eval",
-        "exec",
-        "builtins.eval",
-        "builtins.exec",
-        "__import__",
-        "marshal.loads",
-        "ctypes.CDLL",
-        "ctypes.cdll.LoadLibrary",
-        "socket.socket",
-        "socket.create_connection",
-        "webbrowser.open",
-        "runpy.run_path",
-        "runpy.run_module",
-    }
-)
 
 
 def python_file_finding(path: str) -> Finding | None:
@@ -142,47 +104,46 @@ def _python_calls(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
             f"Python file does not parse, so it was not analysed: {type(exc).__name__}",
         )
         return
-    aliases = _import_aliases(tree)
+    facts = analyse(tree)
     seen: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+    for use in sorted(facts.uses, key=lambda u: (u.line, u.name)):
+        if use.name in seen:
             continue
-        name = _call_name(node.func, aliases)
-        if name in _DANGEROUS_CALLS and name not in seen:
-            seen.add(name)
+        seen.add(use.name)
+        if use.dynamic:
+            yield ctx.finding(
+                "REMOTE-CODE-DYNAMIC-DISPATCH",
+                Severity.HIGH,
+                f"Python file reaches code by a name chosen at run time: {use.name} (line "
+                f"{use.line}); what it calls cannot be checked, so it is treated as dangerous",
+                evidence=use.name,
+            )
+        else:
             yield ctx.finding(
                 "REMOTE-CODE-DANGEROUS-CALL",
                 Severity.HIGH,
-                f"Python file calls {name} (line {node.lineno}): it runs commands or evaluates "
-                "code when the model is loaded with trust_remote_code",
-                evidence=name,
+                f"Python file uses {use.name} (line {use.line}): it runs commands, evaluates "
+                "or loads code when the model is loaded with trust_remote_code",
+                evidence=use.name,
             )
+    yield _summary(facts, ctx)
 
 
-def _import_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local names bound by imports, mapped to the dotted names they stand for."""
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                aliases[alias.asname or alias.name.split(".")[0]] = (
-                    alias.name if alias.asname else alias.name.split(".")[0]
-                )
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
-
-
-def _call_name(func: ast.expr, aliases: Mapping[str, str]) -> str | None:
-    parts: list[str] = []
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name):
-        return None
-    parts.append(aliases.get(func.id, func.id))
-    return ".".join(reversed(parts))
+def _summary(facts: PythonFacts, ctx: ScanContext) -> Finding:
+    """REMOTE-CODE-IMPORTS: what the file imports and reaches, for the reviewer."""
+    imports = sorted(facts.imports)
+    parts = [f"imports {', '.join(imports) if imports else 'nothing'}"]
+    if facts.network:
+        parts.append(f"calls network clients {', '.join(sorted(facts.network))}")
+    if facts.computed_attributes:
+        parts.append(f"{facts.computed_attributes} getattr/setattr with computed names on objects")
+    evidence = ", ".join(imports)
+    return ctx.finding(
+        "REMOTE-CODE-IMPORTS",
+        Severity.INFO,
+        "Python file " + "; ".join(parts),
+        evidence=evidence if len(evidence) <= 500 else evidence[:497] + "...",
+    )
 
 
 def _template_file(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
