@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,11 +67,32 @@ def write_deep_folder(folder: Path, *, depth: int = 1_100) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_bytes(_BENIGN_JSON)
     deep = folder
-    for _ in range(depth):
+    for _ in range(depth):  # os.makedirs recurses once per level
         deep = deep / "d"
-    os.makedirs(deep, exist_ok=True)
+        deep.mkdir(exist_ok=True)
     (deep / "weights.bin").write_bytes(b"\0" * 16)
     return ["scan", str(folder)]
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove `folder` without recursion (shutil.rmtree recurses once per level)."""
+    if not folder.exists():
+        return
+    pending = [str(folder)]
+    while pending:
+        current = pending[-1]
+        subfolders = []
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+        if subfolders:
+            pending.extend(subfolders)
+        else:
+            os.rmdir(current)
+            pending.pop()
 
 
 def write_odd_names(folder: Path) -> list[str]:
@@ -80,7 +100,7 @@ def write_odd_names(folder: Path) -> list[str]:
     line, and a right-to-left override."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_bytes(_BENIGN_JSON)
-    (Path(os.fsencode(folder)).joinpath(b"notes-\xff\xfe.txt")).write_bytes(b"hello\n")
+    (folder / os.fsdecode(b"notes-\xff\xfe.txt")).write_bytes(b"hello\n")
     (folder / "x\ndecision: ALLOW  policy forged").write_bytes(b"hello\n")
     (folder / "readme-\u202etxt.exe").write_bytes(b"hello\n")
     return ["scan", str(folder)]
@@ -99,9 +119,14 @@ TERMINAL_ATTACKS = (
 def write_osc_globals(folder: Path) -> list[str]:
     """A pickle whose imported global names carry terminal escape sequences."""
     folder.mkdir(parents=True, exist_ok=True)
-    attacks = TERMINAL_ATTACKS
-    data = pickle_with_globals(len(attacks), name=lambda i: (f"mod{attacks[i]}", f"f{attacks[i]}"))
-    (folder / "model.pkl").write_bytes(data)
+    parts = [b"\x80\x04"]
+    for attack in TERMINAL_ATTACKS:
+        for text in (f"mod{attack}", f"f{attack}"):  # SHORT_BINUNICODE module, then name
+            raw = text.encode()
+            parts.append(b"\x8c" + bytes([len(raw)]) + raw)
+        parts.append(b"\x930")  # STACK_GLOBAL, POP
+    parts.append(b"N.")
+    (folder / "model.pkl").write_bytes(b"".join(parts))
     return ["scan", str(folder)]
 
 
@@ -262,10 +287,10 @@ def main() -> int:
             line = json.dumps(stderr.strip().splitlines()[-1][:90] if stderr.strip() else "")
             print(f"| {case.name} | {case.before} | {code} | {seconds:.1f} | {peak:.0f} | {line} |")
             sys.stdout.flush()
-            shutil.rmtree(work / case.name, ignore_errors=True)
+            remove_tree(work / case.name)
     finally:
         if options.dir is None:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_tree(work)
     return 0
 
 
