@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import re
 import signal
 import sys
 import threading
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +104,11 @@ def compile_expression(text: str) -> CelProgram:
     return CelProgram(text=text, runner=environment.program(ast))
 
 
+#: Where cel-python and its parser live: the calls the stopwatch refuses once time is up.
+_EVALUATOR_FILES = re.compile(r"[/\\](?:celpy|lark)[/\\]")
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 class _Deadline(Exception):
     """Raised inside an evaluation that ran out of time."""
 
@@ -124,14 +131,20 @@ class _Stopwatch:
         self._previous_handler: Any = None
         self._previous_profile: Any = None
 
-    def _refuse(self, frame: object, event: str, arg: object) -> None:
-        if event == "call":
+    def _refuse(self, frame: types.FrameType, event: str, arg: object) -> None:
+        # Only the evaluator's own functions, and never a generator (which a garbage
+        # collection may close anywhere): an exception there would be unraisable.
+        code = frame.f_code
+        if (
+            event == "call"
+            and not code.co_flags & _GENERATOR_FLAGS
+            and _EVALUATOR_FILES.search(code.co_filename) is not None
+        ):
             raise _Deadline()
 
     def _on_alarm(self, signum: int, frame: object) -> None:
         self.fired = True
-        sys.setprofile(self._refuse)
-        raise _Deadline()
+        sys.setprofile(self._refuse)  # the next call into the evaluator raises
 
     def start(self) -> None:
         """Arm the timer."""
