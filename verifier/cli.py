@@ -783,6 +783,82 @@ def verify_attestation(attestation: Path, public_key: Path, require_passed: bool
 
 
 @cli.group()
+def lineage() -> None:
+    """Reference bases for verified lineage (see docs/lineage.md)."""
+
+
+@lineage.command("add-base")
+@click.argument("target")
+@_policy_options
+@_hub_options
+@_database_option
+def add_base(
+    target: str,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    token: str | None,
+    hf_endpoint: str | None,
+    no_lineage: bool,
+    quiet: bool,
+    database_url: str | None,
+) -> None:
+    """Scan TARGET and register its weight fingerprint as a reference base.
+
+    Every later scan is compared with the registered bases (and with recently recorded
+    models): a model whose weights derive from one is attributed to it, whatever its card
+    says. A base is registered whatever the policy decides of it (register the bases you ban,
+    so that their derivatives are caught). Exit status: 0 registered, 2 usage error,
+    3 the scan did not complete or the weights could not be fingerprinted.
+    """
+    from verifier.errors import LineageError
+    from verifier.pipeline import HubOptions, run_scan
+    from verifier.progress import download_progress
+
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
+    hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
+    with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
+        report = run_scan(target, policy=policy, recorder=store, hub=hub, progress=progress)
+        found = report.verified_lineage
+        if report.status.value != "complete":
+            raise LineageError(
+                f"scan {report.scan_id} of {printable(target)} did not complete: not registered"
+            )
+        if found is None or found.fingerprint is None:
+            reason = found.reason if found is not None else "no lineage was computed"
+            raise LineageError(f"no weight fingerprint for {printable(target)} ({reason})")
+        store.register_base(report.scan_id)
+    name = (
+        f"{found.repo_id}@{report.source['commit']}" if "commit" in report.source else found.repo_id
+    )
+    click.echo(
+        f"registered {printable(name)} as a reference base (scan {report.scan_id}, "
+        f"hidden size {found.hidden_size}; policy decision {report.verdict.decision.value})"
+    )
+
+
+@lineage.command("list")
+@_history_format_option
+@_database_option
+def list_bases(fmt: str, database_url: str | None) -> None:
+    """List the registered reference bases, oldest first."""
+    with _open_store(database_url) as store:
+        bases = store.lineage_bases()
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps({"bases": bases}, indent=2))
+        return
+    if not bases:
+        click.echo("no reference base registered (verifier lineage add-base TARGET)")
+    for base in bases:
+        name = f"{base['repo_id']}@{base['commit']}" if base["commit"] else base["repo_id"]
+        click.echo(
+            f"{base['scan_id'][:12]}  {printable(name)}  hidden {base['hidden_size']}  "
+            f"registered {base['registered_at']}"
+        )
+
+
+@cli.group()
 def db() -> None:
     """Manage the database schema."""
 

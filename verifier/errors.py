@@ -77,3 +77,7 @@ class NotApprovableError(VerifierError):
     """The organisation will not countersign this model: its recorded decision is not allow."""
 
     exit_code = ExitCode.DENIED
+
+
+class LineageError(VerifierError):
+    """A model's weights could not be fingerprinted or registered as a reference base."""

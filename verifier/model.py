@@ -376,6 +376,8 @@ class ScanReport:
     details: dict[str, Any] = field(default_factory=dict)
     #: Organisation countersignatures written for this scan, oldest first.
     approvals: tuple[Approval, ...] = ()
+    #: Lineage verified from the weights (`verifier.lineage.verify`); None when not attempted.
+    verified_lineage: VerifiedLineage | None = None
 
 
 @dataclass(frozen=True)
@@ -405,3 +407,85 @@ class ScanSummary:
     decision: Decision
     file_count: int
     finding_count: int
+
+
+@dataclass(frozen=True)
+class LineageBase:
+    """A recorded model the weights were attributed to (see `verifier.lineage`)."""
+
+    repo_id: str
+    commit: str | None
+    publisher: str | None
+    #: Whether the organisation registered it as a reference base (`verifier lineage add-base`).
+    registered_base: bool
+    #: Mean best-match unit correlation (0..1) and its calibration against the permutation null.
+    score: float
+    z: float
+    p_value: float
+    #: The weights are practically the same as the base's (score at or above 0.99).
+    near_identical: bool
+
+    @property
+    def label(self) -> str:
+        """`repo_id@commit`, or the repo id alone."""
+        return f"{self.repo_id}@{self.commit}" if self.commit else self.repo_id
+
+
+@dataclass(frozen=True)
+class Reupload:
+    """Another publisher's recorded model whose weights this model holds again."""
+
+    repo_id: str
+    commit: str | None
+    #: Weight files shared byte for byte (0 when only the fingerprint is near-identical).
+    files: int
+    #: The fingerprint score, when near-identical rather than byte-identical.
+    score: float | None = None
+
+    @property
+    def label(self) -> str:
+        """`repo_id@commit`, or the repo id alone."""
+        return f"{self.repo_id}@{self.commit}" if self.commit else self.repo_id
+
+
+class LineageStatus(enum.StrEnum):
+    """Whether lineage was verified from the weights."""
+
+    #: A fingerprint was computed and compared with every comparable recorded model.
+    VERIFIED = "verified"
+    #: The weights could not be fingerprinted (format, dtype, architecture, unclean files).
+    UNVERIFIABLE = "unverifiable"
+    #: Nothing to verify: no safetensors weights and no declared base.
+    NOT_APPLICABLE = "not-applicable"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifiedLineage:
+    """What the weights say about where the model comes from (`verifier.lineage.verify`)."""
+
+    status: LineageStatus
+    #: Why unverifiable, or empty.
+    reason: str = ""
+    #: The name the model is recorded under for lineage (Hub repo id, cache repo, or target).
+    repo_id: str = ""
+    #: The model's own namespace, when known.
+    publisher: str | None = None
+    #: Bases the model declares (source edges, else the card's `base_model`).
+    declared: tuple[str, ...] = ()
+    #: True/False when a declared base was checked against recorded weights, else None.
+    declared_matches: bool | None = None
+    #: Recorded models the weights are attributed to, strongest first.
+    verified_bases: tuple[LineageBase, ...] = ()
+    #: Labels of verified bases the declaration does not name.
+    undeclared_bases: tuple[str, ...] = ()
+    #: Declared bases checked against recorded weights and not matched.
+    mismatched_declared: tuple[str, ...] = ()
+    #: Declared bases with no comparable recorded fingerprint.
+    unverifiable_declared: tuple[str, ...] = ()
+    #: How many recorded fingerprints were comparable.
+    compared: int = 0
+    #: Other publishers' models holding the same weights.
+    reuploads: tuple[Reupload, ...] = ()
+    #: The serialised fingerprint and its hidden size: recorded, never part of the document.
+    fingerprint: bytes | None = field(default=None, repr=False, compare=False)
+    hidden_size: int | None = None

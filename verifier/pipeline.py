@@ -7,7 +7,7 @@ import io
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -35,6 +35,7 @@ from verifier.model import (
     SignatureStatus,
     SourceType,
     Verdict,
+    VerifiedLineage,
 )
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
@@ -469,6 +470,72 @@ def _attribute(
     return moved, tuple(rest)
 
 
+def verified_blobs(files: Sequence[FileResult]) -> dict[str, str]:
+    """Where the store keeps each fully verified file of a Hub scan, by path."""
+    from verifier.sources.quarantine import verified_blob
+
+    home = config.home_dir()
+    return {
+        f.path: str(verified_blob(home, f.sha256))
+        for f in files
+        if f.sha256 is not None and f.complete and not f.findings
+    }
+
+
+def _declared_bases(provenance: Provenance | None, details: Mapping[str, Any]) -> list[str]:
+    """The bases the source resolved, else those the model card's `base_model` names."""
+    if provenance is not None and provenance.base_models:
+        return list(provenance.base_models)
+    card = details.get("card")
+    metadata = card.get("metadata") if isinstance(card, dict) else None
+    bases = metadata.get("base_model") if isinstance(metadata, dict) else None
+    if isinstance(bases, str):
+        return [bases]
+    return [b for b in bases if isinstance(b, str)] if isinstance(bases, list) else []
+
+
+def _lineage_subject(source: Mapping[str, str], target: str) -> tuple[str, str | None]:
+    """The name and publisher lineage records a model under: Hub repo, cache repo, or target."""
+    repo_id = source.get("repo_id")
+    cache = source.get("hf_cache_repo")
+    if not repo_id and cache:
+        # `.../models--<namespace>--<name>`: the Hub writes `/` as `--` in cache folder names.
+        namespace, _, name = os.path.basename(cache).removeprefix("models--").partition("--")
+        repo_id = f"{namespace}/{name}" if name else None
+    if not repo_id:
+        return target, None
+    return repo_id, repo_id.split("/", 1)[0] if "/" in repo_id else None
+
+
+def _verify_lineage(
+    files: tuple[FileResult, ...],
+    locations: Mapping[str, str],
+    *,
+    source: Mapping[str, str],
+    target: str,
+    provenance: Provenance | None,
+    details: Mapping[str, Any],
+    recorder: ScanRecorder | None,
+) -> tuple[VerifiedLineage, tuple[Finding, ...]]:
+    """Lineage from the weights against what the store recorded, and its findings.
+
+    See `verifier.lineage.verify`; imported here so that scans without weights stay light.
+    """
+    from verifier.lineage.verify import References, verified_lineage_findings, verify_lineage
+
+    repo_id, publisher = _lineage_subject(source, target)
+    references = recorder if isinstance(recorder, References) else None
+    lineage = verify_lineage(
+        files,
+        locations,
+        repo_id=repo_id,
+        publisher=publisher,
+        declared=_declared_bases(provenance, details),
+        references=references,
+    )
+    return lineage, verified_lineage_findings(lineage)
+
+
 def _finish(
     *,
     scan_id: str,
@@ -483,10 +550,26 @@ def _finish(
     provenance: Provenance | None = None,
     declared: tuple[DeclaredFile, ...] | None = None,
     signature: SignatureResult | None = None,
+    locations: Mapping[str, str] | None = None,
 ) -> ScanReport:
-    """Decide with the policy and record: the same for every source."""
+    """Verify lineage, decide with the policy and record: the same for every source.
+
+    `locations` says where each scanned file can be read again (the folder, or the store of
+    verified blobs) for the weight fingerprint; None when nothing can be (metadata only).
+    """
     # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
     files = tuple(replace(f, extra_digests=()) if f.extra_digests else f for f in files)
+    details = model_details(files)
+    verified_lineage, lineage_problems = _verify_lineage(
+        files,
+        locations or {},
+        source=source,
+        target=target,
+        provenance=provenance,
+        details=details,
+        recorder=recorder,
+    )
+    findings = (*findings, *lineage_problems)
     files, findings = cap_findings(*_attribute(files, findings))
     all_findings = findings + tuple(f for r in files for f in r.findings)
     status = (
@@ -507,8 +590,9 @@ def _finish(
         source=source,
         provenance=provenance,
         declared_files=declared,
-        details=model_details(files),
+        details=details,
         signature=signature,
+        verified_lineage=verified_lineage,
     )
     report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
@@ -633,6 +717,7 @@ def scan_hub(
         provenance=provenance,
         declared=model.files,
         signature=signature_result,
+        locations=None if options.metadata_only else verified_blobs(fetched.files),
     )
 
 
@@ -719,4 +804,5 @@ def scan_target(
         recorder=recorder,
         source=source,
         signature=signature_result,
+        locations={entry.path: entry.location for entry in tree.files},
     )

@@ -16,6 +16,7 @@ from verifier.model import (
     Severity,
     SignatureResult,
     Verdict,
+    VerifiedLineage,
 )
 
 
@@ -147,6 +148,39 @@ def declared_document(files: Sequence[DeclaredFile] | None) -> list[dict[str, An
     ]
 
 
+def lineage_document(lineage: VerifiedLineage | None) -> dict[str, Any] | None:
+    """Lineage verified from the weights, as the facts document, policies and outputs read it."""
+    if lineage is None:
+        return None
+    return {
+        "status": lineage.status.value,
+        "reason": lineage.reason,
+        "declared": list(lineage.declared),
+        "declared_matches": lineage.declared_matches,
+        "verified_bases": [
+            {
+                "repo_id": b.repo_id,
+                "commit": b.commit,
+                "publisher": b.publisher,
+                "registered_base": b.registered_base,
+                "score": b.score,
+                "z": b.z,
+                "p_value": b.p_value,
+                "near_identical": b.near_identical,
+            }
+            for b in lineage.verified_bases
+        ],
+        "undeclared_bases": list(lineage.undeclared_bases),
+        "mismatched_declared": list(lineage.mismatched_declared),
+        "unverifiable_declared": list(lineage.unverifiable_declared),
+        "compared": lineage.compared,
+        "reupload_of": [
+            {"repo_id": r.repo_id, "commit": r.commit, "files": r.files, "score": r.score}
+            for r in lineage.reuploads
+        ],
+    }
+
+
 def facts_document(report: ScanReport) -> dict[str, Any]:
     """What the scan established, without its decision: the input of the evidence document."""
     counts = {s.value: 0 for s in Severity}
@@ -170,6 +204,7 @@ def facts_document(report: ScanReport) -> dict[str, Any]:
         "files": [_file_document(f) for f in report.files],
         "signature": signature_document(report.signature),
         "findings": [finding_document(f) for f in report.findings],
+        "verified_lineage": lineage_document(report.verified_lineage),
         "details": dict(report.details),
     }
 

@@ -32,6 +32,11 @@ def path_escape_reason(path: str) -> str | None:
     return None
 
 
+def verified_blob(home: Path, sha256: str) -> Path:
+    """Where the store under `home` keeps the verified content with this sha256."""
+    return (home / "blobs" / "sha256").resolve() / sha256[:2] / sha256
+
+
 class Quarantine:
     """A scan's private download folder, removed when the scan ends."""
 
@@ -56,7 +61,7 @@ class Quarantine:
 
     def blob_path(self, sha256: str) -> Path:
         """Where the verified content with this sha256 is kept."""
-        return self.blobs / sha256[:2] / sha256
+        return verified_blob(self.blobs.parents[1], sha256)
 
     def promote(self, landed: Path, sha256: str) -> Path:
         """Move a verified download into the content-addressed store; return its place."""

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -51,6 +51,7 @@ from verifier.store.tables import (
     DecisionRow,
     DeclaredFileRow,
     FindingRow,
+    LineageBaseRow,
     LineageEdgeRow,
     ModelDetailsRow,
     ScanFactsRow,
@@ -58,6 +59,7 @@ from verifier.store.tables import (
     ScanRow,
     SignatureRow,
     SourceRevisionRow,
+    WeightFingerprintRow,
     check_file_findings,
     subject_of,
 )
@@ -65,9 +67,11 @@ from verifier.store.tables import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from verifier.lineage.attribution import Reference
+
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -76,6 +80,9 @@ CONNECT_TIMEOUT = 5
 _MIGRATION_LOCK_KEY = 0x5645524946  # "VERIF"
 #: Seconds a process waits for another one's migration of the same SQLite file.
 MIGRATION_LOCK_TIMEOUT = 300.0
+#: Recorded models (besides every registered base) a new fingerprint is compared with: the
+#: newest distinct models of the same hidden size. See docs/lineage.md.
+MAX_LINEAGE_REFERENCES = 100
 #: Code of the finding that carries a failed scan's error.
 SCAN_FAILED_CODE = "SCAN-FAILED"
 
@@ -487,6 +494,9 @@ class Store:
             ]
         for declared in report.declared_files or ():
             children.append(DeclaredFileRow.from_model(scan_id, declared))
+        lineage = report.verified_lineage
+        if error is None and lineage is not None and lineage.fingerprint is not None:
+            children.append(WeightFingerprintRow.from_model(report, lineage))
         with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
             session.add(ScanRow.from_model(report, error=error))
             # The scan row must exist before the rows that refer to it.
@@ -712,6 +722,133 @@ class Store:
         if found is None:
             raise NotFoundError(f"no recorded scan of {subject}; scan it first")
         return found
+
+    def lineage_references(self, hidden_size: int) -> list[Reference]:
+        """Recorded fingerprints a new one of this hidden size is compared with.
+
+        Every registered base, then the newest fingerprint of each other model (by repo id
+        and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
+        another version are left out (they never compare).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        from verifier.lineage.attribution import Reference
+        from verifier.lineage.fingerprint import (
+            FINGERPRINT_VERSION,
+            Fingerprint,
+            FingerprintError,
+        )
+
+        registered = select(LineageBaseRow.scan_id)
+        query = (
+            select(
+                WeightFingerprintRow.scan_id,
+                WeightFingerprintRow.repo_id,
+                WeightFingerprintRow.commit,
+                WeightFingerprintRow.publisher,
+                WeightFingerprintRow.scan_id.in_(registered),
+            )
+            .join(ScanRow, ScanRow.id == WeightFingerprintRow.scan_id)
+            .where(
+                WeightFingerprintRow.hidden_size == hidden_size,
+                WeightFingerprintRow.version == FINGERPRINT_VERSION,
+                ScanRow.status == ScanStatus.COMPLETE.value,
+            )
+            .order_by(ScanRow.started_at.desc(), ScanRow.id)
+        )
+        chosen: dict[tuple[str, str | None], tuple[str, str | None, bool]] = {}
+        others = 0
+        with self._failures("read lineage fingerprints from"), self._sessions() as session:
+            for scan_id, repo_id, commit, publisher, is_base in session.execute(query):
+                key = (repo_id.lower(), commit)
+                if key in chosen:
+                    if is_base and not chosen[key][2]:
+                        chosen[key] = (scan_id, publisher, True)
+                    continue
+                if not is_base and others >= MAX_LINEAGE_REFERENCES:
+                    continue
+                others += not is_base
+                chosen[key] = (scan_id, publisher, bool(is_base))
+            references = []
+            for (_, commit), (scan_id, publisher, is_base) in chosen.items():
+                row = session.get(WeightFingerprintRow, scan_id)
+                if row is None:
+                    continue
+                try:
+                    fingerprint = Fingerprint.from_bytes(row.fingerprint)
+                except FingerprintError:
+                    continue  # unreadable record: never compared, never a claim
+                references.append(
+                    Reference(row.repo_id, commit, publisher, fingerprint, registered_base=is_base)
+                )
+        references.sort(key=lambda r: not r.registered_base)
+        return references
+
+    def identical_files(self, sha256s: Sequence[str]) -> list[tuple[str, str | None, str]]:
+        """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        found: set[tuple[str, str | None, str]] = set()
+        wanted = sorted(set(sha256s))
+        with self._failures("look up recorded files in"), self._sessions() as session:
+            for start in range(0, len(wanted), 500):
+                rows = session.execute(
+                    select(ScanRow.source, ScanFileRow.sha256)
+                    .join(ScanRow, ScanRow.id == ScanFileRow.scan_id)
+                    .where(
+                        ScanFileRow.sha256.in_(wanted[start : start + 500]),
+                        ScanFileRow.complete.is_(True),
+                        ScanRow.source_type == "huggingface",
+                    )
+                )
+                for source, sha256 in rows:
+                    repo_id = source.get("repo_id") if isinstance(source, dict) else None
+                    if isinstance(repo_id, str) and sha256 is not None:
+                        commit = source.get("commit")
+                        found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
+        return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))
+
+    def register_base(self, scan_id: str) -> None:
+        """Register the fingerprint a recorded scan computed as a reference base.
+
+        Raises:
+            NotFoundError: The scan recorded no fingerprint.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with (
+            self._failures(f"register scan {scan_id} as a base in"),
+            self._sessions.begin() as session,
+        ):
+            if session.get(WeightFingerprintRow, scan_id) is None:
+                raise NotFoundError(f"scan {scan_id} recorded no weight fingerprint")
+            session.add(LineageBaseRow(scan_id=scan_id, registered_at=_now()))
+
+    def lineage_bases(self) -> list[dict[str, Any]]:
+        """The registered reference bases, oldest first (for `verifier lineage list`).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(LineageBaseRow, WeightFingerprintRow)
+            .join(WeightFingerprintRow, WeightFingerprintRow.scan_id == LineageBaseRow.scan_id)
+            .order_by(LineageBaseRow.id)
+        )
+        with self._failures("read lineage bases from"), self._sessions() as session:
+            return [
+                {
+                    "scan_id": base.scan_id,
+                    "repo_id": fp.repo_id,
+                    "commit": fp.commit,
+                    "publisher": fp.publisher,
+                    "hidden_size": fp.hidden_size,
+                    "registered_at": base.registered_at.isoformat(),
+                }
+                for base, fp in session.execute(query)
+            ]
 
     def _resolve(self, session: Session, wanted: str) -> ScanRow:
         exact = session.get(ScanRow, wanted)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -44,6 +45,7 @@ from verifier.model import (
     SignatureStatus,
     SourceType,
     Verdict,
+    VerifiedLineage,
     WaiverOutcome,
 )
 
@@ -714,3 +716,47 @@ class LineageEdgeRow(Base):
             error=self.error,
             parent_license=self.parent_license,
         )
+
+
+class WeightFingerprintRow(Base):
+    """The weight fingerprint a scan computed (`verifier.lineage`), for later attributions."""
+
+    __tablename__ = "weight_fingerprints"
+    __table_args__ = (Index("ix_weight_fingerprints_hidden_size", "hidden_size"),)
+
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
+    #: `namespace/name` for a Hub model, the cache repo or the target for a local one.
+    repo_id: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str | None] = mapped_column(String(64))
+    publisher: Mapped[str | None] = mapped_column(Text)
+    hidden_size: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
+
+    @classmethod
+    def from_model(cls, report: ScanReport, lineage: VerifiedLineage) -> WeightFingerprintRow:
+        """The row for the fingerprint `lineage` carries (which must have one)."""
+        from verifier.lineage.fingerprint import FINGERPRINT_VERSION
+
+        assert lineage.fingerprint is not None and lineage.hidden_size is not None
+        source = report.source
+        return cls(
+            scan_id=report.scan_id,
+            repo_id=lineage.repo_id or report.target,
+            commit=source.get("commit"),
+            publisher=lineage.publisher,
+            hidden_size=lineage.hidden_size,
+            version=FINGERPRINT_VERSION,
+            fingerprint=lineage.fingerprint,
+        )
+
+
+class LineageBaseRow(Base):
+    """A fingerprint the organisation registered as a reference base (append-only)."""
+
+    __tablename__ = "lineage_bases"
+    __table_args__ = (Index("ix_lineage_bases_scan_id", "scan_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("weight_fingerprints.scan_id"))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,189 @@
+"""Verified lineage through `verifier scan` and `verifier lineage add-base` on the Hub emulator.
+
+The models are the tiny family of tests/lineage/conftest.py, trained here; the Hub is the
+emulator the tests start; the store is SQLite and PostgreSQL (when set).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from benchmarks import lineage_models as lm
+from tests.hub_emulator import HubEmulator
+from tests.lineage.conftest import ARCH
+from verifier.cli import cli
+
+CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """safetensors bytes of two independent bases and derivatives of the first."""
+    torch.set_num_threads(1)
+    work = tmp_path_factory.mktemp("scan-lineage")
+    one, two = lm.base(ARCH, seed=11), lm.base(ARCH, seed=12)
+    states = {
+        "one": one,
+        "two": two,
+        "tuned": lm.fine_tune(ARCH, one, steps=15, seed=13),
+        "permuted": lm.permute(ARCH, one, seed=14, residual=True),
+    }
+    return {
+        name: (lm.save(state, work / name) / "model.safetensors").read_bytes()
+        for name, state in states.items()
+    }
+
+
+def _files(weights: bytes, base: str | None = None) -> dict[str, bytes]:
+    card = "---\nlicense: apache-2.0\n"
+    card += f"base_model: {base}\n" if base else ""
+    return {
+        "config.json": CONFIG,
+        "README.md": (card + "---\n# model\n").encode(),
+        "model.safetensors": weights,
+    }
+
+
+def _run(*args: str, database_url: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        cli, list(args), env={"VERIFIER_DATABASE_URL": database_url}, catch_exceptions=False
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _scan(target: str, database_url: str) -> tuple[int, Any]:
+    code, out, err = _run("scan", target, "--format", "json", database_url=database_url)
+    assert out.strip(), err
+    return code, json.loads(out)
+
+
+def _codes(doc: Any) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for finding in doc["findings"]:
+        found.setdefault(finding["code"], []).append(finding)
+    return found
+
+
+@pytest.fixture
+def estate(
+    hub: HubEmulator, database_url: str, weights: dict[str, bytes], tmp_path: Path
+) -> tuple[HubEmulator, str]:
+    """A Hub with two registered bases, and a store that recorded them."""
+    hub.add_repo("acme/base-one", _files(weights["one"]))
+    hub.add_repo("other/base-two", _files(weights["two"]))
+    for repo in ("acme/base-one", "other/base-two"):
+        code, out, err = _run("lineage", "add-base", f"hf://{repo}", database_url=database_url)
+        assert code == 0, err
+        assert f"registered {repo}@" in out
+    return hub, database_url
+
+
+def test_registered_bases_are_listed(estate: tuple[HubEmulator, str]) -> None:
+    _, url = estate
+    code, out, _ = _run("lineage", "list", "--format", "json", database_url=url)
+    assert code == 0
+    bases = json.loads(out)["bases"]
+    assert [b["repo_id"] for b in bases] == ["acme/base-one", "other/base-two"]
+    assert all(b["hidden_size"] == ARCH.hidden for b in bases)
+
+
+@pytest.mark.parametrize("derivative", ["tuned", "permuted"])
+def test_an_undeclared_derivative_is_attributed_and_denied(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes], derivative: str
+) -> None:
+    hub, url = estate
+    hub.add_repo("mallory/renamed", _files(weights[derivative]))
+    code, doc = _scan("hf://mallory/renamed", url)
+    found = _codes(doc)
+    assert "LINEAGE-UNDECLARED-BASE" in found, doc["findings"]
+    assert found["LINEAGE-UNDECLARED-BASE"][0]["evidence"].startswith("acme/base-one@")
+    lineage = doc["verified_lineage"]
+    assert lineage["status"] == "verified"
+    assert [b["repo_id"] for b in lineage["verified_bases"]] == ["acme/base-one"]
+    assert lineage["verified_bases"][0]["registered_base"] is True
+    assert lineage["declared_matches"] is None
+    assert code == 1 and doc["decision"] == "deny"
+
+
+def test_a_declared_base_that_the_weights_confirm_is_allowed(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    hub.add_repo("acme/tuned", _files(weights["tuned"], base="acme/base-one"))
+    code, doc = _scan("hf://acme/tuned", url)
+    lineage = doc["verified_lineage"]
+    assert lineage["declared_matches"] is True, lineage
+    assert not {"LINEAGE-UNDECLARED-BASE", "LINEAGE-DECLARED-MISMATCH"} & set(_codes(doc))
+    assert code == 0, doc["findings"]
+
+
+def test_a_card_naming_the_wrong_base_is_contradicted(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    hub.add_repo("mallory/claims", _files(weights["tuned"], base="other/base-two"))
+    code, doc = _scan("hf://mallory/claims", url)
+    found = _codes(doc)
+    assert found["LINEAGE-DECLARED-MISMATCH"][0]["evidence"] == "other/base-two"
+    assert "LINEAGE-UNDECLARED-BASE" in found
+    assert doc["verified_lineage"]["declared_matches"] is False
+    assert code == 1
+
+
+def test_a_byte_identical_reupload_by_another_publisher_is_named(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    hub.add_repo("thief/copy", _files(weights["one"], base="acme/base-one"))
+    code, doc = _scan("hf://thief/copy", url)
+    reuploads = _codes(doc)["REUPLOAD-OF"]
+    assert reuploads[0]["evidence"].startswith("acme/base-one@")
+    assert "byte-identical" in reuploads[0]["message"]
+    assert doc["verified_lineage"]["reupload_of"][0]["files"] == 1
+    assert code == 1
+
+
+def test_an_independent_model_is_attributed_to_nothing(
+    estate: tuple[HubEmulator, str], tmp_path: Path
+) -> None:
+    hub, url = estate
+    fresh = lm.save(lm.base(ARCH, seed=99), tmp_path / "fresh") / "model.safetensors"
+    hub.add_repo("indie/fresh", _files(fresh.read_bytes()))
+    code, doc = _scan("hf://indie/fresh", url)
+    lineage = doc["verified_lineage"]
+    assert lineage["status"] == "verified" and lineage["verified_bases"] == []
+    assert lineage["compared"] >= 2
+    assert code == 0, doc["findings"]
+
+
+def test_weights_that_cannot_be_fingerprinted_are_said_so(
+    hub: HubEmulator, database_url: str
+) -> None:
+    from tests.sources.test_huggingface import safetensors_file
+
+    hub.add_repo("acme/tiny", _files(safetensors_file(), base="acme/base-one"))
+    code, doc = _scan("hf://acme/tiny", database_url)
+    found = _codes(doc)
+    assert found["LINEAGE-UNVERIFIABLE"][0]["severity"] == "info"
+    assert doc["verified_lineage"]["status"] == "unverifiable"
+    assert doc["verified_lineage"]["unverifiable_declared"] == ["acme/base-one"]
+    assert code == 0, doc["findings"]
+
+
+def test_add_base_refuses_weights_it_cannot_fingerprint(
+    hub: HubEmulator, database_url: str
+) -> None:
+    from tests.sources.test_huggingface import safetensors_file
+
+    hub.add_repo("acme/tiny", _files(safetensors_file()))
+    code, _, err = _run("lineage", "add-base", "hf://acme/tiny", database_url=database_url)
+    assert code == 3
+    assert "no weight fingerprint" in err
+    code, out, _ = _run("lineage", "list", database_url=database_url)
+    assert "no reference base registered" in out

@@ -1,0 +1,215 @@
+"""Verified lineage of one scanned model: fingerprint, attribution, re-uploads, findings.
+
+The one entry point the scan path calls is `verify_lineage`. Its inputs are the scanned files
+(with the location each was read from), what the model declares, and a `References` view of the
+store; its output is a `verifier.model.VerifiedLineage`, a frozen fact the report carries, the
+policy reads and the store records. A model that cannot be fingerprinted is not an error: it is
+`LINEAGE-UNVERIFIABLE` (info), since many models hold no weights this method compares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from verifier.lineage.attribution import Reference, VerifiedBase, attribute
+from verifier.lineage.fingerprint import FingerprintError, fingerprint_safetensors
+from verifier.model import (
+    FileFormat,
+    FileResult,
+    Finding,
+    LineageBase,
+    LineageStatus,
+    Reupload,
+    Severity,
+    VerifiedLineage,
+)
+
+
+@runtime_checkable
+class References(Protocol):
+    """What lineage needs from the store (`verifier.store.Store` implements it)."""
+
+    def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
+        """Recorded fingerprints of models with this hidden size."""
+        ...
+
+    def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
+        """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files."""
+        ...
+
+
+def _same_publisher(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.lower() == b.lower()
+
+
+def _namespace(repo_id: str) -> str | None:
+    return repo_id.split("/", 1)[0] if "/" in repo_id else None
+
+
+def _byte_reuploads(
+    weights: Sequence[FileResult], references: References, *, repo_id: str, publisher: str | None
+) -> list[Reupload]:
+    """Other publishers' recorded models that hold this model's weight files byte for byte."""
+    sha256s = sorted({f.sha256 for f in weights if f.sha256})
+    shared: dict[tuple[str, str | None], set[str]] = {}
+    for other_repo, other_commit, sha256 in references.identical_files(sha256s) if sha256s else ():
+        if other_repo.lower() == repo_id.lower() or _same_publisher(
+            publisher, _namespace(other_repo)
+        ):
+            continue
+        shared.setdefault((other_repo, other_commit), set()).add(sha256)
+    ordered = sorted(shared.items(), key=lambda kv: (-len(kv[1]), kv[0][0], kv[0][1] or ""))
+    return [Reupload(repo, commit, len(hashes)) for (repo, commit), hashes in ordered]
+
+
+def _base(verified: VerifiedBase) -> LineageBase:
+    reference, match = verified.reference, verified.match
+    return LineageBase(
+        repo_id=reference.repo_id,
+        commit=reference.commit,
+        publisher=reference.publisher,
+        registered_base=reference.registered_base,
+        score=round(match.unit_score, 4),
+        z=round(match.z, 2),
+        p_value=match.p_value,
+        near_identical=verified.near_identical,
+    )
+
+
+def verify_lineage(
+    files: Sequence[FileResult],
+    locations: Mapping[str, str],
+    *,
+    repo_id: str,
+    publisher: str | None,
+    declared: Iterable[str],
+    references: References | None,
+) -> VerifiedLineage:
+    """Fingerprint the model's safetensors weights and attribute them.
+
+    Args:
+        files: What the scan read; only clean, fully read safetensors files are fingerprinted.
+        locations: Where each file path was read from on disk (quarantine or folder).
+        repo_id: The model's own name (its other commits are not compared with it).
+        publisher: Its namespace, when known (a re-upload is by another publisher).
+        declared: The bases the model declares.
+        references: The store's recorded fingerprints, or None when nothing is recorded.
+    """
+    declared_bases = tuple(dict.fromkeys(d for d in declared if d))
+    weights = [f for f in files if f.format is FileFormat.SAFETENSORS]
+
+    def unverifiable(reason: str, reuploads: Sequence[Reupload] = ()) -> VerifiedLineage:
+        return VerifiedLineage(
+            status=LineageStatus.UNVERIFIABLE,
+            reason=reason,
+            repo_id=repo_id,
+            publisher=publisher,
+            declared=declared_bases,
+            unverifiable_declared=declared_bases,
+            reuploads=tuple(reuploads),
+        )
+
+    if not weights and not declared_bases:
+        return VerifiedLineage(
+            status=LineageStatus.NOT_APPLICABLE,
+            reason="no safetensors weights and no declared base",
+            repo_id=repo_id,
+            publisher=publisher,
+        )
+    if not weights:
+        return unverifiable("the model declares a base but holds no safetensors weights")
+    byte_copies = (
+        _byte_reuploads(weights, references, repo_id=repo_id, publisher=publisher)
+        if references is not None
+        else []
+    )
+    unclean = [
+        f.path
+        for f in weights
+        if not f.complete or f.sha256 is None or f.findings or f.path not in locations
+    ]
+    if unclean:
+        return unverifiable(f"{unclean[0]} was not read cleanly", byte_copies)
+    try:
+        fingerprint = fingerprint_safetensors(Path(locations[f.path]) for f in weights)
+    except (FingerprintError, OSError) as exc:
+        return unverifiable(str(exc) or type(exc).__name__, byte_copies)
+    candidates = references.lineage_references(fingerprint.hidden_size) if references else ()
+    attribution = attribute(
+        fingerprint, repo_id=repo_id, declared=declared_bases, references=candidates
+    )
+    copied = {r.repo_id.lower() for r in byte_copies}
+    near_copies = [
+        Reupload(v.reference.repo_id, v.reference.commit, 0, round(v.match.unit_score, 4))
+        for v in attribution.verified_bases
+        if v.near_identical
+        and v.reference.repo_id.lower() not in copied
+        and not _same_publisher(publisher, v.reference.publisher)
+    ]
+    return VerifiedLineage(
+        status=LineageStatus.VERIFIED,
+        repo_id=repo_id,
+        publisher=publisher,
+        declared=declared_bases,
+        declared_matches=attribution.declared_matches,
+        verified_bases=tuple(_base(v) for v in attribution.verified_bases),
+        undeclared_bases=tuple(v.reference.label for v in attribution.undeclared_bases),
+        mismatched_declared=attribution.mismatched_declared,
+        unverifiable_declared=attribution.unverifiable_declared,
+        compared=attribution.compared,
+        reuploads=(*byte_copies, *near_copies),
+        fingerprint=fingerprint.to_bytes(),
+        hidden_size=fingerprint.hidden_size,
+    )
+
+
+def verified_lineage_findings(lineage: VerifiedLineage) -> tuple[Finding, ...]:
+    """The findings verified lineage gives (each documented in docs/findings.md)."""
+    findings: list[Finding] = []
+    if lineage.status is LineageStatus.UNVERIFIABLE:
+        findings.append(
+            Finding(
+                "LINEAGE-UNVERIFIABLE",
+                Severity.INFO,
+                f"lineage not verified from the weights: {lineage.reason}",
+            )
+        )
+    bases = {b.label: b for b in lineage.verified_bases}
+    for label in lineage.undeclared_bases:
+        base = bases[label]
+        findings.append(
+            Finding(
+                "LINEAGE-UNDECLARED-BASE",
+                Severity.HIGH,
+                f"the weights derive from {label}, which the model does not declare "
+                f"(score {base.score:.3f}, z {base.z:.1f})",
+                evidence=label,
+            )
+        )
+    for name in lineage.mismatched_declared:
+        findings.append(
+            Finding(
+                "LINEAGE-DECLARED-MISMATCH",
+                Severity.HIGH,
+                f"the model declares {name} as its base, but its weights do not derive from "
+                "the recorded weights of that model",
+                evidence=name,
+            )
+        )
+    for copy in lineage.reuploads:
+        how = (
+            f"{copy.files} weight file(s) are byte-identical to files of {copy.label}"
+            if copy.score is None
+            else f"the weights are near-identical to {copy.label} (score {copy.score:.3f})"
+        )
+        findings.append(
+            Finding(
+                "REUPLOAD-OF",
+                Severity.HIGH,
+                f"{how}, published by another namespace",
+                evidence=copy.label,
+            )
+        )
+    return tuple(findings)
