@@ -7,6 +7,7 @@ Usage: python examples/make_tiny_model.py OUTPUT_FOLDER
 from __future__ import annotations
 
 import json
+import math
 import struct
 import sys
 from pathlib import Path
@@ -30,11 +31,18 @@ def safetensors_bytes(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # A 64-row token embedding (deterministic, varied values) and one 4x4 layer: small, but
+    # shaped like a language model, so the weight fingerprint of verified lineage applies.
+    embedding = struct.pack("<256f", *[math.sin(i * 12.9898) for i in range(256)])
     weights = struct.pack("<16f", *[i / 16 for i in range(16)])
     bias = struct.pack("<4f", 0.0, 0.5, 1.0, 1.5)
     (out / "model.safetensors").write_bytes(
         safetensors_bytes(
-            {"linear.weight": ("F32", [4, 4], weights), "linear.bias": ("F32", [4], bias)}
+            {
+                "embed_tokens.weight": ("F32", [64, 4], embedding),
+                "linear.weight": ("F32", [4, 4], weights),
+                "linear.bias": ("F32", [4], bias),
+            }
         )
     )
     (out / "config.json").write_text(
@@ -50,7 +58,7 @@ def main(out: Path) -> None:
     )
     (out / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 16}))
     (out / "README.md").write_text(
-        "---\nlicense: apache-2.0\n---\n# tiny-model\n\nA 4x4 linear layer.\n"
+        "---\nlicense: apache-2.0\n---\n# tiny-model\n\nA token embedding and a 4x4 linear layer.\n"
     )
     (out / "LICENSE").write_text("Apache License\nVersion 2.0, January 2004\n")
     (out / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n")

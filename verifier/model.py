@@ -474,8 +474,10 @@ class VerifiedLineage:
     declared: tuple[str, ...] = ()
     #: True/False when a declared base was checked against recorded weights, else None.
     declared_matches: bool | None = None
-    #: Recorded models the weights are attributed to, strongest first.
+    #: Registered or declared bases the weights are attributed to, strongest first.
     verified_bases: tuple[LineageBase, ...] = ()
+    #: Other recorded models the weights match (siblings, copies): evidence, not bases.
+    related: tuple[LineageBase, ...] = ()
     #: Labels of verified bases the declaration does not name.
     undeclared_bases: tuple[str, ...] = ()
     #: Declared bases checked against recorded weights and not matched.

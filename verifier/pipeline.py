@@ -483,9 +483,10 @@ def verified_blobs(files: Sequence[FileResult]) -> dict[str, str]:
 
 
 def _declared_bases(provenance: Provenance | None, details: Mapping[str, Any]) -> list[str]:
-    """The bases the source resolved, else those the model card's `base_model` names."""
-    if provenance is not None and provenance.base_models:
-        return list(provenance.base_models)
+    """The bases the source declares at every depth, else those the card's `base_model` names."""
+    if provenance is not None and (provenance.base_models or provenance.lineage.edges):
+        ancestors = [*provenance.base_models, *(e.parent for e in provenance.lineage.edges)]
+        return list(dict.fromkeys(ancestors))
     card = details.get("card")
     metadata = card.get("metadata") if isinstance(card, dict) else None
     bases = metadata.get("base_model") if isinstance(metadata, dict) else None

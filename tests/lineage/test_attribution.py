@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from verifier.lineage.attribution import Reference, attribute
+from verifier.lineage.attribution import RELATED_TESTS, Reference, attribute
 from verifier.lineage.fingerprint import Fingerprint
 
 
 def _refs(family: dict[str, Fingerprint]) -> list[Reference]:
     return [
-        Reference("acme/one", "a" * 40, "acme", family["one"]),
-        Reference("other/two", "b" * 40, "other", family["two"]),
+        Reference("acme/one", "a" * 40, "acme", family["one"], registered_base=True),
+        Reference("other/two", "b" * 40, "other", family["two"], registered_base=True),
     ]
 
 
@@ -52,3 +52,32 @@ def test_earlier_commits_of_the_same_repository_are_not_bases(
 ) -> None:
     result = attribute(family["tuned"], repo_id="ACME/one", declared=[], references=_refs(family))
     assert result.verified_bases == ()
+
+
+def test_a_recorded_model_that_is_no_base_is_related(family: dict[str, Fingerprint]) -> None:
+    # Two derivatives of one base match each other: neither is the other's base.
+    sibling = Reference("beta/tuned", "c" * 40, "beta", family["tuned"])
+    result = attribute(
+        family["permuted"], repo_id="x/p", declared=[], references=[*_refs(family), sibling]
+    )
+    assert [v.reference.repo_id for v in result.verified_bases] == ["acme/one"]
+    assert [v.reference.repo_id for v in result.related] == ["beta/tuned"]
+    assert [v.reference.repo_id for v in result.undeclared_bases] == ["acme/one"]
+
+
+def test_a_declared_base_is_tested_however_many_models_look_related(
+    family: dict[str, Fingerprint],
+) -> None:
+    # More near-copies than the related-model budget, all scoring above the declared base:
+    # the declared base still gets its full test, so it is never called a mismatch unseen.
+    copies = [
+        Reference(f"fan/copy-{i}", None, "fan", family["int8"]) for i in range(RELATED_TESTS + 3)
+    ]
+    base = Reference("acme/one", "a" * 40, "acme", family["one"])
+    result = attribute(
+        family["tuned"], repo_id="x/t", declared=["acme/one"], references=[*copies, base]
+    )
+    assert result.declared_matches is True
+    assert [v.reference.repo_id for v in result.verified_bases] == ["acme/one"]
+    assert len(result.related) == RELATED_TESTS
+    assert result.compared == RELATED_TESTS + 4

