@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from verifier.scanners.interface import ScanStream
+from verifier.scanners.pickle_args import int_argument, long_argument
 
 #: Longest string or bytes argument kept for name resolution; longer ones are skipped unread.
 MAX_KEPT_STRING = 1 << 16
@@ -548,15 +549,12 @@ def _string_value(name: str, arg: object) -> object:
 def _int_value(name: str, arg: object) -> object:
     if not isinstance(arg, bytes):
         return OTHER
-    try:
-        if name == "INT":
-            if arg in (b"00", b"01"):
-                return arg == b"01"
-            return int(arg)
-        if name == "LONG":
-            return int(arg.removesuffix(b"L"))
-    except ValueError:
-        raise PickleFormatError(f"{name} argument is not a number") from None
+    if name in ("INT", "LONG"):
+        # As CPython's unpicklers read them: `int(x, 0)`, C's strtol, a NUL ending the line.
+        value = int_argument(arg) if name == "INT" else long_argument(arg)
+        if value is None:
+            raise PickleFormatError(f"{name} argument is not a number")
+        return (arg == b"01") if arg in (b"00", b"01") else value
     if name == "LONG1":
         return int.from_bytes(arg, "little", signed=True)
     fmt = {"BININT": "<i", "BININT1": "<B", "BININT2": "<H"}.get(name)
