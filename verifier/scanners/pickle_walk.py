@@ -26,6 +26,8 @@ MAX_MEMO = 1 << 22
 MAX_DICT_ITEMS = 1024
 #: Deepest nesting of pickles inside pickles (pickle.loads of embedded bytes, object arrays).
 MAX_NESTING = 8
+#: Imports (GLOBAL, STACK_GLOBAL, INST, OBJ) walked per pickle; real checkpoints make dozens.
+MAX_IMPORTS = 10_000
 #: Highest protocol an unpickler accepts.
 HIGHEST_PROTOCOL = 5
 
@@ -431,6 +433,8 @@ class Walker:
             raise PickleFormatError(f"opcode {name} is not handled")
 
     def _record_global(self, module: str, name: str, offset: int) -> Global:
+        if len(self.analysis.imports) >= MAX_IMPORTS:  # a pickle of 200,000 imports is an attack
+            raise PickleFormatError(f"more than {MAX_IMPORTS} imports: the walk stops here")
         self.analysis.imports.append((module, name, offset))
         return Global(module, name)
 
