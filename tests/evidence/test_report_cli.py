@@ -47,7 +47,7 @@ def test_report_of_a_local_scan_end_to_end(tiny_model: Path, sqlite_url: str) ->
     assert text.startswith("## Model verification: tiny-model: PASSED")
     assert "`model.safetensors`" in text
     # Facts noted during the scan's read pass, recorded and read back from the database.
-    assert "| Architecture | TinyLinear; type tiny; 20 parameters |" in text
+    assert "| Architecture | TinyLinear; type tiny; 276 parameters |" in text
     assert "| Licence | apache-2.0 |" in text
 
 
