@@ -1,4 +1,4 @@
-"""Packaging hygiene: the distribution's name, its requirements, and the files it ships with."""
+"""Packaging hygiene: the distribution's name, its requirements, its packages and its files."""
 
 from __future__ import annotations
 
@@ -124,3 +124,15 @@ def _version() -> str:
     from verifier import __version__
 
     return __version__
+
+
+def test_every_subpackage_is_listed_in_pyproject() -> None:
+    # The wheel holds every package of the source tree (setuptools' package list is explicit).
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "verifier").rglob("__init__.py")
+    }
+    assert found, "no packages found under verifier/"
+    missing = sorted(found - listed)
+    assert not missing, f"packages missing from [tool.setuptools] packages: {missing}"
