@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.errors import PolicyError
+from verifier.facts import parse_facts_document
 from verifier.model import Decision
 from verifier.policy.engine import decide
 from verifier.policy.evidence import build_evidence
@@ -86,7 +87,7 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
 
 
 def _check(case: Case, policy: Policy, facts: dict[str, Any], now: dt.datetime) -> list[str]:
-    evidence = build_evidence(facts, publishers=policy.publishers, now=now)
+    evidence = build_evidence(parse_facts_document(facts), publishers=policy.publishers, now=now)
     verdict = decide(evidence, policy, now=now)
     expect = case.expect
     problems = []

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from verifier.model import Decision, Provenance, ScanReport, ScanSummary, Severity, Verdict
+from verifier.purl import hub_purl
 
 _SEVERITY_STYLE = {
     Severity.INFO: "dim",
@@ -38,7 +39,9 @@ def _size(n: int) -> str:
 def _print_provenance(console: Console, p: Provenance) -> None:
     """Where a Hub model came from, its declared terms and its declared lineage."""
     console.print(
-        f"source: {p.purl}  (asked for {p.revision_requested}, {p.endpoint})", markup=False
+        f"source: {hub_purl(p.repo_id, p.commit)}  "
+        f"(asked for {p.revision_requested}, {p.endpoint})",
+        markup=False,
     )
     facts = [
         ("publisher", p.namespace),
