@@ -361,6 +361,31 @@ def facts_document(facts: ScanFacts) -> dict[str, Any]:
     }
 
 
+#: Every top-level field of the facts document and of the JSON output built on it.
+DOCUMENT_FIELDS = frozenset(
+    {
+        "schema_version",
+        "scan_id",
+        "target",
+        "status",
+        "started_at",
+        "finished_at",
+        "tool",
+        "source",
+        "provenance",
+        "declared_files",
+        "summary",
+        "files",
+        "signature",
+        "findings",
+        "details",
+        "decision",
+        "policy",
+        "approvals",
+    }
+)
+
+
 # --- reading a document (policy test cases, facts recorded before schema 2) -------------------
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.errors import PolicyError
-from verifier.facts import parse_facts_document
+from verifier.facts import DOCUMENT_FIELDS, parse_facts_document
 from verifier.model import Decision
 from verifier.policy.engine import decide
 from verifier.policy.evidence import build_evidence
@@ -75,7 +75,7 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
     if (case.facts is None) == (case.facts_file is None):
         raise PolicyError(f"{at}: case {case.name!r}: give exactly one of facts or facts_file")
     if case.facts is not None:
-        return case.facts
+        return _known_fields(case.facts, case, at)
     path = base / str(case.facts_file)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -83,7 +83,18 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
         raise PolicyError(f"{at}: case {case.name!r}: cannot read {path}: {exc}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{at}: case {case.name!r}: {path} must hold a JSON object")
-    return data
+    return _known_fields(data, case, at)
+
+
+def _known_fields(facts: dict[str, Any], case: Case, at: str) -> dict[str, Any]:
+    """`facts`, refused when it names a field the facts document does not have."""
+    unknown = sorted(set(facts) - DOCUMENT_FIELDS)
+    if unknown:
+        raise PolicyError(
+            f"{at}: case {case.name!r}: facts: {', '.join(map(repr, unknown))} is not a field "
+            "of the scan's JSON document (see docs/json.md)"
+        )
+    return facts
 
 
 def _check(case: Case, policy: Policy, facts: dict[str, Any], now: dt.datetime) -> list[str]:
