@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,32 +18,17 @@ from verifier.errors import (
     UsageError,
     VerifierError,
 )
-from verifier.evidence import (
-    EvidenceFormat,
-    approval,
-    dsse,
-    load_facts,
-    render_evidence,
-    vsa,
-)
-from verifier.evidence.approval import bundle_resources
-from verifier.evidence.output import write_atomically
-from verifier.lockfile import find_locked, locked_from_report, read_lock, write_lock
-from verifier.model import Decision, ScanReport, Verdict
-from verifier.pipeline import HubOptions, run_scan
-from verifier.policy import Policy, build_evidence, default_policy_path, load_policy
-from verifier.policy import decide as decide_policy
-from verifier.policy.publishers import load_publishers, shipped_publishers
-from verifier.policy.schema import HF_SUBJECT, Mode
-from verifier.policy.testing import find_test_files, run_test_file
-from verifier.progress import download_progress
+from verifier.formats import DEFAULT_VERIFIER_ID, EvidenceFormat
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
-from verifier.report.json_format import report_document, verdict_document
-from verifier.report.table import render_decision
-from verifier.signatures.interface import SignatureRequest
-from verifier.signatures.model_signing import check_trust_material
-from verifier.sources.huggingface import is_hub_target, parse_hub_target
-from verifier.store import Store
+
+if TYPE_CHECKING:
+    # Everything else loads inside the command that needs it: `verifier --help` must not pay
+    # for SQLAlchemy, pydantic, the scanners or the renderers (tests/test_imports.py checks).
+    from verifier.model import ScanReport, Verdict
+    from verifier.pipeline import HubOptions
+    from verifier.policy import Policy
+    from verifier.signatures.interface import SignatureRequest
+    from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,6 +81,8 @@ def _database_option(func: F) -> F:
 
 
 def _open_store(database_url: str | None) -> Store:
+    from verifier.store import Store
+
     return Store.open(config.database_url(database_url))
 
 
@@ -106,6 +91,8 @@ def _open_store(database_url: str | None) -> Store:
 @click.option("-v", "--verbose", is_flag=True, help="Log details to stderr.")
 def cli(verbose: bool) -> None:
     """Verify model weights: hash every byte, scan by content, record, decide."""
+    import logging
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -121,6 +108,9 @@ def _exit_code(report: ScanReport) -> ExitCode:
 
 def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
     """3 when something could not be checked; else 1 for an enforced deny; else 0."""
+    from verifier.model import Decision
+    from verifier.policy.schema import Mode
+
     if status != "complete":
         return ExitCode.ERROR
     if verdict.mode != Mode.ENFORCE.value:
@@ -190,6 +180,9 @@ def signature_request(
         UsageError: a file is unreadable or not what its option expects, or an identity was
             given without its issuer (or the reverse).
     """
+    from verifier.signatures.interface import SignatureRequest
+    from verifier.signatures.model_signing import check_trust_material
+
     if (identity is None) != (issuer is None):
         raise UsageError("--identity and --issuer go together: give both or neither")
     if trusted_root is not None and identity is None:
@@ -247,6 +240,8 @@ def _load_policy(
     publishers: Path | None,
     waivers: tuple[Path, ...] = (),
 ) -> Policy:
+    from verifier.policy import default_policy_path, load_policy
+
     return load_policy(
         policy_path or default_policy_path(), env=env, publishers=publishers, waivers=waivers
     )
@@ -343,6 +338,10 @@ def scan(
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
+    from verifier.pipeline import HubOptions, run_scan
+    from verifier.progress import download_progress
+    from verifier.report.json_format import report_document
+
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
         signature_path=signature_path,
@@ -391,6 +390,11 @@ def _scan_jobs(
     target: str | None, lock_path: Path | None, hub: HubOptions
 ) -> list[tuple[str, HubOptions]]:
     """What to scan: TARGET, or the models of the lockfile (each with its lock entry)."""
+    from dataclasses import replace
+
+    from verifier.lockfile import find_locked, read_lock
+    from verifier.sources.huggingface import is_hub_target, parse_hub_target
+
     if lock_path is None:
         if target is None:
             raise UsageError("give a TARGET to scan (or --lock FILE)")
@@ -442,6 +446,11 @@ def lock(
     lockfile is written only when every one is allowed. `verifier scan --lock FILE` then fails
     on any drift: another commit, or a changed, added or removed file.
     """
+    from verifier.lockfile import locked_from_report, write_lock
+    from verifier.pipeline import HubOptions, run_scan
+    from verifier.progress import download_progress
+    from verifier.sources.huggingface import is_hub_target
+
     for target in targets:
         if not is_hub_target(target):
             raise UsageError(f"{target}: only Hugging Face models (hf://...) can be locked")
@@ -516,6 +525,12 @@ def decide(
     the newest recorded scan of that commit. The decision is recorded (unless the policy's mode
     is dry-run) and becomes the scan's current one. Exit status as for scan.
     """
+    from verifier.policy import build_evidence
+    from verifier.policy import decide as decide_policy
+    from verifier.policy.schema import HF_SUBJECT, Mode
+    from verifier.report.json_format import verdict_document
+    from verifier.report.table import render_decision
+
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     if subject.startswith("hf://") and not HF_SUBJECT.match(subject):
         raise UsageError(
@@ -559,6 +574,8 @@ def policy() -> None:
 )
 def check(path: Path, publishers_path: Path | None, waivers_paths: tuple[Path, ...]) -> None:
     """Validate a policy file (every environment) without deciding anything."""
+    from verifier.policy import load_policy
+
     base = load_policy(path, publishers=publishers_path, waivers=waivers_paths)
     for env_name in base.document.environments:
         load_policy(path, env=env_name, publishers=publishers_path, waivers=waivers_paths)
@@ -573,6 +590,8 @@ def check(path: Path, publishers_path: Path | None, waivers_paths: tuple[Path, .
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def test_policies(path: Path) -> None:
     """Run the policy tests (*_test.yaml) in PATH: exit 0 when all pass, 1 when one fails."""
+    from verifier.policy.testing import find_test_files, run_test_file
+
     results = [result for file in find_test_files(path) for result in run_test_file(file)]
     for result in results:
         label = "PASS" if result.passed else "FAIL"
@@ -608,7 +627,7 @@ def test_policies(path: Path) -> None:
 )
 @click.option(
     "--verifier-id",
-    default=vsa.DEFAULT_VERIFIER_ID,
+    default=DEFAULT_VERIFIER_ID,
     show_default=True,
     metavar="URI",
     help="predicate.verifier.id of the vsa: a URI naming your verifier deployment.",
@@ -642,6 +661,10 @@ def report(
 
     Reports read the database only; they never fetch. See docs/evidence.md.
     """
+    from verifier.evidence import dsse, load_facts, render_evidence
+    from verifier.evidence.output import write_atomically
+    from verifier.policy.publishers import load_publishers, shipped_publishers
+
     if EvidenceFormat(fmt).binary and output is None:
         raise UsageError(f"--format {fmt} writes a binary file: give -o FILE")
     key = dsse.load_private_key(signing_key) if signing_key is not None else None
@@ -683,6 +706,10 @@ def approve(target: str, signing_key: Path, output: Path, database_url: str | No
     what `model_signing verify key MODEL --signature FILE --public_key PUB` accepts. Exit
     status: 0 written, 1 refused (the model is not allowed), 2 usage error (key, target).
     """
+    from verifier.evidence import approval, dsse, load_facts
+    from verifier.evidence.approval import bundle_resources
+    from verifier.evidence.output import write_atomically
+
     key = dsse.load_private_key(signing_key)
     with _open_store(database_url) as store:
         facts = load_facts(store, target)
@@ -725,6 +752,8 @@ def verify_attestation(attestation: Path, public_key: Path, require_passed: bool
     Exit status: 0 verified, 1 rejected (bad signature, not an envelope, or with
     --require-passed a result other than PASSED), 2 usage error (missing or unusable key).
     """
+    from verifier.evidence import dsse, vsa
+
     key = dsse.load_public_key(public_key)
     try:
         data = attestation.read_bytes()
@@ -745,6 +774,8 @@ def db() -> None:
 @_database_option
 def upgrade(database_url: str | None) -> None:
     """Create the database or upgrade it to the latest schema."""
+    from verifier.store import Store
+
     url = config.database_url(database_url)
     with Store(url) as store:
         revision = store.upgrade()
@@ -755,6 +786,8 @@ def upgrade(database_url: str | None) -> None:
 @_database_option
 def current(database_url: str | None) -> None:
     """Print the database's schema revision."""
+    from verifier.store import Store
+
     with Store(config.database_url(database_url)) as store:
         click.echo(store.current_revision() or "(empty)")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 
 def home_dir() -> Path:
     """The folder for verifier's own state: `VERIFIER_HOME` or the user data folder."""
     explicit = os.environ.get("VERIFIER_HOME")
     if explicit:
         return Path(explicit).expanduser()
+    import platformdirs  # only when VERIFIER_HOME is unset: keeps the command line's start light
+
     return Path(platformdirs.user_data_dir("verifier", appauthor=False))
 
 

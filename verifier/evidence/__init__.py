@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import assert_never
 
 from verifier import facts as scan_facts
@@ -18,24 +17,10 @@ from verifier.evidence.facts import (
     SignatureFacts,
     parse_hf_target,
 )
+from verifier.formats import EvidenceFormat
 from verifier.model import ScanReport
 from verifier.policy.publishers import PublisherRegistry, shipped_publishers
 from verifier.store import Store
-
-
-class EvidenceFormat(enum.StrEnum):
-    """Formats `verifier report` writes."""
-
-    CYCLONEDX = "cyclonedx"
-    VSA = "vsa"
-    DOSSIER_HTML = "dossier-html"
-    DOSSIER_PDF = "dossier-pdf"
-    MARKDOWN = "markdown"
-
-    @property
-    def binary(self) -> bool:
-        """Whether the format is bytes that must go to a file, not a terminal."""
-        return self is EvidenceFormat.DOSSIER_PDF
 
 
 def _publisher(namespace: str | None, registry: PublisherRegistry) -> Publisher | None:

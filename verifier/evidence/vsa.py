@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from verifier import formats
 from verifier.errors import AttestationError
 from verifier.evidence import dsse
 from verifier.evidence.facts import EvidenceFacts
@@ -13,9 +14,8 @@ from verifier.evidence.levels import established_levels
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 VSA_PREDICATE_TYPE = "https://slsa.dev/verification_summary/v1"
-#: `predicate.verifier.id` unless the organisation names its own deployment (`--verifier-id`);
-#: documented in docs/evidence.md.
-DEFAULT_VERIFIER_ID = "urn:verifier:model-weights-verifier"
+#: `predicate.verifier.id` unless the organisation names its own deployment (`--verifier-id`).
+DEFAULT_VERIFIER_ID = formats.DEFAULT_VERIFIER_ID
 
 
 def _digest(value: str) -> str:

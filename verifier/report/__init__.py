@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from verifier.errors import UsageError
-from verifier.model import ScanReport, ScanSummary
-from verifier.report import json_format, sarif, table
+from verifier.formats import HISTORY_FORMATS, OutputFormat
 
+if TYPE_CHECKING:
+    from verifier.model import ScanReport, ScanSummary
 
-class OutputFormat(enum.StrEnum):
-    """Formats the command line can print."""
-
-    TABLE = "table"
-    JSON = "json"
-    SARIF = "sarif"
-
-
-#: Formats that can render the history (SARIF describes one scan's results).
-HISTORY_FORMATS = (OutputFormat.TABLE, OutputFormat.JSON)
+__all__ = ["HISTORY_FORMATS", "OutputFormat", "render_history", "render_report"]
 
 
 def render_report(report: ScanReport, fmt: OutputFormat) -> str:
     """Render one scan in `fmt`."""
+    # Each format loads when used: the table needs rich, which `--format json` never pays for.
     if fmt is OutputFormat.TABLE:
+        from verifier.report import table
+
         return table.render_report(report)
     if fmt is OutputFormat.JSON:
+        from verifier.report import json_format
+
         return json_format.render_report(report)
     if fmt is OutputFormat.SARIF:
+        from verifier.report import sarif
+
         return sarif.render_report(report)
     assert_never(fmt)
 
@@ -41,8 +39,12 @@ def render_history(scans: Sequence[ScanSummary], fmt: OutputFormat) -> str:
         UsageError: `fmt` describes a single scan (SARIF).
     """
     if fmt is OutputFormat.TABLE:
+        from verifier.report import table
+
         return table.render_history(scans)
     if fmt is OutputFormat.JSON:
+        from verifier.report import json_format
+
         return json_format.render_history(scans)
     if fmt is OutputFormat.SARIF:
         raise UsageError("the history has no SARIF form; use --format table or json")
