@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from verifier import bounded_json
 from verifier.errors import PolicyError
 from verifier.facts import DOCUMENT_FIELDS, parse_facts_document
 from verifier.model import Decision
@@ -78,7 +78,7 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
         return _known_fields(case.facts, case, at)
     path = base / str(case.facts_file)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.loads(path.read_bytes(), bounded_json.TRUST_INPUT)
     except (OSError, ValueError) as exc:
         raise PolicyError(f"{at}: case {case.name!r}: cannot read {path}: {exc}") from None
     if not isinstance(data, dict):

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from verifier.scanners.interface import ScanStream
+from verifier.scanners.pickle_args import int_argument, long_argument
 
 #: Longest string or bytes argument kept for name resolution; longer ones are skipped unread.
 MAX_KEPT_STRING = 1 << 16
@@ -25,6 +26,8 @@ MAX_MEMO = 1 << 22
 MAX_DICT_ITEMS = 1024
 #: Deepest nesting of pickles inside pickles (pickle.loads of embedded bytes, object arrays).
 MAX_NESTING = 8
+#: Imports (GLOBAL, STACK_GLOBAL, INST, OBJ) walked per pickle; real checkpoints make dozens.
+MAX_IMPORTS = 10_000
 #: Highest protocol an unpickler accepts.
 HIGHEST_PROTOCOL = 5
 
@@ -426,6 +429,8 @@ class Walker:
             raise PickleFormatError(f"opcode {name} is not handled")
 
     def _record_global(self, module: str, name: str, offset: int) -> Global:
+        if len(self.analysis.imports) >= MAX_IMPORTS:  # a pickle of 200,000 imports is an attack
+            raise PickleFormatError(f"more than {MAX_IMPORTS} imports: the walk stops here")
         self.analysis.imports.append((module, name, offset))
         return Global(module, name)
 
@@ -541,15 +546,12 @@ def _string_value(name: str, arg: object) -> object:
 def _int_value(name: str, arg: object) -> object:
     if not isinstance(arg, bytes):
         return OTHER
-    try:
-        if name == "INT":
-            if arg in (b"00", b"01"):
-                return arg == b"01"
-            return int(arg)
-        if name == "LONG":
-            return int(arg.removesuffix(b"L"))
-    except ValueError:
-        raise PickleFormatError(f"{name} argument is not a number") from None
+    if name in ("INT", "LONG"):
+        # As CPython's unpicklers read them: `int(x, 0)`, C's strtol, a NUL ending the line.
+        value = int_argument(arg) if name == "INT" else long_argument(arg)
+        if value is None:
+            raise PickleFormatError(f"{name} argument is not a number")
+        return (arg == b"01") if arg in (b"00", b"01") else value
     if name == "LONG1":
         return int.from_bytes(arg, "little", signed=True)
     fmt = {"BININT": "<i", "BININT1": "<B", "BININT2": "<H"}.get(name)

@@ -11,6 +11,13 @@ import zlib
 from dataclasses import dataclass
 
 from verifier.model import FileFormat
+from verifier.scanners.pickle_args import (
+    NUMERIC_PREFIX,
+    float_argument_valid,
+    int_argument,
+    long_argument,
+)
+from verifier.scanners.pickle_globals import GlobalClass, classify
 
 HEAD_SIZE = 65536  # leading bytes `identify` expects (the whole file when smaller)
 
@@ -278,8 +285,6 @@ _PLAIN_STARTS = frozenset(b"(])}ciNILSVFKMJGXTUBCdlte")
 _PUSH_STARTS = _PLAIN_STARTS | frozenset(b"P\x80\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96")
 _IMPORTS = frozenset({"GLOBAL", "STACK_GLOBAL", "INST"})
 _CALLS = frozenset({"REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"})
-# Newline-terminated arguments that real pickles make long enough to run past the head.
-_LONG_LINES = frozenset({"unicodestringnl", "stringnl"})
 _OPCODES = {ord(op.code): op for op in pickletools.opcodes}
 _LENGTH_PREFIX = {
     pickletools.TAKEN_FROM_ARGUMENT1: 1,
@@ -292,6 +297,9 @@ _LENGTH_PREFIX = {
 def _pickle_evidence(head: bytes, size: int, *, header_end: int | None) -> _PickleEvidence:
     """How strongly the head reads as a pickle an unpickler would start running.
 
+    The unpickler decides nothing from a window: a head that is a valid pickle prefix as far
+    as it goes (an argument, or the walk, running past its end) is at least WEAK evidence,
+    so a pickle whose first argument outgrows the window is never waved through as text.
     A plausible safetensors head needs more: a call, or a pickle that outlasts the header
     (`N.` or `(.` in the length bytes would otherwise make a valid model a pickle).
     """
@@ -302,10 +310,12 @@ def _pickle_evidence(head: bytes, size: int, *, header_end: int | None) -> _Pick
         return _PickleEvidence.STRONG
     if header_end is not None:
         return _PickleEvidence.NONE
-    protocol_header = first == 0x80 and len(head) > 1 and 2 <= head[1] <= 5
+    # CPython accepts PROTO 0 and 1 too (`0 <= proto <= HIGHEST_PROTOCOL`).
+    protocol_header = first == 0x80 and len(head) > 1 and head[1] <= 5
     plausible = protocol_header or first in _PLAIN_STARTS
-    if walk.end is _WalkEnd.RAN_OUT and walk.ops >= 2 and plausible:
-        return _PickleEvidence.STRONG
+    if walk.end is _WalkEnd.RAN_OUT and first in _PUSH_STARTS:
+        strong = walk.ops >= 2 and plausible
+        return _PickleEvidence.STRONG if strong else _PickleEvidence.WEAK
     if protocol_header and walk.ops >= 2:
         return _PickleEvidence.WEAK
     return _PickleEvidence.NONE
@@ -334,11 +344,20 @@ def _walk_pickle(head: bytes, size: int) -> _Walk:
             ran_out = after is not None and more
             return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, pos, ran_code)
         ops += 1
+        # Importing runs the module's code: a dangerous module is enough, with no call after.
         ran_code = ran_code or (imported and opcode.name in _CALLS)
+        ran_code = ran_code or (opcode.name in ("GLOBAL", "INST") and _dangerous(head[pos:after]))
         imported = imported or opcode.name in _IMPORTS
         if opcode.name == "STOP":
             return _Walk(_WalkEnd.STOP, ops, pos, ran_code)
         pos = after
+
+
+def _dangerous(op: bytes) -> bool:
+    """Whether a GLOBAL or INST opcode (with its two lines) names a dangerous callable."""
+    module, _, name = op[1:].partition(b"\n")
+    text = (module.decode("utf-8", "replace"), name.rstrip(b"\n").decode("utf-8", "replace"))
+    return classify(*text) is GlobalClass.DANGEROUS
 
 
 def _argument_end(
@@ -359,37 +378,72 @@ def _argument_end(
     for _ in range(2 if arg.name == "stringnl_noescape_pair" else 1):
         newline = head.find(b"\n", end)
         if newline < 0:
-            cut = head[end:]
-            long_line = arg.name in _LONG_LINES and (arg.name != "stringnl" or cut[:1] in b"'\"")
-            return len(head) + 1 if long_line else None
+            # The line runs past the head: valid as far as it goes means "ran out", since an
+            # unpickler reads lines of any length (64 KiB of spaces before an INT's digits).
+            return len(head) + 1 if _valid_line_prefix(arg.name, head[end:]) else None
         if not _valid_line(arg.name, head[end:newline]):
             return None
         end = newline + 1
     return end
 
 
+_NUMERIC_KINDS = frozenset({"decimalnl_short", "decimalnl_long", "floatnl"})
+
+
+def _valid_line_prefix(kind: str, cut: bytes) -> bool:
+    """Whether a line argument cut by the end of the head can still become a valid one."""
+    if kind in _NUMERIC_KINDS:
+        return NUMERIC_PREFIX.fullmatch(cut) is not None
+    if kind == "stringnl":
+        return cut[:1] in (b"'", b'"')
+    if kind == "stringnl_noescape_pair":
+        return _global_part(cut.split(b"\n", 1)[0], cut=True)
+    if kind == "stringnl_noescape":
+        return cut.isascii()
+    return True  # UNICODE: raw-unicode-escape decodes almost anything
+
+
+def _global_part(value: bytes, *, cut: bool = False) -> bool:
+    """A module or attribute name as GLOBAL/INST give it: prose or JSON is no importable name.
+
+    `cut`: the name runs past the head, so a multi-byte character may be cut at its end.
+    """
+    text = None
+    for trim in range(4 if cut else 1):
+        try:
+            text = value[: len(value) - trim].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        return False
+    parts = text.split(".")
+    if cut:
+        parts[-1] = parts[-1] or "x"
+    return all(part.isidentifier() for part in parts)
+
+
 def _valid_line(kind: str, value: bytes) -> bool:
     """Whether a newline-terminated argument would parse, without evaluating it."""
-    try:
-        if kind == "decimalnl_short":
-            if value not in (b"00", b"01"):
-                int(value)
-        elif kind == "decimalnl_long":
-            int(value.removesuffix(b"L"))
-        elif kind == "floatnl":
-            float(value)
-        elif kind == "stringnl":
-            return len(value) >= 2 and value[:1] in (b"'", b'"') and value[-1:] == value[:1]
-        elif kind == "unicodestringnl":
+    # Numbers as either CPython unpickler reads them (`int(x, 0)` accepts `0x1`, C stops at a
+    # NUL): the sniff takes the union, since either may load the file.
+    if kind == "decimalnl_short":
+        return value != b"" and int_argument(value) is not None
+    if kind == "decimalnl_long":
+        return value != b"" and long_argument(value) is not None
+    if kind == "floatnl":
+        return value != b"" and float_argument_valid(value)
+    if kind == "stringnl":
+        return len(value) >= 2 and value[:1] in (b"'", b'"') and value[-1:] == value[:1]
+    if kind == "stringnl_noescape_pair":
+        return _global_part(value)
+    if kind == "unicodestringnl":
+        try:
             value.decode("raw-unicode-escape")
-        elif kind == "stringnl_noescape_pair":
-            # Module and attribute names: prose ("Nice model") or JSON is no importable name.
-            return all(part.isidentifier() for part in value.decode("utf-8").split("."))
-        else:
-            value.decode("ascii")
-    except ValueError:
-        return False
-    return True
+        except ValueError:
+            return False
+        return True
+    return value.isascii()
 
 
 def _is_utf8(value: bytes) -> bool:

@@ -1,0 +1,83 @@
+"""CPython's own unpicklers as the oracle: what would `pickle.load` import from these bytes?
+
+A worker subprocess loads each sample with both unpicklers (the C `pickle.Unpickler` that
+`pickle.load` uses, and the Python `pickle._Unpickler`), with `find_class` overridden to record
+the name and hand back a harmless stub: the real parser decides what is read, and nothing the
+sample names is ever imported or called. The worker stays up for a whole test module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import TracebackType
+
+_WORKER = r"""
+import io, json, pickle, sys
+
+def stub(*args, **kwargs):
+    return None
+
+def recording(base):
+    class Recording(base):
+        def find_class(self, module, name):
+            self.seen.append(f"{module}.{name}")
+            return stub
+        def persistent_load(self, pid):
+            return None
+    return Recording
+
+KINDS = [recording(pickle.Unpickler), recording(pickle._Unpickler)]
+for line in sys.stdin:
+    data = bytes.fromhex(line.strip())
+    out = []
+    for kind in KINDS:
+        unpickler = kind(io.BytesIO(data))
+        unpickler.seen = []
+        try:
+            unpickler.load()
+        except Exception:
+            pass
+        out.append(unpickler.seen)
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+"""
+
+
+class UnpicklerOracle:
+    """A worker process that reports the names each CPython unpickler imports from bytes."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def imports(self, data: bytes) -> set[str]:
+        """Every name either unpickler asked `find_class` for before it stopped."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(data.hex() + "\n")
+        self._proc.stdin.flush()
+        c_names, python_names = json.loads(self._proc.stdout.readline())
+        return set(c_names) | set(python_names)
+
+    def close(self) -> None:
+        """Stop the worker."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._proc.stdout.close()
+
+    def __enter__(self) -> UnpicklerOracle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
