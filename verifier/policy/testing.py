@@ -53,6 +53,8 @@ class TestFile(_Strict):
 
     policy: str
     publishers: str | None = None
+    #: Waiver files added to the policy, as `--waivers` does (paths relative to the test file).
+    waivers: tuple[str, ...] = ()
     now: dt.datetime | None = None
     cases: tuple[Case, ...] = Field(min_length=1)
 
@@ -135,7 +137,10 @@ def run_test_file(path: Path) -> list[CaseResult]:
         at = where(text, path, ("cases", i))
         if case.env not in policies:
             policies[case.env] = load_policy(
-                base / spec.policy, env=case.env, publishers=publishers
+                base / spec.policy,
+                env=case.env,
+                publishers=publishers,
+                waivers=[base / name for name in spec.waivers],
             )
         now = case.now or spec.now or DEFAULT_NOW
         if now.tzinfo is None:

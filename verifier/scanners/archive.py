@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.keras import scan_config_member
 from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
 from verifier.scanners.pickle_walk import BytesStream
 from verifier.scanners.sniff import identify
@@ -271,6 +272,10 @@ def _scan_body(
     member: str,
     depth: int,
 ) -> Iterator[Finding]:
+    if entry.name == "config.json":
+        # Keras reads the archive's config.json with json.loads on the bytes: any UTF encoding.
+        yield from scan_config_member(body, ctx, member=member, depth=depth)
+        return
     head = body.read(min(_HEAD, entry.size))
     fmt = identify(head, entry.size)
     view = PrefixedStream(head, body)
