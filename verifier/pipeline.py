@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
+from verifier.facts import details_from_notes
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import ChunkObserver, HashingReader
 from verifier.lockfile import LockedModel, drift
@@ -27,6 +28,7 @@ from verifier.model import (
     FileResult,
     Finding,
     Lineage,
+    ModelDetails,
     Provenance,
     ScanReport,
     ScanStatus,
@@ -40,7 +42,6 @@ from verifier.model import (
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
 from verifier.printable import record_name
-from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.remote_code import python_file_finding
@@ -321,22 +322,6 @@ def _signature_result(
     return result, signature_check.findings_for(result, request)
 
 
-def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
-    """The scan's model facts document from what scanners noted (see `scanners.facts`)."""
-    details: dict[str, Any] = {}
-    weights: dict[str, Any] = {}
-    for result in files:
-        if "config" in result.notes:
-            details["config"] = result.notes["config"]
-        if "card" in result.notes:
-            details["card"] = result.notes["card"]
-        if result.notes.get("safetensors") is not None:
-            weights[result.path] = result.notes["safetensors"]
-    if weights:
-        details["safetensors"] = dict(sorted(weights.items()))
-    return details
-
-
 def _run_scanner(reader: ScanStream, ctx: ScanContext) -> list[Finding]:
     scanner = scanner_for(ctx.format)
     if scanner is None:
@@ -482,14 +467,12 @@ def verified_blobs(files: Sequence[FileResult]) -> dict[str, str]:
     }
 
 
-def _declared_bases(provenance: Provenance | None, details: Mapping[str, Any]) -> list[str]:
+def _declared_bases(provenance: Provenance | None, details: ModelDetails) -> list[str]:
     """The bases the source declares at every depth, else those the card's `base_model` names."""
     if provenance is not None and (provenance.base_models or provenance.lineage.edges):
         ancestors = [*provenance.base_models, *(e.parent for e in provenance.lineage.edges)]
         return list(dict.fromkeys(ancestors))
-    card = details.get("card")
-    metadata = card.get("metadata") if isinstance(card, dict) else None
-    bases = metadata.get("base_model") if isinstance(metadata, dict) else None
+    bases = details.card.metadata.get("base_model") if details.card is not None else None
     if isinstance(bases, str):
         return [bases]
     return [b for b in bases if isinstance(b, str)] if isinstance(bases, list) else []
@@ -515,7 +498,7 @@ def _verify_lineage(
     source: Mapping[str, str],
     target: str,
     provenance: Provenance | None,
-    details: Mapping[str, Any],
+    details: ModelDetails,
     recorder: ScanRecorder | None,
 ) -> tuple[VerifiedLineage, tuple[Finding, ...]]:
     """Lineage from the weights against what the store recorded, and its findings.
@@ -560,7 +543,7 @@ def _finish(
     """
     # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
     files = tuple(replace(f, extra_digests=()) if f.extra_digests else f for f in files)
-    details = model_details(files)
+    details = details_from_notes(files)
     verified_lineage, lineage_problems = _verify_lineage(
         files,
         locations or {},
@@ -735,7 +718,7 @@ def decide_report(report: ScanReport, policy: Policy, *, now: datetime | None = 
         PolicyError: a `when:` expression raised while evaluating (nothing is recorded).
     """
     moment = now or datetime.now(UTC)
-    evidence = build_evidence(facts_document(report), publishers=policy.publishers, now=moment)
+    evidence = build_evidence(report, publishers=policy.publishers, now=moment)
     return replace(report, verdict=decide(evidence, policy, now=moment))
 
 
