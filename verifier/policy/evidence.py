@@ -65,6 +65,23 @@ def _lower(value: str | None) -> str | None:
 
 
 def _lineage(facts: ScanFacts, registry: PublisherRegistry) -> dict[str, Any]:
+    """Declared ancestors with the claim the weights make of each, then verified-only bases.
+
+    `claim` is `declared` (card or source only), `verified` (the weights derive from it) or
+    `contradicted` (its recorded weights were compared and do not match). A base the weights
+    derive from but the model does not declare joins the ancestors (relation `verified-base`),
+    so `lineage: any` rules reach it too.
+    """
+    verified = facts.verified_lineage
+    bases = {b.repo_id.lower(): b for b in verified.verified_bases} if verified else {}
+    contradicted = {m.lower() for m in verified.mismatched_declared} if verified else set()
+
+    def claim(repo_id: str | None) -> str:
+        key = (repo_id or "").lower()
+        if key in bases:
+            return "verified"
+        return "contradicted" if key in contradicted else "declared"
+
     ancestors = [
         {
             "repo_id": a.repo_id or None,
@@ -74,13 +91,59 @@ def _lineage(facts: ScanFacts, registry: PublisherRegistry) -> dict[str, Any]:
             "identified": a.identified,
             "publisher": publisher_facts(a.namespace, registry),
             "licence": _lower(a.license),
+            "claim": claim(a.repo_id),
         }
         for a in derived.ancestors(facts) or ()
     ]
+    declared = bool(ancestors)
+    named = {str(a["repo_id"]).lower() for a in ancestors}
+    for base in bases.values():
+        if base.repo_id.lower() in named:
+            continue
+        ancestors.append(
+            {
+                "repo_id": base.repo_id,
+                "relation": "verified-base",
+                "commit": base.commit,
+                "depth": 1,
+                "identified": base.commit is not None and is_commit_id(base.commit),
+                "publisher": publisher_facts(_namespace(base.repo_id), registry),
+                "licence": None,
+                "claim": "verified",
+            }
+        )
     return {
-        "declared": bool(ancestors),
+        "declared": declared,
         "identified": all(a["identified"] for a in ancestors),
         "ancestors": ancestors,
+    }
+
+
+def _verified_lineage(facts: ScanFacts) -> dict[str, Any]:
+    """What the weights say (see docs/lineage.md); `unknown` status when it was not checked."""
+    v = facts.verified_lineage
+    if v is None:
+        return {
+            "status": "unknown",
+            "declared_matches": None,
+            "verified_bases": [],
+            "undeclared_bases": [],
+            "mismatched_declared": [],
+            "related": [],
+            "reupload_of": [],
+            "contradicted": False,
+        }
+    declared = {d.lower() for d in v.declared}
+    hidden_copies = [r.label for r in v.reuploads if r.repo_id.lower() not in declared]
+    return {
+        "status": v.status.value,
+        "declared_matches": v.declared_matches,
+        "verified_bases": [b.label for b in v.verified_bases],
+        "undeclared_bases": list(v.undeclared_bases),
+        "mismatched_declared": list(v.mismatched_declared),
+        "related": [b.label for b in v.related],
+        "reupload_of": [r.label for r in v.reuploads],
+        "contradicted": bool(v.undeclared_bases or v.mismatched_declared or hidden_copies),
     }
 
 
@@ -195,4 +258,5 @@ def build_evidence(
         "signature": _signature(facts),
         "hub_scan": {"status": derived.hub_scan_status(facts.provenance) or "unknown"},
         "lineage": _lineage(facts, publishers),
+        "verified_lineage": _verified_lineage(facts),
     }
