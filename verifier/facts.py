@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from verifier.model import (
@@ -55,6 +55,12 @@ SCHEMA_VERSION = 2
 #: Who declared an ancestor: the source (resolved and pinned) or the model card (neither).
 DECLARED_BY_SOURCE = "source"
 DECLARED_IN_CARD = "model card"
+#: An ancestor no declaration names: the weights derive from it (verified lineage).
+FOUND_IN_WEIGHTS = "weights"
+#: What the weights say of an ancestor: nothing checked it, they derive from it, or they do not.
+CLAIM_DECLARED = "declared"
+CLAIM_VERIFIED = "verified"
+CLAIM_CONTRADICTED = "contradicted"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +77,10 @@ class Ancestor:
     license: str | None = None
     #: Why the ancestor could not be resolved to a commit, when it could not.
     error: str | None = None
+    #: `declared`, `verified` or `contradicted`: what the weights say (see `lineage_claims`).
+    claim: str = CLAIM_DECLARED
+    #: The fingerprint score when the weights were compared with this ancestor's.
+    score: float | None = None
 
     @property
     def namespace(self) -> str | None:
@@ -159,6 +169,47 @@ def ancestors(facts: ScanFacts) -> tuple[Ancestor, ...] | None:
         Ancestor(repo_id=name, relation=relation, declared_in=DECLARED_IN_CARD)
         for name in _texts(metadata.get("base_model"))
     )
+
+
+def lineage_claims(facts: ScanFacts) -> tuple[Ancestor, ...] | None:
+    """Declared ancestors with what the weights say of each, then bases only the weights name.
+
+    A declared ancestor is `verified` when the weights derive from its recorded weights,
+    `contradicted` when they were compared and do not, else `declared`. A registered or
+    declared base the weights derive from that no declaration names is added at depth 1 with
+    relation `verified-base` (`declared_in` is `weights`). None when nothing is known either
+    way. Policies (`policy.evidence`) and the evidence formats read lineage through this.
+    """
+    declared = ancestors(facts)
+    verified = facts.verified_lineage
+    if verified is None or not (verified.verified_bases or verified.mismatched_declared):
+        return declared
+    bases = {b.repo_id.lower(): b for b in verified.verified_bases}
+    contradicted = {name.lower() for name in verified.mismatched_declared}
+
+    def with_claim(ancestor: Ancestor) -> Ancestor:
+        key = ancestor.repo_id.lower()
+        if key in bases:
+            return replace(ancestor, claim=CLAIM_VERIFIED, score=bases[key].score)
+        if key in contradicted:
+            return replace(ancestor, claim=CLAIM_CONTRADICTED)
+        return ancestor
+
+    claimed = [with_claim(a) for a in declared or ()]
+    named = {a.repo_id.lower() for a in claimed}
+    claimed += [
+        Ancestor(
+            repo_id=base.repo_id,
+            commit=base.commit,
+            relation="verified-base",
+            declared_in=FOUND_IN_WEIGHTS,
+            claim=CLAIM_VERIFIED,
+            score=base.score,
+        )
+        for key, base in bases.items()
+        if key not in named
+    ]
+    return tuple(claimed)
 
 
 def hub_scan_status(provenance: Provenance | None) -> str | None:

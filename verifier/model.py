@@ -503,7 +503,7 @@ class LineageBase:
     score: float
     z: float
     p_value: float
-    #: The weights are practically the same as the base's (score at or above 0.99).
+    #: The weights are practically the same as the base's (score at or above 0.9995).
     near_identical: bool
 
     @property

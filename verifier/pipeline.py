@@ -468,8 +468,12 @@ def verified_blobs(files: Sequence[FileResult]) -> dict[str, str]:
 
 
 def _declared_bases(provenance: Provenance | None, details: ModelDetails) -> list[str]:
-    """The bases the source declares at every depth, else those the card's `base_model` names."""
-    if provenance is not None and (provenance.base_models or provenance.lineage.edges):
+    """The bases the source declares at every depth, else those the card's `base_model` names.
+
+    The same reading as `verifier.facts.ancestors`: a source that recorded provenance is
+    believed about lineage, the card is read only when there is no source record.
+    """
+    if provenance is not None:
         ancestors = [*provenance.base_models, *(e.parent for e in provenance.lineage.edges)]
         return list(dict.fromkeys(ancestors))
     bases = details.card.metadata.get("base_model") if details.card is not None else None

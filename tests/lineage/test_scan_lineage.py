@@ -40,6 +40,11 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     }
 
 
+def _add(hub: HubEmulator, repo: str, weights: bytes, base: str | None = None) -> None:
+    """A Hub repo whose card (and so the Hub's card data) declares `base`, if given."""
+    hub.add_repo(repo, _files(weights, base), card_data={"base_model": base} if base else {})
+
+
 def _files(weights: bytes, base: str | None = None) -> dict[str, bytes]:
     card = "---\nlicense: apache-2.0\n"
     card += f"base_model: {base}\n" if base else ""
@@ -75,8 +80,8 @@ def estate(
     hub: HubEmulator, database_url: str, weights: dict[str, bytes], tmp_path: Path
 ) -> tuple[HubEmulator, str]:
     """A Hub with two registered bases, and a store that recorded them."""
-    hub.add_repo("acme/base-one", _files(weights["one"]))
-    hub.add_repo("other/base-two", _files(weights["two"]))
+    _add(hub, "acme/base-one", weights["one"])
+    _add(hub, "other/base-two", weights["two"])
     for repo in ("acme/base-one", "other/base-two"):
         code, out, err = _run("lineage", "add-base", f"hf://{repo}", database_url=database_url)
         assert code == 0, err
@@ -98,7 +103,7 @@ def test_an_undeclared_derivative_is_attributed_and_denied(
     estate: tuple[HubEmulator, str], weights: dict[str, bytes], derivative: str
 ) -> None:
     hub, url = estate
-    hub.add_repo("mallory/renamed", _files(weights[derivative]))
+    _add(hub, "mallory/renamed", weights[derivative])
     code, doc = _scan("hf://mallory/renamed", url)
     found = _codes(doc)
     assert "LINEAGE-UNDECLARED-BASE" in found, doc["findings"]
@@ -115,7 +120,7 @@ def test_a_declared_base_that_the_weights_confirm_is_allowed(
     estate: tuple[HubEmulator, str], weights: dict[str, bytes]
 ) -> None:
     hub, url = estate
-    hub.add_repo("acme/tuned", _files(weights["tuned"], base="acme/base-one"))
+    _add(hub, "acme/tuned", weights["tuned"], base="acme/base-one")
     code, doc = _scan("hf://acme/tuned", url)
     lineage = doc["verified_lineage"]
     assert lineage["declared_matches"] is True, lineage
@@ -127,7 +132,7 @@ def test_a_card_naming_the_wrong_base_is_contradicted(
     estate: tuple[HubEmulator, str], weights: dict[str, bytes]
 ) -> None:
     hub, url = estate
-    hub.add_repo("mallory/claims", _files(weights["tuned"], base="other/base-two"))
+    _add(hub, "mallory/claims", weights["tuned"], base="other/base-two")
     code, doc = _scan("hf://mallory/claims", url)
     found = _codes(doc)
     assert found["LINEAGE-DECLARED-MISMATCH"][0]["evidence"] == "other/base-two"
@@ -136,12 +141,34 @@ def test_a_card_naming_the_wrong_base_is_contradicted(
     assert code == 1
 
 
+def test_evidence_shows_declared_and_verified_lineage_side_by_side(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    _add(hub, "mallory/claims", weights["tuned"], base="other/base-two")
+    _, doc = _scan("hf://mallory/claims", url)
+    code, html, err = _run("report", doc["scan_id"], "--format", "dossier-html", database_url=url)
+    assert code == 0, err
+    assert "other/base-two" in html and "contradicted by the weights" in html
+    assert "acme/base-one" in html and "verified (weights only, score" in html
+    code, bom, err = _run("report", doc["scan_id"], "--format", "cyclonedx", database_url=url)
+    assert code == 0, err
+    document = json.loads(bom)
+    everything = [document["metadata"].get("component", {}), *document.get("components", [])]
+    [model] = [c for c in everything if "pedigree" in c]
+    claims = {
+        a["name"]: {p["name"]: p["value"] for p in a["properties"]}["verifier:lineage.claim"]
+        for a in model["pedigree"]["ancestors"]
+    }
+    assert claims == {"other/base-two": "contradicted", "acme/base-one": "verified"}
+
+
 @pytest.mark.parametrize("declares", [False, True])
 def test_a_byte_identical_reupload_by_another_publisher_is_named(
     estate: tuple[HubEmulator, str], weights: dict[str, bytes], declares: bool
 ) -> None:
     hub, url = estate
-    hub.add_repo("thief/copy", _files(weights["one"], base="acme/base-one" if declares else None))
+    _add(hub, "thief/copy", weights["one"], base="acme/base-one" if declares else None)
     code, doc = _scan("hf://thief/copy", url)
     reuploads = _codes(doc)["REUPLOAD-OF"]
     assert reuploads[0]["evidence"].startswith("acme/base-one@")
@@ -156,8 +183,8 @@ def test_siblings_are_related_not_bases(
     estate: tuple[HubEmulator, str], weights: dict[str, bytes]
 ) -> None:
     hub, url = estate
-    hub.add_repo("acme/tuned", _files(weights["tuned"], base="acme/base-one"))
-    hub.add_repo("beta/permuted", _files(weights["permuted"], base="acme/base-one"))
+    _add(hub, "acme/tuned", weights["tuned"], base="acme/base-one")
+    _add(hub, "beta/permuted", weights["permuted"], base="acme/base-one")
     assert _scan("hf://acme/tuned", url)[0] == 0
     code, doc = _scan("hf://beta/permuted", url)
     lineage = doc["verified_lineage"]
@@ -185,7 +212,7 @@ def test_weights_that_cannot_be_fingerprinted_are_said_so(
 ) -> None:
     from tests.sources.test_huggingface import safetensors_file
 
-    hub.add_repo("acme/tiny", _files(safetensors_file(), base="acme/base-one"))
+    _add(hub, "acme/tiny", safetensors_file(), base="acme/base-one")
     code, doc = _scan("hf://acme/tiny", database_url)
     found = _codes(doc)
     assert found["LINEAGE-UNVERIFIABLE"][0]["severity"] == "info"

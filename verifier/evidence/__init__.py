@@ -39,7 +39,7 @@ def _publisher(namespace: str | None, registry: PublisherRegistry) -> Publisher 
 
 
 def _lineage(report: ScanReport, registry: PublisherRegistry) -> tuple[Ancestor, ...] | None:
-    declared = scan_facts.ancestors(report)
+    declared = scan_facts.lineage_claims(report)
     if declared is None:
         return None
     return tuple(Ancestor(**vars(a), publisher=_publisher(a.namespace, registry)) for a in declared)

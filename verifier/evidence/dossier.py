@@ -82,6 +82,17 @@ def _publisher(facts: EvidenceFacts) -> Section:
     )
 
 
+def _claim(ancestor: Ancestor) -> str:
+    """Declared, verified (with the fingerprint score) or contradicted, and by whom."""
+    if ancestor.claim == "verified":
+        how = "weights only" if ancestor.declared_in == "weights" else ancestor.declared_in
+        score = f", score {ancestor.score:.2f}" if ancestor.score is not None else ""
+        return f"verified ({how}{score})"
+    if ancestor.claim == "contradicted":
+        return "contradicted by the weights"
+    return f"declared ({ancestor.declared_in})"
+
+
 def _ancestor_row(ancestor: Ancestor) -> tuple[str, ...]:
     entity, country, _ = _jurisdiction(ancestor.publisher)
     commit = ancestor.commit or ("not pinned: " + (ancestor.error or ancestor.declared_in))
@@ -89,6 +100,7 @@ def _ancestor_row(ancestor: Ancestor) -> tuple[str, ...]:
         str(ancestor.depth),
         ancestor.repo_id,
         ancestor.relation or "-",
+        _claim(ancestor),
         commit,
         entity,
         country,
@@ -103,17 +115,31 @@ def _lineage(facts: EvidenceFacts) -> Section:
     if not facts.lineage:
         return Section(title, note="The model declares no base model.")
     prov = facts.provenance
-    notes = ["Lineage is self-declared by each model card; nothing on the Hub checks it."]
+    notes = [
+        "Lineage is self-declared by each model card; nothing on the Hub checks it. The claim "
+        "column says what the weights say: verified (the weights derive from that model's "
+        "recorded weights), contradicted (compared, and they do not), or declared (not checked: "
+        "no recorded weights to compare)."
+    ]
     if prov is not None and prov.lineage.truncated:
         notes.append("The chain was cut at the depth limit.")
     if prov is not None and prov.lineage.cycle:
         notes.append("The declared chain contains a cycle.")
-    if any(a.declared_in != "source" for a in facts.lineage):
+    if any(a.declared_in == "model card" for a in facts.lineage):
         notes.append("Declared in the model card only; not resolved or pinned by a source.")
     table = Table(
-        ("depth", "ancestor", "relation", "commit", "publisher", "jurisdiction", "licence"),
+        (
+            "depth",
+            "ancestor",
+            "relation",
+            "claim",
+            "commit",
+            "publisher",
+            "jurisdiction",
+            "licence",
+        ),
         tuple(_ancestor_row(a) for a in facts.lineage),
-        (8, 30, 14, 40, 30, 14, 18),
+        (8, 30, 14, 24, 40, 30, 14, 18),
     )
     return Section(title, tables=(table,), note=" ".join(notes))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from verifier.lineage.compare import LineageMatch, compare, quick_score
 from verifier.lineage.fingerprint import Fingerprint
 
-NEAR_IDENTICAL = 0.99
+NEAR_IDENTICAL = 0.9995
 """Unit score at or above which two models' weights are treated as the same weights."""
 
 RELATED_TESTS = 8

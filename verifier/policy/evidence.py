@@ -65,23 +65,12 @@ def _lower(value: str | None) -> str | None:
 
 
 def _lineage(facts: ScanFacts, registry: PublisherRegistry) -> dict[str, Any]:
-    """Declared ancestors with the claim the weights make of each, then verified-only bases.
+    """Declared ancestors and bases only the weights name, each with its claim.
 
-    `claim` is `declared` (card or source only), `verified` (the weights derive from it) or
-    `contradicted` (its recorded weights were compared and do not match). A base the weights
-    derive from but the model does not declare joins the ancestors (relation `verified-base`),
-    so `lineage: any` rules reach it too.
+    See `verifier.facts.lineage_claims`: a base the weights derive from that the model does
+    not declare is an ancestor too (relation `verified-base`), so `lineage: any` rules reach it.
     """
-    verified = facts.verified_lineage
-    bases = {b.repo_id.lower(): b for b in verified.verified_bases} if verified else {}
-    contradicted = {m.lower() for m in verified.mismatched_declared} if verified else set()
-
-    def claim(repo_id: str | None) -> str:
-        key = (repo_id or "").lower()
-        if key in bases:
-            return "verified"
-        return "contradicted" if key in contradicted else "declared"
-
+    claimed = derived.lineage_claims(facts) or ()
     ancestors = [
         {
             "repo_id": a.repo_id or None,
@@ -91,29 +80,12 @@ def _lineage(facts: ScanFacts, registry: PublisherRegistry) -> dict[str, Any]:
             "identified": a.identified,
             "publisher": publisher_facts(a.namespace, registry),
             "licence": _lower(a.license),
-            "claim": claim(a.repo_id),
+            "claim": a.claim,
         }
-        for a in derived.ancestors(facts) or ()
+        for a in claimed
     ]
-    declared = bool(ancestors)
-    named = {str(a["repo_id"]).lower() for a in ancestors}
-    for base in bases.values():
-        if base.repo_id.lower() in named:
-            continue
-        ancestors.append(
-            {
-                "repo_id": base.repo_id,
-                "relation": "verified-base",
-                "commit": base.commit,
-                "depth": 1,
-                "identified": base.commit is not None and is_commit_id(base.commit),
-                "publisher": publisher_facts(_namespace(base.repo_id), registry),
-                "licence": None,
-                "claim": "verified",
-            }
-        )
     return {
-        "declared": declared,
+        "declared": any(a.declared_in != derived.FOUND_IN_WEIGHTS for a in claimed),
         "identified": all(a["identified"] for a in ancestors),
         "ancestors": ancestors,
     }
