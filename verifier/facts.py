@@ -50,8 +50,9 @@ from verifier.model import (
 from verifier.purl import hub_purl, huggingface_purl
 
 #: Version of the facts document and of the JSON output built on it. 1 was the unversioned
-#: layout before; 2 adds `schema_version` and nothing else changes shape.
-SCHEMA_VERSION = 2
+#: layout before; 2 adds `schema_version` and nothing else changes shape; 3 adds
+#: `verified_lineage` (null for scans recorded before it).
+SCHEMA_VERSION = 3
 #: Who declared an ancestor: the source (resolved and pinned) or the model card (neither).
 DECLARED_BY_SOURCE = "source"
 DECLARED_IN_CARD = "model card"

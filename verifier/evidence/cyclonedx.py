@@ -183,7 +183,8 @@ def _ancestors(facts: EvidenceFacts, model_ref: str) -> list[dict[str, Any]]:
         if ancestor.relation:
             props.append(_property("verifier:lineage.relation", ancestor.relation))
         props.append(_property("verifier:lineage.declaredIn", ancestor.declared_in))
-        props.append(_property("verifier:lineage.claim", ancestor.claim))
+        if facts.report.verified_lineage is not None:  # recorded since lineage is verified
+            props.append(_property("verifier:lineage.claim", ancestor.claim))
         if ancestor.score is not None:
             props.append(_property("verifier:lineage.score", f"{ancestor.score:.4f}"))
         component["properties"] = props

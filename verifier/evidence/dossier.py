@@ -93,14 +93,14 @@ def _claim(ancestor: Ancestor) -> str:
     return f"declared ({ancestor.declared_in})"
 
 
-def _ancestor_row(ancestor: Ancestor) -> tuple[str, ...]:
+def _ancestor_row(ancestor: Ancestor, *, claims: bool) -> tuple[str, ...]:
     entity, country, _ = _jurisdiction(ancestor.publisher)
     commit = ancestor.commit or ("not pinned: " + (ancestor.error or ancestor.declared_in))
     return (
         str(ancestor.depth),
         ancestor.repo_id,
         ancestor.relation or "-",
-        _claim(ancestor),
+        *((_claim(ancestor),) if claims else ()),
         commit,
         entity,
         country,
@@ -115,12 +115,15 @@ def _lineage(facts: EvidenceFacts) -> Section:
     if not facts.lineage:
         return Section(title, note="The model declares no base model.")
     prov = facts.provenance
-    notes = [
-        "Lineage is self-declared by each model card; nothing on the Hub checks it. The claim "
-        "column says what the weights say: verified (the weights derive from that model's "
-        "recorded weights), contradicted (compared, and they do not), or declared (not checked: "
-        "no recorded weights to compare)."
-    ]
+    # Scans recorded before lineage was verified from the weights have no claims to show.
+    claims = facts.report.verified_lineage is not None
+    notes = ["Lineage is self-declared by each model card; nothing on the Hub checks it."]
+    if claims:
+        notes.append(
+            "The claim column says what the weights say: verified (the weights derive from that "
+            "model's recorded weights), contradicted (compared, and they do not), or declared "
+            "(not checked: no recorded weights to compare)."
+        )
     if prov is not None and prov.lineage.truncated:
         notes.append("The chain was cut at the depth limit.")
     if prov is not None and prov.lineage.cycle:
@@ -132,14 +135,14 @@ def _lineage(facts: EvidenceFacts) -> Section:
             "depth",
             "ancestor",
             "relation",
-            "claim",
+            *(("claim",) if claims else ()),
             "commit",
             "publisher",
             "jurisdiction",
             "licence",
         ),
-        tuple(_ancestor_row(a) for a in facts.lineage),
-        (8, 30, 14, 24, 40, 30, 14, 18),
+        tuple(_ancestor_row(a, claims=claims) for a in facts.lineage),
+        (8, 30, 14, *((24,) if claims else ()), 40, 30, 14, 18),
     )
     return Section(title, tables=(table,), note=" ".join(notes))
 

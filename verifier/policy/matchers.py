@@ -212,22 +212,6 @@ def _provenance(match: Match, ev: Evidence) -> list[Hit | None]:
             unidentified = [a["repo_id"] or "(unnamed)" for a in ev["lineage"]["ancestors"]]
             hit = Hit(tuple(f"ancestor {name}: no pinned commit" for name in unidentified))
         results.append(hit)
-    if match.lineage_contradicted is not None:
-        weights = ev["verified_lineage"]
-        hit = _flag(
-            "lineage contradicted by the weights",
-            weights["contradicted"],
-            match.lineage_contradicted,
-        )
-        if hit is not None and weights["contradicted"]:
-            hit = Hit(
-                tuple(f"weights derive from undeclared {b}" for b in weights["undeclared_bases"])
-                + tuple(
-                    f"declared {b}: weights do not match" for b in weights["mismatched_declared"]
-                )
-                + tuple(f"re-upload of {r}" for r in weights["reupload_of"])
-            )
-        results.append(hit)
     return results
 
 

@@ -104,7 +104,6 @@ class Match(_Strict):
     model_card: bool | None = None
     lineage_declared: bool | None = None
     lineage_identified: bool | None = None
-    lineage_contradicted: bool | None = None
 
     @field_validator("jurisdiction_in", "jurisdiction_not_in")
     @classmethod
