@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +31,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import lineage_models as lm
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import lineage_models as lm  # noqa: E402
 from verifier.lineage.compare import compare
 from verifier.lineage.fingerprint import Fingerprint, fingerprint_safetensors
 
