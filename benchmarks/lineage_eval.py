@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import lineage_models as lm  # noqa: E402
-from verifier.lineage.compare import compare
-from verifier.lineage.fingerprint import Fingerprint, fingerprint_safetensors
+from verifier.lineage.compare import compare  # noqa: E402
+from verifier.lineage.fingerprint import Fingerprint, fingerprint_safetensors  # noqa: E402
 
 State = dict[str, torch.Tensor]
 
