@@ -205,6 +205,57 @@ def test_bounded_yaml_reports_duplicate_keys_in_linear_time() -> None:
     assert data == {"a": 3, "b": 2} and duplicates == ["'a' at line 3"]
 
 
+_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcde", "bcdef", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: " + "[" * 65 + "]" * 65, "nested deeper than 64"),
+        ("[" + "[]," * 100_000 + "[]]", "more than 100000 nodes"),
+        (_LAUGHS, "more than 100000 nodes"),  # six lines that stand for a million nodes
+        ("---\n" + "---\n".join("[" + "0," * 999 + "0]\n" for _ in range(101)), "nodes"),
+    ],
+)
+def test_model_yaml_is_refused_from_its_events_before_anything_is_built(
+    text: str, problem: str
+) -> None:
+    with pytest.raises(bounded_yaml.YamlLimitError, match=problem):
+        bounded_yaml.load_all(text, bounded_yaml.MODEL_FILE)
+
+
+def test_model_yaml_within_the_caps_loads_as_safe_load_does() -> None:
+    import yaml
+
+    text = "a: &x [1, 2]\nb: *x\nc: {d: 2025-01-02, e: 'q'}\n---\n- z\n"
+    assert bounded_yaml.load_all(text, bounded_yaml.MODEL_FILE) == list(yaml.safe_load_all(text))
+
+
+def test_a_model_yaml_of_many_nodes_blocks(tmp_path: Path) -> None:
+    args = hostile.write_model_yaml_nodes(tmp_path / "model", size_mb=1)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "CHAT-TEMPLATE-INVALID"]
+    assert "more than 100000 nodes" in refused["message"]
+
+
+def test_a_card_of_many_nodes_or_a_bad_date_keeps_no_facts_and_never_crashes(
+    tmp_path: Path,
+) -> None:
+    args = hostile.write_card_front_matter(tmp_path / "huge", size_kb=400)
+    code, out, _ = _run(*args, "--format", "json")
+    assert code == 0, out
+    assert not _codes(json.loads(out))
+    folder = tmp_path / "date"
+    folder.mkdir()
+    (folder / "README.md").write_text("---\nlicense: mit\ndate: 2025-02-30\n---\n# M\n")
+    code, out, _ = _run("scan", str(folder), "--format", "json")
+    assert code == 0 and "SCANNER-ERROR" not in _codes(json.loads(out))
+
+
 # -- policy, lockfile and signature inputs ------------------------------------------------
 
 
