@@ -376,11 +376,16 @@ def nested_zip(levels: int, pad: int, inner: list[ZipMember]) -> bytes:
     return materialise(data)
 
 
+#: A pickle that runs `id` when loaded.
+EVIL_PICKLE = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
+
+
 def write_zip_nested_bomb(folder: Path, *, levels: int = 3, pad: int = 250 << 20) -> list[str]:
-    """A 260 KB zip nested `levels` deep, each level about `pad` bytes once inflated."""
+    """A 260 KB zip nested `levels` deep, each level about `pad` bytes once inflated; the
+    innermost holds a pickle that runs a command, after `pad` bytes of zeros."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_bytes(_BENIGN_JSON)
-    inner = [ZipMember("weights.bin", 0, [pad])]
+    inner = [ZipMember("weights.bin", 0, [pad]), ZipMember("payload.pkl", 0, [EVIL_PICKLE])]
     (folder / "bundle.zip").write_bytes(nested_zip(levels, pad, inner))
     return ["scan", str(folder)]
 

@@ -205,6 +205,24 @@ def test_bounded_yaml_reports_duplicate_keys_in_linear_time() -> None:
     assert data == {"a": 3, "b": 2} and duplicates == ["'a' at line 3"]
 
 
+def test_zip_of_eight_members_of_a_gib_is_refused_before_inflating(tmp_path: Path) -> None:
+    args = hostile.write_zip_wide_bomb(tmp_path / "model")  # full size: 8 MB, 8 GiB inflated
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [bomb] = [f for f in doc["findings"] if f["code"] == "ARCHIVE-BOMB"]
+    assert "declare 8589934592 bytes inflated" in bomb["message"]
+
+
+def test_zip_nested_three_deep_is_streamed_and_its_payload_found(tmp_path: Path) -> None:
+    args = hostile.write_zip_nested_bomb(tmp_path / "model", pad=16 << 20)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [hit] = [f for f in doc["findings"] if f["code"] == "PICKLE-DANGEROUS-GLOBAL"]
+    assert hit["member"] == "inner.zip!inner.zip!inner.zip!payload.pkl"
+
+
 _LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcde", "bcdef", strict=True)
 )
