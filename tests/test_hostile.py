@@ -346,6 +346,33 @@ def test_cel_evaluation_is_stopped_at_its_deadline() -> None:
     assert evaluate(compile_expression("1 < 2"), {}, seconds=0.2) is True
 
 
+def test_cel_stopwatch_hooks_again_after_a_raise_is_swallowed(tmp_path: Path) -> None:
+    """CPython drops a profile hook that raises; a raise swallowed where it lands (a dunder
+    method inside a dictionary lookup) once let an evaluation run on unhooked for minutes."""
+    from verifier.policy import cel
+
+    fake: dict[str, Any] = {}
+    source = "def visit():\n    return 1\ndef __eq__():\n    return 1\n"
+    exec(compile(source, str(tmp_path / "celpy" / "evaluation.py"), "exec"), fake)
+    stopwatch = cel._Stopwatch(0.01)
+    raised = 0
+    stopwatch.start()
+    try:
+        for _ in range(20_000):  # each alarm hooks once; count the raises, at least two
+            try:
+                fake["__eq__"]()  # never raises: it may run where errors are discarded
+                fake["visit"]()
+            except cel._Deadline:
+                raised += 1
+                if raised == 2:
+                    break
+            time.sleep(0.001)
+    finally:
+        stopwatch.stop()
+    assert stopwatch.fired and raised == 2
+    assert fake["visit"]() == 1  # stopped: the hook is gone
+
+
 # -- a file rewritten while it is read ------------------------------------------------------
 
 
