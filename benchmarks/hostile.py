@@ -390,6 +390,15 @@ def write_zip_nested_bomb(folder: Path, *, levels: int = 3, pad: int = 250 << 20
     return ["scan", str(folder)]
 
 
+def write_keras_deflated_hdf5(folder: Path, *, size: int = 250 << 20) -> list[str]:
+    """A 260 KB .keras zip whose deflated HDF5 member inflates to `size` bytes (an HDF5 file is
+    read by offset, so a compressed one is the one member held in memory, up to 256 MiB)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    member = ZipMember("model.weights.h5", 8, [b"\x89HDF\r\n\x1a\n", size - 8])
+    (folder / "model.keras").write_bytes(materialise(zip_segments([member])))
+    return ["scan", str(folder)]
+
+
 @dataclass(frozen=True)
 class Case:
     """One hostile input: its name, what issue 13 measured before, and its builder."""
@@ -417,6 +426,7 @@ CASES = (
     Case("model-sig-100000-deep", "RecursionError, not recorded", write_deep_signature),
     Case("zip-8-members-of-1-gib", "47 s, allowed", write_zip_wide_bomb),
     Case("zip-nested-3-deep", "1.58 GB", write_zip_nested_bomb),
+    Case("keras-deflated-hdf5-250mb", "(new) 835 MB", write_keras_deflated_hdf5),
 )
 
 

@@ -137,7 +137,8 @@ class _DecodedStream:
 
     def read(self, n: int) -> bytes:
         self._fill(n)
-        out = bytes(self._out[:n])
+        with memoryview(self._out) as view:  # one copy, not a slice and then a copy of it
+            out = bytes(view[:n])
         del self._out[:n]
         self._pos += len(out)
         return out
