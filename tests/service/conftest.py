@@ -65,8 +65,8 @@ def start(database_url: str, **config: Any) -> tuple[Service, dict[Role, str]]:
 
 
 @pytest.fixture
-def api(sqlite_url: str, hub: HubEmulator) -> Iterator[Api]:
-    """The service on SQLite with the Hub emulator as its Hub (via HF_ENDPOINT)."""
-    service, tokens = start(sqlite_url)
+def api(database_url: str, hub: HubEmulator) -> Iterator[Api]:
+    """The service (on SQLite, and PostgreSQL when set) with the Hub emulator as its Hub."""
+    service, tokens = start(database_url)
     with TestClient(create_app(service)) as client:
         yield Api(client, service, tokens)

@@ -28,6 +28,7 @@ ROUTES = [
     ("GET", f"/api/v1/decision?target=hf://acme/tiny@{COMMIT}", None, Role.VIEWER),
     ("POST", "/api/v1/admission", "review", Role.VIEWER),
     ("GET", "/api/v1/audit", None, Role.VIEWER),
+    ("GET", "/api/v1/models", None, Role.VIEWER),
 ]
 CALLERS = ["anonymous", "unknown", "revoked", *Role]
 
@@ -257,6 +258,24 @@ def test_denied_and_admission(api: Api, hub: HubEmulator, marker_dir: Path) -> N
     decision = api.call("GET", f"/api/v1/decision?target=hf://acme/evil@{evil}").json()
     assert decision["decision"] == "deny" and decision["reasons"]
 
+    inventory = api.call("GET", "/api/v1/models", role=Role.VIEWER).json()
+    assert inventory["limit"] == 100 and inventory["offset"] == 0
+    models = inventory["models"]
+    assert [(m["repo_id"], m["commit"], m["decision"], m["status"]) for m in models] == [
+        ("acme/evil", evil, "deny", "complete"),
+        ("acme/tiny", clean, "allow", "complete"),
+    ]
+    assert models[0]["findings"] >= 1 and models[0]["scan_id"] == denied["scan_id"]
+    assert models[0]["publisher"] == {
+        "namespace": "acme",
+        "known": False,
+        "legal_entity": None,
+        "jurisdiction": None,
+    }
+    assert "signature" in models[0] and models[0]["policy_digest"] == denied["policy_digest"]
+    page = api.call("GET", "/api/v1/models?limit=1&offset=1", role=Role.VIEWER).json()
+    assert [m["repo_id"] for m in page["models"]] == ["acme/tiny"]
+
     def admit(document: dict[str, object]) -> dict[str, object]:
         response = api.call("POST", "/api/v1/admission", role=Role.VIEWER, json=document)
         assert response.status_code == 200, response.text
@@ -325,5 +344,6 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/decision",
         "/api/v1/admission",
         "/api/v1/audit",
+        "/api/v1/models",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]

@@ -198,6 +198,15 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         """Kubernetes ValidatingAdmissionWebhook for KServe InferenceServices."""
         return service.admission(review, environment=environment)
 
+    @app.get("/api/v1/models", tags=["inventory"])
+    def models(
+        _: Annotated[ApiToken, viewer],
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Inventory: every model@commit scanned, with publisher, decision, findings, signature."""
+        return service.inventory(limit=limit, offset=offset)
+
     @app.get("/api/v1/audit", tags=["audit"])
     def audit(
         _: Annotated[ApiToken, viewer],

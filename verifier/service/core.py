@@ -169,6 +169,43 @@ class Service:
             "result": result,
         }
 
+    def inventory(self, *, limit: int, offset: int) -> dict[str, Any]:
+        """`{"models": [...], "limit", "offset"}`: every model@commit scanned, by subject.
+
+        Raises:
+            UsageError: `limit` or `offset` is out of range.
+            StoreError: The database cannot be reached or read.
+        """
+        registry = self.policies.for_environment(None).publishers
+        models = []
+        for entry in self.records.inventory(limit=limit, offset=offset):
+            repo_id, _, commit = entry.subject.removeprefix("hf://").partition("@")
+            namespace = repo_id.split("/", 1)[0]
+            publisher = registry.lookup(namespace)
+            models.append(
+                {
+                    "subject": entry.subject,
+                    "repo_id": repo_id,
+                    "commit": commit,
+                    "publisher": {
+                        "namespace": namespace,
+                        "known": publisher is not None,
+                        "legal_entity": publisher.legal_entity if publisher else None,
+                        "jurisdiction": publisher.country if publisher else None,
+                    },
+                    "scan_id": entry.scan_id,
+                    "scanned_at": entry.scanned_at,
+                    "status": entry.status.value,
+                    "decision": entry.decision.value,
+                    "policy": entry.policy_name,
+                    "policy_digest": entry.policy_digest,
+                    "environment": entry.environment,
+                    "findings": entry.findings,
+                    "signature": entry.signature,
+                }
+            )
+        return {"models": models, "limit": limit, "offset": offset}
+
     def decision(self, target: str, *, environment: str | None) -> GateAnswer:
         """The gate's answer for a pinned target.
 

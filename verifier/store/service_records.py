@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from verifier.errors import NotFoundError, UsageError
-from verifier.model import ScanStatus, Verdict
+from verifier.model import Decision, ScanStatus, Verdict
 from verifier.service.model import (
     ApiToken,
     AuditAction,
@@ -24,13 +24,18 @@ from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,
     DecisionRow,
+    FindingRow,
     ScanFactsRow,
     ScanJobRow,
     ScanRow,
+    SignatureRow,
+    format_timestamp,
 )
 
 #: Most audit events one read returns.
 MAX_AUDIT_EVENTS = 1_000
+#: Most inventory entries one read returns.
+MAX_INVENTORY = 1_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,23 @@ class RecordedSubject:
     status: ScanStatus
     #: The newest decision recorded for this policy digest and environment, if any.
     verdict: Verdict | None
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """One model at one commit: its newest recorded scan and that scan's current decision."""
+
+    subject: str
+    scan_id: str
+    scanned_at: str
+    status: ScanStatus
+    decision: Decision
+    policy_name: str
+    policy_digest: str
+    environment: str | None
+    findings: int
+    #: Status of the newest signature check (`verified`, `absent`, ...), None when none ran.
+    signature: str | None
 
 
 def _now() -> datetime:
@@ -272,6 +294,76 @@ class ServiceRecords:
                 status=ScanStatus(status),
                 verdict=decision.to_model() if decision is not None else None,
             )
+
+    def inventory(self, *, limit: int = 100, offset: int = 0) -> list[InventoryEntry]:
+        """Every model@commit ever scanned, by subject, with its newest scan's current decision.
+
+        Raises:
+            UsageError: `limit` is not between 1 and `MAX_INVENTORY`, or `offset` is negative.
+            StoreError: The database cannot be reached or read.
+        """
+        if not 1 <= limit <= MAX_INVENTORY or offset < 0:
+            raise UsageError(f"limit must be between 1 and {MAX_INVENTORY}, offset at least 0")
+        newest = (
+            select(
+                ScanFactsRow.subject,
+                ScanFactsRow.scan_id,
+                func.row_number()
+                .over(
+                    partition_by=ScanFactsRow.subject,
+                    order_by=(ScanRow.started_at.desc(), ScanRow.id.desc()),
+                )
+                .label("rank"),
+            )
+            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .where(ScanFactsRow.subject.is_not(None))
+            .subquery()
+        )
+        latest = aliased(DecisionRow)
+        current = (
+            select(latest.id)
+            .where(latest.scan_id == ScanRow.id)
+            .order_by(latest.id.desc())
+            .limit(1)
+            .correlate(ScanRow)
+            .scalar_subquery()
+        )
+        findings = (
+            select(func.count(FindingRow.id)).where(FindingRow.scan_id == ScanRow.id)
+        ).scalar_subquery()
+        signature = (
+            select(SignatureRow.status)
+            .where(SignatureRow.scan_id == ScanRow.id)
+            .order_by(SignatureRow.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            select(newest.c.subject, ScanRow, DecisionRow, findings, signature)
+            .join(ScanRow, ScanRow.id == newest.c.scan_id)
+            .join(DecisionRow, DecisionRow.id == current)
+            .where(newest.c.rank == 1)
+            .order_by(newest.c.subject)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._store._failures("read the inventory in"), self._sessions() as session:
+            rows = session.execute(query).all()
+        return [
+            InventoryEntry(
+                subject=subject,
+                scan_id=scan.id,
+                scanned_at=format_timestamp(scan.started_at),
+                status=ScanStatus(scan.status),
+                decision=Decision(decision.decision),
+                policy_name=decision.policy_name,
+                policy_digest=decision.policy_digest,
+                environment=decision.environment,
+                findings=int(count),
+                signature=signature_status,
+            )
+            for subject, scan, decision, count, signature_status in rows
+        ]
 
     def decision_of(
         self, scan_id: str, *, policy_digest: str, environment: str | None
