@@ -602,7 +602,7 @@ def decide(
         verdict = decide_policy(evidence, policy, now=now)
         if policy.mode is not Mode.DRY_RUN:
             store.record_decision(scan_id, verdict)
-    status = str(facts.get("status", "incomplete"))
+    status = facts.status.value
     if fmt == OutputFormat.JSON.value:
         document = {
             "scan_id": scan_id,
@@ -614,7 +614,7 @@ def decide(
         }
         click.echo(json.dumps(document, indent=2))
     else:
-        target = f"{facts.get('target')} (scan {scan_id})"
+        target = f"{facts.target} (scan {scan_id})"
         click.echo(render_decision(verdict, target=target, status=status), nl=False)
     raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
 
