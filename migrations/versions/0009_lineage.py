@@ -1,6 +1,6 @@
 """Verified lineage: weight fingerprints per scan and the bases the organisation registered."""
 
-# Revision 0008. Hand-written, checked against verifier/store/tables.py by
+# Revision 0009. Hand-written, checked against verifier/store/tables.py by
 # tests/store/test_store.py.
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
