@@ -61,6 +61,10 @@ class Match(_Strict):
     # Scan facts: files and findings.
     finding_severity_at_least: Severity | None = None
     finding_codes: tuple[str, ...] | None = None
+    finding_codes_not_in: tuple[str, ...] | None = None
+    # Glob patterns over the path of the file a finding is about (`*` crosses folders).
+    finding_paths: tuple[str, ...] | None = None
+    finding_paths_not_in: tuple[str, ...] | None = None
     file_formats: tuple[FileFormat, ...] | None = None
     file_formats_not_in: tuple[FileFormat, ...] | None = None
     scan_incomplete: bool | None = None
