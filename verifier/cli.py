@@ -19,6 +19,7 @@ from verifier.errors import (
     VerifierError,
 )
 from verifier.formats import DEFAULT_VERIFIER_ID, EvidenceFormat
+from verifier.printable import printable
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 
 if TYPE_CHECKING:
@@ -34,14 +35,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Group(click.Group):
-    """Turns verifier's own errors into one line on stderr and the matching exit code."""
+    """The error boundary: verifier's own errors become one line on stderr and their exit
+    code; anything unexpected becomes one line and exit 3 (never a traceback, never 0 or 1)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except VerifierError as exc:
-            click.echo(f"error: {exc.diagnostics()}", err=True)
+            click.echo(f"error: {printable(exc.diagnostics())}", err=True)
             raise click.exceptions.Exit(int(exc.exit_code)) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the boundary: a bug must not print a traceback or pass
+            import logging  # only on this path: the CLI imports lazily
+
+            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+            detail = printable(f"{type(exc).__name__}: {exc}")[:500]
+            click.echo(
+                f"error: internal error, the command did not complete ({detail}); "
+                "run with -v for details and report it",
+                err=True,
+            )
+            raise click.exceptions.Exit(int(ExitCode.ERROR)) from None
 
 
 def _format_option(func: F) -> F:

@@ -106,6 +106,47 @@ class ShardDigests:
 
 
 @dataclass(frozen=True)
+class FileStamp:
+    """What `fstat` says about an open file: compared before and after a pass over it."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileStamp:
+        """The stamp of a `stat` result."""
+        return cls(info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+def file_change(fd: int, before: FileStamp, *, location: str | None = None) -> str | None:
+    """How the file behind `fd` (and the name `location`) changed since `before`, or None.
+
+    Size, modification and change times and the inode are compared: a same-size rewrite in
+    place moves the times; a file renamed over `location` has another inode. See
+    docs/scanners.md for what this cannot see.
+    """
+    after = FileStamp.of(os.fstat(fd))
+    changed = [
+        name
+        for name in ("size", "mtime_ns", "ctime_ns", "inode", "device")
+        if getattr(after, name) != getattr(before, name)
+    ]
+    if changed:
+        return "its " + ", ".join(changed) + " changed while it was read"
+    if location is not None:
+        try:
+            now = FileStamp.of(os.stat(location))
+        except OSError as exc:
+            return f"it was removed or became unreadable while it was read ({exc.strerror})"
+        if (now.inode, now.device) != (before.inode, before.device):
+            return "another file was put in its place while it was read"
+    return None
+
+
+@dataclass(frozen=True)
 class FileDigests:
     """What one pass over a file measured."""
 
@@ -113,6 +154,8 @@ class FileDigests:
     sha256: str
     git_sha1: str | None
     extra: tuple[ExtraDigest, ...] = ()
+    #: How the file changed during the pass (see `file_change`); None when it did not.
+    changed: str | None = None
 
 
 def git_blob_prefix(size: int) -> bytes:
@@ -125,7 +168,8 @@ class HashingReader:
 
     It implements the scanners' `ScanStream`: `read` returns bytes, `skip` discards them,
     and both feed the digests, so scanning and hashing share a single read of the file.
-    Memory stays at one chunk whatever the file size.
+    Memory stays at one chunk whatever the file size. The file's `fstat` is taken when the
+    reader is made and compared when it is drained (`FileDigests.changed`).
     """
 
     def __init__(
@@ -136,8 +180,11 @@ class HashingReader:
         git_sha1: bool = False,
         chunk_size: int = CHUNK_SIZE,
         observers: Sequence[ChunkObserver] = (),
+        location: str | None = None,
     ) -> None:
         self._fd = fd
+        self._stamp = FileStamp.of(os.fstat(fd))
+        self._location = location
         self._size = size
         self._buf = bytearray(chunk_size)
         self._view = memoryview(self._buf)
@@ -260,5 +307,9 @@ class HashingReader:
             git = self._git.hexdigest()
         extra = tuple(d for observer in self._observers for d in observer.digests())
         return FileDigests(
-            size=self._read_total, sha256=self._sha256.hexdigest(), git_sha1=git, extra=extra
+            size=self._read_total,
+            sha256=self._sha256.hexdigest(),
+            git_sha1=git,
+            extra=extra,
+            changed=file_change(self._fd, self._stamp, location=self._location),
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from verifier import bounded_json
 from verifier.errors import LockfileError
 from verifier.model import FileResult, Finding, ScanReport, Severity
 
@@ -126,7 +127,9 @@ def read_lock(path: Path) -> tuple[LockedModel, ...]:
         LockfileError: the file is missing, not JSON, or not a valid lockfile.
     """
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            raw = handle.read(bounded_json.TRUST_INPUT.max_bytes + 1)
+        doc = bounded_json.loads(raw, bounded_json.TRUST_INPUT)
     except FileNotFoundError:
         raise LockfileError(f"lockfile not found: {path}") from None
     except (OSError, ValueError) as exc:

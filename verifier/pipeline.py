@@ -38,6 +38,7 @@ from verifier.model import (
 )
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
+from verifier.printable import record_name
 from verifier.report.json_format import facts_document
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.references import identify_referenced
@@ -66,6 +67,10 @@ log = logging.getLogger(__name__)
 
 #: Bytes of a file's start used to identify its format.
 HEAD_SIZE = 65536
+#: Findings kept per file: a scanner that yields more is stopped (FINDINGS-CAPPED).
+MAX_FINDINGS_PER_FILE = 1_000
+#: Findings kept per scan, over all files: the rest are dropped (FINDINGS-CAPPED).
+MAX_FINDINGS_PER_SCAN = 10_000
 
 _PICKLE_FAMILY = frozenset({FileFormat.PICKLE, FileFormat.PYTORCH_ZIP, FileFormat.PYTORCH_LEGACY})
 #: Names whose loaders are chosen by extension: content that does not fit is misparsed or hostile.
@@ -172,7 +177,9 @@ def scan_file(
     try:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
-        reader = HashingReader(fd, size=size, git_sha1=git_sha1, observers=observers)
+        reader = HashingReader(
+            fd, size=size, git_sha1=git_sha1, observers=observers, location=entry.location
+        )
         try:
             fmt, findings, notes = scan_stream(reader, entry.path, reader.peek(HEAD_SIZE))
             digests = reader.drain()
@@ -180,13 +187,14 @@ def scan_file(
             return _unreadable(entry.path, exc.strerror or str(exc))
     finally:
         os.close(fd)
-    complete = digests.size == size
+    complete = digests.size == size and digests.changed is None
     if not complete:
+        what = digests.changed or f"it was {size} bytes when opened but {digests.size} were read"
         findings.append(
             Finding(
                 "FILE-CHANGED-DURING-SCAN",
                 Severity.CRITICAL,
-                f"file was {size} bytes when opened but {digests.size} bytes were read",
+                f"file changed during the scan: {what}; its digest may not be what is on disk",
                 file=entry.path,
             )
         )
@@ -341,7 +349,18 @@ def _run_scanner(reader: ScanStream, ctx: ScanContext) -> list[Finding]:
         ]
     findings: list[Finding] = []
     try:
-        findings.extend(scanner.scan(reader, ctx))
+        for finding in scanner.scan(reader, ctx):
+            if len(findings) == MAX_FINDINGS_PER_FILE:
+                findings.append(
+                    ctx.finding(
+                        "FINDINGS-CAPPED",
+                        Severity.CRITICAL,
+                        f"more than {MAX_FINDINGS_PER_FILE} findings in this file: the scanner "
+                        "was stopped, so the rest of the file was not checked",
+                    )
+                )
+                break
+            findings.append(finding)
     except ScanLimitError as exc:
         findings.append(ctx.finding("SCAN-LIMIT", Severity.HIGH, f"scan stopped: {exc}"))
     except OSError:
@@ -363,8 +382,32 @@ def _run_scanner(reader: ScanStream, ctx: ScanContext) -> list[Finding]:
 
 def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...]) -> bool:
     return any(not f.complete for f in files) or any(
-        f.code in ("FILE-UNREADABLE", "SCANNER-ERROR") for f in findings
+        f.code in ("FILE-UNREADABLE", "SCANNER-ERROR", "FINDINGS-CAPPED") for f in findings
     )
+
+
+def cap_findings(
+    files: tuple[FileResult, ...], findings: tuple[Finding, ...]
+) -> tuple[tuple[FileResult, ...], tuple[Finding, ...]]:
+    """At most `MAX_FINDINGS_PER_SCAN` findings, in order, then one that says how many went."""
+    total = len(findings) + sum(len(r.findings) for r in files)
+    if total <= MAX_FINDINGS_PER_SCAN:
+        return files, findings
+    budget = MAX_FINDINGS_PER_SCAN
+    kept_scan = findings[:budget]
+    budget -= len(kept_scan)
+    kept_files = []
+    for result in files:
+        kept = result.findings[: max(budget, 0)]
+        budget -= len(kept)
+        kept_files.append(replace(result, findings=kept) if kept != result.findings else result)
+    summary = Finding(
+        "FINDINGS-CAPPED",
+        Severity.CRITICAL,
+        f"{total} findings, over the cap of {MAX_FINDINGS_PER_SCAN} per scan: "
+        f"{total - MAX_FINDINGS_PER_SCAN} were not recorded",
+    )
+    return tuple(kept_files), (*kept_scan, summary)
 
 
 @dataclass(frozen=True)
@@ -446,7 +489,7 @@ def _finish(
     # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
     files = tuple(replace(f, extra_digests=()) if f.extra_digests else f for f in files)
     files = identify_referenced(files)
-    files, findings = _attribute(files, findings)
+    files, findings = cap_findings(*_attribute(files, findings))
     all_findings = findings + tuple(f for r in files for f in r.findings)
     status = (
         ScanStatus.INCOMPLETE
@@ -471,7 +514,8 @@ def _finish(
     )
     report = decide_report(report, policy)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
-        recorder.record_scan(report)
+        with _failures_recorded(recorder, policy, scan_id, target, started):
+            recorder.record_scan(report)
     return report
 
 
@@ -627,6 +671,7 @@ def scan_target(
         StoreError: the result could not be recorded.
     """
     tree = walk(target)
+    target = record_name(target)  # a path given on the command line may not be UTF-8
     request = signature or SignatureRequest()
     prepared = prepare_signature(tree, request)
 
@@ -650,7 +695,7 @@ def scan_target(
             if on_file is not None:
                 on_file(result)
     scan_findings = list(tree.findings)
-    source = {"type": SourceType.LOCAL.value, "root": tree.root}
+    source = {"type": SourceType.LOCAL.value, "root": record_name(tree.root)}
     if tree.hf_cache_repo is not None:
         # The cache names each blob by the digest the Hub declared when it was downloaded.
         blobs = {f.path: os.path.basename(f.location) for f in tree.files}

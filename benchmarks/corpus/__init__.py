@@ -27,6 +27,7 @@ MARKER_NAME = "verifier-payload-ran"
 BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.pickles",
     "benchmarks.corpus.containers",
+    "benchmarks.corpus.container_bypasses",
     "benchmarks.corpus.benign_files",
     "benchmarks.corpus.gguf_samples",
     "benchmarks.corpus.remote_code_samples",

@@ -319,7 +319,7 @@ def rar(m: Path) -> bytes:
     return b"Rar!\x1a\x07\x01\x00" + payload(m)
 
 
-@technique("tar-link-out", family="archive", filename="model.tar", expect="ARCHIVE-UNSCANNABLE")
+@technique("tar-link-out", family="archive", filename="model.tar", expect="ARCHIVE-PATH-TRAVERSAL")
 def tar_link_out(m: Path) -> bytes:
     """A tar whose member is a symbolic link to a path outside the archive."""
     import tarfile

@@ -55,12 +55,19 @@ def test_shipped_policy_tests_pass(path: Path) -> None:
     assert [r for r in results if not r.passed] == []
 
 
+def _waiver_file(path: Path) -> bool:
+    """A file of waivers (`--waivers`), tested through the test file that uses it."""
+    return path.name.endswith("-waivers.yaml")
+
+
 def test_every_shipped_policy_has_tests() -> None:
-    policies = {p for p in POLICIES.rglob("*.yaml") if not p.name.endswith("_test.yaml")} - {
-        POLICIES / "publishers.yaml"
-    }
+    policies = {
+        p
+        for p in POLICIES.rglob("*.yaml")
+        if not p.name.endswith("_test.yaml") and not _waiver_file(p)
+    } - {POLICIES / "publishers.yaml"}
     tested = {p.with_name(p.name.removesuffix("_test.yaml") + ".yaml") for p in TEST_FILES}
-    assert policies == tested
+    assert policies == {p for p in tested if not _waiver_file(p)}
     for policy in policies:
         load_policy(policy)
 

@@ -82,14 +82,13 @@ def test_json_that_is_not_utf8_is_invalid() -> None:
 
 def test_deeply_nested_json_is_a_finding_not_a_crash() -> None:
     findings, _ = scan_json(b"[" * 200_000 + b"]" * 200_000)
-    assert [f.code for f in findings] == ["JSON-INVALID"]
+    assert [(f.code, f.severity) for f in findings] == [("JSON-LIMIT", Severity.HIGH)]
+    assert "nested deeper than 128" in findings[0].message
 
 
 def test_json_over_the_cap_is_not_read() -> None:
     findings, stream = scan_json(b"{}", size=basic.JSON_CAP + 1)
-    assert [(f.code, f.severity) for f in findings] == [
-        ("FILE-TOO-LARGE-TO-PARSE", Severity.MEDIUM)
-    ]
+    assert [(f.code, f.severity) for f in findings] == [("FILE-TOO-LARGE-TO-PARSE", Severity.HIGH)]
     assert stream.bytes_read == 0
 
 

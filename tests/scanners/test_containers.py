@@ -56,7 +56,7 @@ def test_member_findings_of_file_scanners_name_the_member(marker_dir: Path) -> N
     assert hit.member == "inner.pt!m/data.pkl"
 
 
-def test_tar_link_out_is_unscannable_and_link_inside_is_not() -> None:
+def test_tar_link_out_is_a_traversal_and_link_inside_is_not() -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, target in (("out", "../../etc/passwd"), ("in", "weights/a.bin")):
@@ -66,7 +66,7 @@ def test_tar_link_out_is_unscannable_and_link_inside_is_not() -> None:
             tar.addfile(info)
     findings = _scan(buffer.getvalue(), "model.tar")
     assert [(f.code, f.member, f.evidence) for f in findings] == [
-        ("ARCHIVE-UNSCANNABLE", "out", "../../etc/passwd")
+        ("ARCHIVE-PATH-TRAVERSAL", "out", "../../etc/passwd")
     ]
 
 

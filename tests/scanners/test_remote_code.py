@@ -97,7 +97,23 @@ def test_clean_python_and_string_mentions_are_not_dangerous(tmp_path: Path) -> N
     source = CLEAN + "DOC = 'never call os.system or eval here'\nmodel.eval()\nself.exec = 1\n"
     decision, found = _scan(_write(tmp_path / "m", {"modeling_x.py": source}))
     assert decision is Decision.ALLOW
-    assert [c for c, _ in found] == ["REMOTE-CODE-PYTHON-FILE"]
+    assert sorted(c for c, _ in found) == ["REMOTE-CODE-IMPORTS", "REMOTE-CODE-PYTHON-FILE"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os\ngetattr(os, 'sys' + 'tem')('id')\n",
+        "import builtins\nf = getattr(builtins, name)\n",
+        "import importlib\nimportlib.import_module(name)\n",
+        "import sys\nsys.modules['os'].system('id')\n",
+        "globals()['ev' + 'al']('1')\n",
+    ],
+)
+def test_dynamic_dispatch_denies(tmp_path: Path, source: str) -> None:
+    decision, found = _scan(_write(tmp_path / "m", {"modeling_x.py": CLEAN + source}))
+    assert decision is Decision.DENY
+    assert {c for c, _ in found} & {"REMOTE-CODE-DYNAMIC-DISPATCH", "REMOTE-CODE-DANGEROUS-CALL"}
 
 
 def test_unparseable_python_is_not_passed(tmp_path: Path) -> None:
@@ -144,3 +160,73 @@ def test_jinja_file_is_analysed_whatever_its_first_byte(tmp_path: Path) -> None:
         ("CHAT-TEMPLATE-INJECTION", "chat_template.jinja"),
         ("CHAT-TEMPLATE-INJECTION", "other/chat_template.jinja"),
     ]
+
+
+def test_named_template_list_in_tokenizer_config(tmp_path: Path) -> None:
+    templates = [
+        {"name": "default", "template": BENIGN["llama3"]},
+        {"name": "tool_use", "template": "{{ ()|attr('__cl' ~ 'ass__') }}"},
+    ]
+    folder = _write(
+        tmp_path / "m", {"tokenizer_config.json": json.dumps({"chat_template": templates})}
+    )
+    decision, found = _scan(folder)
+    assert (decision, found) == (
+        Decision.DENY,
+        [("CHAT-TEMPLATE-INJECTION", "tokenizer_config.json")],
+    )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"processor": {"prompt_template": "{{ cycler.__init__.__globals__ }}"}},
+        {"pipelines": [{"format": "Hi {% for k in ['__class__'] %}{{ ()[k] }}{% endfor %}"}]},
+        {"deep": {"er": {"template": "{% set k %}__class__{% endset %}{{ ()[k] }}"}}},
+    ],
+)
+def test_templates_anywhere_in_a_json_config(tmp_path: Path, document: object) -> None:
+    folder = _write(tmp_path / "m", {"generation_config.json": json.dumps(document)})
+    decision, found = _scan(folder)
+    assert (decision, set(found)) == (
+        Decision.DENY,
+        {("CHAT-TEMPLATE-INJECTION", "generation_config.json")},
+    )
+
+
+def test_text_with_braces_that_is_not_jinja_is_left_alone(tmp_path: Path) -> None:
+    document = {"vocab": ["{{", "{%", "}}"], "note": "use {{ like this"}
+    folder = _write(tmp_path / "m", {"tokenizer.json": json.dumps(document)})
+    assert _scan(folder) == (Decision.ALLOW, [])
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "prompts/chat.yml"])
+def test_templates_in_yaml_configs(tmp_path: Path, name: str) -> None:
+    text = (
+        "model: tiny\n"
+        "anchors: &t\n  template: \"{{ lipsum['__glob' ~ 'als__'] }}\"\n"
+        "copies: [*t, *t, *t]\n"
+        "chat_template: |\n  {% for m in messages %}{{ m['content'] }}{% endfor %}\n"
+    )
+    decision, found = _scan(_write(tmp_path / "m", {name: text}))
+    assert (decision, set(found)) == (Decision.DENY, {("CHAT-TEMPLATE-INJECTION", name)})
+
+
+def test_benign_yaml_and_j2_files_pass(tmp_path: Path) -> None:
+    folder = _write(
+        tmp_path / "m",
+        {
+            "config.yaml": "chat_template: " + json.dumps(BENIGN["qwen2.5-chatml"]) + "\n",
+            "template.j2": BENIGN["mistral"],
+        },
+    )
+    assert _scan(folder) == (Decision.ALLOW, [])
+
+
+def test_template_mutating_a_list_is_medium(tmp_path: Path) -> None:
+    config = {"chat_template": "{% do messages.append({'role': 'x'}) %}{{ messages|length }}"}
+    folder = _write(tmp_path / "m", {"tokenizer_config.json": json.dumps(config)})
+    assert _scan(folder) == (
+        Decision.ALLOW,
+        [("CHAT-TEMPLATE-MUTATION", "tokenizer_config.json")],
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from verifier.evidence.checklist import eu_ai_act_checklist
 from verifier.evidence.facts import NOT_RECORDED, Ancestor, EvidenceFacts, Publisher
 from verifier.evidence.levels import established_levels
+from verifier.printable import printable
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ th{background:#eee}td{overflow-wrap:anywhere}.fields th{width:28%}
 
 
 def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+    return html.escape(printable(text), quote=True)
 
 
 def _html_table(table: Table) -> list[str]:

@@ -14,6 +14,7 @@ from fpdf.enums import WrapMode, XPos, YPos
 
 from verifier.evidence.dossier import Section, Table, sections, title, verdict_line
 from verifier.evidence.facts import NOT_RECORDED, EvidenceFacts
+from verifier.printable import printable
 
 _FONT = "Helvetica"
 _LINE = 4.2
@@ -22,7 +23,7 @@ _LINE = 4.2
 def latin1(text: str) -> str:
     """`text` with every character outside Latin-1 (and control characters) escaped."""
     out = []
-    for char in text:
+    for char in "\n".join(printable(line) for line in text.split("\n")):
         code = ord(char)
         if code < 32 and char not in "\n":
             out.append(f"\\x{code:02x}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from verifier import bounded_json
 from verifier.errors import AttestationError, KeyFileError
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -179,7 +179,7 @@ def verify_envelope(
     if len(data) > MAX_ENVELOPE:
         raise AttestationError(f"envelope is larger than {MAX_ENVELOPE} bytes")
     try:
-        envelope = json.loads(data)
+        envelope = bounded_json.loads(data, bounded_json.TRUST_INPUT)
     except (ValueError, RecursionError):
         raise AttestationError("not a DSSE envelope: the file is not JSON") from None
     if not isinstance(envelope, dict) or not {"payloadType", "payload", "signatures"} <= set(

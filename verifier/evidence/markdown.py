@@ -7,6 +7,7 @@ import re
 from verifier.evidence.facts import NOT_RECORDED, EvidenceFacts
 from verifier.evidence.levels import established_levels
 from verifier.model import Severity
+from verifier.printable import printable
 
 #: Findings listed one by one; the rest are counted.
 MAX_LISTED_FINDINGS = 20
@@ -15,13 +16,13 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
 
 def escape(text: str) -> str:
     """`text` safe inside a Markdown table cell or list item: no markup, no HTML, one line."""
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return _SPECIAL.sub(r"\\\1", flat.replace("&", "&amp;"))
 
 
 def code(text: str) -> str:
     """`text` as inline code, or escaped text when it holds a backtick or a line break."""
-    if "`" in text or "\n" in text or "|" in text:
+    if "`" in text or "|" in text or printable(text) != text:
         return escape(text)
     return f"`{text}`"
 

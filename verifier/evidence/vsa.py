@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from verifier import formats
+from verifier import bounded_json, formats
 from verifier.errors import AttestationError
 from verifier.evidence import dsse
 from verifier.evidence.facts import EvidenceFacts
@@ -102,7 +102,7 @@ def verify(data: bytes, key: dsse.PublicKey) -> VerifiedAttestation:
     """
     payload = dsse.verify_envelope(data, key)
     try:
-        document = json.loads(payload)
+        document = bounded_json.loads(payload, bounded_json.TRUST_INPUT)
     except (ValueError, RecursionError):
         raise AttestationError("the signed payload is not JSON") from None
     if not isinstance(document, dict) or document.get("_type") != STATEMENT_TYPE:

@@ -64,6 +64,41 @@ def _subject_matches(waiver: Waiver, hit: Hit, evidence: Mapping[str, Any]) -> b
     return bool(evidence["subject"]["uri"] == waiver.subject)
 
 
+def _files_pinned(
+    rule_id: str,
+    hit: Hit,
+    evidence: Mapping[str, Any],
+    policy: Policy,
+    today: dt.date,
+    status: dict[str, str],
+) -> str | None:
+    """File waivers of one rule that together pin every file the hit names (one per file:
+    remote code is several files, each reviewed at its digest). Returns the first waiver's id
+    when every file is covered by an unexpired one, and marks them applied."""
+    if not hit.files:
+        return None
+    by_path = {f["path"]: f["sha256"] for f in evidence["files"]}
+    wanted = {by_path.get(path) for path in hit.files}
+    if None in wanted:
+        return None
+    covering = [
+        w
+        for w in policy.waivers
+        if w.rule == rule_id
+        and FILE_SUBJECT.match(w.subject)
+        and w.subject.removeprefix("sha256:") in wanted
+    ]
+    live = [w for w in covering if w.expires >= today]
+    if {w.subject.removeprefix("sha256:") for w in live} != wanted:
+        for waiver in covering:
+            if waiver.expires < today:
+                status[waiver.id] = "expired"
+        return None
+    for waiver in live:
+        status[waiver.id] = "applied"
+    return live[0].id
+
+
 def _concerns(waiver: Waiver, evidence: Mapping[str, Any]) -> bool:
     if FILE_SUBJECT.match(waiver.subject):
         digest = waiver.subject.removeprefix("sha256:")
@@ -113,6 +148,8 @@ def decide(evidence: Mapping[str, Any], policy: Policy, *, now: dt.datetime) -> 
             waiver_status[waiver.id] = "applied"
             waived_by = waiver.id
             break
+        if waived_by is None:
+            waived_by = _files_pinned(rule.id, hit, evidence, policy, today, waiver_status)
         fired.append(_outcome(rule, hit, evidence, waived_by))
     effects = {outcome.effect for outcome in fired if outcome.waived_by is None}
     if Effect.DENY.value in effects:

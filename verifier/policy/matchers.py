@@ -197,7 +197,15 @@ def _provenance(match: Match, ev: Evidence) -> list[Hit | None]:
         hit = _flag("remote code present", present, match.remote_code)
         if hit is not None and present:
             files = tuple(ev["remote_code"]["files"])
-            hit = Hit(tuple(f"{path}: code shipped with the model" for path in files) or hit.lines)
+            lines = tuple(f"{path}: code shipped with the model" for path in files)
+            # Every file that carries or points at the code: what a waiver has to pin.
+            pinned = {*files}
+            pinned.update(
+                str(f["file"])
+                for f in ev["findings"]
+                if str(f["code"]).startswith("REMOTE-CODE-") and f.get("file")
+            )
+            hit = Hit(lines or hit.lines, tuple(sorted(pinned)))
         results.append(hit)
     if match.revision_pinned is not None:
         results.append(_flag("revision pinned", ev["model"]["pinned"], match.revision_pinned))

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from verifier.errors import PolicyError
 from verifier.model import FileFormat, Severity
-from verifier.policy.cel import CelEvaluationError, CelProgram, compile_expression, evaluate
+from verifier.policy.cel import (
+    LOAD_EVALUATION_SECONDS,
+    CelEvaluationError,
+    CelProgram,
+    compile_expression,
+    evaluate,
+)
 from verifier.policy.evidence import build_evidence
 from verifier.policy.publishers import PublisherRegistry, load_publishers, shipped_publishers
 from verifier.policy.yamlfile import read_yaml, validate, where
@@ -341,7 +347,7 @@ def bind(
         at = where(text, source, (*path, "when"))
         try:
             program = compile_expression(rule.when)
-            evaluate(program, blank)
+            evaluate(program, blank, seconds=LOAD_EVALUATION_SECONDS)
         except ValueError as exc:
             raise PolicyError(f"{at}: rule {rule.id!r}: when: {exc}") from None
         except CelEvaluationError as exc:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from verifier import bounded_json
 from verifier.errors import PolicyError
 from verifier.model import Decision
 from verifier.policy.engine import decide
@@ -52,6 +52,8 @@ class TestFile(_Strict):
 
     policy: str
     publishers: str | None = None
+    #: Waiver files added to the policy, as `--waivers` does (paths relative to the test file).
+    waivers: tuple[str, ...] = ()
     now: dt.datetime | None = None
     cases: tuple[Case, ...] = Field(min_length=1)
 
@@ -77,7 +79,7 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
         return case.facts
     path = base / str(case.facts_file)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.loads(path.read_bytes(), bounded_json.TRUST_INPUT)
     except (OSError, ValueError) as exc:
         raise PolicyError(f"{at}: case {case.name!r}: cannot read {path}: {exc}") from None
     if not isinstance(data, dict):
@@ -123,7 +125,10 @@ def run_test_file(path: Path) -> list[CaseResult]:
         at = where(text, path, ("cases", i))
         if case.env not in policies:
             policies[case.env] = load_policy(
-                base / spec.policy, env=case.env, publishers=publishers
+                base / spec.policy,
+                env=case.env,
+                publishers=publishers,
+                waivers=[base / name for name in spec.waivers],
             )
         now = case.now or spec.now or DEFAULT_NOW
         if now.tzinfo is None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from verifier import bounded_yaml
 from verifier.errors import PolicyError
 
 M = TypeVar("M", bound=BaseModel)
+
+#: Schema errors listed in one message; the rest are counted.
+MAX_REPORTED_ERRORS = 20
 
 
 def yaml_error(path: Path, exc: yaml.YAMLError) -> PolicyError:
@@ -21,12 +26,18 @@ def yaml_error(path: Path, exc: yaml.YAMLError) -> PolicyError:
     return PolicyError(f"{where}: invalid YAML: {problem}")
 
 
-def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+@functools.lru_cache(maxsize=4)
+def _composed(text: str) -> yaml.Node | None:
+    """The node tree of `text`, composed once however many errors ask for a line."""
     try:
-        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
+        return bounded_yaml.compose(text)
     except yaml.YAMLError:
         return None
+
+
+def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    node = _composed(text)
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         child: yaml.Node | None = None
@@ -52,31 +63,19 @@ def where(text: str, source: Path, loc: tuple[Any, ...]) -> str:
 
 
 def read_yaml(text: str, *, source: Path) -> dict[str, Any]:
-    """Parse a YAML mapping, refusing duplicate keys (PyYAML silently keeps the last one).
+    """Parse a YAML mapping under the caps of `bounded_yaml.POLICY_INPUT`, refusing duplicate
+    keys (PyYAML silently keeps the last one) and invalid dates.
 
     Raises:
-        PolicyError: invalid YAML, a duplicate key, or a top level that is not a mapping.
+        PolicyError: invalid YAML, a cap exceeded, a duplicate key, an invalid date, or a top
+            level that is not a mapping.
     """
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    found: list[str] = []
-
-    def construct(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        keys = [loader.construct_object(k) for k, _ in node.value]
-        for i, key in enumerate(keys):
-            if key in keys[:i]:
-                found.append(f"{key!r} at line {node.value[i][0].start_mark.line + 1}")
-        return loader.construct_mapping(node)
-
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+        data, duplicates = bounded_yaml.load(text)
     except yaml.YAMLError as exc:
         raise yaml_error(source, exc) from None
-    if found:
-        raise PolicyError(f"{source}: duplicate key {found[0]}")
+    if duplicates:
+        raise PolicyError(f"{source}: duplicate key {duplicates[0]}")
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: expected a mapping at the top level")
     return data
@@ -91,9 +90,12 @@ def validate(model: type[M], data: Any, *, text: str, source: Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = []
-        for error in exc.errors():
+        for error in errors[:MAX_REPORTED_ERRORS]:
             loc = tuple(error["loc"])
             field = ".".join(str(part) for part in loc) or "(top level)"
             problems.append(f"{where(text, source, loc)}: {field}: {error['msg']}")
+        if len(errors) > MAX_REPORTED_ERRORS:
+            problems.append(f"and {len(errors) - MAX_REPORTED_ERRORS} more errors")
         raise PolicyError("; ".join(problems)) from None

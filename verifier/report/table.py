@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from verifier.model import Decision, Provenance, ScanReport, ScanSummary, Severity, Verdict
+from verifier.printable import printable
 
 _SEVERITY_STYLE = {
     Severity.INFO: "dim",
@@ -26,6 +27,16 @@ def _console(buffer: io.StringIO) -> Console:
     return Console(file=buffer, width=width, highlight=False, soft_wrap=False)
 
 
+def _cell(value: str) -> Text:
+    """A value a model or a file controls, as plain text: no markup, controls escaped."""
+    return Text(printable(value))
+
+
+def _say(console: Console, line: str) -> None:
+    """Print one line of recorded values: no markup, controls and bidi characters escaped."""
+    console.print(_cell(line))
+
+
 def _size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -37,9 +48,7 @@ def _size(n: int) -> str:
 
 def _print_provenance(console: Console, p: Provenance) -> None:
     """Where a Hub model came from, its declared terms and its declared lineage."""
-    console.print(
-        f"source: {p.purl}  (asked for {p.revision_requested}, {p.endpoint})", markup=False
-    )
+    _say(console, f"source: {p.purl}  (asked for {p.revision_requested}, {p.endpoint})")
     facts = [
         ("publisher", p.namespace),
         ("created", p.created_at),
@@ -52,13 +61,13 @@ def _print_provenance(console: Console, p: Provenance) -> None:
     ]
     line = "  ".join(f"{name}: {value}" for name, value in facts if value)
     if line:
-        console.print(f"  {line}", markup=False)
+        _say(console, f"  {line}")
     for edge in p.lineage.edges:
         pinned = edge.parent_commit or f"unresolved ({edge.error})"
-        console.print(
+        _say(
+            console,
             f"  {'  ' * (edge.depth - 1)}{edge.child} -{edge.relation.value}-> "
             f"{edge.parent}@{pinned}",
-            markup=False,
         )
 
 
@@ -66,7 +75,7 @@ def render_report(report: ScanReport) -> str:
     """The scan as a file table, a findings table and the decision with its reasons."""
     buffer = io.StringIO()
     console = _console(buffer)
-    files = Table(title=f"{report.target}  (scan {report.scan_id})", title_justify="left")
+    files = Table(title=_cell(f"{report.target}  (scan {report.scan_id})"), title_justify="left")
     files.add_column("file", overflow="fold")
     files.add_column("format")
     files.add_column("size", justify="right")
@@ -75,7 +84,7 @@ def render_report(report: ScanReport) -> str:
     for f in report.files:
         worst = max((x.severity for x in f.findings), key=lambda s: s.rank, default=None)
         label = Text(str(len(f.findings)), style=_SEVERITY_STYLE[worst] if worst else "")
-        files.add_row(f.path, f.format.value, _size(f.size), f.sha256 or "-", label)
+        files.add_row(_cell(f.path), f.format.value, _size(f.size), f.sha256 or "-", label)
     console.print(files)
     if report.provenance is not None:
         _print_provenance(console, report.provenance)
@@ -88,25 +97,23 @@ def render_report(report: ScanReport) -> str:
             where = (finding.file or "(scan)") + (f" [{finding.member}]" if finding.member else "")
             table.add_row(
                 Text(finding.severity.value, style=_SEVERITY_STYLE[finding.severity]),
-                finding.code,
-                where,
-                finding.message,
+                _cell(finding.code),
+                _cell(where),
+                _cell(finding.message),
             )
         console.print(table)
     signature = report.signature
     if signature is not None:
         who = f" by {signature.signer}" if signature.signer else ""
         how = f" ({signature.method.value})" if signature.method else ""
-        console.print(
-            f"signature: {signature.status.value}{who}{how}: {signature.reason}", markup=False
-        )
+        _say(console, f"signature: {signature.status.value}{who}{how}: {signature.reason}")
     render_verdict(console, report.verdict, status=report.status.value)
     for approval in report.approvals:
-        console.print(
+        _say(
+            console,
             f"approved {approval.approved_at}: {approval.files} files, key sha256:"
             f"{approval.key_fingerprint[:16]}, bundle sha256:{approval.bundle_sha256[:16]} "
             f"written to {approval.output}",
-            markup=False,
         )
     return buffer.getvalue()
 
@@ -119,23 +126,22 @@ def render_verdict(console: Console, verdict: Verdict, *, status: str) -> None:
         Text.assemble(
             ("decision: ", "bold"),
             (verdict.decision.value.upper(), style),
-            f"  policy {verdict.policy_name} ({verdict.mode}{env}), "
-            f"sha256:{verdict.policy_digest[:12]}",
-            f"  status {status}",
+            printable(
+                f"  policy {verdict.policy_name} ({verdict.mode}{env}), "
+                f"sha256:{verdict.policy_digest[:12]}  status {status}"
+            ),
         )
     )
     for reason in verdict.reasons:
         waived = f" (waived by {reason.waived_by})" if reason.waived_by else ""
-        console.print(
-            f"  [{reason.effect}] {reason.rule_id}{waived}: {reason.message}", markup=False
-        )
+        _say(console, f"  [{reason.effect}] {reason.rule_id}{waived}: {reason.message}")
         for line in reason.evidence[:5]:
-            console.print(f"      {line}", markup=False)
+            _say(console, f"      {line}")
     for waiver in verdict.waivers:
-        console.print(
+        _say(
+            console,
             f"  waiver {waiver.waiver_id} ({waiver.rule_id}): {waiver.status}, expires "
             f"{waiver.expires}, approved by {waiver.approved_by}, {waiver.ticket}",
-            markup=False,
         )
 
 
@@ -143,7 +149,7 @@ def render_decision(verdict: Verdict, *, target: str, status: str) -> str:
     """A re-decision of a recorded scan."""
     buffer = io.StringIO()
     console = _console(buffer)
-    console.print(f"{target}", markup=False)
+    _say(console, f"{target}")
     render_verdict(console, verdict, status=status)
     return buffer.getvalue()
 
@@ -160,7 +166,7 @@ def render_history(scans: Sequence[ScanSummary]) -> str:
         table.add_row(
             s.scan_id,
             s.started_at,
-            s.target,
+            _cell(s.target),
             s.status.value,
             Text(s.decision.value, style=style),
             str(s.file_count),

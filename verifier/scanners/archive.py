@@ -10,10 +10,23 @@ from dataclasses import dataclass
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
-from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
+from verifier.scanners.keras import scan_config_member
+from verifier.scanners.members import (
+    MAX_DEPTH,
+    escapes,
+    link_escapes,
+    register_member_scanner,
+    scan_member,
+)
 from verifier.scanners.pickle_walk import BytesStream
 from verifier.scanners.sniff import identify
-from verifier.scanners.streams import BoundedStream, InflateError, InflateStream, PrefixedStream
+from verifier.scanners.streams import (
+    BoundedStream,
+    InflateError,
+    InflateStream,
+    PrefixedStream,
+    ReplayStream,
+)
 
 #: Most central-directory entries read; more is a finding.
 MAX_ENTRIES = 200_000
@@ -55,6 +68,13 @@ class _Entry:
     compressed: int
     size: int
     offset: int
+    made_by: int = 0
+    external: int = 0
+
+    @property
+    def is_symlink(self) -> bool:
+        """A unix symbolic link (the member's data is the target), as unzip tools extract it."""
+        return self.made_by >> 8 == 3 and (self.external >> 16) & 0o170000 == 0o120000
 
 
 def _zip64_values(extra: bytes, wanted: list[bool]) -> list[int]:
@@ -85,8 +105,13 @@ def has_end_record(stream: ScanStream) -> bool:
     return at >= 0 and at + 22 <= len(tail)
 
 
-def read_directory(stream: ScanStream) -> list[_Entry]:
+def read_directory(stream: ScanStream, *, follow_locator: bool = False) -> list[_Entry]:
     """Read the central directory from the end of the archive (metadata only).
+
+    By default the directory is found as Python's zipfile finds it: the zip64 end record just
+    before its locator, offsets shifted by any data in front of the archive. With
+    `follow_locator`, as PyTorch's reader (miniz) finds it: the zip64 record at the offset the
+    locator states, offsets taken as they are.
 
     Raises:
         ZipStructureError: no end record, or a directory that is truncated or too large.
@@ -101,9 +126,10 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
     dir_end = eocd_pos
     loc = stream.read_at(eocd_pos - 20, 20) if eocd_pos >= 76 else b""
     if len(loc) == 20 and loc[:4] == _EOCD64_LOCATOR:
-        # Like zipfile, read the zip64 record just before its locator (its stated offset is
-        # relative to the archive's start, which may not be the file's).
-        rec = stream.read_at(eocd_pos - 76, 56)
+        # zipfile reads the zip64 record just before its locator; miniz where the locator says.
+        stated = struct.unpack_from("<Q", loc, 8)[0]
+        rec_at = stated if follow_locator else eocd_pos - 76
+        rec = stream.read_at(rec_at, 56) if rec_at <= stream.size - 56 else b""
         if len(rec) != 56 or rec[:4] != b"PK\x06\x06":
             raise ZipStructureError("zip64 end record missing")
         count, cd_size, cd_offset = struct.unpack_from("<QQQ", rec, 32)
@@ -113,8 +139,8 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
     if count > MAX_ENTRIES or cd_size > MAX_DIRECTORY:
         raise ZipStructureError(f"central directory too large ({count} entries)")
     # A zip appended to other data (a pickle, say) keeps offsets relative to its own start;
-    # like zipfile, shift them by what precedes the directory.
-    base = dir_end - cd_size - cd_offset
+    # like zipfile, shift them by what precedes the directory (miniz does not).
+    base = 0 if follow_locator else dir_end - cd_size - cd_offset
     if base < 0 or base + cd_offset + cd_size > stream.size:
         raise ZipStructureError("central directory lies beyond the end of the file")
     data = stream.read_at(base + cd_offset, cd_size)
@@ -135,7 +161,19 @@ def read_directory(stream: ScanStream) -> list[_Entry]:
             csize = next(values) if wanted[1] else csize
             offset = next(values) if wanted[2] else offset
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        entries.append(_Entry(name, method, flags, crc, csize, usize, base + offset))
+        entries.append(
+            _Entry(
+                name,
+                method,
+                flags,
+                crc,
+                csize,
+                usize,
+                base + offset,
+                made_by=fields[1],
+                external=fields[15],
+            )
+        )
         pos += 46 + nlen + xlen + clen
     return entries
 
@@ -151,7 +189,13 @@ class ZipScanner(Scanner):
 
 
 def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -> Iterator[Finding]:
-    """Scan an archive whose first byte is at the stream's current position."""
+    """Scan an archive whose first byte is at the stream's current position.
+
+    The members are those Python's zipfile lists. When the archive starts at the stream's
+    first byte with a local header (what torch.load checks before using its own reader) and
+    PyTorch's reader would find a different directory, the file is CONTAINER-AMBIGUOUS and
+    the members only that reader sees are scanned as well.
+    """
     try:
         entries = read_directory(stream)
     except ZipStructureError as exc:
@@ -162,6 +206,37 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
             member=prefix or None,
         )
         return
+    others = _miniz_only(stream, entries)
+    yield from _directory_findings(ctx, entries, prefix=prefix)
+    yield from _walk_entries(stream, ctx, entries, prefix=prefix, depth=depth)
+    if others:
+        yield ctx.finding(
+            "CONTAINER-AMBIGUOUS",
+            Severity.HIGH,
+            "PyTorch's zip reader (which follows the zip64 locator and takes offsets as "
+            "stated) finds members that Python's zipfile does not; both views were scanned",
+            member=prefix or None,
+            evidence=", ".join(sorted({e.name for e in others}))[:200],
+        )
+        yield from _directory_findings(ctx, others, prefix=prefix)
+        yield from _walk_entries(ReplayStream(stream), ctx, others, prefix=prefix, depth=depth)
+
+
+def _miniz_only(stream: ScanStream, entries: list[_Entry]) -> list[_Entry]:
+    """Entries PyTorch's reader would list and zipfile would not (none if it cannot read it)."""
+    if stream.tell() != 0 or stream.read_at(0, 4) != _LOCAL:
+        return []
+    try:
+        miniz = read_directory(stream, follow_locator=True)
+    except ZipStructureError:
+        return []
+    known = {(e.name, e.offset, e.compressed, e.size, e.method) for e in entries}
+    return [e for e in miniz if (e.name, e.offset, e.compressed, e.size, e.method) not in known]
+
+
+def _directory_findings(
+    ctx: ScanContext, entries: list[_Entry], *, prefix: str
+) -> Iterator[Finding]:
     names: set[str] = set()
     for entry in entries:
         if entry.name in names:
@@ -172,6 +247,19 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
                 member=prefix + entry.name,
             )
         names.add(entry.name)
+        if escapes(entry.name):
+            yield ctx.finding(
+                "ARCHIVE-PATH-TRAVERSAL",
+                Severity.HIGH,
+                f"zip member name {entry.name!r} would be extracted outside the folder",
+                member=prefix + entry.name,
+                evidence=entry.name,
+            )
+
+
+def _walk_entries(
+    stream: ScanStream, ctx: ScanContext, entries: list[_Entry], *, prefix: str, depth: int
+) -> Iterator[Finding]:
     for entry in sorted(entries, key=lambda e: e.offset):
         gap = entry.offset - stream.tell()
         if gap < 0:
@@ -202,6 +290,17 @@ def _scan_member(
         )
         return
     nlen, xlen = struct.unpack_from("<HH", header, 26)
+    flags, local_csize, local_size = struct.unpack_from("<6xH10xII", header)
+    described = flags & 0x08 or 0xFFFFFFFF in (local_csize, local_size)
+    if not described and (local_csize, local_size) != (entry.compressed, entry.size):
+        yield ctx.finding(
+            "ZIP-INCONSISTENT",
+            Severity.HIGH,
+            f"local header gives sizes {local_csize}/{local_size} but the directory "
+            f"{entry.compressed}/{entry.size}; streaming readers would read other bytes",
+            member=member,
+            offset=entry.offset,
+        )
     local_name = stream.read(nlen)
     stream.skip(xlen)
     if local_name.decode("utf-8", "replace") != entry.name and local_name.decode(
@@ -233,6 +332,9 @@ def _scan_member(
         )
         stream.skip(entry.compressed)
         return
+    if entry.is_symlink:
+        yield from _symlink_findings(stream, ctx, entry, member=member)
+        return
     body: BoundedStream | InflateStream
     if entry.method == _STORED:
         body = BoundedStream(stream, entry.compressed)
@@ -256,6 +358,34 @@ def _scan_member(
         )
 
 
+def _symlink_findings(
+    stream: ScanStream, ctx: ScanContext, entry: _Entry, *, member: str
+) -> Iterator[Finding]:
+    """A unix symlink member: its data is the link target (read, never followed)."""
+    body: BoundedStream | InflateStream
+    if entry.method == _STORED:
+        body = BoundedStream(stream, entry.compressed)
+    else:
+        body = InflateStream(stream, compressed=entry.compressed, size=entry.size, cap=4096)
+    try:
+        target = body.read(4096).decode("utf-8", "backslashreplace")
+        body.finish()
+    except InflateError:
+        target = ""
+        if isinstance(body, InflateStream):
+            body.abandon()
+        else:
+            body.finish()
+    if not target or link_escapes(entry.name, target, hard=False):
+        yield ctx.finding(
+            "ARCHIVE-PATH-TRAVERSAL",
+            Severity.HIGH,
+            f"zip member is a symbolic link to {target!r}, outside the archive",
+            member=member,
+            evidence=target,
+        )
+
+
 def _looks_like_bomb(entry: _Entry) -> bool:
     """A declared expansion no model member needs: over MAX_INFLATED, or 1000:1 past 1 GiB."""
     if entry.size > MAX_INFLATED:
@@ -271,6 +401,10 @@ def _scan_body(
     member: str,
     depth: int,
 ) -> Iterator[Finding]:
+    if entry.name == "config.json":
+        # Keras reads the archive's config.json with json.loads on the bytes: any UTF encoding.
+        yield from scan_config_member(body, ctx, member=member, depth=depth)
+        return
     head = body.read(min(_HEAD, entry.size))
     fmt = identify(head, entry.size)
     view = PrefixedStream(head, body)

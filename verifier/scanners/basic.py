@@ -6,6 +6,8 @@ import codecs
 import json
 from collections.abc import Iterator
 
+from verifier.bounded_json import MODEL_CONFIG, JsonLimitError, JsonLimits
+from verifier.bounded_json import loads as bounded_loads
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import CARD_CAP, card_facts, config_facts, is_root
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
@@ -14,8 +16,8 @@ from verifier.scanners.keras import looks_like_keras_config
 from verifier.scanners.remote_code import carries_code, config_findings, scan_text
 from verifier.scanners.sniff import executable_kind
 
-JSON_CAP = 256 * 1024 * 1024
-"""Largest JSON file parsed, in bytes; larger ones are reported instead."""
+JSON_CAP = MODEL_CONFIG.max_bytes
+"""Largest JSON file parsed, in bytes; larger ones are a blocking finding instead."""
 
 _READ_CHUNK = 1 << 20
 _EVIDENCE_BYTES = 16
@@ -54,7 +56,15 @@ class JsonScanner(Scanner):
             yield _invalid(ctx, f"not valid UTF-8: {exc.reason}", exc.start)
             return
         try:
-            document = json.loads(text)
+            document = bounded_loads(
+                text, JsonLimits(JSON_CAP, MODEL_CONFIG.max_depth, MODEL_CONFIG.max_nodes)
+            )
+        except JsonLimitError as exc:
+            yield ctx.finding(
+                "JSON-LIMIT",
+                Severity.HIGH,
+                f"JSON file not parsed: {exc} (a config this shape is a resource attack)",
+            )
         except json.JSONDecodeError as exc:
             bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
             offset = bom + len(text[: exc.pos].encode("utf-8"))
@@ -200,7 +210,7 @@ def _scan_zip(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
 def _too_large(ctx: ScanContext, size: int) -> Finding:
     return ctx.finding(
         "FILE-TOO-LARGE-TO-PARSE",
-        Severity.MEDIUM,
+        Severity.HIGH,
         f"JSON file of {size} bytes exceeds the {JSON_CAP}-byte parse limit; not parsed",
     )
 

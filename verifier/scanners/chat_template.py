@@ -64,8 +64,22 @@ _FORMAT_METHODS = frozenset({"format", "format_map"})
 _ATTRIBUTE_FILTERS = frozenset(
     {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"}
 )
-#: Filters whose first positional argument is an attribute name.
-_POSITIONAL_ATTRIBUTE_FILTERS = frozenset({"selectattr", "rejectattr", "groupby"})
+#: Filters taking the attribute name positionally: filter -> index among the arguments
+#: after the value (`sort(reverse, case_sensitive, attribute)`, `sum(attribute, start)`, ...).
+#: Jinja resolves these names with `getitem`, which falls back to `getattr`, dotted parts too.
+_POSITIONAL_ATTRIBUTE = {
+    "selectattr": 0,
+    "rejectattr": 0,
+    "groupby": 0,
+    "sum": 0,
+    "sort": 2,
+    "unique": 1,
+    "min": 1,
+    "max": 1,
+}
+#: Names Jinja binds itself whose values are text the template wrote: `self.<block>()` renders
+#: a block, `caller()` a call block's body, `varargs`/`kwargs` what a macro's callers passed.
+_TEMPLATE_TEXT_NAMES = frozenset({"self", "caller", "varargs", "kwargs", "super"})
 #: Filters and string methods that build new strings (a key built with them is unknown).
 _STRING_BUILDERS = frozenset(
     {
@@ -101,9 +115,48 @@ _STRING_BUILDERS = frozenset(
         "removesuffix",
         "expandtabs",
         "random",
+        "split",
+        "rsplit",
+        "partition",
+        "rpartition",
+        "splitlines",
+        "tojson",
+        "pprint",
+        "urlize",
+        "xmlattr",
+        "filesizeformat",
+        "escape",
+        "e",
+        "forceescape",
     }
 )
 _DUNDERISH = re.compile(r"(^_)|(__)")
+#: Methods that change a list, dict, set or deque in place: Jinja's immutable sandbox (the one
+#: transformers renders with) refuses them. They reach no Python internals, so a template that
+#: uses them is reported apart, at a lower severity.
+MUTATING_METHODS = frozenset(
+    {
+        "add",
+        "append",
+        "appendleft",
+        "clear",
+        "difference_update",
+        "discard",
+        "extend",
+        "extendleft",
+        "insert",
+        "pop",
+        "popitem",
+        "popleft",
+        "remove",
+        "reverse",
+        "rotate",
+        "setdefault",
+        "sort",
+        "symmetric_difference_update",
+        "update",
+    }
+)
 
 
 def _dangerous_name(name: str) -> bool:
@@ -135,6 +188,9 @@ class TemplateIssue:
     message: str
     evidence: str
     line: int | None = None
+    #: True for a path to Python internals; False for an in-place change of a list or dict
+    #: (refused by the immutable sandbox, harmless outside it).
+    escape: bool = True
 
 
 class TemplateParseError(Exception):
@@ -220,6 +276,8 @@ class _Checker:
         if isinstance(node, nodes.Getattr):
             if _dangerous_name(node.attr):
                 yield TemplateIssue(f"reads the attribute {node.attr!r}", node.attr, line)
+            elif node.attr in MUTATING_METHODS:
+                yield _mutation(node.attr, line)
             elif node.attr in _FORMAT_METHODS and not _safe_format_receiver(node.node):
                 yield TemplateIssue(
                     "calls str.format, which reads attributes named in its format string",
@@ -228,6 +286,13 @@ class _Checker:
                 )
         elif isinstance(node, nodes.NSRef) and _dangerous_name(node.attr):
             yield TemplateIssue(f"assigns the attribute {node.attr!r}", node.attr, line)
+        elif isinstance(node, nodes.Keyword) and _internal_name(node.key):
+            # `dict(__class__=1)|first` is the string '__class__', spelled as a keyword.
+            yield TemplateIssue(
+                f"passes the keyword {node.key!r}, the name of an internal attribute",
+                node.key,
+                line,
+            )
         elif isinstance(node, nodes.Getitem):
             yield from self._check_key(node.arg, "item", line)
         elif isinstance(node, nodes.Filter | nodes.Test):
@@ -261,8 +326,9 @@ class _Checker:
         if isinstance(node, nodes.Filter) and node.name == "attr":
             for arg in args[:1]:
                 yield from self._check_key(arg, "attribute (attr filter)", line, strict=True)
-        if node.name in _POSITIONAL_ATTRIBUTE_FILTERS:
-            for arg in args[:1]:
+        position = _POSITIONAL_ATTRIBUTE.get(node.name)
+        if isinstance(node, nodes.Filter) and position is not None:
+            for arg in args[position : position + 1]:
                 yield from self._check_key(arg, "attribute argument", line)
         if node.name in _ATTRIBUTE_FILTERS:
             for keyword in node.kwargs:
@@ -278,13 +344,18 @@ class _Checker:
     def _check_key(
         self, key: nodes.Node, what: str, line: int | None, *, strict: bool = False
     ) -> Iterator[TemplateIssue]:
-        if isinstance(key, nodes.Const):
-            if isinstance(key.value, str) and any(
-                _dangerous_name(part) for part in key.value.split(".")
-            ):
-                yield TemplateIssue(f"looks up the {what} {key.value!r}", key.value, line)
-            return
         if isinstance(key, nodes.Slice):
+            return
+        values = self._constants(key, frozenset())
+        if values is not None:
+            # Every value the key can take is a constant the template names: check each.
+            for value in sorted(values):
+                parts = value.split(".")
+                if any(_dangerous_name(part) for part in parts):
+                    yield TemplateIssue(f"looks up the {what} {value!r}", value, line)
+                elif parts[-1] in MUTATING_METHODS:
+                    # A key a list or string lacks falls back to the attribute of that name.
+                    yield _mutation(value, line)
             return
         if strict or self._built(key, frozenset()):
             yield TemplateIssue(
@@ -294,14 +365,58 @@ class _Checker:
                 line,
             )
 
+    def _constants(self, node: nodes.Node, seen: frozenset[str]) -> set[str] | None:
+        """The strings `node` can evaluate to, when each is a constant the template names.
+
+        None when the value is computed (or comes from the runtime): the caller then asks
+        whether it may have been built from the template's own text.
+        """
+        if isinstance(node, nodes.Const):
+            return {node.value} if isinstance(node.value, str) else set()
+        branches: list[nodes.Node | None] | None = None
+        if isinstance(node, nodes.CondExpr):
+            branches = [node.expr1, node.expr2]
+        elif isinstance(node, nodes.Or | nodes.And):
+            branches = [node.left, node.right]
+        elif isinstance(node, nodes.Name) and not self._text_name(node.name):
+            branches = self._bound(node.name, seen)
+            seen = seen | {node.name}
+        elif isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            branches = self._bound(f"{node.node.name}.{node.attr}", seen)
+            seen = seen | {f"{node.node.name}.{node.attr}"}
+        if branches is None:
+            return None
+        values: set[str] = set()
+        for branch in branches:
+            if branch is None:
+                if isinstance(node, nodes.CondExpr):
+                    continue  # `a if b` without else: undefined, not a string
+                return None
+            found = self._constants(branch, seen)
+            if found is None:
+                return None
+            values |= found
+        return values
+
+    def _bound(self, name: str, seen: frozenset[str]) -> list[nodes.Node | None] | None:
+        """The values a template variable is assigned, if it is assigned (and not recursively)."""
+        if name in seen or name not in self._definitions:
+            return None
+        return self._definitions[name]
+
+    def _text_name(self, name: str) -> bool:
+        return name in _TEMPLATE_TEXT_NAMES or name in self._macros
+
     def _built(self, node: nodes.Node, seen: frozenset[str]) -> bool:
         """Whether `node` may evaluate to a string the template or the model built."""
-        if isinstance(node, nodes.Const):
-            return isinstance(node.value, str) and _dangerous_name(node.value)
+        values = self._constants(node, seen)
+        if values is not None:
+            # Slicing, `first`, `list` and other pass-through operations keep substrings.
+            return any(_material(value) for value in values)
         if isinstance(node, nodes.Concat | nodes.TemplateData | nodes.Output):
             return True
         if isinstance(node, nodes.Name):
-            return self._name_built(node.name, seen)
+            return self._text_name(node.name) or self._name_built(node.name, seen)
         if (
             isinstance(node, nodes.Getattr)
             and isinstance(node.node, nodes.Name)
@@ -314,12 +429,13 @@ class _Checker:
             callee = node.node
             if isinstance(callee, nodes.Getattr) and callee.attr in _STRING_BUILDERS:
                 return True
-            if isinstance(callee, nodes.Name) and callee.name in self._macros:
-                return True
         if isinstance(node, nodes.Add | nodes.Mul | nodes.Mod):
-            operands = (node.left, node.right)
-            if any(isinstance(o, nodes.Const) and isinstance(o.value, str) for o in operands):
-                return True
+            # Joining strings builds a new name from pieces that need not look like one.
+            for operand in (node.left, node.right):
+                values = self._constants(operand, seen)
+                if values or (values is None and self._built(operand, seen)):
+                    return True
+            return False
         return any(self._built(child, seen) for child in node.iter_child_nodes())
 
     def _name_built(self, name: str, seen: frozenset[str]) -> bool:
@@ -330,6 +446,26 @@ class _Checker:
             return name.endswith(("token", "tokens"))
         seen = seen | {name}
         return any(value is None or self._built(value, seen) for value in self._definitions[name])
+
+
+def _material(value: str) -> bool:
+    """Whether a substring of `value` can be an internal or mutating attribute name."""
+    lowered = value.lower()
+    return (
+        "_" in value
+        or any(name in lowered for name in _FRAME_ATTRIBUTES)
+        or any(name in lowered for name in MUTATING_METHODS)
+    )
+
+
+def _mutation(name: str, line: int | None) -> TemplateIssue:
+    return TemplateIssue(
+        f"uses {name!r}, a method that changes a list or dict in place (the immutable "
+        "sandbox refuses it)",
+        name,
+        line,
+        escape=False,
+    )
 
 
 def _internal_name(value: object) -> bool:

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
-from verifier.scanners.sniff import HEAD_SIZE, archive_kind, compression_kind, identify
+from verifier.scanners.sniff import (
+    HEAD_SIZE,
+    archive_kind,
+    compression_kind,
+    identify,
+    zfile_data_start,
+)
 from verifier.scanners.streams import UNKNOWN_SIZE, DecompressStream, InflateError, PrefixedStream
 
 #: Decompressed bytes allowed per compressed byte (deflate's ceiling is about 1032:1) ...
@@ -39,6 +45,9 @@ def scan_compressed(
         )
         return
     cap = min(MAX_DECOMPRESSED, max(MIN_CAP, MAX_RATIO * (source.size - source.tell())))
+    if kind == "zfile":  # joblib's legacy z-file: a length header, then one zlib stream
+        source.skip(zfile_data_start(first) or 0)
+        kind = "zlib"
     body = DecompressStream(source, kind, cap=cap)
     try:
         head = body.read(HEAD_SIZE)

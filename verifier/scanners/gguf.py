@@ -17,6 +17,7 @@ from verifier.scanners.chat_template import (
     analyse_template,
 )
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.remote_code import mutation_finding
 
 #: Most metadata entries accepted (real files have tens).
 MAX_KV = 1 << 16
@@ -272,6 +273,10 @@ def _template(reader: _Reader, ctx: ScanContext, key: str, at: int) -> Iterator[
             continue
         seen.add(issue.message)
         line = f" (template line {issue.line})" if issue.line else ""
+        if not issue.escape:
+            where = f"chat template {key!r} {issue.message}{line}"
+            yield mutation_finding(ctx, where, issue.evidence, offset=at)
+            continue
         yield ctx.finding(
             "GGUF-TEMPLATE-INJECTION",
             Severity.CRITICAL,

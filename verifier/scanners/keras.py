@@ -7,13 +7,20 @@ see `hdf5.py`). Nothing is deserialised: the config is only parsed as JSON.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.hdf5 import Hdf5Error, root_attributes
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.members import scan_member
+from verifier.scanners.pickle_walk import BytesStream
+from verifier.scanners.remote_code import config_findings as code_findings
+from verifier.scanners.sniff import identify
 
 #: Module prefixes Keras itself and the Keras team's model libraries serialise.
 KERAS_MODULES = ("keras", "tf_keras", "tensorflow.keras", "keras_hub", "keras_nlp", "keras_cv")
@@ -35,6 +42,44 @@ DANGEROUS_FUNCTIONS = frozenset(
         "set_backend",
     }
 )
+#: Classes Keras 2.11 to 2.15 register themselves under the default `Custom>` package (the
+#: optimizers), so `Custom>Adam` in the training config of an `.h5` file Keras 2 saved names
+#: Keras's own class: the name resolves to nothing else unless the loading program registers it.
+KERAS2_SELF_REGISTERED = frozenset(
+    {
+        "Adadelta",
+        "Adafactor",
+        "Adagrad",
+        "Adam",
+        "AdamW",
+        "Adamax",
+        "Ftrl",
+        "Lion",
+        "Nadam",
+        "RMSprop",
+        "SGD",
+    }
+)
+#: Config keys whose string value is a file (or URL) a layer reads when it is built: lookup
+#: vocabularies (`StringLookup`, `IntegerLookup`, `TextVectorization`; tf.io.gfile also opens
+#: URLs) and tokenizer assets. Keras itself saves these inline or as archive assets.
+FILE_KEYS = frozenset(
+    {
+        "vocabulary",
+        "vocabulary_file",
+        "vocab_file",
+        "merges",
+        "merges_file",
+        "proto",
+        "spm_model_file",
+        "filepath",
+        "file_path",
+        "idf_weights",
+    }
+)
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+#: Largest base64 torch module decoded to be scanned.
+MAX_EMBEDDED = 256 << 20
 #: Largest config attribute parsed.
 MAX_CONFIG = 64 << 20
 #: Largest compressed HDF5 archive member held in memory to be read by offset.
@@ -127,11 +172,13 @@ def _check_object(
         )
     function = node.get("config") if class_name == "function" else class_name
     if isinstance(function, str) and function.rsplit(".", 1)[-1] in DANGEROUS_FUNCTIONS:
+        urls = sorted(set(_URL.findall(json.dumps(node))))
         yield ctx.finding(
             "KERAS-DANGEROUS-FUNCTION",
             Severity.CRITICAL,
             f"{where} calls {module or 'keras'}.{function} while loading: it downloads or "
-            "writes files, or turns safe mode off",
+            "writes files, or turns safe mode off"
+            + (f" (URL {', '.join(urls)[:300]})" if urls else ""),
             member=member,
             evidence=f"{module}.{function}" if module else function,
         )
@@ -139,6 +186,10 @@ def _check_object(
     custom = registered if isinstance(registered, str) and ">" in registered else None
     if custom is None and ">" in class_name:
         custom = class_name
+    if custom is not None and _keras2_builtin(custom):
+        custom = None
+    yield from _torch_module(node, class_name, ctx, where, member)
+    yield from _file_references(node, ctx, where, member)
     if custom is not None and custom.split(">", 1)[0] not in KERAS_MODULES:
         yield ctx.finding(
             "KERAS-CUSTOM-OBJECT",
@@ -148,6 +199,99 @@ def _check_object(
             member=member,
             evidence=custom,
         )
+
+
+def _keras2_builtin(name: str) -> bool:
+    package, _, short = name.partition(">")
+    return package == "Custom" and short in KERAS2_SELF_REGISTERED
+
+
+def _torch_module(
+    node: dict[str, Any], class_name: str, ctx: ScanContext, where: str, member: str | None
+) -> Iterator[Finding]:
+    """TorchModuleWrapper: a whole PyTorch module, pickled, base64 in the config."""
+    config = node.get("config")
+    if class_name.rsplit(">", 1)[-1] != "TorchModuleWrapper" or not isinstance(config, dict):
+        return
+    encoded = config.get("module")
+    if not isinstance(encoded, str):
+        return
+    layer = _layer_name(node)
+    yield ctx.finding(
+        "KERAS-TORCH-MODULE",
+        Severity.CRITICAL,
+        f"{where} has a TorchModuleWrapper {layer!r} holding a serialised PyTorch module: "
+        "Keras unpickles it with torch.load(weights_only=False) when safe mode is off, which "
+        "runs whatever the pickle calls",
+        member=member,
+        evidence=layer,
+    )
+    if len(encoded) > MAX_EMBEDDED * 4 // 3 + 4:
+        return
+    try:
+        data = base64.b64decode(encoded.encode("ascii"), validate=False)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return
+    # What the pickle imports, attributed to the layer (its own findings decide severity).
+    inner = f"{member}!{layer}.module" if member else f"{layer}.module"
+    stream = BytesStream(data)
+    fmt = identify(data[:65536], len(data))
+    yield from scan_member(stream, ctx, fmt, member=inner, depth=1)
+
+
+def _file_references(
+    node: dict[str, Any], ctx: ScanContext, where: str, member: str | None
+) -> Iterator[Finding]:
+    config = node.get("config")
+    if not isinstance(config, dict):
+        return
+    for key in sorted(FILE_KEYS & config.keys()):
+        value = config[key]
+        if isinstance(value, str) and value.strip():
+            yield ctx.finding(
+                "KERAS-FILE-REFERENCE",
+                Severity.HIGH,
+                f"{where} layer {_layer_name(node)!r} reads the file or URL its config names "
+                f"in {key!r} when it is built: {value[:200]!r}",
+                member=member,
+                evidence=value[:200],
+            )
+
+
+def scan_config_member(
+    stream: ScanStream, ctx: ScanContext, *, member: str, depth: int
+) -> Iterator[Finding]:
+    """The `config.json` of a `.keras` archive, read as Keras reads it: `json.loads` on the
+    bytes, whatever their encoding (UTF-8, UTF-16 or UTF-32, with or without a BOM).
+
+    A member that is not JSON is reported and then scanned by content like any other member.
+    """
+    data = stream.read(MAX_CONFIG + 1)
+    if len(data) > MAX_CONFIG:
+        yield _invalid(ctx, "config.json", f"larger than {MAX_CONFIG} bytes", member)
+        return
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        yield _invalid(ctx, "config.json", f"not JSON ({type(exc).__name__})", member)
+        fmt = identify(data[:65536], len(data))
+        yield from scan_member(BytesStream(data), ctx, fmt, member=member, depth=depth)
+        return
+    for finding in code_findings(document, ctx):
+        yield _in_member(finding, member)
+    yield from config_findings(document, ctx, where="Keras config.json", member=member)
+
+
+def _in_member(finding: Finding, member: str) -> Finding:
+    return Finding(
+        code=finding.code,
+        severity=finding.severity,
+        message=finding.message,
+        file=finding.file,
+        member=member,
+        offset=finding.offset,
+        evidence=finding.evidence,
+    )
 
 
 class Hdf5Scanner(Scanner):
@@ -201,7 +345,8 @@ def scan_hdf5(stream: ScanStream, ctx: ScanContext, *, member: str | None) -> It
             yield _invalid(ctx, where, "it is not a string", member)
             continue
         try:
-            document = json.loads(attribute.value.decode("utf-8"))
+            # As Keras does (json.loads on what h5py returns): any UTF encoding is detected.
+            document = json.loads(attribute.value)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             yield _invalid(ctx, where, f"not JSON ({type(exc).__name__})", member)
             continue

@@ -8,6 +8,8 @@ scanner runs on the member's stream and its findings are attributed to the membe
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Callable, Iterator
 
 from verifier.model import FileFormat, Finding
@@ -54,3 +56,24 @@ def scan_member(
             offset=finding.offset,
             evidence=finding.evidence,
         )
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def escapes(name: str) -> bool:
+    """Whether extracting to `name` writes outside the destination (`..`, absolute, drive)."""
+    path = name.replace("\\", "/")
+    if path.startswith("/") or _DRIVE.match(path):
+        return True
+    return ".." in path.split("/")
+
+
+def link_escapes(member: str, target: str, *, hard: bool) -> bool:
+    """Whether a link member's target lies outside the archive's folder."""
+    path = target.replace("\\", "/")
+    if path.startswith("/") or _DRIVE.match(path):
+        return True
+    base = "" if hard else posixpath.dirname(member.replace("\\", "/"))
+    joined = posixpath.normpath(posixpath.join(base, path)) if (base or path) else ""
+    return joined == ".." or joined.startswith("../")

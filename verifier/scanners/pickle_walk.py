@@ -26,6 +26,8 @@ MAX_MEMO = 1 << 22
 MAX_DICT_ITEMS = 1024
 #: Deepest nesting of pickles inside pickles (pickle.loads of embedded bytes, object arrays).
 MAX_NESTING = 8
+#: Imports (GLOBAL, STACK_GLOBAL, INST, OBJ) walked per pickle; real checkpoints make dozens.
+MAX_IMPORTS = 10_000
 #: Highest protocol an unpickler accepts.
 HIGHEST_PROTOCOL = 5
 
@@ -99,11 +101,15 @@ class Dict:
     """A dictionary under construction; only string keys are kept."""
 
     items: dict[str, object] = field(default_factory=dict)
+    #: Whether an item was dropped (a key that is not a string, or no room): not exact.
+    partial: bool = False
 
     def set(self, key: object, value: object) -> None:
         """Record `key: value` while there is room."""
         if isinstance(key, Str) and len(self.items) < MAX_DICT_ITEMS:
             self.items[key.value] = value
+        else:
+            self.partial = True
 
 
 class _Mark:
@@ -427,6 +433,8 @@ class Walker:
             raise PickleFormatError(f"opcode {name} is not handled")
 
     def _record_global(self, module: str, name: str, offset: int) -> Global:
+        if len(self.analysis.imports) >= MAX_IMPORTS:  # a pickle of 200,000 imports is an attack
+            raise PickleFormatError(f"more than {MAX_IMPORTS} imports: the walk stops here")
         self.analysis.imports.append((module, name, offset))
         return Global(module, name)
 
@@ -479,8 +487,11 @@ class Walker:
                 raise PickleFormatError("pickles nested deeper than the scanner's limit")
             Walker(self.stream, self.analysis, joblib=False, depth=self.depth + 1).run()
             return
-        alignment = fields.get("numpy_array_alignment_bytes")
-        if isinstance(alignment, int) and alignment:
+        if isinstance(state, Dict) and state.partial:
+            raise PickleFormatError("joblib array wrapper state has keys the scanner cannot read")
+        # joblib's NumpyArrayWrapper.read_array: when the attribute is present and not None
+        # (0 included), one byte gives the padding length, then that many bytes are skipped.
+        if fields.get("numpy_array_alignment_bytes") is not None:
             self._counted(self._need(1)[0], keep=False)
         self._counted(math.prod(shape) * itemsize, keep=False)
 

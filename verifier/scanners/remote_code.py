@@ -10,56 +10,21 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator
 from typing import Any
+
+import yaml
 
 from verifier.model import Finding, Severity
 from verifier.scanners.chat_template import TemplateParseError, analyse_template
 from verifier.scanners.interface import ScanContext, ScanStream
+from verifier.scanners.python_ast import PythonFacts, analyse
 
 #: Largest Python file parsed for dangerous calls; a larger one is reported unparsed.
 MAX_SOURCE = 4 << 20
 #: Largest standalone chat template file analysed.
 MAX_TEMPLATE_FILE = 4 << 20
-
-#: Calls that start processes, evaluate code or load native code: no modeling file needs them.
-_DANGEROUS_CALLS = frozenset(
-    {
-        "os.system",
-        "os.popen",
-        "os.execv",
-        "os.execve",
-        "os.execl",
-        "os.execlp",
-        "os.execvp",
-        "os.spawnl",
-        "os.spawnv",
-        "os.spawnve",
-        "os.posix_spawn",
-        "os.startfile",
-        "subprocess.run",
-        "subprocess.call",
-        "subprocess.check_call",
-        "subprocess.check_output",
-        "subprocess.Popen",
-        "subprocess.getoutput",
-        "subprocess.getstatusoutput",
-        "pty.spawn",
-        "eval",
-        "exec",
-        "builtins.eval",
-        "builtins.exec",
-        "__import__",
-        "marshal.loads",
-        "ctypes.CDLL",
-        "ctypes.cdll.LoadLibrary",
-        "socket.socket",
-        "socket.create_connection",
-        "webbrowser.open",
-        "runpy.run_path",
-        "runpy.run_module",
-    }
-)
 
 
 def python_file_finding(path: str) -> Finding | None:
@@ -76,18 +41,40 @@ def python_file_finding(path: str) -> Finding | None:
     )
 
 
+_TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
+_YAML_SUFFIXES = (".yaml", ".yml")
+#: Largest YAML file parsed for templates.
+MAX_YAML = 16 << 20
+
+
 def carries_code(path: str) -> bool:
-    """Whether a text file at `path` is code a loader runs (Python or a Jinja template)."""
-    return os.path.splitext(path)[1].lower() in (".py", ".jinja")
+    """Whether a text file at `path` is or holds code a loader runs (Python, Jinja, YAML)."""
+    suffix = os.path.splitext(path)[1].lower()
+    return suffix == ".py" or suffix in _TEMPLATE_SUFFIXES or suffix in _YAML_SUFFIXES
 
 
 def scan_text(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-    """Findings for text files that carry code: Python sources and Jinja chat templates."""
+    """Findings for text files that carry code: Python sources, Jinja templates, YAML configs."""
     suffix = os.path.splitext(ctx.path)[1].lower()
     if suffix == ".py":
         yield from _python_calls(stream, ctx)
-    elif suffix == ".jinja":
+    elif suffix in _TEMPLATE_SUFFIXES:
         yield from _template_file(stream, ctx)
+    elif suffix in _YAML_SUFFIXES:
+        yield from _yaml_templates(stream, ctx)
+
+
+def _yaml_templates(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+    source = _read_text(stream, MAX_YAML)
+    if source is None:
+        yield _template_invalid(ctx, "YAML config", "it is past the analysis limit")
+        return
+    try:
+        documents = list(yaml.safe_load_all(source))
+    except (yaml.YAMLError, RecursionError):
+        return  # not YAML a loader would read either; its templates are not rendered
+    for document in documents:
+        yield from embedded_templates(document, ctx)
 
 
 def _read_text(stream: ScanStream, limit: int) -> str | None:
@@ -117,47 +104,46 @@ def _python_calls(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
             f"Python file does not parse, so it was not analysed: {type(exc).__name__}",
         )
         return
-    aliases = _import_aliases(tree)
+    facts = analyse(tree)
     seen: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+    for use in sorted(facts.uses, key=lambda u: (u.line, u.name)):
+        if use.name in seen:
             continue
-        name = _call_name(node.func, aliases)
-        if name in _DANGEROUS_CALLS and name not in seen:
-            seen.add(name)
+        seen.add(use.name)
+        if use.dynamic:
+            yield ctx.finding(
+                "REMOTE-CODE-DYNAMIC-DISPATCH",
+                Severity.HIGH,
+                f"Python file reaches code by a name chosen at run time: {use.name} (line "
+                f"{use.line}); what it calls cannot be checked, so it is treated as dangerous",
+                evidence=use.name,
+            )
+        else:
             yield ctx.finding(
                 "REMOTE-CODE-DANGEROUS-CALL",
                 Severity.HIGH,
-                f"Python file calls {name} (line {node.lineno}): it runs commands or evaluates "
-                "code when the model is loaded with trust_remote_code",
-                evidence=name,
+                f"Python file uses {use.name} (line {use.line}): it runs commands, evaluates "
+                "or loads code when the model is loaded with trust_remote_code",
+                evidence=use.name,
             )
+    yield _summary(facts, ctx)
 
 
-def _import_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local names bound by imports, mapped to the dotted names they stand for."""
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                aliases[alias.asname or alias.name.split(".")[0]] = (
-                    alias.name if alias.asname else alias.name.split(".")[0]
-                )
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
-
-
-def _call_name(func: ast.expr, aliases: Mapping[str, str]) -> str | None:
-    parts: list[str] = []
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name):
-        return None
-    parts.append(aliases.get(func.id, func.id))
-    return ".".join(reversed(parts))
+def _summary(facts: PythonFacts, ctx: ScanContext) -> Finding:
+    """REMOTE-CODE-IMPORTS: what the file imports and reaches, for the reviewer."""
+    imports = sorted(facts.imports)
+    parts = [f"imports {', '.join(imports) if imports else 'nothing'}"]
+    if facts.network:
+        parts.append(f"calls network clients {', '.join(sorted(facts.network))}")
+    if facts.computed_attributes:
+        parts.append(f"{facts.computed_attributes} getattr/setattr with computed names on objects")
+    evidence = ", ".join(imports)
+    return ctx.finding(
+        "REMOTE-CODE-IMPORTS",
+        Severity.INFO,
+        "Python file " + "; ".join(parts),
+        evidence=evidence if len(evidence) <= 500 else evidence[:497] + "...",
+    )
 
 
 def _template_file(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
@@ -181,14 +167,60 @@ def config_findings(document: Any, ctx: ScanContext) -> Iterator[Finding]:
             "repository's Python files",
             evidence="trust_remote_code",
         )
-    template = document.get("chat_template")
-    if isinstance(template, str):
-        yield from _template(template, ctx, "chat_template")
-    elif isinstance(template, list):
-        for entry in template:
-            if isinstance(entry, dict) and isinstance(entry.get("template"), str):
-                name = entry.get("name")
-                yield from _template(entry["template"], ctx, f"chat_template {name!r}")
+    yield from embedded_templates(document, ctx)
+
+
+def embedded_templates(document: Any, ctx: ScanContext) -> Iterator[Finding]:
+    """Analyse every Jinja template a parsed JSON or YAML document holds.
+
+    `chat_template` (a string, or a list of named templates as tokenizer_config.json writes
+    them) and any string under a key naming a template (`template`, `prompt_template`, ...) are
+    templates: one that does not parse is CHAT-TEMPLATE-INVALID. Any other string with Jinja
+    markers (`{{`, `{%`) is analysed too, but a parse failure there is not reported: no loader is
+    known to render it.
+    """
+    for path, key, value in _strings(document):
+        if not isinstance(value, str):
+            continue
+        named = "template" in key.lower()
+        if not named and not _JINJA_MARKERS.search(value):
+            continue
+        where = "chat_template" if path == "chat_template" else f"template at {path}"
+        if named:
+            yield from _template(value, ctx, where)
+            continue
+        try:
+            analyse_template(value)
+        except TemplateParseError:
+            continue
+        yield from _template(value, ctx, where)
+
+
+_JINJA_MARKERS = re.compile(r"\{\{|\{%")
+
+
+def _strings(document: Any) -> Iterator[tuple[str, str, object]]:
+    """(dotted path, nearest key, value) for every string; a list's template entries are named
+    by their `name`, as tokenizer_config.json lists them."""
+    stack: list[tuple[str, str, object]] = [("", "", document)]
+    visited: set[int] = set()  # a YAML anchor used many times is one object, walked once
+    while stack:
+        path, key, node = stack.pop()
+        if isinstance(node, dict | list):
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+        if isinstance(node, dict):
+            named = node.get("name") if isinstance(node.get("template"), str) else None
+            for child_key, value in node.items():
+                child = f"{path}.{child_key}" if path else str(child_key)
+                if named is not None and child_key == "template":
+                    child = f"{path}[{named!r}]"
+                stack.append((child, str(child_key), value))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", key, value) for i, value in enumerate(node))
+        elif isinstance(node, str):
+            yield path, key, node
 
 
 def _auto_map(document: dict[str, Any], ctx: ScanContext) -> Iterator[Finding]:
@@ -249,12 +281,29 @@ def _template(source: str, ctx: ScanContext, where: str) -> Iterator[Finding]:
             continue
         seen.add(issue.message)
         line = f" (template line {issue.line})" if issue.line else ""
+        if not issue.escape:
+            yield mutation_finding(ctx, f"{where} {issue.message}{line}", issue.evidence)
+            continue
         yield ctx.finding(
             "CHAT-TEMPLATE-INJECTION",
             Severity.CRITICAL,
             f"{where} {issue.message}{line}: rendering it outside Jinja's sandbox runs code",
             evidence=issue.evidence,
         )
+
+
+def mutation_finding(
+    ctx: ScanContext, message: str, evidence: str, *, offset: int | None = None
+) -> Finding:
+    """CHAT-TEMPLATE-MUTATION: a template changes a list or dict in place."""
+    return ctx.finding(
+        "CHAT-TEMPLATE-MUTATION",
+        Severity.MEDIUM,
+        f"{message}: transformers' sandbox refuses to render it; outside a sandbox it can "
+        "change the conversation it is given",
+        offset=offset,
+        evidence=evidence,
+    )
 
 
 def _template_invalid(ctx: ScanContext, where: str, why: str) -> Finding:

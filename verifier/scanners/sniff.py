@@ -170,6 +170,8 @@ def compression_kind(head: bytes) -> str | None:
         return "bz2"
     if head.startswith(b"\xfd7zXZ\x00"):
         return "xz"
+    if zfile_data_start(head) is not None:
+        return "zfile"
     if _zlib_header(head) and _inflates(head):
         return "zlib"
     if head[:1] == b"]" and head[1:3] == b"\x00\x00" and _lzma_alone(head):
@@ -185,12 +187,33 @@ def _zlib_header(head: bytes) -> bool:
 
 
 def _inflates(head: bytes) -> bool:
+    """Two bytes of output, or (a stream opening with empty stored blocks) all of the head
+    decoded without error: either way zlib readers (joblib) would go on decompressing."""
     decoder = zlib.decompressobj()
     try:
-        out = decoder.decompress(head[:4096], 256)
+        out = decoder.decompress(head, 256)
     except zlib.error:
         return False
-    return len(out) >= 2
+    return len(out) >= 2 or (not decoder.unconsumed_tail and len(head) >= 64)
+
+
+#: joblib's legacy z-files (before 0.9.3): b"ZF", the length in hex padded to 19 characters,
+#: sometimes a space, then a zlib stream (`joblib.numpy_pickle_compat.read_zfile`).
+_ZFILE_LENGTH = 19
+
+
+def zfile_data_start(head: bytes) -> int | None:
+    """Where the zlib data of a joblib z-file starts, or None when `head` is not one."""
+    if not head.startswith(b"ZF") or len(head) < 2 + _ZFILE_LENGTH + 2:
+        return None
+    try:
+        int(head[2 : 2 + _ZFILE_LENGTH], 16)
+    except ValueError:
+        return None
+    start = 2 + _ZFILE_LENGTH
+    if head[start : start + 1] == b" ":
+        start += 1
+    return start if _zlib_header(head[start:]) else None
 
 
 def _lzma_alone(head: bytes) -> bool:

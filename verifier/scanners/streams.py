@@ -75,6 +75,38 @@ class PrefixedStream:
         return self._inner.read_at(offset, n)
 
 
+class ReplayStream:
+    """A parent's bytes re-read from `start` through `read_at` (not hashed, parent not moved).
+
+    For the few places a loader reads bytes out of file order (torch.load's fallback to a
+    pickle at offset 0 after tarfile gave up; tar data that overlaps later headers).
+    """
+
+    def __init__(self, parent: ScanStream, *, start: int = 0) -> None:
+        self._parent = parent
+        self._pos = start
+
+    @property
+    def size(self) -> int:
+        return self._parent.size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int) -> bytes:
+        out = self._parent.read_at(self._pos, max(0, min(n, self.size - self._pos)))
+        self._pos += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        step = max(0, min(n, self.size - self._pos))
+        self._pos += step
+        return step
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return self._parent.read_at(offset, n)
+
+
 class InflateError(Exception):
     """Compressed data is corrupt or larger than allowed."""
 
@@ -178,34 +210,47 @@ _DECOMPRESS_STEP = 1 << 20
 UNKNOWN_SIZE = 1 << 62
 
 
-class DecompressStream(_DecodedStream):
-    """A gzip, bz2, xz, lzma (alone) or zlib stream over the rest of a parent, with a cap.
+_MAGIC = {"gzip": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00"}
 
+
+def _decoder_for(kind: str) -> Any:
+    import bz2
+
+    if kind == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if kind == "zlib":
+        return zlib.decompressobj()
+    if kind == "bz2":
+        return bz2.BZ2Decompressor()
+    if kind == "xz":
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    if kind == "lzma":
+        return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    raise ValueError(f"unknown compression {kind!r}")
+
+
+class DecompressStream(_DecodedStream):
+    """Every concatenated gzip, bz2, xz, lzma (alone) or zlib stream over the rest of a parent.
+
+    Loaders read them all (gzip.open, BZ2File and LZMAFile go on to the next stream; joblib's
+    bz2/xz/lzma readers are those), so a stream that ends is followed by the next one of the same
+    kind; bytes that do not start one end the data, as those readers ignore or reject them.
     Its size is unknown until the compressed data ends; until then `size` is UNKNOWN_SIZE.
     """
 
     def __init__(self, parent: ScanStream, kind: str, *, cap: int) -> None:
-        import bz2
-
         self._src = parent
         self._kind = kind
         self._cap = cap
-        self._decoder: Any
-        if kind == "gzip":
-            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif kind == "zlib":
-            self._decoder = zlib.decompressobj()
-        elif kind == "bz2":
-            self._decoder = bz2.BZ2Decompressor()
-        elif kind == "xz":
-            self._decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ)
-        elif kind == "lzma":
-            self._decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
-        else:
-            raise ValueError(f"unknown compression {kind!r}")
+        self._decoder: Any = _decoder_for(kind)
+        self._pending = b""
         self._out = bytearray()
         self._pos = 0
         self._done = False
+        #: How many compressed streams were decoded (or begun).
+        self.streams = 1
+        #: Compressed bytes left after the last stream (not read by the loaders).
+        self.trailing = 0
 
     @property
     def size(self) -> int:
@@ -214,21 +259,56 @@ class DecompressStream(_DecodedStream):
     def tell(self) -> int:
         return self._pos
 
+    def _input(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        return self._src.read(InflateStream._STEP)
+
     def _step(self) -> bytes:
         decoder = self._decoder
         if self._kind in ("gzip", "zlib"):
-            data = decoder.unconsumed_tail or self._src.read(InflateStream._STEP)
+            data = decoder.unconsumed_tail or self._input()
             if not data:
                 raise InflateError(f"{self._kind} stream is truncated")
             out: bytes = decoder.decompress(data, _DECOMPRESS_STEP)
         else:
-            data = self._src.read(InflateStream._STEP) if decoder.needs_input else b""
+            data = self._input() if decoder.needs_input else b""
             if not data and decoder.needs_input:
                 raise InflateError(f"{self._kind} stream is truncated")
             out = decoder.decompress(data, _DECOMPRESS_STEP)
         if decoder.eof:
-            self._done = True
+            self._next_stream(decoder.unused_data)
         return out
+
+    def _next_stream(self, rest: bytes) -> None:
+        """After a stream's end: start the next stream of the same kind, or stop."""
+        while True:
+            if self._kind == "gzip":
+                rest = rest.lstrip(b"\0")  # gzip skips zero padding between members
+            if len(rest) >= 8:
+                break
+            more = self._src.read(InflateStream._STEP)
+            if not more:
+                break
+            rest += more
+        if rest and self._starts_stream(rest):
+            self._decoder = _decoder_for(self._kind)
+            self._pending = rest
+            self.streams += 1
+            return
+        self._done = True
+        self.trailing = len(rest) + max(0, self._src.size - self._src.tell())
+
+    def _starts_stream(self, data: bytes) -> bool:
+        magic = _MAGIC.get(self._kind)
+        if magic is not None:
+            return data.startswith(magic)
+        try:  # zlib and lzma-alone have no magic: a stream starts if its head decodes
+            _decoder_for(self._kind).decompress(data[:4096], 64)
+        except (zlib.error, lzma.LZMAError):
+            return False
+        return True
 
     def _fill(self, want: int) -> None:
         while len(self._out) < want and not self._done:

@@ -6,13 +6,9 @@ from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
-from verifier.scanners.pickle import analyse_pickle, pickle_findings
 from verifier.scanners.streams import PrefixedStream
-from verifier.scanners.tar import scan_tar
-
-#: The legacy format holds: magic number, protocol version, system info, the object, storage keys.
-LEGACY_PICKLES = 5
-_TAR_BLOCK = 512
+from verifier.scanners.tar import BLOCK, checksum_ok, scan_tar
+from verifier.scanners.torch_pickles import scan_legacy_pickles
 
 
 class TorchLegacyScanner(Scanner):
@@ -21,14 +17,14 @@ class TorchLegacyScanner(Scanner):
     formats = frozenset({FileFormat.PYTORCH_LEGACY})
 
     def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-        """Yield findings for each pickle in the file; storage data is skipped."""
-        head = stream.read(_TAR_BLOCK)
+        """Yield findings for each pickle in the file; storage data is skipped.
+
+        torch.load tries tarfile first: a head tarfile accepts (its checksum holds) is read
+        as a tar, whatever its magic; otherwise the file is a sequence of pickles.
+        """
+        head = stream.read(BLOCK)
         view = PrefixedStream(head, stream)
-        if len(head) == _TAR_BLOCK and head[257:262] == b"ustar":
+        if len(head) == BLOCK and (head[257:262] == b"ustar" or checksum_ok(head)):
             yield from scan_tar(view, ctx)
             return
-        for index in range(LEGACY_PICKLES):
-            analysis = analyse_pickle(view)
-            yield from pickle_findings(analysis, ctx, member=f"pickle[{index}]")
-            if analysis.error is not None:
-                return
+        yield from scan_legacy_pickles(view, ctx)

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from verifier import bounded_json
 from verifier.signatures.interface import MAX_SIGNATURE_BYTES, SignatureInvalidError
 
 #: Bundle media types model signing writes (key, certificate and Sigstore methods).
@@ -60,7 +61,9 @@ def parse_bundle(raw: bytes) -> ParsedBundle:
     if len(raw) > MAX_SIGNATURE_BYTES:
         raise SignatureInvalidError(f"signature is {len(raw)} bytes, over the limit")
     try:
-        document = json.loads(raw)
+        document = bounded_json.loads(raw, bounded_json.TRUST_INPUT)
+    except bounded_json.JsonLimitError as exc:
+        raise SignatureInvalidError(f"signature refused before parsing: {exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SignatureInvalidError(
             f"signature is not JSON (truncated or corrupted): {exc}"

@@ -9,6 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
+from verifier import bounded_json
 from verifier.signatures.interface import (
     SignatureInvalidError,
     SignatureUnsupportedError,
@@ -70,7 +71,9 @@ def parse_statement(payload: bytes) -> SignedManifest:
         SignatureUnsupportedError: it uses a digest or layout verifier does not compute.
     """
     try:
-        statement = json.loads(payload)
+        statement = bounded_json.loads(payload, bounded_json.TRUST_INPUT)
+    except bounded_json.JsonLimitError as exc:
+        raise SignatureInvalidError(f"the signed payload was refused: {exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise SignatureInvalidError("the signed payload is not JSON") from None
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:

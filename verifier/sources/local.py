@@ -10,9 +10,12 @@ from pathlib import Path
 
 from verifier.errors import TargetError
 from verifier.model import Finding, Severity
+from verifier.printable import record_name
 
 #: Folders that model loaders never read and that hold version-control internals.
 SKIPPED_DIRS = frozenset({".git"})
+#: Folders below the target walked at most this deep; deeper ones are a PATH-TOO-DEEP finding.
+MAX_FOLDER_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def walk(target: str | os.PathLike[str]) -> LocalTree:
         real = os.path.realpath(path)
         return LocalTree(
             root=os.path.dirname(real),
-            files=(LocalFile(path=path.name, location=real),),
+            files=(LocalFile(path=record_name(path.name), location=real),),
             findings=(),
         )
     if not stat.S_ISDIR(mode):
@@ -78,7 +81,7 @@ def walk(target: str | os.PathLike[str]) -> LocalTree:
     root = os.path.realpath(path)
     files: list[LocalFile] = []
     findings: list[Finding] = []
-    _walk_dir(root, "", root, files, findings)
+    _walk_dir(root, "", root, files, findings, depth=0)
     files.sort(key=lambda f: f.path)
     return LocalTree(
         root=root, files=tuple(files), findings=tuple(findings), hf_cache_repo=hf_cache_repo(root)
@@ -86,8 +89,25 @@ def walk(target: str | os.PathLike[str]) -> LocalTree:
 
 
 def _walk_dir(
-    folder: str, prefix: str, root: str, files: list[LocalFile], findings: list[Finding]
+    folder: str,
+    prefix: str,
+    root: str,
+    files: list[LocalFile],
+    findings: list[Finding],
+    *,
+    depth: int,
 ) -> None:
+    if depth > MAX_FOLDER_DEPTH:
+        findings.append(
+            Finding(
+                "PATH-TOO-DEEP",
+                Severity.HIGH,
+                f"folder nested more than {MAX_FOLDER_DEPTH} levels below the target: "
+                "it was not read",
+                file=record_name(prefix.rstrip("/")),
+            )
+        )
+        return
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -96,7 +116,7 @@ def _walk_dir(
                 "FILE-UNREADABLE",
                 Severity.CRITICAL,
                 f"folder cannot be listed: {exc.strerror}",
-                file=prefix.rstrip("/") or ".",
+                file=record_name(prefix.rstrip("/")) or ".",
             )
         )
         return
@@ -111,20 +131,20 @@ def _walk_dir(
                         "PATH-SKIPPED",
                         Severity.INFO,
                         "version-control folder not scanned (model loaders never read it)",
-                        file=rel,
+                        file=record_name(rel),
                     )
                 )
                 continue
-            _walk_dir(entry.path, rel + "/", root, files, findings)
+            _walk_dir(entry.path, rel + "/", root, files, findings, depth=depth + 1)
         elif entry.is_file(follow_symlinks=False):
-            files.append(LocalFile(path=rel, location=entry.path))
+            files.append(LocalFile(path=record_name(rel), location=entry.path))
         else:
             findings.append(
                 Finding(
                     "PATH-SPECIAL-FILE",
                     Severity.HIGH,
                     "special file (device, FIFO or socket) refused: it was not read",
-                    file=rel,
+                    file=record_name(rel),
                 )
             )
 
@@ -141,8 +161,8 @@ def _symlink(
                 "PATH-SYMLINK-ESCAPE",
                 Severity.HIGH,
                 "symbolic link points outside the target; it was not followed",
-                file=rel,
-                evidence=os.readlink(entry.path),
+                file=record_name(rel),
+                evidence=record_name(os.readlink(entry.path)),
             )
         )
         return
@@ -154,20 +174,20 @@ def _symlink(
                 "PATH-SYMLINK-DANGLING",
                 Severity.MEDIUM,
                 "symbolic link points at nothing",
-                file=rel,
-                evidence=os.readlink(entry.path),
+                file=record_name(rel),
+                evidence=record_name(os.readlink(entry.path)),
             )
         )
         return
     if stat.S_ISREG(mode):
-        files.append(LocalFile(path=rel, location=real))
+        files.append(LocalFile(path=record_name(rel), location=real))
     elif stat.S_ISDIR(mode):
         findings.append(
             Finding(
                 "PATH-SYMLINK-DIR",
                 Severity.INFO,
                 "link to a folder inside the target; its files are scanned at their own path",
-                file=rel,
+                file=record_name(rel),
             )
         )
     else:
@@ -176,7 +196,7 @@ def _symlink(
                 "PATH-SPECIAL-FILE",
                 Severity.HIGH,
                 "link to a special file refused: it was not read",
-                file=rel,
+                file=record_name(rel),
             )
         )
 

@@ -1,0 +1,298 @@
+"""Hostile inputs (issue 13), built by code: each must finish fast, bounded, blocked or refused.
+
+Every case is a folder (a model, or the policy, lockfile or signature it is scanned with) and
+the `verifier` command line to run over it. `python benchmarks/hostile.py` runs each in a
+child process and prints its exit code, wall time and peak memory (max RSS) as a Markdown
+table for docs/benchmarks.md. tests/test_hostile.py runs the same builders (smaller where a
+smaller case shows the same thing) and asserts the outcome, never the time.
+
+    python benchmarks/hostile.py                 # every case, full size
+    python benchmarks/hostile.py --case deep-folder --case config-empty-lists
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: A small benign model file that every model folder below holds besides the hostile part.
+_BENIGN_JSON = b'{"model_type": "bert"}\n'
+
+
+def pickle_with_globals(
+    count: int, *, name: Callable[[int], tuple[str, str]] | None = None
+) -> bytes:
+    """A protocol-2 pickle that imports `count` distinct globals (GLOBAL then POP), then None."""
+    name = name or (lambda i: (f"evil_module_{i}", f"thing_{i}"))
+    parts = [b"\x80\x02"]
+    for i in range(count):
+        module, attr = name(i)
+        parts.append(b"c" + module.encode() + b"\n" + attr.encode() + b"\n0")
+    parts.append(b"N.")
+    return b"".join(parts)
+
+
+def write_pickle_globals(folder: Path, *, count: int = 200_000) -> list[str]:
+    """A model whose one pickle imports `count` distinct unknown globals."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.pkl").write_bytes(pickle_with_globals(count))
+    return ["scan", str(folder)]
+
+
+def write_config_empty_lists(folder: Path, *, size_mb: int = 198) -> list[str]:
+    """A model whose config.json is `size_mb` MB of empty lists (66 million objects at 198)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = size_mb * 1_000_000 // 3
+    with (folder / "config.json").open("wb") as out:
+        out.write(b"[")
+        block = b"[]," * 100_000
+        for _ in range(count // 100_000):
+            out.write(block)
+        out.write(b"[]]")
+    return ["scan", str(folder)]
+
+
+def write_deep_folder(folder: Path, *, depth: int = 1_100) -> list[str]:
+    """A model with one file at the bottom of a folder nested `depth` levels deep."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    deep = folder
+    for _ in range(depth):  # os.makedirs recurses once per level
+        deep = deep / "d"
+        deep.mkdir(exist_ok=True)
+    (deep / "weights.bin").write_bytes(b"\0" * 16)
+    return ["scan", str(folder)]
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove `folder` without recursion (shutil.rmtree recurses once per level)."""
+    if not folder.exists():
+        return
+    pending = [str(folder)]
+    while pending:
+        current = pending[-1]
+        subfolders = []
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+        if subfolders:
+            pending.extend(subfolders)
+        else:
+            os.rmdir(current)
+            pending.pop()
+
+
+def write_odd_names(folder: Path) -> list[str]:
+    """A benign folder whose file names are not UTF-8, hold a newline that forges a decision
+    line, and a right-to-left override."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    (folder / os.fsdecode(b"notes-\xff\xfe.txt")).write_bytes(b"hello\n")
+    (folder / "x\ndecision: ALLOW  policy forged").write_bytes(b"hello\n")
+    (folder / "readme-\u202etxt.exe").write_bytes(b"hello\n")
+    return ["scan", str(folder)]
+
+
+#: Escape sequences a terminal acts on: OSC 52 (write the clipboard), OSC 0 (window title),
+#: OSC 8 (hyperlink), and a CSI that clears the screen.
+TERMINAL_ATTACKS = (
+    "\x1b]52;c;ZWNobyBwd25lZA==\x07",
+    "\x1b]0;owned\x07",
+    "\x1b]8;;https://example.invalid\x1b\\click\x1b]8;;\x1b\\",
+    "\x1b[2J",
+)
+
+
+def write_osc_globals(folder: Path) -> list[str]:
+    """A pickle whose imported global names carry terminal escape sequences."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = [b"\x80\x04"]
+    for attack in TERMINAL_ATTACKS:
+        for text in (f"mod{attack}", f"f{attack}"):  # SHORT_BINUNICODE module, then name
+            raw = text.encode()
+            parts.append(b"\x8c" + bytes([len(raw)]) + raw)
+        parts.append(b"\x930")  # STACK_GLOBAL, POP
+    parts.append(b"N.")
+    (folder / "model.pkl").write_bytes(b"".join(parts))
+    return ["scan", str(folder)]
+
+
+_POLICY_HEAD = """version: 1
+name: hostile
+rules:
+  - id: r1
+    effect: deny
+    severity: high
+    message: m
+    match:
+      finding_severity_at_least: high
+"""
+
+
+def _policy_case(folder: Path, text: str) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model").mkdir(exist_ok=True)
+    (folder / "model" / "config.json").write_bytes(_BENIGN_JSON)
+    (folder / "policy.yaml").write_text(text, encoding="utf-8")
+    return ["policy", "check", str(folder / "policy.yaml")]
+
+
+def write_waiver_bad_date(folder: Path) -> list[str]:
+    """A waiver that expires on 2025-02-30."""
+    return _policy_case(
+        folder,
+        _POLICY_HEAD
+        + "waivers:\n  - id: w1\n    rule: r1\n    subject: sha256:"
+        + "0" * 64
+        + "\n    expires: 2025-02-30\n    approved_by: a\n    ticket: T-1\n"
+        "    justification: j\n",
+    )
+
+
+def write_when_parentheses(folder: Path, *, depth: int = 5_000) -> list[str]:
+    """A `when:` of `depth` nested parentheses."""
+    return _policy_case(
+        folder,
+        _POLICY_HEAD + f"  - id: r2\n    effect: warn\n    message: m\n    when: '{'(' * depth}"
+        f"true{')' * depth}'\n",
+    )
+
+
+def write_when_comprehensions(folder: Path, *, nesting: int = 5) -> list[str]:
+    """A `when:` of nested comprehensions over literal lists (10 ** nesting steps)."""
+    inner = "true"
+    for i in range(nesting):
+        inner = f"[1,2,3,4,5,6,7,8,9,10].all(x{i}, {inner})"
+    return _policy_case(
+        folder,
+        _POLICY_HEAD + f"  - id: r2\n    effect: warn\n    message: m\n    when: '{inner}'\n",
+    )
+
+
+def write_when_wide_comprehension(folder: Path, *, width: int = 900) -> list[str]:
+    """Two nested comprehensions (the cap) over literal lists of `width` (width ** 2 steps)."""
+    items = ",".join("1" for _ in range(width))
+    expr = f"[{items}].all(a, [{items}].all(b, a == b))"
+    return _policy_case(
+        folder, _POLICY_HEAD + f"  - id: r2\n    effect: warn\n    message: m\n    when: '{expr}'\n"
+    )
+
+
+def write_policy_many_keys(folder: Path, *, keys: int = 40_000) -> list[str]:
+    """A policy of about 470 KB: `keys` keys in one mapping."""
+    lines = [_POLICY_HEAD.rstrip("\n"), "extra:"]
+    lines += [f"  key_{i:06d}: value" for i in range(keys)]
+    return _policy_case(folder, "\n".join(lines) + "\n")
+
+
+def write_policy_unknown_keys(folder: Path, *, keys: int = 300) -> list[str]:
+    """A policy with `keys` unknown top-level keys."""
+    lines = [_POLICY_HEAD.rstrip("\n")]
+    lines += [f"unknown_{i}: {i}" for i in range(keys)]
+    return _policy_case(folder, "\n".join(lines) + "\n")
+
+
+def deep_json(depth: int) -> bytes:
+    """A JSON document nested `depth` levels deep."""
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def write_deep_lockfile(folder: Path, *, depth: int = 100_000) -> list[str]:
+    """A lockfile nested `depth` deep."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lock.json").write_bytes(deep_json(depth))
+    return ["scan", "--lock", str(folder / "lock.json")]
+
+
+def write_deep_signature(folder: Path, *, depth: int = 100_000) -> list[str]:
+    """A model whose model.sig is nested `depth` deep."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    (folder / "model.sig").write_bytes(deep_json(depth))
+    return ["scan", str(folder)]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile input: its name, what issue 13 measured before, and its builder."""
+
+    name: str
+    before: str
+    build: Callable[[Path], list[str]]
+
+
+CASES = (
+    Case("pickle-200k-globals", "44 s, 1 GB", write_pickle_globals),
+    Case("config-empty-lists", "33 s, 5.1 GB, allowed", write_config_empty_lists),
+    Case("deep-folder", "RecursionError, exit 1", write_deep_folder),
+    Case("odd-file-names", "UnicodeEncodeError, exit 1", write_odd_names),
+    Case("osc-global-names", "OSC sequences printed raw", write_osc_globals),
+    Case("waiver-2025-02-30", "traceback", write_waiver_bad_date),
+    Case("when-5000-parentheses", "RecursionError", write_when_parentheses),
+    Case("when-nested-comprehensions", "over 150 s", write_when_comprehensions),
+    Case("when-wide-comprehension", "(new)", write_when_wide_comprehension),
+    Case("policy-40000-keys", "46 s", write_policy_many_keys),
+    Case("policy-300-unknown-keys", "74 s", write_policy_unknown_keys),
+    Case("lockfile-100000-deep", "RecursionError", write_deep_lockfile),
+    Case("model-sig-100000-deep", "RecursionError, not recorded", write_deep_signature),
+)
+
+
+def run_case(case: Case, work: Path) -> tuple[int, float, float, str]:
+    """Build `case` in `work`, run verifier on it; (exit code, seconds, peak MiB, stderr)."""
+    args = case.build(work / case.name)
+    env = {**os.environ, "VERIFIER_HOME": str(work / "home")}
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "verifier", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    assert child.stderr is not None
+    stderr = child.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, seconds, usage.ru_maxrss / 1024, stderr
+
+
+def main() -> int:
+    """Run the cases and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", action="append", help="run only this case (repeatable)")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder [default: a temp]")
+    options = parser.parse_args()
+    chosen = [c for c in CASES if not options.case or c.name in options.case]
+    work = options.dir or Path(tempfile.mkdtemp(prefix="verifier-hostile-"))
+    print("| case | before | exit | time (s) | peak memory (MiB) | stderr |")
+    print("|---|---|---|---|---|---|")
+    try:
+        for case in chosen:
+            code, seconds, peak, stderr = run_case(case, work)
+            line = json.dumps(stderr.strip().splitlines()[-1][:90] if stderr.strip() else "")
+            print(f"| {case.name} | {case.before} | {code} | {seconds:.1f} | {peak:.0f} | {line} |")
+            sys.stdout.flush()
+            remove_tree(work / case.name)
+    finally:
+        if options.dir is None:
+            remove_tree(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""Hostile input (issue 13): bounded, never a traceback, never forged output, never allowed.
+
+The cases are built by benchmarks/hostile.py (which also measures them at full size).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks import hostile
+from verifier import bounded_json, bounded_yaml
+from verifier.cli import cli
+from verifier.model import ExtraDigest, FileFormat, FileResult, Finding, Severity
+from verifier.pipeline import MAX_FINDINGS_PER_FILE, MAX_FINDINGS_PER_SCAN, cap_findings, scan_file
+from verifier.policy.cel import CelEvaluationError, compile_expression, evaluate
+from verifier.printable import os_name, printable, record_name
+from verifier.sources.local import MAX_FOLDER_DEPTH, LocalFile
+
+
+def _run(*args: str, database_url: str | None = None) -> tuple[int, str, str]:
+    env = {"VERIFIER_DATABASE_URL": database_url} if database_url else {}
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _codes(doc: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in doc["findings"]}
+
+
+# -- escaping and names ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attack", hostile.TERMINAL_ATTACKS)
+def test_printable_leaves_no_escape_sequence(attack: str) -> None:
+    shown = printable(f"name{attack}end")
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert shown.startswith("name\\x1b") and shown.endswith("end")
+
+
+def test_printable_escapes_newlines_and_bidi_controls() -> None:
+    assert printable("a\nb\r\u202ec\u2066d\x85") == "a\\x0ab\\x0d\\u202ec\\u2066d\\x85"
+    assert printable("plain: résumé 模型 ✓") == "plain: résumé 模型 ✓"
+
+
+@given(st.binary(max_size=40))
+def test_recorded_names_encode_as_utf8_and_reverse_exactly(raw: bytes) -> None:
+    name = os.fsdecode(raw)
+    recorded = record_name(name)
+    recorded.encode("utf-8")  # never raises
+    assert os_name(recorded) == name
+    assert os.fsencode(os_name(recorded)) == raw
+
+
+def test_record_name_changes_only_backslashes_and_bad_bytes() -> None:
+    assert record_name("dir/model.safetensors") == "dir/model.safetensors"
+    assert record_name("a\\b") == "a\\\\b"
+    assert record_name(os.fsdecode(b"w\xff.bin")) == "w\\xff.bin"
+
+
+def test_odd_file_names_are_recorded_and_never_forge_output(
+    tmp_path: Path, database_url: str
+) -> None:
+    args = hostile.write_odd_names(tmp_path / "model")
+    code, out, err = _run(*args, "--format", "json", database_url=database_url)
+    assert code == 0, err
+    doc = json.loads(out)
+    paths = {f["path"] for f in doc["files"]}
+    assert "notes-\\xff\\xfe.txt" in paths
+    assert "x\ndecision: ALLOW  policy forged" in paths  # JSON keeps the name exactly
+    code, table, _ = _run("show", doc["scan_id"], database_url=database_url)
+    assert code == 0
+    assert [line for line in table.splitlines() if line.startswith("decision:")] == [
+        line for line in table.splitlines() if line.startswith("decision: ALLOW  policy default")
+    ]
+    assert "x\\x0adecision: ALLOW" in table
+    assert "\u202e" not in table and "readme-\\u202etxt.exe" in table
+
+
+def test_osc_sequences_in_global_names_never_reach_the_terminal(
+    tmp_path: Path, database_url: str
+) -> None:
+    args = hostile.write_osc_globals(tmp_path / "model")
+    code, out, _ = _run(*args, database_url=database_url)
+    assert code == 1
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]52;c;" in out
+    scan_id = re.search(r"\(scan ([0-9a-f]{32})\)", out)
+    assert scan_id is not None
+    code, shown, _ = _run("show", scan_id.group(1), database_url=database_url)
+    assert "\x1b" not in shown and "\\x1b]0;owned" in shown
+    code, markdown, _ = _run(
+        "report", scan_id.group(1), "--format", "markdown", database_url=database_url
+    )
+    assert "\x1b" not in markdown
+
+
+# -- caps ----------------------------------------------------------------------------------
+
+
+def test_deep_folder_is_a_finding_not_a_recursion_error(tmp_path: Path) -> None:
+    args = hostile.write_deep_folder(tmp_path / "model", depth=1_100)
+    try:
+        code, out, err = _run(*args, "--format", "json")
+    finally:
+        hostile.remove_tree(tmp_path / "model")  # pytest's clean-up recurses per level
+    assert code == 1, err
+    doc = json.loads(out)
+    deep = [f for f in doc["findings"] if f["code"] == "PATH-TOO-DEEP"]
+    assert len(deep) == 1 and deep[0]["severity"] == "high"
+    assert deep[0]["file"].count("/") == MAX_FOLDER_DEPTH
+    assert doc["decision"] == "deny"
+
+
+def test_many_pickle_imports_are_capped_and_block(tmp_path: Path) -> None:
+    args = hostile.write_pickle_globals(tmp_path / "model", count=MAX_FINDINGS_PER_FILE + 500)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 3 and doc["status"] == "incomplete" and doc["decision"] == "deny"
+    findings = doc["files"][0]["findings"]
+    assert len(findings) <= MAX_FINDINGS_PER_FILE + 3
+    assert "FINDINGS-CAPPED" in {f["code"] for f in findings}
+
+
+def test_a_scan_keeps_at_most_the_cap_of_findings() -> None:
+    def finding(i: int) -> Finding:
+        return Finding("PICKLE-GLOBAL", Severity.HIGH, f"m{i}", file="f")
+
+    files = tuple(
+        FileResult(f"f{n}", 1, "0" * 64, None, FileFormat.PICKLE, tuple(map(finding, range(900))))
+        for n in range(12)
+    )
+    kept_files, kept = cap_findings(files, (finding(-1),))
+    assert sum(len(f.findings) for f in kept_files) + len(kept) == MAX_FINDINGS_PER_SCAN + 1
+    assert kept[-1].code == "FINDINGS-CAPPED" and kept[-1].severity is Severity.CRITICAL
+    assert f"{12 * 900 + 1} findings" in kept[-1].message
+    assert cap_findings(files[:2], ()) == (files[:2], ())
+
+
+def test_config_of_millions_of_empty_lists_blocks(tmp_path: Path) -> None:
+    args = hostile.write_config_empty_lists(tmp_path / "model", size_mb=8)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [limit] = [f for f in doc["findings"] if f["code"] == "JSON-LIMIT"]
+    assert limit["severity"] == "high" and "values, over the cap" in limit["message"]
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (b"[" * 65 + b"]" * 65, "nested deeper than 64"),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested deeper than 64"),
+        (b"[" * 100_000 + b"}", "nested deeper than 64"),  # unbalanced: the parser's depth
+        (b"[" + b"0," * 1_000_001 + b"0]", "values, over the cap"),
+        (b" " * (16 * 1024 * 1024 + 1), "bytes, over the cap"),
+    ],
+)
+def test_bounded_json_refuses_before_parsing(document: bytes, problem: str) -> None:
+    with pytest.raises(bounded_json.JsonLimitError, match=problem):
+        bounded_json.loads(document, bounded_json.TRUST_INPUT)
+
+
+def test_bounded_json_parses_what_fits() -> None:
+    text = '{"a": [[1, 2], {"b": "[[[[,,,,"}], "c": "\\"]]"}'
+    assert bounded_json.loads(text, bounded_json.TRUST_INPUT) == json.loads(text)
+    assert bounded_json.loads(b"[" * 64 + b"]" * 64, bounded_json.TRUST_INPUT) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: " + "[" * 40 + "]" * 40, "nested deeper than 32"),
+        ("\n".join(f"k{i}: v" for i in range(20_001)), "more than 20000 nodes"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+                for p, c in zip("abcde", "bcdef", strict=True)
+            ),
+            "more than 20000 nodes",
+        ),
+        ("expires: 2025-02-30", "invalid date '2025-02-30'"),
+    ],
+)
+def test_bounded_yaml_stops_at_a_cap_with_the_line(text: str, problem: str) -> None:
+    with pytest.raises(Exception, match=problem) as caught:
+        bounded_yaml.load(text)
+    mark = getattr(caught.value, "problem_mark", None)
+    assert mark is not None
+
+
+def test_bounded_yaml_reports_duplicate_keys_in_linear_time() -> None:
+    data, duplicates = bounded_yaml.load("a: 1\nb: 2\na: 3\n")
+    assert data == {"a": 3, "b": 2} and duplicates == ["'a' at line 3"]
+
+
+# -- policy, lockfile and signature inputs ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "line", "problem"),
+    [
+        (hostile.write_waiver_bad_date, 14, "invalid date '2025-02-30'"),
+        (hostile.write_when_parentheses, None, "10004 characters, over 4096"),
+        (hostile.write_when_comprehensions, None, "comprehensions"),
+        (hostile.write_when_wide_comprehension, None, "evaluation took longer than 1 s"),
+        (hostile.write_policy_many_keys, None, "more than 20000 nodes"),
+        (hostile.write_policy_unknown_keys, 10, "and 280 more errors"),
+    ],
+)
+def test_hostile_policies_are_one_line_exit_2(
+    tmp_path: Path, build: Any, line: int | None, problem: str
+) -> None:
+    args = build(tmp_path / "case")
+    code, out, err = _run(*args)
+    assert code == 2, out + err
+    assert len(err.strip().splitlines()) == 1 and problem in err
+    assert "policy.yaml:" in err
+    if line is not None:
+        assert f"policy.yaml:{line}:" in err
+
+
+def test_deep_lockfile_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = _run(*hostile.write_deep_lockfile(tmp_path / "case"))
+    assert code == 2 and "nested deeper than 64" in err and "lock.json" in err
+
+
+def test_deep_signature_is_invalid_and_recorded(tmp_path: Path, database_url: str) -> None:
+    args = hostile.write_deep_signature(tmp_path / "case")
+    code, out, err = _run(*args, "--format", "json", database_url=database_url)
+    assert code == 1, err
+    doc = json.loads(out)
+    assert doc["signature"]["status"] == "invalid"
+    assert "nested deeper than 64" in doc["signature"]["reason"]
+    code, _, _ = _run("show", doc["scan_id"], database_url=database_url)
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("(" * 40 + "true" + ")" * 40, "brackets nested deeper than 32"),
+        ("[[[1]]].all(a, a.all(b, b.all(c, c > 0)))", "comprehensions"),
+        ("x" * 4097, "over 4096"),
+    ],
+)
+def test_cel_caps_refuse_before_compiling(expression: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        compile_expression(expression)
+
+
+def test_cel_caps_ignore_brackets_in_strings() -> None:
+    program = compile_expression('"((((((((((((((((((((((((((((((((((" != ""')
+    assert evaluate(program, {}) is True
+
+
+def test_cel_evaluation_is_stopped_at_its_deadline() -> None:
+    inner = "true"
+    for i in range(2):
+        inner = f"[{','.join(['1'] * 900)}].all(x{i}, {inner})"
+    program = compile_expression(inner)
+    started = time.monotonic()
+    with pytest.raises(CelEvaluationError, match=r"longer than 0\.2 s"):
+        evaluate(program, {}, seconds=0.2)
+    assert time.monotonic() - started < 60  # stopped, not run to the end (minutes)
+    assert evaluate(compile_expression("1 < 2"), {}, seconds=0.2) is True
+
+
+# -- a file rewritten while it is read ------------------------------------------------------
+
+
+class _RewriteOnce:
+    """A chunk observer that overwrites the file's first bytes in place (same size) once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done = False
+
+    def update(self, data: memoryview, /) -> None:
+        if not self.done:
+            self.done = True
+            # Timestamps have a clock tick of granularity: let one pass so the write moves them.
+            time.sleep(0.05)
+            with self.path.open("r+b") as handle:
+                handle.write(b"\x80\x02cos\nsystem\n." + b"\0" * 32)
+
+    def digests(self) -> tuple[ExtraDigest, ...]:
+        return ()
+
+
+def test_same_size_rewrite_during_hashing_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\0" * (3 * 1024 * 1024))
+    result = scan_file(LocalFile("weights.bin", str(path)), observers=[_RewriteOnce(path)])
+    assert path.stat().st_size == 3 * 1024 * 1024
+    assert not result.complete
+    [changed] = [f for f in result.findings if f.code == "FILE-CHANGED-DURING-SCAN"]
+    assert changed.severity is Severity.CRITICAL and "time" in changed.message
+
+
+def test_a_file_replaced_during_the_read_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\0" * 1024)
+
+    class Replace(_RewriteOnce):
+        def update(self, data: memoryview, /) -> None:
+            if not self.done:
+                self.done = True
+                other = tmp_path / "other"
+                other.write_bytes(b"\1" * 1024)
+                os.replace(other, path)
+
+    result = scan_file(LocalFile("weights.bin", str(path)), observers=[Replace(path)])
+    assert not result.complete
+    assert "FILE-CHANGED-DURING-SCAN" in {f.code for f in result.findings}
+
+
+def test_an_untouched_file_is_complete(tmp_path: Path) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\0" * 1024)
+    result = scan_file(LocalFile("weights.bin", str(path)))
+    assert result.complete
+    assert "FILE-CHANGED-DURING-SCAN" not in {f.code for f in result.findings}
+
+
+def test_rewrite_by_another_thread_during_a_scan(tmp_path: Path) -> None:
+    """The issue's case: a thread overwrites the first bytes while the file is hashed."""
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\0" * (64 * 1024 * 1024))
+    started = threading.Event()
+
+    class Signal(_RewriteOnce):
+        def update(self, data: memoryview, /) -> None:
+            if not self.done:
+                self.done = True
+                started.set()
+                time.sleep(0.2)  # the writer thread writes meanwhile
+
+    def writer() -> None:
+        started.wait()
+        time.sleep(0.05)
+        with path.open("r+b") as handle:
+            handle.write(b"\x80\x02cos\nsystem\n.")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    result = scan_file(LocalFile("weights.bin", str(path)), observers=[Signal(path)])
+    thread.join()
+    assert "FILE-CHANGED-DURING-SCAN" in {f.code for f in result.findings}
