@@ -194,3 +194,48 @@ def test_help_loads_nothing_heavy(args: list[str]) -> None:
 def test_the_check_would_see_a_heavy_import() -> None:
     # The checks above can fail: loading the store pulls SQLAlchemy in.
     assert "sqlalchemy" in _heavy(_loaded_after("import verifier.cli, verifier.store"))
+
+
+#: What a local scan recorded in a database already at head never needs: Alembic (the schema
+#: is recognised by one query), the Hub client, signature verification without a signature,
+#: the evidence renderers, and rich when the output is JSON without a progress bar.
+NOT_ON_THE_SCAN_PATH = (
+    "alembic",
+    "cryptography",
+    "huggingface_hub",
+    "numpy",
+    "rich",
+    "sigstore",
+    "torch",
+    "verifier.evidence",
+    "verifier.signatures.model_signing",
+)
+
+
+def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
+    import pickle
+
+    from verifier.store import Store
+
+    url = f"sqlite:///{tmp_path / 'verifier.db'}"
+    Store.open(url).close()
+    sample = tmp_path / "ONE.pkl"
+    sample.write_bytes(pickle.dumps({"step": 1, "loss": [0.5]}, protocol=4))
+    code = textwrap.dedent(
+        f"""
+        import contextlib, io, sys
+        from verifier.cli import main
+        sys.argv = ["verifier", "scan", {str(sample)!r}, "-q", "--format", "json",
+                    "--database-url", {url!r}]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main() == 0
+        """
+    )
+    loaded = _loaded_after(code)
+    assert "sqlalchemy" in loaded and "verifier.scanners.pickle" in loaded  # it did scan
+    unexpected = sorted(
+        name
+        for name in loaded
+        if any(name == heavy or name.startswith(f"{heavy}.") for heavy in NOT_ON_THE_SCAN_PATH)
+    )
+    assert unexpected == []

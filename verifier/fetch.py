@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from verifier.hashing import CHUNK_SIZE, ChunkObserver
+from verifier.hashing import CHUNK_SIZE, ChunkObserver, FileStamp, file_change
 from verifier.manifest import check_file, compare_listings
 from verifier.metadata_only import metadata_result
 from verifier.model import DeclaredFile, FileFormat, FileResult, Finding, Severity
@@ -149,12 +149,23 @@ def _scan_landed(
     except OSError as exc:
         return _unreadable_landed(declared.path, exc)
     try:
+        stamp = FileStamp.of(os.fstat(fd))
         reader = LandedReader(fd, size)
         fmt, findings, notes = scan_stream(reader, declared.path, os.pread(fd, HEAD_SIZE, 0))
+        changed = file_change(fd, stamp, location=entry.location)
     except OSError as exc:
         return _unreadable_landed(declared.path, exc)
     finally:
         os.close(fd)
+    if changed is not None:  # the bytes scanned may not be the bytes the download hashed
+        findings.append(
+            Finding(
+                "FILE-CHANGED-DURING-SCAN",
+                Severity.CRITICAL,
+                f"file changed during the scan: {changed}",
+                file=declared.path,
+            )
+        )
     return FileResult(
         path=declared.path,
         size=downloaded.size,
@@ -162,7 +173,7 @@ def _scan_landed(
         git_sha1=downloaded.git_sha1,
         format=fmt,
         findings=tuple(findings),
-        complete=size == downloaded.size,
+        complete=size == downloaded.size and changed is None,
         notes=notes,
     )
 

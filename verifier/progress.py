@@ -6,17 +6,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:  # rich loads only when a bar is shown (a terminal, not --quiet)
+    from rich.progress import Progress, TaskID
 
 
 class RichProgress:
@@ -55,6 +48,16 @@ def download_progress(*, enabled: bool) -> Iterator[RichProgress | SilentProgres
     if not enabled or not sys.stderr.isatty():
         yield SilentProgress()
         return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

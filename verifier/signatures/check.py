@@ -30,8 +30,6 @@ from verifier.signatures.interface import (
     SignedManifest,
     SignerIdentity,
 )
-from verifier.signatures.model_signing import bundle_method, verify_with_chain, verify_with_keys
-from verifier.signatures.sigstore_identity import verify_identity
 from verifier.signatures.statement import parse_statement
 
 #: Diff entries named one by one in findings; the rest are counted.
@@ -77,6 +75,10 @@ def prepare(
 def _prepare(
     raw: bytes, *, path: str, self_path: str | None, request: SignatureRequest
 ) -> PreparedSignature:
+    # cryptography's X.509 and key code loads only for a model that carries a signature.
+    from verifier.signatures.model_signing import bundle_method, verify_with_chain, verify_with_keys
+    from verifier.signatures.sigstore_identity import verify_identity
+
     method: SignatureMethod | None = None
     try:
         bundle = parse_bundle(raw)

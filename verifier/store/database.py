@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.resources
+import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -12,7 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import Engine, Select, create_engine, event, func, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    event,
+    func,
+    inspect,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,6 +74,8 @@ MIN_PREFIX = 4
 CONNECT_TIMEOUT = 5
 #: Key of the PostgreSQL advisory lock that serialises concurrent first-use upgrades.
 _MIGRATION_LOCK_KEY = 0x5645524946  # "VERIF"
+#: Seconds a process waits for another one's migration of the same SQLite file.
+MIGRATION_LOCK_TIMEOUT = 300.0
 #: Code of the finding that carries a failed scan's error.
 SCAN_FAILED_CODE = "SCAN-FAILED"
 
@@ -104,6 +119,53 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for memory and `file:` URI databases."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None
+    return Path(url.database).expanduser()
+
+
+@contextmanager
+def _file_lock(path: Path, *, timeout: float) -> Iterator[None]:
+    """An exclusive `flock` on `path` (created if missing, never removed), held in the block.
+
+    The kernel drops the lock when its holder dies, even by SIGKILL, so a killed migration
+    never blocks the next one. Without `fcntl` (Windows) SQLite's own write lock is all there is.
+
+    Raises:
+        StoreError: Another process held the lock for longer than `timeout` seconds.
+        OSError: The lock file cannot be created.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"another verifier process has been migrating the database for over "
+                        f"{timeout:.0f} s (lock {path}); try again when it has finished"
+                    ) from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
 def _create_engine(url: URL) -> Engine:
     """An engine for `url`: SQLite parent folder made, server connects time out quickly."""
     backend = url.get_backend_name()
@@ -138,7 +200,8 @@ class Store:
         """
         self.display_url = _masked(url)
         try:
-            self._engine = _create_engine(make_url(url))
+            self._url = make_url(url)
+            self._engine = _create_engine(self._url)
         except (ArgumentError, ImportError, OSError) as exc:
             raise StoreError(
                 f"cannot use the database at {self.display_url}: {_reason(exc)}"
@@ -222,14 +285,21 @@ class Store:
         return head
 
     def upgrade(self) -> str:
-        """Create the schema or bring it up to the newest revision, in one transaction.
+        """Create the schema or bring it up to the newest revision, atomically and serially.
+
+        One process migrates at a time (an exclusive lock on `<file>.lock` beside a SQLite
+        database; a transaction-scoped advisory lock on PostgreSQL), and each migration runs in
+        one transaction, DDL included, so a process killed part-way leaves the database as it
+        was. A first schema half made by an older verifier (tables but no revision) is dropped
+        and made again when its tables hold no row.
 
         Returns:
             The head revision id the database is now at.
 
         Raises:
-            StoreError: The database cannot be reached or migrated, or it is at a revision
-                this version of verifier does not know (a newer verifier wrote it).
+            StoreError: The database cannot be reached or migrated, it is at a revision this
+                version of verifier does not know (a newer verifier wrote it), or it holds
+                verifier tables with rows but no schema revision.
         """
         from alembic import command
         from alembic.runtime.migration import MigrationContext
@@ -237,24 +307,90 @@ class Store:
 
         head = self.head_revision()
         config = self._alembic_config()
-        with self._failures("migrate"), self._engine.begin() as connection:
+        with self._failures("migrate"):
             known = {
                 script.revision for script in ScriptDirectory.from_config(config).walk_revisions()
             }
-            if connection.dialect.name == "postgresql":
-                # Two processes opening a new database at once would both create the tables.
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-                )
-            current = MigrationContext.configure(connection).get_current_revision()
-            if current is not None and current not in known:
-                raise StoreError(
-                    f"the database at {self.display_url} is at schema revision {current}, "
-                    f"which verifier {__version__} does not know: upgrade verifier"
-                )
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            with self._migration_lock():
+                if self._stored_revision() == head:
+                    return head  # another process migrated while this one waited
+                with self._migration_transaction() as connection:
+                    current = MigrationContext.configure(connection).get_current_revision()
+                    self._check_known(current, known)
+                    if current is None:
+                        self._drop_half_made_schema(connection)
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
         return head
+
+    def _check_known(self, revision: str | None, known: set[str]) -> None:
+        """Refuse a database a newer verifier migrated: this one cannot know its schema."""
+        if revision is not None and revision not in known:
+            raise StoreError(
+                f"the database at {self.display_url} is at schema revision {revision}, "
+                f"which verifier {__version__} does not know: upgrade verifier"
+            )
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Serialise migrations of one SQLite file across processes (see `upgrade`)."""
+        path = _sqlite_file(self._url)
+        if path is None:
+            yield  # PostgreSQL locks inside the transaction; a memory database is private
+            return
+        with _file_lock(path.with_name(path.name + ".lock"), timeout=MIGRATION_LOCK_TIMEOUT):
+            yield
+
+    @contextmanager
+    def _migration_transaction(self) -> Iterator[Connection]:
+        """One connection in one transaction for the whole migration, committed at the end."""
+        with self._engine.connect() as connection:
+            if connection.dialect.name != "sqlite":
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        # Two processes opening a new database at once would both create tables.
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                        )
+                    yield connection
+                return
+            # Python's sqlite3 opens a transaction only before INSERT, UPDATE or DELETE, so
+            # alembic's CREATE TABLEs were each committed at once: a migration killed part-way
+            # left tables without a revision. With the driver's own handling off, BEGIN
+            # IMMEDIATE makes every statement, DDL included, part of one transaction that also
+            # holds SQLite's write lock from its start.
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            saved = driver.isolation_level
+            driver.isolation_level = None
+            try:
+                with connection.begin():
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    yield connection
+            finally:
+                driver.isolation_level = saved
+
+    def _drop_half_made_schema(self, connection: Connection) -> None:
+        """Drop the empty verifier tables a killed first migration of an older verifier left.
+
+        Raises:
+            StoreError: One of them holds a row: that is data, not an interrupted migration.
+        """
+        present = set(inspect(connection).get_table_names())
+        leftovers = [t for t in reversed(Base.metadata.sorted_tables) if t.name in present]
+        holding = [
+            table.name
+            for table in leftovers
+            if connection.execute(select(literal(1)).select_from(table).limit(1)).first()
+        ]
+        if holding:
+            raise StoreError(
+                f"the database at {self.display_url} has verifier tables with rows "
+                f"({', '.join(sorted(holding))}) but no schema revision in alembic_version; "
+                "restore its alembic_version row or move the database aside"
+            )
+        for table in leftovers:
+            table.drop(connection)
 
     def current_revision(self) -> str | None:
         """The schema revision the database is at, or None before the first upgrade.
