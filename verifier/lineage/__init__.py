@@ -1,0 +1,1 @@
+"""Verified lineage: weight fingerprints and which recorded base a set of weights comes from."""

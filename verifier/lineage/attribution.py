@@ -1,0 +1,118 @@
+"""Attribution: which recorded bases a model's weights come from, against what its card declares.
+
+Pure: the caller hands in the candidate's fingerprint, the bases its card (or source) declares,
+and reference fingerprints from the store; the result is the verified lineage and its findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from verifier.lineage.compare import LineageMatch, compare
+from verifier.lineage.fingerprint import Fingerprint
+
+NEAR_IDENTICAL = 0.99
+"""Unit score at or above which two models' weights are treated as the same weights."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A recorded model whose fingerprint a candidate is compared with.
+
+    Attributes:
+        repo_id: `namespace/name` (or the target of a local scan).
+        commit: The pinned commit, when the model had one.
+        publisher: The namespace that published it, when known.
+        fingerprint: Its weight fingerprint.
+        registered_base: Whether the organisation registered it as a reference base.
+    """
+
+    repo_id: str
+    commit: str | None
+    publisher: str | None
+    fingerprint: Fingerprint
+    registered_base: bool = False
+
+    @property
+    def label(self) -> str:
+        """`repo_id@commit`, or the repo id alone."""
+        return f"{self.repo_id}@{self.commit}" if self.commit else self.repo_id
+
+
+@dataclass(frozen=True)
+class VerifiedBase:
+    """A reference the weights were attributed to, with the calibrated evidence."""
+
+    reference: Reference
+    match: LineageMatch
+
+    @property
+    def near_identical(self) -> bool:
+        """Whether the weights are practically the same as the reference's."""
+        return self.match.unit_score >= NEAR_IDENTICAL
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Verified lineage of one model.
+
+    Attributes:
+        verified_bases: References the weights are attributed to, strongest first.
+        declared_matches: True when every declared base that could be checked matches, False
+            when some declared base was checked and does not match, None when no declared base
+            had a recorded comparable fingerprint.
+        undeclared_bases: Verified bases the declaration does not name.
+        mismatched_declared: Declared bases checked and not matched.
+        unverifiable_declared: Declared bases with no comparable recorded fingerprint.
+        compared: How many references were comparable.
+    """
+
+    verified_bases: tuple[VerifiedBase, ...]
+    declared_matches: bool | None
+    undeclared_bases: tuple[VerifiedBase, ...]
+    mismatched_declared: tuple[str, ...]
+    unverifiable_declared: tuple[str, ...]
+    compared: int
+
+
+def attribute(
+    candidate: Fingerprint,
+    *,
+    repo_id: str,
+    declared: Sequence[str],
+    references: Iterable[Reference],
+) -> Attribution:
+    """Compare a candidate with every comparable reference and weigh it against the declaration.
+
+    References of the same repository (earlier commits of the model itself) are skipped.
+    """
+    declared_set = {d.lower() for d in declared}
+    verified: list[VerifiedBase] = []
+    checked_declared: dict[str, bool] = {}
+    compared = 0
+    for reference in references:
+        if reference.repo_id.lower() == repo_id.lower():
+            continue
+        match = compare(candidate, reference.fingerprint)
+        if not match.comparable:
+            continue
+        compared += 1
+        key = reference.repo_id.lower()
+        if key in declared_set:
+            checked_declared[key] = checked_declared.get(key, False) or match.derived
+        if match.derived:
+            verified.append(VerifiedBase(reference, match))
+    verified.sort(key=lambda v: v.match.z, reverse=True)
+    undeclared = tuple(v for v in verified if v.reference.repo_id.lower() not in declared_set)
+    mismatched = tuple(sorted(k for k, ok in checked_declared.items() if not ok))
+    unverifiable = tuple(sorted(declared_set - set(checked_declared)))
+    declared_matches = None if not checked_declared else not mismatched
+    return Attribution(
+        verified_bases=tuple(verified),
+        declared_matches=declared_matches,
+        undeclared_bases=undeclared,
+        mismatched_declared=mismatched,
+        unverifiable_declared=unverifiable,
+        compared=compared,
+    )
