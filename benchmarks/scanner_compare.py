@@ -3,8 +3,8 @@
 Builds the corpus (benchmarks/corpus), then runs each tool's CLI on every sample folder, as a
 new process each time, and prints a Markdown table: malicious samples detected, benign samples
 flagged (false positives), errors (crashes, timeouts, "nothing scanned"), and total time.
-Peers run only where installed (`pip install 'verifier[compare]'`, or put their virtual
-environment's bin folder first with --peer-bin).
+Peers run only where installed (`pip install 'model-weights-verifier[compare]'`, or put their
+virtual environment's bin folder first with --peer-bin).
 
 Usage: python benchmarks/scanner_compare.py [--corpus DIR] [--peer-bin DIR] [--tools a,b]
        [--timeout S] [--misses] [--whole]

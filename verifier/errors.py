@@ -63,6 +63,17 @@ class OutputError(VerifierError):
     """An output file could not be written (nothing is left half-written)."""
 
 
+class MissingExtraError(UsageError):
+    """An optional feature was asked for whose extra dependencies are not installed (exit 2)."""
+
+    def __init__(self, feature: str, *, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional '{extra}' dependencies: "
+            f"pip install 'model-weights-verifier[{extra}]'"
+        )
+        self.extra = extra
+
+
 class KeyFileError(UsageError):
     """A signing or verification key is missing, unreadable or of an unsupported kind."""
 

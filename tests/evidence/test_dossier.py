@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -128,3 +129,24 @@ def test_pdf_needs_an_output_file(sqlite_url: str, tmp_path: Path) -> None:
     assert out.read_bytes().startswith(b"%PDF-")
     result = CliRunner().invoke(cli, ["report", scan_id, "--format", "dossier-html"], env=env)
     assert result.exit_code == 0 and result.stdout.startswith("<!DOCTYPE html>")
+
+
+def test_pdf_without_the_pdf_extra_says_how_to_install_it(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fpdf2 is the optional `pdf` extra: without it the PDF dossier is a usage error that
+    # names the extra, and every other format still works.
+    with Store.open(sqlite_url) as store:
+        store.record_scan(allowed_report())
+    monkeypatch.delitem(sys.modules, "verifier.evidence.dossier_pdf", raising=False)
+    monkeypatch.setitem(sys.modules, "fpdf", None)  # `import fpdf` now fails as if absent
+    env = {"VERIFIER_DATABASE_URL": sqlite_url}
+    out = tmp_path / "dossier.pdf"
+    scan_id = allowed_report().scan_id
+    args = ["report", scan_id, "--format", "dossier-pdf", "-o", str(out)]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 2
+    assert "pip install 'model-weights-verifier[pdf]'" in result.stderr
+    assert not out.exists()
+    result = CliRunner().invoke(cli, ["report", scan_id, "--format", "dossier-html"], env=env)
+    assert result.exit_code == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from verifier import model
-from verifier.errors import UsageError
+from verifier.errors import MissingExtraError, UsageError
 from verifier.evidence import cyclonedx, dossier, dsse, markdown, vsa
 from verifier.evidence.facts import (
     Ancestor,
@@ -193,12 +193,25 @@ def render_evidence(
     if fmt is EvidenceFormat.DOSSIER_HTML:
         return dossier.render_html(facts).encode()
     if fmt is EvidenceFormat.DOSSIER_PDF:
-        from verifier.evidence.dossier_pdf import render_pdf  # fpdf2 loads only when needed
-
-        return render_pdf(facts)
+        return _render_pdf(facts)
     if fmt is EvidenceFormat.MARKDOWN:
         return markdown.render(facts).encode()
     assert_never(fmt)
+
+
+def _render_pdf(facts: EvidenceFacts) -> bytes:
+    """The dossier as PDF; fpdf2 (the `pdf` extra) loads only here.
+
+    Raises:
+        MissingExtraError: fpdf2 is not installed.
+    """
+    try:
+        from verifier.evidence.dossier_pdf import render_pdf
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "fpdf":
+            raise  # a missing module of our own is a bug, not a missing extra
+        raise MissingExtraError("--format dossier-pdf", extra="pdf") from None
+    return render_pdf(facts)
 
 
 __all__ = ["EvidenceFacts", "EvidenceFormat", "facts_of", "load_facts", "render_evidence"]
