@@ -15,7 +15,8 @@ DOCS = ROOT / "docs"
 CODE = re.compile(r'"([A-Z][A-Z0-9]+(?:-[A-Z0-9]+)+)"')
 
 
-def _emitted_codes() -> set[str]:
+def emitted_codes() -> set[str]:
+    """Every finding code written in verifier's source (a quoted CODE-LIKE-THIS string)."""
     codes: set[str] = set()
     for path in (ROOT / "verifier").rglob("*.py"):
         codes |= set(CODE.findall(path.read_text()))
@@ -24,12 +25,12 @@ def _emitted_codes() -> set[str]:
 
 def test_every_finding_code_is_documented() -> None:
     documented = set(re.findall(r"^### ([A-Z0-9-]+)$", (DOCS / "findings.md").read_text(), re.M))
-    assert _emitted_codes() - documented == set()
+    assert emitted_codes() - documented == set()
 
 
 def test_no_documented_code_is_stale() -> None:
     documented = set(re.findall(r"^### ([A-Z0-9-]+)$", (DOCS / "findings.md").read_text(), re.M))
-    assert documented - _emitted_codes() == set()
+    assert documented - emitted_codes() == set()
 
 
 def _blocks(path: Path, language: str) -> list[str]:

@@ -136,3 +136,12 @@ def test_every_subpackage_is_listed_in_pyproject() -> None:
     assert found, "no packages found under verifier/"
     missing = sorted(found - listed)
     assert not missing, f"packages missing from [tool.setuptools] packages: {missing}"
+
+
+def test_the_project_urls_agree_with_the_links_in_reports() -> None:
+    from verifier.formats import DOCS_URL, PROJECT_URL
+
+    assert PROJECT["urls"]["Homepage"] == PROJECT_URL
+    assert DOCS_URL.startswith(PROJECT_URL + "/")
+    for url in PROJECT["urls"].values():
+        assert url.startswith(PROJECT_URL)

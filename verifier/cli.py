@@ -71,6 +71,18 @@ def _format_option(func: F) -> F:
     return option(func)
 
 
+def _sarif_root_option(func: F) -> F:
+    option = click.option(
+        "--sarif-root",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        metavar="DIR",
+        help="With --format sarif: file paths relative to DIR (the repository root, as GitHub "
+        "code scanning expects) instead of to the scanned folder.",
+    )
+    return option(func)
+
+
 def _history_format_option(func: F) -> F:
     option = click.option(
         "--format",
@@ -93,6 +105,10 @@ def _database_option(func: F) -> F:
         "default: SQLite in VERIFIER_HOME or the user data folder].",
     )
     return option(func)
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _open_store(database_url: str | None) -> Store:
@@ -323,6 +339,7 @@ def _hub_options(func: F) -> F:
 @_hub_options
 @_signature_options
 @_format_option
+@_sarif_root_option
 @_database_option
 def scan(
     target: str | None,
@@ -340,6 +357,7 @@ def scan(
     no_lineage: bool,
     quiet: bool,
     fmt: str,
+    sarif_root: Path | None,
     database_url: str | None,
     signature_path: Path | None,
     public_keys: tuple[Path, ...],
@@ -359,6 +377,7 @@ def scan(
     from verifier.progress import download_progress
     from verifier.report.json_format import report_document
 
+    _check_sarif_root(sarif_root, fmt=fmt, target=target, lock_path=lock_path)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
         signature_path=signature_path,
@@ -397,10 +416,30 @@ def scan(
         click.echo(json.dumps({"scans": [report_document(r) for r in reports]}, indent=2))
     else:
         for report in reports:
-            click.echo(render_report(report, OutputFormat(fmt)), nl=False)
+            click.echo(
+                render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root)), nl=False
+            )
             if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
                 click.echo()
     raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+
+
+def _check_sarif_root(
+    sarif_root: Path | None, *, fmt: str, target: str | None, lock_path: Path | None
+) -> None:
+    """Refuse --sarif-root before scanning where it cannot apply."""
+    from verifier.sources.huggingface import is_hub_target
+
+    if sarif_root is None:
+        return
+    if fmt != OutputFormat.SARIF.value:
+        raise UsageError("--sarif-root applies to --format sarif")
+    if lock_path is not None or (target is not None and is_hub_target(target)):
+        raise UsageError("--sarif-root applies to local files and folders, not to Hub models")
+    if target is not None:
+        from verifier.report.sarif import folder_in
+
+        folder_in(target, str(sarif_root))
 
 
 def _scan_jobs(
@@ -507,12 +546,14 @@ def history(limit: int, fmt: str, database_url: str | None) -> None:
 @cli.command()
 @click.argument("scan_id")
 @_format_option
+@_sarif_root_option
 @_database_option
-def show(scan_id: str, fmt: str, database_url: str | None) -> None:
+def show(scan_id: str, fmt: str, sarif_root: Path | None, database_url: str | None) -> None:
     """Print a recorded scan (by id or a unique prefix of it) with its files and findings."""
     with _open_store(database_url) as store:
         report = store.get_scan(scan_id)
-    click.echo(render_report(report, OutputFormat(fmt)), nl=fmt != OutputFormat.TABLE.value)
+    text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
+    click.echo(text, nl=fmt != OutputFormat.TABLE.value)
 
 
 @cli.command()

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import enum
 
+from verifier import __version__
+
+#: The project's public home (also `[project.urls]` in pyproject.toml).
+PROJECT_URL = "https://github.com/model-weights-verifier/verifier"
+#: The documentation of the running version: links in reports (SARIF `helpUri`) point here, so
+#: a finding's entry matches the code that emitted it.
+DOCS_URL = f"{PROJECT_URL}/blob/v{__version__}/docs"
+
 
 class OutputFormat(enum.StrEnum):
     """Formats the command line can print."""

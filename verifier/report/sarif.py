@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from verifier.errors import UsageError
+from verifier.formats import DOCS_URL
 from verifier.model import Finding, ScanReport, Severity
 
 SARIF_VERSION = "2.1.0"
@@ -36,7 +39,14 @@ def _uri(path: str) -> str:
     return quote(PurePosixPath(path).as_posix(), safe="/")
 
 
+def help_uri(code: str) -> str:
+    """The entry of finding `code` in docs/findings.md: each code is a `### CODE` heading there,
+    whose anchor (as GitHub and most Markdown renderers make it) is the code in lower case."""
+    return f"{DOCS_URL}/findings.md#{code.lower()}"
+
+
 def _rule(code: str, severity: Severity) -> dict[str, Any]:
+    uri = help_uri(code)
     return {
         "id": code,
         "name": "".join(part.capitalize() for part in code.split("-")),
@@ -44,7 +54,11 @@ def _rule(code: str, severity: Severity) -> dict[str, Any]:
         "fullDescription": {
             "text": f"{code}: see docs/findings.md for what it means and what to do."
         },
-        "help": {"text": f"Documented in docs/findings.md under {code}."},
+        "help": {
+            "text": f"Documented in docs/findings.md under {code}: {uri}",
+            "markdown": f"Documented in [docs/findings.md under {code}]({uri}).",
+        },
+        "helpUri": uri,
         "defaultConfiguration": {"level": _LEVELS[severity]},
         "properties": {
             "tags": ["security", "supply-chain", "model"],
@@ -61,15 +75,18 @@ def _fingerprint(finding: Finding) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _location(finding: Finding, target: str) -> dict[str, Any]:
+def _location(finding: Finding, target: str, prefix: str | None) -> dict[str, Any]:
+    """Where `finding` is: its file below the scanned folder or, with `prefix` (the folder
+    relative to the repository root), below the repository root."""
     region: dict[str, Any] = {"startLine": 1}
     if finding.offset is not None and finding.offset >= 0:
         region["byteOffset"] = finding.offset
+    if prefix is None:
+        path = finding.file or PurePosixPath(target).name or "."
+    else:
+        path = str(PurePosixPath(prefix, finding.file)) if finding.file else prefix
     physical: dict[str, Any] = {
-        "artifactLocation": {
-            "uri": _uri(finding.file) if finding.file else _uri(PurePosixPath(target).name or "."),
-            "uriBaseId": _SRCROOT,
-        },
+        "artifactLocation": {"uri": _uri(path), "uriBaseId": _SRCROOT},
         "region": region,
     }
     location: dict[str, Any] = {"physicalLocation": physical}
@@ -106,8 +123,44 @@ def _invocation(report: ScanReport) -> dict[str, Any]:
     return invocation
 
 
-def report_log(report: ScanReport) -> dict[str, Any]:
-    """The scan as a SARIF 2.1.0 log (a JSON-ready dictionary)."""
+def folder_in(root: str, repository: str) -> str:
+    """The scanned folder (or file) `root` relative to `repository`, in POSIX form.
+
+    Raises:
+        UsageError: `root` is not inside `repository`.
+    """
+    base = os.path.realpath(repository)
+    inside = os.path.realpath(root)
+    if os.path.commonpath([base, inside]) != base:
+        raise UsageError(f"--sarif-root {repository}: {root} is not inside it")
+    return PurePosixPath(*os.path.relpath(inside, base).split(os.sep)).as_posix()
+
+
+def _file_uri(folder: str) -> str:
+    return "file://" + quote(PurePosixPath(folder).as_posix().rstrip("/") + "/", safe="/")
+
+
+def report_log(report: ScanReport, *, sarif_root: str | None = None) -> dict[str, Any]:
+    """The scan as a SARIF 2.1.0 log (a JSON-ready dictionary).
+
+    Args:
+        report: The scan.
+        sarif_root: The repository root: locations become relative to it (as GitHub code
+            scanning resolves them) instead of to the scanned folder.
+
+    Raises:
+        UsageError: `sarif_root` was given for a scan that has no local folder, or one that
+            is not inside it.
+    """
+    root = report.source.get("root")
+    prefix = None
+    if sarif_root is not None:
+        if not root:
+            raise UsageError(
+                "--sarif-root applies to scans of local files and folders: this scan's files "
+                "are not in a repository"
+            )
+        prefix = folder_in(root, sarif_root)
     worst: dict[str, Severity] = {}
     for finding in report.findings:
         seen = worst.get(finding.code)
@@ -121,7 +174,7 @@ def report_log(report: ScanReport) -> dict[str, Any]:
             "ruleIndex": index[finding.code],
             "level": _LEVELS[finding.severity],
             "message": {"text": _message(finding)},
-            "locations": [_location(finding, report.target)],
+            "locations": [_location(finding, report.target, prefix)],
             "partialFingerprints": {"verifierFinding/v1": _fingerprint(finding)},
             "properties": {
                 "severity": finding.severity.value,
@@ -153,14 +206,16 @@ def report_log(report: ScanReport) -> dict[str, Any]:
             "policy_digest": report.verdict.policy_digest,
         },
     }
-    root = report.source.get("root")
-    if root:
-        base = PurePosixPath(root).as_posix().rstrip("/") + "/"
-        if base.startswith("/"):
-            run["originalUriBaseIds"] = {_SRCROOT: {"uri": "file://" + quote(base, safe="/")}}
+    base = os.path.realpath(sarif_root) if sarif_root is not None else root
+    if base and PurePosixPath(base).as_posix().startswith("/"):
+        run["originalUriBaseIds"] = {_SRCROOT: {"uri": _file_uri(base)}}
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def render_report(report: ScanReport) -> str:
-    """The scan as one SARIF 2.1.0 JSON document."""
-    return json.dumps(report_log(report), indent=2)
+def render_report(report: ScanReport, *, sarif_root: str | None = None) -> str:
+    """The scan as one SARIF 2.1.0 JSON document (see `report_log`).
+
+    Raises:
+        UsageError: as `report_log`.
+    """
+    return json.dumps(report_log(report, sarif_root=sarif_root), indent=2)
