@@ -25,11 +25,15 @@ regression case built by code in `test_container_views.py`.
 
 from __future__ import annotations
 
+import inspect
 import io
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from benchmarks.corpus.container_bypasses import pax_records, plain_zip, tar_header
 from tests.scanners.streams import BytesScanStream
@@ -149,6 +153,18 @@ def zip_seeds() -> list[bytes]:
     return [plain, deflated, buffer.getvalue(), b"J" * 37 + plain, plain + b"T" * 9]
 
 
+def _instrument(module: ModuleType, instrument: Callable[[Any], object]) -> None:
+    """Instrument every function and method defined in `module` (in place)."""
+    for value in list(vars(module).values()):
+        owned = getattr(value, "__module__", None) == module.__name__
+        if inspect.isfunction(value) and owned:
+            instrument(value)
+        elif inspect.isclass(value) and owned:
+            for member in vars(value).values():
+                if inspect.isfunction(member):
+                    instrument(member)
+
+
 def _atheris_main() -> None:  # pragma: no cover - the longer campaign, run by hand
     import atheris
 
@@ -163,6 +179,10 @@ def _atheris_main() -> None:  # pragma: no cover - the longer campaign, run by h
         Path(folder).mkdir(parents=True, exist_ok=True)
         for index, seed in enumerate(tar_seeds() + zip_seeds()):
             (Path(folder) / f"seed-{index}").write_bytes(seed)
+    from verifier.scanners import archive, tar
+
+    for module in (archive, tar, tarfile, zipfile):  # coverage of both sides
+        _instrument(module, atheris.instrument_func)
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()
 

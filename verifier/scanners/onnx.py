@@ -166,7 +166,7 @@ def _walk_attribute(reader: WireReader, model: _Model, end: int, *, depth: int) 
             _walk_tensor(reader, model, stop)
         elif number in (6, 11):  # g, graphs
             _walk_graph(reader, model, stop, depth=depth + 1)
-        elif number == 22:  # sparse_tensor
+        elif number in (22, 23):  # sparse_tensor, sparse_tensors
             _walk_sparse(reader, model, stop)
 
 
@@ -201,4 +201,6 @@ def _walk_function(reader: WireReader, model: _Model, end: int) -> None:
             domain = reader.string(value)
         elif number == 7:
             _walk_node(reader, model, reader.tell() + value, depth=1)
+        elif number == 11:  # attribute_proto: default values, tensors and graphs among them
+            _walk_attribute(reader, model, reader.tell() + value, depth=1)
     model.functions.add((domain, name))
