@@ -214,3 +214,48 @@ def tiktoken(m: Path) -> bytes:
 def numpy_plain(m: Path) -> bytes:
     """A structured array with a sub-array field and no object field."""
     return _npy([("a", "<i4"), ("b", "<f8", (2,))], b"\x00" * 20)
+
+
+# --- Keras archives read as Keras reads them -------------------------------------------------
+
+
+def _reencode_config(archive: bytes, encoding: str) -> bytes:
+    """The same .keras archive with its config.json in another encoding (json.loads reads it)."""
+    import codecs
+
+    source = zipfile.ZipFile(io.BytesIO(archive))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "config.json":
+                data = codecs.BOM_UTF16_LE + data.decode("utf-8").encode(encoding)
+            out.writestr(info, data)
+    return buffer.getvalue()
+
+
+@technique(
+    "keras-config-utf16",
+    family="identification",
+    filename="model.keras",
+    expect="KERAS-LAMBDA-LAYER",
+)
+def keras_utf16(m: Path) -> bytes:
+    """A Lambda-layer .keras whose config.json is UTF-16 (the sniff saw NULs and called it
+    unknown; Keras's json.loads detects the encoding)."""
+    from benchmarks.corpus.keras_samples import keras_lambda
+
+    return _reencode_config(keras_lambda(m), "utf-16-le")
+
+
+@technique(
+    "keras-behind-leading-junk",
+    family="identification",
+    filename="model.keras",
+    expect="KERAS-LAMBDA-LAYER",
+)
+def keras_junk(m: Path) -> bytes:
+    """A Lambda-layer .keras behind 100 junk bytes (zipfile and Keras open it anyway)."""
+    from benchmarks.corpus.keras_samples import keras_lambda
+
+    return bytes(range(100)) + keras_lambda(m)
