@@ -308,3 +308,10 @@ def test_card_lineage_reaches_lineage_rules() -> None:
     assert verdict.reasons[0].evidence == (
         "ancestor Qwen/Qwen2.5-7B (finetune, depth 1): publisher country CN",
     )
+
+
+def test_matchers_added_later_leave_the_digest_of_policies_that_do_not_use_them() -> None:
+    from verifier.policy.schema import Match
+
+    assert "finding_paths" not in Match().model_dump(mode="json")
+    assert Match(finding_paths=("a/*",)).model_dump(mode="json")["finding_paths"] == ["a/*"]
