@@ -247,6 +247,17 @@ def test_keras_h5_attribute_is_parsed_under_the_json_caps(tmp_path: Path) -> Non
     assert "past the JSON caps (nested deeper than 128 levels)" in refused["message"]
 
 
+def test_safetensors_header_of_millions_of_lists_is_refused_before_parsing(
+    tmp_path: Path,
+) -> None:
+    args = hostile.write_safetensors_header_lists(tmp_path / "model", size_mb=8)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "SAFETENSORS-HEADER-INVALID"]
+    assert "past the JSON caps (about" in refused["message"]
+
+
 _LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcde", "bcdef", strict=True)
 )
