@@ -310,7 +310,7 @@ def _hub_options(func: F) -> F:
 
 
 @cli.command()
-@click.argument("target", required=False)
+@click.argument("targets", metavar="[TARGET]...", nargs=-1)
 @_policy_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
 @click.option(
@@ -342,7 +342,7 @@ def _hub_options(func: F) -> F:
 @_sarif_root_option
 @_database_option
 def scan(
-    target: str | None,
+    targets: tuple[str, ...],
     policy_path: Path | None,
     env: str | None,
     publishers_path: Path | None,
@@ -370,6 +370,8 @@ def scan(
 
     Hub models are resolved to one commit, fetched into quarantine, verified against the
     declared digests, then scanned like a local folder. The result is recorded and decided.
+    Several TARGETs are scanned one by one, each its own recorded scan (pre-commit passes the
+    staged files so); the exit status is the worst of theirs.
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
@@ -377,7 +379,7 @@ def scan(
     from verifier.progress import download_progress
     from verifier.report.json_format import report_document
 
-    _check_sarif_root(sarif_root, fmt=fmt, target=target, lock_path=lock_path)
+    _check_sarif_root(sarif_root, fmt=fmt, targets=targets, lock_path=lock_path)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
         signature_path=signature_path,
@@ -395,9 +397,9 @@ def scan(
         metadata_only=metadata_only,
         lineage=not no_lineage,
     )
-    jobs = _scan_jobs(target, lock_path, hub)
+    jobs = [job for target in targets or (None,) for job in _scan_jobs(target, lock_path, hub)]
     if len(jobs) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
-        raise UsageError(f"--format {fmt} prints one model; give a TARGET with --lock")
+        raise UsageError(f"--format {fmt} prints one model: give one TARGET")
     reports = []
     with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
         for job_target, job_hub in jobs:
@@ -425,7 +427,7 @@ def scan(
 
 
 def _check_sarif_root(
-    sarif_root: Path | None, *, fmt: str, target: str | None, lock_path: Path | None
+    sarif_root: Path | None, *, fmt: str, targets: tuple[str, ...], lock_path: Path | None
 ) -> None:
     """Refuse --sarif-root before scanning where it cannot apply."""
     from verifier.sources.huggingface import is_hub_target
@@ -434,11 +436,11 @@ def _check_sarif_root(
         return
     if fmt != OutputFormat.SARIF.value:
         raise UsageError("--sarif-root applies to --format sarif")
-    if lock_path is not None or (target is not None and is_hub_target(target)):
+    if lock_path is not None or any(is_hub_target(target) for target in targets):
         raise UsageError("--sarif-root applies to local files and folders, not to Hub models")
-    if target is not None:
-        from verifier.report.sarif import folder_in
+    from verifier.report.sarif import folder_in
 
+    for target in targets:
         folder_in(target, str(sarif_root))
 
 
