@@ -13,12 +13,15 @@ smaller case shows the same thing) and asserts the outcome, never the time.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +62,25 @@ def write_config_empty_lists(folder: Path, *, size_mb: int = 198) -> list[str]:
         for _ in range(count // 100_000):
             out.write(block)
         out.write(b"[]]")
+    return ["scan", str(folder)]
+
+
+def write_model_yaml_nodes(folder: Path, *, size_mb: int = 16) -> list[str]:
+    """A model whose config.yaml is `size_mb` MB of empty lists (under the 16 MiB YAML cap)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    count = size_mb * 1_000_000 // 3
+    (folder / "config.yaml").write_bytes(b"[" + b"[]," * count + b"[]]\n")
+    return ["scan", str(folder)]
+
+
+def write_card_front_matter(folder: Path, *, size_kb: int = 1000) -> list[str]:
+    """A model card whose front matter is `size_kb` KB of empty lists (the card cap is 1 MiB)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    count = size_kb * 1000 // 3
+    lists = b"[" + b"[]," * count + b"[]]"
+    (folder / "README.md").write_bytes(b"---\ntags: " + lists + b"\n---\n# Model\n")
     return ["scan", str(folder)]
 
 
@@ -225,6 +247,158 @@ def write_deep_signature(folder: Path, *, depth: int = 100_000) -> list[str]:
     return ["scan", str(folder)]
 
 
+# -- zip bombs: zips built by hand from segments (bytes, or an int: that many zero bytes) ------
+
+Segments = list[bytes | int]
+_MIB = bytes(1 << 20)
+
+
+def _size(parts: Segments) -> int:
+    return sum(p if isinstance(p, int) else len(p) for p in parts)
+
+
+@functools.cache
+def _zeros_crc(count: int, crc: int) -> int:
+    whole, rest = divmod(count, len(_MIB))
+    for _ in range(whole):
+        crc = zlib.crc32(_MIB, crc)
+    return zlib.crc32(_MIB[:rest], crc)
+
+
+def _crc(parts: Segments) -> int:
+    crc = 0
+    for part in parts:
+        crc = _zeros_crc(part, crc) if isinstance(part, int) else zlib.crc32(part, crc)
+    return crc
+
+
+def _deflate(parts: Segments) -> bytes:
+    """Raw deflate of `parts`; a run of zeros costs one compressed MiB block, repeated
+    (after a full flush the compressor's output for a MiB of zeros is always the same)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = b""
+    out = []
+    for part in parts:
+        if isinstance(part, int):
+            whole, rest = divmod(part, len(_MIB))
+            out.append(packer.flush(zlib.Z_FULL_FLUSH))
+            if whole and not block:
+                block = packer.compress(_MIB) + packer.flush(zlib.Z_FULL_FLUSH)
+                whole -= 1
+                out.append(block)
+            out.append(block * whole)
+            out.append(packer.compress(_MIB[:rest]))
+        else:
+            out.append(packer.compress(part))
+    out.append(packer.flush())
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class ZipMember:
+    """One member: name, method (0 stored, 8 deflated), content (as segments)."""
+
+    name: str
+    method: int
+    content: Segments
+
+
+def zip_segments(members: list[ZipMember]) -> Segments:
+    """A plain zip (no zip64) of `members`, as segments."""
+    out: Segments = []
+    central = bytearray()
+    offset = 0
+    for m in members:
+        name = m.name.encode()
+        data: Segments = [_deflate(m.content)] if m.method == 8 else list(m.content)
+        crc, size, csize = _crc(m.content), _size(m.content), _size(data)
+        fields = (20, 0, m.method, 0, 0, crc, csize, size, len(name), 0)
+        out.append(b"PK\x03\x04" + struct.pack("<HHHHHIIIHH", *fields) + name)
+        out.extend(data)
+        central += (
+            b"PK\x01\x02"
+            + struct.pack(
+                "<HHHHHHIIIHHHHHII",
+                20,
+                20,
+                0,
+                m.method,
+                0,
+                0,
+                crc,
+                csize,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + name
+        )
+        offset += 30 + len(name) + csize
+    out.append(
+        bytes(central)
+        + struct.pack(
+            "<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), offset, 0
+        )
+    )
+    return out
+
+
+def materialise(parts: Segments) -> bytes:
+    """The bytes `parts` stand for."""
+    return b"".join(bytes(p) if isinstance(p, int) else p for p in parts)
+
+
+def write_zip_wide_bomb(folder: Path, *, members: int = 8, member_size: int = 1 << 30) -> list[str]:
+    """A zip of `members` members that each inflate to `member_size` zero bytes (8 MB at the
+    defaults: each member is 1 GiB from 1 MB, under the per-member ratio rule)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    zeros = [ZipMember(f"part{i}.bin", 8, [member_size]) for i in range(members)]
+    (folder / "bundle.zip").write_bytes(materialise(zip_segments(zeros)))
+    return ["scan", str(folder)]
+
+
+def nested_zip(levels: int, pad: int, inner: list[ZipMember]) -> bytes:
+    """A zip of `inner`, wrapped `levels` times in a zip that holds the previous one deflated;
+    every wrapper but the outermost also holds `pad` stored zero bytes, so each level is large
+    once inflated and the file on disk is small."""
+    data = zip_segments(inner)
+    for level in range(levels):
+        wrapper = [ZipMember("inner.zip", 8, data)]
+        if level < levels - 1:
+            wrapper.append(ZipMember("pad.bin", 0, [pad]))
+        data = zip_segments(wrapper)
+    return materialise(data)
+
+
+#: A pickle that runs `id` when loaded.
+EVIL_PICKLE = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R."
+
+
+def write_zip_nested_bomb(folder: Path, *, levels: int = 3, pad: int = 250 << 20) -> list[str]:
+    """A 260 KB zip nested `levels` deep, each level about `pad` bytes once inflated; the
+    innermost holds a pickle that runs a command, after `pad` bytes of zeros."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    inner = [ZipMember("weights.bin", 0, [pad]), ZipMember("payload.pkl", 0, [EVIL_PICKLE])]
+    (folder / "bundle.zip").write_bytes(nested_zip(levels, pad, inner))
+    return ["scan", str(folder)]
+
+
+def write_keras_deflated_hdf5(folder: Path, *, size: int = 250 << 20) -> list[str]:
+    """A 260 KB .keras zip whose deflated HDF5 member inflates to `size` bytes (an HDF5 file is
+    read by offset, so a compressed one is the one member held in memory, up to 256 MiB)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    member = ZipMember("model.weights.h5", 8, [b"\x89HDF\r\n\x1a\n", size - 8])
+    (folder / "model.keras").write_bytes(materialise(zip_segments([member])))
+    return ["scan", str(folder)]
+
+
 @dataclass(frozen=True)
 class Case:
     """One hostile input: its name, what issue 13 measured before, and its builder."""
@@ -237,6 +411,8 @@ class Case:
 CASES = (
     Case("pickle-200k-globals", "44 s, 1 GB", write_pickle_globals),
     Case("config-empty-lists", "33 s, 5.1 GB, allowed", write_config_empty_lists),
+    Case("model-yaml-16mb-of-lists", "2 MB: 55 s, 750 MB, allowed", write_model_yaml_nodes),
+    Case("card-front-matter-1mb-of-lists", "18 s, 420 MB", write_card_front_matter),
     Case("deep-folder", "RecursionError, exit 1", write_deep_folder),
     Case("odd-file-names", "UnicodeEncodeError, exit 1", write_odd_names),
     Case("osc-global-names", "OSC sequences printed raw", write_osc_globals),
@@ -248,6 +424,9 @@ CASES = (
     Case("policy-300-unknown-keys", "74 s", write_policy_unknown_keys),
     Case("lockfile-100000-deep", "RecursionError", write_deep_lockfile),
     Case("model-sig-100000-deep", "RecursionError, not recorded", write_deep_signature),
+    Case("zip-8-members-of-1-gib", "47 s, allowed", write_zip_wide_bomb),
+    Case("zip-nested-3-deep", "1.58 GB", write_zip_nested_bomb),
+    Case("keras-deflated-hdf5-250mb", "(new) 835 MB", write_keras_deflated_hdf5),
 )
 
 

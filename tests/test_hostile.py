@@ -95,8 +95,7 @@ def test_osc_sequences_in_global_names_never_reach_the_terminal(
     assert code == 1
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b]52;c;" in out
-    # The table's first line wraps where the target path is long (pytest's tmp_path grows).
-    scan_id = re.search(r"\(scan\s+([0-9a-f]{32})\)", out)
+    scan_id = re.search(r"\(scan\s+([0-9a-f]{32})\)", out)  # rich may wrap a long path
     assert scan_id is not None
     code, shown, _ = _run("show", scan_id.group(1), database_url=database_url)
     assert "\x1b" not in shown and "\\x1b]0;owned" in shown
@@ -206,6 +205,75 @@ def test_bounded_yaml_reports_duplicate_keys_in_linear_time() -> None:
     assert data == {"a": 3, "b": 2} and duplicates == ["'a' at line 3"]
 
 
+def test_zip_of_eight_members_of_a_gib_is_refused_before_inflating(tmp_path: Path) -> None:
+    args = hostile.write_zip_wide_bomb(tmp_path / "model")  # full size: 8 MB, 8 GiB inflated
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [bomb] = [f for f in doc["findings"] if f["code"] == "ARCHIVE-BOMB"]
+    assert "declare 8589934592 bytes inflated" in bomb["message"]
+
+
+def test_zip_nested_three_deep_is_streamed_and_its_payload_found(tmp_path: Path) -> None:
+    args = hostile.write_zip_nested_bomb(tmp_path / "model", pad=16 << 20)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [hit] = [f for f in doc["findings"] if f["code"] == "PICKLE-DANGEROUS-GLOBAL"]
+    assert hit["member"] == "inner.zip!inner.zip!inner.zip!payload.pkl"
+
+
+_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcde", "bcdef", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: " + "[" * 65 + "]" * 65, "nested deeper than 64"),
+        ("[" + "[]," * 100_000 + "[]]", "more than 100000 nodes"),
+        (_LAUGHS, "more than 100000 nodes"),  # six lines that stand for a million nodes
+        ("---\n" + "---\n".join("[" + "0," * 999 + "0]\n" for _ in range(101)), "nodes"),
+    ],
+)
+def test_model_yaml_is_refused_from_its_events_before_anything_is_built(
+    text: str, problem: str
+) -> None:
+    with pytest.raises(bounded_yaml.YamlLimitError, match=problem):
+        bounded_yaml.load_all(text, bounded_yaml.MODEL_FILE)
+
+
+def test_model_yaml_within_the_caps_loads_as_safe_load_does() -> None:
+    import yaml
+
+    text = "a: &x [1, 2]\nb: *x\nc: {d: 2025-01-02, e: 'q'}\n---\n- z\n"
+    assert bounded_yaml.load_all(text, bounded_yaml.MODEL_FILE) == list(yaml.safe_load_all(text))
+
+
+def test_a_model_yaml_of_many_nodes_blocks(tmp_path: Path) -> None:
+    args = hostile.write_model_yaml_nodes(tmp_path / "model", size_mb=1)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "CHAT-TEMPLATE-INVALID"]
+    assert "more than 100000 nodes" in refused["message"]
+
+
+def test_a_card_of_many_nodes_or_a_bad_date_keeps_no_facts_and_never_crashes(
+    tmp_path: Path,
+) -> None:
+    args = hostile.write_card_front_matter(tmp_path / "huge", size_kb=400)
+    code, out, _ = _run(*args, "--format", "json")
+    assert code == 0, out
+    assert not _codes(json.loads(out))
+    folder = tmp_path / "date"
+    folder.mkdir()
+    (folder / "README.md").write_text("---\nlicense: mit\ndate: 2025-02-30\n---\n# M\n")
+    code, out, _ = _run("scan", str(folder), "--format", "json")
+    assert code == 0 and "SCANNER-ERROR" not in _codes(json.loads(out))
+
+
 # -- policy, lockfile and signature inputs ------------------------------------------------
 
 
@@ -276,6 +344,33 @@ def test_cel_evaluation_is_stopped_at_its_deadline() -> None:
         evaluate(program, {}, seconds=0.2)
     assert time.monotonic() - started < 60  # stopped, not run to the end (minutes)
     assert evaluate(compile_expression("1 < 2"), {}, seconds=0.2) is True
+
+
+def test_cel_stopwatch_hooks_again_after_a_raise_is_swallowed(tmp_path: Path) -> None:
+    """CPython drops a profile hook that raises; a raise swallowed where it lands (a dunder
+    method inside a dictionary lookup) once let an evaluation run on unhooked for minutes."""
+    from verifier.policy import cel
+
+    fake: dict[str, Any] = {}
+    source = "def visit():\n    return 1\ndef __eq__():\n    return 1\n"
+    exec(compile(source, str(tmp_path / "celpy" / "evaluation.py"), "exec"), fake)
+    stopwatch = cel._Stopwatch(0.01)
+    raised = 0
+    stopwatch.start()
+    try:
+        for _ in range(20_000):  # each alarm hooks once; count the raises, at least two
+            try:
+                fake["__eq__"]()  # never raises: it may run where errors are discarded
+                fake["visit"]()
+            except cel._Deadline:
+                raised += 1
+                if raised == 2:
+                    break
+            time.sleep(0.001)
+    finally:
+        stopwatch.stop()
+    assert stopwatch.fired and raised == 2
+    assert fake["visit"]() == 1  # stopped: the hook is gone
 
 
 # -- a file rewritten while it is read ------------------------------------------------------

@@ -29,6 +29,12 @@ class YamlLimits:
 
 #: Caps for policies, waivers, publisher registries and policy tests.
 POLICY_INPUT = YamlLimits()
+#: Caps for YAML files in a model (configs whose templates are analysed): real ones hold a few
+#: thousand nodes; building a Python object per node costs some 20 us even with libyaml.
+MODEL_FILE = YamlLimits(max_bytes=16 << 20, max_depth=64, max_nodes=100_000)
+
+#: libyaml's parser when PyYAML was built with it (50 times faster), else the Python one.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -120,6 +126,62 @@ def load(text: str, limits: YamlLimits = POLICY_INPUT) -> tuple[Any, list[str]]:
         return loader.get_single_data(), loader.duplicates
     finally:
         loader.dispose()
+
+
+def check_shape(text: str, limits: YamlLimits) -> None:
+    """Refuse `text` if it is over `limits`, from the parser's events, before anything is built.
+
+    Every document of a stream counts towards the node cap; an alias counts as the nodes of
+    what it stands for.
+
+    Raises:
+        yaml.YAMLError: a cap exceeded, or text the parser rejects.
+    """
+    if len(text) > limits.max_bytes:
+        raise YamlLimitError(f"{len(text)} characters, over the cap of {limits.max_bytes}")
+    nodes = 0
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, nodes before it) per open level
+    sizes: dict[str, int] = {}
+    for event in yaml.parse(text, Loader=_FAST_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            nodes += sizes.get(str(event.anchor), 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor is not None:
+                sizes[str(event.anchor)] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_nodes.append((event.anchor, nodes))
+            nodes += 1
+            if len(open_nodes) > limits.max_depth:
+                raise YamlLimitError(f"nested deeper than {limits.max_depth} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, before = open_nodes.pop()
+            if anchor is not None:
+                sizes[str(anchor)] = nodes - before
+        if nodes > limits.max_nodes:
+            raise YamlLimitError(f"more than {limits.max_nodes} nodes (aliases expanded)")
+
+
+def load_all(text: str, limits: YamlLimits) -> list[Any]:
+    """Every document in `text`, once it fits `limits` (checked before anything is built).
+
+    Raises:
+        yaml.YAMLError: a cap exceeded, or invalid YAML.
+        ValueError: a date that does not exist (`2025-02-30`).
+    """
+    check_shape(text, limits)
+    return list(yaml.load_all(text, Loader=_FAST_LOADER))
+
+
+def load_single(text: str, limits: YamlLimits) -> Any:
+    """The one document in `text` (as `yaml.safe_load`), once it fits `limits`.
+
+    Raises:
+        yaml.YAMLError: a cap exceeded, invalid YAML, or more than one document.
+        ValueError: a date that does not exist (`2025-02-30`).
+    """
+    check_shape(text, limits)
+    return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 (a safe loader, C or Python)
 
 
 def compose(text: str, limits: YamlLimits = POLICY_INPUT) -> yaml.Node | None:

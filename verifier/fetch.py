@@ -20,6 +20,7 @@ from verifier.hashing import CHUNK_SIZE, ChunkObserver, FileStamp, file_change
 from verifier.manifest import check_file, compare_listings
 from verifier.metadata_only import metadata_result
 from verifier.model import DeclaredFile, FileFormat, FileResult, Finding, Severity
+from verifier.scanners.budget import ScanBudget
 from verifier.sources.huggingface import (
     Downloaded,
     HubModel,
@@ -136,6 +137,7 @@ def _scan_landed(
     location: Path,
     downloaded: Downloaded,
     observers_for: ObserversFor | None,
+    scan_budget: ScanBudget,
 ) -> FileResult:
     from verifier.pipeline import HEAD_SIZE, scan_file, scan_stream  # shared with local scans
 
@@ -143,7 +145,9 @@ def _scan_landed(
     observers = observers_for(declared.path) if observers_for is not None else ()
     if observers:
         # A signature asks for more digests: read everything once more, computing them all.
-        return scan_file(entry, git_sha1=not declared.lfs, observers=observers)
+        return scan_file(
+            entry, git_sha1=not declared.lfs, observers=observers, scan_budget=scan_budget
+        )
     try:
         fd, size = open_regular(entry.location)
     except OSError as exc:
@@ -151,7 +155,8 @@ def _scan_landed(
     try:
         stamp = FileStamp.of(os.fstat(fd))
         reader = LandedReader(fd, size)
-        fmt, findings, notes = scan_stream(reader, declared.path, os.pread(fd, HEAD_SIZE, 0))
+        head = os.pread(fd, HEAD_SIZE, 0)
+        fmt, findings, notes = scan_stream(reader, declared.path, head, scan_budget=scan_budget)
         changed = file_change(fd, stamp, location=entry.location)
     except OSError as exc:
         return _unreadable_landed(declared.path, exc)
@@ -195,6 +200,7 @@ def _fetch_one(
     quarantine: Quarantine,
     progress: Progress,
     observers_for: ObserversFor | None,
+    scan_budget: ScanBudget,
 ) -> tuple[FileResult | None, list[Finding]]:
     pinned = model.pinned
     try:
@@ -229,7 +235,7 @@ def _fetch_one(
                 evidence=f"declared {declared.size}",
             )
         ]
-    result = _scan_landed(declared, landed, downloaded, observers_for)
+    result = _scan_landed(declared, landed, downloaded, observers_for, scan_budget)
     problems = check_file(declared, result) if result.complete else []
     if problems or not result.complete or result.sha256 is None:
         quarantine.discard(landed)  # nothing unverified leaves quarantine
@@ -314,11 +320,14 @@ def fetch_and_scan(
             to_fetch.append(declared)
     progress.add_total(sum(d.size for d in to_fetch))
     quarantine = Quarantine(home, scan_id)
+    budget = ScanBudget()  # what the files of this scan may decompress, together
     try:
         workers = options.workers or DEFAULT_DOWNLOAD_WORKERS
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(to_fetch) or 1))) as pool:
             futures = [
-                pool.submit(_fetch_one, source, model, d, quarantine, progress, observers_for)
+                pool.submit(
+                    _fetch_one, source, model, d, quarantine, progress, observers_for, budget
+                )
                 for d in to_fetch
             ]
             try:

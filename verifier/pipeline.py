@@ -40,6 +40,7 @@ from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
 from verifier.printable import record_name
 from verifier.report.json_format import facts_document
+from verifier.scanners.budget import DecompressionBudget, ScanBudget
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.remote_code import python_file_finding
@@ -145,15 +146,18 @@ def _unreadable(path: str, reason: str) -> FileResult:
 
 
 def scan_stream(
-    stream: ScanStream, path: str, head: bytes
+    stream: ScanStream, path: str, head: bytes, *, scan_budget: ScanBudget | None = None
 ) -> tuple[FileFormat, list[Finding], dict[str, Any]]:
     """Identify a file by its first bytes and run its scanner over `stream` (read forward once).
 
-    Returns the format, the findings, and the facts the scanner noted.
+    The file may decompress what its size allows, and no more than is left of `scan_budget`
+    (shared by the files of one scan). Returns the format, the findings, and the facts the
+    scanner noted.
     """
     fmt = identify(head, stream.size)
     notes: dict[str, Any] = {}
-    ctx = ScanContext(path=path, format=fmt, notes=notes)
+    budget = DecompressionBudget.for_file(stream.size, scan=scan_budget)
+    ctx = ScanContext(path=path, format=fmt, notes=notes, budget=budget)
     findings = _run_scanner(stream, ctx)
     if (mismatch := name_mismatch(path, fmt)) is not None:
         findings.append(mismatch)
@@ -163,11 +167,16 @@ def scan_stream(
 
 
 def scan_file(
-    entry: LocalFile, *, git_sha1: bool = False, observers: Sequence[ChunkObserver] = ()
+    entry: LocalFile,
+    *,
+    git_sha1: bool = False,
+    observers: Sequence[ChunkObserver] = (),
+    scan_budget: ScanBudget | None = None,
 ) -> FileResult:
     """Read one file once: identify it, run its scanner, and hash every byte on the way.
 
-    `observers` compute the extra digests a signature asks for in the same pass.
+    `observers` compute the extra digests a signature asks for in the same pass;
+    `scan_budget` is what the scan may still decompress.
     """
     try:
         fd, size = open_regular(entry.location)
@@ -180,7 +189,9 @@ def scan_file(
             fd, size=size, git_sha1=git_sha1, observers=observers, location=entry.location
         )
         try:
-            fmt, findings, notes = scan_stream(reader, entry.path, reader.peek(HEAD_SIZE))
+            fmt, findings, notes = scan_stream(
+                reader, entry.path, reader.peek(HEAD_SIZE), scan_budget=scan_budget
+            )
             digests = reader.drain()
         except OSError as exc:
             return _unreadable(entry.path, exc.strerror or str(exc))
@@ -675,11 +686,11 @@ def scan_target(
 
     in_cache = tree.hf_cache_repo is not None
 
+    budget = ScanBudget()
+
     def one_file(entry: LocalFile) -> FileResult:
         observers = signature_check.observers_for(prepared, entry.path)
-        if observers:
-            return scan_file(entry, git_sha1=in_cache, observers=observers)
-        return scan_file(entry, git_sha1=in_cache)
+        return scan_file(entry, git_sha1=in_cache, observers=observers, scan_budget=budget)
 
     scan_id = uuid.uuid4().hex
     started = _now()

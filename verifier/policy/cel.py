@@ -109,8 +109,13 @@ _EVALUATOR_FILES = re.compile(r"[/\\](?:celpy|lark)[/\\]")
 _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
-class _Deadline(Exception):
-    """Raised inside an evaluation that ran out of time."""
+#: Once time is up, how often the timer hooks the evaluation again (see `_Stopwatch`).
+_REARM = 0.05
+
+
+class _Deadline(BaseException):
+    """Raised inside an evaluation that ran out of time (not an Exception: cel-python logs and
+    re-raises those, and nothing may turn it into a value)."""
 
 
 class _Stopwatch:
@@ -120,6 +125,11 @@ class _Stopwatch:
     exceptions of each step, so one exception from the timer is not enough: once the time is
     up, every Python call in the evaluation raises until it unwinds (a profile hook that costs
     nothing before then).
+
+    CPython removes a profile hook that raises, and a raise can be swallowed: a dunder method
+    such as lark's `Token.__eq__` runs inside dictionary lookups that discard errors, after
+    which the evaluation went on unhooked to its end (409 s, once). So dunder methods never
+    raise, and the timer repeats every `_REARM` seconds until stopped, hooking again each time.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -138,6 +148,7 @@ class _Stopwatch:
         if (
             event == "call"
             and not code.co_flags & _GENERATOR_FLAGS
+            and not code.co_name.startswith("__")
             and _EVALUATOR_FILES.search(code.co_filename) is not None
         ):
             raise _Deadline()
@@ -151,14 +162,14 @@ class _Stopwatch:
         if self._armed:
             self._previous_profile = sys.getprofile()
             self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds, _REARM)
 
     def stop(self) -> None:
         """Disarm the timer and the hook (call first thing after the evaluation)."""
-        if self._armed:
-            sys.setprofile(self._previous_profile)
+        if self._armed:  # the timer first: an alarm after the hook is removed would hook again
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous_handler)
+            sys.setprofile(self._previous_profile)
 
 
 def evaluate(

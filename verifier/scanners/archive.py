@@ -9,16 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from verifier.model import FileFormat, Finding, Severity
+from verifier.scanners.budget import RULE
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.keras import scan_config_member
 from verifier.scanners.members import (
-    MAX_DEPTH,
     escapes,
     link_escapes,
-    register_member_scanner,
     scan_member,
 )
-from verifier.scanners.pickle_walk import BytesStream
 from verifier.scanners.sniff import identify
 from verifier.scanners.streams import (
     BoundedStream,
@@ -34,8 +32,6 @@ MAX_ENTRIES = 200_000
 MAX_DIRECTORY = 64 << 20
 #: Most bytes a compressed member may expand to before it is called a bomb.
 MAX_INFLATED = 4 << 30
-#: Largest compressed nested archive held in memory to read its directory.
-MAX_BUFFERED = 256 << 20
 _HEAD = 65536
 _EOCD = b"PK\x05\x06"
 _EOCD64_LOCATOR = b"PK\x06\x07"
@@ -208,6 +204,10 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
         return
     others = _miniz_only(stream, entries)
     yield from _directory_findings(ctx, entries, prefix=prefix)
+    over = _over_budget(ctx, entries, prefix=prefix)
+    if over is not None:  # refused before anything is inflated; stored members still scanned
+        yield over
+        entries = [e for e in entries if e.method != _DEFLATED]
     yield from _walk_entries(stream, ctx, entries, prefix=prefix, depth=depth)
     if others:
         yield ctx.finding(
@@ -220,6 +220,26 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
         )
         yield from _directory_findings(ctx, others, prefix=prefix)
         yield from _walk_entries(ReplayStream(stream), ctx, others, prefix=prefix, depth=depth)
+
+
+def _over_budget(ctx: ScanContext, entries: list[_Entry], *, prefix: str) -> Finding | None:
+    """A finding when the deflated members together declare more than the budget has left.
+
+    Each member's declared size is enforced as it inflates, so the sum is an upper bound.
+    """
+    if ctx.budget is None:
+        return None
+    declared = sum(e.size for e in entries if e.method == _DEFLATED)
+    left = ctx.budget.remaining()
+    if declared <= left:
+        return None
+    return ctx.finding(
+        "ARCHIVE-BOMB",
+        Severity.HIGH,
+        f"the archive's deflated members declare {declared} bytes inflated, more than the "
+        f"{left} left of the decompression budget ({RULE}); none of them was decompressed",
+        member=prefix or None,
+    )
 
 
 def _miniz_only(stream: ScanStream, entries: list[_Entry]) -> list[_Entry]:
@@ -335,11 +355,29 @@ def _scan_member(
     if entry.is_symlink:
         yield from _symlink_findings(stream, ctx, entry, member=member)
         return
+    if entry.method == _DEFLATED and ctx.budget is not None:
+        left = ctx.budget.remaining()
+        if entry.size > left:
+            yield ctx.finding(
+                "ARCHIVE-BOMB",
+                Severity.HIGH,
+                f"member declares {entry.size} bytes inflated, more than the {left} left of "
+                f"the decompression budget ({RULE}); it was not decompressed",
+                member=member,
+            )
+            stream.skip(entry.compressed)
+            return
     body: BoundedStream | InflateStream
     if entry.method == _STORED:
         body = BoundedStream(stream, entry.compressed)
     else:
-        body = InflateStream(stream, compressed=entry.compressed, size=entry.size, cap=entry.size)
+        body = InflateStream(
+            stream,
+            compressed=entry.compressed,
+            size=entry.size,
+            cap=entry.size,
+            budget=ctx.budget,
+        )
     try:
         yield from _scan_body(body, ctx, entry, member=member, depth=depth)
         missing = body.finish()
@@ -434,36 +472,7 @@ def _check_crc(
     if entry.compressed > MAX_DIRECTORY:
         return
     data = body.read_at(0, entry.compressed)
+    if len(data) != entry.compressed:
+        return  # no random access (a zip read forward): its reader checks the CRC as it reads
     if zlib.crc32(data) != entry.crc:
         yield _crc_finding(ctx, member)
-
-
-def scan_nested_zip(
-    stream: ScanStream, ctx: ScanContext, member: str, depth: int
-) -> Iterator[Finding]:
-    """A zip inside a container: opened up to MAX_DEPTH levels; a compressed one is buffered."""
-    if depth + 1 > MAX_DEPTH:
-        yield ctx.finding(
-            "ARCHIVE-BOMB",
-            Severity.HIGH,
-            f"archives nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
-            member=member,
-        )
-        return
-    if not stream.read_at(0, 4):
-        # A decompressing stream cannot seek to the directory: hold the member in memory.
-        if stream.size > MAX_BUFFERED:
-            yield ctx.finding(
-                "ARCHIVE-UNSCANNABLE",
-                Severity.HIGH,
-                f"compressed nested archive of {stream.size} bytes is larger than the "
-                f"{MAX_BUFFERED >> 20} MiB the scanner buffers",
-                member=member,
-            )
-            return
-        stream = BytesStream(stream.read(stream.size))
-    yield from scan_zip(stream, ctx, prefix=member + "!", depth=depth + 1)
-
-
-for _fmt in _ZIP_FORMATS:
-    register_member_scanner(_fmt, scan_nested_zip)

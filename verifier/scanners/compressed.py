@@ -48,7 +48,7 @@ def scan_compressed(
     if kind == "zfile":  # joblib's legacy z-file: a length header, then one zlib stream
         source.skip(zfile_data_start(first) or 0)
         kind = "zlib"
-    body = DecompressStream(source, kind, cap=cap)
+    body = DecompressStream(source, kind, cap=cap, budget=ctx.budget)
     try:
         head = body.read(HEAD_SIZE)
         fmt = identify(head, len(head) if len(head) < HEAD_SIZE else UNKNOWN_SIZE)

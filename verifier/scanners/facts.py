@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from verifier import bounded_yaml
+
 #: Bytes of a model card read for its facts; the rest is hashed, not kept.
 CARD_CAP = 1 << 20
 #: Longest string kept from any of these files.
@@ -147,8 +149,8 @@ def card_facts(data: bytes) -> dict[str, Any]:
         if end is not None:
             body = "\n".join(lines[end + 1 :])
             try:
-                meta = yaml.safe_load("\n".join(lines[1:end]))
-            except yaml.YAMLError as exc:
+                meta = bounded_yaml.load_single("\n".join(lines[1:end]), bounded_yaml.MODEL_FILE)
+            except (yaml.YAMLError, ValueError) as exc:
                 facts["metadata_error"] = str(exc).splitlines()[0][:MAX_TEXT]
             else:
                 if isinstance(meta, Mapping):

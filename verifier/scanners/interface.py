@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from verifier.model import FileFormat, Finding, Severity
+from verifier.scanners.budget import DecompressionBudget
 
 
 class ScanStream(Protocol):
@@ -50,6 +51,9 @@ class ScanContext:
     #: Where scanners leave model facts they met while reading (see `scanners.facts`); the
     #: pipeline records them with the file. None: nobody collects them.
     notes: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: What the file may still decompress (see `scanners.budget`), shared by every container
+    #: inside it; None: only each stream's own cap applies.
+    budget: DecompressionBudget | None = field(default=None, compare=False, repr=False)
 
     def note(self, kind: str, value: Any) -> None:
         """Leave a model fact of `kind` (such as "config") for the pipeline to record."""

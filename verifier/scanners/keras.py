@@ -322,10 +322,14 @@ def scan_hdf5(stream: ScanStream, ctx: ScanContext, *, member: str | None) -> It
                 member=member,
             )
             return
-        data = stream.read(stream.size)
+        data = bytearray()  # filled a MiB at a time: one copy of the member in memory, not three
+        while len(data) < stream.size and (
+            chunk := stream.read(min(1 << 20, stream.size - len(data)))
+        ):
+            data += chunk
 
         def read_at(offset: int, n: int) -> bytes:
-            return data[offset : offset + n]
+            return bytes(data[offset : offset + n])
 
     try:
         attributes = root_attributes(read_at, stream.size)

@@ -45,7 +45,7 @@ def scan_member(
     scanner_cls = Scanner.registry.get(fmt)
     if scanner_cls is None:
         return
-    inner = ScanContext(path=ctx.path, format=fmt)
+    inner = ScanContext(path=ctx.path, format=fmt, budget=ctx.budget)
     for finding in scanner_cls().scan(stream, inner):
         yield Finding(
             code=finding.code,

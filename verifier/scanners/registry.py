@@ -17,6 +17,7 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     tar,
     torch,
     unanalysed,
+    zip_stream,
 )
 from verifier.scanners.interface import Scanner
 

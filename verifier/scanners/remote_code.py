@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from verifier import bounded_yaml
 from verifier.model import Finding, Severity
 from verifier.scanners.chat_template import TemplateParseError, analyse_template
 from verifier.scanners.interface import ScanContext, ScanStream
@@ -70,8 +71,11 @@ def _yaml_templates(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
         yield _template_invalid(ctx, "YAML config", "it is past the analysis limit")
         return
     try:
-        documents = list(yaml.safe_load_all(source))
-    except (yaml.YAMLError, RecursionError):
+        documents = bounded_yaml.load_all(source, bounded_yaml.MODEL_FILE)
+    except bounded_yaml.YamlLimitError as exc:
+        yield _template_invalid(ctx, "YAML config", f"it is past the analysis limit ({exc})")
+        return
+    except (yaml.YAMLError, ValueError):
         return  # not YAML a loader would read either; its templates are not rendered
     for document in documents:
         yield from embedded_templates(document, ctx)

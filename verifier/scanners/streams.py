@@ -6,6 +6,7 @@ import lzma
 import zlib
 from typing import Any
 
+from verifier.scanners.budget import DecompressionBudget
 from verifier.scanners.interface import ScanStream
 
 
@@ -115,6 +116,12 @@ class InflateError(Exception):
         self.bomb = bomb
 
 
+def _charge(budget: DecompressionBudget | None, produced: int) -> None:
+    """Count decompressed bytes against the file's (and scan's) budget; stop once it is spent."""
+    if budget is not None and not budget.take(produced):
+        raise InflateError(budget.exceeded(), bomb=True)
+
+
 class _DecodedStream:
     """A stream of decoded bytes: subclasses fill `_out`; reads take from its front.
 
@@ -130,7 +137,8 @@ class _DecodedStream:
 
     def read(self, n: int) -> bytes:
         self._fill(n)
-        out = bytes(self._out[:n])
+        with memoryview(self._out) as view:  # one copy, not a slice and then a copy of it
+            out = bytes(view[:n])
         del self._out[:n]
         self._pos += len(out)
         return out
@@ -153,8 +161,17 @@ class InflateStream(_DecodedStream):
 
     _STEP = 16 << 10
 
-    def __init__(self, parent: ScanStream, *, compressed: int, size: int, cap: int) -> None:
+    def __init__(
+        self,
+        parent: ScanStream,
+        *,
+        compressed: int,
+        size: int,
+        cap: int,
+        budget: DecompressionBudget | None = None,
+    ) -> None:
         self._src = BoundedStream(parent, compressed)
+        self._budget = budget
         self._decomp = zlib.decompressobj(-zlib.MAX_WBITS)
         self._size = size
         self._cap = cap
@@ -176,17 +193,23 @@ class InflateStream(_DecodedStream):
         return self._pos
 
     def _fill(self, want: int) -> None:
-        # Small input steps bound the output of one call (deflate expands at most ~1032:1).
+        # Output is taken a step at a time (a 16 KiB input step can inflate to 16 MiB), so
+        # memory per nesting level stays at one step whatever the ratio.
         while len(self._out) < want and not self._done:
-            data = self._src.read(self._STEP)
+            data = self._decomp.unconsumed_tail or self._src.read(self._STEP)
             try:
-                out = self._decomp.decompress(data) if data else self._decomp.flush()
+                out = (
+                    self._decomp.decompress(data, _DECOMPRESS_STEP)
+                    if data
+                    else self._decomp.flush()
+                )
             except zlib.error as exc:
                 raise InflateError(f"corrupt deflate data: {exc}") from None
             if not data or self._decomp.eof:
                 self._done = True
             self._out += out
             self._crc = zlib.crc32(out, self._crc)
+            _charge(self._budget, len(out))
             if self._pos + len(self._out) > self._cap:
                 raise InflateError(
                     f"member inflates past the {self._cap} bytes its directory entry declares",
@@ -238,8 +261,11 @@ class DecompressStream(_DecodedStream):
     Its size is unknown until the compressed data ends; until then `size` is UNKNOWN_SIZE.
     """
 
-    def __init__(self, parent: ScanStream, kind: str, *, cap: int) -> None:
+    def __init__(
+        self, parent: ScanStream, kind: str, *, cap: int, budget: DecompressionBudget | None = None
+    ) -> None:
         self._src = parent
+        self._budget = budget
         self._kind = kind
         self._cap = cap
         self._decoder: Any = _decoder_for(kind)
@@ -317,6 +343,7 @@ class DecompressStream(_DecodedStream):
             except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
                 raise InflateError(f"corrupt {self._kind} data: {exc}") from None
             self._out += out
+            _charge(self._budget, len(out))
             if self._pos + len(self._out) > self._cap:
                 raise InflateError(
                     f"{self._kind} stream expands past the scanner's limit of {self._cap} bytes",
