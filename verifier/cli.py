@@ -604,7 +604,7 @@ def decide(
         verdict = decide_policy(evidence, policy, now=now)
         if policy.mode is not Mode.DRY_RUN:
             store.record_decision(scan_id, verdict)
-    status = str(facts.get("status", "incomplete"))
+    status = facts.status.value
     if fmt == OutputFormat.JSON.value:
         document = {
             "scan_id": scan_id,
@@ -616,7 +616,7 @@ def decide(
         }
         click.echo(json.dumps(document, indent=2))
     else:
-        target = f"{facts.get('target')} (scan {scan_id})"
+        target = f"{facts.target} (scan {scan_id})"
         click.echo(render_decision(verdict, target=target, status=status), nl=False)
     raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
 
@@ -823,6 +823,158 @@ def verify_attestation(attestation: Path, public_key: Path, require_passed: bool
     click.echo(verified.summary())
     if require_passed and verified.result != "PASSED":
         raise AttestationError(f"the attestation's result is {verified.result}, not PASSED")
+
+
+def _actor() -> str:
+    """Who ran a command, for the audit log: `cli:<login name>`."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
+@cli.group()
+def token() -> None:
+    """Create, list and revoke the service's API tokens."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="Unique name (a-z, 0-9, '.', '_', '-').")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["viewer", "scanner", "approver", "admin"]),
+    help="viewer reads; scanner also submits scans; approver also approves; admin everything.",
+)
+@_database_option
+def token_create(name: str, role: str, database_url: str | None) -> None:
+    """Create a token; its secret is printed once, alone on the last line, and never stored."""
+    from verifier.service.model import Role
+    from verifier.service.tokens import check_token_name, new_token, token_digest
+    from verifier.store.service_records import ServiceRecords
+
+    secret = new_token()
+    with _open_store(database_url) as store:
+        created = ServiceRecords(store).create_token(
+            name=check_token_name(name),
+            role=Role(role),
+            token_sha256=token_digest(secret),
+            actor=_actor(),
+        )
+    click.echo(
+        f"created token {created.name} with role {created.role.value}; it is shown once, here:"
+    )
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("name")
+@_database_option
+def token_revoke(name: str, database_url: str | None) -> None:
+    """Revoke the token NAME: it never authenticates again (its name is not reused)."""
+    from verifier.store.service_records import ServiceRecords
+
+    with _open_store(database_url) as store:
+        revoked = ServiceRecords(store).revoke_token(name, actor=_actor())
+    click.echo(f"revoked token {revoked.name} ({revoked.role.value})")
+
+
+@token.command("list")
+@_database_option
+def token_list(database_url: str | None) -> None:
+    """List every token: name, role, created, revoked (never the secrets)."""
+    from verifier.store.service_records import ServiceRecords
+
+    with _open_store(database_url) as store:
+        tokens = ServiceRecords(store).list_tokens()
+    if not tokens:
+        click.echo("no tokens; create one with `verifier token create`", err=True)
+    for item in tokens:
+        state = f"revoked {item.revoked_at}" if item.revoked_at else "active"
+        click.echo(f"{item.name}\t{item.role.value}\tcreated {item.created_at}\t{state}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Policy file the service decides with [default: policies/default.yaml].",
+)
+@click.option("--publishers", "publishers_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--waivers",
+    "waivers_paths",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    help="File of waivers to add to the policy's own (repeatable).",
+)
+@click.option(
+    "--hf-endpoint",
+    envvar="HF_ENDPOINT",
+    default=None,
+    metavar="URL",
+    help="The one Hub the service fetches from [env: HF_ENDPOINT; default: huggingface.co].",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Scans run at once inside the server.",
+)
+@_database_option
+def serve(
+    host: str,
+    port: int,
+    policy_path: Path | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    hf_endpoint: str | None,
+    jobs: int,
+    database_url: str | None,
+) -> None:
+    """Run the HTTP API (see docs/service.md); scans run on threads of this process.
+
+    Every route but /healthz needs a bearer token from `verifier token create`. The Hub token,
+    if any, is read from HF_TOKEN.
+    """
+    import os
+
+    import uvicorn
+
+    from verifier.policy import default_policy_path
+    from verifier.service.app import create_app
+    from verifier.service.core import Service, ServiceConfig
+
+    service_config = ServiceConfig(
+        database_url=config.database_url(database_url),
+        policy_path=policy_path or default_policy_path(),
+        publishers_path=publishers_path,
+        waivers_paths=waivers_paths,
+        hub_endpoint=hf_endpoint,
+        hub_token=os.environ.get("HF_TOKEN") or None,
+        job_workers=jobs,
+    )
+    service = Service(service_config)
+    click.echo(
+        f"verifier {__version__} serving on http://{host}:{port} with policy "
+        f"{service.policies.name} ({service.policies.digest[:19]}), "
+        f"database {service.store.display_url}",
+        err=True,
+    )
+    uvicorn.run(
+        create_app(service, max_body_bytes=service_config.max_body_bytes),
+        host=host,
+        port=port,
+        log_level="warning",
+        server_header=False,
+    )
 
 
 @cli.group()

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+#: A full git commit id: what a pinned revision is.
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}")
+
+
+def is_commit_id(text: str) -> bool:
+    """Whether `text` is a full 40-hex git commit id (lower case), the only pinned revision."""
+    return _COMMIT_ID.fullmatch(text) is not None
 
 
 class Severity(enum.StrEnum):
@@ -130,8 +141,8 @@ class FileResult:
     findings: tuple[Finding, ...] = ()
     complete: bool = True
     extra_digests: tuple[ExtraDigest, ...] = ()
-    #: Model facts scanners noted while reading this file (config, safetensors header, card);
-    #: gathered into `ScanReport.details`, not recorded per file.
+    #: Model facts scanners noted while reading this file (`config`, `safetensors`, `card`);
+    #: gathered into the scan's `ModelDetails` (`verifier.facts.details_from_notes`).
     notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -273,11 +284,6 @@ class PinnedRevision:
     commit: str
     endpoint: str
 
-    @property
-    def purl(self) -> str:
-        """The package URL naming this exact revision."""
-        return f"pkg:huggingface/{self.repo_id}@{self.commit}"
-
 
 class LineageRelation(enum.StrEnum):
     """How a model declares it derives from a base model (`base_model_relation`)."""
@@ -346,15 +352,80 @@ class Provenance:
     hub_security_status: str | None = None
     lineage: Lineage = field(default_factory=Lineage)
 
-    @property
-    def purl(self) -> str:
-        """The package URL naming this exact revision."""
-        return f"pkg:huggingface/{self.repo_id}@{self.commit}"
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model card (README.md) holds: selected front matter and section headings."""
+
+    #: The card's front matter, selected keys only, as bounded JSON (`scanners.facts.CARD_KEYS`).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    headings: tuple[str, ...] = ()
+    #: Whether the card was longer than what was read for its facts.
+    truncated: bool = False
+    #: Why the front matter did not parse, when it did not.
+    metadata_error: str | None = None
 
 
 @dataclass(frozen=True)
-class ScanReport:
-    """Everything one scan found and decided, as recorded."""
+class WeightsHeader:
+    """What one safetensors header says: how many parameters, in which dtypes."""
+
+    parameters: int
+    dtypes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    """Facts read from the model's own files during the scan's one read pass.
+
+    `config` is the recorded part of config.json (None when there is none); `weights` the
+    safetensors headers by file path.
+    """
+
+    config: Mapping[str, Any] | None = None
+    card: ModelCard | None = None
+    weights: Mapping[str, WeightsHeader] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the scan read no model facts at all."""
+        return self.config is None and self.card is None and not self.weights
+
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        """The architectures config.json names."""
+        value = (self.config or {}).get("architectures")
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value if isinstance(v, str | int | float))
+        return ()
+
+    @property
+    def model_type(self) -> str | None:
+        """config.json's `model_type`."""
+        value = (self.config or {}).get("model_type")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def parameter_count(self) -> int | None:
+        """Parameters over every safetensors file, or None when there is none."""
+        return sum(w.parameters for w in self.weights.values()) if self.weights else None
+
+    @property
+    def tensor_dtypes(self) -> tuple[str, ...]:
+        """Every tensor dtype the safetensors headers name, sorted."""
+        return tuple(sorted({dtype for w in self.weights.values() for dtype in w.dtypes}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanFacts:
+    """What one scan established, without its decision: what policies decide over.
+
+    The one facts model: the store records it, policies decide over it (`policy.evidence`),
+    and the JSON output and evidence formats render it (`verifier.facts` gives its versioned
+    document and the facts derived from it, such as the licence and declared lineage).
+    """
 
     scan_id: str
     target: str
@@ -364,18 +435,28 @@ class ScanReport:
     status: ScanStatus
     files: tuple[FileResult, ...]
     findings: tuple[Finding, ...]
-    verdict: Verdict
     source: dict[str, str] = field(default_factory=dict)
     signature: SignatureResult | None = None
     #: Provenance of a model fetched from a Hub; None for local scans.
     provenance: Provenance | None = None
     #: Files and digests the source declared before download; None for local scans.
     declared_files: tuple[DeclaredFile, ...] | None = None
-    #: Model facts read during the scan's one pass (config, safetensors headers, model card),
-    #: as a JSON document; see `verifier.scanners.facts`. Empty when none were recorded.
-    details: dict[str, Any] = field(default_factory=dict)
+    #: Model facts read during the scan's one pass (config, safetensors headers, model card).
+    details: ModelDetails = field(default_factory=ModelDetails)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanReport(ScanFacts):
+    """Everything one scan found and decided, as recorded: its facts and its verdict."""
+
+    verdict: Verdict
     #: Organisation countersignatures written for this scan, oldest first.
     approvals: tuple[Approval, ...] = ()
+
+    @property
+    def facts(self) -> ScanFacts:
+        """The scan's facts without its decision."""
+        return ScanFacts(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ScanFacts)})
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from verifier import __version__, config
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
+from verifier.facts import details_from_notes
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
 from verifier.hashing import ChunkObserver, HashingReader
 from verifier.lockfile import LockedModel, drift
@@ -39,7 +40,6 @@ from verifier.model import (
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
 from verifier.printable import record_name
-from verifier.report.json_format import facts_document
 from verifier.scanners.budget import DecompressionBudget, ScanBudget
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
@@ -331,22 +331,6 @@ def _signature_result(
     return result, signature_check.findings_for(result, request)
 
 
-def model_details(files: Sequence[FileResult]) -> dict[str, Any]:
-    """The scan's model facts document from what scanners noted (see `scanners.facts`)."""
-    details: dict[str, Any] = {}
-    weights: dict[str, Any] = {}
-    for result in files:
-        if "config" in result.notes:
-            details["config"] = result.notes["config"]
-        if "card" in result.notes:
-            details["card"] = result.notes["card"]
-        if result.notes.get("safetensors") is not None:
-            weights[result.path] = result.notes["safetensors"]
-    if weights:
-        details["safetensors"] = dict(sorted(weights.items()))
-    return details
-
-
 def _run_scanner(reader: ScanStream, ctx: ScanContext) -> list[Finding]:
     scanner = scanner_for(ctx.format)
     if scanner is None:
@@ -518,7 +502,7 @@ def _finish(
         source=source,
         provenance=provenance,
         declared_files=declared,
-        details=model_details(files),
+        details=details_from_notes(files),
         signature=signature,
     )
     report = decide_report(report, policy)
@@ -660,7 +644,7 @@ def decide_report(report: ScanReport, policy: Policy, *, now: datetime | None = 
         PolicyError: a `when:` expression raised while evaluating (nothing is recorded).
     """
     moment = now or datetime.now(UTC)
-    evidence = build_evidence(facts_document(report), publishers=policy.publishers, now=moment)
+    evidence = build_evidence(report, publishers=policy.publishers, now=moment)
     return replace(report, verdict=decide(evidence, policy, now=moment))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from verifier.facts import parse_details
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -136,7 +137,7 @@ def allowed_report() -> ScanReport:
             "commit": COMMIT,
             "endpoint": "https://huggingface.co",
         },
-        details=DETAILS,
+        details=parse_details(DETAILS),
         provenance=provenance(),
         declared_files=tuple(DeclaredFile(f.path, f.size, f.sha256, None, lfs=True) for f in files),
         signature=SignatureResult(

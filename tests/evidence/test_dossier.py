@@ -18,7 +18,7 @@ from verifier.cli import cli
 from verifier.evidence import EvidenceFormat, facts_of, render_evidence
 from verifier.evidence.checklist import ItemStatus, eu_ai_act_checklist
 from verifier.evidence.dossier_pdf import latin1
-from verifier.model import Lineage
+from verifier.model import Lineage, ModelDetails
 from verifier.store import Store
 
 REPORTS = {"allowed": allowed_report, "denied": denied_report}
@@ -93,7 +93,7 @@ def test_pdf_pages_render_on_paper(tmp_path: Path) -> None:
 
 def test_pdf_escapes_what_latin1_cannot_print() -> None:
     assert latin1("Qwen\u901a\u4e49 caf\u00e9\x07") == "Qwen\\u901a\\u4e49 caf\u00e9\\x07"
-    report = replace(denied_report("/models/\u901a\u4e49-7b"), details={})
+    report = replace(denied_report("/models/\u901a\u4e49-7b"), details=ModelDetails())
     text = _pdf_text(render_evidence(facts_of(report), EvidenceFormat.DOSSIER_PDF))
     assert "\\u901a\\u4e49-7b" in text
 

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from verifier.facts import parse_facts_document
 from verifier.model import Verdict
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import parse_policy
@@ -40,8 +41,16 @@ def facts(
     }
 
 
-def hf(repo_id: str, *, requested: str | None = COMMIT, **extra: Any) -> dict[str, Any]:
-    """Facts of a Hugging Face scan of `repo_id` at COMMIT."""
+def hf(
+    repo_id: str,
+    *,
+    requested: str | None = COMMIT,
+    lineage: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Facts of a Hugging Face scan of `repo_id` at COMMIT (with `lineage` in its provenance)."""
+    if lineage is not None:
+        extra["provenance"] = {**extra.get("provenance", {}), "lineage": lineage}
     return facts(
         file("model.safetensors", "safetensors"),
         source={
@@ -59,7 +68,8 @@ def policy(text: str, **kwargs: Any) -> Policy:
 
 
 def run(p: Policy, document: dict[str, Any], now: dt.datetime = NOW) -> Verdict:
-    return decide(build_evidence(document, publishers=p.publishers, now=now), p, now=now)
+    evidence = build_evidence(parse_facts_document(document), publishers=p.publishers, now=now)
+    return decide(evidence, p, now=now)
 
 
 def fired(verdict: Verdict) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,8 +183,13 @@ def test_hf_subject_and_pinning_in_evidence() -> None:
     from verifier.policy import build_evidence
 
     p = load_policy(default_policy_path())
-    pinned = build_evidence(hf("Qwen/Qwen2.5"), publishers=p.publishers, now=NOW)
-    moving = build_evidence(hf("Qwen/Qwen2.5", requested="main"), publishers=p.publishers, now=NOW)
+    from verifier.facts import parse_facts_document
+
+    def evidence(document: dict[str, Any]) -> dict[str, Any]:
+        return build_evidence(parse_facts_document(document), publishers=p.publishers, now=NOW)
+
+    pinned = evidence(hf("Qwen/Qwen2.5"))
+    moving = evidence(hf("Qwen/Qwen2.5", requested="main"))
     assert pinned["subject"]["uri"] == f"hf://Qwen/Qwen2.5@{COMMIT}"
     assert (pinned["model"]["pinned"], moving["model"]["pinned"]) == (True, False)
     assert pinned["publisher"]["known"] and pinned["publisher"]["country"] == "CN"

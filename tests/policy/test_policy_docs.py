@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.policy.helpers import NOW, hf
+from verifier.facts import parse_facts_document
 from verifier.policy import build_evidence
 from verifier.policy.publishers import parse_publishers, shipped_publishers
 from verifier.policy.schema import parse_policy
@@ -78,7 +79,9 @@ def test_evidence_example_has_the_real_fields() -> None:
         findings=[{"code": "X-Y", "severity": "low", "file": "a", "message": "m"}],
         lineage=[{"repo_id": "mistralai/base", "commit": "b" * 40}],
     )
-    actual = build_evidence(document, publishers=shipped_publishers(), now=NOW)
-    assert _shape(actual) == _shape(documented) | {"source": _shape(actual["source"])}
+    actual = build_evidence(
+        parse_facts_document(document), publishers=shipped_publishers(), now=NOW
+    )
+    assert _shape(actual) == _shape(documented)
     table_fields = set(re.findall(r"^\| `([a-z_]+)[.`\[]", TEXT, re.M))
     assert set(actual) <= table_fields

@@ -66,8 +66,8 @@ def _lineage(*repos: str, commit: str | None = "b" * 40) -> list[dict[str, Any]]
         ("{model_age_days_under: 30}", hf("a/b"), False),
         ("{model_age_known: false}", hf("a/b"), True),
         (
-            "{hub_scan_status_in: [unsafe]}",
-            hf("a/b", provenance={"hub_scan_status": "unsafe"}),
+            "{hub_scan_status_in: [issues]}",
+            hf("a/b", provenance={"hub_security_status": '{"filesWithIssues": ["a.bin"]}'}),
             True,
         ),
         ("{hub_scan_status_in: [unknown]}", hf("a/b"), True),

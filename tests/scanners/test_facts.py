@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
+from verifier.model import WeightsHeader
 from verifier.pipeline import scan_target
 from verifier.policy import default_policy_path, load_policy
 from verifier.scanners.facts import (
@@ -86,12 +87,11 @@ def test_a_scan_records_the_model_facts(tmp_path: Path) -> None:
     (model / "nested").mkdir()
     (model / "nested" / "config.json").write_text(json.dumps({"model_type": "other"}))
     report = scan_target(str(model), policy=load_policy(default_policy_path()), recorder=None)
-    assert report.details["config"] == {"architectures": ["X"], "model_type": "x"}
-    assert report.details["safetensors"] == {
-        "model.safetensors": {"parameters": 144, "dtypes": ["F16", "F32"]}
-    }
-    assert report.details["card"]["metadata"] == {"license": "apache-2.0"}
-    assert report.details["card"]["truncated"] is True
+    details = report.details
+    assert details.config == {"architectures": ["X"], "model_type": "x"}
+    assert details.weights == {"model.safetensors": WeightsHeader(144, ("F16", "F32"))}
+    assert details.card is not None and details.card.metadata == {"license": "apache-2.0"}
+    assert details.card.truncated is True
     readme = next(f for f in report.files if f.path == "README.md")
     # The card's first MiB was noted, and every byte still hashed in the same pass.
     assert readme.sha256 == hashlib.sha256((model / "README.md").read_bytes()).hexdigest()

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from verifier import model
+from verifier import facts as scan_facts
 from verifier.errors import MissingExtraError, UsageError
 from verifier.evidence import cyclonedx, dossier, dsse, markdown, vsa
 from verifier.evidence.facts import (
     Ancestor,
     EvidenceFacts,
-    ModelDetails,
-    Provenance,
     Publisher,
     SignatureFacts,
     parse_hf_target,
@@ -23,14 +21,6 @@ from verifier.formats import EvidenceFormat
 from verifier.model import ScanReport
 from verifier.policy.publishers import PublisherRegistry, shipped_publishers
 from verifier.store import Store
-
-
-def _texts(value: object) -> tuple[str, ...]:
-    if isinstance(value, str) and value:
-        return (value,)
-    if isinstance(value, list | tuple):
-        return tuple(str(v) for v in value if isinstance(v, str) and v)
-    return ()
 
 
 def _publisher(namespace: str | None, registry: PublisherRegistry) -> Publisher | None:
@@ -48,63 +38,11 @@ def _publisher(namespace: str | None, registry: PublisherRegistry) -> Publisher 
     )
 
 
-def _provenance(recorded: model.Provenance | None) -> Provenance | None:
-    if recorded is None:
+def _lineage(report: ScanReport, registry: PublisherRegistry) -> tuple[Ancestor, ...] | None:
+    declared = scan_facts.ancestors(report)
+    if declared is None:
         return None
-    return Provenance(
-        repo_id=recorded.repo_id,
-        commit=recorded.commit,
-        revision_requested=recorded.revision_requested,
-        endpoint=recorded.endpoint,
-        license=recorded.license,
-        license_name=recorded.license_name,
-        license_link=recorded.license_link,
-        datasets=recorded.datasets,
-        languages=recorded.languages,
-        tags=recorded.tags,
-        pipeline_tag=recorded.pipeline_tag,
-        library_name=recorded.library_name,
-        created_at=recorded.created_at,
-        last_modified=recorded.last_modified,
-        gated=recorded.gated,
-        hub_security_status=recorded.hub_security_status,
-        lineage_truncated=recorded.lineage.truncated,
-        lineage_cycle=recorded.lineage.cycle,
-    )
-
-
-def _lineage(
-    report: ScanReport, details: ModelDetails | None, registry: PublisherRegistry
-) -> tuple[Ancestor, ...] | None:
-    if report.provenance is not None:
-        return tuple(
-            Ancestor(
-                repo_id=edge.parent,
-                commit=edge.parent_commit,
-                relation=edge.relation.value,
-                depth=edge.depth,
-                publisher=_publisher(
-                    edge.parent.split("/", 1)[0] if "/" in edge.parent else None, registry
-                ),
-                license=edge.parent_license,
-                error=edge.error,
-            )
-            for edge in report.provenance.lineage.edges
-        )
-    # No source recorded lineage (a local folder): what the model card declares, unpinned.
-    card = details.card if details is not None else None
-    if card is None or "base_model" not in card.metadata:
-        return None
-    relation = card.metadata.get("base_model_relation")
-    return tuple(
-        Ancestor(
-            repo_id=name,
-            relation=relation if isinstance(relation, str) else None,
-            declared_in="model card",
-            publisher=_publisher(name.split("/", 1)[0] if "/" in name else None, registry),
-        )
-        for name in _texts(card.metadata.get("base_model"))
-    )
+    return tuple(Ancestor(**vars(a), publisher=_publisher(a.namespace, registry)) for a in declared)
 
 
 def _signature(report: ScanReport) -> SignatureFacts | None:
@@ -131,14 +69,10 @@ def facts_of(report: ScanReport, *, publishers: PublisherRegistry | None = None)
         publishers: The publisher registry (default: the shipped `policies/publishers.yaml`).
     """
     registry = publishers if publishers is not None else shipped_publishers()
-    details = ModelDetails.from_document(report.details) if report.details else None
-    provenance = _provenance(report.provenance)
     namespace = report.provenance.namespace if report.provenance is not None else None
     return EvidenceFacts(
         report=report,
-        details=details,
-        provenance=provenance,
-        lineage=_lineage(report, details, registry),
+        lineage=_lineage(report, registry),
         signature=_signature(report),
         publisher=_publisher(namespace, registry),
     )

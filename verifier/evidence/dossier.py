@@ -104,9 +104,9 @@ def _lineage(facts: EvidenceFacts) -> Section:
         return Section(title, note="The model declares no base model.")
     prov = facts.provenance
     notes = ["Lineage is self-declared by each model card; nothing on the Hub checks it."]
-    if prov is not None and prov.lineage_truncated:
+    if prov is not None and prov.lineage.truncated:
         notes.append("The chain was cut at the depth limit.")
-    if prov is not None and prov.lineage_cycle:
+    if prov is not None and prov.lineage.cycle:
         notes.append("The declared chain contains a cycle.")
     if any(a.declared_in != "source" for a in facts.lineage):
         notes.append("Declared in the model card only; not resolved or pinned by a source.")

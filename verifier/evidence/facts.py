@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from verifier.model import Decision, FileResult, Finding, ScanReport, ScanStatus, Severity
+from verifier import facts
+from verifier.model import (
+    Decision,
+    FileResult,
+    Finding,
+    ModelDetails,
+    Provenance,
+    ScanReport,
+    ScanStatus,
+    Severity,
+)
+from verifier.purl import generic_purl, huggingface_purl
 
 NOT_RECORDED = "not recorded"
 """What every format prints where a fact was not recorded."""
@@ -40,53 +49,11 @@ class Publisher:
         return bool(self.legal_entity and self.country)
 
 
-@dataclass(frozen=True)
-class Ancestor:
-    """One model this model declares it derives from, pinned where the source recorded it."""
+@dataclass(frozen=True, kw_only=True)
+class Ancestor(facts.Ancestor):
+    """A declared ancestor (`verifier.facts.ancestors`) with its publisher from the registry."""
 
-    repo_id: str
-    commit: str | None = None
-    relation: str | None = None
-    depth: int = 1
     publisher: Publisher | None = None
-    #: Who declared the relation: "source" (recorded by the Hub source) or "model card"
-    #: (the card's front matter, read during the scan; never pinned to a commit).
-    declared_in: str = "source"
-    license: str | None = None
-    #: Why the ancestor could not be resolved to a commit, when it could not.
-    error: str | None = None
-
-    @property
-    def purl(self) -> str | None:
-        """The ancestor's package URL, when its namespace and name are known."""
-        if "/" not in self.repo_id:
-            return None
-        namespace, name = self.repo_id.split("/", 1)
-        return huggingface_purl(namespace, name, self.commit)
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where the model came from and what its source declared about it."""
-
-    repo_id: str | None = None
-    commit: str | None = None
-    revision_requested: str | None = None
-    endpoint: str | None = None
-    license: str | None = None
-    license_name: str | None = None
-    license_link: str | None = None
-    datasets: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    pipeline_tag: str | None = None
-    library_name: str | None = None
-    created_at: str | None = None
-    last_modified: str | None = None
-    gated: str | None = None
-    hub_security_status: str | None = None
-    lineage_truncated: bool = False
-    lineage_cycle: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,89 +67,6 @@ class SignatureFacts:
     bundle_path: str | None = None
     bundle_sha256: str | None = None
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What the model card (README.md) holds: front matter and section headings."""
-
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    headings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ModelDetails:
-    """Facts read from the model's own files during the scan's read pass."""
-
-    architectures: tuple[str, ...] = ()
-    model_type: str | None = None
-    parameter_count: int | None = None
-    tensor_dtypes: tuple[str, ...] = ()
-    config: Mapping[str, Any] = field(default_factory=dict)
-    card: ModelCard | None = None
-
-    @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> ModelDetails:
-        """The typed view of the details document the scan recorded (see `scanners.facts`)."""
-        config = document.get("config")
-        config = config if isinstance(config, Mapping) else {}
-        weights = document.get("safetensors")
-        weights = weights if isinstance(weights, Mapping) else {}
-        card = document.get("card")
-        architectures = config.get("architectures")
-        return cls(
-            architectures=_strings(architectures),
-            model_type=_text(config.get("model_type")),
-            parameter_count=_count(weights),
-            tensor_dtypes=tuple(
-                sorted(
-                    {
-                        dtype
-                        for entry in weights.values()
-                        if isinstance(entry, Mapping)
-                        for dtype in _strings(entry.get("dtypes"))
-                    }
-                )
-            ),
-            config=config,
-            card=(
-                ModelCard(
-                    metadata=_mapping(card.get("metadata")),
-                    headings=_strings(card.get("headings")),
-                )
-                if isinstance(card, Mapping)
-                else None
-            ),
-        )
-
-
-def _count(weights: Mapping[str, Any]) -> int | None:
-    counts = [e.get("parameters") for e in weights.values() if isinstance(e, Mapping)]
-    if not counts or not all(isinstance(c, int) for c in counts):
-        return None
-    return sum(c for c in counts if isinstance(c, int))
-
-
-def _strings(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple):
-        return tuple(str(item) for item in value if isinstance(item, str | int | float))
-    return ()
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def huggingface_purl(namespace: str, name: str, commit: str | None) -> str:
-    """`pkg:huggingface/<namespace>/<name>@<commit>` (the version only when pinned)."""
-    base = f"pkg:huggingface/{quote(namespace, safe='')}/{quote(name, safe='')}"
-    return f"{base}@{commit}" if commit else base
 
 
 def parse_hf_target(target: str) -> tuple[str, str, str] | None:
@@ -202,11 +86,19 @@ class EvidenceFacts:
     """
 
     report: ScanReport
-    details: ModelDetails | None = None
-    provenance: Provenance | None = None
     lineage: tuple[Ancestor, ...] | None = None
     signature: SignatureFacts | None = None
     publisher: Publisher | None = None
+
+    @property
+    def details(self) -> ModelDetails | None:
+        """Facts read from the model's own files, or None when the scan read none."""
+        return None if self.report.details.empty else self.report.details
+
+    @property
+    def provenance(self) -> Provenance | None:
+        """What the source recorded about the model (None for local scans)."""
+        return self.report.provenance
 
     @property
     def source_type(self) -> str:
@@ -244,34 +136,22 @@ class EvidenceFacts:
         if prov is not None and prov.repo_id and "/" in prov.repo_id:
             namespace, name = prov.repo_id.split("/", 1)
             return huggingface_purl(namespace, name, prov.commit)
-        base = f"pkg:generic/{quote(self.name, safe='')}"
-        digest = self.manifest_sha256
-        return f"{base}?checksum=sha256:{digest}" if digest else base
+        return generic_purl(self.name, sha256=self.manifest_sha256)
 
     @property
     def license(self) -> str | None:
         """The licence id the source declared, else the one in the model card's front matter."""
-        if self.provenance is not None and self.provenance.license:
-            return self.provenance.license
-        card = self.details.card if self.details is not None else None
-        value = card.metadata.get("license") if card is not None else None
-        return value if isinstance(value, str) and value else None
+        return facts.licence(self.report)
 
     @property
     def datasets(self) -> tuple[str, ...]:
         """Training datasets the source or the model card declares."""
-        if self.provenance is not None and self.provenance.datasets:
-            return self.provenance.datasets
-        card = self.details.card if self.details is not None else None
-        return _strings(card.metadata.get("datasets")) if card is not None else ()
+        return facts.datasets(self.report)
 
     @property
     def pipeline_tag(self) -> str | None:
         """The task the source or model card declares."""
-        if self.provenance is not None and self.provenance.pipeline_tag:
-            return self.provenance.pipeline_tag
-        card = self.details.card if self.details is not None else None
-        return _text(card.metadata.get("pipeline_tag")) if card is not None else None
+        return facts.pipeline_tag(self.report)
 
     @property
     def passed(self) -> bool:

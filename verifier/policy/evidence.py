@@ -1,57 +1,37 @@
-"""The evidence document: what rules see, derived from a scan's recorded facts.
+"""The evidence document: what rules see, a view of a scan's facts (`model.ScanFacts`).
 
-The input is the scan report's JSON document (`verifier scan --format json`, or any part of
-it): `source`, `files`, `findings`, `status`, and, when the sources and signature checks provide
-them, `provenance`, `lineage` and `signature`. The output is a plain JSON-ready dict with every
-field present (unknown facts are null or false), so rules and CEL expressions never meet a
-missing key. docs/policy.md documents every field.
+The output is a plain JSON-ready dict with every field present (unknown facts are null or
+false), so rules and CEL expressions never meet a missing key, and a policy that names a field
+not listed here is refused when it loads. docs/policy.md documents every field.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from verifier.model import Severity
+from verifier import facts as derived
+from verifier.model import Provenance, ScanFacts, ScanStatus, is_commit_id
 from verifier.policy.publishers import PublisherRegistry
 
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
 #: Version of the evidence document's layout.
 EVIDENCE_VERSION = 1
 #: Findings whose code starts with this say the model ships code to run (issue 3 scanners).
 REMOTE_CODE_PREFIX = "REMOTE-CODE-"
+#: The keys a source may record; the evidence's `source` always holds each (null when unset).
+SOURCE_KEYS = (
+    "type",
+    "root",
+    "hf_cache_repo",
+    "repo_id",
+    "revision_requested",
+    "commit",
+    "endpoint",
+)
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _sequence(value: Any) -> Sequence[Any]:
-    return value if isinstance(value, list | tuple) else ()
-
-
-def _plain(value: Any) -> Any:
-    """`value` as JSON that CEL can hold: 64-bit integers, everything else as given or as text."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | float):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    text = _text(value)
-    if text is None:
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
         return None
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -80,185 +60,139 @@ def _namespace(repo_id: str | None) -> str | None:
     return repo_id.split("/", 1)[0]
 
 
-def _card(facts: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The model card's front matter as the scan read it (`details.card.metadata`)."""
-    return _mapping(_mapping(_mapping(facts.get("details")).get("card")).get("metadata"))
+def _lower(value: str | None) -> str | None:
+    return value.lower() if value else None
 
 
-def _licence(provenance: Mapping[str, Any], card: Mapping[str, Any] | None = None) -> str | None:
-    card_data = _mapping(provenance.get("card_data"))
-    candidates = (
-        provenance.get("licence"),
-        provenance.get("license"),
-        card_data.get("license"),
-        (card or {}).get("license"),
-    )
-    for value in candidates:
-        if isinstance(value, list) and value:
-            value = value[0]
-        if (text := _text(value)) is not None:
-            return text.lower()
-    return None
-
-
-def _ancestor(raw: Any, registry: PublisherRegistry) -> dict[str, Any]:
-    item = _mapping(raw) if not isinstance(raw, str) else {"repo_id": raw}
-    repo_id = _text(item.get("repo_id")) or _text(item.get("id"))
-    commit = _text(item.get("commit"))
-    depth = item.get("depth")
+def _lineage(facts: ScanFacts, registry: PublisherRegistry) -> dict[str, Any]:
+    ancestors = [
+        {
+            "repo_id": a.repo_id or None,
+            "relation": a.relation,
+            "commit": a.commit,
+            "depth": a.depth,
+            "identified": a.identified,
+            "publisher": publisher_facts(a.namespace, registry),
+            "licence": _lower(a.license),
+        }
+        for a in derived.ancestors(facts) or ()
+    ]
     return {
-        "repo_id": repo_id,
-        "relation": _text(item.get("relation")),
-        "commit": commit,
-        "depth": depth if isinstance(depth, int) and not isinstance(depth, bool) else 1,
-        "identified": repo_id is not None and commit is not None and bool(COMMIT.match(commit)),
-        "publisher": publisher_facts(_namespace(repo_id), registry),
-        "licence": _licence(item),
-    }
-
-
-def _lineage(facts: Mapping[str, Any], registry: PublisherRegistry) -> dict[str, Any]:
-    provenance = _mapping(facts.get("provenance"))
-    raw = facts.get("lineage", provenance.get("lineage"))
-    declared: bool | None = None
-    if isinstance(raw, Mapping):
-        declared = raw.get("declared") if isinstance(raw.get("declared"), bool) else None
-        raw = raw.get("ancestors")
-    if raw is None:
-        # No lineage from the source: the card's own declaration, not resolved to commits.
-        card = _card(facts)
-        bases = card.get("base_model")
-        relation = _text(card.get("base_model_relation"))
-        names = [bases] if isinstance(bases, str) else list(_sequence(bases))
-        raw = [{"repo_id": n, "relation": relation} for n in names if isinstance(n, str) and n]
-    ancestors = [_ancestor(item, registry) for item in _sequence(raw)]
-    return {
-        "declared": declared if declared is not None else bool(ancestors),
+        "declared": bool(ancestors),
         "identified": all(a["identified"] for a in ancestors),
         "ancestors": ancestors,
     }
 
 
-def _signature(facts: Mapping[str, Any]) -> dict[str, Any]:
-    raw = _mapping(facts.get("signature"))
+def _signature(facts: ScanFacts) -> dict[str, Any]:
+    sig = facts.signature
+    if sig is None:
+        return {
+            "status": "absent",
+            "method": None,
+            "signer": None,
+            "issuer": None,
+            "key_fingerprint": None,
+            "diff": None,
+        }
     return {
-        "status": _text(raw.get("status")) or "absent",
-        "method": _text(raw.get("method")),
-        "signer": _text(raw.get("signer")),
-        "issuer": _text(raw.get("issuer")),
-        "key_fingerprint": _text(raw.get("key_fingerprint")),
-        "diff": _plain(raw.get("diff")),
+        "status": sig.status.value,
+        "method": sig.method.value if sig.method else None,
+        "signer": sig.signer,
+        "issuer": sig.issuer,
+        "key_fingerprint": sig.key_fingerprint,
+        "diff": {
+            "extra": list(sig.diff.extra),
+            "missing": list(sig.diff.missing),
+            "changed": list(sig.diff.changed),
+        },
     }
 
 
-def _files(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    files = []
-    for raw in _sequence(facts.get("files")):
-        item = _mapping(raw)
-        files.append(
-            {
-                "path": _text(item.get("path")) or "",
-                "size": item.get("size") if isinstance(item.get("size"), int) else 0,
-                "sha256": _text(item.get("sha256")),
-                "format": _text(item.get("format")) or "unknown",
-                "complete": item.get("complete") is not False,
-            }
-        )
-    return files
-
-
-def _findings(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
-    findings = []
-    for raw in _sequence(facts.get("findings")):
-        item = _mapping(raw)
-        severity = _text(item.get("severity")) or Severity.HIGH.value
-        findings.append(
-            {
-                "code": _text(item.get("code")) or "UNKNOWN",
-                # An unknown severity is treated as high: fail closed.
-                "severity": severity if severity in Severity.__members__.values() else "high",
-                "file": _text(item.get("file")),
-                "member": _text(item.get("member")),
-                "message": _text(item.get("message")) or "",
-            }
-        )
-    return findings
-
-
-def _model(facts: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
-    source = _mapping(facts.get("source"))
-    provenance = _mapping(facts.get("provenance"))
-    repo_id = _text(source.get("repo_id")) or _text(provenance.get("repo_id"))
-    commit = _text(source.get("commit")) or _text(provenance.get("commit"))
-    requested = _text(source.get("revision_requested")) or _text(
-        provenance.get("revision_requested")
-    )
-    created = _parse_time(provenance.get("created_at"))
+def _model(facts: ScanFacts, now: dt.datetime) -> dict[str, Any]:
+    source = facts.source
+    prov: Provenance | None = facts.provenance
+    repo_id = source.get("repo_id") or (prov.repo_id if prov else None) or None
+    commit = source.get("commit") or (prov.commit if prov else None) or None
+    requested = source.get("revision_requested") or (prov.revision_requested if prov else None)
+    created = _parse_time(prov.created_at if prov else None)
+    gated = prov.gated if prov else None
     return {
         "repo_id": repo_id,
         "namespace": _namespace(repo_id),
-        "revision_requested": requested,
+        "revision_requested": requested or None,
         "commit": commit,
-        "pinned": commit is not None and requested == commit and bool(COMMIT.match(commit)),
+        "pinned": commit is not None and requested == commit and is_commit_id(commit),
         "created_at": created.isoformat() if created else None,
-        "last_modified": _text(provenance.get("last_modified")),
+        "last_modified": prov.last_modified if prov else None,
         "age_days": (now - created).days if created else None,
-        "gated": provenance.get("gated") not in (None, False, "false", "False"),
-        "tags": [t for t in _sequence(provenance.get("tags")) if isinstance(t, str)],
+        "gated": gated not in (None, "", "false", "False"),
+        "tags": list(prov.tags) if prov else [],
     }
 
 
 def build_evidence(
-    facts: Mapping[str, Any], *, publishers: PublisherRegistry, now: dt.datetime
+    facts: ScanFacts, *, publishers: PublisherRegistry, now: dt.datetime
 ) -> dict[str, Any]:
     """The evidence document for a scan's facts, with publisher facts from `publishers`.
 
     Pure and deterministic: the same facts, registry and `now` give the same document.
     """
-    files = _files(facts)
-    findings = _findings(facts)
+    files = [
+        {
+            "path": f.path,
+            "size": f.size,
+            "sha256": f.sha256,
+            "format": f.format.value,
+            "complete": f.complete,
+        }
+        for f in facts.files
+    ]
+    findings = [
+        {
+            "code": f.code,
+            "severity": f.severity.value,
+            "file": f.file,
+            "member": f.member,
+            "message": f.message,
+        }
+        for f in facts.findings
+    ]
     model = _model(facts, now)
-    provenance = _mapping(facts.get("provenance"))
-    source = _plain(dict(_mapping(facts.get("source"))))
-    status = _text(facts.get("status")) or "incomplete"
-    severities = [Severity(f["severity"]) for f in findings]
-    code_files = sorted(f["path"] for f in files if f["path"].endswith(".py"))
-    remote_findings = [f for f in findings if f["code"].startswith(REMOTE_CODE_PREFIX)]
-    details = _mapping(facts.get("details"))
-    has_card = bool(details.get("card")) or any(f["path"].lower() == "readme.md" for f in files)
-    auto_map = _sequence(_mapping(details.get("config")).get("auto_map"))
-    scan_status = _text(provenance.get("hub_scan_status")) or _text(
-        _mapping(provenance.get("security_scan")).get("status")
-    )
-    uri = (
-        f"hf://{model['repo_id']}@{model['commit']}"
-        if model["repo_id"] and model["commit"]
-        else None
-    )
+    code_files = sorted(f.path for f in facts.files if f.path.endswith(".py"))
+    remote = any(f.code.startswith(REMOTE_CODE_PREFIX) for f in facts.findings)
+    details = facts.details
+    has_card = details.card is not None or any(f.path.lower() == "readme.md" for f in facts.files)
+    auto_map = (details.config or {}).get("auto_map")
+    auto_map = [str(name) for name in auto_map] if isinstance(auto_map, list) else []
+    worst = max((f.severity for f in facts.findings), key=lambda s: s.rank, default=None)
     return {
         "version": EVIDENCE_VERSION,
         "now": now.astimezone(dt.UTC).isoformat(),
-        "subject": {"target": _text(facts.get("target")), "uri": uri},
-        "scan": {
-            "id": _text(facts.get("scan_id")),
-            "status": status,
-            "complete": status == "complete",
+        "subject": {
+            "target": facts.target or None,
+            "uri": derived.subject_of({"repo_id": model["repo_id"], "commit": model["commit"]}),
         },
-        "source": source,
+        "scan": {
+            "id": facts.scan_id or None,
+            "status": facts.status.value,
+            "complete": facts.status is ScanStatus.COMPLETE,
+        },
+        "source": {key: facts.source.get(key) for key in SOURCE_KEYS},
         "files": files,
         "formats": sorted({f["format"] for f in files}),
         "findings": findings,
-        "max_severity": max(severities, key=lambda s: s.rank).value if severities else None,
+        "max_severity": worst.value if worst is not None else None,
         "model": model,
         "publisher": publisher_facts(model["namespace"], publishers),
-        "licence": _licence(provenance, _card(facts)),
-        "model_card": {"present": has_card or bool(provenance.get("model_card"))},
+        "licence": _lower(derived.licence(facts)),
+        "model_card": {"present": has_card},
         "remote_code": {
-            "present": bool(code_files or remote_findings or auto_map),
+            "present": bool(code_files or remote or auto_map),
             "files": code_files,
-            "auto_map": [str(name) for name in auto_map],
+            "auto_map": auto_map,
         },
         "signature": _signature(facts),
-        "hub_scan": {"status": scan_status or "unknown"},
+        "hub_scan": {"status": derived.hub_scan_status(facts.provenance) or "unknown"},
         "lineage": _lineage(facts, publishers),
     }

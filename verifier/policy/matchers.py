@@ -199,7 +199,7 @@ def _provenance(match: Match, ev: Evidence) -> list[Hit | None]:
         results.append(_flag("revision pinned", ev["model"]["pinned"], match.revision_pinned))
     if match.hub_scan_status_in is not None:
         status = ev["hub_scan"]["status"]
-        ok = _in(match.hub_scan_status_in, status)
+        ok = status in match.hub_scan_status_in
         results.append(Hit((f"hub scan status: {status}",)) if ok else None)
     if match.model_card is not None:
         results.append(_flag("model card present", ev["model_card"]["present"], match.model_card))

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from verifier.errors import PolicyError
+from verifier.facts import parse_facts_document
 from verifier.model import FileFormat, Severity
 from verifier.policy.cel import (
     LOAD_EVALUATION_SECONDS,
@@ -42,6 +43,15 @@ class Mode(enum.StrEnum):
     ENFORCE = "enforce"
     AUDIT = "audit"
     DRY_RUN = "dry-run"
+
+
+class HubScanStatus(enum.StrEnum):
+    """The Hub's own scan of a model, as the evidence's `hub_scan.status` reads it."""
+
+    CLEAN = "clean"
+    ISSUES = "issues"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
 
 
 class LineageScope(enum.StrEnum):
@@ -90,7 +100,7 @@ class Match(_Strict):
     model_age_days_under: int | None = Field(default=None, ge=0)
     model_age_days_over: int | None = Field(default=None, ge=0)
     model_age_known: bool | None = None
-    hub_scan_status_in: tuple[str, ...] | None = None
+    hub_scan_status_in: tuple[HubScanStatus, ...] | None = None
     model_card: bool | None = None
     lineage_declared: bool | None = None
     lineage_identified: bool | None = None
@@ -292,8 +302,7 @@ def _resolves(document: Any, parts: list[str]) -> bool:
         if isinstance(value, list) and part.isdigit():
             return True
         if not isinstance(value, Mapping) or part not in value:
-            # `source` holds whatever the source recorded: any key below it is allowed.
-            return parts[0] == "source"
+            return False
         value = value[part]
     return True
 
@@ -329,7 +338,9 @@ def bind(
     programs: dict[str, CelProgram] = {}
     # Every field is present in every evidence document, so a document with no facts at all
     # shows a misspelt field or placeholder at load time rather than during a scan.
-    blank = build_evidence({}, publishers=publishers, now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    blank = build_evidence(
+        parse_facts_document({}), publishers=publishers, now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
     for rule, path in _rule_paths(doc):
         for placeholder in PLACEHOLDER.findall(rule.message):
             if not _resolves(blank, placeholder.split(".")):

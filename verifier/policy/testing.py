@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from verifier import bounded_json
 from verifier.errors import PolicyError
+from verifier.facts import DOCUMENT_FIELDS, parse_facts_document
 from verifier.model import Decision
 from verifier.policy.engine import decide
 from verifier.policy.evidence import build_evidence
@@ -76,7 +77,7 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
     if (case.facts is None) == (case.facts_file is None):
         raise PolicyError(f"{at}: case {case.name!r}: give exactly one of facts or facts_file")
     if case.facts is not None:
-        return case.facts
+        return _known_fields(case.facts, case, at)
     path = base / str(case.facts_file)
     try:
         data = bounded_json.loads(path.read_bytes(), bounded_json.TRUST_INPUT)
@@ -84,11 +85,22 @@ def _facts(case: Case, base: Path, at: str) -> dict[str, Any]:
         raise PolicyError(f"{at}: case {case.name!r}: cannot read {path}: {exc}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{at}: case {case.name!r}: {path} must hold a JSON object")
-    return data
+    return _known_fields(data, case, at)
+
+
+def _known_fields(facts: dict[str, Any], case: Case, at: str) -> dict[str, Any]:
+    """`facts`, refused when it names a field the facts document does not have."""
+    unknown = sorted(set(facts) - DOCUMENT_FIELDS)
+    if unknown:
+        raise PolicyError(
+            f"{at}: case {case.name!r}: facts: {', '.join(map(repr, unknown))} is not a field "
+            "of the scan's JSON document (see docs/json.md)"
+        )
+    return facts
 
 
 def _check(case: Case, policy: Policy, facts: dict[str, Any], now: dt.datetime) -> list[str]:
-    evidence = build_evidence(facts, publishers=policy.publishers, now=now)
+    evidence = build_evidence(parse_facts_document(facts), publishers=policy.publishers, now=now)
     verdict = decide(evidence, policy, now=now)
     expect = case.expect
     problems = []

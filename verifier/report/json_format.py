@@ -1,4 +1,7 @@
-"""The JSON contract: one document on stdout that scripts and other tools rely on."""
+"""The JSON contract: one document on stdout that scripts and other tools rely on.
+
+A view of the facts model (`verifier.facts.facts_document`) with the decision added.
+"""
 
 from __future__ import annotations
 
@@ -6,172 +9,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from verifier.model import (
-    DeclaredFile,
-    FileResult,
-    Finding,
-    Provenance,
-    ScanReport,
-    ScanSummary,
-    Severity,
-    SignatureResult,
-    Verdict,
-)
-
-
-def finding_document(finding: Finding) -> dict[str, Any]:
-    """A finding as JSON."""
-    return {
-        "code": finding.code,
-        "severity": finding.severity.value,
-        "file": finding.file,
-        "member": finding.member,
-        "offset": finding.offset,
-        "evidence": finding.evidence,
-        "message": finding.message,
-    }
-
-
-def _file_document(result: FileResult) -> dict[str, Any]:
-    return {
-        "path": result.path,
-        "size": result.size,
-        "sha256": result.sha256,
-        "git_sha1": result.git_sha1,
-        "format": result.format.value,
-        "complete": result.complete,
-        "findings": [finding_document(f) for f in result.findings],
-    }
-
-
-def signature_document(result: SignatureResult | None) -> dict[str, Any] | None:
-    """A signature result as JSON (None for scans recorded before signatures were checked)."""
-    if result is None:
-        return None
-    return {
-        "status": result.status.value,
-        "method": result.method.value if result.method else None,
-        "signer": result.signer,
-        "issuer": result.issuer,
-        "key_fingerprint": result.key_fingerprint,
-        "certificate_subject": result.certificate_subject,
-        "key_usage": list(result.key_usage),
-        "path": result.path,
-        "bundle_sha256": result.bundle_sha256,
-        "predicate_type": result.predicate_type,
-        "digest_algorithm": result.digest_algorithm,
-        "reason": result.reason,
-        "diff": {
-            "extra": list(result.diff.extra),
-            "missing": list(result.diff.missing),
-            "changed": list(result.diff.changed),
-        },
-        "outside": list(result.outside),
-    }
-
-
-def provenance_document(provenance: Provenance | None) -> dict[str, Any] | None:
-    """Provenance as JSON (None for local scans)."""
-    if provenance is None:
-        return None
-    lineage = provenance.lineage
-    return {
-        "source_type": provenance.source_type.value,
-        "purl": provenance.purl,
-        "repo_id": provenance.repo_id,
-        "namespace": provenance.namespace,
-        "commit": provenance.commit,
-        "revision_requested": provenance.revision_requested,
-        "endpoint": provenance.endpoint,
-        "created_at": provenance.created_at,
-        "last_modified": provenance.last_modified,
-        "gated": provenance.gated,
-        "private": provenance.private,
-        "license": provenance.license,
-        "license_name": provenance.license_name,
-        "license_link": provenance.license_link,
-        "tags": list(provenance.tags),
-        "datasets": list(provenance.datasets),
-        "languages": list(provenance.languages),
-        "library_name": provenance.library_name,
-        "pipeline_tag": provenance.pipeline_tag,
-        "base_models": list(provenance.base_models),
-        "base_model_relation": provenance.base_model_relation,
-        "hub_security_status": provenance.hub_security_status,
-        "hub_scan_status": _hub_scan_status(provenance.hub_security_status),
-        "lineage": {
-            "declared": bool(lineage.edges),
-            # one entry per declared edge, in the shape the policy's evidence reads
-            "ancestors": [
-                {
-                    "repo_id": e.parent,
-                    "commit": e.parent_commit,
-                    "relation": e.relation.value,
-                    "depth": e.depth,
-                    "license": e.parent_license,
-                    "child": e.child,
-                    "child_commit": e.child_commit,
-                    "error": e.error,
-                }
-                for e in lineage.edges
-            ],
-            "roots": list(lineage.roots),
-            "truncated": lineage.truncated,
-            "cycle": lineage.cycle,
-        },
-    }
-
-
-def _hub_scan_status(raw: str | None) -> str | None:
-    """`clean`, `issues` or `pending` from the Hub's own scan report (corroboration only)."""
-    if raw is None:
-        return None
-    try:
-        status = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(status, dict):
-        return None
-    if status.get("filesWithIssues"):
-        return "issues"
-    return "clean" if status.get("scansDone") else "pending"
-
-
-def declared_document(files: Sequence[DeclaredFile] | None) -> list[dict[str, Any]] | None:
-    """Declared files as JSON (None for local scans)."""
-    if files is None:
-        return None
-    return [
-        {"path": f.path, "size": f.size, "sha256": f.sha256, "git_sha1": f.git_sha1, "lfs": f.lfs}
-        for f in files
-    ]
-
-
-def facts_document(report: ScanReport) -> dict[str, Any]:
-    """What the scan established, without its decision: the input of the evidence document."""
-    counts = {s.value: 0 for s in Severity}
-    for finding in report.findings:
-        counts[finding.severity.value] += 1
-    return {
-        "scan_id": report.scan_id,
-        "target": report.target,
-        "status": report.status.value,
-        "started_at": report.started_at,
-        "finished_at": report.finished_at,
-        "tool": {"name": "verifier", "version": report.tool_version},
-        "source": dict(report.source),
-        "provenance": provenance_document(report.provenance),
-        "declared_files": declared_document(report.declared_files),
-        "summary": {
-            "files": len(report.files),
-            "bytes": sum(f.size for f in report.files),
-            "findings": counts,
-        },
-        "files": [_file_document(f) for f in report.files],
-        "signature": signature_document(report.signature),
-        "findings": [finding_document(f) for f in report.findings],
-        "details": dict(report.details),
-    }
+from verifier.facts import facts_document
+from verifier.model import ScanReport, ScanSummary, Verdict
 
 
 def verdict_document(verdict: Verdict) -> dict[str, Any]:
@@ -210,9 +49,9 @@ def verdict_document(verdict: Verdict) -> dict[str, Any]:
 def report_document(report: ScanReport) -> dict[str, Any]:
     """The scan report as a JSON-ready dictionary (the documented contract)."""
     facts = facts_document(report)
-    document = {key: facts[key] for key in ("scan_id", "target", "status")}
+    document = {key: facts[key] for key in ("schema_version", "scan_id", "target", "status")}
     document["decision"] = report.verdict.decision.value
-    # `details` feeds policies (facts_document); the report shows it through other formats.
+    # `details` feeds policies and the evidence formats; the JSON report leaves it out.
     document.update(
         {key: value for key, value in facts.items() if key not in document and key != "details"}
     )

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from verifier.model import Decision, Provenance, ScanReport, ScanSummary, Severity, Verdict
 from verifier.printable import printable
+from verifier.purl import hub_purl
 
 _SEVERITY_STYLE = {
     Severity.INFO: "dim",
@@ -48,7 +49,8 @@ def _size(n: int) -> str:
 
 def _print_provenance(console: Console, p: Provenance) -> None:
     """Where a Hub model came from, its declared terms and its declared lineage."""
-    _say(console, f"source: {p.purl}  (asked for {p.revision_requested}, {p.endpoint})")
+    purl = hub_purl(p.repo_id, p.commit)
+    _say(console, f"source: {purl}  (asked for {p.revision_requested}, {p.endpoint})")
     facts = [
         ("publisher", p.namespace),
         ("created", p.created_at),

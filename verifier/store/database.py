@@ -32,18 +32,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
+from verifier.facts import details_document, facts_document, parse_details, parse_facts_document
 from verifier.model import (
     Approval,
     DeclaredFile,
     FileResult,
     Finding,
+    ScanFacts,
     ScanReport,
     ScanStatus,
     ScanSummary,
     Severity,
     Verdict,
 )
-from verifier.report.json_format import facts_document
 from verifier.store.tables import (
     FAIL_CLOSED,
     ApprovalRow,
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -475,11 +476,13 @@ class Store:
                 ScanFactsRow(
                     scan_id=scan_id,
                     subject=subject_of(report.source),
-                    document=facts_document(report),
+                    document=facts_document(report.facts),
                 )
             )
-        if report.details:
-            children.append(ModelDetailsRow(scan_id=scan_id, document=dict(report.details)))
+        if not report.details.empty:
+            children.append(
+                ModelDetailsRow(scan_id=scan_id, document=details_document(report.details))
+            )
         if report.provenance is not None:
             children.append(SourceRevisionRow.from_model(scan_id, report.provenance))
             children += [
@@ -619,7 +622,9 @@ class Store:
                 provenance=revision.to_model(edges),
                 declared_files=tuple(row.to_model() for row in declared_rows),
             )
-        return replace(report, details=dict(details.document)) if details is not None else report
+        if details is not None:
+            report = replace(report, details=parse_details(details.document))
+        return report
 
     def verified_file(self, declared: DeclaredFile) -> FileResult | None:
         """A file this verifier version already read completely with these declared digests.
@@ -669,8 +674,8 @@ class Store:
             result = replace(result, notes={"safetensors": header})
         return result
 
-    def get_facts(self, scan_id_or_prefix: str) -> tuple[str, dict[str, Any]]:
-        """A recorded scan's id and facts document, the input of a new policy decision.
+    def get_facts(self, scan_id_or_prefix: str) -> tuple[str, ScanFacts]:
+        """A recorded scan's id and facts, the input of a new policy decision.
 
         Scans recorded before facts were kept get theirs rebuilt from the recorded files and
         findings.
@@ -690,8 +695,8 @@ class Store:
         if status == ScanStatus.FAILED.value:
             raise UsageError(f"scan {scan.id} failed; scan again instead of deciding it")
         if row is not None:
-            return scan.id, dict(row.document)
-        return scan.id, facts_document(self.get_scan(scan.id))
+            return scan.id, parse_facts_document(row.document)
+        return scan.id, self.get_scan(scan.id).facts
 
     def find_scan_by_subject(self, subject: str) -> str:
         """The newest recorded scan of `subject` (`hf://namespace/name@<commit>`).

@@ -46,6 +46,7 @@ from verifier.model import (
     Verdict,
     WaiverOutcome,
 )
+from verifier.service.model import ApiToken, AuditAction, AuditEvent, JobStatus, Role, ScanJob
 
 #: Constraint names are spelled out so the hand-written migrations and these tables agree.
 NAMING_CONVENTION = {
@@ -713,4 +714,118 @@ class LineageEdgeRow(Base):
             depth=self.depth,
             error=self.error,
             parent_license=self.parent_license,
+        )
+
+
+class ApiTokenRow(Base):
+    """An API token of the service: its name, role and the SHA-256 of its secret."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_api_tokens_name"),
+        UniqueConstraint("token_sha256", name="uq_api_tokens_token_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(Text)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(Text)
+
+    def to_model(self) -> ApiToken:
+        """The frozen token (without its digest: nothing outside the store needs it)."""
+        return ApiToken(
+            name=self.name,
+            role=Role(self.role),
+            created_at=format_timestamp(self.created_at),
+            created_by=self.created_by,
+            revoked_at=format_timestamp(self.revoked_at) if self.revoked_at else None,
+            revoked_by=self.revoked_by,
+        )
+
+
+class AuditEventRow(Base):
+    """One state change made through the service or its commands (append-only)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    def to_model(self) -> AuditEvent:
+        """The frozen event."""
+        return AuditEvent(
+            event_id=self.id,
+            at=format_timestamp(self.at),
+            actor=self.actor,
+            action=AuditAction(self.action),
+            subject=self.subject,
+            detail=dict(self.detail),
+        )
+
+
+class ScanJobRow(Base):
+    """A scan asked of the service; `scan_id` names the recorded scan once it is done."""
+
+    __tablename__ = "scan_jobs"
+    __table_args__ = (
+        Index("ix_scan_jobs_target", "target"),
+        Index("ix_scan_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    target: Mapped[str] = mapped_column(Text)
+    policy_name: Mapped[str] = mapped_column(Text)
+    policy_digest: Mapped[str] = mapped_column(Text)
+    environment: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    scan_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("scans.id"))
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def from_model(cls, job: ScanJob) -> ScanJobRow:
+        """The row for `job`.
+
+        Raises:
+            ValueError: A timestamp is not ISO-8601 with a UTC offset.
+        """
+        return cls(
+            id=job.job_id,
+            target=job.target,
+            policy_name=job.policy_name,
+            policy_digest=job.policy_digest,
+            environment=job.environment,
+            status=job.status.value,
+            scan_id=job.scan_id,
+            error=job.error,
+            requested_by=job.requested_by,
+            created_at=parse_timestamp(job.created_at),
+            updated_at=parse_timestamp(job.updated_at),
+        )
+
+    def to_model(self) -> ScanJob:
+        """The frozen job."""
+        return ScanJob(
+            job_id=self.id,
+            target=self.target,
+            policy_name=self.policy_name,
+            policy_digest=self.policy_digest,
+            environment=self.environment,
+            status=JobStatus(self.status),
+            requested_by=self.requested_by,
+            created_at=format_timestamp(self.created_at),
+            updated_at=format_timestamp(self.updated_at),
+            scan_id=self.scan_id,
+            error=self.error,
         )

@@ -1,0 +1,72 @@
+"""A running service on a fresh database, with one token per role, driven through TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.hub_emulator import HubEmulator
+from verifier.policy import default_policy_path
+from verifier.service.app import create_app
+from verifier.service.core import Service, ServiceConfig
+from verifier.service.model import Role
+from verifier.service.tokens import new_token, token_digest
+
+
+def add_token(service: Service, name: str, role: Role) -> str:
+    """A new token's secret, recorded as the CLI records it."""
+    secret = new_token()
+    service.records.create_token(
+        name=name, role=role, token_sha256=token_digest(secret), actor="test"
+    )
+    return secret
+
+
+@dataclass
+class Api:
+    """The client, the service behind it, and a secret per role."""
+
+    client: TestClient
+    service: Service
+    tokens: dict[Role, str]
+
+    def call(
+        self, method: str, path: str, *, role: Role | None = Role.ADMIN, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if role is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def scan(self, target: str, **body: Any) -> dict[str, Any]:
+        """Submit a scan as the scanner, wait for the job, return its document."""
+        response = self.call(
+            "POST", "/api/v1/scans", role=Role.SCANNER, json={"target": target, **body}
+        )
+        assert response.status_code in (200, 202), response.text
+        self.service.runner.drain()
+        job = self.call("GET", f"/api/v1/scans/{response.json()['id']}", role=Role.VIEWER)
+        assert job.status_code == 200, job.text
+        document: dict[str, Any] = job.json()
+        return document
+
+
+def start(database_url: str, **config: Any) -> tuple[Service, dict[Role, str]]:
+    service = Service(
+        ServiceConfig(database_url=database_url, policy_path=default_policy_path(), **config)
+    )
+    tokens = {role: add_token(service, f"{role.value}-token", role) for role in Role}
+    return service, tokens
+
+
+@pytest.fixture
+def api(database_url: str, hub: HubEmulator) -> Iterator[Api]:
+    """The service (on SQLite, and PostgreSQL when set) with the Hub emulator as its Hub."""
+    service, tokens = start(database_url)
+    with TestClient(create_app(service)) as client:
+        yield Api(client, service, tokens)

@@ -1,0 +1,232 @@
+"""The HTTP API (version 1): FastAPI routes over `Service`, bearer tokens, problem documents."""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at run time, and
+# the dependencies they name are local to `create_app`.
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Query, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from verifier import __version__
+from verifier.service import problems
+from verifier.service.core import Service
+from verifier.service.model import ApiToken, JobStatus, Role
+from verifier.service.targets import MAX_TARGET_LENGTH
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token made by `verifier token create`.")
+_EXAMPLE_TARGET = "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567"
+
+
+class ScanRequest(BaseModel):
+    """`POST /api/v1/scans`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"target": _EXAMPLE_TARGET, "environment": None}]},
+    )
+
+    target: str = Field(max_length=MAX_TARGET_LENGTH, description="hf://namespace/name[@rev]")
+    policy: str | None = Field(
+        default=None, max_length=128, description="The server's policy: null, default or its name."
+    )
+    environment: str | None = Field(
+        default=None, max_length=64, description="Environment of the policy [its default]."
+    )
+
+
+class ScanAccepted(BaseModel):
+    """The answer to a scan request."""
+
+    id: str
+    status: JobStatus
+    scan_id: str | None = None
+
+
+class BodyLimit:
+    """Refuse request bodies over a size with 413, reading at most that much of them."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; let the app see that
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                response = problems.problem(
+                    413, f"the request body is larger than {self.limit} bytes"
+                )
+                await response(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
+    """The application for `service` (started and closed with the app's lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="verifier",
+        version=__version__,
+        summary="Supply-chain verification of model weights: scans, decisions, admission.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    def require(role: Role) -> Any:
+        def check(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        ) -> ApiToken:
+            challenge = {"WWW-Authenticate": 'Bearer realm="verifier"'}
+            if credentials is None:
+                raise problems.ProblemError(
+                    401,
+                    "a bearer token is required: Authorization: Bearer <token>",
+                    headers=challenge,
+                )
+            token = service.authenticate(credentials.credentials)
+            if token is None:
+                raise problems.ProblemError(
+                    401, "the bearer token is not valid or was revoked", headers=challenge
+                )
+            if not token.role.allows(role):
+                raise problems.ProblemError(
+                    403,
+                    f"token {token.name} has role {token.role.value}; "
+                    f"this needs {role.value} or above",
+                )
+            return token
+
+        return Depends(check)
+
+    viewer, scanner = require(Role.VIEWER), require(Role.SCANNER)
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (anonymous, reads nothing)."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Annotated[ApiToken, viewer]) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.post(
+        "/api/v1/scans",
+        status_code=202,
+        response_model=ScanAccepted,
+        tags=["scans"],
+        responses={200: {"model": ScanAccepted, "description": "Already scanned: the answer."}},
+    )
+    def submit_scan(request: ScanRequest, token: Annotated[ApiToken, scanner]) -> JSONResponse:
+        """Queue a scan (202), or answer at once with the same target already scanned at
+        the same commit under the same policy digest and environment (200)."""
+        job = service.submit_scan(
+            request.target,
+            policy=request.policy,
+            environment=request.environment,
+            actor=f"token:{token.name}",
+        )
+        body = ScanAccepted(id=job.job_id, status=job.status, scan_id=job.scan_id)
+        done = job.status in (JobStatus.COMPLETE, JobStatus.FAILED)
+        return JSONResponse(
+            body.model_dump(mode="json"),
+            status_code=200 if done else 202,
+            headers={"Location": f"/api/v1/scans/{job.job_id}"},
+        )
+
+    @app.get("/api/v1/scans/{job_id}", tags=["scans"])
+    def get_scan(job_id: str, _: Annotated[ApiToken, viewer]) -> dict[str, Any]:
+        """A scan job; once complete, `result` is what `verifier scan --format json` prints."""
+        return service.job_document(job_id)
+
+    @app.get("/api/v1/decision", tags=["decisions"])
+    def decision(
+        _: Annotated[ApiToken, viewer],
+        target: Annotated[str, Query(max_length=MAX_TARGET_LENGTH, examples=[_EXAMPLE_TARGET])],
+        environment: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """allow, deny or unknown for a pinned model, from the database (never scans)."""
+        return service.decision(target, environment=environment).document()
+
+    @app.post("/api/v1/admission", tags=["admission"])
+    def admission(
+        _: Annotated[ApiToken, viewer],
+        review: Annotated[dict[str, Any], Body()],
+        environment: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """Kubernetes ValidatingAdmissionWebhook for KServe InferenceServices."""
+        return service.admission(review, environment=environment)
+
+    @app.get("/api/v1/models", tags=["inventory"])
+    def models(
+        _: Annotated[ApiToken, viewer],
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Inventory: every model@commit scanned, with publisher, decision, findings, signature."""
+        return service.inventory(limit=limit, offset=offset)
+
+    @app.get("/api/v1/audit", tags=["audit"])
+    def audit(
+        _: Annotated[ApiToken, viewer],
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+    ) -> dict[str, Any]:
+        """The newest state changes, newest first: who, what, when."""
+        events = service.records.audit_events(limit=limit)
+        return {
+            "events": [
+                {
+                    "id": e.event_id,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "action": e.action.value,
+                    "subject": e.subject,
+                    "detail": dict(e.detail),
+                }
+                for e in events
+            ]
+        }
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    return app

@@ -1,0 +1,233 @@
+"""The service without HTTP: authenticate, accept scans, report jobs, answer the gate."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from verifier.errors import NotFoundError
+from verifier.model import ScanStatus
+from verifier.pipeline import HubOptions
+from verifier.report.json_format import report_document
+from verifier.service.admission import judge_uris, parse_review, review_response
+from verifier.service.decisions import GateAnswer, PolicySet, gate
+from verifier.service.jobs import EmbeddedJobRunner
+from verifier.service.model import ApiToken, JobStatus, ScanJob
+from verifier.service.targets import check_target, pinned_subject, require_pinned
+from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
+from verifier.store.database import Store
+from verifier.store.service_records import ServiceRecords
+
+#: Scan job ids: uuid4 hex.
+JOB_ID_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the server runs: its database, its policy, its Hub and its job threads."""
+
+    database_url: str
+    policy_path: Path
+    publishers_path: Path | None = None
+    waivers_paths: tuple[Path, ...] = ()
+    hub_endpoint: str | None = None
+    hub_token: str | None = None
+    job_workers: int = 2
+    #: Largest request body read, in bytes (an AdmissionReview carries a whole object).
+    max_body_bytes: int = 1 << 20
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Service:
+    """One server's state: the store, the policy set, and the embedded job runner."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        """Open the database (migrating it) and load the policy.
+
+        Raises:
+            StoreError: The database cannot be reached or migrated.
+            PolicyError: The policy, registry or waivers are missing or invalid.
+            UsageError: The policy runs in dry-run mode.
+        """
+        self.policies = PolicySet(
+            config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths
+        )
+        self.store = Store.open(config.database_url)
+        self.records = ServiceRecords(self.store)
+        self.runner = EmbeddedJobRunner(
+            self.store,
+            self.policies,
+            hub=HubOptions(endpoint=config.hub_endpoint, token=config.hub_token),
+            workers=config.job_workers,
+        )
+
+    def start(self) -> int:
+        """Start the job threads; returns how many unfinished jobs were queued again."""
+        return self.runner.resume()
+
+    def close(self) -> None:
+        """Stop the job threads (queued jobs stay queued in the database) and the store."""
+        self.runner.stop()
+        self.store.close()
+
+    def authenticate(self, secret: str) -> ApiToken | None:
+        """The active token with this secret, or None.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        if not secret or len(secret) > MAX_TOKEN_LENGTH:
+            return None
+        return self.records.authenticate(token_digest(secret))
+
+    def submit_scan(
+        self, target: str, *, policy: str | None, environment: str | None, actor: str
+    ) -> ScanJob:
+        """Accept a scan request: an existing answer at once, else a queued job.
+
+        A pinned target already scanned completely and decided under the same policy digest
+        and environment is answered by that scan; a target already queued or running under
+        them is answered by that job.
+
+        Raises:
+            UsageError: The target, policy or environment is not acceptable.
+            StoreError: The database cannot be reached or written.
+        """
+        check_target(target)
+        self.policies.resolve_name(policy)
+        env = self.policies.for_environment(environment).environment
+        pending = self.records.pending_job(
+            target, policy_digest=self.policies.digest, environment=env
+        )
+        if pending is not None:
+            return pending
+        now = _now()
+        job = ScanJob(
+            job_id=uuid.uuid4().hex,
+            target=target,
+            policy_name=self.policies.name,
+            policy_digest=self.policies.digest,
+            environment=env,
+            status=JobStatus.QUEUED,
+            requested_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        subject = pinned_subject(target)
+        if subject is not None:
+            known = self.records.recorded_subject(
+                subject, policy_digest=self.policies.digest, environment=env
+            )
+            if (
+                known is not None
+                and known.verdict is not None
+                and known.status is ScanStatus.COMPLETE
+            ):
+                job = replace(job, status=JobStatus.COMPLETE, scan_id=known.scan_id)
+        self.records.add_job(job)
+        if job.status is JobStatus.QUEUED:
+            self.runner.submit(job)
+        return job
+
+    def job_document(self, job_id: str) -> dict[str, Any]:
+        """`{"id", "status", ..., "result"}` of a job; the result is what `verifier scan
+        --format json` prints, with the decision under the job's policy and environment.
+
+        Raises:
+            NotFoundError: No job has this id.
+            StoreError: The database cannot be reached or read.
+        """
+        if len(job_id) != JOB_ID_LENGTH or not job_id.isalnum():
+            raise NotFoundError(f"no scan job has the id {job_id!r}")
+        job = self.records.get_job(job_id)
+        result = None
+        if job.status is JobStatus.COMPLETE and job.scan_id is not None:
+            report = self.store.get_scan(job.scan_id)
+            verdict = self.records.decision_of(
+                job.scan_id, policy_digest=job.policy_digest, environment=job.environment
+            )
+            if verdict is not None:
+                report = replace(report, verdict=verdict)
+            result = report_document(report)
+        return {
+            "id": job.job_id,
+            "status": job.status.value,
+            "target": job.target,
+            "policy": job.policy_name,
+            "policy_digest": job.policy_digest,
+            "environment": job.environment,
+            "scan_id": job.scan_id,
+            "error": job.error,
+            "created_at": job.created_at,
+            "updated_at": job.updated_at,
+            "result": result,
+        }
+
+    def inventory(self, *, limit: int, offset: int) -> dict[str, Any]:
+        """`{"models": [...], "limit", "offset"}`: every model@commit scanned, by subject.
+
+        Raises:
+            UsageError: `limit` or `offset` is out of range.
+            StoreError: The database cannot be reached or read.
+        """
+        registry = self.policies.for_environment(None).publishers
+        models = []
+        for entry in self.records.inventory(limit=limit, offset=offset):
+            repo_id, _, commit = entry.subject.removeprefix("hf://").partition("@")
+            namespace = repo_id.split("/", 1)[0]
+            publisher = registry.lookup(namespace)
+            models.append(
+                {
+                    "subject": entry.subject,
+                    "repo_id": repo_id,
+                    "commit": commit,
+                    "publisher": {
+                        "namespace": namespace,
+                        "known": publisher is not None,
+                        "legal_entity": publisher.legal_entity if publisher else None,
+                        "jurisdiction": publisher.country if publisher else None,
+                    },
+                    "scan_id": entry.scan_id,
+                    "scanned_at": entry.scanned_at,
+                    "status": entry.status.value,
+                    "decision": entry.decision.value,
+                    "policy": entry.policy_name,
+                    "policy_digest": entry.policy_digest,
+                    "environment": entry.environment,
+                    "findings": entry.findings,
+                    "signature": entry.signature,
+                }
+            )
+        return {"models": models, "limit": limit, "offset": offset}
+
+    def decision(self, target: str, *, environment: str | None) -> GateAnswer:
+        """The gate's answer for a pinned target.
+
+        Raises:
+            UsageError: The target is not a pinned Hub reference, or the environment is unknown.
+            StoreError: The database cannot be reached or read.
+        """
+        return gate(self.store, self.policies, require_pinned(target), environment=environment)
+
+    def admission(self, review: Any, *, environment: str | None) -> dict[str, Any]:
+        """The AdmissionReview answer for a review of an InferenceService.
+
+        Raises:
+            UsageError: The body is not an AdmissionReview, or the environment is unknown.
+            StoreError: The database cannot be reached or read.
+        """
+        self.policies.for_environment(environment)
+        request = parse_review(review)
+        if request.operation == "DELETE":
+            return review_response(request, [])
+        outcomes = judge_uris(
+            request,
+            lambda subject: gate(self.store, self.policies, subject, environment=environment),
+        )
+        return review_response(request, outcomes)

@@ -1,0 +1,192 @@
+"""The gate: allow, deny or unknown for a pinned model, answered from the database alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from verifier.errors import UsageError
+from verifier.model import Verdict
+from verifier.policy import Policy, build_evidence, decide, load_policy
+from verifier.policy.schema import Mode
+from verifier.report.json_format import verdict_document
+from verifier.service.model import GateDecision
+from verifier.store.database import Store
+from verifier.store.service_records import ServiceRecords
+
+
+class PolicySet:
+    """The server's one policy file, loaded once per environment a request names."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        publishers: Path | None = None,
+        waivers: Sequence[Path] = (),
+    ) -> None:
+        """Load and check the file and every environment in it.
+
+        Raises:
+            PolicyError: The file, the registry or a waivers file is missing or invalid.
+            UsageError: The policy's mode is dry-run: the service records every scan.
+        """
+        self._path, self._publishers, self._waivers = path, publishers, tuple(waivers)
+        self._lock = threading.Lock()
+        base = self._load(None)
+        self.name = base.name
+        self.digest = base.digest()
+        self.environments = tuple(base.document.environments)
+        self._loaded: dict[str | None, Policy] = {None: base}
+        for name in self.environments:
+            self._loaded[name] = self._load(name)
+        if any(policy.mode is Mode.DRY_RUN for policy in self._loaded.values()):
+            raise UsageError(
+                f"policy {self.name} runs in dry-run mode somewhere; the service records every "
+                "scan and decision, so serve a policy in enforce or audit mode"
+            )
+
+    def _load(self, environment: str | None) -> Policy:
+        return load_policy(
+            self._path, env=environment, publishers=self._publishers, waivers=self._waivers
+        )
+
+    def for_environment(self, environment: str | None) -> Policy:
+        """The policy bound to `environment` (None: the file's default).
+
+        Raises:
+            UsageError: The policy file has no such environment.
+        """
+        policy = self._loaded.get(environment)
+        if policy is None:
+            known = ", ".join(self.environments) or "none"
+            raise UsageError(
+                f"policy {self.name} has no environment {environment!r} (it has: {known})"
+            )
+        return policy
+
+    def resolve_name(self, requested: str | None) -> str:
+        """The policy a request asked for, which must be this server's.
+
+        Raises:
+            UsageError: It names another policy.
+        """
+        if requested in (None, "default", self.name):
+            return self.name
+        raise UsageError(f"this server decides with policy {self.name!r} only, not {requested!r}")
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    """The gate's answer for one model in one environment."""
+
+    decision: GateDecision
+    target: str
+    environment: str | None
+    policy_name: str
+    policy_digest: str
+    scan_id: str | None = None
+    mode: str | None = None
+    reasons: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def admits(self) -> bool:
+        """Whether a cluster may run the model: allowed, or denied by a policy in audit mode.
+
+        Unknown never admits.
+        """
+        if self.decision is GateDecision.ALLOW:
+            return True
+        return self.decision is GateDecision.DENY and self.mode == Mode.AUDIT.value
+
+    def summary(self) -> str:
+        """One line: the decision and the first reasons that denied."""
+        denying = [r["message"] for r in self.reasons if r.get("effect") != "allow"]
+        text = f"{self.target}: {self.decision.value}"
+        if self.mode == Mode.AUDIT.value and self.decision is GateDecision.DENY:
+            text += " (policy in audit mode: admitted)"
+        return text + (f" ({'; '.join(denying[:3])})" if denying else "")
+
+    def document(self) -> dict[str, Any]:
+        """The JSON answer of `GET /api/v1/decision`."""
+        return {
+            "decision": self.decision.value,
+            "target": self.target,
+            "environment": self.environment,
+            "scan_id": self.scan_id,
+            "policy": self.policy_name,
+            "policy_digest": self.policy_digest,
+            "mode": self.mode,
+            "reasons": list(self.reasons),
+        }
+
+
+def _answer(verdict: Verdict, *, subject: str, scan_id: str, policies: PolicySet) -> GateAnswer:
+    return GateAnswer(
+        decision=GateDecision(verdict.decision.value),
+        target=subject,
+        environment=verdict.environment,
+        policy_name=policies.name,
+        policy_digest=policies.digest,
+        scan_id=scan_id,
+        mode=verdict.mode,
+        reasons=tuple(verdict_document(verdict)["reasons"]),
+    )
+
+
+def gate(
+    store: Store,
+    policies: PolicySet,
+    subject: str,
+    *,
+    environment: str | None,
+    now: datetime | None = None,
+) -> GateAnswer:
+    """The decision for a pinned subject (`hf://ns/name@<commit>`) in `environment`.
+
+    The newest recorded scan of the subject answers: with the decision recorded under the
+    server's policy digest and this environment when there is one, else decided now from the
+    scan's recorded facts (nothing is fetched, nothing is recorded). With no recorded scan the
+    answer is `unknown`, which never admits.
+
+    Raises:
+        UsageError: The environment is not one of the policy's.
+        StoreError: The database cannot be reached or read.
+        PolicyError: A rule raised while deciding from recorded facts.
+    """
+    policy = policies.for_environment(environment)
+    recorded = ServiceRecords(store).recorded_subject(
+        subject, policy_digest=policies.digest, environment=policy.environment
+    )
+    if recorded is None:
+        return GateAnswer(
+            decision=GateDecision.UNKNOWN,
+            target=subject,
+            environment=policy.environment,
+            policy_name=policies.name,
+            policy_digest=policies.digest,
+            mode=policy.mode.value,
+            reasons=(
+                {
+                    "rule_id": "service.not-scanned",
+                    "effect": "deny",
+                    "severity": "high",
+                    "message": f"no recorded scan of {subject}; submit it to POST /api/v1/scans",
+                    "evidence": [],
+                    "waived_by": None,
+                },
+            ),
+        )
+    if recorded.verdict is not None:
+        return _answer(
+            recorded.verdict, subject=subject, scan_id=recorded.scan_id, policies=policies
+        )
+    moment = now or datetime.now(UTC)
+    scan_id, facts = store.get_facts(recorded.scan_id)
+    evidence = build_evidence(facts, publishers=policy.publishers, now=moment)
+    verdict = decide(evidence, policy, now=moment)
+    return _answer(verdict, subject=subject, scan_id=scan_id, policies=policies)

@@ -1,0 +1,97 @@
+"""Value types of the service: roles, tokens, audit events, scan jobs (imports nothing of ours)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Role(enum.StrEnum):
+    """What a token may do; each role may do everything the roles before it may."""
+
+    VIEWER = "viewer"
+    SCANNER = "scanner"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order viewer < scanner < approver < admin."""
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        """Whether a token of this role may call a route that needs `needed`."""
+        return self.rank >= needed.rank
+
+
+class GateDecision(enum.StrEnum):
+    """The gate's answer: a recorded allow or deny, or unknown (never scanned), never allowed."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    UNKNOWN = "unknown"
+
+
+class JobStatus(enum.StrEnum):
+    """Where a scan job stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class AuditAction(enum.StrEnum):
+    """The state changes the audit log records."""
+
+    TOKEN_CREATED = "token.created"  # noqa: S105 - an action name, not a secret
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an action name, not a secret
+    SCAN_REQUESTED = "scan.requested"
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A named API token; only the SHA-256 of its secret is ever stored."""
+
+    name: str
+    role: Role
+    created_at: str
+    created_by: str
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the token still authenticates."""
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One state change: who did what to which subject, when (append-only)."""
+
+    event_id: int
+    at: str
+    actor: str
+    action: AuditAction
+    subject: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """A scan asked of the service, and the recorded scan that answers it once done."""
+
+    job_id: str
+    target: str
+    policy_name: str
+    policy_digest: str
+    environment: str | None
+    status: JobStatus
+    requested_by: str
+    created_at: str
+    updated_at: str
+    scan_id: str | None = None
+    error: str | None = None

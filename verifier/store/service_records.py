@@ -1,0 +1,398 @@
+"""The service's records in the Store's database: tokens, the audit log, scan jobs, decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from verifier.errors import NotFoundError, UsageError
+from verifier.model import Decision, ScanStatus, Verdict
+from verifier.service.model import (
+    ApiToken,
+    AuditAction,
+    AuditEvent,
+    JobStatus,
+    Role,
+    ScanJob,
+)
+from verifier.store.database import Store
+from verifier.store.tables import (
+    ApiTokenRow,
+    AuditEventRow,
+    DecisionRow,
+    FindingRow,
+    ScanFactsRow,
+    ScanJobRow,
+    ScanRow,
+    SignatureRow,
+    format_timestamp,
+)
+
+#: Most audit events one read returns.
+MAX_AUDIT_EVENTS = 1_000
+#: Most inventory entries one read returns.
+MAX_INVENTORY = 1_000
+
+
+@dataclass(frozen=True)
+class RecordedSubject:
+    """The newest recorded scan of a pinned subject, and its decision under one policy."""
+
+    scan_id: str
+    status: ScanStatus
+    #: The newest decision recorded for this policy digest and environment, if any.
+    verdict: Verdict | None
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """One model at one commit: its newest recorded scan and that scan's current decision."""
+
+    subject: str
+    scan_id: str
+    scanned_at: str
+    status: ScanStatus
+    decision: Decision
+    policy_name: str
+    policy_digest: str
+    environment: str | None
+    findings: int
+    #: Status of the newest signature check (`verified`, `absent`, ...), None when none ran.
+    signature: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(actor: str, action: AuditAction, subject: str, **detail: Any) -> AuditEventRow:
+    return AuditEventRow(
+        at=_now(), actor=actor, action=action.value, subject=subject, detail=detail
+    )
+
+
+class ServiceRecords:
+    """What the service keeps beside the scans, in the same database and transactions.
+
+    Every change is written with its audit event in one transaction: there is no change
+    without its event, nor an event without its change.
+    """
+
+    def __init__(self, store: Store) -> None:
+        """Use `store`'s database (opened, so at the newest schema)."""
+        self._store = store
+        self._sessions = store._sessions
+
+    # Tokens
+
+    def create_token(self, *, name: str, role: Role, token_sha256: str, actor: str) -> ApiToken:
+        """Record a new token by the SHA-256 of its secret.
+
+        Raises:
+            UsageError: A token (even a revoked one) already has this name.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("record a token in"), self._sessions.begin() as session:
+            if session.scalars(select(ApiTokenRow.id).where(ApiTokenRow.name == name)).first():
+                raise UsageError(
+                    f"a token named {name!r} exists already (names are never reused, even "
+                    "after revocation): choose another name"
+                )
+            row = ApiTokenRow(
+                name=name,
+                role=role.value,
+                token_sha256=token_sha256,
+                created_at=_now(),
+                created_by=actor,
+            )
+            session.add(row)
+            session.add(_event(actor, AuditAction.TOKEN_CREATED, name, role=role.value))
+            session.flush()
+            return row.to_model()
+
+    def revoke_token(self, name: str, *, actor: str) -> ApiToken:
+        """Revoke a token: it never authenticates again.
+
+        Raises:
+            NotFoundError: No token has this name.
+            UsageError: The token is already revoked.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("revoke a token in"), self._sessions.begin() as session:
+            row = session.scalars(select(ApiTokenRow).where(ApiTokenRow.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no token is named {name!r}; see `verifier token list`")
+            if row.revoked_at is not None:
+                raise UsageError(f"token {name!r} was already revoked at {row.revoked_at}")
+            row.revoked_at = _now()
+            row.revoked_by = actor
+            session.add(_event(actor, AuditAction.TOKEN_REVOKED, name, role=row.role))
+            session.flush()
+            return row.to_model()
+
+    def list_tokens(self) -> list[ApiToken]:
+        """Every token ever created, oldest first, revoked ones included.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        with self._store._failures("list the tokens in"), self._sessions() as session:
+            rows = session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.id)).all()
+            return [row.to_model() for row in rows]
+
+    def authenticate(self, token_sha256: str) -> ApiToken | None:
+        """The active token whose secret has this SHA-256, or None.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = select(ApiTokenRow).where(
+            ApiTokenRow.token_sha256 == token_sha256, ApiTokenRow.revoked_at.is_(None)
+        )
+        with self._store._failures("check a token in"), self._sessions() as session:
+            row = session.scalars(query).first()
+            return row.to_model() if row is not None else None
+
+    def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
+        """The newest audit events, newest first.
+
+        Raises:
+            UsageError: `limit` is not between 1 and `MAX_AUDIT_EVENTS`.
+            StoreError: The database cannot be reached or read.
+        """
+        if not 1 <= limit <= MAX_AUDIT_EVENTS:
+            raise UsageError(f"the number of events must be between 1 and {MAX_AUDIT_EVENTS}")
+        query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
+        with self._store._failures("read the audit log in"), self._sessions() as session:
+            return [row.to_model() for row in session.scalars(query)]
+
+    # Scan jobs
+
+    def add_job(self, job: ScanJob) -> None:
+        """Record a requested scan with its audit event.
+
+        Raises:
+            StoreError: The database cannot be reached or refused the write.
+        """
+        event = _event(
+            job.requested_by,
+            AuditAction.SCAN_REQUESTED,
+            job.target,
+            job=job.job_id,
+            policy_digest=job.policy_digest,
+            environment=job.environment,
+            status=job.status.value,
+        )
+        with self._store._failures("record a scan job in"), self._sessions.begin() as session:
+            session.add(ScanJobRow.from_model(job))
+            session.add(event)
+
+    def get_job(self, job_id: str) -> ScanJob:
+        """A scan job by its id.
+
+        Raises:
+            NotFoundError: No job has this id.
+            StoreError: The database cannot be reached or read.
+        """
+        with self._store._failures("read a scan job from"), self._sessions() as session:
+            row = session.get(ScanJobRow, job_id)
+            if row is None:
+                raise NotFoundError(f"no scan job has the id {job_id!r}")
+            return row.to_model()
+
+    def pending_job(
+        self, target: str, *, policy_digest: str, environment: str | None
+    ) -> ScanJob | None:
+        """A queued or running job for the same target, policy digest and environment.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanJobRow)
+            .where(
+                ScanJobRow.target == target,
+                ScanJobRow.policy_digest == policy_digest,
+                _same_environment(ScanJobRow.environment, environment),
+                ScanJobRow.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+            )
+            .order_by(ScanJobRow.created_at)
+            .limit(1)
+        )
+        with self._store._failures("read the scan jobs in"), self._sessions() as session:
+            row = session.scalars(query).first()
+            return row.to_model() if row is not None else None
+
+    def unfinished_jobs(self) -> list[ScanJob]:
+        """Jobs queued or left running (by a server that stopped), oldest first.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanJobRow)
+            .where(ScanJobRow.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+            .order_by(ScanJobRow.created_at)
+        )
+        with self._store._failures("read the scan jobs in"), self._sessions() as session:
+            return [row.to_model() for row in session.scalars(query)]
+
+    def set_job_status(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        scan_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move a job on: running, then complete (with its scan) or failed (with the error).
+
+        Raises:
+            StoreError: The database cannot be reached or refused the write.
+        """
+        values: dict[str, Any] = {"status": status.value, "updated_at": _now()}
+        if scan_id is not None:
+            values["scan_id"] = scan_id
+        if error is not None:
+            values["error"] = error
+        statement = update(ScanJobRow).where(ScanJobRow.id == job_id).values(**values)
+        with self._store._failures("update a scan job in"), self._sessions.begin() as session:
+            session.execute(statement)
+
+    # Decisions
+
+    def recorded_subject(
+        self, subject: str, *, policy_digest: str, environment: str | None
+    ) -> RecordedSubject | None:
+        """The newest recorded scan of `subject` with its newest decision under this policy.
+
+        Failed scans keep no facts and so never answer: a failed rescan leaves the previous
+        scan standing. Returns None when no scan of `subject` is recorded.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        scan_query = (
+            select(ScanRow.id, ScanRow.status)
+            .join(ScanFactsRow, ScanFactsRow.scan_id == ScanRow.id)
+            .where(ScanFactsRow.subject == subject)
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+            .limit(1)
+        )
+        with self._store._failures("read a decision from"), self._sessions() as session:
+            found = session.execute(scan_query).first()
+            if found is None:
+                return None
+            scan_id, status = found
+            decision = _decision_under(session, scan_id, policy_digest, environment)
+            return RecordedSubject(
+                scan_id=scan_id,
+                status=ScanStatus(status),
+                verdict=decision.to_model() if decision is not None else None,
+            )
+
+    def inventory(self, *, limit: int = 100, offset: int = 0) -> list[InventoryEntry]:
+        """Every model@commit ever scanned, by subject, with its newest scan's current decision.
+
+        Raises:
+            UsageError: `limit` is not between 1 and `MAX_INVENTORY`, or `offset` is negative.
+            StoreError: The database cannot be reached or read.
+        """
+        if not 1 <= limit <= MAX_INVENTORY or offset < 0:
+            raise UsageError(f"limit must be between 1 and {MAX_INVENTORY}, offset at least 0")
+        newest = (
+            select(
+                ScanFactsRow.subject,
+                ScanFactsRow.scan_id,
+                func.row_number()
+                .over(
+                    partition_by=ScanFactsRow.subject,
+                    order_by=(ScanRow.started_at.desc(), ScanRow.id.desc()),
+                )
+                .label("rank"),
+            )
+            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .where(ScanFactsRow.subject.is_not(None))
+            .subquery()
+        )
+        latest = aliased(DecisionRow)
+        current = (
+            select(latest.id)
+            .where(latest.scan_id == ScanRow.id)
+            .order_by(latest.id.desc())
+            .limit(1)
+            .correlate(ScanRow)
+            .scalar_subquery()
+        )
+        findings = (
+            select(func.count(FindingRow.id)).where(FindingRow.scan_id == ScanRow.id)
+        ).scalar_subquery()
+        signature = (
+            select(SignatureRow.status)
+            .where(SignatureRow.scan_id == ScanRow.id)
+            .order_by(SignatureRow.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            select(newest.c.subject, ScanRow, DecisionRow, findings, signature)
+            .join(ScanRow, ScanRow.id == newest.c.scan_id)
+            .join(DecisionRow, DecisionRow.id == current)
+            .where(newest.c.rank == 1)
+            .order_by(newest.c.subject)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._store._failures("read the inventory in"), self._sessions() as session:
+            rows = session.execute(query).all()
+        return [
+            InventoryEntry(
+                subject=subject,
+                scan_id=scan.id,
+                scanned_at=format_timestamp(scan.started_at),
+                status=ScanStatus(scan.status),
+                decision=Decision(decision.decision),
+                policy_name=decision.policy_name,
+                policy_digest=decision.policy_digest,
+                environment=decision.environment,
+                findings=int(count),
+                signature=signature_status,
+            )
+            for subject, scan, decision, count, signature_status in rows
+        ]
+
+    def decision_of(
+        self, scan_id: str, *, policy_digest: str, environment: str | None
+    ) -> Verdict | None:
+        """A scan's newest decision under this policy digest and environment, if any.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        with self._store._failures("read a decision from"), self._sessions() as session:
+            row = _decision_under(session, scan_id, policy_digest, environment)
+            return row.to_model() if row is not None else None
+
+
+def _same_environment(column: Any, environment: str | None) -> Any:
+    return column.is_(None) if environment is None else column == environment
+
+
+def _decision_under(
+    session: Session, scan_id: str, policy_digest: str, environment: str | None
+) -> DecisionRow | None:
+    query = (
+        select(DecisionRow)
+        .where(
+            DecisionRow.scan_id == scan_id,
+            DecisionRow.policy_digest == policy_digest,
+            _same_environment(DecisionRow.environment, environment),
+        )
+        .order_by(DecisionRow.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
