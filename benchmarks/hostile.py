@@ -399,6 +399,25 @@ def write_keras_deflated_hdf5(folder: Path, *, size: int = 250 << 20) -> list[st
     return ["scan", str(folder)]
 
 
+def write_keras_config_lists(folder: Path, *, size_mb: int = 60) -> list[str]:
+    """A 60 KB .keras zip whose deflated config.json is `size_mb` MB of empty lists (under the
+    64 MiB config cap: 20 million objects for json.loads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lists = b"[" + b"[]," * (size_mb * 1_000_000 // 3) + b"[]]"
+    member = ZipMember("config.json", 8, [lists])
+    (folder / "model.keras").write_bytes(materialise(zip_segments([member])))
+    return ["scan", str(folder)]
+
+
+def write_safetensors_header_lists(folder: Path, *, size_mb: int = 90) -> list[str]:
+    """A safetensors file whose header is `size_mb` MB of empty lists (the cap is 100 MB)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lists = b"[" + b"[]," * (size_mb * 1_000_000 // 3) + b"[]]"
+    header = b'{"__metadata__":{"a":"b"},"x":' + lists + b"}"
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    return ["scan", str(folder)]
+
+
 @dataclass(frozen=True)
 class Case:
     """One hostile input: its name, what issue 13 measured before, and its builder."""
@@ -427,6 +446,8 @@ CASES = (
     Case("zip-8-members-of-1-gib", "47 s, allowed", write_zip_wide_bomb),
     Case("zip-nested-3-deep", "1.58 GB", write_zip_nested_bomb),
     Case("keras-deflated-hdf5-250mb", "(new) 835 MB", write_keras_deflated_hdf5),
+    Case("keras-config-60mb-of-lists", "(new) 106 s, 2.9 GB", write_keras_config_lists),
+    Case("safetensors-header-90mb-of-lists", "(new) 42 s, 2.4 GB", write_safetensors_header_lists),
 )
 
 

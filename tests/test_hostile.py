@@ -223,6 +223,41 @@ def test_zip_nested_three_deep_is_streamed_and_its_payload_found(tmp_path: Path)
     assert hit["member"] == "inner.zip!inner.zip!inner.zip!payload.pkl"
 
 
+def test_keras_config_of_millions_of_lists_is_refused_before_parsing(tmp_path: Path) -> None:
+    args = hostile.write_keras_config_lists(tmp_path / "model", size_mb=8)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "KERAS-CONFIG-INVALID"]
+    assert "past the JSON caps" in refused["message"]
+    assert "values, over the cap" in refused["message"]
+
+
+def test_keras_h5_attribute_is_parsed_under_the_json_caps(tmp_path: Path) -> None:
+    import h5py
+    import numpy as np
+
+    path = tmp_path / "model.h5"
+    with h5py.File(path, "w") as handle:  # compact attributes: at most 64 KiB; nesting is free
+        handle.attrs["model_config"] = np.bytes_(b"[" * 200 + b"]" * 200)
+    code, out, _ = _run("scan", str(path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 1
+    [refused] = [f for f in doc["findings"] if f["code"] == "KERAS-CONFIG-INVALID"]
+    assert "past the JSON caps (nested deeper than 128 levels)" in refused["message"]
+
+
+def test_safetensors_header_of_millions_of_lists_is_refused_before_parsing(
+    tmp_path: Path,
+) -> None:
+    args = hostile.write_safetensors_header_lists(tmp_path / "model", size_mb=8)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "SAFETENSORS-HEADER-INVALID"]
+    assert "past the JSON caps (about" in refused["message"]
+
+
 _LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcde", "bcdef", strict=True)
 )

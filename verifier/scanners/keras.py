@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from verifier.bounded_json import MODEL_CONFIG, JsonLimitError
+from verifier.bounded_json import loads as bounded_loads
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.hdf5 import Hdf5Error, root_attributes
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
@@ -271,7 +273,10 @@ def scan_config_member(
         yield _invalid(ctx, "config.json", f"larger than {MAX_CONFIG} bytes", member)
         return
     try:
-        document = json.loads(data)
+        document = _bounded_json(data)
+    except JsonLimitError as exc:
+        yield _invalid(ctx, "config.json", f"past the JSON caps ({exc})", member)
+        return
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         yield _invalid(ctx, "config.json", f"not JSON ({type(exc).__name__})", member)
         fmt = identify(data[:65536], len(data))
@@ -350,11 +355,27 @@ def scan_hdf5(stream: ScanStream, ctx: ScanContext, *, member: str | None) -> It
             continue
         try:
             # As Keras does (json.loads on what h5py returns): any UTF encoding is detected.
-            document = json.loads(attribute.value)
+            document = _bounded_json(attribute.value)
+        except JsonLimitError as exc:
+            yield _invalid(ctx, where, f"past the JSON caps ({exc})", member)
+            continue
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             yield _invalid(ctx, where, f"not JSON ({type(exc).__name__})", member)
             continue
         yield from config_findings(document, ctx, where=where, member=member)
+
+
+def _bounded_json(data: bytes | str) -> Any:
+    """`json.loads` as Keras calls it (bytes in any UTF encoding), under the model-config caps
+    (a 64 MiB document of empty lists is 21 million objects).
+
+    Raises:
+        JsonLimitError: the document is over a cap (nothing was parsed).
+        ValueError: not JSON (UnicodeDecodeError included).
+    """
+    if isinstance(data, bytes) and (encoding := json.detect_encoding(data)) != "utf-8":
+        data = data.decode(encoding, "surrogatepass")  # UTF-8 bytes are checked as they are
+    return bounded_loads(data, MODEL_CONFIG)
 
 
 def _invalid(ctx: ScanContext, where: str, why: str, member: str | None) -> Finding:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
+from verifier.bounded_json import JsonLimitError, JsonLimits, check_shape
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import safetensors_facts
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
@@ -15,6 +16,9 @@ HEADER_CAP = 100_000_000
 """Largest header accepted, in bytes: the safetensors library's own MAX_HEADER_SIZE."""
 
 MAX_PROBLEMS = 64
+#: What a header may hold as JSON, checked before it is parsed: a 90 MB header of empty lists
+#: (under HEADER_CAP) took 42 s and 2.4 GB to parse. Each tensor is about eight values.
+HEADER_SHAPE = JsonLimits(max_bytes=HEADER_CAP, max_depth=64, max_nodes=2_000_000)
 """Problems reported per header; the rest are summarised in one more."""
 
 # Element width in bits, from the Dtype enum of the safetensors crate (0.8).
@@ -89,6 +93,10 @@ def header_problems(header_bytes: bytes, *, data_size: int) -> list[HeaderProble
     """
     if len(header_bytes) > HEADER_CAP:
         return [HeaderProblem(f"header is {len(header_bytes)} bytes, over the {HEADER_CAP} cap")]
+    try:
+        check_shape(header_bytes, HEADER_SHAPE)  # before a copy is decoded or anything built
+    except JsonLimitError as exc:
+        return [HeaderProblem(f"header is past the JSON caps ({exc})")]
     try:
         text = header_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
