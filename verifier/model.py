@@ -63,6 +63,8 @@ class FileFormat(enum.StrEnum):
     COMPRESSED = "compressed"  # gzip, bz2, xz, lzma or zlib stream (joblib's compressed pickles)
     TAR = "tar"
     ARCHIVE = "archive"  # 7z, rar: archives the scanner does not open
+    EXECUTABLE = "executable"  # native programs and libraries: PE, ELF, Mach-O
+    TENSOR_DATA = "tensor-data"  # raw tensor bytes that an analysed model file names
 
     @property
     def carries_pickle(self) -> bool:

@@ -42,6 +42,7 @@ from verifier.policy.schema import Mode
 from verifier.printable import record_name
 from verifier.scanners.budget import DecompressionBudget, ScanBudget
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
+from verifier.scanners.references import identify_referenced
 from verifier.scanners.registry import scanner_for
 from verifier.scanners.remote_code import python_file_finding
 from verifier.scanners.sniff import identify
@@ -482,6 +483,7 @@ def _finish(
     """Decide with the policy and record: the same for every source."""
     # The extra digests served the signature check; the report keeps SHA-256 (and git SHA-1).
     files = tuple(replace(f, extra_digests=()) if f.extra_digests else f for f in files)
+    files = identify_referenced(files)
     files, findings = cap_findings(*_attribute(files, findings))
     all_findings = findings + tuple(f for r in files for f in r.findings)
     status = (

@@ -34,6 +34,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.keras_samples",
     "benchmarks.corpus.onnx_samples",
     "benchmarks.corpus.savedmodel_samples",
+    "benchmarks.corpus.identification_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

@@ -219,6 +219,25 @@ def zip_symlink(m: Path) -> bytes:
     return buffer.getvalue()
 
 
+def count_below_directory(files: dict[str, bytes], *, count: int) -> bytes:
+    """A zip whose end record counts `count` entries while its directory holds them all."""
+    data = plain_zip(files)
+    at = data.rfind(b"PK\x05\x06")
+    return data[: at + 8] + struct.pack("<HH", count, count) + data[at + 12 :]
+
+
+@technique(
+    "zip-count-below-directory",
+    family="archive",
+    filename="arrays.npz",
+    expect=(DANGEROUS, "ZIP-INCONSISTENT"),
+)
+def zip_count_below(m: Path) -> bytes:
+    """The end record counts 1 entry; zipfile (numpy's npz, Keras) reads the directory by its
+    size and lists the second, hostile one."""
+    return count_below_directory({"a.npy": b"not read", "b.pkl": payload(m)}, count=1)
+
+
 def zip64_locator_elsewhere(benign: bytes, hostile: bytes) -> bytes:
     """Two archives in one file: zipfile reads the one before the zip64 locator, miniz the one
     the locator's offset names."""

@@ -30,6 +30,33 @@ def _lineage(*repos: str, commit: str | None = "b" * 40) -> list[dict[str, Any]]
     ("match", "document", "fires"),
     [
         ("{publisher_in: [qwen]}", hf("Qwen/Qwen2.5"), True),
+        (
+            "{finding_codes: [X], finding_paths: ['assets/*']}",
+            facts(findings=[finding("X", "high", "assets/a/b.wav")]),
+            True,
+        ),
+        (
+            "{finding_codes: [X], finding_paths: ['assets/*']}",
+            facts(findings=[finding("X", "high", "Assets/b.wav")]),
+            False,
+        ),
+        (
+            "{finding_paths_not_in: ['assets/*']}",
+            facts(findings=[finding("X", "high", "assets/b.wav")]),
+            False,
+        ),
+        ("{finding_paths_not_in: ['a/*']}", facts(findings=[finding("X", "high", None)]), True),
+        ("{finding_paths: ['*']}", facts(findings=[finding("X", "high", None)]), False),
+        (
+            "{finding_severity_at_least: high, finding_codes_not_in: [X]}",
+            facts(findings=[finding("X", "high"), finding("Y", "low")]),
+            False,
+        ),
+        (
+            "{finding_severity_at_least: high, finding_codes_not_in: [X]}",
+            facts(findings=[finding("X", "high"), finding("Y", "high")]),
+            True,
+        ),
         ("{publisher_in: [google]}", hf("Qwen/Qwen2.5"), False),
         ("{publisher_not_in: [google]}", facts(), True),  # unknown is never on a list
         ("{publisher_known: false}", hf("nobody/x"), True),
@@ -281,3 +308,10 @@ def test_card_lineage_reaches_lineage_rules() -> None:
     assert verdict.reasons[0].evidence == (
         "ancestor Qwen/Qwen2.5-7B (finetune, depth 1): publisher country CN",
     )
+
+
+def test_matchers_added_later_leave_the_digest_of_policies_that_do_not_use_them() -> None:
+    from verifier.policy.schema import Match
+
+    assert "finding_paths" not in Match().model_dump(mode="json")
+    assert Match(finding_paths=("a/*",)).model_dump(mode="json")["finding_paths"] == ["a/*"]

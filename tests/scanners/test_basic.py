@@ -115,16 +115,14 @@ def test_passive_formats_yield_nothing_and_read_nothing(fmt: FileFormat, data: b
     assert stream.tell() == 0
 
 
-def test_unknown_format_is_one_low_finding_with_evidence() -> None:
+def test_unknown_format_is_one_high_finding_with_evidence() -> None:
     findings, _ = run(
         UnknownFormatScanner(), b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64, FileFormat.UNKNOWN
     )
     assert len(findings) == 1
     finding = findings[0]
-    assert (finding.code, finding.severity, finding.file) == ("FORMAT-UNKNOWN", Severity.LOW, "f")
-    assert finding.message == (
-        "unknown binary format; no known loader executes it, but it was not analysed"
-    )
+    assert (finding.code, finding.severity, finding.file) == ("FORMAT-UNKNOWN", Severity.HIGH, "f")
+    assert finding.message.startswith("content identified as no known format")
     assert finding.evidence == "first bytes: 7f454c46020101000000000000000000"
 
 

@@ -29,6 +29,7 @@ RUNS_PAYLOAD = {
     "tar-bad-checksum-pickle-at-zero": "torch",
     "tar-dir-with-size": "torch",
     "zip64-locator-elsewhere": "torch",
+    "zip-count-below-directory": "zip-members",
     "gzip-multistream-payload": "gzip",
     "bz2-multistream-payload": "joblib",
     "xz-multistream-payload": "joblib",

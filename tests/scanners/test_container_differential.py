@@ -166,8 +166,7 @@ def zip_variants(draw: st.DrawFn) -> dict[str, object]:
             )
         ),
         "payload_at": draw(st.integers(0, 3)),
-        # Data in front of a zip is identification's (issue 11 part 2): see the xfail below.
-        "prepend": 0,
+        "prepend": draw(st.sampled_from([0, 0, 7, 100])),
         "append": draw(st.sampled_from([0, 0, 5, 300])),
         "locator": draw(st.booleans()),
         "rename": draw(st.booleans()),
@@ -273,11 +272,6 @@ def test_compressed_variants_match_their_readers(
     check(oracle, lambda m: build_stream(spec, m), stream_loaders(spec))
 
 
-@pytest.mark.xfail(
-    reason="a zip behind junk bytes is identified as unknown, not as a zip (identification, "
-    "issue 11 part 2); zipfile reads it",
-    strict=False,
-)
 def test_zip_behind_junk_is_read_as_zipfile_reads_it(oracle: LoaderOracle) -> None:
     spec: dict[str, object] = {
         "names": ["archive/data.pkl"],

@@ -6,11 +6,13 @@ FLOAT arguments spelled every way either unpickler reads them, and arguments lon
 64 KiB identification window. The oracle (tests/scanners/pickle_oracle.py) loads each sample
 with the real unpicklers in a subprocess, recording imports and calling nothing; whenever it
 would import the payload's callable, the scanner must identify the file as a pickle and either
-report that callable or refuse the stream (PICKLE-MALFORMED, high).
+report that callable or refuse the stream (PICKLE-MALFORMED, high). CI runs SNIFF_EXAMPLES
+(default 150); `SNIFF_EXAMPLES=5000` runs a longer campaign.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 
@@ -101,7 +103,7 @@ def _payload(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("SNIFF_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

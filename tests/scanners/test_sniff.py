@@ -434,7 +434,11 @@ def test_empty_file() -> None:
 
 
 def test_unknown_binary() -> None:
-    assert sniff(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56) is FileFormat.UNKNOWN
+    assert sniff(bytes(range(1, 256)) + b"\x00" * 56) is FileFormat.UNKNOWN
+
+
+def test_elf_is_an_executable() -> None:
+    assert sniff(b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56) is FileFormat.EXECUTABLE
 
 
 @settings(max_examples=500, deadline=None)

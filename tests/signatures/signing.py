@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from model_signing import hashing, signing
 
+from tests.samples import safetensors_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 #: The upstream fixtures live in `../shared` beside the clone (CI); a git worktree one level
 #: deeper finds them one level up.
@@ -196,7 +198,9 @@ def make_model(folder: Path) -> Path:
     """A small model folder with nested files and an empty one."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text('{"hidden_size": 8}\n')
-    (folder / "weights.bin").write_bytes(bytes(range(256)) * 40)
+    # Weights of a format the scanner identifies (unidentified bytes are FORMAT-UNKNOWN, high).
+    tensor = {"w": {"dtype": "U8", "shape": [10240], "data_offsets": [0, 10240]}}
+    (folder / "weights.bin").write_bytes(safetensors_bytes(tensor, bytes(range(256)) * 40))
     (folder / "sub").mkdir(exist_ok=True)
     (folder / "sub" / "notes.txt").write_text("notes\n")
     (folder / "empty.txt").write_bytes(b"")

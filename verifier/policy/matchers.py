@@ -36,12 +36,24 @@ def _findings(match: Match, ev: Evidence) -> Hit | None:
     if match.finding_codes is not None:
         codes = set(match.finding_codes)
         selected = [f for f in selected if f["code"] in codes]
+    if match.finding_codes_not_in is not None:
+        excluded = set(match.finding_codes_not_in)
+        selected = [f for f in selected if f["code"] not in excluded]
+    if match.finding_paths is not None:
+        selected = [f for f in selected if _path_in(match.finding_paths, f["file"])]
+    if match.finding_paths_not_in is not None:
+        selected = [f for f in selected if not _path_in(match.finding_paths_not_in, f["file"])]
     if not selected:
         return None
     return Hit(
         tuple(f"{_where(f)}: {f['code']} ({f['severity']})" for f in selected),
         tuple(f["file"] or "" for f in selected),
     )
+
+
+def _path_in(patterns: Sequence[str], path: str | None) -> bool:
+    """Whether a finding's file matches a glob (case-sensitive); scan-level findings never do."""
+    return path is not None and any(fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
 def _formats(ev: Evidence, wanted: set[str], *, inside: bool) -> Hit | None:
@@ -223,7 +235,14 @@ def evaluate_match(match: Match, ev: Evidence, *, lineage: LineageScope | None) 
         status = ev["scan"]["status"]
         ok = (not ev["scan"]["complete"]) == match.scan_incomplete
         results.append(Hit((f"scan status: {status}",)) if ok else None)
-    if match.finding_severity_at_least is not None or match.finding_codes is not None:
+    finding_matchers = (
+        match.finding_severity_at_least,
+        match.finding_codes,
+        match.finding_codes_not_in,
+        match.finding_paths,
+        match.finding_paths_not_in,
+    )
+    if any(matcher is not None for matcher in finding_matchers):
         results.append(_findings(match, ev))
     if match.file_formats is not None:
         results.append(_formats(ev, {f.value for f in match.file_formats}, inside=True))

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from verifier.errors import PolicyError
 from verifier.facts import parse_facts_document
@@ -71,12 +79,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Matchers added after policies were first digested. Left out of the dump when unset, so a
+#: policy that does not use them keeps the digest it had (digests are pinned and recorded).
+_LATER_MATCHERS = frozenset({"finding_codes_not_in", "finding_paths", "finding_paths_not_in"})
+
+
 class Match(_Strict):
     """Typed matchers; every matcher given must hold for the rule to fire."""
 
     # Scan facts: files and findings.
     finding_severity_at_least: Severity | None = None
     finding_codes: tuple[str, ...] | None = None
+    finding_codes_not_in: tuple[str, ...] | None = None
+    # Glob patterns over the path of the file a finding is about (`*` crosses folders).
+    finding_paths: tuple[str, ...] | None = None
+    finding_paths_not_in: tuple[str, ...] | None = None
     file_formats: tuple[FileFormat, ...] | None = None
     file_formats_not_in: tuple[FileFormat, ...] | None = None
     scan_incomplete: bool | None = None
@@ -116,6 +133,11 @@ class Match(_Strict):
     def given(self) -> dict[str, Any]:
         """The matchers this rule sets, by name."""
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in _LATER_MATCHERS}
 
 
 #: Matchers about a model's identity, publisher and licence: what `lineage:` applies to ancestors.

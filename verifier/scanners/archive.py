@@ -104,21 +104,44 @@ def has_end_record(stream: ScanStream) -> bool:
 def read_directory(stream: ScanStream, *, follow_locator: bool = False) -> list[_Entry]:
     """Read the central directory from the end of the archive (metadata only).
 
-    By default the directory is found as Python's zipfile finds it: the zip64 end record just
-    before its locator, offsets shifted by any data in front of the archive. With
-    `follow_locator`, as PyTorch's reader (miniz) finds it: the zip64 record at the offset the
-    locator states, offsets taken as they are.
+    By default the directory is read as Python's zipfile reads it: the zip64 end record just
+    before its locator, offsets shifted by any data in front of the archive, every entry in the
+    directory's stated size (whatever the end record counts), names cut at a NUL. With
+    `follow_locator`, as PyTorch's reader (miniz) reads it: the zip64 record at the offset the
+    locator states, offsets taken as they are, as many entries as the end record counts, names
+    whole.
 
     Raises:
         ZipStructureError: no end record, or a directory that is truncated or too large.
     """
+    return read_directory_counted(stream, follow_locator=follow_locator)[0]
+
+
+def _end_record(stream: ScanStream) -> tuple[bytes, int]:
+    """The end record and its position, found as zipfile finds it."""
+    if stream.size >= 22:
+        # zipfile first tries an end record with no comment at the very end.
+        last = stream.read_at(stream.size - 22, 22)
+        if last[:4] == _EOCD and last[-2:] == b"\0\0":
+            return last, stream.size - 22
     tail_len = min(stream.size, 65557)
     tail = stream.read_at(stream.size - tail_len, tail_len)
     at = tail.rfind(_EOCD)
     if at < 0 or at + 22 > len(tail):
         raise ZipStructureError("no end-of-central-directory record")
-    (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack_from("<4sHHHHIIH", tail, at)
-    eocd_pos = stream.size - tail_len + at
+    return tail[at : at + 22], stream.size - tail_len + at
+
+
+def read_directory_counted(
+    stream: ScanStream, *, follow_locator: bool = False
+) -> tuple[list[_Entry], int]:
+    """`read_directory`, with the number of entries the end record declares.
+
+    Raises:
+        ZipStructureError: as `read_directory`.
+    """
+    record, eocd_pos = _end_record(stream)
+    (_, _, _, _, count, cd_size, cd_offset, _) = struct.unpack("<4sHHHHIIH", record)
     dir_end = eocd_pos
     loc = stream.read_at(eocd_pos - 20, 20) if eocd_pos >= 76 else b""
     if len(loc) == 20 and loc[:4] == _EOCD64_LOCATOR:
@@ -142,36 +165,45 @@ def read_directory(stream: ScanStream, *, follow_locator: bool = False) -> list[
     data = stream.read_at(base + cd_offset, cd_size)
     entries: list[_Entry] = []
     pos = 0
-    for _ in range(count):
+    # zipfile reads entries until the directory's size is used up; miniz reads `count` of them.
+    while (len(entries) < count) if follow_locator else (pos < cd_size):
         if data[pos : pos + 4] != _CENTRAL or pos + 46 > len(data):
             raise ZipStructureError("central directory entry is corrupt")
-        fields = struct.unpack_from("<4sHHHHHHIIIHHHHHII", data, pos)
-        flags, method, crc, csize, usize = fields[3], fields[4], fields[7], fields[8], fields[9]
-        nlen, xlen, clen, offset = fields[10], fields[11], fields[12], fields[16]
-        raw_name = data[pos + 46 : pos + 46 + nlen]
-        extra = data[pos + 46 + nlen : pos + 46 + nlen + xlen]
-        wanted = [usize == 0xFFFFFFFF, csize == 0xFFFFFFFF, offset == 0xFFFFFFFF]
-        if any(wanted):
-            values = iter(_zip64_values(extra, wanted))
-            usize = next(values) if wanted[0] else usize
-            csize = next(values) if wanted[1] else csize
-            offset = next(values) if wanted[2] else offset
-        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        entries.append(
-            _Entry(
-                name,
-                method,
-                flags,
-                crc,
-                csize,
-                usize,
-                base + offset,
-                made_by=fields[1],
-                external=fields[15],
-            )
-        )
-        pos += 46 + nlen + xlen + clen
-    return entries
+        if len(entries) >= MAX_ENTRIES:
+            raise ZipStructureError(f"central directory too large (over {MAX_ENTRIES} entries)")
+        entry, pos = _central_entry(data, pos, base=base, whole_name=follow_locator)
+        entries.append(entry)
+    return entries, count
+
+
+def _central_entry(data: bytes, pos: int, *, base: int, whole_name: bool) -> tuple[_Entry, int]:
+    """One central directory entry at `pos`, and where the next one starts."""
+    fields = struct.unpack_from("<4sHHHHHHIIIHHHHHII", data, pos)
+    flags, method, crc, csize, usize = fields[3], fields[4], fields[7], fields[8], fields[9]
+    nlen, xlen, clen, offset = fields[10], fields[11], fields[12], fields[16]
+    raw_name = data[pos + 46 : pos + 46 + nlen]
+    extra = data[pos + 46 + nlen : pos + 46 + nlen + xlen]
+    wanted = [usize == 0xFFFFFFFF, csize == 0xFFFFFFFF, offset == 0xFFFFFFFF]
+    if any(wanted):
+        values = iter(_zip64_values(extra, wanted))
+        usize = next(values) if wanted[0] else usize
+        csize = next(values) if wanted[1] else csize
+        offset = next(values) if wanted[2] else offset
+    name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    if not whole_name:
+        name = name.split("\0", 1)[0]  # zipfile's ZipInfo cuts the name at a NUL
+    entry = _Entry(
+        name,
+        method,
+        flags,
+        crc,
+        csize,
+        usize,
+        base + offset,
+        made_by=fields[1],
+        external=fields[15],
+    )
+    return entry, pos + 46 + nlen + xlen + clen
 
 
 class ZipScanner(Scanner):
@@ -193,7 +225,7 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
     the members only that reader sees are scanned as well.
     """
     try:
-        entries = read_directory(stream)
+        entries, declared = read_directory_counted(stream)
     except ZipStructureError as exc:
         yield ctx.finding(
             "ARCHIVE-UNSCANNABLE",
@@ -202,6 +234,15 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
             member=prefix or None,
         )
         return
+    if declared != len(entries):
+        yield ctx.finding(
+            "ZIP-INCONSISTENT",
+            Severity.HIGH,
+            f"the end record counts {declared} entries but the central directory holds "
+            f"{len(entries)}: zipfile lists them all, PyTorch's reader the first {declared}; "
+            "all were scanned",
+            member=prefix or None,
+        )
     others = _miniz_only(stream, entries)
     yield from _directory_findings(ctx, entries, prefix=prefix)
     over = _over_budget(ctx, entries, prefix=prefix)
@@ -213,8 +254,9 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
         yield ctx.finding(
             "CONTAINER-AMBIGUOUS",
             Severity.HIGH,
-            "PyTorch's zip reader (which follows the zip64 locator and takes offsets as "
-            "stated) finds members that Python's zipfile does not; both views were scanned",
+            "PyTorch's zip reader (which follows the zip64 locator, takes offsets as stated "
+            "and names whole) finds members that Python's zipfile does not; both views were "
+            "scanned",
             member=prefix or None,
             evidence=", ".join(sorted({e.name for e in others}))[:200],
         )

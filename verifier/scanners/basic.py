@@ -1,4 +1,4 @@
-"""Scanners for formats no model loader executes: JSON, text, images, tokenizers, empty, unknown."""
+"""Scanners for data formats (JSON, text, images, tokenizers), executables, unknown content."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.keras import config_findings as keras_config_findings
 from verifier.scanners.keras import looks_like_keras_config
 from verifier.scanners.remote_code import carries_code, config_findings, scan_text
+from verifier.scanners.sniff import executable_kind
 
 JSON_CAP = MODEL_CONFIG.max_bytes
 """Largest JSON file parsed, in bytes; larger ones are a blocking finding instead."""
 
 _READ_CHUNK = 1 << 20
 _EVIDENCE_BYTES = 16
+_EXECUTABLE_HEAD = 4096
 
 
 class JsonScanner(Scanner):
@@ -33,6 +35,10 @@ class JsonScanner(Scanner):
         Raises:
             ScanLimitError: never; size and depth limits are reported as findings.
         """
+        polyglot = list(polyglot_zip(stream, ctx))
+        if polyglot:
+            yield from polyglot
+            return
         if carries_code(ctx.path):
             # A Jinja template or Python source that happens to start with a brace.
             yield from scan_text(stream, ctx)
@@ -83,7 +89,14 @@ class PassiveScanner(Scanner):
     """
 
     formats = frozenset(
-        {FileFormat.TEXT, FileFormat.IMAGE, FileFormat.SENTENCEPIECE, FileFormat.EMPTY}
+        {
+            FileFormat.TEXT,
+            FileFormat.IMAGE,
+            FileFormat.SENTENCEPIECE,
+            FileFormat.EMPTY,
+            # Never identified by content: `references.identify_referenced` relabels.
+            FileFormat.TENSOR_DATA,
+        }
     )
 
     def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
@@ -92,6 +105,9 @@ class PassiveScanner(Scanner):
         Raises:
             ScanLimitError: never.
         """
+        polyglot = list(polyglot_zip(stream, ctx)) if ctx.format is not FileFormat.EMPTY else []
+        if polyglot:
+            return iter(polyglot)
         if ctx.format is FileFormat.TEXT and is_root(ctx.path, "README.md"):
             ctx.note("card", card_facts(_read_at_most(stream, CARD_CAP)))
         elif ctx.format is FileFormat.TEXT:
@@ -101,24 +117,94 @@ class PassiveScanner(Scanner):
 
 
 class UnknownFormatScanner(Scanner):
-    """Reports that a file's format was not recognised, so it was not analysed."""
+    """Content identified as no format: not allowed by default, since it was not analysed.
+
+    One exception is read: zip readers (`zipfile`, Keras) find an archive by the end record at
+    the end of the file, whatever precedes it, so such a file is scanned as the zip it is.
+    """
 
     formats = frozenset({FileFormat.UNKNOWN})
 
     def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-        """Yield one FORMAT-UNKNOWN finding carrying the file's first bytes as evidence.
+        """Yield the zip's findings behind prepended data, or one FORMAT-UNKNOWN finding.
 
         Raises:
             ScanLimitError: never.
         """
+        if zip_at_end(stream):
+            first = stream.read_at(0, _EVIDENCE_BYTES)
+            yield ctx.finding(
+                "ZIP-PREPENDED-DATA",
+                Severity.MEDIUM,
+                "a zip archive follows unidentified leading bytes: zip readers and Keras open "
+                "it anyway, so its members were scanned",
+                offset=0,
+                evidence=f"first bytes: {first.hex()}",
+            )
+            yield from _scan_zip(stream, ctx)
+            return
         first = stream.read(_EVIDENCE_BYTES)
         yield ctx.finding(
             "FORMAT-UNKNOWN",
-            Severity.LOW,
-            "unknown binary format; no known loader executes it, but it was not analysed",
+            Severity.HIGH,
+            "content identified as no known format, so it was not analysed; a policy may "
+            "allow such files by path (see docs/policy.md)",
             offset=0,
             evidence=f"first bytes: {first.hex()}" if first else None,
         )
+
+
+class ExecutableScanner(Scanner):
+    """Native programs and libraries (PE, ELF, Mach-O): no model loader needs one."""
+
+    formats = frozenset({FileFormat.EXECUTABLE})
+
+    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+        """Yield one FORMAT-EXECUTABLE finding naming the kind of executable.
+
+        Raises:
+            ScanLimitError: never.
+        """
+        kind = executable_kind(stream.read(_EXECUTABLE_HEAD)) or "native"
+        yield ctx.finding(
+            "FORMAT-EXECUTABLE",
+            Severity.HIGH,
+            f"{kind} executable or library, whatever its name: no model loader needs one, and "
+            "its code is not analysed",
+            offset=0,
+            evidence=kind,
+        )
+
+
+def zip_at_end(stream: ScanStream) -> bool:
+    """Whether the file ends with a zip archive that zip readers would open (metadata only)."""
+    from verifier.scanners.archive import ZipStructureError, has_end_record, read_directory
+
+    if stream.size < 22 or not has_end_record(stream):
+        return False
+    try:
+        return bool(read_directory(stream))
+    except ZipStructureError:
+        return False
+
+
+def polyglot_zip(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+    """For data formats: a zip archive at the file's end makes it a polyglot; scan the zip."""
+    if not zip_at_end(stream):
+        return
+    yield ctx.finding(
+        "FORMAT-POLYGLOT",
+        Severity.HIGH,
+        f"file is {ctx.format.value} at offset 0 and a zip archive at its end: zip readers and "
+        "Keras open the archive; it was scanned",
+    )
+    yield from _scan_zip(stream, ctx)
+
+
+def _scan_zip(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
+    from verifier.scanners.archive import scan_zip
+
+    yield from scan_zip(stream, ctx, prefix="", depth=0)
 
 
 def _too_large(ctx: ScanContext, size: int) -> Finding:

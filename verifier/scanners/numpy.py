@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ast
+import io
 import math
 import re
 import struct
+import tokenize
 from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.numpy_descr import DescrKind, descr_kind
 from verifier.scanners.pickle import analyse_pickle, pickle_findings
 
 _MAGIC = b"\x93NUMPY"
@@ -28,12 +31,39 @@ def _itemsize(descr: object) -> int | None:
     return width * 4 if kind == "U" else width
 
 
-def _has_object(descr: object) -> bool:
-    if isinstance(descr, str):
-        return "O" in descr.lstrip("<>|=")[:1]
-    if isinstance(descr, list | tuple):
-        return any(_has_object(part) for part in descr)
-    return False
+def _read_header(raw: bytes, *, version: int) -> object:
+    """The header dictionary as numpy reads it: latin-1 (versions 1, 2) or UTF-8 (3), then
+    `ast.literal_eval`, retried without Python 2 `L` suffixes for versions 1 and 2."""
+    try:
+        text = raw.decode("utf-8" if version == 3 else "latin-1")
+    except UnicodeDecodeError:
+        return None
+    header = _literal(text)
+    if header is None and version < 3:
+        filtered = _drop_long_suffixes(text)
+        header = _literal(filtered) if filtered is not None else None
+    return header
+
+
+def _literal(text: str) -> object:
+    try:
+        return ast.literal_eval(text)  # literals only: never evaluates code
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _drop_long_suffixes(text: str) -> str | None:
+    """numpy's `_filter_header`: Python 2 wrote `(3L, 4L)`; drop an `L` after a number."""
+    tokens: list[tokenize.TokenInfo] = []
+    after_number = False
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if not (after_number and token.type == tokenize.NAME and token.string == "L"):
+                tokens.append(token)
+            after_number = token.type == tokenize.NUMBER
+        return tokenize.untokenize(tokens)
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return None
 
 
 def scan_npy(
@@ -67,18 +97,16 @@ def scan_npy(
             member=member,
         )
         return
-    text = stream.read(hlen).decode("latin-1")
-    try:
-        header = ast.literal_eval(text)  # literals only: never evaluates code
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        header = None
+    raw_header = stream.read(hlen)
+    header = _read_header(raw_header, version=major)
     if not isinstance(header, dict) or not {"descr", "shape", "fortran_order"} <= set(header):
         yield ctx.finding(
             "NUMPY-INVALID", Severity.HIGH, ".npy header is not a valid dictionary", member=member
         )
         return
     descr, shape = header["descr"], header["shape"]
-    if _has_object(descr):
+    kind = descr_kind(descr)
+    if kind is DescrKind.OBJECT:
         yield ctx.finding(
             "NUMPY-OBJECT-ARRAY",
             Severity.MEDIUM,
@@ -86,6 +114,16 @@ def scan_npy(
             member=member,
         )
         yield from pickle_findings(analyse_pickle(stream), ctx, member=member)
+        return
+    if kind is DescrKind.UNKNOWN:
+        yield ctx.finding(
+            "NUMPY-DTYPE-UNSUPPORTED",
+            Severity.HIGH,
+            "the header's dtype is spelled in a way the scanner cannot interpret; numpy may "
+            "read it as an object array, whose data it unpickles",
+            member=member,
+            evidence=repr(descr)[:200],
+        )
         return
     itemsize = _itemsize(descr)
     if (

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.protobuf import LENGTH, MAX_DEPTH, ProtobufError, WireReader
+from verifier.scanners.references import EXTERNAL_DATA_NOTE
+
+#: Most external data files noted for identification (the rest stay unidentified).
+_MAX_NOTED = 100_000
 
 #: Operator domains that ONNX runtimes implement themselves.
 STANDARD_DOMAINS = frozenset(
@@ -57,6 +61,10 @@ class OnnxScanner(Scanner):
                 Severity.HIGH,
                 f"ONNX model does not parse: {exc}; what was read before is reported",
             )
+        # The files the model reads as tensor bytes are identified by this reference.
+        inside = sorted({loc for _, loc in model.locations if not _escapes(loc)})
+        if inside:
+            ctx.note(EXTERNAL_DATA_NOTE, inside[:_MAX_NOTED])
         yield from _findings(model, ctx)
 
 
@@ -158,7 +166,7 @@ def _walk_attribute(reader: WireReader, model: _Model, end: int, *, depth: int) 
             _walk_tensor(reader, model, stop)
         elif number in (6, 11):  # g, graphs
             _walk_graph(reader, model, stop, depth=depth + 1)
-        elif number == 22:  # sparse_tensor
+        elif number in (22, 23):  # sparse_tensor, sparse_tensors
             _walk_sparse(reader, model, stop)
 
 
@@ -193,4 +201,6 @@ def _walk_function(reader: WireReader, model: _Model, end: int) -> None:
             domain = reader.string(value)
         elif number == 7:
             _walk_node(reader, model, reader.tell() + value, depth=1)
+        elif number == 11:  # attribute_proto: default values, tensors and graphs among them
+            _walk_attribute(reader, model, reader.tell() + value, depth=1)
     model.functions.add((domain, name))

@@ -100,6 +100,9 @@ def identify(head: bytes, size: int) -> FileFormat:
         return FileFormat.IMAGE
     if header_end is not None:
         return FileFormat.SAFETENSORS
+    # After safetensors: a header length of 0x5a4d starts `MZ` and NULs, like a DOS header.
+    if executable_kind(head) is not None:
+        return FileFormat.EXECUTABLE
     if evidence is _PickleEvidence.WEAK:
         return FileFormat.PICKLE
     if any(head[at : at + len(_HDF5)] == _HDF5 for at in _HDF5_USERBLOCK_OFFSETS):
@@ -111,6 +114,35 @@ def identify(head: bytes, size: int) -> FileFormat:
     if _is_sentencepiece(head):
         return FileFormat.SENTENCEPIECE
     return _identify_text(head, size)
+
+
+# Native executables and libraries: ELF, Mach-O (32/64-bit, either byte order, universal).
+_EXECUTABLE_MAGIC = (
+    (b"\x7fELF", "ELF"),
+    (b"\xfe\xed\xfa\xce", "Mach-O"),
+    (b"\xfe\xed\xfa\xcf", "Mach-O"),
+    (b"\xce\xfa\xed\xfe", "Mach-O"),
+    (b"\xcf\xfa\xed\xfe", "Mach-O"),
+    (b"\xca\xfe\xba\xbe", "Mach-O universal or Java class"),
+)
+
+
+def executable_kind(head: bytes) -> str | None:
+    """'PE', 'ELF' or 'Mach-O' when the head opens a native executable or library.
+
+    A PE file (Windows .exe/.dll) starts `MZ` and its DOS header points at `PE\\0\\0`; a binary
+    DOS header whose PE header lies past the head counts too.
+    """
+    for magic, kind in _EXECUTABLE_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.startswith(b"MZ") and len(head) >= 64:
+        pe_at = int.from_bytes(head[60:64], "little")
+        if head[pe_at : pe_at + 4] == b"PE\x00\x00":
+            return "PE"
+        if b"\x00" in head[2:64]:
+            return "DOS or PE"  # a binary DOS header (text never holds a NUL)
+    return None
 
 
 _SEVEN_ZIP = b"7z\xbc\xaf\x27\x1c"
@@ -202,7 +234,13 @@ def _identify_text(head: bytes, size: int) -> FileFormat:
     except UnicodeDecodeError:
         return FileFormat.UNKNOWN
     body = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
-    if body[:1] in (b"{", b"["):
+    # JSON opens an object with a key or `}`, an array with a value or `]`: a BERT vocab.txt
+    # opening `[PAD]` is text, as its loaders read it.
+    # (Nothing after the bracket decides only when the head is cut.)
+    after = body[1:].lstrip(b" \t\r\n")[:1] or (b"" if len(head) < size else b"\n")
+    if body[:1] == b"{" and after in (b"", b'"', b"}"):
+        return FileFormat.JSON
+    if body[:1] == b"[" and after in (b"", *(bytes([c]) for c in b'{["-0123456789tfn]')):
         return FileFormat.JSON
     return FileFormat.TEXT
 

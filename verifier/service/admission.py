@@ -133,6 +133,12 @@ def judge_uris(
     return outcomes
 
 
+def unchecked_response(request: AdmissionRequest, reason: str) -> dict[str, Any]:
+    """Allowed without judging anything (such as a deletion), with the reason as its message."""
+    response = {"uid": request.uid, "allowed": True, "status": {"code": 200, "message": reason}}
+    return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
+
+
 def review_response(request: AdmissionRequest, outcomes: list[UriVerdict]) -> dict[str, Any]:
     """The AdmissionReview answer: allowed only when every storage URI is admitted."""
     allowed = all(o.admits for o in outcomes)

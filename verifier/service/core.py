@@ -12,7 +12,12 @@ from verifier.errors import NotFoundError
 from verifier.model import ScanStatus
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
-from verifier.service.admission import judge_uris, parse_review, review_response
+from verifier.service.admission import (
+    judge_uris,
+    parse_review,
+    review_response,
+    unchecked_response,
+)
 from verifier.service.decisions import GateAnswer, PolicySet, gate
 from verifier.service.jobs import EmbeddedJobRunner
 from verifier.service.model import ApiToken, JobStatus, ScanJob
@@ -225,7 +230,7 @@ class Service:
         self.policies.for_environment(environment)
         request = parse_review(review)
         if request.operation == "DELETE":
-            return review_response(request, [])
+            return unchecked_response(request, "a deletion runs no model: nothing to check")
         outcomes = judge_uris(
             request,
             lambda subject: gate(self.store, self.policies, subject, environment=environment),
