@@ -418,6 +418,15 @@ def write_safetensors_header_lists(folder: Path, *, size_mb: int = 90) -> list[s
     return ["scan", str(folder)]
 
 
+def write_python_lists(folder: Path, *, size_mb: int = 4) -> list[str]:
+    """A model whose modeling_x.py is `size_mb` MB of empty lists (the source cap is 4 MiB)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    count = size_mb * 1_000_000 // 3 - 10
+    (folder / "modeling_x.py").write_bytes(b"x = [" + b"[]," * count + b"[]]\n")
+    return ["scan", str(folder)]
+
+
 @dataclass(frozen=True)
 class Case:
     """One hostile input: its name, what issue 13 measured before, and its builder."""
@@ -432,6 +441,7 @@ CASES = (
     Case("config-empty-lists", "33 s, 5.1 GB, allowed", write_config_empty_lists),
     Case("model-yaml-16mb-of-lists", "2 MB: 55 s, 750 MB, allowed", write_model_yaml_nodes),
     Case("card-front-matter-1mb-of-lists", "18 s, 420 MB", write_card_front_matter),
+    Case("python-4mb-of-lists", "(new) 140 s, 2.4 GB, allowed", write_python_lists),
     Case("deep-folder", "RecursionError, exit 1", write_deep_folder),
     Case("odd-file-names", "UnicodeEncodeError, exit 1", write_odd_names),
     Case("osc-global-names", "OSC sequences printed raw", write_osc_globals),

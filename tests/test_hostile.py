@@ -258,6 +258,15 @@ def test_safetensors_header_of_millions_of_lists_is_refused_before_parsing(
     assert "past the JSON caps (about" in refused["message"]
 
 
+def test_python_file_of_too_many_tokens_is_not_parsed(tmp_path: Path) -> None:
+    args = hostile.write_python_lists(tmp_path / "model", size_mb=1)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "REMOTE-CODE-UNPARSED"]
+    assert "more than 200000 tokens" in refused["message"]
+
+
 _LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcde", "bcdef", strict=True)
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +35,73 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_QUIET = "verifier.quiet"
+_VERBOSE = "verifier.verbose"
+
+
+def _on_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        import logging
+
+        ctx.find_root().meta[_VERBOSE] = True
+        logging.getLogger().setLevel(logging.DEBUG)  # given after the subcommand: logs are set up
+
+
+def _on_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().meta[_QUIET] = True
+
+
+def _verbosity_options() -> list[click.Parameter]:
+    """-v and -q, accepted by the group and by every command (before or after its name)."""
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            callback=_on_verbose,
+            help="Log details to stderr.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_on_quiet,
+            help="Nothing on stderr but errors: no progress bar, no status lines.",
+        ),
+    ]
+
+
+def _quiet() -> bool:
+    context = click.get_current_context(silent=True)
+    return context is not None and bool(context.find_root().meta.get(_QUIET))
+
+
+def _status(message: str) -> None:
+    """A status line on stderr (what was written where); -q silences it, never an error."""
+    if not _quiet():
+        click.echo(message, err=True)
+
+
+def _colour() -> bool | None:
+    """False where colour is unwanted (NO_COLOR set, TERM=dumb); else None: click keeps the
+    tables' colour on a terminal and strips it everywhere else (pipes, files, CI logs)."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return None
+
+
 class _Group(click.Group):
     """The error boundary: verifier's own errors become one line on stderr and their exit
-    code; anything unexpected becomes one line and exit 3 (never a traceback, never 0 or 1)."""
+    code; anything unexpected becomes one line and exit 3 (never a traceback, never 0 or 1).
+    Every command added gets -v and -q."""
+
+    group_class = type  # subgroups (policy, db) are _Group too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.extend(_verbosity_options())
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -117,13 +182,20 @@ def _open_store(database_url: str | None) -> Store:
     return Store.open(config.database_url(database_url))
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    params=_verbosity_options(),
+)
 @click.version_option(__version__, prog_name="verifier")
-@click.option("-v", "--verbose", is_flag=True, help="Log details to stderr.")
-def cli(verbose: bool) -> None:
-    """Verify model weights: hash every byte, scan by content, record, decide."""
+def cli() -> None:
+    """Verify model weights: hash every byte, scan by content, record, decide.
+
+    -v and -q work before or after the command's name. Shell completion: see docs/commands.md.
+    """
     import logging
 
+    verbose = click.get_current_context().meta.get(_VERBOSE, False)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -302,7 +374,6 @@ def _hub_options(func: F) -> F:
             click.option(
                 "--no-lineage", is_flag=True, help="Hub targets: do not resolve base models."
             ),
-            click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr."),
         )
     ):
         func = option(func)
@@ -310,7 +381,7 @@ def _hub_options(func: F) -> F:
 
 
 @cli.command()
-@click.argument("target", required=False)
+@click.argument("targets", metavar="[TARGET]...", nargs=-1)
 @_policy_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
 @click.option(
@@ -342,7 +413,7 @@ def _hub_options(func: F) -> F:
 @_sarif_root_option
 @_database_option
 def scan(
-    target: str | None,
+    targets: tuple[str, ...],
     policy_path: Path | None,
     env: str | None,
     publishers_path: Path | None,
@@ -355,7 +426,6 @@ def scan(
     token: str | None,
     hf_endpoint: str | None,
     no_lineage: bool,
-    quiet: bool,
     fmt: str,
     sarif_root: Path | None,
     database_url: str | None,
@@ -370,6 +440,8 @@ def scan(
 
     Hub models are resolved to one commit, fetched into quarantine, verified against the
     declared digests, then scanned like a local folder. The result is recorded and decided.
+    Several TARGETs are scanned one by one, each its own recorded scan (pre-commit passes the
+    staged files so); the exit status is the worst of theirs.
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
@@ -377,7 +449,7 @@ def scan(
     from verifier.progress import download_progress
     from verifier.report.json_format import report_document
 
-    _check_sarif_root(sarif_root, fmt=fmt, target=target, lock_path=lock_path)
+    _check_sarif_root(sarif_root, fmt=fmt, targets=targets, lock_path=lock_path)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
         signature_path=signature_path,
@@ -395,11 +467,11 @@ def scan(
         metadata_only=metadata_only,
         lineage=not no_lineage,
     )
-    jobs = _scan_jobs(target, lock_path, hub)
+    jobs = [job for target in targets or (None,) for job in _scan_jobs(target, lock_path, hub)]
     if len(jobs) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
-        raise UsageError(f"--format {fmt} prints one model; give a TARGET with --lock")
+        raise UsageError(f"--format {fmt} prints one model: give one TARGET")
     reports = []
-    with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
+    with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for job_target, job_hub in jobs:
             reports.append(
                 run_scan(
@@ -416,16 +488,15 @@ def scan(
         click.echo(json.dumps({"scans": [report_document(r) for r in reports]}, indent=2))
     else:
         for report in reports:
-            click.echo(
-                render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root)), nl=False
-            )
+            text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
+            click.echo(text, nl=False, color=_colour())
             if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
                 click.echo()
     raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
 
 
 def _check_sarif_root(
-    sarif_root: Path | None, *, fmt: str, target: str | None, lock_path: Path | None
+    sarif_root: Path | None, *, fmt: str, targets: tuple[str, ...], lock_path: Path | None
 ) -> None:
     """Refuse --sarif-root before scanning where it cannot apply."""
     from verifier.sources.huggingface import is_hub_target
@@ -434,11 +505,11 @@ def _check_sarif_root(
         return
     if fmt != OutputFormat.SARIF.value:
         raise UsageError("--sarif-root applies to --format sarif")
-    if lock_path is not None or (target is not None and is_hub_target(target)):
+    if lock_path is not None or any(is_hub_target(target) for target in targets):
         raise UsageError("--sarif-root applies to local files and folders, not to Hub models")
-    if target is not None:
-        from verifier.report.sarif import folder_in
+    from verifier.report.sarif import folder_in
 
+    for target in targets:
         folder_in(target, str(sarif_root))
 
 
@@ -493,7 +564,6 @@ def lock(
     token: str | None,
     hf_endpoint: str | None,
     no_lineage: bool,
-    quiet: bool,
     database_url: str | None,
 ) -> None:
     """Scan Hub models and write a lockfile of their commits and file digests.
@@ -513,7 +583,7 @@ def lock(
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
     models = []
-    with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
+    with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for target in targets:
             report = run_scan(
                 target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
@@ -529,7 +599,7 @@ def lock(
                 raise click.exceptions.Exit(int(code))
             models.append(locked_from_report(report))
     write_lock(output, models)
-    click.echo(f"locked {len(models)} model(s) into {output}", err=True)
+    _status(f"locked {len(models)} model(s) into {output}")
 
 
 @cli.command()
@@ -540,7 +610,8 @@ def history(limit: int, fmt: str, database_url: str | None) -> None:
     """List recorded scans, newest first."""
     with _open_store(database_url) as store:
         scans = store.list_scans(limit=limit)
-    click.echo(render_history(scans, OutputFormat(fmt)), nl=fmt == OutputFormat.JSON.value)
+    text = render_history(scans, OutputFormat(fmt))
+    click.echo(text, nl=fmt == OutputFormat.JSON.value, color=_colour())
 
 
 @cli.command()
@@ -553,7 +624,7 @@ def show(scan_id: str, fmt: str, sarif_root: Path | None, database_url: str | No
     with _open_store(database_url) as store:
         report = store.get_scan(scan_id)
     text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
-    click.echo(text, nl=fmt != OutputFormat.TABLE.value)
+    click.echo(text, nl=fmt != OutputFormat.TABLE.value, color=_colour())
 
 
 @cli.command()
@@ -615,7 +686,8 @@ def decide(
         click.echo(json.dumps(document, indent=2))
     else:
         target = f"{facts.target} (scan {scan_id})"
-        click.echo(render_decision(verdict, target=target, status=status), nl=False)
+        text = render_decision(verdict, target=target, status=status)
+        click.echo(text, nl=False, color=_colour())
     raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
 
 
@@ -738,7 +810,7 @@ def report(
         click.echo(data.decode(), nl=False)
     else:
         write_atomically(output, data)
-        click.echo(f"wrote {output}", err=True)
+        _status(f"wrote {output}")
 
 
 @cli.command()
@@ -788,9 +860,7 @@ def approve(target: str, signing_key: Path, output: Path, database_url: str | No
     except VerifierError:
         output.unlink(missing_ok=True)
         raise
-    click.echo(
-        f"approved {facts.purl} ({len(bundle_resources(bundle))} files): wrote {output}", err=True
-    )
+    _status(f"approved {facts.purl} ({len(bundle_resources(bundle))} files): wrote {output}")
 
 
 @cli.command("verify-attestation")
@@ -1065,7 +1135,7 @@ def upgrade(database_url: str | None) -> None:
     url = config.database_url(database_url)
     with Store(url) as store:
         revision = store.upgrade()
-    click.echo(f"database at schema revision {revision}", err=True)
+    _status(f"database at schema revision {revision}")
 
 
 @db.command()

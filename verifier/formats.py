@@ -33,6 +33,7 @@ class EvidenceFormat(enum.StrEnum):
     """Formats `verifier report` writes."""
 
     CYCLONEDX = "cyclonedx"
+    SPDX = "spdx"
     VSA = "vsa"
     DOSSIER_HTML = "dossier-html"
     DOSSIER_PDF = "dossier-pdf"

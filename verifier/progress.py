@@ -13,23 +13,34 @@ if TYPE_CHECKING:  # rich loads only when a bar is shown (a terminal, not --quie
 
 
 class RichProgress:
-    """One bar for all bytes a scan downloads, safe to advance from several threads."""
+    """One bar for all bytes a scan downloads, safe to advance from several threads.
+
+    The bar appears with the first byte to download: a local scan, which downloads nothing,
+    shows none (not an empty bar).
+    """
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._task: TaskID = progress.add_task("fetching", total=0)
+        self._task: TaskID | None = None
         self._lock = threading.Lock()
         self._total = 0
 
     def add_total(self, n: int) -> None:
         """Expect `n` more bytes."""
         with self._lock:
+            if self._task is None:
+                if n <= 0:
+                    return
+                self._progress.start()  # does nothing when already started
+                self._task = self._progress.add_task("fetching", total=0)
             self._total += n
             self._progress.update(self._task, total=self._total)
 
     def advance(self, n: int) -> None:
         """`n` more bytes arrived (negative when a download restarts)."""
-        self._progress.advance(self._task, n)
+        task = self._task
+        if task is not None:
+            self._progress.advance(task, n)
 
 
 class SilentProgress:
@@ -65,5 +76,8 @@ def download_progress(*, enabled: bool) -> Iterator[RichProgress | SilentProgres
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        yield RichProgress(progress)
+    progress = Progress(*columns, console=Console(stderr=True), transient=True)
+    try:
+        yield RichProgress(progress)  # starts the bar when there is something to download
+    finally:
+        progress.stop()  # does nothing when it never started

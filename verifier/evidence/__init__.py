@@ -9,7 +9,7 @@ from typing import assert_never
 
 from verifier import facts as scan_facts
 from verifier.errors import MissingExtraError, UsageError
-from verifier.evidence import cyclonedx, dossier, dsse, markdown, vsa
+from verifier.evidence import cyclonedx, dossier, dsse, markdown, spdx, vsa
 from verifier.evidence.facts import (
     Ancestor,
     EvidenceFacts,
@@ -122,6 +122,8 @@ def render_evidence(
         raise UsageError(f"--signing-key signs the vsa format only, not {fmt.value}")
     if fmt is EvidenceFormat.CYCLONEDX:
         return cyclonedx.render(facts, vsa_uri=vsa_uri).encode()
+    if fmt is EvidenceFormat.SPDX:
+        return spdx.render(facts).encode()
     if fmt is EvidenceFormat.VSA:
         return vsa.render(facts, signing_key=signing_key, verifier_id=verifier_id).encode()
     if fmt is EvidenceFormat.DOSSIER_HTML:

@@ -8,6 +8,7 @@ from typing import Any
 
 from verifier.evidence.facts import EvidenceFacts, Publisher
 from verifier.evidence.levels import established_levels
+from verifier.evidence.licenses import spdx_license_id
 
 SPEC_VERSION = "1.6"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
@@ -17,35 +18,6 @@ DEFAULT_HUB = "https://huggingface.co"
 #: CycloneDX's name for SHA-256 (built so that the finding-code scan in tests/test_docs.py,
 #: which looks for quoted UPPER-CASE-WITH-DASHES strings, does not take it for a finding code).
 SHA256_ALG = "-".join(("SHA", "256"))
-
-#: Hugging Face licence ids whose SPDX id differs only in case (the schema checks SPDX ids).
-_SPDX_IDS = {
-    spdx.lower(): spdx
-    for spdx in (
-        "Apache-2.0",
-        "MIT",
-        "BSD-2-Clause",
-        "BSD-3-Clause",
-        "CC0-1.0",
-        "CC-BY-4.0",
-        "CC-BY-SA-4.0",
-        "CC-BY-NC-4.0",
-        "CC-BY-NC-SA-4.0",
-        "CC-BY-NC-ND-4.0",
-        "GPL-2.0",
-        "GPL-3.0",
-        "LGPL-3.0",
-        "AGPL-3.0",
-        "MPL-2.0",
-        "Unlicense",
-        "OpenRAIL",
-        "Artistic-2.0",
-        "BSL-1.0",
-        "ECL-2.0",
-        "EPL-2.0",
-        "WTFPL",
-    )
-}
 
 
 def _property(name: str, value: object) -> dict[str, str]:
@@ -65,7 +37,7 @@ def _licenses(facts: EvidenceFacts) -> list[dict[str, Any]]:
     licence = facts.license
     if licence is None:
         return []
-    spdx = _SPDX_IDS.get(licence.lower())
+    spdx = spdx_license_id(licence)
     entry: dict[str, Any] = {"id": spdx} if spdx else {"name": licence}
     prov = facts.provenance
     if prov is not None and prov.license_name and not spdx:

@@ -24,8 +24,18 @@ _SEVERITY_STYLE = {
 
 
 def _console(buffer: io.StringIO) -> Console:
+    # Styled always: the command line keeps the colour for a terminal and strips it for
+    # anything else, and honours NO_COLOR (cli._colour).
     width = max(140, shutil.get_terminal_size((140, 24)).columns)
-    return Console(file=buffer, width=width, highlight=False, soft_wrap=False)
+    return Console(
+        file=buffer,
+        width=width,
+        highlight=False,
+        soft_wrap=False,
+        force_terminal=True,
+        color_system="standard",
+        no_color=False,
+    )
 
 
 def _cell(value: str) -> Text:

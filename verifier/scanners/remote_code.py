@@ -9,6 +9,7 @@ are parsed with `ast` only, to name the calls that start processes or evaluate c
 from __future__ import annotations
 
 import ast
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -24,6 +25,12 @@ from verifier.scanners.python_ast import PythonFacts, analyse
 
 #: Largest Python file parsed for dangerous calls; a larger one is reported unparsed.
 MAX_SOURCE = 4 << 20
+#: Most tokens (words, numbers and symbols, counted at C speed before parsing, strings and
+#: comments included) in a Python file parsed: `ast.parse` builds about two nodes per token and
+#: holds nearly 1 KB per node, so a 4 MB file of `[],` took 41 s and 2.3 GB to parse. Real
+#: modeling files hold tens of thousands (huggingface_hub's 680 KB hf_api.py: 138,000).
+MAX_SOURCE_TOKENS = 200_000
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 #: Largest standalone chat template file analysed.
 MAX_TEMPLATE_FILE = 4 << 20
 
@@ -97,6 +104,14 @@ def _python_calls(stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
             "REMOTE-CODE-UNPARSED",
             Severity.HIGH,
             f"Python file larger than {MAX_SOURCE} bytes was not analysed",
+        )
+        return
+    tokens = sum(1 for _ in itertools.islice(_TOKEN.finditer(source), MAX_SOURCE_TOKENS + 1))
+    if tokens > MAX_SOURCE_TOKENS:
+        yield ctx.finding(
+            "REMOTE-CODE-UNPARSED",
+            Severity.HIGH,
+            f"Python file of more than {MAX_SOURCE_TOKENS} tokens was not analysed",
         )
         return
     try:
