@@ -1064,7 +1064,6 @@ def add_base(
     token: str | None,
     hf_endpoint: str | None,
     no_lineage: bool,
-    quiet: bool,
     database_url: str | None,
 ) -> None:
     """Scan TARGET and register its weight fingerprint as a reference base.
@@ -1081,7 +1080,7 @@ def add_base(
 
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
-    with _open_store(database_url) as store, download_progress(enabled=not quiet) as progress:
+    with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         report = run_scan(target, policy=policy, recorder=store, hub=hub, progress=progress)
         found = report.verified_lineage
         if report.status.value != "complete":
