@@ -433,72 +433,6 @@ def lineage_document(lineage: VerifiedLineage | None) -> dict[str, Any] | None:
     }
 
 
-def _lineage_base(raw: Any) -> LineageBase | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("repo_id"), str):
-        return None
-
-    def number(key: str, default: float) -> float:
-        value = raw.get(key)
-        return float(value) if isinstance(value, int | float) else default
-
-    commit, publisher = raw.get("commit"), raw.get("publisher")
-    return LineageBase(
-        repo_id=raw["repo_id"],
-        commit=commit if isinstance(commit, str) else None,
-        publisher=publisher if isinstance(publisher, str) else None,
-        registered_base=raw.get("registered_base") is True,
-        score=number("score", 0.0),
-        z=number("z", 0.0),
-        p_value=number("p_value", 1.0),
-        near_identical=raw.get("near_identical") is True,
-    )
-
-
-def parse_lineage_document(raw: object) -> VerifiedLineage | None:
-    """`lineage_document` read back (fail-closed: an unknown status reads as unverifiable)."""
-    if not isinstance(raw, dict):
-        return None
-
-    def texts(key: str) -> tuple[str, ...]:
-        value = raw.get(key)
-        return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-    def bases(key: str) -> tuple[LineageBase, ...]:
-        value = raw.get(key)
-        items = value if isinstance(value, list) else []
-        return tuple(b for b in (_lineage_base(item) for item in items) if b is not None)
-
-    try:
-        status = LineageStatus(str(raw.get("status")))
-    except ValueError:
-        status = LineageStatus.UNVERIFIABLE
-    matches = raw.get("declared_matches")
-    copies = raw.get("reupload_of")
-    compared = raw.get("compared")
-    return VerifiedLineage(
-        status=status,
-        reason=str(raw.get("reason") or ""),
-        declared=texts("declared"),
-        declared_matches=matches if isinstance(matches, bool) else None,
-        verified_bases=bases("verified_bases"),
-        related=bases("related"),
-        undeclared_bases=texts("undeclared_bases"),
-        mismatched_declared=texts("mismatched_declared"),
-        unverifiable_declared=texts("unverifiable_declared"),
-        compared=compared if isinstance(compared, int) else 0,
-        reuploads=tuple(
-            Reupload(
-                c["repo_id"],
-                c.get("commit") if isinstance(c.get("commit"), str) else None,
-                int(c["files"]) if isinstance(c.get("files"), int) else 0,
-                float(c["score"]) if isinstance(c.get("score"), int | float) else None,
-            )
-            for c in (copies if isinstance(copies, list) else [])
-            if isinstance(c, dict) and isinstance(c.get("repo_id"), str)
-        ),
-    )
-
-
 def facts_document(facts: ScanFacts) -> dict[str, Any]:
     """The facts as their versioned JSON document (the JSON output shows all but `details`)."""
     counts = {s.value: 0 for s in Severity}
@@ -722,6 +656,68 @@ def _declared(raw: object) -> tuple[DeclaredFile, ...] | None:
             lfs=item.get("lfs") is True,
         )
         for item in map(_mapping, raw)
+    )
+
+
+def _lineage_base(raw: object) -> LineageBase | None:
+    item = _mapping(raw)
+    repo_id = _text(item.get("repo_id"))
+    if repo_id is None:
+        return None
+
+    def number(key: str, default: float) -> float:
+        value = item.get(key)
+        return float(value) if isinstance(value, int | float) else default
+
+    return LineageBase(
+        repo_id=repo_id,
+        commit=_text(item.get("commit")),
+        publisher=_text(item.get("publisher")),
+        registered_base=item.get("registered_base") is True,
+        score=number("score", 0.0),
+        z=number("z", 0.0),
+        p_value=number("p_value", 1.0),
+        near_identical=item.get("near_identical") is True,
+    )
+
+
+def _reupload(raw: object) -> Reupload | None:
+    item = _mapping(raw)
+    repo_id = _text(item.get("repo_id"))
+    if repo_id is None:
+        return None
+    score = item.get("score")
+    return Reupload(
+        repo_id,
+        _text(item.get("commit")),
+        _int(item.get("files"), 0) or 0,
+        float(score) if isinstance(score, int | float) else None,
+    )
+
+
+def parse_lineage_document(raw: object) -> VerifiedLineage | None:
+    """`lineage_document` read back (fail-closed: an unknown status reads as unverifiable)."""
+    if not isinstance(raw, Mapping):
+        return None
+
+    def bases(key: str) -> tuple[LineageBase, ...]:
+        parsed = (_lineage_base(item) for item in _sequence(raw.get(key)))
+        return tuple(b for b in parsed if b is not None)
+
+    matches = raw.get("declared_matches")
+    copies = (_reupload(item) for item in _sequence(raw.get("reupload_of")))
+    return VerifiedLineage(
+        status=_enum(LineageStatus, raw.get("status"), LineageStatus.UNVERIFIABLE),
+        reason=_text(raw.get("reason")) or "",
+        declared=_texts(raw.get("declared")),
+        declared_matches=matches if isinstance(matches, bool) else None,
+        verified_bases=bases("verified_bases"),
+        related=bases("related"),
+        undeclared_bases=_texts(raw.get("undeclared_bases")),
+        mismatched_declared=_texts(raw.get("mismatched_declared")),
+        unverifiable_declared=_texts(raw.get("unverifiable_declared")),
+        compared=_int(raw.get("compared"), 0) or 0,
+        reuploads=tuple(c for c in copies if c is not None),
     )
 
 
