@@ -761,6 +761,69 @@ def _destination(cache_dir: Path | None, local_dir: Path | None) -> Destination:
     return HubCache(cache_dir if cache_dir is not None else default_cache_dir())
 
 
+@cli.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Lockfile (from `verifier lock`) whose entry the folder must match.",
+)
+@click.option(
+    "--model",
+    "repo_id",
+    default=None,
+    metavar="NS/NAME",
+    help="The lockfile entry to compare with [default: the cache folder's model, or the only one].",
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files hashed at once.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([OutputFormat.TABLE.value, OutputFormat.JSON.value]),
+    default=OutputFormat.TABLE.value,
+    show_default=True,
+    help="Output format; json prints one document on stdout.",
+)
+def check_command(
+    path: Path, lock_path: Path, repo_id: str | None, workers: int | None, fmt: str
+) -> None:
+    """Gate a model already on disk: re-hash PATH's files and compare them with the lockfile.
+
+    PATH is the model's folder (a cache snapshot `.../models--ns--name/snapshots/<commit>`, a
+    --local-dir of `verifier pull`, any copy). Every locked file must be there with its locked
+    size and sha256, and nothing else may be (an extra file is drift too). Nothing is recorded
+    and nothing is fetched; start-up is light enough for a container's entrypoint.
+
+    Exit status: 0 matches, 1 drift, 2 usage error (lockfile, entry), 3 a file could not be read.
+    """
+    from verifier.check import check_document, check_model, is_complete, select_entry
+    from verifier.lockfile import read_lock
+
+    locked = select_entry(read_lock(lock_path), str(path), repo_id)
+    result = check_model(path, locked, workers=workers)
+    complete = is_complete(result)
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps(check_document(result), indent=2))
+    else:
+        for finding in result.findings:
+            where = f" {printable(finding.file)}:" if finding.file else ""
+            evidence = f" ({printable(finding.evidence)})" if finding.evidence else ""
+            click.echo(
+                f"{finding.code} {finding.severity.value}{where} "
+                f"{printable(finding.message)}{evidence}"
+            )
+        verdict = "matches" if result.matched else "does not match"
+        click.echo(
+            f"{printable(str(path))} {verdict} {printable(locked.repo_id)}@{locked.commit} "
+            f"({len(result.files)} files hashed, {len(locked.files)} locked)"
+        )
+    if not complete:
+        raise click.exceptions.Exit(int(ExitCode.ERROR))
+    raise click.exceptions.Exit(int(ExitCode.OK if result.matched else ExitCode.DENIED))
+
+
 @cli.command()
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @_history_format_option
