@@ -50,9 +50,7 @@ print(json.dumps({"dim": int(embeddings.shape[1]), "similar": similar, "unrelate
 """
 
 
-def test_minilm_pulled_through_the_emulator_loads_offline(
-    hub: HubEmulator, tmp_path: Path
-) -> None:
+def test_minilm_pulled_through_the_emulator_loads_offline(hub: HubEmulator, tmp_path: Path) -> None:
     folder = minilm_folder()
     files = {
         path.relative_to(folder).as_posix(): path.read_bytes()
