@@ -53,6 +53,8 @@ def pickle_findings(
                 offset=offset,
                 evidence=full,
             )
+    rejected = list(_argument_findings(analysis, ctx, member=member))
+    yield from rejected
     for offset in analysis.unresolved[:1]:
         yield ctx.finding(
             "PICKLE-UNRESOLVED-GLOBAL",
@@ -81,7 +83,9 @@ def pickle_findings(
             offset=analysis.error_offset,
         )
     yield from _nested_findings(analysis, ctx, member=member)
-    flagged = seen or analysis.unresolved or analysis.ext_codes or analysis.opaque_nested
+    flagged = (
+        seen or rejected or analysis.unresolved or analysis.ext_codes or analysis.opaque_nested
+    )
     if not flagged:
         what = "imports only allowlisted callables" if safe else "imports nothing"
         yield ctx.finding(
@@ -90,6 +94,26 @@ def pickle_findings(
             f"pickle (protocol {analysis.protocol}) {what}",
             member=member,
             evidence=", ".join(safe) or None,
+        )
+
+
+def _argument_findings(
+    analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
+) -> Iterator[Finding]:
+    """Reconstructors that would call something the walk could not read."""
+    seen: set[tuple[str, str]] = set()
+    for callee, problem, offset in analysis.argument_problems:
+        if (callee, problem) in seen:
+            continue
+        seen.add((callee, problem))
+        yield ctx.finding(
+            "PICKLE-UNSAFE-ARGUMENTS",
+            Severity.CRITICAL,
+            f"pickle calls {callee}, which calls one of its arguments, with arguments no "
+            f"saver writes: {problem}",
+            member=member,
+            offset=offset,
+            evidence=callee,
         )
 
 
