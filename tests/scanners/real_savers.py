@@ -38,18 +38,22 @@ class RealSample:
     name: str
     saver: str
     build: Builder
+    #: Medium findings the sample must carry (what the file is, reported for review).
+    warns: frozenset[str] = frozenset()
 
 
 SAMPLES: dict[str, RealSample] = {}
 
 
-def sample(name: str, *, saver: str) -> Callable[[Builder], Builder]:
+def sample(
+    name: str, *, saver: str, warns: frozenset[str] = frozenset()
+) -> Callable[[Builder], Builder]:
     """Register a builder under `name`; `saver` names the library call it makes."""
 
     def register(build: Builder) -> Builder:
         if name in SAMPLES:
             raise ValueError(f"duplicate real-saver sample {name}")
-        SAMPLES[name] = RealSample(name, saver, build)
+        SAMPLES[name] = RealSample(name, saver, build, warns)
         return build
 
     return register
@@ -378,6 +382,67 @@ def _checkpoint(out: Path) -> None:
         },
         out / "checkpoint.pt",
     )
+
+
+# --- torch.jit.save: TorchScript archives -------------------------------------------------
+
+
+class ScriptedBlock(torch.nn.Module):
+    """A small module with a submodule, a buffer, an attribute and control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+        self.norm = torch.nn.LayerNorm(3)
+        self.register_buffer("offset", torch.ones(3))
+        self.label = "block"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.linear(x)) + self.offset
+        if bool(y.sum() > 0):
+            y = torch.relu(y)
+        return y
+
+
+class StatefulScript(torch.nn.Module):
+    """A scripted module with its own __getstate__/__setstate__ (run by torch.jit.load)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = 2.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[float, bool]:
+        return (self.scale, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[float, bool]) -> None:
+        self.scale = state[0]
+        self.training = state[1]
+
+
+TORCHSCRIPT = frozenset({"TORCHSCRIPT-CODE"})
+
+
+@sample("torch-jit-save-scripted-module", saver="torch.jit.save", warns=TORCHSCRIPT)
+def _scripted(out: Path) -> None:
+    module = torch.jit.script(ScriptedBlock())
+    torch.jit.save(module, str(out / "model.pt"), _extra_files={"meta.json": b'{"v": 1}'})
+
+
+@sample("torch-jit-save-traced-module", saver="torch.jit.save", warns=TORCHSCRIPT)
+def _traced(out: Path) -> None:
+    model = _tiny_model().eval()
+    traced = torch.jit.trace(model, torch.ones(1, 4))
+    torch.jit.save(traced, str(out / "traced.pt"))
+
+
+@sample("torch-jit-save-setstate", saver="torch.jit.save", warns=TORCHSCRIPT)
+def _stateful(out: Path) -> None:
+    torch.jit.save(torch.jit.script(StatefulScript()), str(out / "stateful.pt"))
 
 
 # --- joblib.dump: numpy arrays of every dtype, every compressor ----------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding, Severity
-from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.interface import PickleReader, ScanContext, Scanner, ScanStream
 from verifier.scanners.pickle_globals import GlobalClass, classify
 from verifier.scanners.pickle_walk import (
     MAX_NESTED_BYTES,
@@ -14,6 +15,7 @@ from verifier.scanners.pickle_walk import (
     PickleAnalysis,
     analyse_pickle,
 )
+from verifier.scanners.torchscript import is_torchscript_name
 
 __all__ = ["PickleAnalysis", "PickleScanner", "analyse_pickle", "pickle_findings"]
 
@@ -27,6 +29,8 @@ def pickle_findings(
     for module, name, offset in analysis.imports:
         full = f"{module}.{name}"
         verdict = classify(module, name)
+        if ctx.pickle_reader is PickleReader.TORCHSCRIPT and is_torchscript_name(full):
+            verdict = GlobalClass.SAFE  # resolved by TorchScript from the archive, not imported
         if verdict is GlobalClass.SAFE:
             if full not in safe:
                 safe.append(full)
@@ -126,6 +130,7 @@ def _nested_findings(
     from verifier.scanners.sniff import HEAD_SIZE, identify
 
     prefix = f"{member}!" if member else ""
+    ctx = dataclasses.replace(ctx, pickle_reader=PickleReader.PYTHON)  # nested loaders are Python
     for offset in analysis.opaque_nested[:1]:
         yield ctx.finding(
             "PICKLE-NESTED-UNSCANNED",
