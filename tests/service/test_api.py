@@ -35,6 +35,8 @@ ROUTES = [
     ("GET", "/api/v1/bans", None, Role.VIEWER),
     ("GET", "/api/v1/blast-radius?publisher=acme", None, Role.VIEWER),
     ("GET", "/api/v1/decision-changes", None, Role.VIEWER),
+    ("POST", "/api/v1/watches", {"target": "hf://acme/tiny@main"}, Role.SCANNER),
+    ("GET", "/api/v1/watches", None, Role.VIEWER),
 ]
 CALLERS = ["anonymous", "unknown", "revoked", *Role]
 
@@ -357,5 +359,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/bans/{ban_id}/lift",
         "/api/v1/blast-radius",
         "/api/v1/decision-changes",
+        "/api/v1/watches",
+        "/api/v1/hooks/huggingface",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]

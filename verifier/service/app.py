@@ -17,6 +17,7 @@ from verifier.service.bans import ban_routes
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
+from verifier.service.watches import watch_routes
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -230,5 +231,6 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         }
 
     app.include_router(ban_routes(service, require))
+    app.include_router(watch_routes(service, require))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app

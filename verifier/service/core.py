@@ -43,6 +43,8 @@ class ServiceConfig:
     job_workers: int = 2
     #: Largest request body read, in bytes (an AdmissionReview carries a whole object).
     max_body_bytes: int = 1 << 20
+    #: The secret Hugging Face webhooks send (`X-Webhook-Secret`); None refuses every one.
+    hub_webhook_secret: str | None = None
 
 
 def _now() -> str:
@@ -60,6 +62,7 @@ class Service:
             PolicyError: The policy, registry or waivers are missing or invalid.
             UsageError: The policy runs in dry-run mode.
         """
+        self.config = config
         self.policies = PolicySet(
             config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths
         )
