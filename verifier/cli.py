@@ -411,6 +411,22 @@ def _hub_options(func: F) -> F:
 @_signature_options
 @_format_option
 @_sarif_root_option
+@click.option(
+    "--server",
+    envvar="VERIFIER_SERVER",
+    default=None,
+    metavar="URL",
+    help="Ask the organisation's verification service (verifier serve) instead of scanning "
+    "here; the token is read from VERIFIER_TOKEN [env: VERIFIER_SERVER].",
+)
+@click.option(
+    "--server-timeout",
+    type=click.FloatRange(1, 86_400),
+    default=3_600,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --server: how long to wait for the scan (exit 3 after).",
+)
 @_database_option
 def scan(
     targets: tuple[str, ...],
@@ -435,20 +451,61 @@ def scan(
     identity: str | None,
     issuer: str | None,
     trusted_root: Path | None,
+    server: str | None,
+    server_timeout: float,
 ) -> None:
     """Scan TARGET (a local file or folder, or hf://namespace/name[@revision]).
 
     Hub models are resolved to one commit, fetched into quarantine, verified against the
     declared digests, then scanned like a local folder. The result is recorded and decided.
     Several TARGETs are scanned one by one, each its own recorded scan (pre-commit passes the
-    staged files so); the exit status is the worst of theirs.
+    staged files so); the exit status is the worst of theirs. With --server, the service
+    scans (or answers from its record) and this prints what a local scan prints.
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
     from verifier.pipeline import HubOptions, run_scan
     from verifier.progress import download_progress
-    from verifier.report.json_format import report_document
 
+    if server:
+        # HF_TOKEN and HF_ENDPOINT in the environment are the runner's own: only options
+        # given on the command line are refused.
+        context = click.get_current_context()
+        local_only = (
+            "lock_path",
+            "workers",
+            "include",
+            "exclude",
+            "metadata_only",
+            "publishers_path",
+            "waivers_paths",
+            "token",
+            "hf_endpoint",
+            "no_lineage",
+            "sarif_root",
+            "database_url",
+            "signature_path",
+            "public_keys",
+            "certificate_chains",
+            "identity",
+            "issuer",
+            "trusted_root",
+        )
+        given = [
+            param.opts[0]
+            for param in context.command.params
+            if param.name in local_only
+            and context.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)}: local scans only; the service uses its own configuration"
+            )
+        if len(targets) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
+            raise UsageError(f"--format {fmt} prints one model: give one TARGET")
+        reports = _scan_on_server(server, targets, policy_path, env, server_timeout)
+        _print_reports(reports, fmt=fmt, sarif_root=None)
+        raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
     _check_sarif_root(sarif_root, fmt=fmt, targets=targets, lock_path=lock_path)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
@@ -484,15 +541,57 @@ def scan(
                     signature=request,
                 )
             )
+    _print_reports(reports, fmt=fmt, sarif_root=sarif_root)
+    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+
+
+def _print_reports(reports: list[ScanReport], *, fmt: str, sarif_root: Path | None) -> None:
+    """Print scan reports as `scan` does: one document for several in JSON, else one by one."""
+    from verifier.report.json_format import report_document
+
+    if len(reports) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
+        raise UsageError(f"--format {fmt} prints one model: give one TARGET")
     if len(reports) > 1 and fmt == OutputFormat.JSON.value:
         click.echo(json.dumps({"scans": [report_document(r) for r in reports]}, indent=2))
-    else:
-        for report in reports:
-            text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
-            click.echo(text, nl=False, color=_colour())
-            if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
-                click.echo()
-    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+        return
+    for report in reports:
+        text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
+        click.echo(text, nl=False, color=_colour())
+        if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
+            click.echo()
+
+
+def _scan_on_server(
+    server: str,
+    targets: tuple[str, ...],
+    policy_path: Path | None,
+    env: str | None,
+    timeout: float,
+) -> list[ScanReport]:
+    """Each TARGET scanned by the service (or answered from its record), as reports."""
+    from verifier.report.json_format import parse_report_document
+    from verifier.service.client import ServiceClient
+
+    if not targets:
+        raise UsageError("give a TARGET to scan")
+    for target in targets:
+        if not target.startswith("hf://"):
+            raise UsageError(
+                f"{target}: the service scans Hub models (hf://namespace/name[@revision]); "
+                "scan local files without --server"
+            )
+    # The service decides with its own policy: --policy names it (a file's stem is its name).
+    policy = None
+    if policy_path is not None:
+        policy = policy_path.stem if policy_path.suffix in (".yaml", ".yml") else str(policy_path)
+    client = ServiceClient(server, os.environ.get("VERIFIER_TOKEN", ""))
+    reports = []
+    for target in targets:
+        job_id = client.submit_scan(target, policy=policy, environment=env)
+        _status(f"{target}: scan job {job_id} on {client.url}")
+        outcome = client.wait(job_id, timeout=timeout)
+        reports.append(parse_report_document(dict(outcome.result)))
+    return reports
 
 
 def _check_sarif_root(
