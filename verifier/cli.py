@@ -16,6 +16,7 @@ from verifier.errors import (
     AttestationError,
     ExitCode,
     KeyFileError,
+    ServiceError,
     UsageError,
     VerifierError,
 )
@@ -340,6 +341,42 @@ def _policy_options(func: F) -> F:
     )(func)
 
 
+def _server_option(func: F) -> F:
+    """--server URL (env VERIFIER_SERVER): ask the organisation's service instead."""
+    return click.option(
+        "--server",
+        envvar="VERIFIER_SERVER",
+        default=None,
+        metavar="URL",
+        help="Ask the organisation's verification service (verifier serve) instead of working "
+        "here; the token is read from VERIFIER_TOKEN [env: VERIFIER_SERVER].",
+    )(func)
+
+
+def _refuse_local_options(names: tuple[str, ...]) -> None:
+    """With --server: refuse the options among `names` given on the command line.
+
+    Values from the environment (HF_TOKEN, HF_ENDPOINT, VERIFIER_DATABASE_URL) are the
+    runner's own and are neither refused nor sent anywhere.
+    """
+    context = click.get_current_context()
+    given = [
+        param.opts[0]
+        for param in context.command.params
+        if param.name in names
+        and context.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise UsageError(f"{', '.join(given)}: local only; the service uses its own configuration")
+
+
+def _server_policy_name(policy_path: Path | None) -> str | None:
+    """The server's policy a --policy names (a file's stem is its name), or None."""
+    if policy_path is None:
+        return None
+    return policy_path.stem if policy_path.suffix in (".yaml", ".yml") else str(policy_path)
+
+
 def _load_policy(
     policy_path: Path | None,
     env: str | None,
@@ -412,14 +449,7 @@ def _hub_options(func: F) -> F:
 @_signature_options
 @_format_option
 @_sarif_root_option
-@click.option(
-    "--server",
-    envvar="VERIFIER_SERVER",
-    default=None,
-    metavar="URL",
-    help="Ask the organisation's verification service (verifier serve) instead of scanning "
-    "here; the token is read from VERIFIER_TOKEN [env: VERIFIER_SERVER].",
-)
+@_server_option
 @click.option(
     "--server-timeout",
     type=click.FloatRange(1, 86_400),
@@ -469,39 +499,28 @@ def scan(
     from verifier.progress import download_progress
 
     if server:
-        # HF_TOKEN and HF_ENDPOINT in the environment are the runner's own: only options
-        # given on the command line are refused.
-        context = click.get_current_context()
-        local_only = (
-            "lock_path",
-            "workers",
-            "include",
-            "exclude",
-            "metadata_only",
-            "publishers_path",
-            "waivers_paths",
-            "token",
-            "hf_endpoint",
-            "no_lineage",
-            "sarif_root",
-            "database_url",
-            "signature_path",
-            "public_keys",
-            "certificate_chains",
-            "identity",
-            "issuer",
-            "trusted_root",
-        )
-        given = [
-            param.opts[0]
-            for param in context.command.params
-            if param.name in local_only
-            and context.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
-        ]
-        if given:
-            raise UsageError(
-                f"{', '.join(given)}: local scans only; the service uses its own configuration"
+        _refuse_local_options(
+            (
+                "lock_path",
+                "workers",
+                "include",
+                "exclude",
+                "metadata_only",
+                "publishers_path",
+                "waivers_paths",
+                "token",
+                "hf_endpoint",
+                "no_lineage",
+                "sarif_root",
+                "database_url",
+                "signature_path",
+                "public_keys",
+                "certificate_chains",
+                "identity",
+                "issuer",
+                "trusted_root",
             )
+        )
         if len(targets) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
             raise UsageError(f"--format {fmt} prints one model: give one TARGET")
         reports = _scan_on_server(server, targets, policy_path, env, server_timeout)
@@ -583,10 +602,8 @@ def _scan_on_server(
                 f"{target}: the service scans Hub models (hf://namespace/name[@revision]); "
                 "scan local files without --server"
             )
-    # The service decides with its own policy: --policy names it (a file's stem is its name).
-    policy = None
-    if policy_path is not None:
-        policy = policy_path.stem if policy_path.suffix in (".yaml", ".yml") else str(policy_path)
+    # The service decides with its own policy: --policy names it.
+    policy = _server_policy_name(policy_path)
     client = ServiceClient(server, os.environ.get("VERIFIER_TOKEN", ""))
     reports = []
     for target in targets:
@@ -955,6 +972,7 @@ def show(scan_id: str, fmt: str, sarif_root: Path | None, database_url: str | No
     show_default=True,
     help="Output format; json prints one document on stdout.",
 )
+@_server_option
 @_database_option
 def decide(
     subject: str,
@@ -963,13 +981,15 @@ def decide(
     publishers_path: Path | None,
     waivers_paths: tuple[Path, ...],
     fmt: str,
+    server: str | None,
     database_url: str | None,
 ) -> None:
     """Decide a recorded scan again with a policy, without fetching anything.
 
     SUBJECT is a scan id (or unique prefix) or hf://namespace/name@<40-hex commit>, which means
     the newest recorded scan of that commit. The decision is recorded (unless the policy's mode
-    is dry-run) and becomes the scan's current one. Exit status as for scan.
+    is dry-run) and becomes the scan's current one. With --server, the service's gate answers
+    for hf://namespace/name@<commit> (nothing is recorded). Exit status as for scan.
     """
     from verifier.policy import build_evidence
     from verifier.policy import decide as decide_policy
@@ -977,6 +997,9 @@ def decide(
     from verifier.report.json_format import verdict_document
     from verifier.report.table import render_decision
 
+    if server:
+        _refuse_local_options(("publishers_path", "waivers_paths", "database_url"))
+        _decide_on_server(server, subject, _server_policy_name(policy_path), env, fmt)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     if subject.startswith("hf://") and not HF_SUBJECT.match(subject):
         raise UsageError(
@@ -1004,6 +1027,59 @@ def decide(
     else:
         target = f"{facts.target} (scan {scan_id})"
         text = render_decision(verdict, target=target, status=status)
+        click.echo(text, nl=False, color=_colour())
+    raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
+
+
+def _decide_on_server(
+    server: str, subject: str, policy: str | None, env: str | None, fmt: str
+) -> None:
+    """`decide --server`: the service's gate answer, printed as a local `decide` prints it."""
+    from verifier.policy.schema import HF_SUBJECT
+    from verifier.report.json_format import parse_verdict_document, verdict_document
+    from verifier.report.table import render_decision
+    from verifier.service.client import ServiceClient
+
+    if not HF_SUBJECT.match(subject):
+        raise UsageError(
+            f"{subject}: with --server, give the exact commit, hf://namespace/name@<40-hex commit>"
+        )
+    client = ServiceClient(server, os.environ.get("VERIFIER_TOKEN", ""))
+    answer = client.decision(subject, environment=env)
+    if policy is not None and policy not in ("default", answer.get("policy")):
+        raise UsageError(
+            f"the service decides with policy {answer.get('policy')!r}, not {policy!r}"
+        )
+    if answer["decision"] == "unknown":
+        reasons = "; ".join(str(r.get("message", "")) for r in answer["reasons"][:3])
+        raise ServiceError(f"{subject}: the service has no decision ({reasons})")
+    status = answer.get("status")
+    scan_id = answer.get("scan_id")
+    if not isinstance(status, str) or not isinstance(scan_id, str):
+        raise ServiceError("the service's decision names no recorded scan and status")
+    verdict = parse_verdict_document(
+        {
+            "name": answer.get("policy"),
+            "digest": answer.get("policy_digest"),
+            "mode": answer.get("mode"),
+            "environment": answer.get("environment"),
+            "reasons": answer["reasons"],
+            "waivers": answer.get("waivers", []),
+            "decision": answer["decision"],
+        }
+    )
+    if fmt == OutputFormat.JSON.value:
+        document = {
+            "scan_id": scan_id,
+            "subject": subject,
+            "status": status,
+            "decision": verdict.decision.value,
+            "recorded": False,
+            "policy": verdict_document(verdict),
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        text = render_decision(verdict, target=f"{subject} (scan {scan_id})", status=status)
         click.echo(text, nl=False, color=_colour())
     raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
 

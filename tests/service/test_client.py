@@ -130,8 +130,8 @@ def test_tokens_and_roles(server: Running, role: Role | str | None, code: int, s
     ("args", "says"),
     [
         (["./model"], "scan local files without --server"),
-        (["hf://a/b", "--lock", "x.lock"], "--lock: local scans only"),
-        (["hf://a/b", "--metadata-only"], "--metadata-only: local scans only"),
+        (["hf://a/b", "--lock", "x.lock"], "--lock: local only"),
+        (["hf://a/b", "--metadata-only"], "--metadata-only: local only"),
         (["hf://a/b", "--server", "http://models.example.com"], "plain http sends the token"),
         (["hf://a/b", "--server", "ftp://127.0.0.1"], "give an http(s)"),
         (["hf://a/b", "--server", "https://user:pw@example.com"], "no credentials"),
@@ -203,3 +203,61 @@ def test_a_document_without_a_decision_reads_as_deny() -> None:
     assert parse_report_document(document).verdict.decision.value == "deny"
     document["decision"] = "ALLOW"
     assert parse_report_document(document).verdict.decision.value == "deny"
+
+
+def _local_decide(server: Running, subject: str, *extra: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["decide", subject, *extra, "--database-url", server.service.store.display_url],
+    )
+
+
+def test_decide_on_the_server_prints_what_the_local_command_prints(
+    server: Running, hub: HubEmulator, marker_dir: Path
+) -> None:
+    clean = hub.add_repo("acme/tiny", model_files()).refs["main"]
+    files = model_files()
+    files["model.pkl"] = os_system(marker_dir)
+    evil = hub.add_repo("acme/evil", files).refs["main"]
+    scanner = server.tokens[Role.SCANNER]
+    for name, commit in (("tiny", clean), ("evil", evil)):
+        assert _cli("scan", f"hf://acme/{name}@{commit}", "--server", server.url, token=scanner)
+    viewer = server.tokens[Role.VIEWER]
+    for name, commit, code in (("tiny", clean, 0), ("evil", evil, 1)):
+        subject = f"hf://acme/{name}@{commit}"
+        remote = _cli("decide", subject, "--server", server.url, "--format", "json", token=viewer)
+        assert remote.exit_code == code, remote.output
+        local = _local_decide(server, subject, "--format", "json")
+        assert local.exit_code == code, local.output
+        expected = json.loads(local.stdout)
+        assert json.loads(remote.stdout) == {**expected, "recorded": False}
+        table = _cli("decide", subject, "--server", server.url, token=viewer)
+        assert table.exit_code == code
+        assert table.stdout == _local_decide(server, subject).stdout
+
+
+def test_decide_on_the_server_refuses_what_it_cannot_answer(server: Running) -> None:
+    viewer = server.tokens[Role.VIEWER]
+    unknown = _cli("decide", f"hf://acme/none@{'1' * 40}", "--server", server.url, token=viewer)
+    assert unknown.exit_code == 3
+    assert "no decision" in unknown.stderr and "no recorded scan" in unknown.stderr
+    for subject, says in (
+        ("hf://acme/tiny@main", "give the exact commit"),
+        ("3f2a9c1e", "give the exact commit"),
+    ):
+        result = _cli("decide", subject, "--server", server.url, token=viewer)
+        assert result.exit_code == 2 and says in result.stderr
+    other = _cli(
+        "decide",
+        f"hf://acme/none@{'1' * 40}",
+        "--server",
+        server.url,
+        "--policy",
+        "policies/strict-production.yaml",
+        token=viewer,
+    )
+    assert other.exit_code == 2 and "not 'strict-production'" in other.stderr
+    waivers = _cli(
+        "decide", f"hf://a/b@{'1' * 40}", "--server", server.url, "--waivers", "w.yaml", token="t"
+    )
+    assert waivers.exit_code == 2 and "--waivers: local only" in waivers.stderr

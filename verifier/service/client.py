@@ -137,6 +137,24 @@ class ServiceClient:
             raise ServiceError("the service's answer to a scan request has no job id")
         return job_id
 
+    def decision(self, subject: str, *, environment: str | None) -> Mapping[str, Any]:
+        """The gate's answer for a pinned subject (`GET /api/v1/decision`), checked for shape.
+
+        Raises:
+            ServiceError: The answer is not a decision document.
+        """
+        query = {"target": subject, **({"environment": environment} if environment else {})}
+        answer = self._call("GET", "/api/v1/decision?" + urllib.parse.urlencode(query))
+        if not isinstance(answer, dict) or answer.get("decision") not in (
+            "allow",
+            "deny",
+            "unknown",
+        ):
+            raise ServiceError("the service's answer is not a decision document")
+        if not isinstance(answer.get("reasons"), list):
+            raise ServiceError("the service's decision has no reasons list")
+        return answer
+
     def wait(self, job_id: str, *, timeout: float) -> JobOutcome:
         """Poll the job until it is complete.
 
