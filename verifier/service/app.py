@@ -15,6 +15,7 @@ from verifier import __version__
 from verifier.service import problems
 from verifier.service.bans import ban_routes
 from verifier.service.core import Service
+from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.watches import watch_routes
@@ -242,5 +243,6 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
 
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
+    app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app
