@@ -497,8 +497,7 @@ def scan(
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
-    from verifier.pipeline import HubOptions, run_scan
-    from verifier.progress import download_progress
+    from verifier.pipeline import HubOptions
 
     if server:
         _refuse_local_options(
@@ -549,6 +548,25 @@ def scan(
     jobs = [job for target in targets or (None,) for job in _scan_jobs(target, lock_path, hub)]
     if len(jobs) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
         raise UsageError(f"--format {fmt} prints one model: give one TARGET")
+    reports = _run_scans(
+        jobs, policy=policy, workers=workers, signature=request, database_url=database_url
+    )
+    _print_reports(reports, fmt, sarif_root=sarif_root)
+    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+
+
+def _run_scans(
+    jobs: list[tuple[str, HubOptions]],
+    *,
+    policy: Policy,
+    workers: int | None,
+    signature: SignatureRequest,
+    database_url: str | None,
+) -> list[ScanReport]:
+    """Scan each (target, Hub options) in turn, recording each, with progress on stderr."""
+    from verifier.pipeline import run_scan
+    from verifier.progress import download_progress
+
     reports = []
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for job_target, job_hub in jobs:
@@ -560,11 +578,10 @@ def scan(
                     workers=workers,
                     hub=job_hub,
                     progress=progress,
-                    signature=request,
+                    signature=signature,
                 )
             )
-    _print_reports(reports, fmt, sarif_root=sarif_root)
-    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+    return reports
 
 
 def _print_reports(reports: list[ScanReport], fmt: str, *, sarif_root: Path | None) -> None:
@@ -801,8 +818,7 @@ def pull(
     Exit status: 0 placed, 1 denied (nothing placed), 2 usage error, 3 could not complete
     (including a cache entry with other bytes for the commit: --force replaces it).
     """
-    from verifier.pipeline import HubOptions, run_scan
-    from verifier.progress import download_progress
+    from verifier.pipeline import HubOptions
     from verifier.pull import place, refusal
     from verifier.sources.huggingface import is_hub_target
 
@@ -833,20 +849,9 @@ def pull(
     if len(jobs) > 1 and fmt == OutputFormat.SARIF.value:
         raise UsageError(f"--format {fmt} prints one model: give one TARGET")
     destination = _destination(cache_dir, local_dir)
-    reports = []
-    with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
-        for job_target, job_hub in jobs:
-            reports.append(
-                run_scan(
-                    job_target,
-                    policy=policy,
-                    recorder=store,
-                    workers=workers,
-                    hub=job_hub,
-                    progress=progress,
-                    signature=request,
-                )
-            )
+    reports = _run_scans(
+        jobs, policy=policy, workers=workers, signature=request, database_url=database_url
+    )
     _print_reports(reports, fmt, sarif_root=None)
     code = max(_exit_code(r) for r in reports)
     refused = [(r, reason) for r in reports if (reason := refusal(r)) is not None]
