@@ -34,6 +34,8 @@ HEAVY = (
     "jinja2",
     "numpy",
     "platformdirs",
+    "procrastinate",
+    "psycopg",
     "pydantic",
     "requests",
     "rich",
@@ -177,7 +179,9 @@ def test_importing_the_command_line_loads_nothing_heavy() -> None:
     assert _heavy(_loaded_after("import verifier.cli")) == []
 
 
-@pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["report", "--help"], []])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["scan", "--help"], ["worker", "--help"], []]
+)
 def test_help_loads_nothing_heavy(args: list[str]) -> None:
     code = textwrap.dedent(
         f"""
