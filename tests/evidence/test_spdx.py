@@ -104,3 +104,62 @@ def test_report_command_writes_spdx(sqlite_url: str) -> None:
     )
     assert result.exit_code == 0, result.output
     _read_back(json.loads(result.stdout))
+
+
+def _with_verified_lineage(report: ScanReport, *, contradicted: bool) -> ScanReport:
+    """The allowed report as if its weights were compared with the declared base's."""
+    import dataclasses
+
+    from verifier.model import LineageBase, LineageStatus, VerifiedLineage
+
+    base = "Qwen/Qwen2.5-0.5B"
+    found = LineageBase(
+        repo_id="example-lab/hidden-base",
+        commit="c" * 40,
+        publisher="example-lab",
+        registered_base=True,
+        score=0.9731,
+        z=41.0,
+        p_value=1e-9,
+        near_identical=False,
+    )
+    matched = dataclasses.replace(found, repo_id=base, publisher="Qwen", score=0.9912)
+    verified = VerifiedLineage(
+        status=LineageStatus.VERIFIED,
+        repo_id=report.target,
+        declared=(base,),
+        declared_matches=not contradicted,
+        verified_bases=(found,) if contradicted else (matched,),
+        mismatched_declared=(base,) if contradicted else (),
+    )
+    return dataclasses.replace(report, verified_lineage=verified)
+
+
+def _lineage_relationships(report: ScanReport) -> dict[str, tuple[str, str]]:
+    objects = _read_back(_document(report))
+    [document] = _by_type(objects, spdx.SpdxDocument)
+    [model] = document.rootElement
+    return {
+        r.to[0].name: (str(r.relationshipType).rsplit("/", 1)[-1], r.comment)
+        for r in _by_type(objects, spdx.Relationship)
+        if r.from_ is model and isinstance(r.to[0], spdx.ai_AIPackage)
+    }
+
+
+def test_spdx_says_what_the_weights_verified() -> None:
+    relations = _lineage_relationships(_with_verified_lineage(allowed_report(), contradicted=False))
+    kind, comment = relations["Qwen/Qwen2.5-0.5B"]
+    assert kind == "descendantOf"
+    assert "verified by weight fingerprint, score 0.9912" in comment
+    kind, comment = relations["example-lab/root-model"]  # depth 2: declared, not compared
+    assert kind == "descendantOf" and "verified" not in comment
+
+
+def test_spdx_does_not_assert_a_contradicted_ancestor() -> None:
+    relations = _lineage_relationships(_with_verified_lineage(allowed_report(), contradicted=True))
+    kind, comment = relations["Qwen/Qwen2.5-0.5B"]
+    assert kind == "other"
+    assert "contradicted by the weights" in comment
+    kind, comment = relations["example-lab/hidden-base"]  # named only by the weights
+    assert kind == "descendantOf"
+    assert "found in the weights" in comment and "score 0.9731" in comment

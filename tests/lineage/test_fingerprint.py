@@ -102,3 +102,76 @@ def test_truncated_header_is_refused(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<Q", 10_000) + b"{}")
     with pytest.raises(FingerprintError):
         fingerprint_safetensors([path])
+
+
+# -- the fingerprint's own reader and the real loader read the same bytes -------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64, torch.bfloat16])
+def test_tensor_reader_reads_what_safetensors_loads(tmp_path: Path, dtype: torch.dtype) -> None:
+    """Differential: every tensor SafetensorsWeights maps holds exactly the values (bit for bit)
+    that `safetensors.torch.load_file` returns, across two shards and padded headers."""
+    from safetensors.torch import load_file, save_file
+
+    from verifier.lineage.fingerprint import SafetensorsWeights, _raw
+
+    generator = torch.Generator().manual_seed(5)
+    shards = []
+    for shard in range(2):
+        tensors = {
+            f"layer.{shard}.{i}.weight": torch.randn(3 + i, 7, generator=generator).to(dtype)
+            for i in range(3)
+        }
+        path = tmp_path / f"model-0000{shard + 1}-of-00002.safetensors"
+        save_file(tensors, str(path), metadata={"format": "pt"})
+        shards.append(path)
+    loaded = {k: v for path in shards for k, v in load_file(str(path)).items()}
+    with SafetensorsWeights(shards) as weights:
+        assert set(weights.tensors) == set(loaded)
+        for name, tensor in weights.tensors.items():
+            expected = loaded[name]
+            assert tensor.shape == tuple(expected.shape)
+            bits = expected.view(torch.int16) if dtype == torch.bfloat16 else expected
+            assert _raw(tensor).tobytes() == bits.numpy().tobytes(), name
+
+
+def test_tensor_reader_refuses_what_safetensors_refuses(tmp_path: Path) -> None:
+    """A header whose offsets run past the data: the loader refuses, and so does the reader."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from verifier.lineage.fingerprint import SafetensorsWeights
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 32]}})
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + bytes(16))
+    with pytest.raises(SafetensorError):
+        load_file(str(path))
+    with pytest.raises(FingerprintError, match="outside the file"):
+        SafetensorsWeights([path])
+
+
+def test_a_corrupt_stored_fingerprint_is_an_error_not_a_crash(
+    family: dict[str, Fingerprint],
+) -> None:
+    """A fingerprint row damaged in the database is refused with a FingerprintError."""
+    import zlib
+
+    good = family["one"].to_bytes()
+    raw = zlib.decompress(good)
+    (size,) = struct.unpack_from("<I", raw, 0)
+    header = json.loads(raw[4 : 4 + size])
+    newer = json.dumps({**header, "version": header["version"] + 1}).encode()
+    damaged = {
+        "empty": b"",
+        "not zlib": b"not zlib at all",
+        "truncated data": zlib.compress(raw[:-2]),
+        "trailing bytes": zlib.compress(raw + b"\x00\x00"),
+        "header not JSON": zlib.compress(raw[:4] + b"{" * size + raw[4 + size :]),
+        "newer version": zlib.compress(struct.pack("<I", len(newer)) + newer + raw[4 + size :]),
+    }
+    assert Fingerprint.from_bytes(good).matrices
+    for label, blob in damaged.items():
+        with pytest.raises(FingerprintError):
+            Fingerprint.from_bytes(blob)
+            pytest.fail(label)

@@ -232,3 +232,17 @@ def test_add_base_refuses_weights_it_cannot_fingerprint(
     assert "no weight fingerprint" in err
     code, out, _ = _run("lineage", "list", database_url=database_url)
     assert "no reference base registered" in out
+
+
+@pytest.mark.parametrize("target", ["missing-folder", "hf://acme/absent"])
+def test_add_base_of_a_missing_target_is_one_line_and_registers_nothing(
+    hub: HubEmulator, database_url: str, tmp_path: Path, target: str
+) -> None:
+    if not target.startswith("hf://"):
+        target = str(tmp_path / target)
+    code, out, err = _run("lineage", "add-base", target, database_url=database_url)
+    assert code in (2, 3), err
+    assert err.strip().startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    code, out, _ = _run("lineage", "list", database_url=database_url)
+    assert "no reference base registered" in out

@@ -4,7 +4,8 @@ What it says, each as SPDX 3 models it: the package's identity (name, commit as 
 download location), the SHA-256 of every file (`verifiedUsing`) and of the manifest, the
 supplier (an `Organization`, only when the publisher registry identifies one), the declared
 licence (`hasDeclaredLicense` to a licence expression), the files (`contains`), the declared
-lineage (`descendantOf` each base model, with the relation in the comment) and the training
+lineage (`descendantOf` each base model the weights do not contradict, with the relation and
+what the weights say in the comment; `other` for a declared base they contradict) and the training
 data the card declares (`trainedOn`). verifier's own decision has no SPDX property; it is in
 the document's and the package's `comment`. Element ids are URNs derived from the scan id, so
 the same scan always gives the same document.
@@ -20,6 +21,7 @@ from typing import Any
 
 from verifier.evidence.facts import Ancestor, EvidenceFacts
 from verifier.evidence.licenses import spdx_license_id
+from verifier.facts import CLAIM_CONTRADICTED, CLAIM_VERIFIED, FOUND_IN_WEIGHTS
 
 SPEC_VERSION = "3.0.1"
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"
@@ -140,6 +142,28 @@ def _ancestor(graph: _Graph, index: int, ancestor: Ancestor) -> str:
     return graph.add("ai_AIPackage", f"ancestor-{index}", **fields)
 
 
+def _lineage_relationship(ancestor: Ancestor) -> tuple[str, str]:
+    """The relationship to one ancestor and its comment, by what the weights say of the claim.
+
+    A declared or verified ancestor is `descendantOf`; one the weights contradict is not
+    asserted as an ancestor: the relationship is `other` and its comment says why.
+    """
+    where = (
+        "found in the weights"
+        if ancestor.declared_in == FOUND_IN_WEIGHTS
+        else f"declared in the {ancestor.declared_in}"
+    )
+    note = f"{where}, depth {ancestor.depth}"
+    if ancestor.relation:
+        note = f"{ancestor.relation}; {note}"
+    if ancestor.claim == CLAIM_VERIFIED:
+        score = f", score {ancestor.score:.4f}" if ancestor.score is not None else ""
+        note += f"; verified by weight fingerprint{score}"
+    if ancestor.claim == CLAIM_CONTRADICTED:
+        return "other", f"{note}; declared descendantOf, contradicted by the weights"
+    return "descendantOf", note
+
+
 def document(facts: EvidenceFacts) -> dict[str, Any]:
     """The SPDX 3.0.1 document as a JSON-ready dictionary."""
     graph = _Graph(facts)
@@ -175,10 +199,8 @@ def document(facts: EvidenceFacts) -> dict[str, Any]:
         graph.relate(model, "hasDeclaredLicense", [licence])
     for index, ancestor in enumerate(facts.lineage or ()):
         parent = _ancestor(graph, index, ancestor)
-        note = f"declared in the {ancestor.declared_in}, depth {ancestor.depth}"
-        if ancestor.relation:
-            note = f"{ancestor.relation}; {note}"
-        graph.relate(model, "descendantOf", [parent], comment=note)
+        kind, note = _lineage_relationship(ancestor)
+        graph.relate(model, kind, [parent], comment=note)
     datasets = [
         graph.add(
             "dataset_DatasetPackage",
