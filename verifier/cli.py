@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     # for SQLAlchemy, pydantic, the scanners or the renderers (tests/test_imports.py checks).
     from verifier.model import ScanReport, Verdict
     from verifier.pipeline import HubOptions
+    from verifier.placement.interface import Destination
     from verifier.policy import Policy
     from verifier.service.core import ServiceConfig
     from verifier.signatures.interface import SignatureRequest
@@ -448,7 +449,6 @@ def scan(
     """
     from verifier.pipeline import HubOptions, run_scan
     from verifier.progress import download_progress
-    from verifier.report.json_format import report_document
 
     _check_sarif_root(sarif_root, fmt=fmt, targets=targets, lock_path=lock_path)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
@@ -485,15 +485,22 @@ def scan(
                     signature=request,
                 )
             )
+    _print_reports(reports, fmt, sarif_root=sarif_root)
+    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+
+
+def _print_reports(reports: list[ScanReport], fmt: str, *, sarif_root: Path | None) -> None:
+    """The scans on stdout: one document per scan, or `{"scans": [...]}` for several in JSON."""
+    from verifier.report.json_format import report_document
+
     if len(reports) > 1 and fmt == OutputFormat.JSON.value:
         click.echo(json.dumps({"scans": [report_document(r) for r in reports]}, indent=2))
-    else:
-        for report in reports:
-            text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
-            click.echo(text, nl=False, color=_colour())
-            if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
-                click.echo()
-    raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
+        return
+    for report in reports:
+        text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))
+        click.echo(text, nl=False, color=_colour())
+        if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
+            click.echo()
 
 
 def _check_sarif_root(
@@ -601,6 +608,221 @@ def lock(
             models.append(locked_from_report(report))
     write_lock(output, models)
     _status(f"locked {len(models)} model(s) into {output}")
+
+
+@cli.command()
+@click.argument("target", metavar="[TARGET]", required=False)
+@_policy_options
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files read at once.")
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Fetch and place only files matching GLOB (repeatable), such as '*.safetensors'.",
+)
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching GLOB.")
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Pull the models of a lockfile (or TARGET's entry): any drift denies, nothing placed.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Hugging Face cache to place into [default: HF_HUB_CACHE, else HF_HOME/hub, else "
+    "~/.cache/huggingface/hub].",
+)
+@click.option(
+    "--local-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Place the files themselves in DIR instead of the cache (one model).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a cache entry (or DIR) that holds other bytes for the same commit.",
+)
+@_hub_options
+@_signature_options
+@_format_option
+@_database_option
+def pull(
+    target: str | None,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    workers: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    lock_path: Path | None,
+    cache_dir: Path | None,
+    local_dir: Path | None,
+    force: bool,
+    token: str | None,
+    hf_endpoint: str | None,
+    no_lineage: bool,
+    fmt: str,
+    database_url: str | None,
+    signature_path: Path | None,
+    public_keys: tuple[Path, ...],
+    certificate_chains: tuple[Path, ...],
+    identity: str | None,
+    issuer: str | None,
+    trusted_root: Path | None,
+) -> None:
+    """Scan a Hub model as `scan` does and, only if allowed, place its verified files for loaders.
+
+    TARGET is hf://namespace/name[@revision]; with --lock FILE and no TARGET, every model of
+    the lockfile. The files placed are the bytes verifier verified (from its store, never
+    downloaded again), into the Hugging Face cache layout (then `HF_HUB_OFFLINE=1` loads them
+    with huggingface_hub and transformers) or into --local-dir. Prints the scan as `scan` does
+    and the commit placed. Nothing is placed unless every model is allowed.
+
+    Exit status: 0 placed, 1 denied (nothing placed), 2 usage error, 3 could not complete
+    (including a cache entry with other bytes for the commit: --force replaces it).
+    """
+    from verifier.pipeline import HubOptions, run_scan
+    from verifier.progress import download_progress
+    from verifier.pull import place, refusal
+    from verifier.sources.huggingface import is_hub_target
+
+    if cache_dir is not None and local_dir is not None:
+        raise UsageError("give --cache-dir or --local-dir, not both")
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
+    request = signature_request(
+        signature_path=signature_path,
+        public_keys=public_keys,
+        certificate_chains=certificate_chains,
+        identity=identity,
+        issuer=issuer,
+        trusted_root=trusted_root,
+    )
+    hub = HubOptions(
+        endpoint=hf_endpoint,
+        token=token,
+        include=include,
+        exclude=exclude,
+        lineage=not no_lineage,
+    )
+    jobs = _scan_jobs(target, lock_path, hub)
+    for job_target, _ in jobs:
+        if not is_hub_target(job_target):
+            raise UsageError(f"{job_target}: pull takes Hugging Face models (hf://namespace/name)")
+    if local_dir is not None and len(jobs) > 1:
+        raise UsageError("--local-dir holds one model: give one TARGET")
+    if len(jobs) > 1 and fmt == OutputFormat.SARIF.value:
+        raise UsageError(f"--format {fmt} prints one model: give one TARGET")
+    destination = _destination(cache_dir, local_dir)
+    reports = []
+    with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
+        for job_target, job_hub in jobs:
+            reports.append(
+                run_scan(
+                    job_target,
+                    policy=policy,
+                    recorder=store,
+                    workers=workers,
+                    hub=job_hub,
+                    progress=progress,
+                    signature=request,
+                )
+            )
+    _print_reports(reports, fmt, sarif_root=None)
+    code = max(_exit_code(r) for r in reports)
+    refused = [(r, reason) for r in reports if (reason := refusal(r)) is not None]
+    for report, reason in refused:
+        _status(f"not placed: {printable(report.target)}: {reason} (scan {report.scan_id})")
+    if refused:
+        # An audit-mode deny exits 0 from `scan`; a pull that placed nothing never does.
+        raise click.exceptions.Exit(int(max(code, ExitCode.DENIED)))
+    home = config.home_dir()
+    for report in reports:
+        placed = place(report, destination, home=home, force=force)
+        _status(
+            f"{placed.outcome.value} {printable(placed.repo_id)}@{placed.commit} "
+            f"({len(placed.files)} files) in {printable(placed.path)}"
+        )
+    raise click.exceptions.Exit(int(code))
+
+
+def _destination(cache_dir: Path | None, local_dir: Path | None) -> Destination:
+    """Where `pull` places: the folder given, or the Hugging Face cache the client would use."""
+    from verifier.placement.hf_cache import HubCache, default_cache_dir
+    from verifier.placement.local_dir import LocalDir
+
+    if local_dir is not None:
+        return LocalDir(local_dir)
+    return HubCache(cache_dir if cache_dir is not None else default_cache_dir())
+
+
+@cli.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--lock",
+    "lock_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Lockfile (from `verifier lock`) whose entry the folder must match.",
+)
+@click.option(
+    "--model",
+    "repo_id",
+    default=None,
+    metavar="NS/NAME",
+    help="The lockfile entry to compare with [default: the cache folder's model, or the only one].",
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files hashed at once.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([OutputFormat.TABLE.value, OutputFormat.JSON.value]),
+    default=OutputFormat.TABLE.value,
+    show_default=True,
+    help="Output format; json prints one document on stdout.",
+)
+def check_command(
+    path: Path, lock_path: Path, repo_id: str | None, workers: int | None, fmt: str
+) -> None:
+    """Gate a model already on disk: re-hash PATH's files and compare them with the lockfile.
+
+    PATH is the model's folder (a cache snapshot `.../models--ns--name/snapshots/<commit>`, a
+    --local-dir of `verifier pull`, any copy). Every locked file must be there with its locked
+    size and sha256, and nothing else may be (an extra file is drift too). Nothing is recorded
+    and nothing is fetched; start-up is light enough for a container's entrypoint.
+
+    Exit status: 0 matches, 1 drift, 2 usage error (lockfile, entry), 3 a file could not be read.
+    """
+    from verifier.check import check_document, check_model, is_complete, select_entry
+    from verifier.lockfile import read_lock
+
+    locked = select_entry(read_lock(lock_path), str(path), repo_id)
+    result = check_model(path, locked, workers=workers)
+    complete = is_complete(result)
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps(check_document(result), indent=2))
+    else:
+        for finding in result.findings:
+            where = f" {printable(finding.file)}:" if finding.file else ""
+            evidence = f" ({printable(finding.evidence)})" if finding.evidence else ""
+            click.echo(
+                f"{finding.code} {finding.severity.value}{where} "
+                f"{printable(finding.message)}{evidence}"
+            )
+        verdict = "matches" if result.matched else "does not match"
+        click.echo(
+            f"{printable(str(path))} {verdict} {printable(locked.repo_id)}@{locked.commit} "
+            f"({len(result.files)} files hashed, {len(locked.files)} locked)"
+        )
+    if not complete:
+        raise click.exceptions.Exit(int(ExitCode.ERROR))
+    raise click.exceptions.Exit(int(ExitCode.OK if result.matched else ExitCode.DENIED))
 
 
 @cli.command()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from verifier.model import CheckResult, ScanReport
 
 
 class ExitCode(enum.IntEnum):
@@ -92,3 +96,34 @@ class NotApprovableError(VerifierError):
 
 class LineageError(VerifierError):
     """A model's weights could not be fingerprinted or registered as a reference base."""
+
+
+class PlacementError(VerifierError):
+    """Verified files could not be placed where loaders read them (exit 3; nothing half-placed)."""
+
+
+class PlacementConflictError(PlacementError):
+    """The destination already holds other bytes for the same commit; `force` replaces them."""
+
+
+class ModelDeniedError(VerifierError):
+    """The model was not allowed (denied, incomplete, or drifted from its lock): nothing placed.
+
+    `report` is the scan that decided it.
+    """
+
+    exit_code = ExitCode.DENIED
+
+    def __init__(self, message: str, *, report: ScanReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class CheckFailedError(VerifierError):
+    """A model on disk does not match its lockfile entry (exit 1); `result` says how."""
+
+    exit_code = ExitCode.DENIED
+
+    def __init__(self, message: str, *, result: CheckResult) -> None:
+        super().__init__(message)
+        self.result = result

@@ -574,3 +574,56 @@ class VerifiedLineage:
     #: The serialised fingerprint and its hidden size: recorded, never part of the document.
     fingerprint: bytes | None = field(default=None, repr=False, compare=False)
     hidden_size: int | None = None
+
+
+class PlacementOutcome(enum.StrEnum):
+    """What `verifier pull` did at the destination."""
+
+    #: The snapshot was written (new, or completing one that lacked files).
+    PLACED = "placed"
+    #: The destination already held exactly these bytes; nothing was written.
+    UNCHANGED = "unchanged"
+    #: The destination held other bytes for the commit and `force` replaced them.
+    REPLACED = "replaced"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where verified files were placed for loaders to read, and what that changed."""
+
+    repo_id: str
+    commit: str
+    #: The folder a loader reads: the cache's `snapshots/<commit>`, or the local folder.
+    path: str
+    #: Paths (in the repository) placed, sorted.
+    files: tuple[str, ...]
+    outcome: PlacementOutcome
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A model on disk compared with its lockfile entry (`verifier check`)."""
+
+    path: str
+    repo_id: str
+    #: The commit the lockfile pins.
+    commit: str
+    #: Files re-hashed, sorted by path.
+    files: tuple[FileDigest, ...]
+    #: LOCK-DRIFT for every changed, missing or extra file (and another commit), or the
+    #: walk's own findings (unreadable, links out of the folder); empty when all matched.
+    findings: tuple[Finding, ...]
+
+    @property
+    def matched(self) -> bool:
+        """Whether every locked file is there with its locked bytes, and nothing else is."""
+        return not self.findings
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """One file on disk as hashed: its path in the model, size and sha256 (None: unreadable)."""
+
+    path: str
+    size: int
+    sha256: str | None
