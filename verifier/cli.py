@@ -494,7 +494,11 @@ def _print_reports(reports: list[ScanReport], fmt: str, *, sarif_root: Path | No
     from verifier.report.json_format import report_document
 
     if len(reports) > 1 and fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"scans": [report_document(r) for r in reports]}, indent=2))
+        from verifier.facts import SCHEMA_VERSION
+
+        scans = [report_document(r) for r in reports]
+        document = {"schema_version": SCHEMA_VERSION, "scans": scans}
+        click.echo(json.dumps(document, indent=2))
         return
     for report in reports:
         text = render_report(report, OutputFormat(fmt), sarif_root=_str(sarif_root))

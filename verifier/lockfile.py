@@ -2,8 +2,11 @@
 
 The format is JSON (documented in docs/huggingface.md), small enough to review in a pull request:
 
-    {"version": 1, "models": [{"target", "repo_id", "revision", "commit", "endpoint",
-                               "files": [{"path", "size", "sha256", "git_sha1"}]}]}
+    {"schema_version": 1, "version": 1,
+     "models": [{"target", "repo_id", "revision", "commit", "endpoint",
+                 "files": [{"path", "size", "sha256", "git_sha1"}]}]}
+
+Its JSON Schema is verifier/schemas/lockfile.schema.json.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def locked_from_report(report: ScanReport) -> LockedModel:
 def lock_document(models: Sequence[LockedModel]) -> dict[str, Any]:
     """The lockfile's JSON document."""
     return {
+        "schema_version": LOCK_VERSION,
+        # `version` too: the lockfile's first readers know only that name.
         "version": LOCK_VERSION,
         "models": [
             {
@@ -134,7 +139,7 @@ def read_lock(path: Path) -> tuple[LockedModel, ...]:
         raise LockfileError(f"lockfile not found: {path}") from None
     except (OSError, ValueError) as exc:
         raise LockfileError(f"cannot read lockfile {path}: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
+    if not isinstance(doc, dict) or doc.get("schema_version", doc.get("version")) != LOCK_VERSION:
         raise LockfileError(f"{path}: not a version {LOCK_VERSION} verifier lockfile")
     models_raw = doc.get("models")
     if not isinstance(models_raw, list) or not models_raw:

@@ -6,11 +6,11 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.budget import RULE
-from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.interface import PickleReader, ScanContext, Scanner, ScanStream
 from verifier.scanners.keras import scan_config_member
 from verifier.scanners.members import (
     escapes,
@@ -25,6 +25,7 @@ from verifier.scanners.streams import (
     PrefixedStream,
     ReplayStream,
 )
+from verifier.scanners.torchscript import TorchScriptArchive, archive_folder
 
 #: Most central-directory entries read; more is a finding.
 MAX_ENTRIES = 200_000
@@ -249,7 +250,9 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
     if over is not None:  # refused before anything is inflated; stored members still scanned
         yield over
         entries = [e for e in entries if e.method != _DEFLATED]
-    yield from _walk_entries(stream, ctx, entries, prefix=prefix, depth=depth)
+    folder = archive_folder([e.name for e in entries])
+    script = TorchScriptArchive(folder) if folder is not None else None
+    yield from _walk_entries(stream, ctx, entries, prefix=prefix, depth=depth, script=script)
     if others:
         yield ctx.finding(
             "CONTAINER-AMBIGUOUS",
@@ -261,7 +264,11 @@ def scan_zip(stream: ScanStream, ctx: ScanContext, *, prefix: str, depth: int) -
             evidence=", ".join(sorted({e.name for e in others}))[:200],
         )
         yield from _directory_findings(ctx, others, prefix=prefix)
-        yield from _walk_entries(ReplayStream(stream), ctx, others, prefix=prefix, depth=depth)
+        yield from _walk_entries(
+            ReplayStream(stream), ctx, others, prefix=prefix, depth=depth, script=script
+        )
+    if script is not None:
+        yield script.summary(ctx, member=prefix or None)
 
 
 def _over_budget(ctx: ScanContext, entries: list[_Entry], *, prefix: str) -> Finding | None:
@@ -320,7 +327,13 @@ def _directory_findings(
 
 
 def _walk_entries(
-    stream: ScanStream, ctx: ScanContext, entries: list[_Entry], *, prefix: str, depth: int
+    stream: ScanStream,
+    ctx: ScanContext,
+    entries: list[_Entry],
+    *,
+    prefix: str,
+    depth: int,
+    script: TorchScriptArchive | None,
 ) -> Iterator[Finding]:
     for entry in sorted(entries, key=lambda e: e.offset):
         gap = entry.offset - stream.tell()
@@ -334,11 +347,17 @@ def _walk_entries(
             )
             continue
         stream.skip(gap)
-        yield from _scan_member(stream, ctx, entry, prefix=prefix, depth=depth)
+        yield from _scan_member(stream, ctx, entry, prefix=prefix, depth=depth, script=script)
 
 
 def _scan_member(
-    stream: ScanStream, ctx: ScanContext, entry: _Entry, *, prefix: str, depth: int
+    stream: ScanStream,
+    ctx: ScanContext,
+    entry: _Entry,
+    *,
+    prefix: str,
+    depth: int,
+    script: TorchScriptArchive | None,
 ) -> Iterator[Finding]:
     member = prefix + entry.name
     header = stream.read(30)
@@ -421,7 +440,7 @@ def _scan_member(
             budget=ctx.budget,
         )
     try:
-        yield from _scan_body(body, ctx, entry, member=member, depth=depth)
+        yield from _scan_body(body, ctx, entry, member=member, depth=depth, script=script)
         missing = body.finish()
         if isinstance(body, InflateStream) and body.crc is not None and body.crc != entry.crc:
             yield _crc_finding(ctx, member)
@@ -480,7 +499,11 @@ def _scan_body(
     *,
     member: str,
     depth: int,
+    script: TorchScriptArchive | None,
 ) -> Iterator[Finding]:
+    if script is not None and script.is_code(entry.name):
+        yield from script.read_code(body, ctx, member=member)
+        return
     if entry.name == "config.json":
         # Keras reads the archive's config.json with json.loads on the bytes: any UTF encoding.
         yield from scan_config_member(body, ctx, member=member, depth=depth)
@@ -488,6 +511,8 @@ def _scan_body(
     head = body.read(min(_HEAD, entry.size))
     fmt = identify(head, entry.size)
     view = PrefixedStream(head, body)
+    if script is not None and script.is_pickle(entry.name):
+        ctx = replace(ctx, pickle_reader=PickleReader.TORCHSCRIPT)
     findings = scan_member(view, ctx, fmt, member=member, depth=depth)
     if _STORAGE.search(entry.name):
         # PyTorch reads `<folder>/data/<n>` as raw tensor bytes, never parses them: bytes that

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -42,6 +43,16 @@ class ScanLimitError(Exception):
     """A scanner met a structure past its resource limits (reported as a finding)."""
 
 
+class PickleReader(enum.StrEnum):
+    """Which unpickler reads a pickle, which decides what its names mean."""
+
+    #: `pickle.load` and everything built on it (`torch.load`, joblib): a name is an import.
+    PYTHON = "python"
+    #: TorchScript's C++ unpickler, for the pickle records of a `torch.jit.save` archive: it
+    #: imports nothing; `__torch__.*` are classes compiled from the archive's own code.
+    TORCHSCRIPT = "torchscript"
+
+
 @dataclass(frozen=True)
 class ScanContext:
     """What a scanner may know about the file besides its bytes."""
@@ -54,6 +65,8 @@ class ScanContext:
     #: What the file may still decompress (see `scanners.budget`), shared by every container
     #: inside it; None: only each stream's own cap applies.
     budget: DecompressionBudget | None = field(default=None, compare=False, repr=False)
+    #: Who reads the pickle being scanned (set by a container for the records it knows).
+    pickle_reader: PickleReader = PickleReader.PYTHON
 
     def note(self, kind: str, value: Any) -> None:
         """Leave a model fact of `kind` (such as "config") for the pipeline to record."""

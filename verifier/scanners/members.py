@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from verifier.model import FileFormat, Finding
-from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.interface import PickleReader, ScanContext, Scanner, ScanStream
 
 #: Deepest nesting of containers inside containers that is opened (zip, tar, compressed).
 MAX_DEPTH = 4
@@ -45,7 +45,9 @@ def scan_member(
     scanner_cls = Scanner.registry.get(fmt)
     if scanner_cls is None:
         return
-    inner = ScanContext(path=ctx.path, format=fmt, budget=ctx.budget)
+    # Who reads a pickle is the container's to say, for its own pickle records only.
+    reader = ctx.pickle_reader if fmt is FileFormat.PICKLE else PickleReader.PYTHON
+    inner = ScanContext(path=ctx.path, format=fmt, budget=ctx.budget, pickle_reader=reader)
     for finding in scanner_cls().scan(stream, inner):
         yield Finding(
             code=finding.code,

@@ -29,7 +29,7 @@ MAX_DEPTH = 32
 # One type in a numpy type string: optional byte order, then a character code with an
 # optional size and optional datetime unit ('<f4', '|S10', '<M8[ns]', 'O8'), or a type name.
 _CODE = re.compile(r"[<>|=]?([A-Za-z?])(\d*)(\[\d*[A-Za-z]+\])?")
-_PLAIN_CODES = frozenset("?bBhHiIlLqQpPnNeEfdgFDGSaUVmMc")
+_PLAIN_CODES = frozenset("?bBhHiIlLqQpPnNueEfdgFDGSaUVmMc")
 _OBJECT_CODES = frozenset("OT")  # object, and NumPy 2's StringDType (which also pickles)
 _PLAIN_NAMES = frozenset(
     {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding, Severity
-from verifier.scanners.interface import ScanContext, Scanner, ScanStream
+from verifier.scanners.interface import PickleReader, ScanContext, Scanner, ScanStream
 from verifier.scanners.pickle_globals import GlobalClass, classify
 from verifier.scanners.pickle_walk import (
     MAX_NESTED_BYTES,
@@ -14,6 +15,7 @@ from verifier.scanners.pickle_walk import (
     PickleAnalysis,
     analyse_pickle,
 )
+from verifier.scanners.torchscript import is_torchscript_name
 
 __all__ = ["PickleAnalysis", "PickleScanner", "analyse_pickle", "pickle_findings"]
 
@@ -27,6 +29,8 @@ def pickle_findings(
     for module, name, offset in analysis.imports:
         full = f"{module}.{name}"
         verdict = classify(module, name)
+        if ctx.pickle_reader is PickleReader.TORCHSCRIPT and is_torchscript_name(full):
+            verdict = GlobalClass.SAFE  # resolved by TorchScript from the archive, not imported
         if verdict is GlobalClass.SAFE:
             if full not in safe:
                 safe.append(full)
@@ -53,6 +57,8 @@ def pickle_findings(
                 offset=offset,
                 evidence=full,
             )
+    rejected = list(_argument_findings(analysis, ctx, member=member))
+    yield from rejected
     for offset in analysis.unresolved[:1]:
         yield ctx.finding(
             "PICKLE-UNRESOLVED-GLOBAL",
@@ -81,7 +87,9 @@ def pickle_findings(
             offset=analysis.error_offset,
         )
     yield from _nested_findings(analysis, ctx, member=member)
-    flagged = seen or analysis.unresolved or analysis.ext_codes or analysis.opaque_nested
+    flagged = (
+        seen or rejected or analysis.unresolved or analysis.ext_codes or analysis.opaque_nested
+    )
     if not flagged:
         what = "imports only allowlisted callables" if safe else "imports nothing"
         yield ctx.finding(
@@ -90,6 +98,26 @@ def pickle_findings(
             f"pickle (protocol {analysis.protocol}) {what}",
             member=member,
             evidence=", ".join(safe) or None,
+        )
+
+
+def _argument_findings(
+    analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
+) -> Iterator[Finding]:
+    """Reconstructors that would call something the walk could not read."""
+    seen: set[tuple[str, str]] = set()
+    for callee, problem, offset in analysis.argument_problems:
+        if (callee, problem) in seen:
+            continue
+        seen.add((callee, problem))
+        yield ctx.finding(
+            "PICKLE-UNSAFE-ARGUMENTS",
+            Severity.CRITICAL,
+            f"pickle calls {callee}, which calls one of its arguments, with arguments no "
+            f"saver writes: {problem}",
+            member=member,
+            offset=offset,
+            evidence=callee,
         )
 
 
@@ -102,6 +130,7 @@ def _nested_findings(
     from verifier.scanners.sniff import HEAD_SIZE, identify
 
     prefix = f"{member}!" if member else ""
+    ctx = dataclasses.replace(ctx, pickle_reader=PickleReader.PYTHON)  # nested loaders are Python
     for offset in analysis.opaque_nested[:1]:
         yield ctx.finding(
             "PICKLE-NESTED-UNSCANNED",

@@ -13,117 +13,277 @@ class GlobalClass(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-_TORCH_STORAGES = [
-    "FloatStorage",
-    "DoubleStorage",
-    "HalfStorage",
-    "BFloat16Storage",
-    "LongStorage",
-    "IntStorage",
-    "ShortStorage",
-    "CharStorage",
-    "ByteStorage",
-    "BoolStorage",
-    "ComplexFloatStorage",
-    "ComplexDoubleStorage",
-    "QInt8Storage",
-    "QUInt8Storage",
-    "QInt32Storage",
-    "QUInt4x2Storage",
-    "QUInt2x4Storage",
-    "UntypedStorage",
+#: What `torch.load(weights_only=True)` itself allows in torch 2.13
+#: (`torch._weights_only_unpickler._get_allowed_globals`), written out so verifier never
+#: imports torch; `tests/scanners/test_torch_allowlist.py` compares it with the live list.
+#: Every entry rebuilds a tensor, a storage or a plain value; docs/scanners.md argues the
+#: differences between this list and verifier's.
+TORCH_WEIGHTS_ONLY_GLOBALS: frozenset[str] = frozenset(
+    [
+        "_codecs.encode",
+        "builtins.bytearray",
+        "builtins.complex",
+        "builtins.set",
+        "collections.Counter",
+        "collections.OrderedDict",
+        "torch.Size",
+        "torch.Tensor",
+        "torch.device",
+        "torch.nn.parameter.Parameter",
+        "torch.serialization._get_layout",
+        "torch._tensor._rebuild_from_type_v2",
+        *(
+            f"torch._utils._rebuild_{name}"
+            for name in (
+                "device_tensor_from_cpu_tensor",
+                "device_tensor_from_numpy",
+                "meta_tensor_no_storage",
+                "nested_tensor",
+                "parameter",
+                "parameter_with_state",
+                "qtensor",
+                "sparse_tensor",
+                "tensor",
+                "tensor_v2",
+                "tensor_v3",
+                "wrapper_subclass",
+            )
+        ),
+        # dtypes: those with a storage type, the "new" dtypes, and the sub-byte integers.
+        *(
+            f"torch.{name}"
+            for name in [
+                "bfloat16",
+                "bits16",
+                "bits1x8",
+                "bits2x4",
+                "bits4x2",
+                "bits8",
+                "bool",
+                "complex128",
+                "complex32",
+                "complex64",
+                "float16",
+                "float32",
+                "float4_e2m1fn_x2",
+                "float64",
+                "float8_e4m3fn",
+                "float8_e4m3fnuz",
+                "float8_e5m2",
+                "float8_e5m2fnuz",
+                "float8_e8m0fnu",
+                "int16",
+                "int32",
+                "int64",
+                "int8",
+                "qint32",
+                "qint8",
+                "quint2x4",
+                "quint4x2",
+                "quint8",
+                "uint16",
+                "uint32",
+                "uint64",
+                "uint8",
+            ]
+        ),
+        *(f"torch.{kind}{n}" for kind in ("int", "uint") for n in range(1, 8)),
+        # Quantisation schemes.
+        *(
+            f"torch.per_{name}"
+            for name in (
+                "tensor_affine",
+                "tensor_symmetric",
+                "channel_affine",
+                "channel_symmetric",
+                "channel_affine_float_qparams",
+            )
+        ),
+        # Tensor and storage classes (legacy typed storages are rebuilt as storage types).
+        *(
+            f"torch.{prefix}{kind}{suffix}"
+            for prefix in ("", "cuda.")
+            for suffix in ("Tensor", "Storage")
+            for kind in (
+                [
+                    "BFloat16",
+                    "Bool",
+                    "Byte",
+                    "Char",
+                    "Double",
+                    "Float",
+                    "Half",
+                    "Int",
+                    "Long",
+                    "Short",
+                ]
+                + (["ComplexDouble", "ComplexFloat"] if suffix == "Storage" else [])
+                + (
+                    ["QInt32", "QInt8", "QUInt2x4", "QUInt4x2", "QUInt8"]
+                    if suffix == "Storage" and not prefix
+                    else []
+                )
+            )
+        ),
+        *(
+            f"torch.{prefix}sparse.{kind}Tensor"
+            for prefix in ("", "cuda.")
+            for kind in [
+                "BFloat16",
+                "Byte",
+                "Char",
+                "Double",
+                "Float",
+                "Half",
+                "Int",
+                "Long",
+                "Short",
+            ]
+        ),
+        "torch.storage.TypedStorage",
+        "torch.storage.UntypedStorage",
+    ]
+)
+
+#: Python values real training code pickles (hyper-parameters, trainer state): building
+#: them runs no code of the pickle's choosing, touches no file and resolves no name.
+_STDLIB_VALUES = [
+    "collections.OrderedDict",
+    "collections.defaultdict",
+    "collections.Counter",
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.slice",
+    "builtins.complex",
+    "builtins.bytearray",
+    "builtins.range",
+    "builtins.list",
+    "builtins.dict",
+    "builtins.tuple",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "builtins.str",
+    "builtins.bytes",
+    "builtins.object",
+    "copyreg._reconstructor",
+    # protocol 0-2 pickles of bytes encode them through this; it only builds bytes.
+    "_codecs.encode",
+    # `types` as a whole is dangerous (FunctionType, CodeType); SimpleNamespace only holds
+    # attributes (argparse-style `training_args`).
+    "types.SimpleNamespace",
+    # Path objects are names: building one reads nothing (Python 3.13 moved them).
+    *(
+        f"{module}.{name}"
+        for module in ("pathlib", "pathlib._local")
+        for name in ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath")
+    ),
+    "pathlib.WindowsPath",
+    "pathlib._local.WindowsPath",
+    "datetime.datetime",
+    "datetime.date",
+    "datetime.time",
+    "datetime.timedelta",
+    "datetime.timezone",
+    "decimal.Decimal",
 ]
 
-_TORCH_DTYPES = [
-    "float32",
-    "float64",
-    "float16",
-    "bfloat16",
-    "int64",
-    "int32",
-    "int16",
-    "int8",
-    "uint8",
-    "bool",
-    "complex64",
-    "complex128",
-    "float8_e4m3fn",
-    "float8_e5m2",
+_NUMPY_DTYPES = [
+    "Bool",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "Byte",
+    "UByte",
+    "Short",
+    "UShort",
+    "Int",
+    "UInt",
+    "Long",
+    "ULong",
+    "LongLong",
+    "ULongLong",
+    "Float16",
+    "Float32",
+    "Float64",
+    "LongDouble",
+    "Complex64",
+    "Complex128",
+    "CLongDouble",
+    "Bytes",
+    "Str",
+    "Void",
+    "DateTime64",
+    "TimeDelta64",
+    "String",
 ]
 
-#: Callables that legitimate checkpoints import. Everything here only rebuilds data:
-#: none of them reads files, runs processes or resolves further names.
+#: NumPy's reconstructors for arrays, scalars, masked arrays and random generators.
+_NUMPY = [
+    "numpy.ndarray",
+    "numpy.dtype",
+    *(
+        f"numpy.{core}.{name}"
+        for core in ("core", "_core")
+        for name in ("multiarray._reconstruct", "multiarray.scalar", "numeric._frombuffer")
+    ),
+    *(f"numpy.dtypes.{name}DType" for name in _NUMPY_DTYPES),
+    # StringDType pickles as this call with its keyword arguments (`coerce`, `na_object`).
+    "numpy._core._internal._convert_to_stringdtype_kwargs",
+    "numpy.core._internal._convert_to_stringdtype_kwargs",
+    # Masked arrays: builds an empty array, a mask and the subtype named in the pickle
+    # (itself classified on its own).
+    "numpy.ma.core._mareconstruct",
+    "numpy.ma.core.MaskedArray",
+    "numpy.ma.MaskedArray",
+    # Random state: bit generators are built from a seed, then given their state dict;
+    # SeedSequence's Cython unpickler builds only a SeedSequence (anything else is a
+    # TypeError). The three `_pickle` constructors call what they are given: each call they
+    # make is walked as a call of its own (`pickle_calls.py`).
+    *(
+        f"numpy.random._pickle.__{name}_ctor"
+        for name in ("bit_generator", "generator", "randomstate")
+    ),
+    *(
+        f"numpy.random.{module}.{name}"
+        for module, name in (
+            ("_mt19937", "MT19937"),
+            ("_pcg64", "PCG64"),
+            ("_pcg64", "PCG64DXSM"),
+            ("_philox", "Philox"),
+            ("_sfc64", "SFC64"),
+            ("bit_generator", "SeedSequence"),
+            ("bit_generator", "__pyx_unpickle_SeedSequence"),
+            ("mtrand", "RandomState"),
+            ("_generator", "Generator"),
+        )
+    ),
+]
+
+#: Callables that legitimate checkpoints import. Everything here only rebuilds data: none
+#: of them reads files, runs processes or resolves further names, whatever its arguments
+#: (torch's `_rebuild_from_type_v2` can call any of them with any arguments). The exceptions
+#: are followed by the walk, never trusted by name: `torch.storage._load_from_bytes` (a
+#: nested loader: its bytes are scanned) and the reconstructors that call one of their
+#: arguments (`pickle_calls.MODELLED`: the call they make is walked as a call of its own).
 SAFE_GLOBALS: frozenset[str] = frozenset(
     [
-        "collections.OrderedDict",
-        "collections.defaultdict",
-        "builtins.set",
-        "builtins.frozenset",
-        "builtins.slice",
-        "builtins.complex",
-        "builtins.bytearray",
-        "builtins.range",
-        "builtins.list",
-        "builtins.dict",
-        "builtins.tuple",
-        "builtins.int",
-        "builtins.float",
-        "builtins.bool",
-        "builtins.str",
-        "builtins.bytes",
-        "copyreg._reconstructor",
-        "builtins.object",
-        # protocol 0-2 pickles of bytes encode them through this; it only builds bytes.
-        "_codecs.encode",
-        "torch._utils._rebuild_tensor",
-        "torch._utils._rebuild_tensor_v2",
-        "torch._utils._rebuild_tensor_v3",
-        "torch._utils._rebuild_parameter",
-        "torch._utils._rebuild_parameter_with_state",
-        "torch._utils._rebuild_sparse_tensor",
-        "torch._utils._rebuild_qtensor",
-        "torch._utils._rebuild_nested_tensor",
-        "torch._utils._rebuild_meta_tensor_no_storage",
-        "torch._utils._rebuild_device_tensor_from_numpy",
-        "torch._tensor._rebuild_from_type_v2",
-        "torch.nn.parameter.Parameter",
-        "torch.Size",
-        "torch.device",
+        *TORCH_WEIGHTS_ONLY_GLOBALS,
+        *_STDLIB_VALUES,
+        # Legacy torch.save: its bytes are scanned as the nested torch.load they feed.
         "torch.storage._load_from_bytes",
-        "torch.per_tensor_affine",
-        "torch.per_channel_affine",
+        # Layouts and memory formats as torch.save of a bare layout writes them (older torch).
         "torch.strided",
         "torch.sparse_coo",
-        *(f"torch.{name}" for name in _TORCH_STORAGES),
-        *(f"torch.{name}" for name in _TORCH_DTYPES),
         # joblib's array wrapper: joblib.load reads the array's raw bytes after its BUILD
         # (the walk skips them by shape and dtype; object arrays' inline pickles are walked).
         "joblib.numpy_pickle.NumpyArrayWrapper",
-        "numpy.ndarray",
-        "numpy.dtype",
-        "numpy.core.multiarray._reconstruct",
-        "numpy.core.multiarray.scalar",
-        "numpy._core.multiarray._reconstruct",
-        "numpy._core.multiarray.scalar",
-        "numpy._core.numeric._frombuffer",
-        "numpy.core.numeric._frombuffer",
-        *(
-            f"numpy.dtypes.{n}DType"
-            for n in [
-                "Float64",
-                "Float32",
-                "Float16",
-                "Int64",
-                "Int32",
-                "Int16",
-                "Int8",
-                "UInt64",
-                "UInt32",
-                "UInt16",
-                "UInt8",
-                "Bool",
-            ]
-        ),
+        *_NUMPY,
     ]
 )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# CPython's own table of Python 2 names, which its unpicklers apply to imports in
+# protocols 0 to 2 (`fix_imports`); the walk must read a name as the loader will.
+import _compat_pickle
 import codecs
 import contextlib
 import math
@@ -13,6 +16,16 @@ from dataclasses import dataclass, field
 
 from verifier.scanners.interface import ScanStream
 from verifier.scanners.pickle_args import int_argument, long_argument
+from verifier.scanners.pickle_calls import CallModel, model_call
+from verifier.scanners.pickle_values import (
+    MARK,
+    OTHER,
+    Bytes,
+    Called,
+    Dict,
+    Global,
+    Str,
+)
 
 #: Longest string or bytes argument kept for name resolution; longer ones are skipped unread.
 MAX_KEPT_STRING = 1 << 16
@@ -22,8 +35,6 @@ MAX_LINE = 1 << 16
 MAX_STACK = 1 << 20
 #: Most memo entries tracked.
 MAX_MEMO = 1 << 22
-#: Dictionary entries tracked per dictionary (the rest are counted, not kept).
-MAX_DICT_ITEMS = 1024
 #: Deepest nesting of pickles inside pickles (pickle.loads of embedded bytes, object arrays).
 MAX_NESTING = 8
 #: Imports (GLOBAL, STACK_GLOBAL, INST, OBJ) walked per pickle; real checkpoints make dozens.
@@ -33,6 +44,16 @@ HIGHEST_PROTOCOL = 5
 
 #: Classes whose BUILD makes joblib's unpickler read raw array data from the stream.
 JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle.NumpyArrayWrapper"})
+#: How a pickled dtype is rebuilt: `numpy.dtype(name, align, copy)` then its state, or (for
+#: NumPy 2's variable-width strings, which hold objects) StringDType from its keywords.
+DTYPE_CONSTRUCTORS = frozenset({"numpy.dtype"})
+STRING_DTYPE_CONSTRUCTORS = frozenset(
+    {
+        "numpy._core._internal._convert_to_stringdtype_kwargs",
+        "numpy.core._internal._convert_to_stringdtype_kwargs",
+        "numpy.dtypes.StringDType",
+    }
+)
 #: Callables that unpickle bytes given to them: embedded pickles are analysed too.
 NESTED_LOADERS = frozenset(
     {
@@ -49,6 +70,8 @@ NESTED_LOADERS = frozenset(
         "torch.storage._load_from_bytes",
     }
 )
+#: Deepest chain of calls made through such reconstructors that is followed.
+MAX_INNER_CALLS = 8
 #: Largest embedded blob kept to scan (bytes given to a nested loader); larger ones are reported.
 MAX_NESTED_BYTES = 64 << 20
 #: Total embedded bytes kept per pickle.
@@ -57,67 +80,6 @@ MAX_NESTED_TOTAL = 256 << 20
 
 class PickleFormatError(Exception):
     """The opcode stream is malformed, truncated or past the walk's limits."""
-
-
-@dataclass(frozen=True)
-class Str:
-    """A string constant."""
-
-    value: str
-
-
-@dataclass(frozen=True)
-class Bytes:
-    """A short bytes constant (kept only to analyse pickles embedded in pickles)."""
-
-    value: bytes
-
-
-@dataclass(frozen=True)
-class Global:
-    """An imported name."""
-
-    module: str
-    name: str
-
-    @property
-    def full(self) -> str:
-        """`module.name`, with Python 2's `__builtin__` read as `builtins`."""
-        module = "builtins" if self.module == "__builtin__" else self.module
-        return f"{module}.{self.name}"
-
-
-@dataclass(eq=False)
-class Called:
-    """The result of a call (REDUCE, NEWOBJ, INST, OBJ); BUILD records its state."""
-
-    callee: object
-    args: object
-    state: object = None
-
-
-@dataclass(eq=False)
-class Dict:
-    """A dictionary under construction; only string keys are kept."""
-
-    items: dict[str, object] = field(default_factory=dict)
-    #: Whether an item was dropped (a key that is not a string, or no room): not exact.
-    partial: bool = False
-
-    def set(self, key: object, value: object) -> None:
-        """Record `key: value` while there is room."""
-        if isinstance(key, Str) and len(self.items) < MAX_DICT_ITEMS:
-            self.items[key.value] = value
-        else:
-            self.partial = True
-
-
-class _Mark:
-    pass
-
-
-MARK = _Mark()
-OTHER = object()  # any value the walk does not need to know
 
 
 @dataclass
@@ -132,6 +94,8 @@ class PickleAnalysis:
     blobs: list[tuple[int, bytes]] = field(default_factory=list)
     # offsets of nested loader calls whose input could not be kept (too large, or computed).
     opaque_nested: list[int] = field(default_factory=list)
+    # (callee, why, offset): calls that hand arguments to a callable the walk cannot read.
+    argument_problems: list[tuple[str, str, int]] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -211,6 +175,7 @@ class Walker:
         self.stack: list[object] = []
         self.memo: dict[int, object] = {}
         self._kept = 0
+        self.proto = 0  # the unpickler's current protocol: fix_imports applies below 3
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -355,6 +320,7 @@ class Walker:
             if arg[0] > HIGHEST_PROTOCOL:
                 raise PickleFormatError(f"unsupported pickle protocol {arg[0]}")
             self.analysis.protocol = max(self.analysis.protocol, arg[0])
+            self.proto = arg[0]
 
     def _apply_structure(self, name: str, arg: object, offset: int) -> None:
         if name in ("GLOBAL", "INST"):
@@ -435,12 +401,18 @@ class Walker:
     def _record_global(self, module: str, name: str, offset: int) -> Global:
         if len(self.analysis.imports) >= MAX_IMPORTS:  # a pickle of 200,000 imports is an attack
             raise PickleFormatError(f"more than {MAX_IMPORTS} imports: the walk stops here")
+        if self.proto < 3:
+            module, name = _python2_name(module, name)
         self.analysis.imports.append((module, name, offset))
         return Global(module, name)
 
-    def _call(self, callee: object, args: object, offset: int) -> object:
+    def _call(self, callee: object, args: object, offset: int, *, depth: int = 0) -> object:
         if isinstance(callee, Global) and callee.full in NESTED_LOADERS:
             self._nested(args, offset)
+        if isinstance(callee, Global):
+            model = model_call(callee, args)
+            if model is not None:
+                self._follow(callee, model, offset, depth=depth)
         if isinstance(callee, Global) and callee.full == "_codecs.encode":
             # How protocols 0 to 2 pickle bytes: encode(text, 'latin1') gives the bytes back.
             parts = _as_tuple(args)
@@ -450,6 +422,16 @@ class Walker:
                 with contextlib.suppress(UnicodeEncodeError):
                     return Bytes(text.value.encode("latin-1"))
         return Called(callee, args)
+
+    def _follow(self, callee: Global, model: CallModel, offset: int, *, depth: int) -> None:
+        """What a reconstructor does with its arguments: the calls it makes are calls too
+        (their bytes scanned, their arguments checked); what cannot be read is reported."""
+        if model.problem is not None:
+            self.analysis.argument_problems.append((callee.full, model.problem, offset))
+        if model.calls and depth >= MAX_INNER_CALLS:
+            raise PickleFormatError("reconstructors nested deeper than the scanner's limit")
+        for inner, inner_args in model.calls:
+            self._call(inner, inner_args, offset, depth=depth + 1)
 
     def _nested(self, args: object, offset: int) -> None:
         """Keep the bytes a nested loader is given, to be scanned by content by the caller."""
@@ -513,6 +495,13 @@ class Walker:
         if len(self.memo) >= MAX_MEMO:
             raise PickleFormatError("memo larger than the scanner's limit")
         self.memo[index] = self.stack[-1]
+
+
+def _python2_name(module: str, name: str) -> tuple[str, str]:
+    """The name CPython's unpicklers import for `module.name` in protocols 0 to 2."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 def _is_latin1(codec: str) -> bool:
@@ -581,8 +570,12 @@ def _dtype_size(dtype: object) -> tuple[int, bool]:
     Raises:
         PickleFormatError: the dtype is not one the scanner can size.
     """
-    if not isinstance(dtype, Called):
+    if not isinstance(dtype, Called) or not isinstance(dtype.callee, Global):
         raise PickleFormatError("joblib array wrapper without a readable dtype")
+    if dtype.callee.full in STRING_DTYPE_CONSTRUCTORS:
+        return 0, True  # StringDType holds Python objects: joblib pickles the array inline
+    if dtype.callee.full not in DTYPE_CONSTRUCTORS:
+        raise PickleFormatError(f"joblib array's dtype is built by {dtype.callee.full}")
     args = _as_tuple(dtype.args)
     name = args[0].value if args and isinstance(args[0], Str) else ""
     state = _as_tuple(dtype.state)

@@ -150,8 +150,15 @@ def scan_streamed_zip(
             return
         seen[offset] = entry
         reader.restart()
+        # Read forward, the records are met before the directory that would say whether
+        # this is a TorchScript archive: its pickles are judged as Python reads them.
         yield from _scan_member(
-            PrefixedStream(header + rest, reader), ctx, entry, prefix=prefix, depth=depth
+            PrefixedStream(header + rest, reader),
+            ctx,
+            entry,
+            prefix=prefix,
+            depth=depth,
+            script=None,
         )
         if entry.method == _STORED and reader.crc != entry.crc:
             yield ctx.finding(

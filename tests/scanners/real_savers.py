@@ -1,0 +1,582 @@
+"""Benign files written by the real savers (torch, numpy, joblib), generated at test time.
+
+The scanner's allowlist is calibrated on what frameworks write, not on hand-made pickles:
+every sample here is produced by the library call a user's training code makes
+(`torch.save`, `torch.jit.save`, `numpy.save`, `joblib.dump`, ...), with the objects real
+checkpoints hold. `tests/scanners/test_real_savers.py` scans each one with the default policy
+and requires no denial. A sample is a function registered with `@sample`; it writes one or
+more files into the folder it is given.
+
+Run `python -m tests.scanners.real_savers OUT` to write the whole corpus to `OUT/<name>/`.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import decimal
+import pathlib
+import random
+import sys
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+
+Builder = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class RealSample:
+    """One benign sample: a name (the test id) and the saver call that writes it."""
+
+    name: str
+    saver: str
+    build: Builder
+    #: Medium findings the sample must carry (what the file is, reported for review).
+    warns: frozenset[str] = frozenset()
+
+
+SAMPLES: dict[str, RealSample] = {}
+
+
+def sample(
+    name: str, *, saver: str, warns: frozenset[str] = frozenset()
+) -> Callable[[Builder], Builder]:
+    """Register a builder under `name`; `saver` names the library call it makes."""
+
+    def register(build: Builder) -> Builder:
+        if name in SAMPLES:
+            raise ValueError(f"duplicate real-saver sample {name}")
+        SAMPLES[name] = RealSample(name, saver, build, warns)
+        return build
+
+    return register
+
+
+def _torch_save(obj: object, path: Path, **kwargs: object) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(obj, path, **kwargs)  # type: ignore[arg-type]
+
+
+# --- torch.save: every dtype ---------------------------------------------------------------
+
+#: Every dtype torch.save writes (the sub-byte `uint1`..`int7` have no storage type: torch
+#: itself refuses to save them).
+TORCH_DTYPES = [
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "float8_e4m3fnuz",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "float4_e2m1fn_x2",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "complex32",
+    "complex64",
+    "complex128",
+    "bool",
+    "bits8",
+    "bits16",
+    "bits1x8",
+    "bits2x4",
+    "bits4x2",
+]
+
+
+def _tensor_of(dtype_name: str) -> torch.Tensor:
+    dtype = getattr(torch, dtype_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.zeros(2, 3, dtype=dtype)
+        except (RuntimeError, TypeError):
+            return torch.empty(2, 3, dtype=dtype)  # bits types have no fill kernel
+
+
+def _dtype_builder(dtype_name: str) -> Builder:
+    def build(out: Path) -> None:
+        tensor = _tensor_of(dtype_name)
+        _torch_save({"weight": tensor, "view": tensor[1:]}, out / "pytorch_model.bin")
+
+    return build
+
+
+for _name in TORCH_DTYPES:
+    sample(f"torch-save-dtype-{_name}", saver="torch.save")(_dtype_builder(_name))
+
+
+@sample("torch-save-legacy-format-dtypes", saver="torch.save(_use_new_zipfile_serialization=False)")
+def _legacy(out: Path) -> None:
+    state = {name: _tensor_of(name) for name in ("float32", "float16", "bfloat16", "int64")}
+    _torch_save(state, out / "legacy.bin", _use_new_zipfile_serialization=False)
+
+
+# --- torch.save: quantised tensors and layouts ---------------------------------------------
+
+
+@sample("torch-save-quantized-per-tensor", saver="torch.save")
+def _quantized_per_tensor(out: Path) -> None:
+    x = torch.linspace(-1, 1, 12).reshape(3, 4)
+    state = {
+        "qint8": torch.quantize_per_tensor(x, 0.1, 0, torch.qint8),
+        "quint8": torch.quantize_per_tensor(x, 0.1, 10, torch.quint8),
+        "qint32": torch.quantize_per_tensor(x, 0.1, 0, torch.qint32),
+    }
+    _torch_save(state, out / "quantized.pt")
+
+
+@sample("torch-save-quantized-per-channel", saver="torch.save")
+def _quantized_per_channel(out: Path) -> None:
+    x = torch.linspace(-1, 1, 12).reshape(3, 4)
+    scales = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    zero_points = torch.tensor([0, 1, 2], dtype=torch.int64)
+    state = {
+        "qint8": torch.quantize_per_channel(x, scales, zero_points * 0, 0, torch.qint8),
+        "quint8": torch.quantize_per_channel(x, scales, zero_points, 0, torch.quint8),
+    }
+    _torch_save(state, out / "quantized_per_channel.pt")
+
+
+@sample("torch-save-quantized-linear-module", saver="torch.save")
+def _quantized_module(out: Path) -> None:
+    module = torch.ao.nn.quantized.Linear(4, 3)
+    _torch_save(module.state_dict(), out / "quantized_linear.pt")
+
+
+def _layout_builder(layout: str) -> Builder:
+    def build(out: Path) -> None:
+        dense = torch.tensor([[0.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 3.0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sparse CSR/BSR "in beta" warnings
+            if layout == "coo":
+                tensor = dense.to_sparse()
+            elif layout in ("csr", "csc"):
+                tensor = getattr(dense, f"to_sparse_{layout}")()
+            else:
+                tensor = getattr(dense, f"to_sparse_{layout}")((1, 2))
+        _torch_save({"sparse": tensor}, out / f"sparse_{layout}.pt")
+
+    return build
+
+
+for _layout in ("coo", "csr", "csc", "bsr", "bsc"):
+    sample(f"torch-save-sparse-{_layout}", saver="torch.save")(_layout_builder(_layout))
+
+
+# --- torch.save: modules, containers, training state ---------------------------------------
+
+
+def _tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 8),
+        torch.nn.LayerNorm(8),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, 2),
+    )
+
+
+def _trained() -> tuple[torch.nn.Module, list[torch.optim.Optimizer]]:
+    model = _tiny_model()
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.Adam(model.parameters(), lr=1e-3),
+        torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01),
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True),
+        torch.optim.RMSprop(model.parameters(), lr=1e-3),
+        torch.optim.Adagrad(model.parameters()),
+    ]
+    for optimizer in optimizers:
+        for _ in range(2):
+            optimizer.zero_grad()
+            model(torch.ones(3, 4)).sum().backward()
+            optimizer.step()
+    return model, optimizers
+
+
+@sample("torch-save-state-dict-and-parameters", saver="torch.save")
+def _modules(out: Path) -> None:
+    model = _tiny_model()
+    _torch_save(model.state_dict(), out / "pytorch_model.bin")
+    _torch_save(list(model.parameters()), out / "parameters.pt")
+    _torch_save(torch.nn.Parameter(torch.ones(2), requires_grad=False), out / "parameter.pt")
+
+
+@sample("torch-save-tensors-with-python-attributes", saver="torch.save")
+def _attributes(out: Path) -> None:
+    # A tensor carrying Python attributes is rebuilt by _rebuild_from_type_v2; a parameter
+    # carrying them by _rebuild_parameter_with_state.
+    tensor = torch.ones(3)
+    tensor.note = "calibration"  # type: ignore[attr-defined]
+    parameter = torch.nn.Parameter(torch.zeros(2))
+    parameter.tied = True  # type: ignore[attr-defined]
+    _torch_save({"tensor": tensor, "parameter": parameter}, out / "attributes.pt")
+
+
+@sample("torch-save-nested-containers", saver="torch.save")
+def _nested(out: Path) -> None:
+    tensor = torch.arange(6.0).reshape(2, 3)
+    state = {
+        "list": [tensor, [tensor.T, (tensor[0], {"deep": [tensor[1:]]})]],
+        "tuple": (1, 2.5, "three", None, True, b"bytes", bytearray(b"ba")),
+        "set": {1, 2, 3},
+        "frozenset": frozenset({"a", "b"}),
+        "complex": complex(1, 2),
+        "range": range(0, 10, 2),
+        "slice": slice(1, 5, 2),
+        "size": torch.Size([2, 3]),
+        "device": torch.device("cpu"),
+        "dtype": torch.float16,
+        "layout": torch.sparse_coo,
+        "ordered": collections.OrderedDict([("a", tensor)]),
+        "counter": collections.Counter("abracadabra"),
+        "defaultdict": collections.defaultdict(list, {"k": [1]}),
+        "big_int": 2**100,
+        "shared": [tensor, tensor],
+    }
+    _torch_save(state, out / "nested.pt")
+
+
+@sample("torch-save-optimizer-state-dicts", saver="torch.save")
+def _optimizers(out: Path) -> None:
+    _, optimizers = _trained()
+    for optimizer in optimizers:
+        _torch_save(optimizer.state_dict(), out / f"{type(optimizer).__name__.lower()}.pt")
+
+
+@sample("torch-save-lr-scheduler-state-dicts", saver="torch.save")
+def _schedulers(out: Path) -> None:
+    model = _tiny_model()
+    sched = torch.optim.lr_scheduler
+
+    def fresh() -> torch.optim.Optimizer:
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def warm(o: torch.optim.Optimizer) -> sched.LRScheduler:
+        return sched.LinearLR(o, start_factor=0.1, total_iters=2)
+
+    def cos(o: torch.optim.Optimizer) -> sched.LRScheduler:
+        return sched.CosineAnnealingLR(o, T_max=10)
+
+    builders: dict[str, Callable[[torch.optim.Optimizer], object]] = {
+        "step": lambda o: sched.StepLR(o, step_size=2, gamma=0.5),
+        "multistep": lambda o: sched.MultiStepLR(o, milestones=[1, 3]),
+        "exponential": lambda o: sched.ExponentialLR(o, gamma=0.9),
+        "cosine": cos,
+        "cosine-warm-restarts": lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=3),
+        "linear": warm,
+        "lambda": lambda o: sched.LambdaLR(o, lr_lambda=lambda step: 0.95**step),
+        "onecycle": lambda o: sched.OneCycleLR(o, max_lr=0.5, total_steps=20),
+        "cyclic": lambda o: sched.CyclicLR(o, base_lr=0.01, max_lr=0.1),
+        "plateau": lambda o: sched.ReduceLROnPlateau(o),
+        "sequential": lambda o: sched.SequentialLR(o, schedulers=[warm(o), cos(o)], milestones=[2]),
+    }
+    for name, make in builders.items():
+        optimizer = fresh()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "step() before optimizer.step()" and the like
+            scheduler = make(optimizer)
+            for _ in range(3):
+                optimizer.step()
+                if isinstance(scheduler, sched.ReduceLROnPlateau):
+                    scheduler.step(1.0)
+                else:
+                    scheduler.step()  # type: ignore[attr-defined]
+        state = scheduler.state_dict()  # type: ignore[attr-defined]
+        _torch_save(state, out / f"scheduler-{name}.pt")
+
+
+@sample("torch-save-hf-trainer-rng-state", saver="torch.save")
+def _rng_state(out: Path) -> None:
+    # As transformers.Trainer._save_rng_state writes it (rng_state.pth, one per process).
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    states = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "cpu": torch.random.get_rng_state(),
+    }
+    _torch_save(states, out / "rng_state.pth")
+    _torch_save(states, out / "rng_state_1.pth")
+
+
+@sample("torch-save-numpy-generators", saver="torch.save")
+def _numpy_generators(out: Path) -> None:
+    # Data loaders and samplers keep numpy Generator / RandomState objects in their state.
+    state = {
+        "generator": np.random.default_rng(0),
+        "randomstate": np.random.RandomState(0),
+        "seed_sequence": np.random.SeedSequence(1234),
+        "bit_generators": [
+            np.random.MT19937(1),
+            np.random.PCG64(2),
+            np.random.PCG64DXSM(3),
+            np.random.Philox(4),
+            np.random.SFC64(5),
+        ],
+        "generators": [np.random.Generator(np.random.Philox(6))],
+        "torch_generator_state": torch.Generator().manual_seed(7).get_state(),
+    }
+    _torch_save(state, out / "sampler_state.pt")
+
+
+@sample("torch-save-training-args-stdlib-types", saver="torch.save")
+def _training_args(out: Path) -> None:
+    args = types.SimpleNamespace(
+        output_dir=pathlib.PurePosixPath("/runs/exp1"),
+        logging_dir=pathlib.Path("runs") / "logs",
+        windows_path=pathlib.PureWindowsPath(r"C:\runs\exp1"),
+        learning_rate=decimal.Decimal("0.0003"),
+        started=datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC),
+        naive_started=datetime.datetime(2026, 12, 4, 12, 0),
+        offset_started=datetime.datetime(
+            2026, 12, 4, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+        ),
+        date=datetime.date(2026, 12, 4),
+        time=datetime.time(12, 30),
+        budget=datetime.timedelta(hours=3),
+        label_counts=collections.Counter({"cat": 3, "dog": 5}),
+        schedule=collections.OrderedDict(warmup=100, decay=1000),
+        per_label=collections.defaultdict(int, {"cat": 1}),
+        seeds=(1, 2, 3),
+        tags={"fp16", "ddp"},
+        nested=types.SimpleNamespace(beta1=0.9, beta2=0.999),
+    )
+    _torch_save(args, out / "training_args.bin")
+    _torch_save({"args": vars(args), "epoch": 3, "global_step": 120}, out / "trainer_state.pt")
+
+
+@sample("torch-save-full-training-checkpoint", saver="torch.save")
+def _checkpoint(out: Path) -> None:
+    model, optimizers = _trained()
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizers[0], step_size=2)
+    _torch_save(
+        {
+            "epoch": 3,
+            "model_state_dict": model.state_dict(),
+            "optimizer_state_dict": optimizers[0].state_dict(),
+            "scheduler_state_dict": scheduler.state_dict(),
+            "loss": torch.tensor(0.25),
+            "rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
+            "config": {"hidden": 8, "dropout": 0.1, "path": pathlib.PurePosixPath("/data")},
+            "array": np.arange(4, dtype=np.float32),
+        },
+        out / "checkpoint.pt",
+    )
+
+
+# --- torch.jit.save: TorchScript archives -------------------------------------------------
+
+
+class ScriptedBlock(torch.nn.Module):
+    """A small module with a submodule, a buffer, an attribute and control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 3)
+        self.norm = torch.nn.LayerNorm(3)
+        self.register_buffer("offset", torch.ones(3))
+        self.label = "block"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.linear(x)) + self.offset
+        if bool(y.sum() > 0):
+            y = torch.relu(y)
+        return y
+
+
+class StatefulScript(torch.nn.Module):
+    """A scripted module with its own __getstate__/__setstate__ (run by torch.jit.load)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = 2.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[float, bool]:
+        return (self.scale, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[float, bool]) -> None:
+        self.scale = state[0]
+        self.training = state[1]
+
+
+TORCHSCRIPT = frozenset({"TORCHSCRIPT-CODE"})
+
+
+@sample("torch-jit-save-scripted-module", saver="torch.jit.save", warns=TORCHSCRIPT)
+def _scripted(out: Path) -> None:
+    module = torch.jit.script(ScriptedBlock())
+    torch.jit.save(module, str(out / "model.pt"), _extra_files={"meta.json": b'{"v": 1}'})
+
+
+@sample("torch-jit-save-traced-module", saver="torch.jit.save", warns=TORCHSCRIPT)
+def _traced(out: Path) -> None:
+    model = _tiny_model().eval()
+    traced = torch.jit.trace(model, torch.ones(1, 4))
+    torch.jit.save(traced, str(out / "traced.pt"))
+
+
+@sample("torch-jit-save-setstate", saver="torch.jit.save", warns=TORCHSCRIPT)
+def _stateful(out: Path) -> None:
+    torch.jit.save(torch.jit.script(StatefulScript()), str(out / "stateful.pt"))
+
+
+# --- joblib.dump: numpy arrays of every dtype, every compressor ----------------------------
+
+JOBLIB_COMPRESSORS = ["zlib", "gzip", "bz2", "lzma", "xz"]
+
+
+def numpy_arrays() -> dict[str, object]:
+    """Arrays of every dtype numpy offers apart from object: what joblib and numpy save."""
+    point = np.dtype([("x", "<f4"), ("y", "<f4")])
+    nested = np.dtype([("id", "<i8"), ("pos", point), ("tags", "S4", (2,)), ("w", "<f8", (2, 2))])
+    arrays: dict[str, object] = {
+        "bool": np.array([True, False]),
+        "int8": np.arange(4, dtype=np.int8),
+        "int16": np.arange(4, dtype=np.int16),
+        "int32": np.arange(4, dtype=np.int32),
+        "int64": np.arange(4, dtype=np.int64),
+        "uint8": np.arange(4, dtype=np.uint8),
+        "uint16": np.arange(4, dtype=np.uint16),
+        "uint32": np.arange(4, dtype=np.uint32),
+        "uint64": np.arange(4, dtype=np.uint64),
+        "float16": np.linspace(0, 1, 4, dtype=np.float16),
+        "float32": np.linspace(0, 1, 4, dtype=np.float32),
+        "float64": np.linspace(0, 1, 4, dtype=np.float64),
+        "longdouble": np.linspace(0, 1, 4, dtype=np.longdouble),
+        "complex64": np.ones(3, dtype=np.complex64),
+        "complex128": np.ones(3, dtype=np.complex128),
+        "clongdouble": np.ones(3, dtype=np.clongdouble),
+        "big-endian": np.arange(4, dtype=">i4"),
+        "datetime64": np.array(["2026-12-04", "2026-12-05"], dtype="datetime64[D]"),
+        "timedelta64": np.array([1, 2], dtype="timedelta64[s]"),
+        "bytes": np.array([b"ab", b"cde"], dtype="S3"),
+        "unicode": np.array(["ab", "cdé"], dtype="U3"),
+        "void": np.zeros(2, dtype="V5"),
+        "structured": np.zeros(3, dtype=point),
+        "nested-structured": np.zeros(2, dtype=nested),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+        "scalar": np.float64(2.5),
+        "zero-dim": np.array(7, dtype=np.int32),
+    }
+    return arrays
+
+
+def joblib_only_arrays() -> dict[str, object]:
+    """Arrays joblib pickles but numpy.save cannot write without pickling (or at all)."""
+    return {
+        "masked": np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False]),
+        "masked-structured": np.ma.masked_array(
+            np.zeros(2, dtype=[("a", "<i4"), ("b", "<f4")]), mask=[(False, True), (True, False)]
+        ),
+        "string-dtype": np.array(["variable", "width", "strings"], dtype=np.dtypes.StringDType()),
+    }
+
+
+def _joblib_builder(compress: str | None, names: list[str] | None) -> Builder:
+    def build(out: Path) -> None:
+        arrays = {**numpy_arrays(), **joblib_only_arrays()}
+        if names is not None:
+            arrays = {k: arrays[k] for k in names}
+        kwargs: dict[str, object] = {} if compress is None else {"compress": (compress, 3)}
+        joblib.dump(arrays, out / "arrays.joblib", **kwargs)  # type: ignore[arg-type]
+
+    return build
+
+
+for _key in [*numpy_arrays(), *joblib_only_arrays()]:
+    sample(f"joblib-dump-{_key}", saver="joblib.dump")(_joblib_builder(None, [_key]))
+for _compress in JOBLIB_COMPRESSORS:
+    sample(f"joblib-dump-all-dtypes-{_compress}", saver=f"joblib.dump(compress={_compress!r})")(
+        _joblib_builder(_compress, None)
+    )
+
+
+@sample("joblib-dump-training-state", saver="joblib.dump")
+def _joblib_state(out: Path) -> None:
+    joblib.dump(
+        {
+            "weights": [np.ones((2, 2)), np.zeros(3, dtype=np.float32)],
+            "rng": np.random.RandomState(0),
+            "generator": np.random.default_rng(1),
+            "numpy_rng_state": np.random.get_state(),
+            "counts": collections.Counter("hello"),
+            "when": datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC),
+            "path": pathlib.PurePosixPath("/data/train"),
+        },
+        out / "state.joblib",
+    )
+
+
+# --- numpy.save / savez: every non-object dtype ------------------------------------------
+
+
+def _npy_builder(key: str) -> Builder:
+    def build(out: Path) -> None:
+        np.save(out / "array.npy", numpy_arrays()[key], allow_pickle=False)
+
+    return build
+
+
+for _key in numpy_arrays():
+    sample(f"numpy-save-{_key}", saver="numpy.save")(_npy_builder(_key))
+
+
+@sample("numpy-savez-all-dtypes", saver="numpy.savez")
+def _savez(out: Path) -> None:
+    arrays = {k.replace("-", "_"): v for k, v in numpy_arrays().items()}
+    np.savez(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
+
+
+@sample("numpy-savez-compressed-all-dtypes", saver="numpy.savez_compressed")
+def _savez_compressed(out: Path) -> None:
+    arrays = {k.replace("-", "_"): v for k, v in numpy_arrays().items()}
+    np.savez_compressed(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
+
+
+def build(name: str, out: Path) -> Path:
+    """Write sample `name` into a new folder `out/<name>` and return that folder."""
+    folder = out / name
+    folder.mkdir(parents=True)
+    with warnings.catch_warnings():
+        # Savers warn about experimental or deprecated dtypes (complex32, quantised tensors);
+        # the suite turns warnings into errors, and warnings are not what these samples test.
+        warnings.simplefilter("ignore")
+        SAMPLES[name].build(folder)
+    return folder
+
+
+def build_all(out: Path) -> Iterator[Path]:
+    """Write every sample under `out`."""
+    for name in SAMPLES:
+        yield build(name, out)
+
+
+if __name__ == "__main__":
+    for written in build_all(Path(sys.argv[1])):
+        print(written)
