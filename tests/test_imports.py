@@ -180,7 +180,17 @@ def test_importing_the_command_line_loads_nothing_heavy() -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["--version"], ["scan", "--help"], ["worker", "--help"], []]
+    "args",
+    [
+        ["--help"],
+        ["--version"],
+        ["scan", "--help"],
+        ["report", "--help"],
+        ["pull", "--help"],
+        ["check", "--help"],
+        ["worker", "--help"],
+        [],
+    ],
 )
 def test_help_loads_nothing_heavy(args: list[str]) -> None:
     code = textwrap.dedent(

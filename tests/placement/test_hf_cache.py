@@ -131,3 +131,81 @@ def test_default_cache_dir_follows_the_clients_order(tmp_path: Path) -> None:
     assert default_cache_dir({"HF_HOME": "/h"}) == Path("/h/hub")
     assert default_cache_dir({"XDG_CACHE_HOME": "/x"}) == Path("/x/huggingface/hub")
     assert default_cache_dir({"HUGGINGFACE_HUB_CACHE": "/old"}) == Path("/old")
+
+
+def test_a_failed_pull_leaves_the_old_snapshot_whole(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    HubCache(cache).place(snapshot(tmp_path, FILES), force=False)
+    repo = cache / "models--acme--tiny"
+    entry = repo / "snapshots" / COMMIT / "config.json"
+    entry.unlink()
+    entry.write_bytes(b"{1}")  # other bytes: a --force pull replaces the snapshot
+    changed = {**FILES, "sub/vocab.txt": b"c\n"}
+    verified = snapshot(tmp_path, changed)
+    verified.files[-1].source.write_bytes(b"d\n")  # the second copy fails its digest
+    with pytest.raises(PlacementError, match="no longer matches"):
+        HubCache(cache).place(verified, force=True)
+    # Nothing renamed into place: the old snapshot is as it was, no staging folder is left.
+    assert entry.read_bytes() == b"{1}"
+    assert (repo / "snapshots" / COMMIT / "sub" / "vocab.txt").read_bytes() == b"a\nb\n"
+    assert sorted(os.listdir(repo)) == ["blobs", "refs", "snapshots", "trees"]
+    assert not [name for name in os.listdir(repo / "blobs") if name.startswith(".")]
+
+
+def test_swap_exchanges_a_folder_in_one_step(tmp_path: Path) -> None:
+    from verifier.placement.files import swap_in
+
+    staging = tmp_path / "staging"
+    new = staging / "new"
+    new.mkdir(parents=True)
+    (new / "v").write_text("2")
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / "v").write_text("1")
+    assert swap_in(new, final, staging) is True
+    assert (final / "v").read_text() == "2"
+    # The old folder is in staging (exchanged into `new`, or moved to `replaced`), never lost
+    # half-way; the caller removes staging.
+    olds = [p for p in (staging / "new", staging / "replaced") if p.exists()]
+    assert [(p / "v").read_text() for p in olds] == ["1"]
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"HF_HOME": "HOME/a"},
+        {"HF_HUB_CACHE": "HOME/c", "HF_HOME": "HOME/a"},
+        {"XDG_CACHE_HOME": "HOME/x"},
+        {"HUGGINGFACE_HUB_CACHE": "HOME/legacy"},
+        {},
+    ],
+)
+def test_default_cache_dir_is_the_one_huggingface_hub_uses(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    names = ("HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME", "HUGGINGFACE_HUB_CACHE")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env["HOME"] = str(tmp_path)
+    env.update({k: v.replace("HOME", str(tmp_path)) for k, v in environ.items()})
+    code = "import json, huggingface_hub.constants as c; print(json.dumps(c.HF_HUB_CACHE))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    theirs = json.loads(out.stdout)
+    ours = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from verifier.placement.hf_cache import default_cache_dir; "
+            "print(json.dumps(str(default_cache_dir())))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(ours.stdout) == theirs

@@ -16,6 +16,7 @@ import collections
 import datetime
 import decimal
 import pathlib
+import pickle
 import random
 import sys
 import types
@@ -381,6 +382,53 @@ def _checkpoint(out: Path) -> None:
             "array": np.arange(4, dtype=np.float32),
         },
         out / "checkpoint.pt",
+    )
+
+
+# --- every pickle protocol: torch.save, joblib.dump, pickle.dump ---------------------------
+
+
+def _training_state() -> dict[str, object]:
+    """What a hand-written training loop checkpoints besides its weights."""
+    random.seed(1)
+    return {
+        "weights": _tiny_model().state_dict(),
+        "array": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "numpy_rng": np.random.get_state(),
+        "generator": np.random.default_rng(2),
+        "python_rng": random.getstate(),
+        "args": types.SimpleNamespace(lr=decimal.Decimal("0.001"), out=pathlib.PurePosixPath("o")),
+        "when": datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC),
+        "counts": collections.Counter("abc"),
+        "per_key": collections.defaultdict(int, {"a": 1}),
+        "range": range(3),
+    }
+
+
+def _protocol_builder(saver: str, protocol: int) -> Builder:
+    def build(out: Path) -> None:
+        state = _training_state()
+        if saver == "torch.save":
+            _torch_save(state, out / "checkpoint.pt", pickle_protocol=protocol)
+        elif saver == "joblib.dump":
+            joblib.dump(state, out / "checkpoint.joblib", protocol=protocol)
+        else:
+            del state["weights"]  # tensors pickled by pickle.dump hold their storage inline
+            with (out / "checkpoint.pkl").open("wb") as handle:
+                pickle.dump(state, handle, protocol=protocol)
+
+    return build
+
+
+for _protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+    for _saver in ("torch.save", "joblib.dump"):
+        sample(
+            f"{_saver.replace('.', '-').replace('_', '-')}-protocol-{_protocol}",
+            saver=f"{_saver}(protocol={_protocol})",
+        )(_protocol_builder(_saver, _protocol))
+for _protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+    sample(f"pickle-dump-protocol-{_protocol}", saver=f"pickle.dump(protocol={_protocol})")(
+        _protocol_builder("pickle.dump", _protocol)
     )
 
 

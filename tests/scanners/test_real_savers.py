@@ -31,6 +31,9 @@ def test_the_corpus_covers_what_the_issue_names() -> None:
     for compressor in real_savers.JOBLIB_COMPRESSORS:
         assert f"joblib-dump-all-dtypes-{compressor}" in names
     assert {"torch-save-hf-trainer-rng-state", "joblib-dump-masked", "numpy-save-uint8"} <= names
+    assert {"torch-jit-save-scripted-module", "torch-jit-save-traced-module"} <= names
+    for protocol in range(6):
+        assert f"pickle-dump-protocol-{protocol}" in names
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
