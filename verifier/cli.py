@@ -26,10 +26,12 @@ from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, rende
 if TYPE_CHECKING:
     # Everything else loads inside the command that needs it: `verifier --help` must not pay
     # for SQLAlchemy, pydantic, the scanners or the renderers (tests/test_imports.py checks).
+    from verifier.bans import Ban
     from verifier.model import ScanReport, Verdict
     from verifier.pipeline import HubOptions
     from verifier.placement.interface import Destination
     from verifier.policy import Policy
+    from verifier.redecide import Redecision
     from verifier.service.core import ServiceConfig
     from verifier.signatures.interface import SignatureRequest
     from verifier.store import Store
@@ -896,7 +898,8 @@ def decide(
     with _open_store(database_url) as store:
         scan_id = store.find_scan_by_subject(subject) if subject.startswith("hf://") else subject
         scan_id, facts = store.get_facts(scan_id)
-        evidence = build_evidence(facts, publishers=policy.publishers, now=now)
+        bans = store.bans_reaching(facts, publishers=policy.publishers)
+        evidence = build_evidence(facts, publishers=policy.publishers, now=now, bans=bans)
         verdict = decide_policy(evidence, policy, now=now)
         if policy.mode is not Mode.DRY_RUN:
             store.record_decision(scan_id, verdict)
@@ -1475,6 +1478,270 @@ def list_bases(fmt: str, database_url: str | None) -> None:
         click.echo(
             f"{base['scan_id'][:12]}  {printable(name)}  hidden {base['hidden_size']}  "
             f"registered {base['registered_at']}"
+        )
+
+
+def _hit_line(subject: str, relation: str, path: tuple[str, ...]) -> str:
+    how = "named by the ban" if relation == "named" else f"{relation}: {' -> '.join(path)}"
+    return f"  {printable(subject)}  ({printable(how)})"
+
+
+def _print_ban_change(ban: Ban, redecided: list[Redecision], *, fmt: str, lifted: bool) -> None:
+    affected = [item.document(ban_id=ban.ban_id) for item in redecided]
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps({"ban": ban.document(), "affected": affected}, indent=2))
+        return
+    verb = "lifted" if lifted else "recorded"
+    click.echo(f"ban {ban.ban_id} {verb}: {printable(ban.label)} ({printable(ban.reason)})")
+    if not affected:
+        click.echo("no recorded model is affected")
+    for entry in affected:
+        was = entry["previous"] or "none"
+        line = _hit_line(entry["subject"], entry["relation"] or "named", tuple(entry["path"]))
+        click.echo(f"{entry['decision']} (was {was}){line}")
+
+
+def _ban_command(kind: str) -> click.Command:
+    @click.command(name=kind)
+    @click.argument("value")
+    @click.option("--reason", required=True, help="Why: shown in every decision it causes.")
+    @_policy_options
+    @_history_format_option
+    @_database_option
+    def command(
+        value: str,
+        reason: str,
+        policy_path: Path | None,
+        env: str | None,
+        publishers_path: Path | None,
+        waivers_paths: tuple[Path, ...],
+        fmt: str,
+        database_url: str | None,
+    ) -> None:
+        from verifier.bans import BanKind, check_reason, normalise_ban_value
+        from verifier.redecide import apply_ban_change
+        from verifier.store.bans import BanRecords
+
+        ban_kind = BanKind(kind)
+        canonical = normalise_ban_value(ban_kind, value)
+        why = check_reason(reason)
+        policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
+        with _open_store(database_url) as store:
+            ban = BanRecords(store).add_ban(ban_kind, canonical, reason=why, actor=_actor())
+            redecided = apply_ban_change(store, ban, [policy], actor=_actor())
+        _print_ban_change(ban, redecided, fmt=fmt, lifted=False)
+
+    command.help = {
+        "model": "Ban the model VALUE (ns/name, or ns/name@<commit>), its copies and "
+        "everything derived from it.",
+        "publisher": "Ban every model of the Hub namespace VALUE, their copies and derivatives.",
+        "jurisdiction": "Ban every model whose publisher the registry places in the country "
+        "VALUE (two letters), their copies and derivatives.",
+        "blob": "Ban every model holding the file sha256:VALUE, their copies and derivatives.",
+    }[kind] + (
+        " Recorded models reached are decided again from their facts, with the ban as the reason."
+    )
+    return command
+
+
+@cli.group()
+def ban() -> None:
+    """Ban models, publishers, jurisdictions or blobs; list and lift bans."""
+
+
+for _kind in ("model", "publisher", "jurisdiction", "blob"):
+    ban.add_command(_ban_command(_kind))
+
+
+@ban.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Lifted bans too.")
+@_history_format_option
+@_database_option
+def ban_list(show_all: bool, fmt: str, database_url: str | None) -> None:
+    """List the bans in force (with --all, lifted ones too), oldest first."""
+    from verifier.store.bans import BanRecords
+
+    with _open_store(database_url) as store:
+        bans = BanRecords(store).bans(active_only=not show_all)
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps({"bans": [b.document() for b in bans]}, indent=2))
+        return
+    if not bans:
+        click.echo("no ban in force" if not show_all else "no ban recorded")
+    for item in bans:
+        state = "in force" if item.active else f"lifted {item.lifted_at} by {item.lifted_by}"
+        click.echo(
+            f"{item.ban_id}\t{printable(item.label)}\t{printable(item.reason)}\t"
+            f"by {printable(item.banned_by)} at {item.banned_at}\t{state}"
+        )
+
+
+@ban.command("lift")
+@click.argument("ban_id", type=click.IntRange(1))
+@click.option("--reason", required=True, help="Why the ban no longer holds.")
+@_policy_options
+@_history_format_option
+@_database_option
+def ban_lift(
+    ban_id: int,
+    reason: str,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    fmt: str,
+    database_url: str | None,
+) -> None:
+    """Lift the ban BAN_ID (recorded as a row of its own); models it reached are decided again."""
+    from verifier.bans import check_reason
+    from verifier.redecide import apply_ban_change
+    from verifier.store.bans import BanRecords
+
+    why = check_reason(reason)
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
+    with _open_store(database_url) as store:
+        lifted = BanRecords(store).lift_ban(ban_id, reason=why, actor=_actor())
+        redecided = apply_ban_change(store, lifted, [policy], actor=_actor(), lifted=True)
+    _print_ban_change(lifted, redecided, fmt=fmt, lifted=True)
+
+
+@cli.command("blast-radius")
+@click.option("--model", "model", metavar="NS/NAME[@COMMIT]", help="A model to ban.")
+@click.option("--publisher", metavar="NAMESPACE", help="A Hub namespace to ban.")
+@click.option("--jurisdiction", metavar="CC", help="A country code to ban.")
+@click.option("--blob", metavar="sha256:HEX", help="A file digest to ban.")
+@_policy_options
+@_history_format_option
+@_database_option
+def blast_radius(
+    model: str | None,
+    publisher: str | None,
+    jurisdiction: str | None,
+    blob: str | None,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    fmt: str,
+    database_url: str | None,
+) -> None:
+    """The recorded models a ban would reach, before it is made (nothing is recorded).
+
+    Give exactly one of --model, --publisher, --jurisdiction or --blob. The publisher
+    registry of the policy places publishers in jurisdictions.
+    """
+    from verifier.bans import BanKind, proposed_ban
+    from verifier.redecide import preview
+
+    given = {
+        kind: value
+        for kind, value in (
+            (BanKind.MODEL, model),
+            (BanKind.PUBLISHER, publisher),
+            (BanKind.JURISDICTION, jurisdiction),
+            (BanKind.BLOB, blob),
+        )
+        if value is not None
+    }
+    if len(given) != 1:
+        raise UsageError("give exactly one of --model, --publisher, --jurisdiction or --blob")
+    [(kind, value)] = given.items()
+    candidate = proposed_ban(kind, value, by=_actor(), at=datetime.now(UTC).isoformat())
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
+    with _open_store(database_url) as store:
+        hits = preview(store, candidate, policy=policy)
+    if fmt == OutputFormat.JSON.value:
+        document = {
+            "kind": kind.value,
+            "value": candidate.value,
+            "models": [hit.reach_document() for hit in hits],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    click.echo(f"a ban of {printable(candidate.label)} would reach {len(hits)} recorded models")
+    for hit in hits:
+        click.echo(_hit_line(hit.model.key, hit.relation.value, hit.path))
+
+
+@cli.command()
+@click.argument("subjects", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every recorded model.")
+@_policy_options
+@_history_format_option
+@_database_option
+def redecide(
+    subjects: tuple[str, ...],
+    everything: bool,
+    policy_path: Path | None,
+    env: str | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    fmt: str,
+    database_url: str | None,
+) -> None:
+    """Decide recorded models again from their stored facts and the bans in force (nothing is
+    fetched), recording each change of decision with its cause.
+
+    SUBJECTS are hf://namespace/name@<commit> (or the scanned folder of a local scan); --all
+    decides every recorded model. Run it after changing the policy, the publisher registry or
+    the waivers, or when waivers may have expired. Exit 0 when done, whatever was decided.
+    """
+    from verifier.redecide import redecide as redecide_models
+
+    if everything == bool(subjects):
+        raise UsageError("give the models to decide again, or --all")
+    policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
+    with _open_store(database_url) as store:
+        done = redecide_models(
+            store, policy, actor=_actor(), only=set(subjects) if subjects else None
+        )
+    missing = sorted(set(subjects) - {item.subject for item in done})
+    if missing:
+        raise UsageError(f"no recorded scan of {', '.join(missing)}; scan it first")
+    if fmt == OutputFormat.JSON.value:
+        document = {
+            "policy": policy.name,
+            "environment": policy.environment,
+            "models": [item.document() for item in done],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    changed = [item for item in done if item.changed]
+    click.echo(
+        f"{len(done)} recorded models decided again with policy {policy.name}; "
+        f"{len(changed)} changed"
+    )
+    for item in changed:
+        was = item.previous.value if item.previous is not None else "none"
+        click.echo(
+            f"  {printable(item.subject)}: {item.verdict.decision.value} (was {was}; "
+            f"cause {item.cause.value})"
+        )
+
+
+@cli.command()
+@click.option("--subject", default=None, help="Only this model (hf://ns/name@<commit>).")
+@click.option("--limit", type=click.IntRange(1, 1_000), default=50, show_default=True)
+@_history_format_option
+@_database_option
+def changes(subject: str | None, limit: int, fmt: str, database_url: str | None) -> None:
+    """List the newest changes of decision, newest first, with their causes."""
+    from verifier.store.bans import BanRecords
+
+    with _open_store(database_url) as store:
+        found = BanRecords(store).changes(limit=limit, subject=subject)
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps({"changes": [c.document() for c in found]}, indent=2))
+        return
+    if not found:
+        click.echo("no change of decision recorded")
+    for change in found:
+        was = change.previous.value if change.previous is not None else "none"
+        click.echo(
+            f"{change.at}  {printable(change.subject)}  {was} -> {change.decision.value}  "
+            f"cause {change.cause}  policy {printable(change.policy_name)}"
+            f"{' env ' + change.environment if change.environment else ''}  "
+            f"by {printable(change.actor)}"
         )
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from verifier import __version__, config
+from verifier.bans import BanHit, BanLookup
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.facts import details_from_notes
 from verifier.fetch import FetchOptions, Progress, fetch_and_scan
@@ -595,7 +596,12 @@ def _finish(
         signature=signature,
         verified_lineage=verified_lineage,
     )
-    report = decide_report(report, policy)
+    bans = (
+        recorder.bans_reaching(report, publishers=policy.publishers)
+        if isinstance(recorder, BanLookup)
+        else ()
+    )
+    report = decide_report(report, policy, bans=bans)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
         with _failures_recorded(recorder, policy, scan_id, target, started):
             recorder.record_scan(report)
@@ -728,14 +734,22 @@ UNDECIDED = Verdict(
 )
 
 
-def decide_report(report: ScanReport, policy: Policy, *, now: datetime | None = None) -> ScanReport:
+def decide_report(
+    report: ScanReport,
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+    bans: Sequence[BanHit] = (),
+) -> ScanReport:
     """`report` decided by `policy` over the evidence its facts give; every scan path calls it.
+
+    `bans` are the bans in force that reach the model (each denies it).
 
     Raises:
         PolicyError: a `when:` expression raised while evaluating (nothing is recorded).
     """
     moment = now or datetime.now(UTC)
-    evidence = build_evidence(report, publishers=policy.publishers, now=moment)
+    evidence = build_evidence(report, publishers=policy.publishers, now=moment, bans=bans)
     return replace(report, verdict=decide(evidence, policy, now=moment))
 
 

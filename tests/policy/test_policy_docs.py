@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.policy.helpers import NOW, hf
+from verifier.bans import Ban, BanKind, blast_radius, estate_model
 from verifier.facts import parse_facts_document
 from verifier.policy import build_evidence
 from verifier.policy.publishers import parse_publishers, shipped_publishers
@@ -79,8 +80,21 @@ def test_evidence_example_has_the_real_fields() -> None:
         findings=[{"code": "X-Y", "severity": "low", "file": "a", "message": "m"}],
         lineage=[{"repo_id": "mistralai/base", "commit": "b" * 40}],
     )
+    facts = parse_facts_document(document)
+    model = estate_model(facts, publishers=shipped_publishers())
+    ban = Ban(
+        ban_id=3,
+        kind=BanKind.PUBLISHER,
+        value="mistralai",
+        reason="r",
+        banned_by="test",
+        banned_at=NOW.isoformat(),
+    )
     actual = build_evidence(
-        parse_facts_document(document), publishers=shipped_publishers(), now=NOW
+        facts,
+        publishers=shipped_publishers(),
+        now=NOW,
+        bans=blast_radius([ban], [model]),
     )
     assert _shape(actual) == _shape(documented)
     table_fields = set(re.findall(r"^\| `([a-z_]+)[.`\[]", TEXT, re.M))

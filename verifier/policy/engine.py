@@ -15,6 +15,8 @@ from verifier.policy.schema import FILE_SUBJECT, PLACEHOLDER, Effect, Policy, Ru
 
 #: Evidence lines kept per rule outcome; the rest is summarised.
 MAX_EVIDENCE = 20
+#: Rule id of the reason a ban gives (one per ban that reaches the model).
+BAN_RULE_ID = "(ban)"
 
 
 def render_message(template: str, evidence: Mapping[str, Any]) -> str:
@@ -122,11 +124,31 @@ def _outcome(
     )
 
 
+def _ban_outcomes(evidence: Mapping[str, Any]) -> list[RuleOutcome]:
+    """One critical deny per ban that reaches the model (`evidence["bans"]`); never waived."""
+    outcomes = []
+    for ban in evidence["bans"]:
+        lines = [f"ban {ban['ban_id']} by {ban['banned_by']} at {ban['banned_at']}"]
+        if ban["relation"] != "named":
+            lines.append(f"reached through {ban['relation']} lineage: {' -> '.join(ban['path'])}")
+        outcomes.append(
+            RuleOutcome(
+                rule_id=BAN_RULE_ID,
+                effect=Effect.DENY.value,
+                severity=Severity.CRITICAL,
+                message=f"banned {ban['kind']} {ban['value']}: {ban['reason']}",
+                evidence=tuple(lines),
+            )
+        )
+    return outcomes
+
+
 def decide(evidence: Mapping[str, Any], policy: Policy, *, now: dt.datetime) -> Verdict:
     """Evaluate every rule; an unwaived deny wins over allow, allow over the default.
 
-    A scan that did not complete is never allowed, whatever the policy says. Deterministic:
-    the same evidence, policy and `now` give the same verdict.
+    A scan that did not complete is never allowed, and a banned model (`evidence["bans"]`)
+    is denied with each ban as a reason, whatever the policy says. Deterministic: the same
+    evidence, policy and `now` give the same verdict.
 
     Raises:
         PolicyError: a `when:` expression raised or did not give true or false.
@@ -178,6 +200,10 @@ def decide(evidence: Mapping[str, Any], policy: Policy, *, now: dt.datetime) -> 
                 evidence=(f"scan status: {evidence['scan']['status']}",),
             )
         )
+    banned = _ban_outcomes(evidence)
+    if banned:
+        decision = Decision.DENY
+        fired = [*banned, *fired]
     waivers = []
     for waiver in policy.waivers:
         status = waiver_status.get(waiver.id)

@@ -8,11 +8,15 @@ not listed here is refused when it loads. docs/policy.md documents every field.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from verifier import facts as derived
 from verifier.model import Provenance, ScanFacts, ScanStatus, is_commit_id
 from verifier.policy.publishers import PublisherRegistry
+
+if TYPE_CHECKING:
+    from verifier.bans import BanHit
 
 #: Version of the evidence document's layout.
 EVIDENCE_VERSION = 1
@@ -167,11 +171,17 @@ def _model(facts: ScanFacts, now: dt.datetime) -> dict[str, Any]:
 
 
 def build_evidence(
-    facts: ScanFacts, *, publishers: PublisherRegistry, now: dt.datetime
+    facts: ScanFacts,
+    *,
+    publishers: PublisherRegistry,
+    now: dt.datetime,
+    bans: Sequence[BanHit] = (),
 ) -> dict[str, Any]:
     """The evidence document for a scan's facts, with publisher facts from `publishers`.
 
-    Pure and deterministic: the same facts, registry and `now` give the same document.
+    `bans` are the organisation's bans that reach this model (`verifier.bans.blast_radius`);
+    every one of them denies it, whatever the policy (`policy.engine.decide`).
+    Pure and deterministic: the same facts, registry, bans and `now` give the same document.
     """
     files = [
         {
@@ -231,4 +241,5 @@ def build_evidence(
         "hub_scan": {"status": derived.hub_scan_status(facts.provenance) or "unknown"},
         "lineage": _lineage(facts, publishers),
         "verified_lineage": _verified_lineage(facts),
+        "bans": [hit.document() for hit in bans],
     }

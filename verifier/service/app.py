@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from verifier import __version__
 from verifier.service import problems
+from verifier.service.bans import ban_routes
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
@@ -228,5 +229,6 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
             ]
         }
 
+    app.include_router(ban_routes(service, require))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app

@@ -15,6 +15,7 @@ from verifier.policy import Policy, build_evidence, decide, load_policy
 from verifier.policy.schema import Mode
 from verifier.report.json_format import verdict_document
 from verifier.service.model import GateDecision
+from verifier.store.bans import BanRecords
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 
@@ -149,8 +150,9 @@ def gate(
     """The decision for a pinned subject (`hf://ns/name@<commit>`) in `environment`.
 
     The newest recorded scan of the subject answers: with the decision recorded under the
-    server's policy digest and this environment when there is one, else decided now from the
-    scan's recorded facts (nothing is fetched, nothing is recorded). With no recorded scan the
+    server's policy digest and this environment when there is one made after every ban that
+    reached the subject was made or lifted, else decided now from the scan's recorded facts
+    and the bans in force (nothing is fetched, nothing is recorded). With no recorded scan the
     answer is `unknown`, which never admits.
 
     Raises:
@@ -181,12 +183,15 @@ def gate(
                 },
             ),
         )
-    if recorded.verdict is not None:
+    if recorded.verdict is not None and not BanRecords(store).banned_or_lifted_since(
+        subject, recorded.scan_id, policy_digest=policies.digest, environment=policy.environment
+    ):
         return _answer(
             recorded.verdict, subject=subject, scan_id=recorded.scan_id, policies=policies
         )
     moment = now or datetime.now(UTC)
     scan_id, facts = store.get_facts(recorded.scan_id)
-    evidence = build_evidence(facts, publishers=policy.publishers, now=moment)
+    bans = store.bans_reaching(facts, publishers=policy.publishers)
+    evidence = build_evidence(facts, publishers=policy.publishers, now=moment, bans=bans)
     verdict = decide(evidence, policy, now=moment)
     return _answer(verdict, subject=subject, scan_id=scan_id, policies=policies)

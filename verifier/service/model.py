@@ -49,6 +49,8 @@ class AuditAction(enum.StrEnum):
     TOKEN_CREATED = "token.created"  # noqa: S105 - an action name, not a secret
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an action name, not a secret
     SCAN_REQUESTED = "scan.requested"
+    BAN_ADDED = "ban.added"
+    BAN_LIFTED = "ban.lifted"
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,13 @@ from verifier.store.tables import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from verifier.bans import BanHit
     from verifier.lineage.attribution import Reference
+    from verifier.policy.publishers import PublisherRegistry
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -837,6 +839,18 @@ class Store:
                         commit = source.get("commit")
                         found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
         return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))
+
+    def bans_reaching(
+        self, facts: ScanFacts, *, publishers: PublisherRegistry
+    ) -> tuple[BanHit, ...]:
+        """The bans in force that reach the model of `facts` (see `verifier.store.bans`).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        from verifier.store.bans import BanRecords
+
+        return BanRecords(self).bans_reaching(facts, publishers=publishers)
 
     def register_base(self, scan_id: str) -> None:
         """Register the fingerprint a recorded scan computed as a reference base.

@@ -132,7 +132,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-#: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0010).
+#: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0011).
 JOB_QUEUE_PREFIX = "procrastinate_"
 
 
@@ -887,3 +887,63 @@ class ScanJobRow(Base):
             scan_id=self.scan_id,
             error=self.error,
         )
+
+
+class BanRow(Base):
+    """A ban, or the lift of one (`lifts` names the ban): append-only, never updated."""
+
+    __tablename__ = "bans"
+    __table_args__ = (Index("ix_bans_lifts", "lifts"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    #: `ban` or `lift`.
+    action: Mapped[str] = mapped_column(String(8))
+    #: `model`, `publisher`, `jurisdiction` or `blob` (a lift repeats its ban's).
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lifts: Mapped[int | None] = mapped_column(ROW_ID, ForeignKey("bans.id"))
+
+
+class BanReachRow(Base):
+    """A recorded model a ban reached when it was made or lifted (append-only).
+
+    Lets the gate tell that a decision made before the ban (or its lift) may not hold,
+    without computing the blast radius again.
+    """
+
+    __tablename__ = "ban_reach"
+    __table_args__ = (Index("ix_ban_reach_subject", "subject"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    ban: Mapped[int] = mapped_column(ROW_ID, ForeignKey("bans.id"))
+    #: The model: `hf://ns/name@commit`, else the scanned target.
+    subject: Mapped[str] = mapped_column(Text)
+
+
+class DecisionChangeRow(Base):
+    """A recorded model's decision changed, and why (append-only)."""
+
+    __tablename__ = "decision_changes"
+    __table_args__ = (
+        Index("ix_decision_changes_scan_id", "scan_id"),
+        Index("ix_decision_changes_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
+    #: The model: `hf://ns/name@commit`, else the scanned target.
+    subject: Mapped[str] = mapped_column(Text)
+    policy_name: Mapped[str] = mapped_column(Text)
+    policy_digest: Mapped[str] = mapped_column(Text)
+    environment: Mapped[str | None] = mapped_column(String(64))
+    #: The decision before (None: none was recorded under this policy and environment).
+    previous: Mapped[str | None] = mapped_column(String(16))
+    decision: Mapped[str] = mapped_column(String(16))
+    #: See `verifier.redecide.Cause`.
+    cause: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,134 @@
+"""Bans through the API: the blast radius before, the ban, the gate after, the lift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from tests.hub_emulator import HubEmulator
+from tests.service.conftest import Api
+from tests.sources.test_huggingface import model_files
+from verifier.cli import cli
+from verifier.policy import default_policy_path
+from verifier.service.model import Role
+
+
+def _child_files(base: str) -> dict[str, bytes]:
+    files = model_files(fill=2)
+    files["README.md"] = f"---\nlicense: apache-2.0\nbase_model: {base}\n---\n# child\n".encode()
+    return files
+
+
+def _family(api: Api, hub: HubEmulator) -> dict[str, str]:
+    """acme/base, its child, and an unrelated model, scanned through the API."""
+    hub.add_repo("acme/base", model_files(fill=1))
+    hub.add_repo("kid/child", _child_files("acme/base"), card_data={"base_model": "acme/base"})
+    hub.add_repo("other/model", model_files(fill=3))
+    subjects = {}
+    for name in ("acme/base", "kid/child", "other/model"):
+        job = api.scan(f"hf://{name}")
+        assert job["result"]["decision"] == "allow", job
+        subjects[name] = f"hf://{name}@{job['result']['source']['commit']}"
+    return subjects
+
+
+def _decision(api: Api, subject: str) -> dict[str, Any]:
+    response = api.call("GET", f"/api/v1/decision?target={subject}", role=Role.VIEWER)
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def test_ban_blast_radius_gate_and_lift(api: Api, hub: HubEmulator) -> None:
+    subjects = _family(api, hub)
+    preview = api.call("GET", "/api/v1/blast-radius?model=acme/base", role=Role.VIEWER)
+    assert preview.status_code == 200, preview.text
+    reached = {m["subject"]: m["relation"] for m in preview.json()["models"]}
+    assert reached == {subjects["acme/base"]: "named", subjects["kid/child"]: "declared"}
+
+    body = {"kind": "model", "value": "hf://acme/base", "reason": "sanctioned"}
+    refused = api.call("POST", "/api/v1/bans", role=Role.SCANNER, json=body)
+    assert refused.status_code == 403
+    made = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+    assert made.status_code == 201, made.text
+    ban = made.json()["ban"]
+    assert (ban["value"], ban["banned_by"], ban["active"]) == (
+        "acme/base",
+        "token:approver-token",
+        True,
+    )
+    assert {a["subject"] for a in made.json()["affected"]} == {
+        subjects["acme/base"],
+        subjects["kid/child"],
+    }
+    for name in ("acme/base", "kid/child"):
+        answer = _decision(api, subjects[name])
+        assert answer["decision"] == "deny"
+        assert answer["reasons"][0]["rule_id"] == "(ban)"
+        assert answer["reasons"][0]["message"] == "banned model acme/base: sanctioned"
+    assert _decision(api, subjects["other/model"])["decision"] == "allow"
+    changes = api.call("GET", "/api/v1/decision-changes", role=Role.VIEWER).json()["changes"]
+    assert sorted((c["subject"], c["previous"], c["decision"], c["cause"]) for c in changes) == [
+        (subjects["acme/base"], "allow", "deny", "ban"),
+        (subjects["kid/child"], "allow", "deny", "ban"),
+    ]
+    assert {c["detail"]["ban"] for c in changes} == {ban["id"]}
+    listed = api.call("GET", "/api/v1/bans", role=Role.VIEWER).json()["bans"]
+    assert [b["id"] for b in listed] == [ban["id"]]
+    events = api.call("GET", "/api/v1/audit", role=Role.VIEWER).json()["events"]
+    assert events[0]["action"] == "ban.added" and events[0]["subject"] == "model acme/base"
+
+    lifted = api.call(
+        "POST", f"/api/v1/bans/{ban['id']}/lift", role=Role.APPROVER, json={"reason": "cleared"}
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert {a["decision"] for a in lifted.json()["affected"]} == {"allow"}
+    assert _decision(api, subjects["kid/child"])["decision"] == "allow"
+    again = api.call(
+        "POST", f"/api/v1/bans/{ban['id']}/lift", role=Role.APPROVER, json={"reason": "x"}
+    )
+    assert again.status_code == 422
+    assert api.call("GET", "/api/v1/bans", role=Role.VIEWER).json()["bans"] == []
+    everything = api.call("GET", "/api/v1/bans?all=true", role=Role.VIEWER).json()["bans"]
+    assert everything[0]["lift_reason"] == "cleared"
+
+
+def test_the_gate_never_answers_with_a_decision_older_than_a_ban(
+    api: Api, hub: HubEmulator, tmp_path: Path
+) -> None:
+    subjects = _family(api, hub)
+    assert _decision(api, subjects["kid/child"])["decision"] == "allow"
+    # Banned from the command line with another policy: the decisions it records are not
+    # the server's, whose own recorded allow is older than the ban.
+    other = tmp_path / "other.yaml"
+    other.write_text(default_policy_path().read_text().replace("name: default", "name: other"))
+    result = CliRunner().invoke(
+        cli,
+        ["ban", "publisher", "acme", "--reason", "r", "--policy", str(other)],
+        env={"VERIFIER_DATABASE_URL": api.service.store.display_url},
+    )
+    assert result.exit_code == 0, result.output
+    answer = _decision(api, subjects["kid/child"])
+    assert answer["decision"] == "deny"
+    assert answer["reasons"][0]["message"] == "banned publisher acme: r"
+    assert _decision(api, subjects["other/model"])["decision"] == "allow"
+
+
+def test_bad_ban_requests_are_problems(api: Api) -> None:
+    for body in (
+        {"kind": "model", "value": "acme/base@main", "reason": "r"},
+        {"kind": "jurisdiction", "value": "Narnia", "reason": "r"},
+        {"kind": "blob", "value": "sha256:xyz", "reason": "r"},
+        {"kind": "publisher", "value": "acme", "reason": "   "},
+        {"kind": "planet", "value": "mars", "reason": "r"},
+    ):
+        response = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+    none = api.call("GET", "/api/v1/blast-radius", role=Role.VIEWER)
+    assert none.status_code == 422
+    two = api.call("GET", "/api/v1/blast-radius?model=a/b&publisher=a", role=Role.VIEWER)
+    assert two.status_code == 422
+    assert api.call("GET", "/api/v1/bans", role=Role.VIEWER).json()["bans"] == []
