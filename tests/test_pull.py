@@ -251,3 +251,33 @@ def test_audit_mode_deny_exits_0_for_scan_but_pull_places_nothing(
     assert (code, doc["decision"]) == (1, "deny")
     assert "not placed" in err
     assert not (cache_dir(tmp_path) / "models--acme--evil").exists()
+
+
+def test_weights_scanned_only_locally_are_downloaded_for_a_pull(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    files = model_files()
+    hub.add_repo("acme/tiny", files)
+    local = tmp_path / "copy"
+    local.mkdir()
+    (local / "model.safetensors").write_bytes(files["model.safetensors"])
+    assert CliRunner().invoke(cli, ["scan", str(local)]).exit_code == 0  # recorded, not stored
+    code, _doc, err = pull("hf://acme/tiny")
+    assert code == 0, err
+    assert any(path.endswith("model.safetensors") for path in hub.downloads())
+
+
+def test_a_verified_copy_gone_from_the_store_is_downloaded_again(
+    hub: HubEmulator, tmp_path: Path, isolated_home: Path
+) -> None:
+    files = model_files()
+    hub.add_repo("acme/tiny", files)
+    assert pull("hf://acme/tiny")[0] == 0
+    digest = sha256(files["model.safetensors"])
+    stored = isolated_home / "blobs" / "sha256" / digest[:2] / digest
+    stored.unlink()
+    before = len(hub.downloads())
+    code, _doc, err = pull("hf://acme/tiny", "--local-dir", str(tmp_path / "again"))
+    assert code == 0, err
+    assert any(p.endswith("model.safetensors") for p in hub.downloads()[before:])
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() == files["model.safetensors"]

@@ -16,6 +16,7 @@ from verifier.errors import (
     AttestationError,
     ExitCode,
     KeyFileError,
+    ServiceError,
     UsageError,
     VerifierError,
 )
@@ -343,6 +344,42 @@ def _policy_options(func: F) -> F:
     )(func)
 
 
+def _server_option(func: F) -> F:
+    """--server URL (env VERIFIER_SERVER): ask the organisation's service instead."""
+    return click.option(
+        "--server",
+        envvar="VERIFIER_SERVER",
+        default=None,
+        metavar="URL",
+        help="Ask the organisation's verification service (verifier serve) instead of working "
+        "here; the token is read from VERIFIER_TOKEN [env: VERIFIER_SERVER].",
+    )(func)
+
+
+def _refuse_local_options(names: tuple[str, ...]) -> None:
+    """With --server: refuse the options among `names` given on the command line.
+
+    Values from the environment (HF_TOKEN, HF_ENDPOINT, VERIFIER_DATABASE_URL) are the
+    runner's own and are neither refused nor sent anywhere.
+    """
+    context = click.get_current_context()
+    given = [
+        param.opts[0]
+        for param in context.command.params
+        if param.name in names
+        and context.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise UsageError(f"{', '.join(given)}: local only; the service uses its own configuration")
+
+
+def _server_policy_name(policy_path: Path | None) -> str | None:
+    """The server's policy a --policy names (a file's stem is its name), or None."""
+    if policy_path is None:
+        return None
+    return policy_path.stem if policy_path.suffix in (".yaml", ".yml") else str(policy_path)
+
+
 def _load_policy(
     policy_path: Path | None,
     env: str | None,
@@ -415,6 +452,15 @@ def _hub_options(func: F) -> F:
 @_signature_options
 @_format_option
 @_sarif_root_option
+@_server_option
+@click.option(
+    "--server-timeout",
+    type=click.FloatRange(1, 86_400),
+    default=3_600,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --server: how long to wait for the scan (exit 3 after).",
+)
 @_database_option
 def scan(
     targets: tuple[str, ...],
@@ -439,19 +485,50 @@ def scan(
     identity: str | None,
     issuer: str | None,
     trusted_root: Path | None,
+    server: str | None,
+    server_timeout: float,
 ) -> None:
     """Scan TARGET (a local file or folder, or hf://namespace/name[@revision]).
 
     Hub models are resolved to one commit, fetched into quarantine, verified against the
     declared digests, then scanned like a local folder. The result is recorded and decided.
     Several TARGETs are scanned one by one, each its own recorded scan (pre-commit passes the
-    staged files so); the exit status is the worst of theirs.
+    staged files so); the exit status is the worst of theirs. With --server, the service
+    scans (or answers from its record) and this prints what a local scan prints.
 
     Exit status: 0 allowed, 1 denied by policy, 2 usage error, 3 could not complete.
     """
     from verifier.pipeline import HubOptions, run_scan
     from verifier.progress import download_progress
 
+    if server:
+        _refuse_local_options(
+            (
+                "lock_path",
+                "workers",
+                "include",
+                "exclude",
+                "metadata_only",
+                "publishers_path",
+                "waivers_paths",
+                "token",
+                "hf_endpoint",
+                "no_lineage",
+                "sarif_root",
+                "database_url",
+                "signature_path",
+                "public_keys",
+                "certificate_chains",
+                "identity",
+                "issuer",
+                "trusted_root",
+            )
+        )
+        if len(targets) > 1 and fmt not in (OutputFormat.JSON.value, OutputFormat.TABLE.value):
+            raise UsageError(f"--format {fmt} prints one model: give one TARGET")
+        reports = _scan_on_server(server, targets, policy_path, env, server_timeout)
+        _print_reports(reports, fmt, sarif_root=None)
+        raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
     _check_sarif_root(sarif_root, fmt=fmt, targets=targets, lock_path=lock_path)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     request = signature_request(
@@ -507,6 +584,37 @@ def _print_reports(reports: list[ScanReport], fmt: str, *, sarif_root: Path | No
         click.echo(text, nl=False, color=_colour())
         if fmt in (OutputFormat.JSON.value, OutputFormat.SARIF.value):
             click.echo()
+
+
+def _scan_on_server(
+    server: str,
+    targets: tuple[str, ...],
+    policy_path: Path | None,
+    env: str | None,
+    timeout: float,
+) -> list[ScanReport]:
+    """Each TARGET scanned by the service (or answered from its record), as reports."""
+    from verifier.report.json_format import parse_report_document
+    from verifier.service.client import ServiceClient
+
+    if not targets:
+        raise UsageError("give a TARGET to scan")
+    for target in targets:
+        if not target.startswith("hf://"):
+            raise UsageError(
+                f"{target}: the service scans Hub models (hf://namespace/name[@revision]); "
+                "scan local files without --server"
+            )
+    # The service decides with its own policy: --policy names it.
+    policy = _server_policy_name(policy_path)
+    client = ServiceClient(server, os.environ.get("VERIFIER_TOKEN", ""))
+    reports = []
+    for target in targets:
+        job_id = client.submit_scan(target, policy=policy, environment=env)
+        _status(f"{target}: scan job {job_id} on {client.url}")
+        outcome = client.wait(job_id, timeout=timeout)
+        reports.append(parse_report_document(dict(outcome.result)))
+    return reports
 
 
 def _check_sarif_root(
@@ -867,6 +975,7 @@ def show(scan_id: str, fmt: str, sarif_root: Path | None, database_url: str | No
     show_default=True,
     help="Output format; json prints one document on stdout.",
 )
+@_server_option
 @_database_option
 def decide(
     subject: str,
@@ -875,13 +984,15 @@ def decide(
     publishers_path: Path | None,
     waivers_paths: tuple[Path, ...],
     fmt: str,
+    server: str | None,
     database_url: str | None,
 ) -> None:
     """Decide a recorded scan again with a policy, without fetching anything.
 
     SUBJECT is a scan id (or unique prefix) or hf://namespace/name@<40-hex commit>, which means
     the newest recorded scan of that commit. The decision is recorded (unless the policy's mode
-    is dry-run) and becomes the scan's current one. Exit status as for scan.
+    is dry-run) and becomes the scan's current one. With --server, the service's gate answers
+    for hf://namespace/name@<commit> (nothing is recorded). Exit status as for scan.
     """
     from verifier.policy import build_evidence
     from verifier.policy import decide as decide_policy
@@ -889,6 +1000,9 @@ def decide(
     from verifier.report.json_format import verdict_document
     from verifier.report.table import render_decision
 
+    if server:
+        _refuse_local_options(("publishers_path", "waivers_paths", "database_url"))
+        _decide_on_server(server, subject, _server_policy_name(policy_path), env, fmt)
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     if subject.startswith("hf://") and not HF_SUBJECT.match(subject):
         raise UsageError(
@@ -917,6 +1031,59 @@ def decide(
     else:
         target = f"{facts.target} (scan {scan_id})"
         text = render_decision(verdict, target=target, status=status)
+        click.echo(text, nl=False, color=_colour())
+    raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
+
+
+def _decide_on_server(
+    server: str, subject: str, policy: str | None, env: str | None, fmt: str
+) -> None:
+    """`decide --server`: the service's gate answer, printed as a local `decide` prints it."""
+    from verifier.policy.schema import HF_SUBJECT
+    from verifier.report.json_format import parse_verdict_document, verdict_document
+    from verifier.report.table import render_decision
+    from verifier.service.client import ServiceClient
+
+    if not HF_SUBJECT.match(subject):
+        raise UsageError(
+            f"{subject}: with --server, give the exact commit, hf://namespace/name@<40-hex commit>"
+        )
+    client = ServiceClient(server, os.environ.get("VERIFIER_TOKEN", ""))
+    answer = client.decision(subject, environment=env)
+    if policy is not None and policy not in ("default", answer.get("policy")):
+        raise UsageError(
+            f"the service decides with policy {answer.get('policy')!r}, not {policy!r}"
+        )
+    if answer["decision"] == "unknown":
+        reasons = "; ".join(str(r.get("message", "")) for r in answer["reasons"][:3])
+        raise ServiceError(f"{subject}: the service has no decision ({reasons})")
+    status = answer.get("status")
+    scan_id = answer.get("scan_id")
+    if not isinstance(status, str) or not isinstance(scan_id, str):
+        raise ServiceError("the service's decision names no recorded scan and status")
+    verdict = parse_verdict_document(
+        {
+            "name": answer.get("policy"),
+            "digest": answer.get("policy_digest"),
+            "mode": answer.get("mode"),
+            "environment": answer.get("environment"),
+            "reasons": answer["reasons"],
+            "waivers": answer.get("waivers", []),
+            "decision": answer["decision"],
+        }
+    )
+    if fmt == OutputFormat.JSON.value:
+        document = {
+            "scan_id": scan_id,
+            "subject": subject,
+            "status": status,
+            "decision": verdict.decision.value,
+            "recorded": False,
+            "policy": verdict_document(verdict),
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        text = render_decision(verdict, target=f"{subject} (scan {scan_id})", status=status)
         click.echo(text, nl=False, color=_colour())
     raise click.exceptions.Exit(int(_decision_exit_code(verdict, status=status)))
 

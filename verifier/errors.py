@@ -94,6 +94,10 @@ class NotApprovableError(VerifierError):
     exit_code = ExitCode.DENIED
 
 
+class ServiceError(VerifierError):
+    """The verification service could not be reached, or its answer is out of contract."""
+
+
 class LineageError(VerifierError):
     """A model's weights could not be fingerprinted or registered as a reference base."""
 

@@ -10,6 +10,7 @@ import dataclasses
 import fnmatch
 import logging
 import os
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -314,7 +315,9 @@ def fetch_and_scan(
         # Only LFS files (the weights) are reused: small git files are cheap to fetch again and
         # carry the facts (config, card) scanners note on each read.
         previous = known(declared) if known is not None and declared.lfs else None
-        if previous is not None:
+        # Reused only while the store still holds the verified bytes: `pull` places from there,
+        # and a file recorded by a local scan (or a store cleared since) was never kept in it.
+        if previous is not None and _stored(home, previous):
             results.append(_reuse(declared, previous))
         else:
             to_fetch.append(declared)
@@ -345,6 +348,16 @@ def fetch_and_scan(
         quarantine.close()
     results.sort(key=lambda r: r.path)
     return FetchResult(files=tuple(results), findings=tuple(findings), incomplete=False)
+
+
+def _stored(home: Path, result: FileResult) -> bool:
+    """Whether the store under `home` holds a regular file for `result`'s verified digest."""
+    if result.sha256 is None:
+        return False
+    try:
+        return stat.S_ISREG(os.lstat(blob_location(home, result.sha256)).st_mode)
+    except OSError:
+        return False
 
 
 def _metadata_only(

@@ -12,12 +12,17 @@ the scanner must report it or refuse the file (a high `GGUF-` finding). CI runs 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import struct
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -33,8 +38,21 @@ HOSTILE = chat_templates.malicious(Path("/nonexistent"))["lipsum-globals"]
 REPORTED = frozenset({"GGUF-TEMPLATE-INJECTION", "CHAT-TEMPLATE-INJECTION"})
 
 
-def reference_templates(data: bytes) -> list[str] | None:
-    """The chat-template strings GGUFReader reads, or None when it rejects the file."""
+#: Address space of the process that runs the reference reader. GGUFReader builds Python
+#: objects per array element, so a mutated count can make it allocate tens of GB (it once
+#: took a test run to 20 GB and the out-of-memory killer): it runs in a child capped here, and a
+#: reader that runs out of memory read no template, as the real loader would fail to load.
+ORACLE_MEMORY = 2 << 30
+
+
+def _cap_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (ORACLE_MEMORY, ORACLE_MEMORY))
+
+
+def _reference_templates_here(data: bytes) -> list[str] | None:
+    """GGUFReader in this process (only ever called in the capped child)."""
     from gguf import GGUFReader, GGUFValueType
 
     with tempfile.TemporaryDirectory() as folder:
@@ -42,7 +60,7 @@ def reference_templates(data: bytes) -> list[str] | None:
         path.write_bytes(data)
         try:
             reader = GGUFReader(path)
-        except Exception:  # any refusal: the loader reads no template
+        except Exception:  # any refusal (MemoryError too): the loader reads no template
             return None
         found = []
         for name, field in reader.fields.items():
@@ -54,6 +72,34 @@ def reference_templates(data: bytes) -> list[str] | None:
             found.append(bytes(part).decode("utf-8", "replace"))
         del reader  # its memory map holds the file open
     return found
+
+
+_oracle: list[ProcessPoolExecutor] = []
+
+
+def reference_templates(data: bytes) -> list[str] | None:
+    """The chat-template strings GGUFReader reads, or None when it rejects the file.
+
+    Runs in one long-lived child process whose address space is capped (`ORACLE_MEMORY`); a
+    child that dies is replaced and its file counts as rejected.
+    """
+    if not _oracle:
+        context = multiprocessing.get_context("spawn")
+        _oracle.append(
+            ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_cap_memory)
+        )
+    try:
+        return _oracle[0].submit(_reference_templates_here, data).result(timeout=300)
+    except BrokenProcessPool:
+        _oracle.pop().shutdown(cancel_futures=True)
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_oracle() -> Iterator[None]:
+    yield
+    while _oracle:
+        _oracle.pop().shutdown(cancel_futures=True)
 
 
 def scan(data: bytes) -> list[Finding]:

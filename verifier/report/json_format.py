@@ -9,8 +9,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from verifier.facts import facts_document
-from verifier.model import ScanReport, ScanSummary, Verdict
+from verifier.facts import facts_document, parse_facts_document
+from verifier.model import (
+    Approval,
+    Decision,
+    RuleOutcome,
+    ScanReport,
+    ScanSummary,
+    Severity,
+    Verdict,
+    WaiverOutcome,
+)
 
 
 def verdict_document(verdict: Verdict) -> dict[str, Any]:
@@ -44,6 +53,83 @@ def verdict_document(verdict: Verdict) -> dict[str, Any]:
             for w in verdict.waivers
         ],
     }
+
+
+def parse_verdict_document(raw: object) -> Verdict:
+    """The decision `verdict_document` wrote, read back; anything else is a deny.
+
+    A document that is not a decision (or names no decision) reads as deny, never as allow.
+    """
+    document = raw if isinstance(raw, dict) else {}
+
+    def text(value: object) -> str:
+        return value if isinstance(value, str) else ""
+
+    def items(key: str) -> list[dict[str, Any]]:
+        value = document.get(key)
+        return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+    reasons = tuple(
+        RuleOutcome(
+            rule_id=text(r.get("rule_id")),
+            effect=text(r.get("effect")),
+            severity=Severity(r["severity"])
+            if r.get("severity") in set(Severity)
+            else Severity.CRITICAL,
+            message=text(r.get("message")),
+            evidence=tuple(text(e) for e in r.get("evidence") or () if isinstance(e, str)),
+            waived_by=r.get("waived_by") if isinstance(r.get("waived_by"), str) else None,
+        )
+        for r in items("reasons")
+    )
+    waivers = tuple(
+        WaiverOutcome(
+            waiver_id=text(w.get("id")),
+            rule_id=text(w.get("rule")),
+            subject=text(w.get("subject")),
+            status=text(w.get("status")),
+            expires=text(w.get("expires")),
+            approved_by=text(w.get("approved_by")),
+            ticket=text(w.get("ticket")),
+        )
+        for w in items("waivers")
+    )
+    decision = document.get("decision")
+    return Verdict(
+        decision=Decision.ALLOW if decision == Decision.ALLOW.value else Decision.DENY,
+        policy_name=text(document.get("name")),
+        policy_digest=text(document.get("digest")),
+        mode=text(document.get("mode")),
+        reasons=reasons,
+        environment=document.get("environment")
+        if isinstance(document.get("environment"), str)
+        else None,
+        waivers=waivers,
+    )
+
+
+def parse_report_document(document: dict[str, Any]) -> ScanReport:
+    """A scan document (`report_document`, as the service returns it) read back as a report.
+
+    The decision is the document's top-level `decision` (anything but `allow` reads as deny);
+    `details`, which the document leaves out, reads as unknown.
+    """
+    facts = parse_facts_document(document)
+    verdict = parse_verdict_document(
+        {**(document.get("policy") or {}), "decision": document.get("decision")}
+    )
+    approvals = tuple(
+        Approval(
+            approved_at=str(a.get("approved_at", "")),
+            key_fingerprint=str(a.get("key_fingerprint", "")),
+            bundle_sha256=str(a.get("bundle_sha256", "")),
+            output=str(a.get("output", "")),
+            files=int(a.get("files", 0)) if isinstance(a.get("files"), int) else 0,
+        )
+        for a in document.get("approvals") or ()
+        if isinstance(a, dict)
+    )
+    return ScanReport(**vars(facts), verdict=verdict, approvals=approvals)
 
 
 def report_document(report: ScanReport) -> dict[str, Any]:

@@ -93,6 +93,10 @@ class GateAnswer:
     scan_id: str | None = None
     mode: str | None = None
     reasons: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    #: The answering scan's status (`complete`, `incomplete`); None when unknown.
+    status: str | None = None
+    #: Waivers that concerned the subject (as in the scan document's `policy.waivers`).
+    waivers: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     @property
     def admits(self) -> bool:
@@ -122,11 +126,16 @@ class GateAnswer:
             "policy": self.policy_name,
             "policy_digest": self.policy_digest,
             "mode": self.mode,
+            "status": self.status,
             "reasons": list(self.reasons),
+            "waivers": list(self.waivers),
         }
 
 
-def _answer(verdict: Verdict, *, subject: str, scan_id: str, policies: PolicySet) -> GateAnswer:
+def _answer(
+    verdict: Verdict, *, subject: str, scan_id: str, status: str, policies: PolicySet
+) -> GateAnswer:
+    document = verdict_document(verdict)
     return GateAnswer(
         decision=GateDecision(verdict.decision.value),
         target=subject,
@@ -135,7 +144,9 @@ def _answer(verdict: Verdict, *, subject: str, scan_id: str, policies: PolicySet
         policy_digest=policies.digest,
         scan_id=scan_id,
         mode=verdict.mode,
-        reasons=tuple(verdict_document(verdict)["reasons"]),
+        reasons=tuple(document["reasons"]),
+        status=status,
+        waivers=tuple(document["waivers"]),
     )
 
 
@@ -187,11 +198,17 @@ def gate(
         subject, recorded.scan_id, policy_digest=policies.digest, environment=policy.environment
     ):
         return _answer(
-            recorded.verdict, subject=subject, scan_id=recorded.scan_id, policies=policies
+            recorded.verdict,
+            subject=subject,
+            scan_id=recorded.scan_id,
+            status=recorded.status.value,
+            policies=policies,
         )
     moment = now or datetime.now(UTC)
     scan_id, facts = store.get_facts(recorded.scan_id)
     bans = store.bans_reaching(facts, publishers=policy.publishers)
     evidence = build_evidence(facts, publishers=policy.publishers, now=moment, bans=bans)
     verdict = decide(evidence, policy, now=moment)
-    return _answer(verdict, subject=subject, scan_id=scan_id, policies=policies)
+    return _answer(
+        verdict, subject=subject, scan_id=scan_id, status=facts.status.value, policies=policies
+    )
