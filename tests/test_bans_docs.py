@@ -1,4 +1,4 @@
-"""The documented ban, blast-radius and redecide examples run as written."""
+"""The documented ban, blast-radius, redecide and watch examples run as written."""
 
 from __future__ import annotations
 
@@ -45,9 +45,15 @@ def test_the_policy_guide_bans_run_in_order(sqlite_url: str) -> None:
 
 def test_the_command_reference_examples_parse() -> None:
     commands = []
-    for heading in ("## `verifier ban ", "## `verifier blast-radius", "## `verifier redecide"):
+    headings = (
+        "## `verifier ban ",
+        "## `verifier blast-radius",
+        "## `verifier redecide",
+        "## `verifier watch ",
+    )
+    for heading in headings:
         commands += _commands(_section(DOCS / "commands.md", heading))
-    assert len(commands) == 8
+    assert len(commands) == 10
     for args in commands:
         # --help last: every option before it must exist for the parse to reach it.
         result = CliRunner().invoke(cli, [*args, "--help"])

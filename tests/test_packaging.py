@@ -145,3 +145,15 @@ def test_the_project_urls_agree_with_the_links_in_reports() -> None:
     assert DOCS_URL.startswith(PROJECT_URL + "/")
     for url in PROJECT["urls"].values():
         assert url.startswith(PROJECT_URL)
+
+
+def test_the_dashboard_templates_are_package_data() -> None:
+    # The dashboard's templates and assets are not Python: only package-data ships them.
+    from fnmatch import fnmatch
+
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["verifier.service"]
+    folder = ROOT / "verifier" / "service"
+    assets = [p.relative_to(folder).as_posix() for p in (folder / "templates").iterdir()]
+    assert assets, "no dashboard templates found"
+    unshipped = [a for a in assets if not any(fnmatch(a, pattern) for pattern in patterns)]
+    assert not unshipped, f"dashboard files missing from package-data: {unshipped}"

@@ -281,3 +281,12 @@ def test_a_verified_copy_gone_from_the_store_is_downloaded_again(
     assert code == 0, err
     assert any(p.endswith("model.safetensors") for p in hub.downloads()[before:])
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == files["model.safetensors"]
+
+
+def test_a_declared_path_that_escapes_places_nothing(hub: HubEmulator, tmp_path: Path) -> None:
+    hub.add_repo("acme/escape", {**model_files(), "sub/../../outside.json": b"{}"})
+    code, doc, err = pull("hf://acme/escape")
+    assert code == 1, err
+    assert "HF-PATH-ESCAPE" in {f["code"] for f in doc["findings"]}
+    assert not (cache_dir(tmp_path) / "models--acme--escape").exists()
+    assert not list(tmp_path.rglob("outside.json"))

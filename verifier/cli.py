@@ -1452,6 +1452,9 @@ def serve(
     needs a bearer token from `verifier token create`. The Hub token, if any, is read from
     HF_TOKEN.
     """
+    import os
+    from dataclasses import replace
+
     import uvicorn
 
     from verifier.service.app import create_app
@@ -1464,6 +1467,10 @@ def serve(
         waivers_paths=waivers_paths,
         hf_endpoint=hf_endpoint,
         jobs=jobs,
+    )
+    service_config = replace(
+        service_config,
+        hub_webhook_secret=os.environ.get("VERIFIER_HUB_WEBHOOK_SECRET") or None,
     )
     service = Service(service_config)
     runs = (
@@ -1910,6 +1917,42 @@ def changes(subject: str | None, limit: int, fmt: str, database_url: str | None)
             f"{' env ' + change.environment if change.environment else ''}  "
             f"by {printable(change.actor)}"
         )
+
+
+@cli.command()
+@click.argument("target")
+@_database_option
+def watch(target: str, database_url: str | None) -> None:
+    """Watch hf://namespace/name[@ref] (default main): the service verifies each new commit
+    the Hub's webhook reports for it (see docs/service.md). Exit 0, 2 for a bad target."""
+    from verifier.store.watches import WatchRecords
+    from verifier.watches import parse_watch_target
+
+    repo_id, ref = parse_watch_target(target)
+    with _open_store(database_url) as store:
+        added, created = WatchRecords(store).add_watch(repo_id, ref, actor=_actor())
+    state = "watching" if created else "already watching"
+    click.echo(f"{state} {printable(added.target)} (watch {added.watch_id})")
+
+
+@cli.command()
+@_history_format_option
+@_database_option
+def watches(fmt: str, database_url: str | None) -> None:
+    """List the watched references with the newest commit of each the service verified."""
+    from verifier.store.watches import WatchRecords
+
+    with _open_store(database_url) as store:
+        found = WatchRecords(store).watches()
+    if fmt == OutputFormat.JSON.value:
+        click.echo(json.dumps({"watches": [w.document() for w in found]}, indent=2))
+        return
+    if not found:
+        click.echo("no watched reference (verifier watch hf://namespace/name[@ref])")
+    for item in found:
+        verified = item.commit or "nothing verified yet"
+        pending = f", {len(item.pending)} pending" if item.pending else ""
+        click.echo(f"{item.watch_id}\t{printable(item.target)}\t{verified}{pending}")
 
 
 @cli.group()

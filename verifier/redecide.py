@@ -26,8 +26,6 @@ class Cause(enum.StrEnum):
     POLICY = "policy"
     #: A waiver was added, or one expired.
     WAIVER = "waiver"
-    #: The model was recorded by another verifier version than the one deciding.
-    SCANNER = "scanner"
     #: Decided again on request, with nothing else known to have changed.
     REQUESTED = "requested"
 

@@ -607,6 +607,57 @@ def _savez_compressed(out: Path) -> None:
     np.savez_compressed(out / "arrays.npz", **arrays)  # type: ignore[arg-type]
 
 
+# --- other formats' real writers: safetensors, ONNX, GGUF ----------------------------------
+
+
+@sample("safetensors-torch-save-file-and-model", saver="safetensors.torch.save_file")
+def _safetensors(out: Path) -> None:
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import save_file, save_model
+
+    model = _tiny_model()
+    save_file(model.state_dict(), out / "model.safetensors", metadata={"format": "pt"})
+    save_model(model, str(out / "model-saved.safetensors"))
+    save_numpy({"a": np.arange(4, dtype=np.float16)}, out / "arrays.safetensors")
+
+
+@sample("onnx-torch-onnx-export", saver="torch.onnx.export")
+def _onnx(out: Path) -> None:
+    torch.onnx.export(
+        _tiny_model().eval(), (torch.ones(1, 4),), str(out / "model.onnx"), dynamo=False
+    )
+
+
+def _gguf_builder(family: str, template: str) -> Builder:
+    def build(out: Path) -> None:
+        import gguf
+
+        writer = gguf.GGUFWriter(str(out / "model.gguf"), "llama")
+        writer.add_name(f"tiny-{family}")
+        writer.add_context_length(128)
+        writer.add_tokenizer_model("gpt2")
+        writer.add_token_list(["<s>", "</s>", "a", "b"])
+        writer.add_chat_template(template)
+        writer.add_tensor("token_embd.weight", np.ones((4, 8), dtype=np.float32))
+        writer.add_tensor("output.weight", np.zeros((4, 8), dtype=np.float16))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+    return build
+
+
+def _register_gguf() -> None:
+    from benchmarks.corpus.chat_templates import BENIGN as FAMILY_TEMPLATES
+
+    for family, template in FAMILY_TEMPLATES.items():
+        sample(f"gguf-writer-{family}", saver="gguf.GGUFWriter")(_gguf_builder(family, template))
+
+
+_register_gguf()
+
+
 def build(name: str, out: Path) -> Path:
     """Write sample `name` into a new folder `out/<name>` and return that folder."""
     folder = out / name

@@ -284,3 +284,20 @@ def test_random_compositions_follow_the_oracle(
 ) -> None:
     template = "".join(_template(*p) for p in parts)
     _check(template)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # Found by the random compositions: a mutating method's name spelled as a dict keyword.
+        "{{ ()[dict(_private=1)|first] }}{{ messages[dict(append=1)|first] }}",
+        "{{ messages[dict(pop=1)|list|first] }}",
+    ],
+)
+def test_mutating_names_spelled_as_dict_keywords(template: str) -> None:
+    assert _check(template)
+
+
+def test_keywords_of_filters_are_not_names() -> None:
+    # `sort(reverse=true)` passes an argument; only dict() makes a keyword's name a value.
+    assert analyse_template("{{ messages|sort(reverse=true)|map(attribute='role')|join }}") == []

@@ -1,4 +1,5 @@
-"""Mutated inputs never crash a scanner: pickle, zip, npy, npz, safetensors, joblib, GGUF.
+"""Mutated inputs never crash a scanner: pickle, zip, npy, npz, safetensors, joblib, GGUF,
+TorchScript.
 
 Hypothesis mutates real files (byte edits, truncation, insertion); every scanner must return
 findings, never raise. Example counts are small so the suite stays fast; run with
@@ -73,6 +74,25 @@ def _gguf() -> bytes:
         return write_gguf(Path(folder) / "m.gguf", chat_template=template).read_bytes()
 
 
+def _torchscript_zip() -> bytes:
+    # The records torch.jit.save writes, by hand: a TorchScript class, its code, constants.
+    code = (
+        "class M(Module):\n  __parameters__ = []\n  training : bool\n"
+        "  def forward(self: __torch__.M, x: Tensor) -> Tensor:\n"
+        "    _0 = torch.add(x, torch.from_file('f', False, 4))\n    return _0\n"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "m/data.pkl",
+            b"\x80\x02c__torch__\nM\nq\x00)\x81}(X\x08\x00\x00\x00trainingq\x01\x88ub.",
+        )
+        archive.writestr("m/code/__torch__.py", code)
+        archive.writestr("m/constants.pkl", pickle.dumps((), protocol=2))
+        archive.writestr("m/version", "3\n")
+    return buffer.getvalue()
+
+
 SEEDS = {
     "pickle-p0": pickle.dumps({"a": (1, b"x", None)}, protocol=0),
     "pickle-p4": pickle.dumps({"k": [1.5, "y", {"z": True}]}, protocol=4),
@@ -83,6 +103,12 @@ SEEDS = {
     "safetensors": _safetensors(),
     "joblib-zlib": _joblib(),
     "gguf": _gguf(),
+    "torchscript-zip": _torchscript_zip(),
+    "numpy-generator": pickle.dumps(np.random.default_rng(0), protocol=2),
+    "rebuild-from-type": (
+        b"\x80\x03ctorch._tensor\n_rebuild_from_type_v2\n(ctorch.storage\n_load_from_bytes\n"
+        b"ctorch\nTensor\n(C\x0b\x80\x02]q\x00K\x01a.t}tR."
+    ),
 }
 
 _edits = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8)

@@ -156,3 +156,15 @@ def test_dangerous_operators_however_they_are_reached(
     dangerous = [f.evidence for f in findings if f.code == "TORCHSCRIPT-DANGEROUS-CALL"]
     assert dangerous == [evidence]
     assert decision is Decision.DENY
+
+
+def test_extra_files_are_not_read_by_torchscript(tmp_path: Path, policy: Policy) -> None:
+    # torch.jit.load hands `extra/` records to the caller as bytes: the caller may unpickle
+    # them in Python, where `__torch__` is a name to import.
+    archive = _archive(tmp_path, "torch-jit-save-scripted-module")
+    with zipfile.ZipFile(archive) as original:
+        [extra] = [n for n in original.namelist() if "/extra/" in n]
+    data = samples.global_call("__torch__", "Evil", "x")
+    decision, findings = _scan(_rewrite(archive, tmp_path / "extra.pt", {extra: data}), policy)
+    assert "__torch__.Evil" in {f.evidence for f in findings if f.code.startswith("PICKLE-")}
+    assert decision is Decision.DENY

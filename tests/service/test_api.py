@@ -29,12 +29,15 @@ ROUTES = [
     ("POST", "/api/v1/admission", "review", Role.VIEWER),
     ("GET", "/api/v1/audit", None, Role.VIEWER),
     ("GET", "/api/v1/models", None, Role.VIEWER),
+    ("GET", f"/api/v1/models/acme/tiny@{COMMIT}", None, Role.VIEWER),
     # Bans: the body names a branch, which is refused after authorising (nothing is banned).
     ("POST", "/api/v1/bans", {"kind": "model", "value": "a/b@main", "reason": "r"}, Role.APPROVER),
     ("POST", "/api/v1/bans/1/lift", {"reason": "r"}, Role.APPROVER),
     ("GET", "/api/v1/bans", None, Role.VIEWER),
     ("GET", "/api/v1/blast-radius?publisher=acme", None, Role.VIEWER),
     ("GET", "/api/v1/decision-changes", None, Role.VIEWER),
+    ("POST", "/api/v1/watches", {"target": "hf://acme/tiny@main"}, Role.SCANNER),
+    ("GET", "/api/v1/watches", None, Role.VIEWER),
 ]
 CALLERS = ["anonymous", "unknown", "revoked", *Role]
 
@@ -142,6 +145,8 @@ def test_every_route_for_every_role(
         return
     refused = {Role.SCANNER: 422, Role.APPROVER: 404 if "lift" in path else 422}
     expected = refused.get(needed, 200)
+    if path.startswith("/api/v1/models/"):
+        expected = 404  # authorised, and nothing is recorded of that commit
     assert response.status_code == expected, response.text
 
 
@@ -353,9 +358,47 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/admission",
         "/api/v1/audit",
         "/api/v1/models",
+        "/api/v1/models/{model_id}",
         "/api/v1/bans",
         "/api/v1/bans/{ban_id}/lift",
         "/api/v1/blast-radius",
         "/api/v1/decision-changes",
+        "/api/v1/watches",
+        "/api/v1/hooks/huggingface",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
+
+
+def test_one_model_is_its_record(api: Api, hub: HubEmulator, marker_dir: Path) -> None:
+    files = model_files()
+    files["model.pkl"] = os_system(marker_dir)
+    commit = hub.add_repo("acme/evil", files).refs["main"]
+    first = api.scan(f"hf://acme/evil@{commit}")
+    # A second scan of the same commit, through the command line's own path.
+    rescanned = CliRunner().invoke(
+        cli,
+        ["scan", f"hf://acme/evil@{commit}", "--database-url", api.service.store.display_url],
+    )
+    assert rescanned.exit_code == 1, rescanned.output
+    for model_id in (f"acme/evil@{commit}", f"hf://acme/evil@{commit}"):
+        answer = api.call("GET", f"/api/v1/models/{model_id}", role=Role.VIEWER)
+        assert answer.status_code == 200, answer.text
+        record = answer.json()
+        assert record["subject"] == f"hf://acme/evil@{commit}"
+        assert [s["status"] for s in record["scans"]] == ["complete", "complete"]
+        assert first["scan_id"] in {s["scan_id"] for s in record["scans"]}
+        assert record["scan"]["scan_id"] == record["scans"][0]["scan_id"]
+        assert record["scan"]["decision"] == "deny"
+        assert {f["path"] for f in record["scan"]["files"]} >= {"model.pkl", "config.json"}
+        assert all(d["decision"] == "deny" for d in record["decisions"])
+        assert isinstance(record["changes"], list)
+    for model_id, status in (
+        (f"acme/none@{commit}", 404),
+        ("acme/evil@main", 422),
+        ("acme/evil", 422),
+        ("../../etc/passwd", 404),  # the client resolves the dots: no such route
+        (f"acme/evil@{'g' * 40}", 422),
+    ):
+        refused = api.call("GET", f"/api/v1/models/{model_id}", role=Role.VIEWER)
+        assert refused.status_code == status, (model_id, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"

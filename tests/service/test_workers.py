@@ -224,9 +224,9 @@ def test_a_worker_needs_postgresql(sqlite_url: str) -> None:
     assert "Traceback" not in result.output
 
 
-def _migration_0011() -> Any:
-    path = ROOT / "migrations" / "versions" / "0011_job_queue.py"
-    spec = importlib.util.spec_from_file_location("migration_0011", path)
+def _migration_0012() -> Any:
+    path = ROOT / "migrations" / "versions" / "0012_job_queue.py"
+    spec = importlib.util.spec_from_file_location("migration_0012", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -239,7 +239,7 @@ def test_the_queue_schema_is_the_installed_procrastinates() -> None:
     from procrastinate.schema import SchemaManager
 
     newest = max(path.stem for path in Path(SchemaManager.get_migrations_path()).glob("*.sql"))
-    assert newest == _migration_0011().PROCRASTINATE_SCHEMA_VERSION
+    assert newest == _migration_0012().PROCRASTINATE_SCHEMA_VERSION
 
 
 def _queue_tables(url: str) -> set[str]:
@@ -271,9 +271,9 @@ def test_db_upgrade_applies_the_queue_schema_and_down_again(postgresql_url: str)
         config = store._alembic_config()
         with store._engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.downgrade(config, "0010")
+            command.downgrade(config, "0011")
         assert _queue_tables(postgresql_url) == set()
-        assert store.current_revision() == "0010"
+        assert store.current_revision() == "0011"
         assert store.upgrade() == SCHEMA_HEAD
     finally:
         store.close()

@@ -293,6 +293,16 @@ class _Checker:
                 node.key,
                 line,
             )
+        elif (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name == "dict"
+        ):
+            # `dict(append=1)|first` is the string 'append': a key that falls back to the
+            # list's method. Only dict() turns a keyword's name into a value.
+            for keyword in node.kwargs:
+                if keyword.key in MUTATING_METHODS:
+                    yield _mutation(keyword.key, line)
         elif isinstance(node, nodes.Getitem):
             yield from self._check_key(node.arg, "item", line)
         elif isinstance(node, nodes.Filter | nodes.Test):

@@ -80,7 +80,10 @@ class TorchScriptArchive:
         return name.startswith(f"{self.folder}/code/") and name.endswith(".py")
 
     def is_pickle(self, name: str) -> bool:
-        """Whether TorchScript's own unpickler reads the record."""
+        """Whether TorchScript's own unpickler reads the record (`extra/` files are handed
+        to the caller as bytes, to be read by whatever the caller uses)."""
+        if name.startswith(f"{self.folder}/extra/"):
+            return False
         return name.startswith(f"{self.folder}/") and name.endswith((".pkl", ".debug_pkl"))
 
     def read_code(self, stream: ScanStream, ctx: ScanContext, *, member: str) -> Iterator[Finding]:

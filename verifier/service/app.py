@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Query, Security
+from fastapi import Body, Depends, FastAPI, Path, Query, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,8 +15,10 @@ from verifier import __version__
 from verifier.service import problems
 from verifier.service.bans import ban_routes
 from verifier.service.core import Service
+from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
+from verifier.service.watches import watch_routes
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,6 +28,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token made by `verifier token create`.")
 _EXAMPLE_TARGET = "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567"
+_EXAMPLE_ID = _EXAMPLE_TARGET.removeprefix("hf://")
 
 
 class ScanRequest(BaseModel):
@@ -208,6 +211,15 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         """Inventory: every model@commit scanned, with publisher, decision, findings, signature."""
         return service.inventory(limit=limit, offset=offset)
 
+    @app.get("/api/v1/models/{model_id:path}", tags=["inventory"])
+    def model(
+        _: Annotated[ApiToken, viewer],
+        model_id: Annotated[str, Path(max_length=MAX_TARGET_LENGTH, examples=[_EXAMPLE_ID])],
+    ) -> dict[str, Any]:
+        """One model@commit (`namespace/name@<40-hex commit>`): its newest scan document,
+        its decision in every environment, every recorded scan, its decision changes."""
+        return service.model(f"hf://{model_id.removeprefix('hf://')}")
+
     @app.get("/api/v1/audit", tags=["audit"])
     def audit(
         _: Annotated[ApiToken, viewer],
@@ -230,5 +242,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         }
 
     app.include_router(ban_routes(service, require))
+    app.include_router(watch_routes(service, require))
+    app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app

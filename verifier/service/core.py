@@ -47,6 +47,8 @@ class ServiceConfig:
     job_workers: int = 2
     #: Largest request body read, in bytes (an AdmissionReview carries a whole object).
     max_body_bytes: int = 1 << 20
+    #: The secret Hugging Face webhooks send (`X-Webhook-Secret`); None refuses every one.
+    hub_webhook_secret: str | None = None
 
 
 def _now() -> str:
@@ -64,6 +66,7 @@ class Service:
             PolicyError: The policy, registry or waivers are missing or invalid.
             UsageError: The policy runs in dry-run mode.
         """
+        self.config = config
         self.policies = PolicySet(
             config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths
         )
@@ -233,6 +236,49 @@ class Service:
                 }
             )
         return {"models": models, "limit": limit, "offset": offset}
+
+    def model(self, subject: str) -> dict[str, Any]:
+        """One model at one commit (`GET /api/v1/models/{id}`): what is recorded of it.
+
+        `scan` is the newest recorded scan's document (what `verifier scan --format json`
+        prints, decided under the server's policy in its default environment); `decisions`
+        the gate's answer in every environment of the policy; `scans` every recorded scan of
+        the commit, newest first; `changes` its decision changes with their causes.
+
+        Raises:
+            UsageError: `subject` is not a pinned Hub reference.
+            NotFoundError: No scan of `subject` is recorded.
+            StoreError: The database cannot be reached or read.
+        """
+        from verifier.store.bans import BanRecords
+
+        subject = require_pinned(subject)
+        scans = self.records.scans_of(subject)
+        if not scans:
+            raise NotFoundError(f"no recorded scan of {subject}; submit it to POST /api/v1/scans")
+        newest = scans[0][0]
+        report = self.store.get_scan(newest)
+        answers = [
+            gate(self.store, self.policies, subject, environment=env)
+            for env in (None, *self.policies.environments)
+        ]
+        default = answers[0]
+        verdict = self.records.decision_of(
+            newest, policy_digest=self.policies.digest, environment=default.environment
+        )
+        if verdict is not None:
+            report = replace(report, verdict=verdict)
+        changes = BanRecords(self.store).changes(subject=subject)
+        return {
+            "subject": subject,
+            "scan": report_document(report),
+            "decisions": [answer.document() for answer in answers[1:] or answers],
+            "scans": [
+                {"scan_id": scan_id, "started_at": started, "status": status.value}
+                for scan_id, started, status in scans
+            ],
+            "changes": [change.document() for change in changes],
+        }
 
     def decision(self, target: str, *, environment: str | None) -> GateAnswer:
         """The gate's answer for a pinned target.

@@ -51,6 +51,7 @@ class AuditAction(enum.StrEnum):
     SCAN_REQUESTED = "scan.requested"
     BAN_ADDED = "ban.added"
     BAN_LIFTED = "ban.lifted"
+    WATCH_ADDED = "watch.added"
 
 
 @dataclass(frozen=True)

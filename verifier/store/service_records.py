@@ -359,6 +359,27 @@ class ServiceRecords:
                 verdict=decision.to_model() if decision is not None else None,
             )
 
+    def scans_of(self, subject: str, *, limit: int = 100) -> list[tuple[str, str, ScanStatus]]:
+        """(scan id, started at, status) of every recorded scan of `subject`, newest first.
+
+        Failed scans keep no facts and are not listed.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanRow.id, ScanRow.started_at, ScanRow.status)
+            .join(ScanFactsRow, ScanFactsRow.scan_id == ScanRow.id)
+            .where(ScanFactsRow.subject == subject)
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+            .limit(limit)
+        )
+        with self._store._failures("list the scans in"), self._sessions() as session:
+            return [
+                (scan_id, format_timestamp(started), ScanStatus(status))
+                for scan_id, started, status in session.execute(query)
+            ]
+
     def inventory(self, *, limit: int = 100, offset: int = 0) -> list[InventoryEntry]:
         """Every model@commit ever scanned, by subject, with its newest scan's current decision.
 

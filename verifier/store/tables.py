@@ -132,7 +132,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-#: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0011).
+#: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0012).
 JOB_QUEUE_PREFIX = "procrastinate_"
 
 
@@ -947,3 +947,32 @@ class DecisionChangeRow(Base):
     cause: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(Text)
+
+
+class WatchRow(Base):
+    """A watched reference of a Hub model (`hf://repo_id@ref`); never deleted."""
+
+    __tablename__ = "watches"
+    __table_args__ = (Index("ix_watches_repo_id", "repo_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    repo_id: Mapped[str] = mapped_column(Text)
+    ref: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WatchUpdateRow(Base):
+    """A commit of a watched reference, and the scan job verifying it (append-only)."""
+
+    __tablename__ = "watch_updates"
+    __table_args__ = (Index("ix_watch_updates_watch_id", "watch_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    watch_id: Mapped[int] = mapped_column(ROW_ID, ForeignKey("watches.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The new commit, or None when the watch was added on a branch or tag (the scan resolves it).
+    commit: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str] = mapped_column(String(32), ForeignKey("scan_jobs.id"))
+    #: `added` (the watch was made) or `webhook` (the Hub reported a new commit).
+    source: Mapped[str] = mapped_column(String(16))

@@ -1,6 +1,6 @@
 """The job queue of the service's workers: procrastinate's schema, on PostgreSQL only."""
 
-# Revision 0011. procrastinate's tables are its own: they are not in verifier/store/tables.py,
+# Revision 0012. procrastinate's tables are its own: they are not in verifier/store/tables.py,
 # and the comparison of migrations with the ORM leaves them out (`tables.is_verifier_object`).
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0010"
+revision: str = "0012"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
