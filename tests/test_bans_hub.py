@@ -37,6 +37,8 @@ FAMILY = {
 DESCENDANTS = ["tuner/tuned", "quant/tuned-int8", "merger/merged"]
 #: A fine-tune of the base that does not say so: only its weights (verified lineage) tell.
 UNDECLARED = "sneaky/renamed"
+#: Another such fine-tune, published only after the base is banned.
+LATE = "late/renamed"
 #: A policy that allows every complete scan without a critical finding, so that only the ban
 #: can deny these models (written here, not shipped).
 POLICY = """\
@@ -69,6 +71,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "merger/merged": lm.merge(quantised, two),
         "other/base-two": two,
         UNDECLARED: lm.fine_tune(ARCH, base, steps=15, seed=24),
+        LATE: lm.fine_tune(ARCH, base, steps=15, seed=25),
     }
     out = {
         name: (lm.save(state, work / name.replace("/", "_")) / "model.safetensors").read_bytes()
@@ -208,3 +211,29 @@ def test_a_blob_ban_reaches_every_holder_and_what_derives_from_them(
     named = sorted(m["subject"] for m in preview["models"] if m["relation"] == "named")
     assert named == sorted([subjects["acme/base"], subjects["mirror/base-copy"]])
     assert len(preview["models"]) == 6
+
+
+def test_a_ban_registers_the_banned_weights_so_later_derivatives_are_reached(
+    hub: HubEmulator, database_url: str, weights: dict[str, bytes], tmp_path: Path
+) -> None:
+    policy = tmp_path / "permissive.yaml"
+    policy.write_text(POLICY)
+    hub.add_repo("acme/base", _files(weights["acme/base"], []))
+    code, scanned = _json("scan", "hf://acme/base", "--policy", str(policy), url=database_url)
+    assert code == 0 and scanned["decision"] == "allow"
+    # Never registered by hand: the ban registers what it names.
+    assert _json("lineage", "list", url=database_url)[1] == {"bases": []}
+    code, banned = _json(
+        "ban", "model", "acme/base", "--reason", "stolen weights", "--policy", str(policy),
+        url=database_url,
+    )  # fmt: skip
+    assert code == 0 and banned["registered_bases"] == [scanned["scan_id"]]
+    bases = _json("lineage", "list", url=database_url)[1]["bases"]
+    assert [b["scan_id"] for b in bases] == [scanned["scan_id"]]
+
+    hub.add_repo(LATE, _files(weights[LATE], []))
+    code, late = _json("scan", f"hf://{LATE}", "--policy", str(policy), url=database_url)
+    assert code == 1 and late["decision"] == "deny"
+    ban_reasons = [r for r in late["policy"]["reasons"] if r["rule_id"] == "(ban)"]
+    assert [r["message"] for r in ban_reasons] == ["banned model acme/base: stolen weights"]
+    assert "reached through verified lineage" in ban_reasons[0]["evidence"][1]

@@ -1660,13 +1660,28 @@ def _hit_line(subject: str, relation: str, path: tuple[str, ...]) -> str:
     return f"  {printable(subject)}  ({printable(how)})"
 
 
-def _print_ban_change(ban: Ban, redecided: list[Redecision], *, fmt: str, lifted: bool) -> None:
+def _print_ban_change(
+    ban: Ban,
+    redecided: list[Redecision],
+    *,
+    fmt: str,
+    lifted: bool,
+    registered: list[str] | None = None,
+) -> None:
     affected = [item.document(ban_id=ban.ban_id) for item in redecided]
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"ban": ban.document(), "affected": affected}, indent=2))
+        document: dict[str, Any] = {"ban": ban.document(), "affected": affected}
+        if registered is not None:
+            document["registered_bases"] = registered
+        click.echo(json.dumps(document, indent=2))
         return
     verb = "lifted" if lifted else "recorded"
     click.echo(f"ban {ban.ban_id} {verb}: {printable(ban.label)} ({printable(ban.reason)})")
+    if registered:
+        click.echo(
+            f"registered {len(registered)} recorded scans of it as lineage bases: a model "
+            "scanned later whose weights derive from them is reached by the ban"
+        )
     if not affected:
         click.echo("no recorded model is affected")
     for entry in affected:
@@ -1693,7 +1708,7 @@ def _ban_command(kind: str) -> click.Command:
         database_url: str | None,
     ) -> None:
         from verifier.bans import BanKind, check_reason, normalise_ban_value
-        from verifier.redecide import apply_ban_change
+        from verifier.redecide import apply_ban_change, register_banned_weights
         from verifier.store.bans import BanRecords
 
         ban_kind = BanKind(kind)
@@ -1703,7 +1718,8 @@ def _ban_command(kind: str) -> click.Command:
         with _open_store(database_url) as store:
             ban = BanRecords(store).add_ban(ban_kind, canonical, reason=why, actor=_actor())
             redecided = apply_ban_change(store, ban, [policy], actor=_actor())
-        _print_ban_change(ban, redecided, fmt=fmt, lifted=False)
+            registered = register_banned_weights(store, ban, redecided)
+        _print_ban_change(ban, redecided, fmt=fmt, lifted=False, registered=registered)
 
     command.help = {
         "model": "Ban the model VALUE (ns/name, or ns/name@<commit>), its copies and "

@@ -12,15 +12,14 @@ Its JSON Schema is verifier/schemas/lockfile.schema.json.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from verifier import bounded_json
+from verifier.atomic import replace_atomically
 from verifier.errors import LockfileError
 from verifier.model import FileResult, Finding, ScanReport, Severity
 
@@ -108,12 +107,8 @@ def write_lock(path: Path, models: Sequence[LockedModel]) -> None:
         LockfileError: the file cannot be written.
     """
     text = json.dumps(lock_document(models), indent=2) + "\n"
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        replace_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise LockfileError(f"cannot write lockfile {path}: {exc.strerror or exc}") from None
 

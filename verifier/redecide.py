@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from verifier.bans import Ban, BanHit, blast_radius, estate_model, hits_for
+from verifier.bans import Ban, BanHit, BanKind, Relation, blast_radius, estate_model, hits_for
+from verifier.errors import NotFoundError
 from verifier.model import Decision, Verdict
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.engine import BAN_RULE_ID
@@ -193,4 +194,38 @@ def apply_ban_change(
     done: list[Redecision] = []
     for policy in policies:
         done += redecide(store, policy, cause=cause, actor=actor, only=reached, detail=detail)
+    return done
+
+
+def register_banned_weights(store: Store, ban: Ban, redecided: Sequence[Redecision]) -> list[str]:
+    """Register the weight fingerprints of the recorded models a model ban names as lineage
+    bases, so that a later scan of a model derived from them is attributed to them by its
+    weights (and so reached by the ban) whatever its card says. Returns the scans registered.
+
+    Models without a fingerprint (no safetensors weights), scans registered before, and bans
+    of other kinds register nothing.
+
+    Raises:
+        StoreError: The database cannot be reached, read or written.
+    """
+    if ban.kind is not BanKind.MODEL or not ban.active:
+        return []
+    registered = {base["scan_id"] for base in store.lineage_bases()}
+    named = sorted(
+        {
+            item.scan_id
+            for item in redecided
+            for hit in item.bans
+            if hit.ban.ban_id == ban.ban_id and hit.relation is Relation.NAMED
+        }
+    )
+    done = []
+    for scan_id in named:
+        if scan_id in registered:
+            continue
+        try:
+            store.register_base(scan_id)
+        except NotFoundError:
+            continue  # no weight fingerprint recorded: nothing to attribute by
+        done.append(scan_id)
     return done

@@ -59,6 +59,7 @@ def test_ban_blast_radius_gate_and_lift(api: Api, hub: HubEmulator) -> None:
         "token:approver-token",
         True,
     )
+    assert isinstance(made.json()["registered_bases"], list)
     assert {a["subject"] for a in made.json()["affected"]} == {
         subjects["acme/base"],
         subjects["kid/child"],

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifier.atomic import replace_atomically
 from verifier.errors import PlacementConflictError, PlacementError
 from verifier.model import Placement, PlacementOutcome
 from verifier.placement.files import (
@@ -212,12 +213,4 @@ def _write_ref(snapshot: VerifiedSnapshot, repo: Path) -> None:
 
 
 def _write_text(folder: Path, name: str, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verifier-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, folder / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_atomically(folder / name, text.encode("utf-8"), mode=FILE_MODE)

@@ -17,7 +17,7 @@ from verifier.bans import (
     proposed_ban,
 )
 from verifier.errors import UsageError
-from verifier.redecide import apply_ban_change, preview
+from verifier.redecide import apply_ban_change, preview, register_banned_weights
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
@@ -54,15 +54,22 @@ class LiftRequest(BaseModel):
     reason: str = Field(max_length=MAX_REASON)
 
 
-def _apply(service: Service, ban: Ban, *, actor: str, lifted: bool) -> list[dict[str, Any]]:
-    """Decide again what the ban reaches, in every environment of the server's policy."""
+def _apply(service: Service, ban: Ban, *, actor: str, lifted: bool) -> dict[str, Any]:
+    """Decide again what the ban reaches, in every environment of the server's policy (and
+    register the weights a model ban names as lineage bases)."""
     names = (None, *service.policies.environments)
     # None is the file's default environment, which may also be one of the named ones.
     policies = {p.environment: p for p in map(service.policies.for_environment, names)}
     redecided = apply_ban_change(
         service.store, ban, list(policies.values()), actor=actor, lifted=lifted
     )
-    return [item.document(ban_id=ban.ban_id) for item in redecided]
+    answer: dict[str, Any] = {
+        "ban": ban.document(),
+        "affected": [item.document(ban_id=ban.ban_id) for item in redecided],
+    }
+    if not lifted:
+        answer["registered_bases"] = register_banned_weights(service.store, ban, redecided)
+    return answer
 
 
 def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
@@ -79,7 +86,7 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         reason = check_reason(request.reason)
         actor = f"token:{token.name}"
         ban = records.add_ban(request.kind, value, reason=reason, actor=actor)
-        return {"ban": ban.document(), "affected": _apply(service, ban, actor=actor, lifted=False)}
+        return _apply(service, ban, actor=actor, lifted=False)
 
     @router.post("/api/v1/bans/{ban_id}/lift")
     def lift_ban(
@@ -90,7 +97,7 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         reason = check_reason(request.reason)
         actor = f"token:{token.name}"
         ban = records.lift_ban(ban_id, reason=reason, actor=actor)
-        return {"ban": ban.document(), "affected": _apply(service, ban, actor=actor, lifted=True)}
+        return _apply(service, ban, actor=actor, lifted=True)
 
     @router.get("/api/v1/bans")
     def list_bans(
