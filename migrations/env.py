@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
-from verifier.store.tables import Base
+from verifier.store.tables import Base, is_verifier_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -13,7 +13,9 @@ target_metadata = Base.metadata
 
 def run_on(connection: Connection) -> None:
     """Run the pending migrations on `connection`, in its transaction when it has one."""
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, include_name=is_verifier_object
+    )
     with context.begin_transaction():
         context.run_migrations()
 

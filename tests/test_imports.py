@@ -34,6 +34,8 @@ HEAVY = (
     "jinja2",
     "numpy",
     "platformdirs",
+    "procrastinate",
+    "psycopg",
     "pydantic",
     "requests",
     "rich",
@@ -181,10 +183,12 @@ def test_importing_the_command_line_loads_nothing_heavy() -> None:
     "args",
     [
         ["--help"],
+        ["--version"],
         ["scan", "--help"],
         ["report", "--help"],
         ["pull", "--help"],
         ["check", "--help"],
+        ["worker", "--help"],
         [],
     ],
 )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from verifier.placement.interface import Destination
     from verifier.policy import Policy
     from verifier.redecide import Redecision
+    from verifier.service.core import ServiceConfig
     from verifier.signatures.interface import SignatureRequest
     from verifier.store import Store
 
@@ -1365,37 +1366,78 @@ def token_list(database_url: str | None) -> None:
         click.echo(f"{item.name}\t{item.role.value}\tcreated {item.created_at}\t{state}")
 
 
+def _service_options(func: F) -> F:
+    """The policy and Hub options of `serve` and `worker`: a server and its workers agree."""
+    for option in reversed(
+        (
+            click.option(
+                "--policy",
+                "policy_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Policy file the service decides with [default: policies/default.yaml].",
+            ),
+            click.option(
+                "--publishers",
+                "publishers_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+            ),
+            click.option(
+                "--waivers",
+                "waivers_paths",
+                type=click.Path(dir_okay=False, path_type=Path),
+                multiple=True,
+                help="File of waivers to add to the policy's own (repeatable).",
+            ),
+            click.option(
+                "--hf-endpoint",
+                envvar="HF_ENDPOINT",
+                default=None,
+                metavar="URL",
+                help="The one Hub the service fetches from [env: HF_ENDPOINT; "
+                "default: huggingface.co].",
+            ),
+        )
+    ):
+        func = option(func)
+    return func
+
+
+def _service_config(
+    *,
+    database_url: str | None,
+    policy_path: Path | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    hf_endpoint: str | None,
+    jobs: int = 2,
+) -> ServiceConfig:
+    import os
+
+    from verifier.policy import default_policy_path
+    from verifier.service.core import ServiceConfig
+
+    return ServiceConfig(
+        database_url=config.database_url(database_url),
+        policy_path=policy_path or default_policy_path(),
+        publishers_path=publishers_path,
+        waivers_paths=waivers_paths,
+        hub_endpoint=hf_endpoint,
+        hub_token=os.environ.get("HF_TOKEN") or None,
+        job_workers=jobs,
+    )
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Policy file the service decides with [default: policies/default.yaml].",
-)
-@click.option("--publishers", "publishers_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--waivers",
-    "waivers_paths",
-    type=click.Path(dir_okay=False, path_type=Path),
-    multiple=True,
-    help="File of waivers to add to the policy's own (repeatable).",
-)
-@click.option(
-    "--hf-endpoint",
-    envvar="HF_ENDPOINT",
-    default=None,
-    metavar="URL",
-    help="The one Hub the service fetches from [env: HF_ENDPOINT; default: huggingface.co].",
-)
+@_service_options
 @click.option(
     "--jobs",
     type=click.IntRange(1, 64),
     default=2,
     show_default=True,
-    help="Scans run at once inside the server.",
+    help="Scans run at once inside the server (SQLite; on PostgreSQL workers run them).",
 )
 @_database_option
 def serve(
@@ -1408,34 +1450,43 @@ def serve(
     jobs: int,
     database_url: str | None,
 ) -> None:
-    """Run the HTTP API (see docs/service.md); scans run on threads of this process.
+    """Run the HTTP API (see docs/service.md).
 
-    Every route but /healthz needs a bearer token from `verifier token create`. The Hub token,
-    if any, is read from HF_TOKEN.
+    With SQLite (the default) scans run on threads of this process. With PostgreSQL they are
+    queued for `verifier worker` processes, on this host or others. Every route but /healthz
+    needs a bearer token from `verifier token create`. The Hub token, if any, is read from
+    HF_TOKEN.
     """
     import os
+    from dataclasses import replace
 
     import uvicorn
 
-    from verifier.policy import default_policy_path
     from verifier.service.app import create_app
-    from verifier.service.core import Service, ServiceConfig
+    from verifier.service.core import Service
 
-    service_config = ServiceConfig(
-        database_url=config.database_url(database_url),
-        policy_path=policy_path or default_policy_path(),
+    service_config = _service_config(
+        database_url=database_url,
+        policy_path=policy_path,
         publishers_path=publishers_path,
         waivers_paths=waivers_paths,
-        hub_endpoint=hf_endpoint,
-        hub_token=os.environ.get("HF_TOKEN") or None,
-        job_workers=jobs,
+        hf_endpoint=hf_endpoint,
+        jobs=jobs,
+    )
+    service_config = replace(
+        service_config,
         hub_webhook_secret=os.environ.get("VERIFIER_HUB_WEBHOOK_SECRET") or None,
     )
     service = Service(service_config)
+    runs = (
+        f"scans on {jobs} threads of this process"
+        if service.embedded
+        else "scans queued for `verifier worker`"
+    )
     click.echo(
         f"verifier {__version__} serving on http://{host}:{port} with policy "
         f"{service.policies.name} ({service.policies.digest[:19]}), "
-        f"database {service.store.display_url}",
+        f"database {service.store.display_url}, {runs}",
         err=True,
     )
     uvicorn.run(
@@ -1445,6 +1496,93 @@ def serve(
         log_level="warning",
         server_header=False,
     )
+
+
+@cli.command()
+@_service_options
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Scans this worker runs at once.",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between this worker's heartbeats.",
+)
+@click.option(
+    "--stalled-after",
+    type=click.FloatRange(1, 86400),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds without a heartbeat after which a worker is taken for dead and its scans "
+    "are run again by another.",
+)
+@click.option(
+    "--until-empty", is_flag=True, help="Exit once no scan is queued, instead of waiting."
+)
+@click.option("--name", default=None, help="The worker's name in the logs [default: worker].")
+@_database_option
+def worker(
+    policy_path: Path | None,
+    publishers_path: Path | None,
+    waivers_paths: tuple[Path, ...],
+    hf_endpoint: str | None,
+    concurrency: int,
+    heartbeat: float,
+    stalled_after: float,
+    until_empty: bool,
+    name: str | None,
+    database_url: str | None,
+) -> None:
+    """Run the scans `verifier serve` queues on PostgreSQL (see docs/service.md).
+
+    Start any number, on any hosts that reach the database, with the server's policy file.
+    SIGINT or SIGTERM stops taking scans and lets the running ones finish.
+    """
+    from verifier.pipeline import HubOptions
+    from verifier.service.decisions import PolicySet
+    from verifier.service.jobs import JobContext
+    from verifier.service.workers import libpq_url, run_worker
+
+    service_config = _service_config(
+        database_url=database_url,
+        policy_path=policy_path,
+        publishers_path=publishers_path,
+        waivers_paths=waivers_paths,
+        hf_endpoint=hf_endpoint,
+    )
+    libpq_url(service_config.database_url)  # refuse SQLite before opening anything
+    policies = PolicySet(
+        service_config.policy_path,
+        publishers=service_config.publishers_path,
+        waivers=service_config.waivers_paths,
+    )
+    with _open_store(service_config.database_url) as store:
+        context = JobContext(
+            store=store,
+            policies=policies,
+            hub=HubOptions(endpoint=service_config.hub_endpoint, token=service_config.hub_token),
+        )
+        _status(
+            f"verifier {__version__} worker with policy {policies.name} "
+            f"({policies.digest[:19]}), database {store.display_url}, {concurrency} at once"
+        )
+        run_worker(
+            service_config.database_url,
+            context,
+            concurrency=concurrency,
+            until_empty=until_empty,
+            heartbeat=heartbeat,
+            stalled_after=stalled_after,
+            name=name,
+        )
 
 
 @cli.group()

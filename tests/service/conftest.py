@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
+from tests.conftest import POSTGRES_ENV
 from tests.hub_emulator import HubEmulator
 from verifier.policy import default_policy_path
 from verifier.service.app import create_app
@@ -70,3 +75,22 @@ def api(database_url: str, hub: HubEmulator) -> Iterator[Api]:
     service, tokens = start(database_url)
     with TestClient(create_app(service)) as client:
         yield Api(client, service, tokens)
+
+
+@pytest.fixture
+def postgresql_database() -> Iterator[str]:
+    """A fresh PostgreSQL database of its own (workers in other processes share it), dropped
+    after the test."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set: the workers need PostgreSQL")
+    name = f"verifier_w_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

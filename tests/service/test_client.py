@@ -45,8 +45,19 @@ class Running:
 
 @pytest.fixture
 def server(database_url: str, hub: HubEmulator) -> Iterator[Running]:
-    """`verifier serve`'s app under uvicorn on a loopback port, jobs run by its threads."""
+    """`verifier serve`'s app under uvicorn on a loopback port, jobs run by its threads (on
+    PostgreSQL, by a worker in this process that runs whatever is queued)."""
     service, tokens = start(database_url)
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            service.runner.drain()
+            stop.wait(0.1)
+
+    worker = None if service.embedded else threading.Thread(target=work, daemon=True)
+    if worker is not None:
+        worker.start()
     port = _free_port()
     config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error")
     runner = uvicorn.Server(config)
@@ -62,6 +73,9 @@ def server(database_url: str, hub: HubEmulator) -> Iterator[Running]:
     finally:
         runner.should_exit = True
         thread.join(30)
+        stop.set()
+        if worker is not None:
+            worker.join(30)
 
 
 def _cli(*args: str, token: str | None) -> Result:

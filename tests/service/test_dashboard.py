@@ -190,3 +190,41 @@ def test_bans_need_an_approver_and_a_csrf_token(api: Api, hub: HubEmulator) -> N
     assert bad.status_code == 422
     nonsense = api.client.get("/dashboard/blast-radius", params={"kind": "planet", "value": "x"})
     assert nonsense.status_code == 422
+
+
+def test_an_approver_lifts_a_ban_and_the_audit_log_shows_both(api: Api, hub: HubEmulator) -> None:
+    subjects = _family(api, hub)
+    log_in(api.client, api.tokens[Role.APPROVER])
+    page = api.client.get("/dashboard/bans")
+    body = {"csrf": csrf_of(page), "kind": "publisher", "value": "acme", "reason": "r"}
+    assert api.client.post("/dashboard/bans", data=body).status_code == 201
+    forged = api.client.post("/dashboard/bans/1/lift", data={"csrf": "x" * 43, "reason": "ok"})
+    assert forged.status_code == 403
+    lifted = api.client.post(
+        "/dashboard/bans/1/lift", data={"csrf": csrf_of(page), "reason": HOSTILE}
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert "Ban 1 lifted" in lifted.text and "deny → allow" in lifted.text
+    assert HOSTILE not in lifted.text
+    again = api.client.post("/dashboard/bans/1/lift", data={"csrf": csrf_of(page), "reason": "x"})
+    assert again.status_code == 422
+    unknown = api.client.post(
+        "/dashboard/bans/99/lift", data={"csrf": csrf_of(page), "reason": "x"}
+    )
+    assert unknown.status_code == 404
+    answer = api.call("GET", f"/api/v1/decision?target={subjects['acme/base']}", role=Role.VIEWER)
+    assert answer.json()["decision"] == "allow"
+    audit = api.client.get("/dashboard/audit")
+    assert audit.status_code == 200
+    assert "ban.added" in audit.text and "ban.lifted" in audit.text
+    assert "dashboard:approver-token" in audit.text
+
+
+def test_logging_in_again_ends_the_previous_session(api: Api) -> None:
+    first = log_in(api.client, api.tokens[Role.VIEWER])
+    old = first.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    second = log_in(api.client, api.tokens[Role.ADMIN])
+    assert second.status_code == 303
+    api.client.cookies.clear()
+    api.client.cookies.set("verifier_session", old)
+    assert api.client.get("/dashboard/audit", follow_redirects=False).status_code == 303

@@ -30,7 +30,7 @@ from verifier.cli import cli
 from verifier.errors import StoreError
 from verifier.store import Store
 from verifier.store.database import SCHEMA_HEAD
-from verifier.store.tables import Base
+from verifier.store.tables import Base, is_verifier_object
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENT = 8
@@ -103,7 +103,13 @@ def _schema(url: str) -> tuple[set[str], str | None]:
 
 def _assert_at_head(url: str) -> None:
     for connection in _engine(url):
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert (
+            compare_metadata(
+                MigrationContext.configure(connection, opts={"include_name": is_verifier_object}),
+                Base.metadata,
+            )
+            == []
+        )
     assert _schema(url) == (set(Base.metadata.tables), SCHEMA_HEAD)
 
 

@@ -19,7 +19,7 @@ from verifier.service.admission import (
     unchecked_response,
 )
 from verifier.service.decisions import GateAnswer, PolicySet, gate
-from verifier.service.jobs import EmbeddedJobRunner
+from verifier.service.jobs import EmbeddedJobRunner, JobContext, JobQueue
 from verifier.service.model import ApiToken, JobStatus, ScanJob
 from verifier.service.targets import check_target, pinned_subject, require_pinned
 from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
@@ -32,7 +32,11 @@ JOB_ID_LENGTH = 32
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """How the server runs: its database, its policy, its Hub and its job threads."""
+    """How the server runs: its database, its policy, its Hub and its job threads.
+
+    On SQLite, `job_workers` threads of the server run the scans; on PostgreSQL the server
+    queues them for `verifier worker` processes (procrastinate) and runs none itself.
+    """
 
     database_url: str
     policy_path: Path
@@ -52,7 +56,7 @@ def _now() -> str:
 
 
 class Service:
-    """One server's state: the store, the policy set, and the embedded job runner."""
+    """One server's state: the store, the policy set, and its job queue."""
 
     def __init__(self, config: ServiceConfig) -> None:
         """Open the database (migrating it) and load the policy.
@@ -68,19 +72,34 @@ class Service:
         )
         self.store = Store.open(config.database_url)
         self.records = ServiceRecords(self.store)
-        self.runner = EmbeddedJobRunner(
-            self.store,
-            self.policies,
+        context = JobContext(
+            store=self.store,
+            policies=self.policies,
             hub=HubOptions(endpoint=config.hub_endpoint, token=config.hub_token),
-            workers=config.job_workers,
         )
+        self.runner: JobQueue
+        if self.store.backend == "postgresql":
+            from verifier.service.workers import ProcrastinateQueue
+
+            self.runner = ProcrastinateQueue(config.database_url, context)
+        else:
+            self.runner = EmbeddedJobRunner(context, workers=config.job_workers)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether scans run on threads of this process (else `verifier worker`s run them)."""
+        return isinstance(self.runner, EmbeddedJobRunner)
 
     def start(self) -> int:
-        """Start the job threads; returns how many unfinished jobs were queued again."""
-        return self.runner.resume()
+        """Start the job queue; returns how many unfinished jobs were queued again.
+
+        Raises:
+            StoreError: The database cannot be reached.
+        """
+        return self.runner.start()
 
     def close(self) -> None:
-        """Stop the job threads (queued jobs stay queued in the database) and the store."""
+        """Stop the job queue (queued jobs stay queued in the database) and the store."""
         self.runner.stop()
         self.store.close()
 
@@ -138,9 +157,13 @@ class Service:
                 and known.status is ScanStatus.COMPLETE
             ):
                 job = replace(job, status=JobStatus.COMPLETE, scan_id=known.scan_id)
-        self.records.add_job(job)
-        if job.status is JobStatus.QUEUED:
-            self.runner.submit(job)
+        if job.status is not JobStatus.QUEUED:
+            self.records.add_job(job)
+            return job
+        self.records.add_job(
+            job, enqueue=lambda connection: self.runner.enqueue(connection, job.job_id)
+        )
+        self.runner.committed(job.job_id)
         return job
 
     def job_document(self, job_id: str) -> dict[str, Any]:

@@ -20,9 +20,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
 from starlette.concurrency import run_in_threadpool
 
-from verifier.bans import BanKind, check_reason, estate_model, normalise_ban_value, proposed_ban
+from verifier.bans import (
+    Ban,
+    BanKind,
+    check_reason,
+    estate_model,
+    normalise_ban_value,
+    proposed_ban,
+)
 from verifier.errors import NotFoundError, UsageError
-from verifier.redecide import apply_ban_change, preview
+from verifier.redecide import Redecision, apply_ban_change, preview
 from verifier.service import dashboard_views as views
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, Role
@@ -182,6 +189,9 @@ def dashboard_routes(service: Service) -> APIRouter:
             return login_form(
                 request, status=401, message="That token is not valid or was revoked."
             )
+        previous = request.cookies.get(SESSION_COOKIE)
+        if previous:  # a new login never keeps the old session id alive
+            sessions.end(previous)
         session = sessions.create(token_digest(secret), now=time.time())
         response = _secure(RedirectResponse(f"{PREFIX}/inventory", status_code=303))
         _cookie(request, response, SESSION_COOKIE, session.session_id, SESSION_LIFETIME)
@@ -290,24 +300,58 @@ def dashboard_routes(service: Service) -> APIRouter:
             reason = check_reason(form.get("reason", "")[:4_000])
             actor = f"dashboard:{token.name}"
             ban = bans.add_ban(kind, value, reason=reason, actor=actor)
-            names = (None, *service.policies.environments)
-            policies = {p.environment: p for p in map(service.policies.for_environment, names)}
-            affected = apply_ban_change(
-                service.store, ban, list(policies.values()), actor=actor, lifted=False
-            )
-            return render(
-                "bans.html",
-                201,
-                session,
-                token=token,
-                bans=bans.bans(active_only=False),
-                kinds=list(BanKind),
-                may_ban=True,
-                made=ban,
-                affected=affected,
-            )
+            return bans_done(session, token, ban, redecide(ban, actor=actor, lifted=False), 201)
 
         return await run_in_threadpool(guarded, Role.APPROVER, request, page)
+
+    @router.post("/bans/{ban_id}/lift")
+    async def lift_ban(request: Request, ban_id: int) -> Response:
+        form = await _form(request)
+
+        def page(session: DashboardSession, token: ApiToken) -> Response:
+            if form is None or not same_secret(form.get("csrf"), session.csrf):
+                return refuse_csrf(session, token)
+            reason = check_reason(form.get("reason", "")[:4_000])
+            actor = f"dashboard:{token.name}"
+            ban = bans.lift_ban(ban_id, reason=reason, actor=actor)
+            return bans_done(session, token, ban, redecide(ban, actor=actor, lifted=True), 200)
+
+        return await run_in_threadpool(guarded, Role.APPROVER, request, page)
+
+    def redecide(ban: Ban, *, actor: str, lifted: bool) -> list[Redecision]:
+        """Decide again what the ban reaches, in every environment (as the API does)."""
+        names = (None, *service.policies.environments)
+        policies = {p.environment: p for p in map(service.policies.for_environment, names)}
+        return apply_ban_change(
+            service.store, ban, list(policies.values()), actor=actor, lifted=lifted
+        )
+
+    def bans_done(
+        session: DashboardSession,
+        token: ApiToken,
+        ban: Ban,
+        affected: list[Redecision],
+        status: int,
+    ) -> Response:
+        return render(
+            "bans.html",
+            status,
+            session,
+            token=token,
+            bans=bans.bans(active_only=False),
+            kinds=list(BanKind),
+            may_ban=True,
+            made=ban,
+            affected=affected,
+        )
+
+    @router.get("/audit")
+    def audit(request: Request) -> Response:
+        def page(session: DashboardSession, token: ApiToken) -> Response:
+            events = service.records.audit_events(limit=200)
+            return render("audit.html", 200, session, token=token, events=events)
+
+        return guarded(Role.VIEWER, request, page)
 
     @router.get("/blast-radius")
     def blast_radius(

@@ -1,59 +1,258 @@
-"""Scan jobs of the embedded server: a thread pool in the server process running `run_scan`."""
+"""Scan jobs: the one job function every runner calls, and the embedded runner (server threads).
+
+A job is a `scan_jobs` row first. Whatever runs it (a thread of `verifier serve` on SQLite, a
+`verifier worker` process on PostgreSQL) calls `run_scan_job`, which claims the row, runs the
+one scan path the command line runs (`verifier.pipeline.run_scan`), and records the scan and the
+job's completion in one transaction.
+"""
 
 from __future__ import annotations
 
+import enum
 import logging
+import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
-from verifier.errors import VerifierError
+from verifier.errors import StoreError, VerifierError
+from verifier.model import DeclaredFile, FileResult, ScanReport
 from verifier.pipeline import HubOptions, run_scan
 from verifier.printable import printable
 from verifier.service.decisions import PolicySet
-from verifier.service.model import JobStatus, ScanJob
+from verifier.service.model import JobStatus
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 
 log = logging.getLogger(__name__)
 
+#: Runs of one job at most when an attempt fails for a reason a retry can mend (the database).
+MAX_ATTEMPTS = 3
+#: Seconds the embedded runner waits before the second attempt (twice that before the third).
+EMBEDDED_RETRY_SECONDS = 5.0
+#: Tests only: a folder. A job that has scanned writes `paused-<pid>` there and waits, before
+#: recording, until `release` appears there (or an hour passes), so that a test can kill the
+#: process at that moment. Unset in every real deployment.
+PAUSE_ENV = "VERIFIER_TEST_PAUSE_BEFORE_RECORD"
+_PAUSE_LIMIT_SECONDS = 3600.0
+
+
+class JobOutcome(enum.StrEnum):
+    """What a runner does after one attempt of a job."""
+
+    DONE = "done"  # complete, failed, or finished before by another attempt
+    RETRY = "retry"  # run it again later: the attempt failed for a reason a retry can mend
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job needs: the database, the policy set and the Hub to fetch from."""
+
+    store: Store
+    policies: PolicySet
+    hub: HubOptions
+
+    @property
+    def records(self) -> ServiceRecords:
+        """The service's records in the same database."""
+        return ServiceRecords(self.store)
+
+
+class JobRecorder:
+    """Records a job's scan and the job's completion together (a `ScanRecorder`)."""
+
+    def __init__(self, context: JobContext, job_id: str) -> None:
+        """Record for `job_id` in `context`'s database."""
+        self._context, self._job_id = context, job_id
+
+    def record_scan(self, report: ScanReport) -> None:
+        """Record the scan and the job complete in one transaction.
+
+        Raises:
+            StoreError: The job was finished by another attempt, or the database failed.
+        """
+        _pause_for_tests()
+        self._context.records.complete_job(self._job_id, report)
+
+    def record_failed_scan(
+        self,
+        *,
+        scan_id: str,
+        target: str,
+        started_at: str,
+        finished_at: str,
+        tool_version: str,
+        error: str,
+    ) -> None:
+        """Record an attempt that broke as a failed scan, as `verifier scan` does.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        self._context.store.record_failed_scan(
+            scan_id=scan_id,
+            target=target,
+            started_at=started_at,
+            finished_at=finished_at,
+            tool_version=tool_version,
+            error=error,
+        )
+
+    def verified_file(self, declared: DeclaredFile) -> FileResult | None:
+        """A file verified and scanned before with the same digest (see `Store`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.verified_file(declared)
+
+
+def _pause_for_tests() -> None:
+    folder = os.environ.get(PAUSE_ENV)
+    if not folder:
+        return
+    path = Path(folder)
+    (path / f"paused-{os.getpid()}").touch()
+    deadline = time.monotonic() + _PAUSE_LIMIT_SECONDS
+    while not (path / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def run_scan_job(
+    context: JobContext, job_id: str, *, attempt: int = 1, attempts: int = MAX_ATTEMPTS
+) -> JobOutcome:
+    """One attempt at a job: claim it, scan, and record the scan with the job complete.
+
+    A job found finished (an earlier attempt recorded it before its worker died) is done. A
+    job asked under another policy digest than this runner's fails: its decision would not be
+    the one asked for. An attempt that fails on the database is retried while attempts remain
+    (the Hub client retries its own transient failures); any other error fails the job with
+    the one line the command line prints, and a bug fails it too, never passes it.
+
+    Args:
+        context: The database, policies and Hub.
+        job_id: The `scan_jobs` row to run.
+        attempt: Which attempt this is, from 1.
+        attempts: How many attempts the runner makes at most.
+
+    Returns:
+        Whether the runner should run the job again.
+    """
+    records = context.records
+    try:
+        job = records.claim_job(job_id)
+    except StoreError as exc:
+        log.warning("scan job %s: %s", job_id, exc.diagnostics())
+        return JobOutcome.RETRY if attempt < attempts else JobOutcome.DONE
+    except VerifierError as exc:
+        log.warning("scan job %s: %s", job_id, exc.diagnostics())
+        return JobOutcome.DONE
+    if job is None:
+        return JobOutcome.DONE
+    if job.policy_digest != context.policies.digest:
+        _fail(
+            context,
+            job_id,
+            f"this job asks for policy {job.policy_name} at {job.policy_digest}, and the worker "
+            f"that took it decides with {context.policies.name} at {context.policies.digest}: "
+            "run workers with the server's policy file",
+        )
+        return JobOutcome.DONE
+    try:
+        policy = context.policies.for_environment(job.environment)
+        recorder = JobRecorder(context, job_id)
+        run_scan(job.target, policy=policy, recorder=recorder, hub=context.hub)
+    except StoreError as exc:
+        if attempt < attempts:
+            _requeue(context, job_id, f"attempt {attempt} of {attempts}: {exc.diagnostics()}")
+            return JobOutcome.RETRY
+        _fail(context, job_id, exc.diagnostics())
+    except VerifierError as exc:
+        _fail(context, job_id, exc.diagnostics())
+    except Exception as exc:  # the job boundary: a bug fails the job, it never passes it
+        log.exception("scan job %s broke", job_id)
+        _fail(context, job_id, f"internal error, the scan did not complete ({type(exc).__name__})")
+    return JobOutcome.DONE
+
+
+def _requeue(context: JobContext, job_id: str, message: str) -> None:
+    try:
+        context.records.set_job_status(job_id, JobStatus.QUEUED, error=printable(message))
+    except VerifierError:
+        log.exception("could not record that scan job %s will be retried", job_id)
+
+
+def _fail(context: JobContext, job_id: str, message: str) -> None:
+    try:
+        context.records.set_job_status(job_id, JobStatus.FAILED, error=printable(message))
+    except VerifierError:
+        log.exception("could not record that scan job %s failed", job_id)
+
+
+class JobQueue(Protocol):
+    """Where the server hands its jobs: threads of its own, or procrastinate for workers."""
+
+    def start(self) -> int:
+        """Start; returns how many unfinished jobs were queued again."""
+        ...
+
+    def enqueue(self, connection: Any, job_id: str) -> None:
+        """Queue a job inside the transaction that records it, on its DB-API connection."""
+        ...
+
+    def committed(self, job_id: str) -> None:
+        """The job's transaction committed."""
+        ...
+
+    def drain(self) -> None:
+        """Run or wait for every job queued so far, until each is finished (tests)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop; queued jobs stay queued in the database."""
+        ...
+
 
 class EmbeddedJobRunner:
-    """Runs scan jobs on a few threads of the server, through the one scan path the CLI uses.
+    """Runs scan jobs on a few threads of the server (`JobQueue` of the embedded default).
 
     Jobs are rows first: a job the server had queued or was running when it stopped is run
-    again when the next server starts (`resume`), so a restart loses none.
+    again when the next server starts (`start`), so a restart loses none.
     """
 
-    def __init__(
-        self, store: Store, policies: PolicySet, *, hub: HubOptions, workers: int = 2
-    ) -> None:
-        """Prepare `workers` threads (started by `resume`)."""
-        self._store = store
-        self._records = ServiceRecords(store)
-        self._policies = policies
-        self._hub = hub
+    def __init__(self, context: JobContext, *, workers: int = 2) -> None:
+        """Prepare `workers` threads (started by `start`)."""
+        self._context = context
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
-    def resume(self) -> int:
+    def start(self) -> int:
         """Start the threads and queue again every job left unfinished; returns how many.
 
         Raises:
             StoreError: The database cannot be read.
         """
+        self._stopping.clear()
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="verifier-job")
-        unfinished = self._records.unfinished_jobs()
+        unfinished = self._context.records.unfinished_jobs()
         for job in unfinished:
-            self.submit(job)
+            self.committed(job.job_id)
         return len(unfinished)
 
-    def submit(self, job: ScanJob) -> None:
-        """Run `job` on the next free thread."""
+    def enqueue(self, connection: Any, job_id: str) -> None:
+        """Nothing to do in the transaction: the job's row is the queue."""
+
+    def committed(self, job_id: str) -> None:
+        """Run the job on the next free thread."""
         if self._pool is None:
             raise RuntimeError("the job runner has not been started")
-        future = self._pool.submit(self._run, job)
+        future = self._pool.submit(self._run, job_id)
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -70,27 +269,14 @@ class EmbeddedJobRunner:
 
     def stop(self) -> None:
         """Let running jobs finish and drop the queued ones (they stay queued in the database)."""
+        self._stopping.set()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def _run(self, job: ScanJob) -> None:
-        """One job: running, then complete with its scan or failed with the one-line error."""
-        try:
-            self._records.set_job_status(job.job_id, JobStatus.RUNNING)
-            policy = self._policies.for_environment(job.environment)
-            report = run_scan(job.target, policy=policy, recorder=self._store, hub=self._hub)
-        except VerifierError as exc:
-            self._fail(job, exc.diagnostics())
-            return
-        except Exception as exc:  # the job boundary: a bug fails the job, it never passes it
-            log.exception("scan job %s broke", job.job_id)
-            self._fail(job, f"internal error, the scan did not complete ({type(exc).__name__})")
-            return
-        self._records.set_job_status(job.job_id, JobStatus.COMPLETE, scan_id=report.scan_id)
-
-    def _fail(self, job: ScanJob, message: str) -> None:
-        try:
-            self._records.set_job_status(job.job_id, JobStatus.FAILED, error=printable(message))
-        except VerifierError:
-            log.exception("could not record that scan job %s failed", job.job_id)
+    def _run(self, job_id: str) -> None:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            if run_scan_job(self._context, job_id, attempt=attempt) is JobOutcome.DONE:
+                return
+            if self._stopping.wait(EMBEDDED_RETRY_SECONDS * attempt):
+                return  # stopping: the job stays queued for the next start

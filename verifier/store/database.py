@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -248,6 +248,11 @@ class Store:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    @property
+    def backend(self) -> str:
+        """The database's kind, as SQLAlchemy names it: `sqlite` or `postgresql`."""
+        return self._url.get_backend_name()
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -478,6 +483,12 @@ class Store:
         self._record(failed, error=error)
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
+        with self._failures(f"record scan {report.scan_id} in"), self._sessions.begin() as session:
+            self._add_scan(session, report, error=error)
+
+    @staticmethod
+    def _add_scan(session: Session, report: ScanReport, *, error: str | None) -> None:
+        """Add the rows of a scan to `session`'s transaction (the caller commits)."""
         scan_id = report.scan_id
         children: list[Base] = [
             *(ScanFileRow.from_model(scan_id, result) for result in report.files),
@@ -508,11 +519,10 @@ class Store:
         lineage = report.verified_lineage
         if error is None and lineage is not None and lineage.fingerprint is not None:
             children.append(WeightFingerprintRow.from_model(report, lineage))
-        with self._failures(f"record scan {scan_id} in"), self._sessions.begin() as session:
-            session.add(ScanRow.from_model(report, error=error))
-            # The scan row must exist before the rows that refer to it.
-            session.flush()
-            session.add_all(children)
+        session.add(ScanRow.from_model(report, error=error))
+        # The scan row must exist before the rows that refer to it.
+        session.flush()
+        session.add_all(children)
 
     def record_decision(self, scan_id: str, verdict: Verdict) -> None:
         """Append a new decision for a recorded scan; it becomes the current one.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -9,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from verifier.errors import NotFoundError, UsageError
-from verifier.model import Decision, ScanStatus, Verdict
+from verifier.errors import NotFoundError, StoreError, UsageError
+from verifier.model import Decision, ScanReport, ScanStatus, Verdict
 from verifier.service.model import (
     ApiToken,
     AuditAction,
@@ -29,6 +30,7 @@ from verifier.store.tables import (
     ScanJobRow,
     ScanRow,
     SignatureRow,
+    check_file_findings,
     format_timestamp,
 )
 
@@ -172,8 +174,14 @@ class ServiceRecords:
 
     # Scan jobs
 
-    def add_job(self, job: ScanJob) -> None:
+    def add_job(self, job: ScanJob, *, enqueue: Callable[[Any], None] | None = None) -> None:
         """Record a requested scan with its audit event.
+
+        Args:
+            job: The job.
+            enqueue: Called with the transaction's DB-API connection after the job's rows are
+                written and before they are committed, to queue the job in the same
+                transaction: the job and its queue entry are committed together or not at all.
 
         Raises:
             StoreError: The database cannot be reached or refused the write.
@@ -190,6 +198,9 @@ class ServiceRecords:
         with self._store._failures("record a scan job in"), self._sessions.begin() as session:
             session.add(ScanJobRow.from_model(job))
             session.add(event)
+            if enqueue is not None:
+                session.flush()
+                enqueue(session.connection().connection.driver_connection)
 
     def get_job(self, job_id: str) -> ScanJob:
         """A scan job by its id.
@@ -249,7 +260,9 @@ class ServiceRecords:
         scan_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        """Move a job on: running, then complete (with its scan) or failed (with the error).
+        """Move an unfinished job on: queued again, running, or failed (with the error).
+
+        A job already complete or failed is left as it is.
 
         Raises:
             StoreError: The database cannot be reached or refused the write.
@@ -259,9 +272,60 @@ class ServiceRecords:
             values["scan_id"] = scan_id
         if error is not None:
             values["error"] = error
-        statement = update(ScanJobRow).where(ScanJobRow.id == job_id).values(**values)
+        statement = (
+            update(ScanJobRow)
+            .where(ScanJobRow.id == job_id, ScanJobRow.status.not_in(_FINISHED))
+            .values(**values)
+        )
         with self._store._failures("update a scan job in"), self._sessions.begin() as session:
             session.execute(statement)
+
+    def claim_job(self, job_id: str) -> ScanJob | None:
+        """Mark a job running, unless it is finished already (then None: nothing to do).
+
+        A job is run again after its worker died, so finding it finished is not an error.
+
+        Raises:
+            NotFoundError: No job has this id.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("claim a scan job in"), self._sessions.begin() as session:
+            row = session.get(ScanJobRow, job_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"no scan job has the id {job_id!r}")
+            if row.status in _FINISHED:
+                return None
+            row.status = JobStatus.RUNNING.value
+            row.updated_at = _now()
+            session.flush()
+            return row.to_model()
+
+    def complete_job(self, job_id: str, report: ScanReport) -> None:
+        """Record a job's scan (files, findings, decision) and the job complete, all or nothing.
+
+        One transaction holds both, with the job's row locked: a scan is recorded for a job
+        only while the job is unfinished, so however many attempts a job takes (a worker
+        killed mid-scan, a job taken again), it has one complete scan at most.
+
+        Raises:
+            ValueError: The report's file findings do not read back (see `Store.record_scan`).
+            StoreError: The job was finished by another attempt (nothing is recorded), or the
+                database cannot be reached or refused the write.
+        """
+        check_file_findings(report)
+        action = f"record scan {report.scan_id} of job {job_id} in"
+        with self._store._failures(action), self._sessions.begin() as session:
+            row = session.get(ScanJobRow, job_id, with_for_update=True)
+            if row is None or row.status in _FINISHED:
+                raise StoreError(
+                    f"scan job {job_id} is finished or gone; the scan {report.scan_id} of "
+                    "another attempt of it is not recorded"
+                )
+            self._store._add_scan(session, report, error=None)
+            row.status = JobStatus.COMPLETE.value
+            row.scan_id = report.scan_id
+            row.error = None
+            row.updated_at = _now()
 
     # Decisions
 
@@ -397,6 +461,9 @@ class ServiceRecords:
         with self._store._failures("read a decision from"), self._sessions() as session:
             row = _decision_under(session, scan_id, policy_digest, environment)
             return row.to_model() if row is not None else None
+
+
+_FINISHED = (JobStatus.COMPLETE.value, JobStatus.FAILED.value)
 
 
 def _same_environment(column: Any, environment: str | None) -> Any:

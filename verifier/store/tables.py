@@ -132,6 +132,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+#: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0012).
+JOB_QUEUE_PREFIX = "procrastinate_"
+
+
+def is_verifier_object(name: str | None, type_: str, _parents: Any) -> bool:
+    """Whether alembic should compare a database object with verifier's metadata.
+
+    The job queue's tables belong to procrastinate, which migrates them, not to `Base`.
+    """
+    return not (type_ == "table" and name is not None and name.startswith(JOB_QUEUE_PREFIX))
+
+
 class Base(DeclarativeBase):
     """Declarative base holding verifier's metadata."""
 
