@@ -311,7 +311,10 @@ def fetch_and_scan(
         return _metadata_only(source, model, wanted, findings)
     results: list[FileResult] = []
     to_fetch: list[DeclaredFile] = []
-    for declared in wanted:
+    # In digest order: a `known` that holds each blob until its scan is recorded (the
+    # service's jobs, verifier.service.jobs.JobRecorder) takes them in one order in every job,
+    # so two jobs never wait on each other.
+    for declared in sorted(wanted, key=lambda d: (d.sha256 or "", d.path)):
         # Only LFS files (the weights) are reused: small git files are cheap to fetch again and
         # carry the facts (config, card) scanners note on each read.
         previous = known(declared) if known is not None and declared.lfs else None

@@ -471,3 +471,58 @@ def test_a_server_restart_loses_no_queued_job(
         assert document["status"] == "complete", (document, workers.log(0))
         assert scans_of(postgresql_database, f"hf://{repo}") == [(document["scan_id"], "complete")]
     assert [row["status"] for row in queue_rows(postgresql_database)] == ["succeeded"] * 2
+
+
+def _waiting_on_a_blob(database_url: str) -> bool:
+    """Whether some session of this database waits for an advisory lock (a held blob)."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE l.locktype = 'advisory' AND NOT l.granted "
+                    "AND d.datname = current_database()"
+                )
+            ).scalar_one()
+            return bool(waiting)
+    finally:
+        engine.dispose()
+
+
+def test_two_workers_never_fetch_one_blob_twice(
+    pg_api: Api, hub: HubEmulator, workers: Workers, postgresql_database: str, tmp_path: Path
+) -> None:
+    # Two models that share their weights (the same LFS blob), and differ in their config.
+    hub.add_repo("acme/first", model_files())
+    other = {**model_files(), "config.json": b'{"model_type": "other", "hidden_size": 4}'}
+    hub.add_repo("acme/second", other)
+    pause = tmp_path / "pause"
+    pause.mkdir()
+
+    holder = workers.start("--name", "holder", env={PAUSE_ENV: str(pause)})
+    first = submit(pg_api, "hf://acme/first")
+    wait_for("the first job to hold the blob", (pause / f"paused-{holder.pid}").exists)
+    second = submit(pg_api, "hf://acme/second")
+    workers.start("--name", "waiter")
+    # The second job, on the other worker, waits for the blob instead of fetching it too.
+    wait_for("the second job to wait for the blob", lambda: _waiting_on_a_blob(postgresql_database))
+    (pause / "release").touch()
+
+    documents = [
+        wait_for(f"job {job}", lambda job=job: finished(pg_api, job)) for job in (first, second)
+    ]
+    assert [d["status"] for d in documents] == ["complete", "complete"], (
+        documents,
+        workers.log(0),
+        workers.log(1),
+    )
+    weights = [
+        path
+        for path in hub.downloads()
+        if path.endswith("/model.safetensors") and not path.startswith("cdn:")
+    ]
+    assert len(weights) == 1 and weights[0].startswith("/acme/first/"), weights
+    files = [{f["path"]: f["sha256"] for f in d["result"]["files"]} for d in documents]
+    assert files[0]["model.safetensors"] == files[1]["model.safetensors"]
+    assert files[0]["config.json"] != files[1]["config.json"]

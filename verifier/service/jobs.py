@@ -67,6 +67,11 @@ class JobRecorder:
     def __init__(self, context: JobContext, job_id: str) -> None:
         """Record for `job_id` in `context`'s database."""
         self._context, self._job_id = context, job_id
+        self._blobs = context.records.blob_locks()
+
+    def release(self) -> None:
+        """Let go of the blobs this job held (after its scan is recorded, or it failed)."""
+        self._blobs.release()
 
     def record_scan(self, report: ScanReport) -> None:
         """Record the scan and the job complete in one transaction.
@@ -104,9 +109,16 @@ class JobRecorder:
     def verified_file(self, declared: DeclaredFile) -> FileResult | None:
         """A file verified and scanned before with the same digest (see `Store`).
 
+        Each blob once: the blob is held by this job from this lookup until the job ends, so
+        a job that asks for it meanwhile waits, then finds it recorded by this one instead of
+        fetching it too (the fetch looks blobs up in digest order: no two jobs wait on each
+        other).
+
         Raises:
             StoreError: The database failed.
         """
+        if declared.sha256 is not None:
+            self._blobs.hold(declared.sha256)
         return self._context.store.verified_file(declared)
 
 
@@ -161,9 +173,9 @@ def run_scan_job(
             "run workers with the server's policy file",
         )
         return JobOutcome.DONE
+    recorder = JobRecorder(context, job_id)
     try:
         policy = context.policies.for_environment(job.environment)
-        recorder = JobRecorder(context, job_id)
         run_scan(job.target, policy=policy, recorder=recorder, hub=context.hub)
     except StoreError as exc:
         if attempt < attempts:
@@ -175,6 +187,8 @@ def run_scan_job(
     except Exception as exc:  # the job boundary: a bug fails the job, it never passes it
         log.exception("scan job %s broke", job_id)
         _fail(context, job_id, f"internal error, the scan did not complete ({type(exc).__name__})")
+    finally:
+        recorder.release()
     return JobOutcome.DONE
 
 

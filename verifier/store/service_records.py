@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from verifier.errors import NotFoundError, StoreError, UsageError
@@ -75,6 +77,74 @@ def _event(actor: str, action: AuditAction, subject: str, **detail: Any) -> Audi
     return AuditEventRow(
         at=_now(), actor=actor, action=action.value, subject=subject, detail=detail
     )
+
+
+def _blob_key(sha256: str) -> int:
+    """The advisory lock key of a blob: the first 8 bytes of its SHA-256, as a signed bigint."""
+    return int.from_bytes(bytes.fromhex(sha256[:16]), "big", signed=True)
+
+
+#: Blob locks of the embedded server's job threads (one process): SHA-256 -> lock.
+_LOCAL_BLOB_LOCKS: dict[str, threading.Lock] = {}
+_LOCAL_BLOB_LOCKS_GUARD = threading.Lock()
+
+
+class BlobLocks:
+    """The blobs one job holds, by SHA-256, from its lookup of each until `release`.
+
+    A job that holds a blob is the only one fetching it: another job asking for the same blob
+    waits until the first has recorded its scan (and so the blob, verified and scanned) or
+    ended, then finds it recorded instead of fetching it again. On PostgreSQL these are
+    session advisory locks on a connection of the job's own, shared by every worker on every
+    host, and freed by the server when a killed worker's connection drops; on SQLite, locks of
+    this process (the embedded server is the only process running jobs). Blobs must be taken
+    in one order (by digest) so that two jobs never wait on each other.
+    """
+
+    def __init__(self, store: Store) -> None:
+        """Hold nothing yet."""
+        self._store = store
+        self._connection: Connection | None = None
+        self._held: set[str] = set()
+
+    def hold(self, sha256: str) -> None:
+        """Wait until no other job holds this blob, then hold it (again: no effect).
+
+        Raises:
+            StoreError: The database cannot be reached.
+        """
+        if sha256 in self._held:
+            return
+        if self._store.backend != "postgresql":
+            with _LOCAL_BLOB_LOCKS_GUARD:
+                lock = _LOCAL_BLOB_LOCKS.setdefault(sha256, threading.Lock())
+            lock.acquire()
+            self._held.add(sha256)
+            return
+        with self._store._failures(f"lock blob {sha256[:12]} in"):
+            if self._connection is None:
+                self._connection = self._store._engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
+            self._connection.execute(
+                text("SELECT pg_advisory_lock(:key)"), {"key": _blob_key(sha256)}
+            )
+        self._held.add(sha256)
+
+    def release(self) -> None:
+        """Let every blob go (the job has recorded its scan, or failed)."""
+        held, self._held = self._held, set()
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            except SQLAlchemyError:
+                connection.invalidate()  # a broken connection: the server freed its locks
+            finally:
+                connection.close()
+            return
+        for sha256 in held:
+            _LOCAL_BLOB_LOCKS[sha256].release()
 
 
 class ServiceRecords:
@@ -173,6 +243,10 @@ class ServiceRecords:
             return [row.to_model() for row in session.scalars(query)]
 
     # Scan jobs
+
+    def blob_locks(self) -> BlobLocks:
+        """A new, empty set of blob locks for one job (see `BlobLocks`)."""
+        return BlobLocks(self._store)
 
     def add_job(self, job: ScanJob, *, enqueue: Callable[[Any], None] | None = None) -> None:
         """Record a requested scan with its audit event.
