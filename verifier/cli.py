@@ -1439,6 +1439,15 @@ def _service_config(
     show_default=True,
     help="Scans run at once inside the server (SQLite; on PostgreSQL workers run them).",
 )
+@click.option(
+    "--approval-key",
+    "approval_key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="VERIFIER_APPROVAL_KEY",
+    default=None,
+    help="The organisation's PEM private key POST /api/v1/approvals signs with "
+    "[env: VERIFIER_APPROVAL_KEY; default: approvals refused].",
+)
 @_database_option
 def serve(
     host: str,
@@ -1448,6 +1457,7 @@ def serve(
     waivers_paths: tuple[Path, ...],
     hf_endpoint: str | None,
     jobs: int,
+    approval_key: Path | None,
     database_url: str | None,
 ) -> None:
     """Run the HTTP API (see docs/service.md).
@@ -1476,6 +1486,7 @@ def serve(
     service_config = replace(
         service_config,
         hub_webhook_secret=os.environ.get("VERIFIER_HUB_WEBHOOK_SECRET") or None,
+        approval_key_path=approval_key,
     )
     service = Service(service_config)
     runs = (

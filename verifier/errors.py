@@ -51,6 +51,10 @@ class NotFoundError(UsageError):
     """A recorded scan or object asked for does not exist."""
 
 
+class ConflictError(UsageError):
+    """What a request would record exists already (such as a waiver with the same id)."""
+
+
 class ScanAbortedError(VerifierError):
     """The scan could not run to the end."""
 

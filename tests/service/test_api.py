@@ -38,7 +38,20 @@ ROUTES = [
     ("GET", "/api/v1/decision-changes", None, Role.VIEWER),
     ("POST", "/api/v1/watches", {"target": "hf://acme/tiny@main"}, Role.SCANNER),
     ("GET", "/api/v1/watches", None, Role.VIEWER),
+    # Waivers: the body's expiry is past, refused after authorising (nothing is recorded).
+    ("POST", "/api/v1/waivers", "waiver", Role.APPROVER),
+    ("GET", "/api/v1/waivers", None, Role.VIEWER),
+    # Approvals: this server has no approval key, refused after authorising.
+    ("POST", "/api/v1/approvals", {"target": f"hf://acme/tiny@{COMMIT}"}, Role.APPROVER),
 ]
+PAST_WAIVER = {
+    "id": "w",
+    "rule": "r",
+    "subject": f"hf://acme/tiny@{COMMIT}",
+    "expires": "2020-01-01",
+    "ticket": "T-1",
+    "justification": "j",
+}
 CALLERS = ["anonymous", "unknown", "revoked", *Role]
 
 
@@ -126,7 +139,9 @@ def test_every_route_for_every_role(
 ) -> None:
     client, tokens, job_id = table_api
     headers = {} if caller == "anonymous" else {"Authorization": f"Bearer {tokens[caller]}"}
-    payload = review(f"hf://acme/tiny@{COMMIT}") if body == "review" else body
+    payload = {"review": review(f"hf://acme/tiny@{COMMIT}"), "waiver": PAST_WAIVER}.get(
+        str(body), body
+    )
     if method == "POST" and needed is Role.SCANNER and body is not None:
         # A target the service refuses after authorising: nothing is ever queued here.
         payload = {"target": "hf://acme/tiny@main", "environment": "no-such-environment"}
@@ -145,6 +160,8 @@ def test_every_route_for_every_role(
         return
     refused = {Role.SCANNER: 422, Role.APPROVER: 404 if "lift" in path else 422}
     expected = refused.get(needed, 200)
+    if path == "/api/v1/approvals":
+        expected = 409  # authorised, and this server has no approval key
     if path.startswith("/api/v1/models/"):
         expected = 404  # authorised, and nothing is recorded of that commit
     assert response.status_code == expected, response.text
@@ -365,6 +382,8 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/decision-changes",
         "/api/v1/watches",
         "/api/v1/hooks/huggingface",
+        "/api/v1/waivers",
+        "/api/v1/approvals",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

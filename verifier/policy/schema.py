@@ -448,21 +448,32 @@ def _add_waivers(doc: PolicyFile, path: Path) -> PolicyFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read waivers file {path}: {exc}") from None
     extra = validate(WaiverFile, read_yaml(text, source=path), text=text, source=path).waivers
+    for i, waiver in enumerate(extra):
+        conflict = waiver_conflict(doc, waiver, earlier=extra[:i])
+        if conflict is not None:
+            field, problem = conflict
+            prefix = f"waivers.{i}.rule: " if field == "rule" else ""
+            raise PolicyError(f"{where(text, path, ('waivers', i, field))}: {prefix}{problem}")
+    return doc.model_copy(update={"waivers": doc.waivers + extra})
+
+
+def waiver_conflict(
+    doc: PolicyFile, waiver: Waiver, *, earlier: Sequence[Waiver] = ()
+) -> tuple[str, str] | None:
+    """The field of `waiver` that keeps it from being added to `doc` (after `earlier`) and
+    why, or None when it can be added.
+
+    The one check of a waiver added to a policy, from a waivers file or recorded by the
+    service: its rule must exist in some environment, and its id must be new.
+    """
     rule_ids = {rule.id for rule in doc.rules} | {
         rule.id for env_set in doc.environments.values() for rule in env_set.rules
     }
-    seen = {waiver.id for waiver in doc.waivers}
-    for i, waiver in enumerate(extra):
-        if waiver.rule not in rule_ids:
-            at = where(text, path, ("waivers", i, "rule"))
-            raise PolicyError(
-                f"{at}: waivers.{i}.rule: policy {doc.name!r} has no rule {waiver.rule!r}"
-            )
-        if waiver.id in seen:
-            at = where(text, path, ("waivers", i, "id"))
-            raise PolicyError(f"{at}: waiver id {waiver.id!r} is used twice")
-        seen.add(waiver.id)
-    return doc.model_copy(update={"waivers": doc.waivers + extra})
+    if waiver.rule not in rule_ids:
+        return "rule", f"policy {doc.name!r} has no rule {waiver.rule!r}"
+    if any(other.id == waiver.id for other in (*doc.waivers, *earlier)):
+        return "id", f"waiver id {waiver.id!r} is used twice"
+    return None
 
 
 def load_policy(

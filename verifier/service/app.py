@@ -18,6 +18,7 @@ from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
+from verifier.service.waivers import waiver_routes
 from verifier.service.watches import watch_routes
 
 Scope = MutableMapping[str, Any]
@@ -243,6 +244,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
 
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
+    app.include_router(waiver_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app

@@ -57,9 +57,10 @@ class LiftRequest(BaseModel):
 def _apply(service: Service, ban: Ban, *, actor: str, lifted: bool) -> dict[str, Any]:
     """Decide again what the ban reaches, in every environment of the server's policy (and
     register the weights a model ban names as lineage bases)."""
-    names = (None, *service.policies.environments)
+    current = service.policies.current(service.store)
+    names = (None, *current.environments)
     # None is the file's default environment, which may also be one of the named ones.
-    policies = {p.environment: p for p in map(service.policies.for_environment, names)}
+    policies = {p.environment: p for p in map(current.for_environment, names)}
     redecided = apply_ban_change(
         service.store, ban, list(policies.values()), actor=actor, lifted=lifted
     )
@@ -140,7 +141,11 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         kind, value = given[0]
         at = datetime.now(UTC).isoformat()
         candidate = proposed_ban(kind, value, by=f"token:{token.name}", at=at)
-        hits = preview(service.store, candidate, policy=service.policies.for_environment(None))
+        hits = preview(
+            service.store,
+            candidate,
+            policy=service.policies.current(service.store).for_environment(None),
+        )
         return {
             "kind": kind.value,
             "value": candidate.value,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.errors import NotFoundError
+from verifier.evidence.dsse import PrivateKey, load_private_key
 from verifier.model import ScanStatus
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
@@ -49,6 +50,8 @@ class ServiceConfig:
     max_body_bytes: int = 1 << 20
     #: The secret Hugging Face webhooks send (`X-Webhook-Secret`); None refuses every one.
     hub_webhook_secret: str | None = None
+    #: The organisation's PEM private key `POST /api/v1/approvals` signs with (None: refused).
+    approval_key_path: Path | None = None
 
 
 def _now() -> str:
@@ -65,13 +68,18 @@ class Service:
             StoreError: The database cannot be reached or migrated.
             PolicyError: The policy, registry or waivers are missing or invalid.
             UsageError: The policy runs in dry-run mode.
+            KeyFileError: The approval key is missing or not a usable private key.
         """
         self.config = config
         self.policies = PolicySet(
             config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths
         )
+        self.approval_key: PrivateKey | None = None
+        if config.approval_key_path is not None:
+            self.approval_key = load_private_key(config.approval_key_path)
         self.store = Store.open(config.database_url)
         self.records = ServiceRecords(self.store)
+        self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
         context = JobContext(
             store=self.store,
             policies=self.policies,
@@ -127,19 +135,18 @@ class Service:
             StoreError: The database cannot be reached or written.
         """
         check_target(target)
-        self.policies.resolve_name(policy)
-        env = self.policies.for_environment(environment).environment
-        pending = self.records.pending_job(
-            target, policy_digest=self.policies.digest, environment=env
-        )
+        policies = self.policies.current(self.store)
+        policies.resolve_name(policy)
+        env = policies.for_environment(environment).environment
+        pending = self.records.pending_job(target, policy_digest=policies.digest, environment=env)
         if pending is not None:
             return pending
         now = _now()
         job = ScanJob(
             job_id=uuid.uuid4().hex,
             target=target,
-            policy_name=self.policies.name,
-            policy_digest=self.policies.digest,
+            policy_name=policies.name,
+            policy_digest=policies.digest,
             environment=env,
             status=JobStatus.QUEUED,
             requested_by=actor,
@@ -149,7 +156,7 @@ class Service:
         subject = pinned_subject(target)
         if subject is not None:
             known = self.records.recorded_subject(
-                subject, policy_digest=self.policies.digest, environment=env
+                subject, policy_digest=policies.digest, environment=env
             )
             if (
                 known is not None
@@ -258,13 +265,14 @@ class Service:
             raise NotFoundError(f"no recorded scan of {subject}; submit it to POST /api/v1/scans")
         newest = scans[0][0]
         report = self.store.get_scan(newest)
+        policies = self.policies.current(self.store)
         answers = [
-            gate(self.store, self.policies, subject, environment=env)
-            for env in (None, *self.policies.environments)
+            gate(self.store, policies, subject, environment=env)
+            for env in (None, *policies.environments)
         ]
         default = answers[0]
         verdict = self.records.decision_of(
-            newest, policy_digest=self.policies.digest, environment=default.environment
+            newest, policy_digest=policies.digest, environment=default.environment
         )
         if verdict is not None:
             report = replace(report, verdict=verdict)

@@ -248,9 +248,10 @@ def dashboard_routes(service: Service) -> APIRouter:
                 raise UsageError("give a model as subject=hf://namespace/name@<commit>")
             scan_id = service.store.find_scan_by_subject(subject)
             report = service.store.get_scan(scan_id)
-            policy = service.policies.for_environment(None)
+            current = service.policies.current(service.store)
+            policy = current.for_environment(None)
             verdict = service.records.decision_of(
-                scan_id, policy_digest=service.policies.digest, environment=None
+                scan_id, policy_digest=current.digest, environment=None
             )
             publishers = policy.publishers
             estate = [estate_model(f, publishers=publishers) for f in bans.estate()]
@@ -320,8 +321,9 @@ def dashboard_routes(service: Service) -> APIRouter:
 
     def redecide(ban: Ban, *, actor: str, lifted: bool) -> list[Redecision]:
         """Decide again what the ban reaches, in every environment (as the API does)."""
-        names = (None, *service.policies.environments)
-        policies = {p.environment: p for p in map(service.policies.for_environment, names)}
+        current = service.policies.current(service.store)
+        names = (None, *current.environments)
+        policies = {p.environment: p for p in map(current.for_environment, names)}
         return apply_ban_change(
             service.store, ban, list(policies.values()), actor=actor, lifted=lifted
         )

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from verifier.errors import UsageError
+from verifier.errors import PolicyError, UsageError
 from verifier.model import Verdict
 from verifier.policy import Policy, build_evidence, decide, load_policy
-from verifier.policy.schema import Mode
+from verifier.policy.schema import Mode, waiver_conflict
 from verifier.report.json_format import verdict_document
 from verifier.service.model import GateDecision
 from verifier.store.bans import BanRecords
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
+from verifier.store.waivers import RecordedWaiver, WaiverGeneration, WaiverRecords
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """The policy of every environment, with the recorded waivers of one generation added."""
+
+    policies: Mapping[str | None, Policy]
+    generation: WaiverGeneration
+    #: Digests of the same files with fewer of the recorded waivers (older generations).
+    earlier: frozenset[str] = frozenset()
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: the gate reads it on every request.
+        object.__setattr__(self, "digest", self.policies[None].digest())
 
 
 class PolicySet:
-    """The server's one policy file, loaded once per environment a request names."""
+    """The server's one policy file, loaded once per environment, with its waivers files and
+    the waivers recorded through the service (`POST /api/v1/waivers`) added.
+
+    Recorded waivers count in the policy digest, as waivers files do. `current(store)` picks
+    up waivers recorded since (by any server) and returns a snapshot that does not change
+    while a request uses it.
+    """
 
     def __init__(
         self,
@@ -40,21 +63,83 @@ class PolicySet:
         self._lock = threading.Lock()
         base = self._load(None)
         self.name = base.name
-        self.digest = base.digest()
         self.environments = tuple(base.document.environments)
-        self._loaded: dict[str | None, Policy] = {None: base}
+        files: dict[str | None, Policy] = {None: base}
         for name in self.environments:
-            self._loaded[name] = self._load(name)
-        if any(policy.mode is Mode.DRY_RUN for policy in self._loaded.values()):
+            files[name] = self._load(name)
+        if any(policy.mode is Mode.DRY_RUN for policy in files.values()):
             raise UsageError(
                 f"policy {self.name} runs in dry-run mode somewhere; the service records every "
                 "scan and decision, so serve a policy in enforce or audit mode"
             )
+        self._files: Mapping[str | None, Policy] = files
+        self._state = _Loaded(policies=files, generation=(0, 0))
 
     def _load(self, environment: str | None) -> Policy:
         return load_policy(
             self._path, env=environment, publishers=self._publishers, waivers=self._waivers
         )
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the policy, its registry and every waiver (see `Policy.digest`)."""
+        return self._state.digest
+
+    def current(self, store: Store) -> PolicySet:
+        """A snapshot with every waiver recorded in `store` so far (one small query when
+        none was added since the last call).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+            PolicyError: A recorded waiver no longer fits the policy file (its rule is gone,
+                or a waivers file now has its id).
+        """
+        records = WaiverRecords(store)
+        if records.generation() != self._state.generation:
+            state = self._with_waivers(records.waivers())
+            with self._lock:
+                if state.generation[1] >= self._state.generation[1]:
+                    self._state = state
+        snapshot = copy.copy(self)
+        snapshot._state = self._state
+        return snapshot
+
+    def _with_waivers(self, rows: Sequence[RecordedWaiver]) -> _Loaded:
+        recorded = [row.waiver for row in rows]
+        generation = (len(rows), max((row.row_id for row in rows), default=0))
+        document = self._files[None].document
+        for i, waiver in enumerate(recorded):
+            conflict = waiver_conflict(document, waiver, earlier=recorded[:i])
+            if conflict is not None:
+                raise PolicyError(
+                    f"recorded waiver {waiver.id!r} does not fit policy {self.name}: "
+                    f"{conflict[1]}; fix the policy file or its waivers files"
+                )
+        policies = {
+            env: replace(
+                policy,
+                document=policy.document.model_copy(
+                    update={"waivers": policy.document.waivers + tuple(recorded)}
+                ),
+            )
+            for env, policy in self._files.items()
+        }
+        base = self._files[None]
+        earlier = frozenset(
+            replace(
+                base,
+                document=base.document.model_copy(
+                    update={"waivers": base.document.waivers + tuple(recorded[:count])}
+                ),
+            ).digest()
+            for count in range(len(recorded))
+        )
+        return _Loaded(policies=policies, generation=generation, earlier=earlier)
+
+    def is_earlier_digest(self, digest: str) -> bool:
+        """Whether `digest` is this policy's before some of its recorded waivers were added
+        (a job queued then is decided with them)."""
+        return digest in self._state.earlier
 
     def for_environment(self, environment: str | None) -> Policy:
         """The policy bound to `environment` (None: the file's default).
@@ -62,7 +147,7 @@ class PolicySet:
         Raises:
             UsageError: The policy file has no such environment.
         """
-        policy = self._loaded.get(environment)
+        policy = self._state.policies.get(environment)
         if policy is None:
             known = ", ".join(self.environments) or "none"
             raise UsageError(
@@ -171,6 +256,7 @@ def gate(
         StoreError: The database cannot be reached or read.
         PolicyError: A rule raised while deciding from recorded facts.
     """
+    policies = policies.current(store)
     policy = policies.for_environment(environment)
     recorded = ServiceRecords(store).recorded_subject(
         subject, policy_digest=policies.digest, environment=policy.environment

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from verifier.errors import StoreError, VerifierError
+from verifier.errors import StoreError, UsageError, VerifierError
 from verifier.model import DeclaredFile, FileResult, ScanReport
 from verifier.pipeline import HubOptions, run_scan
 from verifier.printable import printable
@@ -164,18 +164,20 @@ def run_scan_job(
         return JobOutcome.DONE
     if job is None:
         return JobOutcome.DONE
-    if job.policy_digest != context.policies.digest:
-        _fail(
-            context,
-            job_id,
-            f"this job asks for policy {job.policy_name} at {job.policy_digest}, and the worker "
-            f"that took it decides with {context.policies.name} at {context.policies.digest}: "
-            "run workers with the server's policy file",
-        )
-        return JobOutcome.DONE
     recorder = JobRecorder(context, job_id)
     try:
-        policy = context.policies.for_environment(job.environment)
+        policies = context.policies.current(context.store)
+        if job.policy_digest != policies.digest and not policies.is_earlier_digest(
+            job.policy_digest
+        ):
+            raise UsageError(
+                f"this job asks for policy {job.policy_name} at {job.policy_digest}, and the "
+                f"worker that took it decides with {policies.name} at {policies.digest}: "
+                "run workers with the server's policy file"
+            )
+        # A job queued before a waiver was recorded is decided with it (and under the digest
+        # that includes it): the waiver is the newer word of the same policy.
+        policy = policies.for_environment(job.environment)
         run_scan(job.target, policy=policy, recorder=recorder, hub=context.hub)
     except StoreError as exc:
         if attempt < attempts:

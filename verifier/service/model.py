@@ -52,6 +52,8 @@ class AuditAction(enum.StrEnum):
     BAN_ADDED = "ban.added"
     BAN_LIFTED = "ban.lifted"
     WATCH_ADDED = "watch.added"
+    WAIVER_ADDED = "waiver.added"
+    APPROVAL_RECORDED = "approval.recorded"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verifier.errors import (
+    ConflictError,
+    NotApprovableError,
     NotFoundError,
     PolicyError,
     SourceError,
@@ -51,6 +53,8 @@ def status_of(exc: VerifierError) -> int:
     """The HTTP status for one of verifier's own errors."""
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, (ConflictError, NotApprovableError)):
+        return 409
     if isinstance(exc, PolicyError):
         return 422
     if isinstance(exc, UsageError):

@@ -398,6 +398,9 @@ class ServiceRecords:
             self._store._add_scan(session, report, error=None)
             row.status = JobStatus.COMPLETE.value
             row.scan_id = report.scan_id
+            # A job queued before a waiver was recorded is decided with it: under the newer
+            # digest of the same policy (see `PolicySet.is_earlier_digest`).
+            row.policy_digest = report.verdict.policy_digest
             row.error = None
             row.updated_at = _now()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -976,3 +977,24 @@ class WatchUpdateRow(Base):
     job_id: Mapped[str] = mapped_column(String(32), ForeignKey("scan_jobs.id"))
     #: `added` (the watch was made) or `webhook` (the Hub reported a new commit).
     source: Mapped[str] = mapped_column(String(16))
+
+
+class WaiverRow(Base):
+    """A waiver recorded through the service (`POST /api/v1/waivers`); never deleted.
+
+    The service adds these to its policy's own waivers, as `--waivers` files are added.
+    """
+
+    __tablename__ = "waivers"
+    __table_args__ = (UniqueConstraint("waiver_id", name="uq_waivers_waiver_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    waiver_id: Mapped[str] = mapped_column(String(128))
+    rule: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    expires: Mapped[date] = mapped_column(Date)
+    approved_by: Mapped[str] = mapped_column(Text)
+    ticket: Mapped[str] = mapped_column(Text)
+    justification: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(Text)
