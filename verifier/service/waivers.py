@@ -116,12 +116,7 @@ def _redecide(
     if not only:
         return []
     done: list[Redecision] = []
-    seen: set[str | None] = set()
-    for name in (None, *policies.environments):
-        policy = policies.for_environment(name)
-        if policy.environment in seen:  # None is the default, which may also be named
-            continue
-        seen.add(policy.environment)
+    for policy in policies.each():
         done += redecide(
             service.store,
             policy,
