@@ -170,11 +170,12 @@ class Service:
         if job.status is not JobStatus.QUEUED:
             self.records.add_job(job)
             return job
-        self.records.add_job(
+        recorded = self.records.add_job(
             job, enqueue=lambda connection: self.runner.enqueue(connection, job.job_id)
         )
-        self.runner.committed(job.job_id)
-        return job
+        if recorded.job_id == job.job_id:
+            self.runner.committed(job.job_id)
+        return recorded
 
     def job_document(self, job_id: str) -> dict[str, Any]:
         """`{"id", "status", ..., "result"}` of a job; the result is what `verifier scan

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,3 +102,22 @@ class ScanJob:
     updated_at: str
     scan_id: str | None = None
     error: str | None = None
+
+    @property
+    def open(self) -> bool:
+        """Whether the job is queued or running."""
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def request_key(self) -> str:
+        """See `request_key`: the database holds at most one open job per key."""
+        return request_key(
+            self.target, policy_digest=self.policy_digest, environment=self.environment
+        )
+
+
+def request_key(target: str, *, policy_digest: str, environment: str | None) -> str:
+    """Hex SHA-256 of what makes two scan requests the same: the target, the policy digest
+    and the environment (JSON, so that no two triples share a key)."""
+    same = json.dumps([target, policy_digest, environment])
+    return hashlib.sha256(same.encode()).hexdigest()

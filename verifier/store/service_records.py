@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from verifier.errors import NotFoundError, StoreError, UsageError
@@ -23,6 +23,7 @@ from verifier.service.model import (
     JobStatus,
     Role,
     ScanJob,
+    request_key,
 )
 from verifier.store.database import Store
 from verifier.store.tables import (
@@ -38,6 +39,8 @@ from verifier.store.tables import (
     format_timestamp,
 )
 
+#: Times a job is recorded again when an identical request's open job finished meanwhile.
+_ADD_JOB_ATTEMPTS = 3
 #: Most audit events one read returns.
 MAX_AUDIT_EVENTS = 1_000
 #: Most inventory entries one read returns.
@@ -294,8 +297,12 @@ class ServiceRecords:
         """A new, empty set of blob locks for one job (see `BlobLocks`)."""
         return BlobLocks(self._store)
 
-    def add_job(self, job: ScanJob, *, enqueue: Callable[[Any], None] | None = None) -> None:
-        """Record a requested scan with its audit event.
+    def add_job(self, job: ScanJob, *, enqueue: Callable[[Any], None] | None = None) -> ScanJob:
+        """Record a requested scan with its audit event, unless the same request (target,
+        policy digest, environment) has a job queued or running already: then that job.
+
+        The database decides (a unique key of open jobs), so two identical requests at the
+        same moment, on any number of servers, queue one job between them.
 
         Args:
             job: The job.
@@ -303,9 +310,32 @@ class ServiceRecords:
                 written and before they are committed, to queue the job in the same
                 transaction: the job and its queue entry are committed together or not at all.
 
+        Returns:
+            `job` as recorded, or the open job of the same request.
+
         Raises:
             StoreError: The database cannot be reached or refused the write.
         """
+        for _ in range(_ADD_JOB_ATTEMPTS):
+            try:
+                self._add_job(job, enqueue=enqueue)
+                return job
+            except StoreError as exc:
+                if not job.open or not isinstance(exc.__cause__, IntegrityError):
+                    raise
+            # The same request has an open job, recorded meanwhile; it may have finished
+            # since, and then this one is recorded after all.
+            existing = self.pending_job(
+                job.target, policy_digest=job.policy_digest, environment=job.environment
+            )
+            if existing is not None:
+                return existing
+        raise StoreError(
+            f"could not record the scan job for {job.target}: identical requests kept "
+            "finishing while it was recorded; ask again"
+        )
+
+    def _add_job(self, job: ScanJob, *, enqueue: Callable[[Any], None] | None) -> None:
         event = _event(
             job.requested_by,
             AuditAction.SCAN_REQUESTED,
@@ -317,6 +347,7 @@ class ServiceRecords:
         )
         with self._store._failures("record a scan job in"), self._sessions.begin() as session:
             session.add(ScanJobRow.from_model(job))
+            session.flush()  # the unique key of open jobs refuses a second one here
             session.add(event)
             if enqueue is not None:
                 session.flush()
@@ -343,17 +374,8 @@ class ServiceRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        query = (
-            select(ScanJobRow)
-            .where(
-                ScanJobRow.target == target,
-                ScanJobRow.policy_digest == policy_digest,
-                _same_environment(ScanJobRow.environment, environment),
-                ScanJobRow.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-            )
-            .order_by(ScanJobRow.created_at)
-            .limit(1)
-        )
+        key = request_key(target, policy_digest=policy_digest, environment=environment)
+        query = select(ScanJobRow).where(ScanJobRow.open_key == key)
         with self._store._failures("read the scan jobs in"), self._sessions() as session:
             row = session.scalars(query).first()
             return row.to_model() if row is not None else None
@@ -388,6 +410,8 @@ class ServiceRecords:
             StoreError: The database cannot be reached or refused the write.
         """
         values: dict[str, Any] = {"status": status.value, "updated_at": _now()}
+        if status.value in _FINISHED:
+            values["open_key"] = None
         if scan_id is not None:
             values["scan_id"] = scan_id
         if error is not None:
@@ -443,6 +467,7 @@ class ServiceRecords:
                 )
             self._store._add_scan(session, report, error=None)
             row.status = JobStatus.COMPLETE.value
+            row.open_key = None
             row.scan_id = report.scan_id
             # A job queued before a waiver was recorded is decided with it: under the newer
             # digest of the same policy (see `PolicySet.is_earlier_digest`).

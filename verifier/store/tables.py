@@ -838,6 +838,8 @@ class ScanJobRow(Base):
     __table_args__ = (
         Index("ix_scan_jobs_target", "target"),
         Index("ix_scan_jobs_status", "status"),
+        # One open job per request: two identical requests at once cannot both queue one.
+        Index("uq_scan_jobs_open_key", "open_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -851,6 +853,9 @@ class ScanJobRow(Base):
     requested_by: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: `ScanJob.request_key` while the job is queued or running, null once it is finished
+    #: (unique: null keys never collide, so finished jobs do not count).
+    open_key: Mapped[str | None] = mapped_column(String(64))
 
     @classmethod
     def from_model(cls, job: ScanJob) -> ScanJobRow:
@@ -871,6 +876,7 @@ class ScanJobRow(Base):
             requested_by=job.requested_by,
             created_at=parse_timestamp(job.created_at),
             updated_at=parse_timestamp(job.updated_at),
+            open_key=job.request_key if job.open else None,
         )
 
     def to_model(self) -> ScanJob:
