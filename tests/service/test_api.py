@@ -36,6 +36,7 @@ ROUTES = [
     ("GET", "/api/v1/bans", None, Role.VIEWER),
     ("GET", "/api/v1/blast-radius?publisher=acme", None, Role.VIEWER),
     ("GET", "/api/v1/decision-changes", None, Role.VIEWER),
+    ("GET", "/api/v1/notifications", None, Role.VIEWER),
     ("POST", "/api/v1/watches", {"target": "hf://acme/tiny@main"}, Role.SCANNER),
     ("GET", "/api/v1/watches", None, Role.VIEWER),
     # Waivers: the body's expiry is past, refused after authorising (nothing is recorded).
@@ -384,6 +385,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/hooks/huggingface",
         "/api/v1/waivers",
         "/api/v1/approvals",
+        "/api/v1/notifications",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

@@ -121,7 +121,7 @@ def test_the_migration_keeps_the_oldest_of_duplicate_open_jobs(database_url: str
         config = store._alembic_config()
         with store._engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "0013")
+            command.upgrade(config, "0014")
         jobs = sa.table(
             "scan_jobs",
             *(sa.column(name) for name in ("id", "target", "policy_name", "policy_digest")),

@@ -11,6 +11,7 @@ from typing import Any
 from verifier.errors import NotFoundError
 from verifier.evidence.dsse import PrivateKey, load_private_key
 from verifier.model import ScanStatus
+from verifier.notifications import check_notify_url, check_secret
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
 from verifier.service.admission import (
@@ -55,6 +56,12 @@ class ServiceConfig:
     upkeep_seconds: float = 0.0
     #: The organisation's PEM private key `POST /api/v1/approvals` signs with (None: refused).
     approval_key_path: Path | None = None
+    #: Where outgoing notifications go (signed webhooks; see `verifier.notifications`).
+    notify_urls: tuple[str, ...] = ()
+    #: The secret they are signed with (required with `notify_urls`).
+    notify_secret: str | None = None
+    #: Waivers expiring within this many days are notified.
+    notify_waiver_days: int = 14
 
 
 def _now() -> str:
@@ -70,9 +77,14 @@ class Service:
         Raises:
             StoreError: The database cannot be reached or migrated.
             PolicyError: The policy, registry or waivers are missing or invalid.
-            UsageError: The policy runs in dry-run mode.
+            UsageError: The policy runs in dry-run mode, or a notification URL or the
+                notification secret is not acceptable.
             KeyFileError: The approval key is missing or not a usable private key.
         """
+        if config.notify_urls:
+            for url in config.notify_urls:
+                check_notify_url(url)
+            check_secret(config.notify_secret)
         self.config = config
         self.policies = PolicySet(
             config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths

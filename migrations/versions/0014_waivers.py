@@ -1,6 +1,6 @@
 """Waivers recorded through the service (`POST /api/v1/waivers`)."""
 
-# Revision 0013. Hand-written, checked against verifier/store/tables.py by
+# Revision 0014. Hand-written, checked against verifier/store/tables.py by
 # tests/store/test_store.py.
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0012"
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """One open scan job per request: the unique `open_key` of `scan_jobs`."""
 
-# Revision 0014. Hand-written, checked against verifier/store/tables.py by
+# Revision 0015. Hand-written, checked against verifier/store/tables.py by
 # tests/store/test_store.py.
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0013"
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
