@@ -10,7 +10,7 @@ from typing import Any
 
 from verifier.errors import NotFoundError
 from verifier.evidence.dsse import PrivateKey, load_private_key
-from verifier.model import ScanStatus
+from verifier.model import ScanStatus, Severity
 from verifier.notifications import check_notify_url, check_secret
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
@@ -230,9 +230,17 @@ class Service:
             UsageError: `limit` or `offset` is out of range.
             StoreError: The database cannot be reached or read.
         """
-        registry = self.policies.for_environment(None).publishers
+        policies = self.policies.current(self.store)
+        registry = policies.for_environment(None).publishers
+        entries = self.records.inventory(limit=limit, offset=offset)
+        scan_ids = [entry.scan_id for entry in entries]
+        severities = self.records.severity_counts(scan_ids)
+        by_environment = self.records.decisions_by_environment(
+            scan_ids, policy_digest=policies.digest
+        )
+        environments = [policy.environment for policy in policies.each()]
         models = []
-        for entry in self.records.inventory(limit=limit, offset=offset):
+        for entry in entries:
             repo_id, _, commit = entry.subject.removeprefix("hf://").partition("@")
             namespace = repo_id.split("/", 1)[0]
             publisher = registry.lookup(namespace)
@@ -255,6 +263,21 @@ class Service:
                     "policy_digest": entry.policy_digest,
                     "environment": entry.environment,
                     "findings": entry.findings,
+                    "findings_by_severity": {
+                        severity.value: severities.get(entry.scan_id, {}).get(severity.value, 0)
+                        for severity in reversed(Severity)
+                    },
+                    "decisions": [
+                        {
+                            "environment": env,
+                            "decision": (
+                                found.value
+                                if (found := by_environment.get(entry.scan_id, {}).get(env))
+                                else None
+                            ),
+                        }
+                        for env in environments
+                    ],
                     "signature": entry.signature,
                 }
             )
