@@ -1394,6 +1394,10 @@ def token_list(database_url: str | None) -> None:
         click.echo(f"{item.name}\t{item.role.value}\tcreated {item.created_at}\t{state}")
 
 
+#: Shortest `serve --upkeep-interval` other than 0 (each pass asks the Hub about each watch).
+MIN_UPKEEP_SECONDS = 10.0
+
+
 def _service_options(func: F) -> F:
     """The policy and Hub options of `serve` and `worker`: a server and its workers agree."""
     for option in reversed(
@@ -1467,6 +1471,16 @@ def _service_config(
     show_default=True,
     help="Scans run at once inside the server (SQLite; on PostgreSQL workers run them).",
 )
+@click.option(
+    "--upkeep-interval",
+    type=click.FloatRange(0, 86400),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between passes that poll the watched references on the Hub and decide "
+    "again the decisions a policy change or an expired waiver made stale (0: never; they are "
+    "refreshed at start-up regardless).",
+)
 @_database_option
 def serve(
     host: str,
@@ -1476,6 +1490,7 @@ def serve(
     waivers_paths: tuple[Path, ...],
     hf_endpoint: str | None,
     jobs: int,
+    upkeep_interval: float,
     database_url: str | None,
 ) -> None:
     """Run the HTTP API (see docs/service.md).
@@ -1493,6 +1508,12 @@ def serve(
     from verifier.service.app import create_app
     from verifier.service.core import Service
 
+    if 0 < upkeep_interval < MIN_UPKEEP_SECONDS:
+        raise click.BadParameter(
+            f"0 (never) or at least {MIN_UPKEEP_SECONDS:g} seconds: each pass asks the Hub "
+            "about every watched reference",
+            param_hint="--upkeep-interval",
+        )
     service_config = _service_config(
         database_url=database_url,
         policy_path=policy_path,
@@ -1504,6 +1525,7 @@ def serve(
     service_config = replace(
         service_config,
         hub_webhook_secret=os.environ.get("VERIFIER_HUB_WEBHOOK_SECRET") or None,
+        upkeep_seconds=upkeep_interval,
     )
     service = Service(service_config)
     runs = (

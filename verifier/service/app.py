@@ -18,6 +18,7 @@ from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
+from verifier.service.upkeep import start_upkeep
 from verifier.service.watches import watch_routes
 
 Scope = MutableMapping[str, Any]
@@ -103,8 +104,15 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
         try:
+            upkeep = start_upkeep(service)
+        except BaseException:
+            service.close()
+            raise
+        try:
             yield
         finally:
+            if upkeep is not None:
+                upkeep.stop()
             service.close()
 
     app = FastAPI(

@@ -49,6 +49,9 @@ class ServiceConfig:
     max_body_bytes: int = 1 << 20
     #: The secret Hugging Face webhooks send (`X-Webhook-Secret`); None refuses every one.
     hub_webhook_secret: str | None = None
+    #: Seconds between passes that re-decide stale decisions and poll the watched references
+    #: (0: none; decisions are still refreshed once at start-up).
+    upkeep_seconds: float = 0.0
 
 
 def _now() -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,6 +147,50 @@ class BlobLocks:
             return
         for sha256 in held:
             _LOCAL_BLOB_LOCKS[sha256].release()
+
+
+#: Named locks of this process (SQLite: one server process): name -> lock.
+_LOCAL_NAMED_LOCKS: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def try_exclusive(store: Store, name: str) -> Iterator[bool]:
+    """Take the lock `name` if no one holds it; yields whether it was taken (held until the
+    block ends). Never waits.
+
+    On PostgreSQL a session advisory lock on a connection of its own (shared by every server
+    on every host, freed by the database if the process dies); on SQLite a lock of this
+    process.
+
+    Raises:
+        StoreError: The database cannot be reached.
+    """
+    if store.backend != "postgresql":
+        with _LOCAL_BLOB_LOCKS_GUARD:
+            lock = _LOCAL_NAMED_LOCKS.setdefault(name, threading.Lock())
+        taken = lock.acquire(blocking=False)
+        try:
+            yield taken
+        finally:
+            if taken:
+                lock.release()
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    with store._failures(f"take the lock {name} in"):
+        connection = store._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        taken = bool(
+            connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        )
+    try:
+        yield taken
+    finally:
+        try:
+            if taken:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        except SQLAlchemyError:
+            connection.invalidate()  # a broken connection: the server freed the lock
+        finally:
+            connection.close()
 
 
 class ServiceRecords:
