@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from benchmarks import lineage_models as lm
 from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
+from tests.test_schemas import validate
 from verifier.cli import cli
 
 CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
@@ -93,6 +94,7 @@ def test_registered_bases_are_listed(estate: tuple[HubEmulator, str]) -> None:
     _, url = estate
     code, out, _ = _run("lineage", "list", "--format", "json", database_url=url)
     assert code == 0
+    validate("lineage-bases", json.loads(out))
     bases = json.loads(out)["bases"]
     assert [b["repo_id"] for b in bases] == ["acme/base-one", "other/base-two"]
     assert all(b["hidden_size"] == ARCH.hidden for b in bases)
