@@ -1501,6 +1501,23 @@ def _service_config(
     "again the decisions a policy change or an expired waiver made stale (0: never; they are "
     "refreshed at start-up regardless).",
 )
+@click.option(
+    "--notify-url",
+    "notify_urls",
+    multiple=True,
+    metavar="URL",
+    help="Send signed notifications (decision changes, critical findings, waivers expiring "
+    "soon) to this URL (repeatable; https, or http to loopback). The HMAC secret is read from "
+    "VERIFIER_NOTIFY_SECRET.",
+)
+@click.option(
+    "--notify-waiver-days",
+    type=click.IntRange(0, 365),
+    default=14,
+    show_default=True,
+    metavar="DAYS",
+    help="Notify waivers that expire within this many days.",
+)
 @_database_option
 def serve(
     host: str,
@@ -1511,6 +1528,8 @@ def serve(
     hf_endpoint: str | None,
     jobs: int,
     upkeep_interval: float,
+    notify_urls: tuple[str, ...],
+    notify_waiver_days: int,
     database_url: str | None,
 ) -> None:
     """Run the HTTP API (see docs/service.md).
@@ -1534,6 +1553,11 @@ def serve(
             "about every watched reference",
             param_hint="--upkeep-interval",
         )
+    if notify_urls and upkeep_interval == 0:
+        raise click.BadParameter(
+            "notifications are delivered by the upkeep passes: give an interval above 0",
+            param_hint="--upkeep-interval",
+        )
     service_config = _service_config(
         database_url=database_url,
         policy_path=policy_path,
@@ -1546,6 +1570,9 @@ def serve(
         service_config,
         hub_webhook_secret=os.environ.get("VERIFIER_HUB_WEBHOOK_SECRET") or None,
         upkeep_seconds=upkeep_interval,
+        notify_urls=notify_urls,
+        notify_secret=os.environ.get("VERIFIER_NOTIFY_SECRET") or None,
+        notify_waiver_days=notify_waiver_days,
     )
     service = Service(service_config)
     runs = (

@@ -495,7 +495,9 @@ def _stateful(out: Path) -> None:
 
 # --- joblib.dump: numpy arrays of every dtype, every compressor ----------------------------
 
-JOBLIB_COMPRESSORS = ["zlib", "gzip", "bz2", "lzma", "xz"]
+JOBLIB_COMPRESSORS = ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"]
+#: The file extensions from which joblib.dump picks a compressor itself (`compress=0`).
+JOBLIB_EXTENSIONS = ["z", "gz", "bz2", "lzma", "xz", "lz4"]
 
 
 def numpy_arrays() -> dict[str, object]:
@@ -562,6 +564,34 @@ for _key in [*numpy_arrays(), *joblib_only_arrays()]:
 for _compress in JOBLIB_COMPRESSORS:
     sample(f"joblib-dump-all-dtypes-{_compress}", saver=f"joblib.dump(compress={_compress!r})")(
         _joblib_builder(_compress, None)
+    )
+
+
+def _joblib_named_builder(file_name: str, compress: object) -> Builder:
+    """What users write: a model-like object compressed under a pickle's or joblib's name."""
+
+    def build(out: Path) -> None:
+        model = {"coef": np.linspace(-1, 1, 64).reshape(8, 8), "classes": np.arange(8), "n": 8}
+        kwargs: dict[str, object] = {} if compress is None else {"compress": compress}
+        joblib.dump(model, out / file_name, **kwargs)  # type: ignore[arg-type]
+
+    return build
+
+
+# `joblib.dump(model, "model.pkl", compress=3)` is the documented idiom: a zlib stream under a
+# pickle's name. Every compressor, under `.pkl` and `.joblib`, and chosen by the extension.
+sample("joblib-dump-compress-3-pkl", saver="joblib.dump(compress=3)")(
+    _joblib_named_builder("model.pkl", 3)
+)
+for _compress in JOBLIB_COMPRESSORS:
+    for _suffix in ("pkl", "joblib"):
+        sample(
+            f"joblib-dump-{_compress}-{_suffix}",
+            saver=f"joblib.dump('model.{_suffix}', compress=({_compress!r}, 3))",
+        )(_joblib_named_builder(f"model.{_suffix}", (_compress, 3)))
+for _extension in JOBLIB_EXTENSIONS:
+    sample(f"joblib-dump-pkl-{_extension}", saver=f"joblib.dump('model.pkl.{_extension}')")(
+        _joblib_named_builder(f"model.pkl.{_extension}", None)
     )
 
 

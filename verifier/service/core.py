@@ -10,6 +10,7 @@ from typing import Any
 
 from verifier.errors import NotFoundError
 from verifier.model import ScanStatus
+from verifier.notifications import check_notify_url, check_secret
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
 from verifier.service.admission import (
@@ -52,6 +53,12 @@ class ServiceConfig:
     #: Seconds between passes that re-decide stale decisions and poll the watched references
     #: (0: none; decisions are still refreshed once at start-up).
     upkeep_seconds: float = 0.0
+    #: Where outgoing notifications go (signed webhooks; see `verifier.notifications`).
+    notify_urls: tuple[str, ...] = ()
+    #: The secret they are signed with (required with `notify_urls`).
+    notify_secret: str | None = None
+    #: Waivers expiring within this many days are notified.
+    notify_waiver_days: int = 14
 
 
 def _now() -> str:
@@ -67,8 +74,13 @@ class Service:
         Raises:
             StoreError: The database cannot be reached or migrated.
             PolicyError: The policy, registry or waivers are missing or invalid.
-            UsageError: The policy runs in dry-run mode.
+            UsageError: The policy runs in dry-run mode, or a notification URL or the
+                notification secret is not acceptable.
         """
+        if config.notify_urls:
+            for url in config.notify_urls:
+                check_notify_url(url)
+            check_secret(config.notify_secret)
         self.config = config
         self.policies = PolicySet(
             config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths

@@ -8,7 +8,9 @@ At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
   has expired since (`refresh_decisions`), recording each change with its cause;
 - asks the Hub where each watched branch or tag points and queues a scan of a commit it has
   not asked for before (`poll_watches`): the watch moves once that scan completed, as with a
-  webhook.
+  webhook;
+- records the notifications each configured URL is owed (decision changes, critical findings,
+  waivers expiring soon) and delivers those due (`verifier.service.notify`).
 
 One server at a time does a pass (a lock in the database); the others skip theirs.
 docs/service.md ("Keeping decisions current") is the user's description.
@@ -24,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from verifier.errors import SourceError, VerifierError
 from verifier.model import is_commit_id
+from verifier.notifications import Attempt, Notification, url_origin
 from verifier.redecide import Redecision, lapsed_waiver, redecide
+from verifier.service import notify
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
@@ -127,14 +131,20 @@ def poll_watches(service: Service) -> list[dict[str, Any]]:
 
 @dataclass
 class UpkeepPass:
-    """What one pass did (None: another server held the lock, so this one did nothing)."""
+    """What one pass did."""
 
     redecided: list[Redecision] = field(default_factory=list)
     queued: list[dict[str, Any]] = field(default_factory=list)
+    #: Notifications recorded, and the delivery attempts made.
+    notified: int = 0
+    delivered: list[tuple[Notification, Attempt]] = field(default_factory=list)
 
 
-def run_pass(service: Service, *, poll: bool = True) -> UpkeepPass | None:
-    """One pass: refresh the decisions, then (with `poll`) poll the watches.
+def run_pass(
+    service: Service, *, poll: bool = True, deliver: bool = True, now: datetime | None = None
+) -> UpkeepPass | None:
+    """One pass: refresh the decisions, (with `poll`) poll the watches, record the
+    notifications owed and (with `deliver`) deliver those due.
 
     Returns None when another server is doing a pass (it holds the lock).
 
@@ -142,12 +152,17 @@ def run_pass(service: Service, *, poll: bool = True) -> UpkeepPass | None:
         StoreError: The database cannot be reached, read or written.
         PolicyError: A rule raised while deciding.
     """
+    moment = now or datetime.now(UTC)
     with try_exclusive(service.store, LOCK_NAME) as taken:
         if not taken:
             return None
-        done = UpkeepPass(redecided=refresh_decisions(service))
+        notify.prepare(service)
+        done = UpkeepPass(redecided=refresh_decisions(service, now=moment))
         if poll:
             done.queued = poll_watches(service)
+        done.notified = notify.collect(service, now=moment)
+        if deliver:
+            done.delivered = notify.deliver_due(service, now=moment)
         return done
 
 
@@ -159,7 +174,7 @@ def start_upkeep(service: Service) -> UpkeepThread | None:
         StoreError: The database cannot be reached, read or written.
         PolicyError: A rule raised while deciding a recorded model.
     """
-    run_pass(service, poll=False)
+    run_pass(service, poll=False, deliver=False)
     if service.config.upkeep_seconds <= 0:
         return None
     thread = UpkeepThread(service, every=service.config.upkeep_seconds)
@@ -201,9 +216,13 @@ class UpkeepThread:
                 # nothing by itself: each decision recorded before it was complete.
                 log.exception("keeping decisions current failed on a bug")
                 continue
-            if done is not None and (done.queued or any(r.changed for r in done.redecided)):
-                log.info(
-                    "upkeep: %d decisions changed, %d scans queued for watches",
-                    sum(r.changed for r in done.redecided),
-                    len(done.queued),
-                )
+            if done is not None:
+                for notification, attempt in done.delivered:
+                    if not attempt.delivered:
+                        log.warning(
+                            "notification %d to %s not delivered (attempt %d): %s",
+                            notification.notification_id,
+                            url_origin(notification.url),
+                            notification.attempts + 1,
+                            attempt.error,
+                        )
