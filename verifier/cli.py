@@ -99,13 +99,13 @@ def _colour() -> bool | None:
 class _Group(click.Group):
     """The error boundary: verifier's own errors become one line on stderr and their exit
     code; anything unexpected becomes one line and exit 3 (never a traceback, never 0 or 1).
-    Every command added gets -v and -q."""
+    Every command and group added gets -v and -q (`verifier ban -q list` as well as
+    `verifier ban list -q`)."""
 
     group_class = type  # subgroups (policy, db) are _Group too
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not isinstance(cmd, click.Group):
-            cmd.params.extend(_verbosity_options())
+        cmd.params.extend(_verbosity_options())
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
