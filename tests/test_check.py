@@ -56,7 +56,7 @@ def test_matching_folder_passes(tmp_path: Path) -> None:
     model, lock = setup(tmp_path)
     code, doc = check(str(model), "--lock", str(lock))
     assert code == 0
-    assert (doc["matched"], doc["complete"], doc["schema_version"]) == (True, True, 1)
+    assert (doc["matched"], doc["complete"], doc["schema_version"]) == (True, True, 2)
     assert len(doc["files"]) == 4
     table = CliRunner().invoke(cli, ["check", str(model), "--lock", str(lock)])
     assert table.exit_code == 0

@@ -125,39 +125,74 @@ def pull(
 def check(
     path: StrPath,
     *,
-    lock: StrPath,
+    lock: StrPath | None = None,
+    server: str | None = None,
     model: str | None = None,
+    environment: str | None = None,
+    token: str | None = None,
     workers: int | None = None,
 ) -> CheckResult:
-    """Re-hash the model folder `path` and compare it with its lockfile entry before loading.
+    """Re-hash the model folder `path` and compare it with what was verified, before loading.
+
+    Give `lock` (a lockfile entry) or `server` (the service's record and decision).
 
     Args:
         path: the model's folder: a cache snapshot, a pulled local folder, any copy.
         lock: a lockfile from `verifier lock`.
-        model: the entry (`ns/name`) [default: read from a cache path, or the only entry].
+        server: the verification service's address (`verifier serve`): the folder must hold
+            exactly the files of its scan of the model@commit, and its decision must allow.
+        model: with `lock`, the entry (`ns/name`) [default: read from a cache path, or the only
+            entry]; with `server`, `ns/name@<commit>` [default: read from a cache path].
+        environment: with `server`, the environment whose decision counts.
+        token: with `server`, a viewer token [default: `VERIFIER_TOKEN`].
         workers: files hashed at once.
 
     Returns:
-        The result, only when every locked file matched and nothing else is there.
+        The result, only when every expected file matched, nothing else is there and (with
+        `server`) the model is allowed (or denied under a policy in audit mode:
+        `result.decision` says so).
 
     Raises:
         CheckFailedError: a file changed, is missing, is extra, could not be read, or a link
-            leaves the folder (`.result` lists the findings).
+            leaves the folder; or the service denies the model or its scan is incomplete
+            (`.result` says which).
         LockfileError: the lockfile is unreadable or has no such entry.
+        ServiceError: the service cannot be reached, has no decision for the model (never
+            scanned), or answers out of contract.
+        UsageError: neither or both of `lock` and `server`, a model not pinned to a commit, or
+            a token the service refuses.
         TargetError: `path` is not a folder.
     """
-    from verifier.check import check_model, select_entry
+    from verifier.check import (
+        check_model,
+        check_with_service,
+        refusal,
+        select_entry,
+        service_subject,
+    )
     from verifier.lockfile import read_lock
 
     folder = Path(path)
-    entry = select_entry(read_lock(Path(lock)), str(folder), model)
-    result = check_model(folder, entry, workers=workers)
-    if not result.matched:
-        first = result.findings[0]
-        where = f"{first.file}: " if first.file else ""
-        raise CheckFailedError(
-            f"{folder} does not match {entry.repo_id}@{entry.commit}: {where}{first.message}"
-            + (f" (and {len(result.findings) - 1} more)" if len(result.findings) > 1 else ""),
-            result=result,
+    if lock is not None and server is not None:
+        raise UsageError("give lock or server, not both")
+    if lock is not None:
+        entry = select_entry(read_lock(Path(lock)), str(folder), model)
+        result = check_model(folder, entry, workers=workers)
+    elif server is not None:
+        from verifier.service.client import ServiceClient
+
+        client = ServiceClient(server, token if token is not None else _env_token())
+        subject = service_subject(str(folder), model)
+        result = check_with_service(
+            folder, subject, client=client, environment=environment, workers=workers
         )
+    else:
+        raise UsageError("give lock (a lockfile) or server (the verification service)")
+    reason = refusal(result)
+    if reason is not None:
+        raise CheckFailedError(reason, result=result)
     return result
+
+
+def _env_token() -> str:
+    return os.environ.get("VERIFIER_TOKEN", "")

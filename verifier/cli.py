@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     # Everything else loads inside the command that needs it: `verifier --help` must not pay
     # for SQLAlchemy, pydantic, the scanners or the renderers (tests/test_imports.py checks).
     from verifier.bans import Ban
-    from verifier.model import ScanReport, Verdict
+    from verifier.model import CheckResult, ScanReport, Verdict
     from verifier.pipeline import HubOptions
     from verifier.placement.interface import Destination
     from verifier.policy import Policy
@@ -887,15 +887,24 @@ def _destination(cache_dir: Path | None, local_dir: Path | None) -> Destination:
     "--lock",
     "lock_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="Lockfile (from `verifier lock`) whose entry the folder must match.",
 )
+@_server_option
 @click.option(
     "--model",
-    "repo_id",
+    "model",
     default=None,
-    metavar="NS/NAME",
-    help="The lockfile entry to compare with [default: the cache folder's model, or the only one].",
+    metavar="NS/NAME[@COMMIT]",
+    help="The model the folder holds: the lockfile entry (ns/name) or, with --server, "
+    "ns/name@<commit> [default: read from a cache snapshot path; with --lock, the only entry].",
+)
+@click.option(
+    "--env",
+    "env",
+    default=None,
+    metavar="NAME",
+    help="With --server: the environment whose decision counts [default: the server's].",
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Files hashed at once.")
 @click.option(
@@ -907,41 +916,88 @@ def _destination(cache_dir: Path | None, local_dir: Path | None) -> Destination:
     help="Output format; json prints one document on stdout.",
 )
 def check_command(
-    path: Path, lock_path: Path, repo_id: str | None, workers: int | None, fmt: str
+    path: Path,
+    lock_path: Path | None,
+    server: str | None,
+    model: str | None,
+    env: str | None,
+    workers: int | None,
+    fmt: str,
 ) -> None:
-    """Gate a model already on disk: re-hash PATH's files and compare them with the lockfile.
+    """Gate a model already on disk: re-hash PATH's files and compare them with what was verified.
 
     PATH is the model's folder (a cache snapshot `.../models--ns--name/snapshots/<commit>`, a
-    --local-dir of `verifier pull`, any copy). Every locked file must be there with its locked
-    size and sha256, and nothing else may be (an extra file is drift too). Nothing is recorded
-    and nothing is fetched; start-up is light enough for a container's entrypoint.
+    --local-dir of `verifier pull`, any copy). With --lock, every locked file must be there with
+    its locked size and sha256, and nothing else may be (an extra file is drift too). With
+    --server, the same holds for the files of the service's scan of the model@commit, and the
+    service's decision for it must be allow. Nothing is recorded and nothing is fetched;
+    start-up is light enough for a container's entrypoint.
 
-    Exit status: 0 matches, 1 drift, 2 usage error (lockfile, entry), 3 a file could not be read.
+    Exit status: 0 matches (and allowed), 1 drift or denied, 2 usage error (lockfile, entry,
+    token), 3 a file could not be read, or the service has no decision or cannot be reached.
     """
-    from verifier.check import check_document, check_model, is_complete, select_entry
-    from verifier.lockfile import read_lock
+    from verifier.check import check_document, exit_code
 
-    locked = select_entry(read_lock(lock_path), str(path), repo_id)
-    result = check_model(path, locked, workers=workers)
-    complete = is_complete(result)
+    result = _check_against(path, lock_path, server, model=model, env=env, workers=workers)
     if fmt == OutputFormat.JSON.value:
         click.echo(json.dumps(check_document(result), indent=2))
     else:
-        for finding in result.findings:
-            where = f" {printable(finding.file)}:" if finding.file else ""
-            evidence = f" ({printable(finding.evidence)})" if finding.evidence else ""
-            click.echo(
-                f"{finding.code} {finding.severity.value}{where} "
-                f"{printable(finding.message)}{evidence}"
-            )
-        verdict = "matches" if result.matched else "does not match"
+        _print_check(result)
+    raise click.exceptions.Exit(int(exit_code(result)))
+
+
+def _check_against(
+    path: Path,
+    lock_path: Path | None,
+    server: str | None,
+    *,
+    model: str | None,
+    env: str | None,
+    workers: int | None,
+) -> CheckResult:
+    """`check`'s comparison: with the lockfile, or with the service's record and decision."""
+    from verifier.check import check_model, check_with_service, select_entry, service_subject
+    from verifier.lockfile import read_lock
+
+    context = click.get_current_context()
+    server_given = context.get_parameter_source("server") is click.core.ParameterSource.COMMANDLINE
+    if lock_path is not None and server_given:
+        raise UsageError("give --lock FILE or --server URL, not both")
+    if lock_path is not None:
+        # VERIFIER_SERVER in the environment does not turn a lockfile check into another one.
+        if env is not None:
+            raise UsageError("--env applies to --server (a lockfile has no environments)")
+        locked = select_entry(read_lock(lock_path), str(path), model)
+        return check_model(path, locked, workers=workers)
+    if not server:
+        raise UsageError("give --lock FILE or --server URL (or set VERIFIER_SERVER)")
+    from verifier.service.client import ServiceClient
+
+    subject = service_subject(str(path), model)
+    client = ServiceClient(server, os.environ.get("VERIFIER_TOKEN", ""))
+    return check_with_service(path, subject, client=client, environment=env, workers=workers)
+
+
+def _print_check(result: CheckResult) -> None:
+    for finding in result.findings:
+        where = f" {printable(finding.file)}:" if finding.file else ""
+        evidence = f" ({printable(finding.evidence)})" if finding.evidence else ""
         click.echo(
-            f"{printable(str(path))} {verdict} {printable(locked.repo_id)}@{locked.commit} "
-            f"({len(result.files)} files hashed, {len(locked.files)} locked)"
+            f"{finding.code} {finding.severity.value}{where} {printable(finding.message)}{evidence}"
         )
-    if not complete:
-        raise click.exceptions.Exit(int(ExitCode.ERROR))
-    raise click.exceptions.Exit(int(ExitCode.OK if result.matched else ExitCode.DENIED))
+    decision = result.decision
+    verdict = "matches" if result.matched else "does not match"
+    expected = "recorded by the service" if decision is not None else "locked"
+    click.echo(
+        f"{printable(result.path)} {verdict} {printable(result.repo_id)}@{result.commit} "
+        f"({len(result.files)} files hashed, {result.expected} {expected})"
+    )
+    if decision is not None:
+        from verifier.report.table import render_decision
+
+        target = f"{decision.subject} (scan {decision.scan_id}, {decision.server})"
+        text = render_decision(decision.verdict, target=target, status=decision.status.value)
+        click.echo(text, nl=False, color=_colour())
 
 
 @cli.command()
@@ -1045,7 +1101,7 @@ def _decide_on_server(
 ) -> None:
     """`decide --server`: the service's gate answer, printed as a local `decide` prints it."""
     from verifier.policy.schema import HF_SUBJECT
-    from verifier.report.json_format import parse_verdict_document, verdict_document
+    from verifier.report.json_format import parse_gate_document, verdict_document
     from verifier.report.table import render_decision
     from verifier.service.client import ServiceClient
 
@@ -1066,17 +1122,7 @@ def _decide_on_server(
     scan_id = answer.get("scan_id")
     if not isinstance(status, str) or not isinstance(scan_id, str):
         raise ServiceError("the service's decision names no recorded scan and status")
-    verdict = parse_verdict_document(
-        {
-            "name": answer.get("policy"),
-            "digest": answer.get("policy_digest"),
-            "mode": answer.get("mode"),
-            "environment": answer.get("environment"),
-            "reasons": answer["reasons"],
-            "waivers": answer.get("waivers", []),
-            "decision": answer["decision"],
-        }
-    )
+    verdict = parse_gate_document(answer)
     if fmt == OutputFormat.JSON.value:
         document = {
             "scan_id": scan_id,
@@ -1366,6 +1412,10 @@ def token_list(database_url: str | None) -> None:
         click.echo(f"{item.name}\t{item.role.value}\tcreated {item.created_at}\t{state}")
 
 
+#: Shortest `serve --upkeep-interval` other than 0 (each pass asks the Hub about each watch).
+MIN_UPKEEP_SECONDS = 10.0
+
+
 def _service_options(func: F) -> F:
     """The policy and Hub options of `serve` and `worker`: a server and its workers agree."""
     for option in reversed(
@@ -1439,6 +1489,33 @@ def _service_config(
     show_default=True,
     help="Scans run at once inside the server (SQLite; on PostgreSQL workers run them).",
 )
+@click.option(
+    "--upkeep-interval",
+    type=click.FloatRange(0, 86400),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between passes that poll the watched references on the Hub and decide "
+    "again the decisions a policy change or an expired waiver made stale (0: never; they are "
+    "refreshed at start-up regardless).",
+)
+@click.option(
+    "--notify-url",
+    "notify_urls",
+    multiple=True,
+    metavar="URL",
+    help="Send signed notifications (decision changes, critical findings, waivers expiring "
+    "soon) to this URL (repeatable; https, or http to loopback). The HMAC secret is read from "
+    "VERIFIER_NOTIFY_SECRET.",
+)
+@click.option(
+    "--notify-waiver-days",
+    type=click.IntRange(0, 365),
+    default=14,
+    show_default=True,
+    metavar="DAYS",
+    help="Notify waivers that expire within this many days.",
+)
 @_database_option
 def serve(
     host: str,
@@ -1448,6 +1525,9 @@ def serve(
     waivers_paths: tuple[Path, ...],
     hf_endpoint: str | None,
     jobs: int,
+    upkeep_interval: float,
+    notify_urls: tuple[str, ...],
+    notify_waiver_days: int,
     database_url: str | None,
 ) -> None:
     """Run the HTTP API (see docs/service.md).
@@ -1465,6 +1545,17 @@ def serve(
     from verifier.service.app import create_app
     from verifier.service.core import Service
 
+    if 0 < upkeep_interval < MIN_UPKEEP_SECONDS:
+        raise click.BadParameter(
+            f"0 (never) or at least {MIN_UPKEEP_SECONDS:g} seconds: each pass asks the Hub "
+            "about every watched reference",
+            param_hint="--upkeep-interval",
+        )
+    if notify_urls and upkeep_interval == 0:
+        raise click.BadParameter(
+            "notifications are delivered by the upkeep passes: give an interval above 0",
+            param_hint="--upkeep-interval",
+        )
     service_config = _service_config(
         database_url=database_url,
         policy_path=policy_path,
@@ -1476,6 +1567,10 @@ def serve(
     service_config = replace(
         service_config,
         hub_webhook_secret=os.environ.get("VERIFIER_HUB_WEBHOOK_SECRET") or None,
+        upkeep_seconds=upkeep_interval,
+        notify_urls=notify_urls,
+        notify_secret=os.environ.get("VERIFIER_NOTIFY_SECRET") or None,
+        notify_waiver_days=notify_waiver_days,
     )
     service = Service(service_config)
     runs = (

@@ -11,6 +11,7 @@ Its JSON Schema is verifier/schemas/lockfile.schema.json.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Sequence
@@ -176,13 +177,44 @@ def read_lock(path: Path) -> tuple[LockedModel, ...]:
     return tuple(models)
 
 
-def drift(locked: LockedModel, commit: str, files: Sequence[FileResult]) -> list[Finding]:
-    """LOCK-DRIFT findings: another commit, or a file changed, added or removed."""
+class DriftCode(enum.StrEnum):
+    """What a model was compared with: its lockfile entry, or the service's record of it."""
+
+    LOCK = "LOCK-DRIFT"
+    RECORD = "RECORD-DRIFT"
+
+
+#: Per comparison: a file gone, a file changed, a file added, and the word for the expected side.
+_DRIFT_WORDS = {
+    DriftCode.LOCK: (
+        "locked file is gone",
+        "file changed since it was locked",
+        "file added since the lock was written",
+        "locked",
+    ),
+    DriftCode.RECORD: (
+        "recorded file is gone",
+        "file differs from the bytes the service scanned",
+        "file is not in the service's record (it was never scanned)",
+        "recorded",
+    ),
+}
+
+
+def drift(
+    locked: LockedModel,
+    commit: str,
+    files: Sequence[FileResult],
+    *,
+    code: DriftCode = DriftCode.LOCK,
+) -> list[Finding]:
+    """Drift findings (`code`): another commit, or a file changed, added or removed."""
+    gone, changed, added, expected = _DRIFT_WORDS[code]
     findings = []
     if commit != locked.commit:
         findings.append(
             Finding(
-                "LOCK-DRIFT",
+                code.value,
                 Severity.CRITICAL,
                 f"{locked.repo_id}@{locked.revision} now resolves to another commit than locked",
                 evidence=f"locked {locked.commit}, now {commit}",
@@ -192,22 +224,23 @@ def drift(locked: LockedModel, commit: str, files: Sequence[FileResult]) -> list
     for entry in locked.files:
         actual = seen.pop(entry.path, None)
         if actual is None:
-            findings.append(_drift(entry.path, "locked file is gone", f"locked {entry.sha256}"))
+            findings.append(_drift(code, entry.path, gone, f"{expected} {entry.sha256}"))
         elif (actual.sha256, actual.size) != (entry.sha256, entry.size):
             findings.append(
                 _drift(
+                    code,
                     entry.path,
-                    "file changed since it was locked",
-                    f"locked {entry.sha256}/{entry.size}, now {actual.sha256}/{actual.size}",
+                    changed,
+                    f"{expected} {entry.sha256}/{entry.size}, now {actual.sha256}/{actual.size}",
                 )
             )
     for path in sorted(seen):
-        findings.append(_drift(path, "file added since the lock was written", None))
+        findings.append(_drift(code, path, added, None))
     return findings
 
 
-def _drift(path: str, message: str, evidence: str | None) -> Finding:
-    return Finding("LOCK-DRIFT", Severity.CRITICAL, message, file=path, evidence=evidence)
+def _drift(code: DriftCode, path: str, message: str, evidence: str | None) -> Finding:
+    return Finding(code.value, Severity.CRITICAL, message, file=path, evidence=evidence)
 
 
 def find_locked(models: Sequence[LockedModel], repo_id: str) -> LockedModel:

@@ -601,22 +601,42 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class ServiceDecision:
+    """The service's decision for the model@commit a folder on disk was checked against."""
+
+    #: The service's address (`--server`).
+    server: str
+    #: `hf://namespace/name@<commit>`.
+    subject: str
+    #: The recorded scan that answers (its files are what the folder was compared with).
+    scan_id: str
+    #: That scan's status: an incomplete scan is never allowed.
+    status: ScanStatus
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
 class CheckResult:
-    """A model on disk compared with its lockfile entry (`verifier check`)."""
+    """A model on disk compared with its lockfile entry or the service's record (`check`)."""
 
     path: str
     repo_id: str
-    #: The commit the lockfile pins.
+    #: The commit the lockfile pins (or the service's record is of).
     commit: str
     #: Files re-hashed, sorted by path.
     files: tuple[FileDigest, ...]
-    #: LOCK-DRIFT for every changed, missing or extra file (and another commit), or the
-    #: walk's own findings (unreadable, links out of the folder); empty when all matched.
+    #: How many files the lockfile entry (or the service's record) lists.
+    expected: int
+    #: LOCK-DRIFT (RECORD-DRIFT against the service) for every changed, missing or extra file
+    #: (and another commit), or the walk's own findings (unreadable, links out of the folder);
+    #: empty when all matched.
     findings: tuple[Finding, ...]
+    #: Checked against the service (`--server`): its decision; None against a lockfile.
+    decision: ServiceDecision | None = None
 
     @property
     def matched(self) -> bool:
-        """Whether every locked file is there with its locked bytes, and nothing else is."""
+        """Whether every expected file is there with its expected bytes, and nothing else is."""
         return not self.findings
 
 

@@ -77,14 +77,18 @@ MAX_FINDINGS_PER_FILE = 1_000
 MAX_FINDINGS_PER_SCAN = 10_000
 
 _PICKLE_FAMILY = frozenset({FileFormat.PICKLE, FileFormat.PYTORCH_ZIP, FileFormat.PYTORCH_LEGACY})
+#: `joblib.dump(obj, "model.pkl", compress=...)` writes a compressed stream under a pickle's name.
+#: Its content is scanned, and a pickle loader given the raw bytes must stop at once: the
+#: compressed scanner refuses the file (CONTAINER-AMBIGUOUS) when it would read on.
+_PICKLE_OR_JOBLIB = _PICKLE_FAMILY | {FileFormat.COMPRESSED}
 #: Names whose loaders are chosen by extension: content that does not fit is misparsed or hostile.
 EXPECTED_BY_NAME: dict[str, frozenset[FileFormat]] = {
     ".safetensors": frozenset({FileFormat.SAFETENSORS}),
     ".gguf": frozenset({FileFormat.GGUF}),
     ".npy": frozenset({FileFormat.NUMPY}),
     ".npz": frozenset({FileFormat.NUMPY_NPZ, FileFormat.ZIP}),
-    ".pkl": _PICKLE_FAMILY,
-    ".pickle": _PICKLE_FAMILY,
+    ".pkl": _PICKLE_OR_JOBLIB,
+    ".pickle": _PICKLE_OR_JOBLIB,
     ".pt": _PICKLE_FAMILY,
     ".pth": _PICKLE_FAMILY,
     ".ckpt": _PICKLE_FAMILY,

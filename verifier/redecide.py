@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from verifier.bans import Ban, BanHit, BanKind, Relation, blast_radius, estate_model, hits_for
@@ -76,6 +76,23 @@ def _ban_ids(verdict: Verdict) -> set[str]:
     }
 
 
+def lapsed_waiver(waivers: Iterable[tuple[str, str]], *, today: date) -> bool:
+    """Whether a decision applied a waiver that has expired by `today` (UTC) (pure).
+
+    `waivers` are the decision's (status, expiry date) pairs. Such a decision is stale:
+    decided again, the waiver no longer applies.
+    """
+    for status, expires in waivers:
+        if status != "applied":
+            continue
+        try:
+            if date.fromisoformat(expires) < today:
+                return True
+        except ValueError:
+            return True  # unreadable: decide again rather than trust it
+    return False
+
+
 def infer_cause(previous: Verdict | None, verdict: Verdict) -> Cause:
     """Why a decision made again from the same facts differs from the one before (pure).
 
@@ -102,10 +119,12 @@ def redecide(
     actor: str,
     cause: Cause | None = None,
     only: Collection[str] | None = None,
+    scans: Collection[str] | None = None,
     detail: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> list[Redecision]:
-    """Decide every recorded model (or those whose key is in `only`) again from its facts.
+    """Decide every recorded model (or those whose key is in `only`, or whose newest scan's
+    id is in `scans`) again from its facts.
 
     The newest scan of each model is decided by `policy` with the bans in force; the
     decision is recorded (unless the policy runs dry) and, where it differs from the model's
@@ -125,6 +144,8 @@ def redecide(
     done = []
     for facts, model in zip(estate, models, strict=True):
         if only is not None and model.key not in only:
+            continue
+        if scans is not None and facts.scan_id not in scans:
             continue
         reaching = hits_for(model.key, hits)
         evidence = build_evidence(facts, publishers=policy.publishers, now=moment, bans=reaching)

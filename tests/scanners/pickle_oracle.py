@@ -31,15 +31,17 @@ def recording(base):
 KINDS = [recording(pickle.Unpickler), recording(pickle._Unpickler)]
 for line in sys.stdin:
     data = bytes.fromhex(line.strip())
-    out = []
+    out, raised = [], []
     for kind in KINDS:
         unpickler = kind(io.BytesIO(data))
         unpickler.seen = []
         try:
             unpickler.load()
+            raised.append(False)
         except Exception:
-            pass
+            raised.append(True)
         out.append(unpickler.seen)
+    out.append(raised)
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
 """
@@ -58,11 +60,16 @@ class UnpicklerOracle:
 
     def imports(self, data: bytes) -> set[str]:
         """Every name either unpickler asked `find_class` for before it stopped."""
+        names, _ = self.outcome(data)
+        return names
+
+    def outcome(self, data: bytes) -> tuple[set[str], bool]:
+        """The names either unpickler imported, and whether both raised (returned nothing)."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(data.hex() + "\n")
         self._proc.stdin.flush()
-        c_names, python_names = json.loads(self._proc.stdout.readline())
-        return set(c_names) | set(python_names)
+        c_names, python_names, raised = json.loads(self._proc.stdout.readline())
+        return set(c_names) | set(python_names), all(raised)
 
     def close(self) -> None:
         """Stop the worker."""

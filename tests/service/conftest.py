@@ -1,8 +1,11 @@
-"""A running service on a fresh database, with one token per role, driven through TestClient."""
+"""A running service on a fresh database, with one token per role, driven through TestClient
+(`api`) or served by uvicorn on loopback (`server`, for the command line's client)."""
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
@@ -94,3 +98,54 @@ def postgresql_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Running:
+    """The served address, the service behind it, and a secret per role."""
+
+    url: str
+    service: Service
+    tokens: dict[Role, str]
+
+
+@pytest.fixture
+def server(database_url: str, hub: HubEmulator) -> Iterator[Running]:
+    """`verifier serve`'s app under uvicorn on a loopback port, jobs run by its threads (on
+    PostgreSQL, by a worker in this process that runs whatever is queued)."""
+    service, tokens = start(database_url)
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            service.runner.drain()
+            stop.wait(0.1)
+
+    worker = None if service.embedded else threading.Thread(target=work, daemon=True)
+    if worker is not None:
+        worker.start()
+    port = free_port()
+    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error")
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if runner.started:
+            break
+        thread.join(0.02)
+    assert runner.started, "the test server did not start"
+    try:
+        yield Running(f"http://127.0.0.1:{port}", service, tokens)
+    finally:
+        runner.should_exit = True
+        thread.join(30)
+        stop.set()
+        if worker is not None:
+            worker.join(30)

@@ -36,6 +36,7 @@ ROUTES = [
     ("GET", "/api/v1/bans", None, Role.VIEWER),
     ("GET", "/api/v1/blast-radius?publisher=acme", None, Role.VIEWER),
     ("GET", "/api/v1/decision-changes", None, Role.VIEWER),
+    ("GET", "/api/v1/notifications", None, Role.VIEWER),
     ("POST", "/api/v1/watches", {"target": "hf://acme/tiny@main"}, Role.SCANNER),
     ("GET", "/api/v1/watches", None, Role.VIEWER),
 ]
@@ -365,6 +366,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/decision-changes",
         "/api/v1/watches",
         "/api/v1/hooks/huggingface",
+        "/api/v1/notifications",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

@@ -5,77 +5,22 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-import uvicorn
 from click.testing import CliRunner, Result
 
 from tests.evidence.recorded import allowed_report, denied_report
 from tests.hub_emulator import HubEmulator
 from tests.samples import os_system
-from tests.service.conftest import start
+from tests.service.conftest import Running, free_port
 from tests.sources.test_huggingface import model_files
 from verifier.cli import cli
 from verifier.report.json_format import parse_report_document, report_document
-from verifier.service.app import create_app
 from verifier.service.client import check_server_url
-from verifier.service.core import Service
 from verifier.service.model import Role
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Running:
-    url: str
-    service: Service
-    tokens: dict[Role, str]
-
-
-@pytest.fixture
-def server(database_url: str, hub: HubEmulator) -> Iterator[Running]:
-    """`verifier serve`'s app under uvicorn on a loopback port, jobs run by its threads (on
-    PostgreSQL, by a worker in this process that runs whatever is queued)."""
-    service, tokens = start(database_url)
-    stop = threading.Event()
-
-    def work() -> None:
-        while not stop.is_set():
-            service.runner.drain()
-            stop.wait(0.1)
-
-    worker = None if service.embedded else threading.Thread(target=work, daemon=True)
-    if worker is not None:
-        worker.start()
-    port = _free_port()
-    config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error")
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if runner.started:
-            break
-        thread.join(0.02)
-    assert runner.started, "the test server did not start"
-    try:
-        yield Running(f"http://127.0.0.1:{port}", service, tokens)
-    finally:
-        runner.should_exit = True
-        thread.join(30)
-        stop.set()
-        if worker is not None:
-            worker.join(30)
 
 
 def _cli(*args: str, token: str | None) -> Result:
@@ -161,7 +106,7 @@ def test_usage_errors_before_anything_is_sent(args: list[str], says: str) -> Non
 
 
 def test_an_unreachable_server_exits_3() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = _cli("scan", "hf://acme/tiny", "--server", url, token="t")
     assert result.exit_code == 3
     assert "cannot reach the service" in result.stderr

@@ -6,7 +6,7 @@ A view of the facts model (`verifier.facts.facts_document`) with the decision ad
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from verifier.facts import facts_document, parse_facts_document
@@ -105,6 +105,22 @@ def parse_verdict_document(raw: object) -> Verdict:
         if isinstance(document.get("environment"), str)
         else None,
         waivers=waivers,
+    )
+
+
+def parse_gate_document(answer: Mapping[str, Any]) -> Verdict:
+    """The verdict in the service's gate answer (`GET /api/v1/decision`); a deny unless it
+    says allow (see `parse_verdict_document`)."""
+    return parse_verdict_document(
+        {
+            "name": answer.get("policy"),
+            "digest": answer.get("policy_digest"),
+            "mode": answer.get("mode"),
+            "environment": answer.get("environment"),
+            "reasons": answer.get("reasons"),
+            "waivers": answer.get("waivers"),
+            "decision": answer.get("decision"),
+        }
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
+from verifier.scanners.raw_pickle import raw_pickle_reading
 from verifier.scanners.sniff import (
     HEAD_SIZE,
     archive_kind,
@@ -14,7 +15,13 @@ from verifier.scanners.sniff import (
     identify,
     zfile_data_start,
 )
-from verifier.scanners.streams import UNKNOWN_SIZE, DecompressStream, InflateError, PrefixedStream
+from verifier.scanners.streams import (
+    UNKNOWN_SIZE,
+    DecompressStream,
+    InflateError,
+    PrefixedStream,
+    lz4_available,
+)
 
 #: Decompressed bytes allowed per compressed byte (deflate's ceiling is about 1032:1) ...
 MAX_RATIO = 1100
@@ -26,7 +33,11 @@ MAX_DECOMPRESSED = 64 << 30
 def scan_compressed(
     stream: ScanStream, ctx: ScanContext, member: str | None, depth: int
 ) -> Iterator[Finding]:
-    """Decompress the stream from its position and scan what it holds, by content."""
+    """Decompress the stream from its position and scan what it holds, by content.
+
+    The raw bytes are judged too, as a pickle-based loader would read them (see `raw_pickle`).
+    """
+    base = stream.tell()
     first = stream.read(4096)
     kind = compression_kind(first)
     source = PrefixedStream(first, stream)
@@ -34,6 +45,31 @@ def scan_compressed(
     if kind is None:
         yield ctx.finding(
             "ARCHIVE-UNSCANNABLE", Severity.HIGH, "compressed stream of unknown kind", member=member
+        )
+        return
+    raw = raw_pickle_reading(
+        first, size=stream.size - base, read_at=lambda at, n: stream.read_at(base + at, n)
+    )
+    if not raw.stops:
+        yield ctx.finding(
+            "CONTAINER-AMBIGUOUS",
+            Severity.HIGH,
+            f"{kind} stream whose raw bytes a pickle-based loader (pickle.load, torch.load's "
+            f"fallback, numpy.load with allow_pickle) would not refuse at once: {raw.reason}; "
+            "what follows is chosen by the file's author and is not what was scanned",
+            member=member,
+            offset=base + raw.offset,
+            evidence=f"{kind} head {first[:8].hex()}",
+        )
+    if kind == "lz4" and not lz4_available():
+        yield ctx.finding(
+            "ARCHIVE-UNSCANNABLE",
+            Severity.HIGH,
+            "lz4 stream (joblib compress='lz4'): reading it needs the lz4 package, which is "
+            "not installed (pip install 'model-weights-verifier[lz4]'); its content was not "
+            "checked",
+            member=member,
+            evidence="lz4",
         )
         return
     if depth + 1 > MAX_DEPTH:

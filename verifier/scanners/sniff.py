@@ -159,7 +159,7 @@ def archive_kind(head: bytes) -> str | None:
 
 
 def compression_kind(head: bytes) -> str | None:
-    """The compression a stream starts with: gzip, bz2, xz, lzma, zlib; None if none.
+    """The compression a stream starts with: gzip, bz2, xz, lz4, lzma, zlib; None if none.
 
     zlib and raw lzma have no real magic (a protocol 0 pickle starting `(S` passes zlib's
     2-byte header check), so those are accepted only when the head actually decompresses.
@@ -170,6 +170,8 @@ def compression_kind(head: bytes) -> str | None:
         return "bz2"
     if head.startswith(b"\xfd7zXZ\x00"):
         return "xz"
+    if head.startswith(b"\x04\x22\x4d\x18"):  # an lz4 frame (joblib's compress="lz4")
+        return "lz4"
     if zfile_data_start(head) is not None:
         return "zfile"
     if _zlib_header(head) and _inflates(head):

@@ -236,8 +236,48 @@ UNKNOWN_SIZE = 1 << 62
 _MAGIC = {"gzip": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00"}
 
 
+def lz4_available() -> bool:
+    """Whether the optional lz4 package (extra `lz4`) can be imported to read lz4 frames."""
+    try:
+        import lz4.frame  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Lz4Frames:
+    """lz4.frame's decompressor, its errors (RuntimeError) translated to InflateError."""
+
+    def __init__(self) -> None:
+        import lz4.frame
+
+        self._decoder = lz4.frame.LZ4FrameDecompressor()
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._decoder.eof)
+
+    @property
+    def needs_input(self) -> bool:
+        return bool(self._decoder.needs_input)
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._decoder.unused_data or b""
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        try:
+            out: bytes = self._decoder.decompress(data, max_length)
+        except RuntimeError as exc:
+            raise InflateError(f"corrupt lz4 data: {exc}") from None
+        return out
+
+
 def _decoder_for(kind: str) -> Any:
     import bz2
+
+    if kind == "lz4":
+        return _Lz4Frames()
 
     if kind == "gzip":
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -253,7 +293,7 @@ def _decoder_for(kind: str) -> Any:
 
 
 class DecompressStream(_DecodedStream):
-    """Every concatenated gzip, bz2, xz, lzma (alone) or zlib stream over the rest of a parent.
+    """Every concatenated gzip, bz2, xz, lzma (alone), lz4 or zlib stream over the rest of a parent.
 
     Loaders read them all (gzip.open, BZ2File and LZMAFile go on to the next stream; joblib's
     bz2/xz/lzma readers are those), so a stream that ends is followed by the next one of the same
@@ -330,9 +370,11 @@ class DecompressStream(_DecodedStream):
         magic = _MAGIC.get(self._kind)
         if magic is not None:
             return data.startswith(magic)
-        try:  # zlib and lzma-alone have no magic: a stream starts if its head decodes
+        # zlib and lzma-alone have no magic: a stream starts if its head decodes. lz4 frames
+        # are decoded by LZ4FrameFile one after another, skippable frames included (joblib).
+        try:
             _decoder_for(self._kind).decompress(data[:4096], 64)
-        except (zlib.error, lzma.LZMAError):
+        except (zlib.error, lzma.LZMAError, InflateError):
             return False
         return True
 

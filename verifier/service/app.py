@@ -18,7 +18,9 @@ from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
+from verifier.service.upkeep import start_upkeep
 from verifier.service.watches import watch_routes
+from verifier.store.notifications import MAX_LOG, NotificationRecords
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -103,8 +105,15 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
         try:
+            upkeep = start_upkeep(service)
+        except BaseException:
+            service.close()
+            raise
+        try:
             yield
         finally:
+            if upkeep is not None:
+                upkeep.stop()
             service.close()
 
     app = FastAPI(
@@ -240,6 +249,16 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
                 for e in events
             ]
         }
+
+    @app.get("/api/v1/notifications", tags=["audit"])
+    def notifications(
+        _: Annotated[ApiToken, viewer],
+        limit: Annotated[int, Query(ge=1, le=MAX_LOG)] = 100,
+    ) -> dict[str, Any]:
+        """The delivery log of outgoing notifications, newest first: event, target (the
+        URL's origin only), status, attempts, the last answer or error."""
+        found = NotificationRecords(service.store).log(limit=limit)
+        return {"notifications": [item.document() for item in found]}
 
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))

@@ -57,11 +57,8 @@ class LiftRequest(BaseModel):
 def _apply(service: Service, ban: Ban, *, actor: str, lifted: bool) -> dict[str, Any]:
     """Decide again what the ban reaches, in every environment of the server's policy (and
     register the weights a model ban names as lineage bases)."""
-    names = (None, *service.policies.environments)
-    # None is the file's default environment, which may also be one of the named ones.
-    policies = {p.environment: p for p in map(service.policies.for_environment, names)}
     redecided = apply_ban_change(
-        service.store, ban, list(policies.values()), actor=actor, lifted=lifted
+        service.store, ban, service.policies.each(), actor=actor, lifted=lifted
     )
     answer: dict[str, Any] = {
         "ban": ban.document(),

@@ -155,6 +155,20 @@ class ServiceClient:
             raise ServiceError("the service's decision has no reasons list")
         return answer
 
+    def recorded_scan(self, subject: str) -> Mapping[str, Any]:
+        """The newest recorded scan document of a pinned subject (`GET /api/v1/models/...`).
+
+        Raises:
+            UsageError: The service has no record of `subject` (404) or refuses the token.
+            ServiceError: The answer is not a model record with a scan document.
+        """
+        model_id = urllib.parse.quote(subject.removeprefix("hf://"), safe="/@")
+        answer = self._call("GET", f"/api/v1/models/{model_id}")
+        scan = answer.get("scan") if isinstance(answer, dict) else None
+        if not isinstance(scan, dict) or not isinstance(scan.get("files"), list):
+            raise ServiceError("the service's model record has no scan document with files")
+        return scan
+
     def wait(self, job_id: str, *, timeout: float) -> JobOutcome:
         """Poll the job until it is complete.
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from verifier.errors import NotFoundError
-from verifier.model import ScanStatus
+from verifier.model import ScanStatus, Severity
+from verifier.notifications import check_notify_url, check_secret
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
 from verifier.service.admission import (
@@ -49,6 +50,15 @@ class ServiceConfig:
     max_body_bytes: int = 1 << 20
     #: The secret Hugging Face webhooks send (`X-Webhook-Secret`); None refuses every one.
     hub_webhook_secret: str | None = None
+    #: Seconds between passes that re-decide stale decisions and poll the watched references
+    #: (0: none; decisions are still refreshed once at start-up).
+    upkeep_seconds: float = 0.0
+    #: Where outgoing notifications go (signed webhooks; see `verifier.notifications`).
+    notify_urls: tuple[str, ...] = ()
+    #: The secret they are signed with (required with `notify_urls`).
+    notify_secret: str | None = None
+    #: Waivers expiring within this many days are notified.
+    notify_waiver_days: int = 14
 
 
 def _now() -> str:
@@ -64,8 +74,13 @@ class Service:
         Raises:
             StoreError: The database cannot be reached or migrated.
             PolicyError: The policy, registry or waivers are missing or invalid.
-            UsageError: The policy runs in dry-run mode.
+            UsageError: The policy runs in dry-run mode, or a notification URL or the
+                notification secret is not acceptable.
         """
+        if config.notify_urls:
+            for url in config.notify_urls:
+                check_notify_url(url)
+            check_secret(config.notify_secret)
         self.config = config
         self.policies = PolicySet(
             config.policy_path, publishers=config.publishers_path, waivers=config.waivers_paths
@@ -208,8 +223,15 @@ class Service:
             StoreError: The database cannot be reached or read.
         """
         registry = self.policies.for_environment(None).publishers
+        entries = self.records.inventory(limit=limit, offset=offset)
+        scan_ids = [entry.scan_id for entry in entries]
+        severities = self.records.severity_counts(scan_ids)
+        by_environment = self.records.decisions_by_environment(
+            scan_ids, policy_digest=self.policies.digest
+        )
+        environments = [policy.environment for policy in self.policies.each()]
         models = []
-        for entry in self.records.inventory(limit=limit, offset=offset):
+        for entry in entries:
             repo_id, _, commit = entry.subject.removeprefix("hf://").partition("@")
             namespace = repo_id.split("/", 1)[0]
             publisher = registry.lookup(namespace)
@@ -232,6 +254,21 @@ class Service:
                     "policy_digest": entry.policy_digest,
                     "environment": entry.environment,
                     "findings": entry.findings,
+                    "findings_by_severity": {
+                        severity.value: severities.get(entry.scan_id, {}).get(severity.value, 0)
+                        for severity in reversed(Severity)
+                    },
+                    "decisions": [
+                        {
+                            "environment": env,
+                            "decision": (
+                                found.value
+                                if (found := by_environment.get(entry.scan_id, {}).get(env))
+                                else None
+                            ),
+                        }
+                        for env in environments
+                    ],
                     "signature": entry.signature,
                 }
             )

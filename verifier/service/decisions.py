@@ -13,6 +13,7 @@ from verifier.errors import UsageError
 from verifier.model import Verdict
 from verifier.policy import Policy, build_evidence, decide, load_policy
 from verifier.policy.schema import Mode
+from verifier.redecide import lapsed_waiver
 from verifier.report.json_format import verdict_document
 from verifier.service.model import GateDecision
 from verifier.store.bans import BanRecords
@@ -69,6 +70,11 @@ class PolicySet:
                 f"policy {self.name} has no environment {environment!r} (it has: {known})"
             )
         return policy
+
+    def each(self) -> list[Policy]:
+        """The policy of each environment, once (the default may also be a named one)."""
+        names = (None, *self.environments)
+        return list({p.environment: p for p in map(self.for_environment, names)}.values())
 
     def resolve_name(self, requested: str | None) -> str:
         """The policy a request asked for, which must be this server's.
@@ -162,7 +168,8 @@ def gate(
 
     The newest recorded scan of the subject answers: with the decision recorded under the
     server's policy digest and this environment when there is one made after every ban that
-    reached the subject was made or lifted, else decided now from the scan's recorded facts
+    reached the subject was made or lifted and no waiver it applied has expired since, else
+    decided now from the scan's recorded facts
     and the bans in force (nothing is fetched, nothing is recorded). With no recorded scan the
     answer is `unknown`, which never admits.
 
@@ -194,8 +201,16 @@ def gate(
                 },
             ),
         )
-    if recorded.verdict is not None and not BanRecords(store).banned_or_lifted_since(
-        subject, recorded.scan_id, policy_digest=policies.digest, environment=policy.environment
+    moment = now or datetime.now(UTC)
+    if (
+        recorded.verdict is not None
+        and not lapsed_waiver(
+            ((w.status, w.expires) for w in recorded.verdict.waivers),
+            today=moment.astimezone(UTC).date(),
+        )
+        and not BanRecords(store).banned_or_lifted_since(
+            subject, recorded.scan_id, policy_digest=policies.digest, environment=policy.environment
+        )
     ):
         return _answer(
             recorded.verdict,
@@ -204,7 +219,6 @@ def gate(
             status=recorded.status.value,
             policies=policies,
         )
-    moment = now or datetime.now(UTC)
     scan_id, facts = store.get_facts(recorded.scan_id)
     bans = store.bans_reaching(facts, publishers=policy.publishers)
     evidence = build_evidence(facts, publishers=policy.publishers, now=moment, bans=bans)

@@ -282,6 +282,49 @@ class BanRecords:
                 newest.append(parse_facts_document(document))
         return newest
 
+    def newest_scan_ids(self) -> list[str]:
+        """The id of the newest scan of every recorded model (the scans `estate` reads), read
+        without their facts.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanFactsRow.subject, ScanRow.target, ScanRow.id)
+            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+        )
+        seen: set[str] = set()
+        newest: list[str] = []
+        with self._store._failures("read the recorded models in"), self._sessions() as session:
+            for subject, target, scan_id in session.execute(query):
+                key = subject or target
+                if key not in seen:
+                    seen.add(key)
+                    newest.append(scan_id)
+        return newest
+
+    def newest_decisions(
+        self, *, environment: str | None
+    ) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+        """Scan id -> (policy digest, waivers) of its newest decision in this environment,
+        under whichever policy made it, for every scan decided in it.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(DecisionRow.scan_id, DecisionRow.policy_digest, DecisionRow.waivers)
+            .where(_same_environment(environment))
+            .order_by(DecisionRow.id)
+        )
+        with self._store._failures("read the decisions in"), self._sessions() as session:
+            # Ascending ids: the newest decision of each scan is the one left in the map.
+            return {
+                scan_id: (digest, list(waivers or []))
+                for scan_id, digest, waivers in session.execute(query)
+            }
+
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry
     ) -> tuple[BanHit, ...]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,6 +147,50 @@ class BlobLocks:
             return
         for sha256 in held:
             _LOCAL_BLOB_LOCKS[sha256].release()
+
+
+#: Named locks of this process (SQLite: one server process): name -> lock.
+_LOCAL_NAMED_LOCKS: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def try_exclusive(store: Store, name: str) -> Iterator[bool]:
+    """Take the lock `name` if no one holds it; yields whether it was taken (held until the
+    block ends). Never waits.
+
+    On PostgreSQL a session advisory lock on a connection of its own (shared by every server
+    on every host, freed by the database if the process dies); on SQLite a lock of this
+    process.
+
+    Raises:
+        StoreError: The database cannot be reached.
+    """
+    if store.backend != "postgresql":
+        with _LOCAL_BLOB_LOCKS_GUARD:
+            lock = _LOCAL_NAMED_LOCKS.setdefault(name, threading.Lock())
+        taken = lock.acquire(blocking=False)
+        try:
+            yield taken
+        finally:
+            if taken:
+                lock.release()
+        return
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    with store._failures(f"take the lock {name} in"):
+        connection = store._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        taken = bool(
+            connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        )
+    try:
+        yield taken
+    finally:
+        try:
+            if taken:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        except SQLAlchemyError:
+            connection.invalidate()  # a broken connection: the server freed the lock
+        finally:
+            connection.close()
 
 
 class ServiceRecords:
@@ -523,6 +569,47 @@ class ServiceRecords:
             )
             for subject, scan, decision, count, signature_status in rows
         ]
+
+    def severity_counts(self, scan_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """Scan id -> {severity: number of findings} for these scans (at most MAX_INVENTORY).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(FindingRow.scan_id, FindingRow.severity, func.count(FindingRow.id))
+            .where(FindingRow.scan_id.in_(list(scan_ids)[:MAX_INVENTORY]))
+            .group_by(FindingRow.scan_id, FindingRow.severity)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._store._failures("count the findings in"), self._sessions() as session:
+            for scan_id, severity, count in session.execute(query):
+                counts.setdefault(scan_id, {})[severity] = int(count)
+        return counts
+
+    def decisions_by_environment(
+        self, scan_ids: Collection[str], *, policy_digest: str
+    ) -> dict[str, dict[str | None, Decision]]:
+        """Scan id -> {environment: its newest decision under this policy digest} for these
+        scans (at most MAX_INVENTORY).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(DecisionRow.scan_id, DecisionRow.environment, DecisionRow.decision)
+            .where(
+                DecisionRow.scan_id.in_(list(scan_ids)[:MAX_INVENTORY]),
+                DecisionRow.policy_digest == policy_digest,
+            )
+            .order_by(DecisionRow.id)
+        )
+        found: dict[str, dict[str | None, Decision]] = {}
+        with self._store._failures("read the decisions in"), self._sessions() as session:
+            # Ascending ids: the newest decision of each scan and environment stays.
+            for scan_id, environment, decision in session.execute(query):
+                found.setdefault(scan_id, {})[environment] = Decision(decision)
+        return found
 
     def decision_of(
         self, scan_id: str, *, policy_digest: str, environment: str | None

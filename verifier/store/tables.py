@@ -974,5 +974,44 @@ class WatchUpdateRow(Base):
     #: The new commit, or None when the watch was added on a branch or tag (the scan resolves it).
     commit: Mapped[str | None] = mapped_column(String(64))
     job_id: Mapped[str] = mapped_column(String(32), ForeignKey("scan_jobs.id"))
-    #: `added` (the watch was made) or `webhook` (the Hub reported a new commit).
+    #: `added` (the watch was made), `webhook` (the Hub reported a new commit) or `poll`.
     source: Mapped[str] = mapped_column(String(16))
+
+
+class NotificationRow(Base):
+    """An event owed to a notification URL, and how its delivery went (the delivery log)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("url", "event_key", name="uq_notifications_url_event_key"),
+        Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: See `verifier.service.notify.NotificationEvent`.
+    event: Mapped[str] = mapped_column(String(32))
+    #: What the event is about (`change:12`, `findings:<scan id>`, `waiver:<id>:<expires>`):
+    #: one notification per URL and key.
+    event_key: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: See `verifier.service.notify.DeliveryStatus`.
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    #: When a pending delivery is tried next (None once delivered or given up).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotificationCursorRow(Base):
+    """How far a notification URL has been told of a source of events (ids of its rows)."""
+
+    __tablename__ = "notification_cursors"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    #: `change` (decision_changes.id) or `finding` (findings.id).
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)

@@ -78,6 +78,18 @@ class WatchRecords:
         with self._store._failures("record a watch update in"), self._sessions.begin() as s:
             s.add(row)
 
+    def requested_commits(self, watch_id: int) -> set[str]:
+        """Every commit of a watch that a scan was ever asked for (whatever became of it).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = select(WatchUpdateRow.commit).where(
+            WatchUpdateRow.watch_id == watch_id, WatchUpdateRow.commit.is_not(None)
+        )
+        with self._store._failures("read the watch updates in"), self._sessions() as session:
+            return {commit for commit in session.scalars(query) if commit is not None}
+
     def watches(self, *, repo_id: str | None = None) -> list[Watch]:
         """Every watch (of `repo_id` when given), oldest first, with its verified commit.
 

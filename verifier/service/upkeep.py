@@ -1,0 +1,228 @@
+"""Keeping decisions current without a request: re-decide what went stale, poll watches.
+
+At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
+
+- decides again, from their recorded facts, the recorded models whose newest scan has no
+  decision under the server's policy digest in one of its environments (the policy file, the
+  publisher registry or the waivers changed since) or whose decision rests on a waiver that
+  has expired since (`refresh_decisions`), recording each change with its cause;
+- asks the Hub where each watched branch or tag points and queues a scan of a commit it has
+  not asked for before (`poll_watches`): the watch moves once that scan completed, as with a
+  webhook;
+- records the notifications each configured URL is owed (decision changes, critical findings,
+  waivers expiring soon) and delivers those due (`verifier.service.notify`).
+
+One server at a time does a pass (a lock in the database); the others skip theirs.
+docs/service.md ("Keeping decisions current") is the user's description.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from verifier.errors import SourceError, VerifierError
+from verifier.model import is_commit_id
+from verifier.notifications import Attempt, Notification, url_origin
+from verifier.redecide import Redecision, lapsed_waiver, redecide
+from verifier.service import notify
+from verifier.store.bans import BanRecords
+from verifier.store.service_records import try_exclusive
+from verifier.store.watches import WatchRecords
+
+if TYPE_CHECKING:
+    from verifier.service.core import Service
+
+log = logging.getLogger(__name__)
+
+#: Who the audit log and the decision changes name for what the server does by itself.
+SERVER_ACTOR = "server"
+#: Who the audit log names for scans a poll of the watches asked for.
+POLL_ACTOR = "watch-poll"
+#: The database lock one pass holds: one server at a time keeps the decisions current.
+LOCK_NAME = "verifier.upkeep"
+
+
+def refresh_decisions(service: Service, *, now: datetime | None = None) -> list[Redecision]:
+    """Decide again every recorded model whose newest decision, in any environment of the
+    server's policy, was made under another policy digest (or none was made) or rests on a
+    waiver that has expired since.
+
+    Each decision is recorded; a change is recorded with its cause, read from the decision
+    before (`policy` after another digest decided, `waiver` when a waiver expired).
+
+    Raises:
+        StoreError: The database cannot be reached, read or written.
+        PolicyError: A rule raised while deciding.
+    """
+    moment = now or datetime.now(UTC)
+    today = moment.astimezone(UTC).date()
+    records = BanRecords(service.store)
+    newest = records.newest_scan_ids()
+    if not newest:
+        return []
+    digest = service.policies.digest
+    done: list[Redecision] = []
+    for policy in service.policies.each():
+        newest_decisions = records.newest_decisions(environment=policy.environment)
+        stale = set()
+        for scan_id in newest:
+            decided, waivers = newest_decisions.get(scan_id, (None, []))
+            lapsed = lapsed_waiver(
+                ((str(w.get("status")), str(w.get("expires"))) for w in waivers), today=today
+            )
+            if decided != digest or lapsed:
+                stale.add(scan_id)
+        if stale:
+            done += redecide(
+                service.store,
+                policy,
+                actor=SERVER_ACTOR,
+                scans=stale,
+                detail={"policy_digest": digest},
+                now=moment,
+            )
+    return done
+
+
+def poll_watches(service: Service) -> list[dict[str, Any]]:
+    """Ask the Hub where each watched branch or tag points, and queue a scan of each commit
+    not asked for before. Returns what was queued (`{"watch", "target", "job"}`).
+
+    A watch with a scan still pending is left until that scan ends; a commit whose scan was
+    asked for before (by a webhook, a poll, or the watch's creation) is not asked for again,
+    even when that scan failed. A reference the Hub cannot resolve is logged and skipped.
+
+    Raises:
+        StoreError: The database cannot be reached, read or written.
+    """
+    from verifier.sources.huggingface import HubSettings, HubSource
+
+    records = WatchRecords(service.store)
+    hub: HubSource | None = None
+    queued = []
+    for watch in records.watches():
+        if watch.pending or is_commit_id(watch.ref):
+            continue  # a scan is under way, or a pinned commit (which never moves)
+        if hub is None:
+            hub = HubSource(
+                HubSettings.from_env(
+                    endpoint=service.config.hub_endpoint, token=service.config.hub_token
+                )
+            )
+        try:
+            commit = getattr(hub.model_info(watch.repo_id, watch.ref, files=False), "sha", None)
+        except SourceError as exc:
+            log.warning("watch %s: the Hub did not say where it points: %s", watch.target, exc)
+            continue
+        if not isinstance(commit, str) or not is_commit_id(commit) or commit == watch.commit:
+            continue
+        if commit in records.requested_commits(watch.watch_id):
+            continue
+        target = f"hf://{watch.repo_id}@{commit}"
+        job = service.submit_scan(target, policy=None, environment=None, actor=POLL_ACTOR)
+        records.record_update(watch.watch_id, commit=commit, job_id=job.job_id, source="poll")
+        queued.append({"watch": watch.watch_id, "target": target, "job": job.job_id})
+    return queued
+
+
+@dataclass
+class UpkeepPass:
+    """What one pass did."""
+
+    redecided: list[Redecision] = field(default_factory=list)
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    #: Notifications recorded, and the delivery attempts made.
+    notified: int = 0
+    delivered: list[tuple[Notification, Attempt]] = field(default_factory=list)
+
+
+def run_pass(
+    service: Service, *, poll: bool = True, deliver: bool = True, now: datetime | None = None
+) -> UpkeepPass | None:
+    """One pass: refresh the decisions, (with `poll`) poll the watches, record the
+    notifications owed and (with `deliver`) deliver those due.
+
+    Returns None when another server is doing a pass (it holds the lock).
+
+    Raises:
+        StoreError: The database cannot be reached, read or written.
+        PolicyError: A rule raised while deciding.
+    """
+    moment = now or datetime.now(UTC)
+    with try_exclusive(service.store, LOCK_NAME) as taken:
+        if not taken:
+            return None
+        notify.prepare(service)
+        done = UpkeepPass(redecided=refresh_decisions(service, now=moment))
+        if poll:
+            done.queued = poll_watches(service)
+        done.notified = notify.collect(service, now=moment)
+        if deliver:
+            done.delivered = notify.deliver_due(service, now=moment)
+        return done
+
+
+def start_upkeep(service: Service) -> UpkeepThread | None:
+    """At the server's start: refresh the decisions once, then start the upkeep thread when
+    `upkeep_seconds` is set (returned, to be stopped with the server).
+
+    Raises:
+        StoreError: The database cannot be reached, read or written.
+        PolicyError: A rule raised while deciding a recorded model.
+    """
+    run_pass(service, poll=False, deliver=False)
+    if service.config.upkeep_seconds <= 0:
+        return None
+    thread = UpkeepThread(service, every=service.config.upkeep_seconds)
+    thread.start()
+    return thread
+
+
+class UpkeepThread:
+    """Runs `run_pass` every `every` seconds on a thread of the server, until `stop`."""
+
+    def __init__(self, service: Service, *, every: float) -> None:
+        """Prepare (nothing runs until `start`)."""
+        self._service, self._every = service, every
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (its first pass comes after one interval)."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="verifier-upkeep", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the pass under way, if any."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self._every):
+            try:
+                done = run_pass(self._service)
+            except VerifierError as exc:
+                log.warning("keeping decisions current failed this time: %s", exc)
+                continue
+            except Exception:
+                # A bug: logged with its traceback, and the next pass tries again. It decides
+                # nothing by itself: each decision recorded before it was complete.
+                log.exception("keeping decisions current failed on a bug")
+                continue
+            if done is not None:
+                for notification, attempt in done.delivered:
+                    if not attempt.delivered:
+                        log.warning(
+                            "notification %d to %s not delivered (attempt %d): %s",
+                            notification.notification_id,
+                            url_origin(notification.url),
+                            notification.attempts + 1,
+                            attempt.error,
+                        )
