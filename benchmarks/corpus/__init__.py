@@ -35,6 +35,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.onnx_samples",
     "benchmarks.corpus.savedmodel_samples",
     "benchmarks.corpus.identification_samples",
+    "benchmarks.corpus.sklearn_samples",
 ]
 
 Built = bytes | Mapping[str, bytes]

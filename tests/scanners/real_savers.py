@@ -611,6 +611,120 @@ def _joblib_state(out: Path) -> None:
     )
 
 
+# --- scikit-learn estimators and pipelines, joblib.dump and pickle.dump ---------------------
+
+
+def _sklearn_model(key: str) -> object:
+    """A fitted estimator as users save them: linear, trees, ensembles, pipelines, search."""
+    from sklearn.cluster import KMeans
+    from sklearn.compose import ColumnTransformer
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        IsolationForest,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.naive_bayes import GaussianNB, MultinomialNB
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import (
+        LabelEncoder,
+        MinMaxScaler,
+        OneHotEncoder,
+        PolynomialFeatures,
+        StandardScaler,
+    )
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.RandomState(0)
+    x = rng.rand(60, 4)
+    y = (x[:, 0] > 0.5).astype(int)
+    mixed = np.c_[x[:, :2], (x[:, 2] * 3).astype(int)]
+    docs = ["apple banana", "banana cherry", "cherry date apple"] * 4
+    columns = ColumnTransformer(
+        [("num", StandardScaler(), [0, 1]), ("cat", OneHotEncoder(handle_unknown="ignore"), [2])]
+    )
+    fits: dict[str, Callable[[], object]] = {
+        "logistic-regression": lambda: LogisticRegression().fit(x, y),
+        "random-forest": lambda: RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y),
+        "random-forest-regressor": lambda: RandomForestRegressor(
+            n_estimators=2, random_state=0
+        ).fit(x, x[:, 1]),
+        "gradient-boosting": lambda: GradientBoostingClassifier(n_estimators=3).fit(x, y),
+        "hist-gradient-boosting": lambda: HistGradientBoostingClassifier(max_iter=3).fit(x, y),
+        "isolation-forest": lambda: IsolationForest(n_estimators=2, random_state=0).fit(x),
+        "pipeline-scaler-logistic": lambda: make_pipeline(
+            StandardScaler(), LogisticRegression()
+        ).fit(x, y),
+        "pipeline-column-transformer": lambda: Pipeline(
+            [("columns", columns), ("clf", LogisticRegression())]
+        ).fit(mixed, y),
+        "pipeline-imputer-tree": lambda: make_pipeline(
+            SimpleImputer(), MinMaxScaler(), PolynomialFeatures(), DecisionTreeClassifier()
+        ).fit(x, y),
+        "pipeline-tfidf-naive-bayes": lambda: make_pipeline(TfidfVectorizer(), MultinomialNB()).fit(
+            docs, [0, 1, 0] * 4
+        ),
+        "svc": lambda: SVC(probability=True, random_state=0).fit(x, y),
+        "k-neighbors": lambda: KNeighborsClassifier().fit(x, y),
+        "k-means": lambda: KMeans(2, n_init=1, random_state=0).fit(x),
+        "pca": lambda: PCA(2).fit(x),
+        "mlp": lambda: MLPClassifier(max_iter=5, random_state=0).fit(x, y),
+        "sgd": lambda: SGDClassifier(random_state=0).fit(x, y),
+        "ridge": lambda: Ridge().fit(x, y),
+        "gaussian-nb": lambda: GaussianNB().fit(x, y),
+        "label-encoder": lambda: LabelEncoder().fit(["cat", "dog"]),
+        "grid-search": lambda: GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2).fit(
+            x, y
+        ),
+    }
+    return fits[key]()
+
+
+SKLEARN_MODELS = [
+    "logistic-regression", "random-forest", "random-forest-regressor", "gradient-boosting",
+    "hist-gradient-boosting", "isolation-forest", "pipeline-scaler-logistic",
+    "pipeline-column-transformer", "pipeline-imputer-tree", "pipeline-tfidf-naive-bayes", "svc",
+    "k-neighbors", "k-means", "pca", "mlp", "sgd", "ridge", "gaussian-nb", "label-encoder",
+    "grid-search",
+]  # fmt: skip
+
+
+def _sklearn_builder(key: str, saver: str) -> Builder:
+    def build(out: Path) -> None:
+        model = _sklearn_model(key)
+        if saver == "joblib":
+            joblib.dump(model, out / "model.joblib")
+        elif saver == "joblib-compressed":
+            joblib.dump(model, out / "model.pkl", compress=3)
+        else:
+            with (out / "model.pkl").open("wb") as handle:
+                pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    return build
+
+
+for _key in SKLEARN_MODELS:
+    sample(f"sklearn-{_key}-joblib", saver="joblib.dump(estimator)")(
+        _sklearn_builder(_key, "joblib")
+    )
+for _key in ("pipeline-scaler-logistic", "random-forest", "pipeline-tfidf-naive-bayes"):
+    sample(f"sklearn-{_key}-pickle", saver="pickle.dump(estimator)")(
+        _sklearn_builder(_key, "pickle")
+    )
+    sample(f"sklearn-{_key}-joblib-compress-3", saver="joblib.dump(estimator, compress=3)")(
+        _sklearn_builder(_key, "joblib-compressed")
+    )
+
+
 # --- numpy.save / savez: every non-object dtype ------------------------------------------
 
 

@@ -34,6 +34,9 @@ def test_the_corpus_covers_what_the_issue_names() -> None:
     assert {"torch-jit-save-scripted-module", "torch-jit-save-traced-module"} <= names
     for protocol in range(6):
         assert f"pickle-dump-protocol-{protocol}" in names
+    for model in ("logistic-regression", "random-forest", "pipeline-scaler-logistic"):
+        assert f"sklearn-{model}-joblib" in names
+    assert "joblib-dump-compress-3-pkl" in names
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from verifier.scanners.sklearn_globals import SKLEARN_GLOBALS
+
 
 class GlobalClass(enum.StrEnum):
     """How a pickle import is judged."""
@@ -284,6 +286,10 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         # (the walk skips them by shape and dtype; object arrays' inline pickles are walked).
         "joblib.numpy_pickle.NumpyArrayWrapper",
         *_NUMPY,
+        # scikit-learn estimators, pipelines and their fitted parts, argued per family in
+        # sklearn_globals.py and docs/scanners.md (classes that call a callable they hold are
+        # not listed).
+        *SKLEARN_GLOBALS,
     ]
 )
 
