@@ -20,7 +20,7 @@ from verifier.errors import (
     UsageError,
     VerifierError,
 )
-from verifier.formats import DEFAULT_VERIFIER_ID, EvidenceFormat
+from verifier.formats import DEFAULT_VERIFIER_ID, EvidenceFormat, JsonDocument
 from verifier.printable import printable
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 
@@ -100,13 +100,13 @@ def _colour() -> bool | None:
 class _Group(click.Group):
     """The error boundary: verifier's own errors become one line on stderr and their exit
     code; anything unexpected becomes one line and exit 3 (never a traceback, never 0 or 1).
-    Every command added gets -v and -q."""
+    Every command and group added gets -v and -q (`verifier ban -q list` as well as
+    `verifier ban list -q`)."""
 
     group_class = type  # subgroups (policy, db) are _Group too
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not isinstance(cmd, click.Group):
-            cmd.params.extend(_verbosity_options())
+        cmd.params.extend(_verbosity_options())
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -1109,6 +1109,7 @@ def decide(
     status = facts.status.value
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.DECISION.schema_version,
             "scan_id": scan_id,
             "subject": evidence["subject"]["uri"] or evidence["subject"]["target"],
             "status": status,
@@ -1153,6 +1154,7 @@ def _decide_on_server(
     verdict = parse_gate_document(answer)
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.DECISION.schema_version,
             "scan_id": scan_id,
             "subject": subject,
             "status": status,
@@ -1771,7 +1773,7 @@ def list_bases(fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         bases = store.lineage_bases()
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"bases": bases}, indent=2))
+        click.echo(json.dumps(JsonDocument.LINEAGE_BASES.document({"bases": bases}), indent=2))
         return
     if not bases:
         click.echo("no reference base registered (verifier lineage add-base TARGET)")
@@ -1798,7 +1800,7 @@ def _print_ban_change(
 ) -> None:
     affected = [item.document(ban_id=ban.ban_id) for item in redecided]
     if fmt == OutputFormat.JSON.value:
-        document: dict[str, Any] = {"ban": ban.document(), "affected": affected}
+        document = JsonDocument.BAN_CHANGE.document({"ban": ban.document(), "affected": affected})
         if registered is not None:
             document["registered_bases"] = registered
         click.echo(json.dumps(document, indent=2))
@@ -1882,7 +1884,8 @@ def ban_list(show_all: bool, fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         bans = BanRecords(store).bans(active_only=not show_all)
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"bans": [b.document() for b in bans]}, indent=2))
+        document = JsonDocument.BANS.document({"bans": [b.document() for b in bans]})
+        click.echo(json.dumps(document, indent=2))
         return
     if not bans:
         click.echo("no ban in force" if not show_all else "no ban recorded")
@@ -1970,6 +1973,7 @@ def blast_radius(
         hits = preview(store, candidate, policy=policy)
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.BLAST_RADIUS.schema_version,
             "kind": kind.value,
             "value": candidate.value,
             "models": [hit.reach_document() for hit in hits],
@@ -2018,6 +2022,7 @@ def redecide(
         raise UsageError(f"no recorded scan of {', '.join(missing)}; scan it first")
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.REDECIDE.schema_version,
             "policy": policy.name,
             "environment": policy.environment,
             "models": [item.document() for item in done],
@@ -2049,7 +2054,8 @@ def changes(subject: str | None, limit: int, fmt: str, database_url: str | None)
     with _open_store(database_url) as store:
         found = BanRecords(store).changes(limit=limit, subject=subject)
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"changes": [c.document() for c in found]}, indent=2))
+        document = JsonDocument.CHANGES.document({"changes": [c.document() for c in found]})
+        click.echo(json.dumps(document, indent=2))
         return
     if not found:
         click.echo("no change of decision recorded")
@@ -2089,7 +2095,8 @@ def watches(fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         found = WatchRecords(store).watches()
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"watches": [w.document() for w in found]}, indent=2))
+        document = JsonDocument.WATCHES.document({"watches": [w.document() for w in found]})
+        click.echo(json.dumps(document, indent=2))
         return
     if not found:
         click.echo("no watched reference (verifier watch hf://namespace/name[@ref])")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.errors import NotFoundError
-from verifier.model import ScanStatus
+from verifier.model import ScanStatus, Severity
 from verifier.notifications import check_notify_url, check_secret
 from verifier.pipeline import HubOptions
 from verifier.report.json_format import report_document
@@ -223,8 +223,15 @@ class Service:
             StoreError: The database cannot be reached or read.
         """
         registry = self.policies.for_environment(None).publishers
+        entries = self.records.inventory(limit=limit, offset=offset)
+        scan_ids = [entry.scan_id for entry in entries]
+        severities = self.records.severity_counts(scan_ids)
+        by_environment = self.records.decisions_by_environment(
+            scan_ids, policy_digest=self.policies.digest
+        )
+        environments = [policy.environment for policy in self.policies.each()]
         models = []
-        for entry in self.records.inventory(limit=limit, offset=offset):
+        for entry in entries:
             repo_id, _, commit = entry.subject.removeprefix("hf://").partition("@")
             namespace = repo_id.split("/", 1)[0]
             publisher = registry.lookup(namespace)
@@ -247,6 +254,21 @@ class Service:
                     "policy_digest": entry.policy_digest,
                     "environment": entry.environment,
                     "findings": entry.findings,
+                    "findings_by_severity": {
+                        severity.value: severities.get(entry.scan_id, {}).get(severity.value, 0)
+                        for severity in reversed(Severity)
+                    },
+                    "decisions": [
+                        {
+                            "environment": env,
+                            "decision": (
+                                found.value
+                                if (found := by_environment.get(entry.scan_id, {}).get(env))
+                                else None
+                            ),
+                        }
+                        for env in environments
+                    ],
                     "signature": entry.signature,
                 }
             )

@@ -32,6 +32,7 @@ from verifier.errors import NotFoundError, UsageError
 from verifier.redecide import Redecision, apply_ban_change, preview
 from verifier.service import dashboard_views as views
 from verifier.service.core import Service
+from verifier.service.dashboard_pages import page_routes
 from verifier.service.model import ApiToken, Role
 from verifier.service.sessions import (
     LOGIN_CSRF_COOKIE,
@@ -44,6 +45,7 @@ from verifier.service.sessions import (
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
 from verifier.store.bans import BanRecords
+from verifier.store.service_records import MAX_INVENTORY
 
 PREFIX = "/dashboard"
 #: Every dashboard answer carries these.
@@ -56,6 +58,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: Models read from the inventory at once (the API's most; the pages read them all).
+INVENTORY_CHUNK = MAX_INVENTORY
 #: Longest form body field read; the app's body limit bounds the whole body.
 _MAX_FIELDS = 16
 _FORM = "application/x-www-form-urlencoded"
@@ -213,16 +217,25 @@ def dashboard_routes(service: Service) -> APIRouter:
         return response
 
     def inventory_rows(text: str) -> list[dict[str, str]]:
-        models = service.inventory(limit=1_000, offset=0)["models"]
-        return views.filter_rows(views.inventory_rows(models), text)
+        """Every recorded model (read in chunks the API's limit allows) matching `text`."""
+        models: list[dict[str, Any]] = []
+        while True:
+            chunk = service.inventory(limit=INVENTORY_CHUNK, offset=len(models))["models"]
+            models += chunk
+            if len(chunk) < INVENTORY_CHUNK:
+                return views.filter_rows(views.inventory_rows(models), text)
 
     @router.get("/inventory")
-    def inventory(request: Request, q: Annotated[str, Query(max_length=200)] = "") -> Response:
-        def page(session: DashboardSession, token: ApiToken) -> Response:
-            rows = inventory_rows(q)
-            return render("inventory.html", 200, session, token=token, rows=rows, q=q)
+    def inventory(
+        request: Request,
+        q: Annotated[str, Query(max_length=200)] = "",
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    ) -> Response:
+        def show(session: DashboardSession, token: ApiToken) -> Response:
+            shown = views.paginate(inventory_rows(q), page, size=views.PAGE_SIZE)
+            return render("inventory.html", 200, session, token=token, page=shown, q=q)
 
-        return guarded(Role.VIEWER, request, page)
+        return guarded(Role.VIEWER, request, show)
 
     @router.get("/inventory.csv")
     def inventory_csv(request: Request, q: Annotated[str, Query(max_length=200)] = "") -> Response:
@@ -266,6 +279,7 @@ def dashboard_routes(service: Service) -> APIRouter:
                 verdict=verdict or report.verdict,
                 changes=bans.changes(limit=100, subject=subject),
                 graph=graph,
+                evidence_formats=views.EVIDENCE_LABELS,
                 node_width=views.NODE_WIDTH,
                 node_height=views.NODE_HEIGHT,
             )
@@ -320,10 +334,8 @@ def dashboard_routes(service: Service) -> APIRouter:
 
     def redecide(ban: Ban, *, actor: str, lifted: bool) -> list[Redecision]:
         """Decide again what the ban reaches, in every environment (as the API does)."""
-        names = (None, *service.policies.environments)
-        policies = {p.environment: p for p in map(service.policies.for_environment, names)}
         return apply_ban_change(
-            service.store, ban, list(policies.values()), actor=actor, lifted=lifted
+            service.store, ban, service.policies.each(), actor=actor, lifted=lifted
         )
 
     def bans_done(
@@ -380,6 +392,7 @@ def dashboard_routes(service: Service) -> APIRouter:
 
         return guarded(Role.VIEWER, request, page)
 
+    page_routes(router, service, render=render, guarded=guarded, secure=_secure)
     return router
 
 

@@ -11,9 +11,12 @@ import io
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from verifier.bans import EstateModel, Relation
+from verifier.formats import EvidenceFormat
+from verifier.policy import Policy
 
 #: Inventory columns, in order: (CSV header, key of the row).
 INVENTORY_COLUMNS = (
@@ -24,6 +27,8 @@ INVENTORY_COLUMNS = (
     ("decision", "decision"),
     ("environment", "environment"),
     ("findings", "findings"),
+    ("findings_by_severity", "findings_by_severity"),
+    ("decisions_by_environment", "decisions_by_environment"),
     ("signature", "signature"),
     ("scanned_at", "scanned_at"),
 )
@@ -47,6 +52,8 @@ def inventory_rows(models: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
                 "decision": str(model["decision"]),
                 "environment": str(model["environment"] or ""),
                 "findings": str(model["findings"]),
+                "findings_by_severity": severity_text(model["findings_by_severity"]),
+                "decisions_by_environment": decisions_text(model["decisions"]),
                 "signature": str(model["signature"] or "not checked"),
                 "scanned_at": str(model["scanned_at"]),
             }
@@ -207,3 +214,91 @@ def lineage_graph(start: EstateModel, estate: Sequence[EstateModel]) -> LineageG
 def short(label: str, limit: int = 30) -> str:
     """`label` cut to `limit` characters with an ellipsis (the full text goes in a title)."""
     return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+#: Severities, worst first, as the inventory shows its counts.
+SEVERITIES_WORST_FIRST = ("critical", "high", "medium", "low", "info")
+#: Inventory rows on one page.
+PAGE_SIZE = 100
+
+
+def severity_text(counts: Mapping[str, int]) -> str:
+    """`2 critical, 1 high`: the non-zero counts, worst first (`none` without findings)."""
+    parts = [f"{counts[s]} {s}" for s in SEVERITIES_WORST_FIRST if counts.get(s)]
+    return ", ".join(parts) or "none"
+
+
+def decisions_text(decisions: Iterable[Mapping[str, Any]]) -> str:
+    """`production: deny; staging: allow` (`default` for the file's base set)."""
+    return "; ".join(
+        f"{d['environment'] or 'default'}: {d['decision'] or 'not decided'}" for d in decisions
+    )
+
+
+@dataclass(frozen=True)
+class InventoryPage:
+    """One page of inventory rows, and where it is among the others (pages count from 1)."""
+
+    rows: list[dict[str, str]]
+    number: int
+    pages: int
+    total: int
+
+
+def paginate(rows: Sequence[dict[str, str]], page: int, *, size: int = PAGE_SIZE) -> InventoryPage:
+    """Page `page` of `rows` (clamped to the pages there are)."""
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(page, 1), pages)
+    start = (number - 1) * size
+    return InventoryPage(list(rows[start : start + size]), number, pages, len(rows))
+
+
+@dataclass(frozen=True)
+class WaiverRow:
+    """A waiver of the server's policy, with how soon it expires."""
+
+    waiver_id: str
+    rule: str
+    subject: str
+    expires: str
+    days_left: int
+    approved_by: str
+    ticket: str
+    justification: str
+    #: `expired`, `soon` (within the window) or `later`.
+    state: str
+
+
+def waiver_rows(policies: Iterable[Policy], *, today: date, soon_days: int) -> list[WaiverRow]:
+    """Every waiver of `policies` once (by id), soonest expiry first."""
+    seen: dict[str, WaiverRow] = {}
+    for policy in policies:
+        for waiver in policy.waivers:
+            days = (waiver.expires - today).days
+            state = "expired" if days < 0 else ("soon" if days <= soon_days else "later")
+            seen.setdefault(
+                waiver.id,
+                WaiverRow(
+                    waiver_id=waiver.id,
+                    rule=waiver.rule,
+                    subject=waiver.subject,
+                    expires=waiver.expires.isoformat(),
+                    days_left=days,
+                    approved_by=waiver.approved_by,
+                    ticket=waiver.ticket,
+                    justification=waiver.justification,
+                    state=state,
+                ),
+            )
+    return sorted(seen.values(), key=lambda row: (row.expires, row.waiver_id))
+
+
+#: The evidence a model page offers to download, with its label (`verifier report` formats).
+EVIDENCE_LABELS = (
+    (EvidenceFormat.CYCLONEDX, "CycloneDX ML-BOM (JSON)"),
+    (EvidenceFormat.SPDX, "SPDX 3.0.1 with the AI profile (JSON-LD)"),
+    (EvidenceFormat.VSA, "Verification summary attestation (in-toto statement, unsigned)"),
+    (EvidenceFormat.DOSSIER_HTML, "Dossier (HTML)"),
+    (EvidenceFormat.DOSSIER_PDF, "Dossier (PDF)"),
+    (EvidenceFormat.MARKDOWN, "Summary (Markdown)"),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -569,6 +569,47 @@ class ServiceRecords:
             )
             for subject, scan, decision, count, signature_status in rows
         ]
+
+    def severity_counts(self, scan_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """Scan id -> {severity: number of findings} for these scans (at most MAX_INVENTORY).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(FindingRow.scan_id, FindingRow.severity, func.count(FindingRow.id))
+            .where(FindingRow.scan_id.in_(list(scan_ids)[:MAX_INVENTORY]))
+            .group_by(FindingRow.scan_id, FindingRow.severity)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._store._failures("count the findings in"), self._sessions() as session:
+            for scan_id, severity, count in session.execute(query):
+                counts.setdefault(scan_id, {})[severity] = int(count)
+        return counts
+
+    def decisions_by_environment(
+        self, scan_ids: Collection[str], *, policy_digest: str
+    ) -> dict[str, dict[str | None, Decision]]:
+        """Scan id -> {environment: its newest decision under this policy digest} for these
+        scans (at most MAX_INVENTORY).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(DecisionRow.scan_id, DecisionRow.environment, DecisionRow.decision)
+            .where(
+                DecisionRow.scan_id.in_(list(scan_ids)[:MAX_INVENTORY]),
+                DecisionRow.policy_digest == policy_digest,
+            )
+            .order_by(DecisionRow.id)
+        )
+        found: dict[str, dict[str | None, Decision]] = {}
+        with self._store._failures("read the decisions in"), self._sessions() as session:
+            # Ascending ids: the newest decision of each scan and environment stays.
+            for scan_id, environment, decision in session.execute(query):
+                found.setdefault(scan_id, {})[environment] = Decision(decision)
+        return found
 
     def decision_of(
         self, scan_id: str, *, policy_digest: str, environment: str | None
