@@ -557,7 +557,7 @@ class LineageStatus(enum.StrEnum):
     VERIFIED = "verified"
     #: The weights could not be fingerprinted (format, dtype, architecture, unclean files).
     UNVERIFIABLE = "unverifiable"
-    #: Nothing to verify: no safetensors weights and no declared base.
+    #: Nothing to verify: no safetensors or GGUF weights and no declared base.
     NOT_APPLICABLE = "not-applicable"
 
 
