@@ -410,11 +410,48 @@ def write_keras_config_lists(folder: Path, *, size_mb: int = 60) -> list[str]:
 
 
 def write_safetensors_header_lists(folder: Path, *, size_mb: int = 90) -> list[str]:
-    """A safetensors file whose header is `size_mb` MB of empty lists (the cap is 100 MB)."""
+    """A safetensors file whose header is `size_mb` MB of empty lists (the library's cap is 100
+    MB; verifier's is 16 MiB)."""
     folder.mkdir(parents=True, exist_ok=True)
     lists = b"[" + b"[]," * (size_mb * 1_000_000 // 3) + b"[]]"
     header = b'{"__metadata__":{"a":"b"},"x":' + lists + b"}"
     (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    return ["scan", str(folder)]
+
+
+def write_safetensors_metadata_string(folder: Path, *, size: int = (16 << 20) - 64) -> list[str]:
+    """A safetensors file whose header, just under the 16 MiB cap, is one metadata string with
+    one character outside the Basic Multilingual Plane (Python then stores four bytes a
+    character, in the decoded header and in the parsed string)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = b"x" * (size - 32) + "\U0001f600".encode()
+    header = b'{"__metadata__":{"a":"' + text + b'"}}'
+    header += b" " * (-len(header) % 8)
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    return ["scan", str(folder)]
+
+
+def write_safetensors_many_tensors(folder: Path, *, count: int = 140_000) -> list[str]:
+    """A valid safetensors file of `count` one-element tensors: a header just under the node
+    cap (seven values a tensor), every entry checked and fingerprinted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = ",".join(
+        f'"model.layers.{i}.weight":{{"dtype":"F32","shape":[1],'
+        f'"data_offsets":[{4 * i},{4 * i + 4}]}}'
+        for i in range(count)
+    )
+    header = ("{" + entries + "}").encode()
+    header += b" " * (-len(header) % 8)
+    data = struct.pack("<Q", len(header)) + header + bytes(4 * count)
+    (folder / "model.safetensors").write_bytes(data)
+    return ["scan", str(folder)]
+
+
+def write_config_long_string(folder: Path, *, size_mb: int = 60) -> list[str]:
+    """A model whose config.json is one string of `size_mb` MB (under the 64 MiB JSON cap)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = b"x" * (size_mb * 1_000_000) + "\U0001f600".encode()
+    (folder / "config.json").write_bytes(b'{"model_type": "bert", "note": "' + body + b'"}')
     return ["scan", str(folder)]
 
 
@@ -458,12 +495,33 @@ CASES = (
     Case("keras-deflated-hdf5-250mb", "(new) 835 MB", write_keras_deflated_hdf5),
     Case("keras-config-60mb-of-lists", "(new) 106 s, 2.9 GB", write_keras_config_lists),
     Case("safetensors-header-90mb-of-lists", "(new) 42 s, 2.4 GB", write_safetensors_header_lists),
+    Case(
+        "safetensors-header-16mib-metadata-string",
+        "(new) 60 MB: 28 s, 7.0 GB",
+        write_safetensors_metadata_string,
+    ),
+    Case(
+        "safetensors-140000-tensors", "(new) 280,000: 14 s, 418 MiB", write_safetensors_many_tensors
+    ),
+    Case("config-json-60mb-string", "(new)", write_config_long_string),
 )
 
 
 def run_case(case: Case, work: Path) -> tuple[int, float, float, str]:
-    """Build `case` in `work`, run verifier on it; (exit code, seconds, peak MiB, stderr)."""
-    args = case.build(work / case.name)
+    """Build `case` in `work`, run verifier on it; (exit code, seconds, peak MiB, stderr).
+
+    The case is built in a process of its own: Linux carries a process's peak memory across
+    `exec`, so a child forked from a benchmark that had just built a large input in memory
+    reported the benchmark's peak as its own (earlier figures were inflated by it).
+    """
+    built = subprocess.run(
+        [sys.executable, __file__, "--build", case.name, "--dir", str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    args = json.loads(built.stdout)
     env = {**os.environ, "VERIFIER_HOME": str(work / "home")}
     started = time.perf_counter()
     child = subprocess.Popen(
@@ -486,7 +544,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", action="append", help="run only this case (repeatable)")
     parser.add_argument("--dir", type=Path, default=None, help="work folder [default: a temp]")
+    parser.add_argument("--build", help=argparse.SUPPRESS)  # build one case, print its args
     options = parser.parse_args()
+    if options.build:
+        [case] = [c for c in CASES if c.name == options.build]
+        print(json.dumps(case.build(options.dir / case.name)))
+        return 0
     chosen = [c for c in CASES if not options.case or c.name in options.case]
     work = options.dir or Path(tempfile.mkdtemp(prefix="verifier-hostile-"))
     print("| case | before | exit | time (s) | peak memory (MiB) | stderr |")

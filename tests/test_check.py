@@ -9,13 +9,18 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from tests.hub_emulator import HubEmulator
 from tests.sources.test_huggingface import model_files
 from tests.test_imports import _heavy, _loaded_after
+from verifier.check import check_with_service, exit_code, refusal
 from verifier.cli import cli
+from verifier.errors import ExitCode, ServiceError
 from verifier.lockfile import LockedFile, LockedModel, write_lock
+from verifier.model import CheckResult
+from verifier.service.client import ServiceClient
 
 COMMIT = "c" * 40
 
@@ -151,3 +156,99 @@ def test_check_starts_light(tmp_path: Path) -> None:
     loaded = _loaded_after(code)
     assert "verifier.check" in loaded  # it did check
     assert [m for m in _heavy(loaded) if not m.startswith("verifier.sources")] == []
+
+
+class RecordedService(ServiceClient):
+    """The service's two answers, as given: the client's seam without HTTP (a fake, not a mock)."""
+
+    def __init__(self, decision: dict[str, Any], scan: dict[str, Any]) -> None:
+        super().__init__("http://127.0.0.1:9", "token")
+        self.answer, self.scan = decision, scan
+
+    def decision(self, subject: str, *, environment: str | None) -> dict[str, Any]:
+        return self.answer
+
+    def recorded_scan(self, subject: str) -> dict[str, Any]:
+        return self.scan
+
+
+SUBJECT = f"hf://acme/tiny@{COMMIT}"
+
+
+def recorded(files: dict[str, bytes], **decision: Any) -> RecordedService:
+    """A service that scanned `files` as acme/tiny@COMMIT (scan s1) and decides `decision`."""
+    scan = {
+        "scan_id": "s1",
+        "status": "complete",
+        "decision": "allow",
+        "source": {
+            "type": "huggingface",
+            "repo_id": "acme/tiny",
+            "revision_requested": "main",
+            "commit": COMMIT,
+            "endpoint": "https://huggingface.co",
+        },
+        "files": [
+            {"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest(), "complete": True}
+            for p, d in sorted(files.items())
+        ],
+    }
+    answer = {
+        "decision": "allow",
+        "target": SUBJECT,
+        "scan_id": "s1",
+        "status": "complete",
+        "policy": "default",
+        "policy_digest": "sha256:0",
+        "mode": "enforce",
+        "environment": None,
+        "reasons": [],
+        "waivers": [],
+        **decision,
+    }
+    return RecordedService(answer, scan)
+
+
+def test_against_the_service_the_decision_and_the_bytes_both_count(tmp_path: Path) -> None:
+    files = model_files()
+    make_model(tmp_path / "m", files)
+
+    def run(service: RecordedService) -> CheckResult:
+        return check_with_service(tmp_path / "m", SUBJECT, client=service, environment=None)
+
+    allowed = run(recorded(files))
+    assert exit_code(allowed) is ExitCode.OK and refusal(allowed) is None
+    reason = {"rule_id": "r", "effect": "deny", "severity": "high", "message": "no"}
+    denied = run(recorded(files, decision="deny", reasons=[reason]))
+    assert exit_code(denied) is ExitCode.DENIED
+    assert refusal(denied) == f"the service denies acme/tiny@{COMMIT}: no"
+    audited = run(recorded(files, decision="deny", mode="audit", reasons=[reason]))
+    assert exit_code(audited) is ExitCode.OK  # audit mode: reported, not enforced, as decide
+    incomplete = run(recorded(files, decision="deny", status="incomplete"))
+    assert exit_code(incomplete) is ExitCode.ERROR
+    strange = run(recorded(files, decision="maybe"))  # not allow: read as deny
+    assert exit_code(strange) is ExitCode.DENIED
+    other = run(recorded({**files, "config.json": b"{}"}))
+    assert exit_code(other) is ExitCode.DENIED
+    assert [(f.code, f.file) for f in other.findings] == [("RECORD-DRIFT", "config.json")]
+
+
+def test_answers_out_of_contract_fail_closed(tmp_path: Path) -> None:
+    files = model_files()
+    make_model(tmp_path / "m", files)
+    cases = [
+        (recorded(files, scan_id="s2"), "changed while it was read"),
+        (recorded(files, decision="unknown", scan_id=None, status=None), "no decision"),
+        (recorded(files, status="unheard-of"), "names no recorded scan"),
+    ]
+    moved = recorded(files)
+    moved.scan["source"]["commit"] = "d" * 40
+    cases.append((moved, "not a scan of the files"))
+    empty = recorded({})
+    cases.append((empty, "not a scan of the files"))
+    partial = recorded(files)
+    partial.scan["files"][0]["sha256"] = None
+    cases.append((partial, "cannot vouch"))
+    for service, says in cases:
+        with pytest.raises(ServiceError, match=says):
+            check_with_service(tmp_path / "m", SUBJECT, client=service, environment=None)

@@ -248,12 +248,69 @@ def test_hook_fails_the_commit_on_a_staged_pickle(
 ) -> None:
     clean = tiny_model / "model.safetensors"
     assert _run_hook("verifier-scan", [clean], tmp_path).returncode == 0
-    bad = tiny_model / "renamed.txt"  # named like text; the binary hook scans it all the same
+    bad = tiny_model / "renamed.dat"  # not a model-format name; the binary hook takes it
     bad.write_bytes(samples.os_system(marker_dir))
     result = _run_hook("verifier-scan-binary", [clean, bad], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "PICKLE-DANGEROUS-GLOBAL" in result.stdout
     assert result.stdout.count("(scan ") == 2  # each file is its own recorded scan
+
+
+def _selected_by_pre_commit(hook: dict[str, Any], names: list[str], cwd: Path) -> list[str]:
+    """The staged files pre-commit passes to `hook`: its `files`/`exclude` patterns searched in
+    each path, its `types`, `types_or` and `exclude_types` against the tags of pre-commit's own
+    file classifier (`identify`)."""
+    from identify.identify import tags_from_path
+
+    chosen = []
+    for name in names:
+        tags = tags_from_path(str(cwd / name))
+        if (
+            re.search(hook["files"], name)
+            and not re.search(hook["exclude"], name)
+            and set(hook["types"]) <= tags
+            and (not hook["types_or"] or set(hook["types_or"]) & tags)
+            and not set(hook["exclude_types"]) & tags
+        ):
+            chosen.append(name)
+    return chosen
+
+
+def test_pre_commit_accepts_the_manifest_and_runs_the_hooks_on_what_it_selects(
+    tiny_model: Path, marker_dir: Path
+) -> None:
+    """The manifest as pre-commit itself loads it (its schema, its defaults) and the files its
+    classifier hands each hook; then each hook's entry on them, as pre-commit runs it."""
+    from pre_commit.clientlib import load_manifest
+
+    hooks = {hook["id"]: hook for hook in load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))}
+    assert set(hooks) == {"verifier-scan", "verifier-scan-binary", "verifier-scan-all"}
+    (tiny_model / "pytorch_model.bin").write_bytes(samples.os_system(marker_dir))
+    (tiny_model / "renamed.dat").write_bytes(samples.os_system(marker_dir))  # unknown suffix
+    (tiny_model / "renamed.txt").write_bytes(samples.os_system(marker_dir))  # a text suffix
+    (tiny_model / "payload").write_bytes(samples.os_system_protocol0(marker_dir))  # text bytes
+    names = sorted(p.name for p in tiny_model.iterdir() if p.is_file())
+    selected = {
+        hook_id: _selected_by_pre_commit(hook, names, tiny_model) for hook_id, hook in hooks.items()
+    }
+    assert {"pytorch_model.bin", "model.safetensors"} <= set(selected["verifier-scan"])
+    assert "renamed.dat" not in selected["verifier-scan"]
+    assert "renamed.dat" in selected["verifier-scan-binary"]
+    # The limits docs/ci.md states: pre-commit types a file by its suffix when it knows the
+    # suffix (`.txt` is text whatever the bytes) and by content only otherwise (a protocol-0
+    # pickle is text). Only verifier-scan-all hands every staged file to verifier.
+    assert "renamed.txt" not in selected["verifier-scan-binary"]
+    assert "payload" not in selected["verifier-scan-binary"]
+    assert selected["verifier-scan-all"] == names
+    for hook_id, chosen in selected.items():
+        result = _run_hook(hook_id, [tiny_model / name for name in chosen], tiny_model)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "PICKLE-DANGEROUS-GLOBAL" in result.stdout
+    result = _run_hook("verifier-scan-all", [tiny_model / "payload"], tiny_model)
+    assert result.returncode == 1 and "(scan " in result.stdout
+    clean = [name for name in selected["verifier-scan"] if name != "pytorch_model.bin"]
+    assert _run_hook("verifier-scan", [tiny_model / n for n in clean], tiny_model).returncode == 0
+    assert not list(marker_dir.iterdir())
 
 
 SHELL_OPERATORS = {">", ">>", "|", "||", "&&", ";", "2>", "<"}

@@ -171,6 +171,31 @@ def test_bounded_json_refuses_before_parsing(document: bytes, problem: str) -> N
         bounded_json.loads(document, bounded_json.TRUST_INPUT)
 
 
+_JSON_BYTES = st.sampled_from([b'"', b"\\", b"a", b"[", b"]", b"{", b"}", b",", b":", b"0"])
+
+
+@given(st.lists(_JSON_BYTES, max_size=120).map(b"".join), st.integers(1, 16))
+def test_bounded_json_windows_blank_strings_as_one_pass_does(raw: bytes, window: int) -> None:
+    # Cut into windows never inside a string, the blanked document is the same bytes.
+    blanked = b"".join(bounded_json._blanked(raw, window=window))
+    assert blanked == bounded_json._STRING.sub(b"0", raw)
+
+
+def test_long_json_string_is_checked_in_bounded_memory() -> None:
+    # The regex `"(?:[^"\\]|\\.)*"` kept state per character: 556 MiB for this 4 MB string,
+    # 7 GB for a 60 MB one in a safetensors header or a config.json.
+    import tracemalloc
+
+    document = b'{"a": "' + b"x" * 4_000_000 + b'", "b": [' + b"1," * 1_000_000 + b"1]}"
+    tracemalloc.start()
+    try:
+        bounded_json.check_shape(document, bounded_json.MODEL_CONFIG)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
 def test_bounded_json_parses_what_fits() -> None:
     text = '{"a": [[1, 2], {"b": "[[[[,,,,"}], "c": "\\"]]"}'
     assert bounded_json.loads(text, bounded_json.TRUST_INPUT) == json.loads(text)
@@ -255,7 +280,30 @@ def test_safetensors_header_of_millions_of_lists_is_refused_before_parsing(
     doc = json.loads(out)
     assert code == 1 and doc["decision"] == "deny"
     [refused] = [f for f in doc["findings"] if f["code"] == "SAFETENSORS-HEADER-INVALID"]
-    assert "past the JSON caps (about" in refused["message"]
+    assert "past the JSON caps (more than" in refused["message"]
+
+
+def test_safetensors_header_over_16_mib_is_refused_unparsed(tmp_path: Path) -> None:
+    args = hostile.write_safetensors_metadata_string(tmp_path / "model", size=(16 << 20) + 64)
+    code, out, _ = _run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 1 and doc["decision"] == "deny"
+    [refused] = [f for f in doc["findings"] if f["code"] == "SAFETENSORS-HEADER-INVALID"]
+    assert f"exceeds the {16 << 20}-byte cap" in refused["message"]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda folder: hostile.write_safetensors_metadata_string(folder, size=1 << 20),
+        lambda folder: hostile.write_safetensors_many_tensors(folder, count=5_000),
+        lambda folder: hostile.write_config_long_string(folder, size_mb=2),
+    ],
+    ids=["metadata-string", "many-tensors", "config-string"],
+)
+def test_large_but_valid_headers_and_configs_are_allowed(tmp_path: Path, build: Any) -> None:
+    code, out, _ = _run(*build(tmp_path / "model"), "--format", "json")
+    assert code == 0 and json.loads(out)["decision"] == "allow"
 
 
 def test_python_file_of_too_many_tokens_is_not_parsed(tmp_path: Path) -> None:

@@ -73,6 +73,33 @@ def test_no_requirement_is_listed_twice(name: str) -> None:
     assert [n for n, c in counts.items() if c > 1] == []
 
 
+def _names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+def _included_extras(extra: str) -> set[str]:
+    """The extras `extra` pulls in through this distribution (`name[a,b]`), transitively."""
+    found: set[str] = set()
+    pending = [extra]
+    while pending:
+        for requirement in map(Requirement, PROJECT["optional-dependencies"][pending.pop()]):
+            if canonicalize_name(requirement.name) == DISTRIBUTION:
+                pending.extend(requirement.extras - found)
+                found |= requirement.extras
+    return found
+
+
+@pytest.mark.parametrize("extra", sorted(PROJECT["optional-dependencies"]))
+def test_no_extra_repeats_what_it_already_installs(extra: str) -> None:
+    # Every extra installs the runtime dependencies, and the extras it names: a second
+    # specifier for one of those is a second place to update (and to get wrong).
+    own = _names(PROJECT["optional-dependencies"][extra]) - {DISTRIBUTION}
+    installed = _names(PROJECT["dependencies"])
+    for included in _included_extras(extra):
+        installed |= _names(PROJECT["optional-dependencies"][included]) - {DISTRIBUTION}
+    assert sorted(own & installed) == []
+
+
 def test_extras_refer_to_this_distribution() -> None:
     for name, requirements in _requirement_lists().items():
         for requirement in map(Requirement, requirements):
@@ -157,3 +184,10 @@ def test_the_dashboard_templates_are_package_data() -> None:
     assert assets, "no dashboard templates found"
     unshipped = [a for a in assets if not any(fnmatch(a, pattern) for pattern in patterns)]
     assert not unshipped, f"dashboard files missing from package-data: {unshipped}"
+
+
+@pytest.mark.parametrize("requirement", [*PROJECT["dependencies"]], ids=str)
+def test_every_runtime_dependency_has_an_upper_bound(requirement: str) -> None:
+    # verifier calls each of these directly; a new major release is tested before it is let in.
+    upper = [s for s in Requirement(requirement).specifier if s.operator in {"<", "<=", "~=", "=="}]
+    assert upper, f"{requirement}: no upper bound"

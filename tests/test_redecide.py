@@ -8,6 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from tests.test_schemas import validate_output
 from verifier.cli import cli
 from verifier.model import Decision, RuleOutcome, Severity, Verdict, WaiverOutcome
 from verifier.redecide import Cause, infer_cause
@@ -35,7 +36,9 @@ def _policy(folder: Path, name: str, default: str) -> str:
 def _run(*args: str, url: str) -> tuple[int, Any]:
     result = CliRunner().invoke(cli, [*args, "--format", "json", "--database-url", url])
     assert result.stdout.strip(), result.output
-    return result.exit_code, json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    validate_output(args, document)
+    return result.exit_code, document
 
 
 def test_a_policy_change_is_recorded_with_its_cause(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import click
 import jsonschema
 import pytest
 import referencing
@@ -19,9 +21,30 @@ from tests.sources.test_huggingface import CARD, model_files
 from verifier import model
 from verifier.cli import cli
 from verifier.facts import SCHEMA_VERSION, facts_document
+from verifier.formats import JsonDocument
+
+BAN_KINDS = ("model", "publisher", "jurisdiction", "blob")
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("facts", "scan", "lockfile", "check")
+NAMES = ("facts", "scan", "lockfile", "check", *(d.value for d in JsonDocument))
+
+#: The schema of every command that prints JSON (`--format json`), by command path.
+COMMAND_SCHEMAS = {
+    ("scan",): "scan",
+    ("pull",): "scan",
+    ("show",): "scan",
+    ("check",): "check",
+    ("history",): JsonDocument.HISTORY.value,
+    ("decide",): JsonDocument.DECISION.value,
+    ("lineage", "list"): JsonDocument.LINEAGE_BASES.value,
+    **{("ban", kind): JsonDocument.BAN_CHANGE.value for kind in BAN_KINDS},
+    ("ban", "lift"): JsonDocument.BAN_CHANGE.value,
+    ("ban", "list"): JsonDocument.BANS.value,
+    ("blast-radius",): JsonDocument.BLAST_RADIUS.value,
+    ("redecide",): JsonDocument.REDECIDE.value,
+    ("changes",): JsonDocument.CHANGES.value,
+    ("watches",): JsonDocument.WATCHES.value,
+}
 
 
 def shipped(name: str) -> dict[str, Any]:
@@ -40,6 +63,43 @@ def validate(name: str, document: Any) -> None:
     validator = jsonschema.Draft202012Validator(SCHEMAS[name], registry=REGISTRY)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
     assert not errors, [f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]]
+
+
+def validate_output(args: Sequence[str], document: Any) -> None:
+    """Validate what the command `args` printed against its command's schema."""
+    path = next(
+        (path for path in COMMAND_SCHEMAS if tuple(args[: len(path)]) == path),
+        None,
+    )
+    assert path is not None, f"no schema for the JSON of verifier {' '.join(args[:2])}"
+    validate(COMMAND_SCHEMAS[path], document)
+
+
+def _json_commands(command: click.Command, path: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    if isinstance(command, click.Group):
+        found: set[tuple[str, ...]] = set()
+        for name, sub in command.commands.items():
+            found |= _json_commands(sub, (*path, name))
+        return found
+    return {
+        path
+        for param in command.params
+        if param.name == "fmt"
+        and isinstance(param.type, click.Choice)
+        and "json" in param.type.choices
+    }
+
+
+def test_every_command_that_prints_json_has_a_schema() -> None:
+    assert _json_commands(cli) == set(COMMAND_SCHEMAS)
+
+
+@pytest.mark.parametrize("document", list(JsonDocument))
+def test_each_document_names_its_version_and_schema(document: JsonDocument) -> None:
+    schema = SCHEMAS[document.value]
+    assert schema["properties"]["schema_version"] == {"const": document.schema_version}
+    assert "schema_version" in schema["required"]
+    assert schema["$id"].endswith(f"/docs/schemas/{document.value}.schema.json")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -71,7 +131,9 @@ def test_enums_and_version_follow_the_code() -> None:
 
 def json_out(*args: str) -> tuple[int, Any]:
     result = CliRunner().invoke(cli, [*args, "--format", "json"], catch_exceptions=False)
-    return result.exit_code, json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    validate_output(args, document)
+    return result.exit_code, document
 
 
 def test_local_scans_single_and_several(tiny_model: Path, tmp_path: Path, marker_dir: Path) -> None:
@@ -132,3 +194,45 @@ def test_schemas_are_package_data() -> None:
     assert '"schemas/*.json"' in pyproject
     shipped_names = {p.name for p in (ROOT / "verifier" / "schemas").iterdir()}
     assert shipped_names == {f"{name}.schema.json" for name in NAMES}
+
+
+def test_history_decide_bans_redecide_changes_watches_lineage(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    """Every other JSON document, emitted by its command (json_out validates each one)."""
+    hub.add_repo("acme/base", model_files(fill=3))
+    hub.add_repo("acme/tuned", model_files(), card_data=CARD, tags=["base_model:acme/base"])
+    _code, base = json_out("scan", "hf://acme/base")
+    _code, tuned = json_out("scan", "hf://acme/tuned")
+    subject = f"hf://acme/tuned@{tuned['source']['commit']}"
+    digest = base["files"][0]["sha256"]
+
+    _code, history = json_out("history")
+    assert [s["scan_id"] for s in history["scans"]] == [tuned["scan_id"], base["scan_id"]]
+    _code, decided = json_out("decide", subject)
+    assert decided["decision"] == tuned["decision"] and decided["recorded"] is True
+    _code, preview = json_out("blast-radius", "--model", "acme/base")
+    assert {m["subject"] for m in preview["models"]} >= {subject}
+    assert json_out("blast-radius", "--blob", f"sha256:{digest}")[1]["models"]
+    _code, banned = json_out("ban", "model", "acme/base", "--reason", "withdrawn")
+    assert subject in {a["subject"] for a in banned["affected"]}
+    for kind, value in (("publisher", "evil"), ("jurisdiction", "zz"), ("blob", "ab" * 32)):
+        assert json_out("ban", kind, value, "--reason", "test")[1]["affected"] == []
+    _code, listed = json_out("ban", "list")
+    assert len(listed["bans"]) == 4
+    _code, changed = json_out("changes")
+    assert any(c["subject"] == subject and c["cause"] == "ban" for c in changed["changes"])
+    _code, lifted = json_out("ban", "lift", str(banned["ban"]["id"]), "--reason", "cleared")
+    assert lifted["ban"]["active"] is False
+    assert len(json_out("ban", "list", "--all")[1]["bans"]) == 4
+    _code, again = json_out("redecide", "--all")
+    assert {m["subject"] for m in again["models"]} >= {subject}
+    assert CliRunner().invoke(cli, ["watch", "hf://acme/tuned"]).exit_code == 0
+    _code, watched = json_out("watches")
+    assert [w["target"] for w in watched["watches"]] == ["hf://acme/tuned@main"]
+    _code, bases = json_out("lineage", "list")
+    assert isinstance(bases["bases"], list)
+
+    for name in NAMES[4:]:
+        with pytest.raises(AssertionError):
+            validate(name, {"schema_version": 1, "unexpected": True})

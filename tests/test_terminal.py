@@ -24,14 +24,14 @@ VERIFIER = Path(sys.executable).parent / "verifier"
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command and subgroup below `group`, by path."""
     context = click.Context(group)
     for name in group.list_commands(context):
         command = group.get_command(context, name)
         assert command is not None
+        yield (*path, name)
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))
-        else:
-            yield (*path, name)
 
 
 def _command(path: tuple[str, ...]) -> click.Command:
@@ -74,6 +74,16 @@ def test_quiet_and_verbose_before_or_after_the_command(tiny_model: Path, args: l
     result = CliRunner().invoke(cli, [a.replace("{model}", str(tiny_model)) for a in args])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["decision"] == "allow"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ban", "-q", "list"], ["ban", "list", "-q"], ["-v", "lineage", "-q", "list", "-v"]],
+    ids=" ".join,
+)
+def test_quiet_and_verbose_on_a_group_and_its_command(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
 
 
 def test_quiet_silences_status_lines_not_errors(tiny_model: Path, tmp_path: Path) -> None:

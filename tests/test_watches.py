@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.test_schemas import validate
 from verifier.cli import cli
 from verifier.errors import UsageError
 from verifier.watches import RefUpdate, hub_updates, parse_watch_target, secret_matches
@@ -95,6 +96,7 @@ def test_watch_command(sqlite_url: str) -> None:
     assert again.stdout == "already watching hf://acme/tiny@main (watch 1)\n"
     assert run("watch", "/etc").exit_code == 2
     listed = run("watches", "--format", "json")
+    validate("watches", json.loads(listed.stdout))
     [watch] = json.loads(listed.stdout)["watches"]
     assert (watch["target"], watch["commit"], watch["pending"]) == (
         "hf://acme/tiny@main",

@@ -20,7 +20,7 @@ from verifier.errors import (
     UsageError,
     VerifierError,
 )
-from verifier.formats import DEFAULT_VERIFIER_ID, EvidenceFormat
+from verifier.formats import DEFAULT_VERIFIER_ID, EvidenceFormat, JsonDocument
 from verifier.printable import printable
 from verifier.report import HISTORY_FORMATS, OutputFormat, render_history, render_report
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from verifier.redecide import Redecision
     from verifier.service.core import ServiceConfig
     from verifier.signatures.interface import SignatureRequest
+    from verifier.sources.interface import Progress
     from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,13 +100,13 @@ def _colour() -> bool | None:
 class _Group(click.Group):
     """The error boundary: verifier's own errors become one line on stderr and their exit
     code; anything unexpected becomes one line and exit 3 (never a traceback, never 0 or 1).
-    Every command added gets -v and -q."""
+    Every command and group added gets -v and -q (`verifier ban -q list` as well as
+    `verifier ban list -q`)."""
 
     group_class = type  # subgroups (policy, db) are _Group too
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not isinstance(cmd, click.Group):
-            cmd.params.extend(_verbosity_options())
+        cmd.params.extend(_verbosity_options())
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -215,15 +216,11 @@ def _exit_code(report: ScanReport) -> ExitCode:
 
 
 def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
-    """3 when something could not be checked; else 1 for an enforced deny; else 0."""
-    from verifier.model import Decision
-    from verifier.policy.schema import Mode
-
+    """3 when something could not be checked; else 1 for a deny that blocks (enforced, or a
+    ban's in any mode); else 0."""
     if status != "complete":
         return ExitCode.ERROR
-    if verdict.mode != Mode.ENFORCE.value:
-        return ExitCode.OK
-    return ExitCode.OK if verdict.decision is Decision.ALLOW else ExitCode.DENIED
+    return ExitCode.DENIED if verdict.blocks else ExitCode.OK
 
 
 def _signature_options(func: F) -> F:
@@ -556,6 +553,34 @@ def scan(
     raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
 
 
+def _scan_one(
+    target: str,
+    hub: HubOptions,
+    *,
+    policy: Policy,
+    recorder: Store,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    signature: SignatureRequest | None = None,
+) -> ScanReport:
+    """Build the source TARGET names and scan it through the one pipeline."""
+    from verifier.pipeline import scan_source
+    from verifier.sources.targets import SourceSettings, open_source
+
+    # What the caller of the command line handed in (tests: no back-off), else the defaults.
+    handed = click.get_current_context().find_root().obj
+    settings = handed if isinstance(handed, SourceSettings) else None
+    return scan_source(
+        open_source(target, hub=hub, settings=settings),
+        policy=policy,
+        recorder=recorder,
+        workers=workers,
+        progress=progress,
+        signature=signature,
+        locked=hub.locked,
+    )
+
+
 def _run_scans(
     jobs: list[tuple[str, HubOptions]],
     *,
@@ -565,19 +590,18 @@ def _run_scans(
     database_url: str | None,
 ) -> list[ScanReport]:
     """Scan each (target, Hub options) in turn, recording each, with progress on stderr."""
-    from verifier.pipeline import run_scan
     from verifier.progress import download_progress
 
     reports = []
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for job_target, job_hub in jobs:
             reports.append(
-                run_scan(
+                _scan_one(
                     job_target,
+                    job_hub,
                     policy=policy,
                     recorder=store,
                     workers=workers,
-                    hub=job_hub,
                     progress=progress,
                     signature=signature,
                 )
@@ -638,7 +662,7 @@ def _check_sarif_root(
     sarif_root: Path | None, *, fmt: str, targets: tuple[str, ...], lock_path: Path | None
 ) -> None:
     """Refuse --sarif-root before scanning where it cannot apply."""
-    from verifier.sources.huggingface import is_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target
 
     if sarif_root is None:
         return
@@ -659,7 +683,7 @@ def _scan_jobs(
     from dataclasses import replace
 
     from verifier.lockfile import find_locked, read_lock
-    from verifier.sources.huggingface import is_hub_target, parse_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target, parse_hub_target
 
     if lock_path is None:
         if target is None:
@@ -712,9 +736,9 @@ def lock(
     on any drift: another commit, or a changed, added or removed file.
     """
     from verifier.lockfile import locked_from_report, write_lock
-    from verifier.pipeline import HubOptions, run_scan
+    from verifier.pipeline import HubOptions
     from verifier.progress import download_progress
-    from verifier.sources.huggingface import is_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target
 
     for target in targets:
         if not is_hub_target(target):
@@ -724,8 +748,8 @@ def lock(
     models = []
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for target in targets:
-            report = run_scan(
-                target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
+            report = _scan_one(
+                target, hub, policy=policy, recorder=store, workers=workers, progress=progress
             )
             code = _exit_code(report)
             if code is not ExitCode.OK:
@@ -821,7 +845,7 @@ def pull(
     """
     from verifier.pipeline import HubOptions
     from verifier.pull import place, refusal
-    from verifier.sources.huggingface import is_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target
 
     if cache_dir is not None and local_dir is not None:
         raise UsageError("give --cache-dir or --local-dir, not both")
@@ -1081,6 +1105,7 @@ def decide(
     status = facts.status.value
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.DECISION.schema_version,
             "scan_id": scan_id,
             "subject": evidence["subject"]["uri"] or evidence["subject"]["target"],
             "status": status,
@@ -1125,6 +1150,7 @@ def _decide_on_server(
     verdict = parse_gate_document(answer)
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.DECISION.schema_version,
             "scan_id": scan_id,
             "subject": subject,
             "status": status,
@@ -1721,13 +1747,13 @@ def add_base(
     3 the scan did not complete or the weights could not be fingerprinted.
     """
     from verifier.errors import LineageError
-    from verifier.pipeline import HubOptions, run_scan
+    from verifier.pipeline import HubOptions
     from verifier.progress import download_progress
 
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
-        report = run_scan(target, policy=policy, recorder=store, hub=hub, progress=progress)
+        report = _scan_one(target, hub, policy=policy, recorder=store, progress=progress)
         found = report.verified_lineage
         if report.status.value != "complete":
             raise LineageError(
@@ -1754,7 +1780,7 @@ def list_bases(fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         bases = store.lineage_bases()
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"bases": bases}, indent=2))
+        click.echo(json.dumps(JsonDocument.LINEAGE_BASES.document({"bases": bases}), indent=2))
         return
     if not bases:
         click.echo("no reference base registered (verifier lineage add-base TARGET)")
@@ -1781,7 +1807,7 @@ def _print_ban_change(
 ) -> None:
     affected = [item.document(ban_id=ban.ban_id) for item in redecided]
     if fmt == OutputFormat.JSON.value:
-        document: dict[str, Any] = {"ban": ban.document(), "affected": affected}
+        document = JsonDocument.BAN_CHANGE.document({"ban": ban.document(), "affected": affected})
         if registered is not None:
             document["registered_bases"] = registered
         click.echo(json.dumps(document, indent=2))
@@ -1865,7 +1891,8 @@ def ban_list(show_all: bool, fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         bans = BanRecords(store).bans(active_only=not show_all)
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"bans": [b.document() for b in bans]}, indent=2))
+        document = JsonDocument.BANS.document({"bans": [b.document() for b in bans]})
+        click.echo(json.dumps(document, indent=2))
         return
     if not bans:
         click.echo("no ban in force" if not show_all else "no ban recorded")
@@ -1953,6 +1980,7 @@ def blast_radius(
         hits = preview(store, candidate, policy=policy)
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.BLAST_RADIUS.schema_version,
             "kind": kind.value,
             "value": candidate.value,
             "models": [hit.reach_document() for hit in hits],
@@ -2001,6 +2029,7 @@ def redecide(
         raise UsageError(f"no recorded scan of {', '.join(missing)}; scan it first")
     if fmt == OutputFormat.JSON.value:
         document = {
+            "schema_version": JsonDocument.REDECIDE.schema_version,
             "policy": policy.name,
             "environment": policy.environment,
             "models": [item.document() for item in done],
@@ -2032,7 +2061,8 @@ def changes(subject: str | None, limit: int, fmt: str, database_url: str | None)
     with _open_store(database_url) as store:
         found = BanRecords(store).changes(limit=limit, subject=subject)
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"changes": [c.document() for c in found]}, indent=2))
+        document = JsonDocument.CHANGES.document({"changes": [c.document() for c in found]})
+        click.echo(json.dumps(document, indent=2))
         return
     if not found:
         click.echo("no change of decision recorded")
@@ -2072,7 +2102,8 @@ def watches(fmt: str, database_url: str | None) -> None:
     with _open_store(database_url) as store:
         found = WatchRecords(store).watches()
     if fmt == OutputFormat.JSON.value:
-        click.echo(json.dumps({"watches": [w.document() for w in found]}, indent=2))
+        document = JsonDocument.WATCHES.document({"watches": [w.document() for w in found]})
+        click.echo(json.dumps(document, indent=2))
         return
     if not found:
         click.echo("no watched reference (verifier watch hf://namespace/name[@ref])")

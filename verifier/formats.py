@@ -7,6 +7,7 @@ command line can build its options without importing any of them.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from verifier import __version__
 
@@ -23,6 +24,30 @@ class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     SARIF = "sarif"
+
+
+class JsonDocument(enum.StrEnum):
+    """The command line's other JSON documents (beside scan, check, lockfile and facts): each
+    has its JSON Schema `verifier/schemas/<value>.schema.json` and carries `schema_version`."""
+
+    HISTORY = "history"
+    DECISION = "decision"
+    LINEAGE_BASES = "lineage-bases"
+    BANS = "bans"
+    BAN_CHANGE = "ban-change"
+    BLAST_RADIUS = "blast-radius"
+    REDECIDE = "redecide"
+    CHANGES = "changes"
+    WATCHES = "watches"
+
+    @property
+    def schema_version(self) -> int:
+        """The version its schema pins (`"schema_version": {"const": N}`)."""
+        return 1
+
+    def document(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` with `schema_version` first."""
+        return {"schema_version": self.schema_version, **body}
 
 
 #: Formats that can render the history (SARIF describes one scan's results).

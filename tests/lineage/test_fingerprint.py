@@ -113,7 +113,7 @@ def test_tensor_reader_reads_what_safetensors_loads(tmp_path: Path, dtype: torch
     that `safetensors.torch.load_file` returns, across two shards and padded headers."""
     from safetensors.torch import load_file, save_file
 
-    from verifier.lineage.fingerprint import SafetensorsWeights, _raw
+    from verifier.lineage.weights import SafetensorsWeights, stored
 
     generator = torch.Generator().manual_seed(5)
     shards = []
@@ -132,7 +132,7 @@ def test_tensor_reader_reads_what_safetensors_loads(tmp_path: Path, dtype: torch
             expected = loaded[name]
             assert tensor.shape == tuple(expected.shape)
             bits = expected.view(torch.int16) if dtype == torch.bfloat16 else expected
-            assert _raw(tensor).tobytes() == bits.numpy().tobytes(), name
+            assert stored(tensor).tobytes() == bits.numpy().tobytes(), name
 
 
 def test_tensor_reader_refuses_what_safetensors_refuses(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_tensor_reader_refuses_what_safetensors_refuses(tmp_path: Path) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from verifier.lineage.fingerprint import SafetensorsWeights
+    from verifier.lineage.weights import SafetensorsWeights
 
     header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 32]}})
     path = tmp_path / "short.safetensors"

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from benchmarks import lineage_models as lm
 from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
+from tests.test_schemas import validate
 from verifier.cli import cli
 
 CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
@@ -34,10 +35,15 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "tuned": lm.fine_tune(ARCH, one, steps=15, seed=13),
         "permuted": lm.permute(ARCH, one, seed=14, residual=True),
     }
-    return {
+    saved = {
         name: (lm.save(state, work / name) / "model.safetensors").read_bytes()
         for name, state in states.items()
     }
+    # GGUF copies as llama.cpp's converter names them: Q8_0 decodes, Q4_0 is not read.
+    for name, kind in (("tuned", "Q8_0"), ("one", "Q4_0")):
+        folder = lm.save_gguf(states[name], work / f"{name}-{kind}", quantise=kind)
+        saved[f"{name}.{kind}.gguf"] = (folder / "model.gguf").read_bytes()
+    return saved
 
 
 def _add(hub: HubEmulator, repo: str, weights: bytes, base: str | None = None) -> None:
@@ -93,6 +99,7 @@ def test_registered_bases_are_listed(estate: tuple[HubEmulator, str]) -> None:
     _, url = estate
     code, out, _ = _run("lineage", "list", "--format", "json", database_url=url)
     assert code == 0
+    validate("lineage-bases", json.loads(out))
     bases = json.loads(out)["bases"]
     assert [b["repo_id"] for b in bases] == ["acme/base-one", "other/base-two"]
     assert all(b["hidden_size"] == ARCH.hidden for b in bases)
@@ -246,3 +253,30 @@ def test_add_base_of_a_missing_target_is_one_line_and_registers_nothing(
     assert "Traceback" not in err
     code, out, _ = _run("lineage", "list", database_url=database_url)
     assert "no reference base registered" in out
+
+
+def test_a_gguf_quantisation_of_a_derivative_is_attributed(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    files = {"config.json": CONFIG, "model-Q8_0.gguf": weights["tuned.Q8_0.gguf"]}
+    hub.add_repo("mallory/tuned-gguf", files)
+    code, doc = _scan("hf://mallory/tuned-gguf", url)
+    found = _codes(doc)
+    assert found["LINEAGE-UNDECLARED-BASE"][0]["evidence"].startswith("acme/base-one@")
+    assert [b["repo_id"] for b in doc["verified_lineage"]["verified_bases"]] == ["acme/base-one"]
+    assert code == 1 and doc["decision"] == "deny"
+
+
+def test_a_gguf_of_types_that_do_not_decode_is_unverifiable(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    hub, url = estate
+    files = {"config.json": CONFIG, "model-Q4_0.gguf": weights["one.Q4_0.gguf"]}
+    hub.add_repo("mallory/q4-gguf", files)
+    code, doc = _scan("hf://mallory/q4-gguf", url)
+    [unverifiable] = _codes(doc)["LINEAGE-UNVERIFIABLE"]
+    assert unverifiable["severity"] == "info"
+    assert "Q4_0 is not fingerprinted" in unverifiable["message"]
+    assert doc["verified_lineage"]["status"] == "unverifiable"
+    assert code == 0, doc["findings"]

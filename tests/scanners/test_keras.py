@@ -151,3 +151,31 @@ def test_one_finding_per_lambda_layer() -> None:
         "KERAS-LAMBDA-LAYER",
         "KERAS-LAMBDA-LAYER",
     ]
+
+
+class _InflatedStream(BytesScanStream):
+    """A compressed archive member: no reading by offset, only forward."""
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return b""
+
+
+def test_compressed_h5_member_is_read_from_a_temporary_file() -> None:
+    data = h5_with_config({"class_name": "Sequential", "config": {"layers": [LAMBDA]}})
+    [finding] = Hdf5Scanner().scan(_InflatedStream(data), CTX)
+    assert finding.code == "KERAS-LAMBDA-LAYER" and finding.evidence == "l"
+
+
+def test_deflated_h5_in_a_keras_archive_is_checked(tmp_path: Path) -> None:
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from verifier.cli import cli
+
+    data = h5_with_config({"class_name": "Sequential", "config": {"layers": [LAMBDA]}})
+    with zipfile.ZipFile(tmp_path / "model.keras", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.weights.h5", data)
+    result = CliRunner().invoke(cli, ["scan", str(tmp_path), "--format", "json"])
+    codes = {f["code"] for f in json.loads(result.stdout)["findings"]}
+    assert result.exit_code == 1 and "KERAS-LAMBDA-LAYER" in codes

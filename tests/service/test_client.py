@@ -17,6 +17,7 @@ from tests.hub_emulator import HubEmulator
 from tests.samples import os_system
 from tests.service.conftest import Running, free_port
 from tests.sources.test_huggingface import model_files
+from tests.test_schemas import validate
 from verifier.cli import cli
 from verifier.report.json_format import parse_report_document, report_document
 from verifier.service.client import check_server_url
@@ -190,6 +191,7 @@ def test_decide_on_the_server_prints_what_the_local_command_prints(
         assert local.exit_code == code, local.output
         expected = json.loads(local.stdout)
         assert json.loads(remote.stdout) == {**expected, "recorded": False}
+        validate("decision", json.loads(remote.stdout))
         table = _cli("decide", subject, "--server", server.url, token=viewer)
         assert table.exit_code == code
         assert table.stdout == _local_decide(server, subject).stdout

@@ -45,10 +45,11 @@ def _same(old: dict[str, Any], new: str) -> None:
     ):
         expected = json.loads(str(old["stdout"])) if old["stdout"] else None
         actual = json.loads(new) if new else None
-        if old["args"][0] == "show" and actual is not None:
-            # JSON output keeps every field and gains its layout version, and verified lineage
-            # (null: these scans were recorded before lineage was verified).
+        if old["args"][0] in ("show", "history", "decide") and actual is not None:
+            # JSON output keeps every field and gains its layout version (docs/schemas).
             assert actual.pop("schema_version", None) is not None
+        if old["args"][0] == "show" and actual is not None:
+            # And verified lineage (null: these scans were recorded before lineage was verified).
             assert actual.pop("verified_lineage", "missing") is None
         assert actual == expected, old["args"]
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from verifier.lineage.compare import LineageMatch, compare, quick_score
+from verifier.lineage.compare import LineageMatch, PreparedPairs, compare, pair
 from verifier.lineage.fingerprint import Fingerprint
 
 NEAR_IDENTICAL = 0.9995
@@ -105,25 +105,33 @@ def attribute(
     """
     declared_set = {d.lower() for d in declared}
     scored: list[tuple[float, int, Reference]] = []
+    # Bases always get the full test: their prepared pairs are kept for it (a few MiB each).
+    prepared: dict[int, PreparedPairs] = {}
     for index, reference in enumerate(references):
-        if reference.repo_id.lower() == repo_id.lower():
+        key = reference.repo_id.lower()
+        if key == repo_id.lower():
             continue
-        observed = quick_score(candidate, reference.fingerprint)
-        if observed is not None:
-            scored.append((observed, index, reference))
+        pairs = pair(candidate, reference.fingerprint)
+        if pairs is None:
+            continue
+        scored.append((pairs.score(), index, reference))
+        if reference.registered_base or key in declared_set:
+            prepared[index] = pairs
     scored.sort(key=lambda item: (-item[0], item[1]))
     verified: list[VerifiedBase] = []
     related: list[VerifiedBase] = []
     checked_declared: dict[str, bool] = {}
     others = 0
-    for _, _, reference in scored:
+    for observed, index, reference in scored:
         key = reference.repo_id.lower()
         is_base = reference.registered_base or key in declared_set
         if not is_base:
             others += 1
             if others > RELATED_TESTS:
                 continue
-        match = compare(candidate, reference.fingerprint)
+        match = compare(
+            candidate, reference.fingerprint, pairs=prepared.pop(index, None), observed=observed
+        )
         if key in declared_set:
             checked_declared[key] = checked_declared.get(key, False) or match.derived
         if match.derived:

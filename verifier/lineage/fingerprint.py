@@ -16,26 +16,54 @@ The fingerprint therefore indexes nothing by unit position:
   `UNITS` units are kept per matrix, chosen by their weight norm (a content-based choice, so a
   permuted copy keeps the same units).
 
-Tensors are read from safetensors files through a read-only memory map, one matrix at a time in
-row chunks, so memory stays flat whatever the model size.
+Tensors are read from safetensors or GGUF files through a read-only memory map (`weights.py`),
+one matrix at a time in row chunks, so memory stays flat whatever the model size; each matrix
+profiled is read once, and past `ELEMENT_FLOOR` only a share of the matrices is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import mmap
 import re
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from verifier.lineage.weights import (
+    DECODED_DTYPES,
+    FingerprintError,
+    GgufWeights,
+    MappedWeights,
+    SafetensorsWeights,
+    StoredTensor,
+    chunks,
+    columns,
+    rows,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+
+__all__ = [
+    "ANCHORS",
+    "ELEMENT_FLOOR",
+    "ELEMENT_SHARE",
+    "FINGERPRINT_VERSION",
+    "MAX_MATRICES",
+    "UNITS",
+    "Fingerprint",
+    "FingerprintError",
+    "UnitProfile",
+    "anchor_ids",
+    "canonical_name",
+    "fingerprint_gguf",
+    "fingerprint_safetensors",
+    "fingerprint_weights",
+]
 
 FINGERPRINT_VERSION = 1
 """Bumped whenever the computation changes; fingerprints of different versions never compare."""
@@ -49,16 +77,30 @@ UNITS = 128
 MAX_MATRICES = 512
 """Matrices profiled per model; the rest are left out (and counted)."""
 
-_CHUNK_ELEMENTS = 1 << 22
+ELEMENT_FLOOR = 1 << 25
+"""Matrix weights always profiled, about (33.5 million values: every matrix of a small model)."""
+
+ELEMENT_SHARE = 32
+"""Beyond the floor, about one matrix weight in this many is profiled.
+
+Each profiled matrix is read whole (its units are chosen by their norms), and decoding a float16
+value to float32 and squaring it costs about twice what SHA-256 costs for its two bytes (numpy
+2.4, this machine), so profiling every matrix read a model a second time at twice the cost of
+the hash pass; one in 32 is about 6% of it. The units of a profiled matrix are chosen as before,
+so fingerprints recorded before sampling compare with new ones on the matrices both hold.
+Which matrices are kept depends only
+on each one's name (CRC-32 modulo a power of two), so models of one architecture keep the same
+ones, a model with an added matrix keeps the rest, and the choices are nested: a model just over
+a power of two shares half its profiled matrices with one just under it.
+"""
+
+MIN_SAMPLED = 8
+"""Matrices kept at least when sampling (a selection is never thinned below this)."""
+
 _EMBEDDING_NAME = re.compile(
     r"(embed_tokens|word_embeddings|wte|tok_embeddings|token_embd|embed_in)"
 )
 _OUTPUT_EMBEDDING_NAME = re.compile(r"(lm_head|embed_out|output\.weight$)")
-_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "BF16": "<u2"}
-
-
-class FingerprintError(Exception):
-    """The weights cannot be fingerprinted (format, dtype or architecture not comparable)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +151,9 @@ class Fingerprint:
         head = json.dumps(header, separators=(",", ":")).encode()
         parts = [struct.pack("<I", len(head)), head, self.gram.astype("<f2").tobytes()]
         parts += [np.ascontiguousarray(m.profiles).astype("<f2").tobytes() for m in self.matrices]
-        return zlib.compress(b"".join(parts), 6)
+        # Stored, not deflated: float16 profiles shrink by 7%, and compressing and inflating
+        # them cost more than the rest of a comparison (40 ms a scan, 6 ms a reference).
+        return zlib.compress(b"".join(parts), 0)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Fingerprint:
@@ -156,112 +200,28 @@ class Fingerprint:
             raise FingerprintError(f"unreadable fingerprint: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class _Tensor:
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    view: memoryview
+#: Hugging Face (Llama-style) tensor names and what llama.cpp's converter names them in GGUF,
+#: so a GGUF copy of a model compares with its safetensors original, matrix by matrix.
+_GGUF_NAMES = (
+    (
+        re.compile(r"^model\.layers\.(\d+)\.self_attn\.([qkv])_proj\.weight"),
+        r"blk.\1.attn_\2.weight",
+    ),
+    (re.compile(r"^model\.layers\.(\d+)\.self_attn\.o_proj\.weight"), r"blk.\1.attn_output.weight"),
+    (
+        re.compile(r"^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight"),
+        r"blk.\1.ffn_\2.weight",
+    ),
+)
 
 
-class SafetensorsWeights:
-    """Tensors of one or more safetensors files, memory-mapped read-only."""
-
-    def __init__(self, paths: Iterable[Path]) -> None:
-        self._maps: list[mmap.mmap] = []
-        self._views: list[memoryview] = []
-        self.tensors: dict[str, _Tensor] = {}
-        for path in sorted(paths):
-            self._open(path)
-
-    def _open(self, path: Path) -> None:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
-            if size < 8:
-                raise FingerprintError(f"{path.name}: not a safetensors file")
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        self._maps.append(mapped)
-        (header_size,) = struct.unpack_from("<Q", mapped, 0)
-        if header_size > size - 8:
-            raise FingerprintError(f"{path.name}: header runs past the end of the file")
-        try:
-            header = json.loads(mapped[8 : 8 + header_size])
-        except ValueError as exc:
-            raise FingerprintError(f"{path.name}: header is not JSON") from exc
-        base = 8 + header_size
-        data = memoryview(mapped)
-        self._views.append(data)
-        for name, entry in header.items():
-            if name == "__metadata__" or not isinstance(entry, dict):
-                continue
-            try:
-                start, end = (int(v) for v in entry["data_offsets"])
-                shape = tuple(int(v) for v in entry["shape"])
-                dtype = str(entry["dtype"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise FingerprintError(f"{path.name}: tensor {name!r} is malformed") from exc
-            if not 0 <= start <= end <= size - base:
-                raise FingerprintError(f"{path.name}: tensor {name!r} lies outside the file")
-            self.tensors[str(name)] = _Tensor(
-                str(name), dtype, shape, data[base + start : base + end]
-            )
-
-    def close(self) -> None:
-        """Release the memory maps."""
-        for tensor in self.tensors.values():
-            tensor.view.release()
-        self.tensors.clear()
-        for view in self._views:
-            view.release()
-        self._views.clear()
-        for mapped in self._maps:
-            # An array may still refer to the map: the collector unmaps it later.
-            with contextlib.suppress(BufferError):
-                mapped.close()
-        self._maps.clear()
-
-    def __enter__(self) -> SafetensorsWeights:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _raw(tensor: _Tensor) -> NDArray[Any]:
-    """The stored 2-D array, a view on the memory map (nothing is copied)."""
-    import numpy as np
-
-    code = _DTYPES.get(tensor.dtype)
-    if code is None:
-        raise FingerprintError(f"{tensor.name}: dtype {tensor.dtype} is not fingerprinted")
-    rows, cols = tensor.shape
-    if len(tensor.view) != rows * cols * np.dtype(code).itemsize:
-        raise FingerprintError(f"{tensor.name}: data size does not match its shape")
-    return np.frombuffer(tensor.view, dtype=code).reshape(rows, cols)
-
-
-def _widen(block: NDArray[Any], dtype: str) -> NDArray[np.float32]:
-    """A block of stored values as float32 (bf16 widened by a 16-bit shift)."""
-    import numpy as np
-
-    if dtype == "BF16":
-        return (block.astype(np.uint32) << 16).view(np.float32)
-    return block.astype(np.float32)
-
-
-def _chunks(tensor: _Tensor) -> Iterator[tuple[int, NDArray[np.float32]]]:
-    """(first row, float32 rows) in blocks of about `_CHUNK_ELEMENTS` values: flat memory."""
-    raw = _raw(tensor)
-    step = max(1, _CHUNK_ELEMENTS // max(1, raw.shape[1]))
-    for start in range(0, raw.shape[0], step):
-        yield start, _widen(raw[start : start + step], tensor.dtype)
-
-
-def _rows(tensor: _Tensor, ids: Iterable[int]) -> NDArray[np.float32]:
-    """Selected rows of a 2-D tensor (only their pages are touched)."""
-    import numpy as np
-
-    return _widen(_raw(tensor)[np.fromiter(ids, dtype=np.int64)], tensor.dtype)
+def canonical_name(name: str) -> str:
+    """The name two fingerprints' matrices are paired by: GGUF's, for a Llama-style name."""
+    for pattern, replacement in _GGUF_NAMES:
+        renamed, count = pattern.subn(replacement, name)
+        if count:
+            return renamed
+    return name
 
 
 def anchor_ids(vocab_size: int) -> tuple[int, ...]:
@@ -276,7 +236,7 @@ def anchor_ids(vocab_size: int) -> tuple[int, ...]:
     return tuple(i for i in (3 + stride * n for n in range(ANCHORS)) if i < vocab_size)
 
 
-def _embedding(weights: SafetensorsWeights) -> _Tensor:
+def _embedding(weights: MappedWeights) -> StoredTensor:
     candidates = [
         t
         for t in weights.tensors.values()
@@ -287,20 +247,22 @@ def _embedding(weights: SafetensorsWeights) -> _Tensor:
     return max(candidates, key=lambda t: (t.shape[0], t.name))
 
 
-def _column_norms(tensor: _Tensor) -> NDArray[np.float64]:
+def _norms(
+    tensor: StoredTensor, *, of_rows: bool, of_columns: bool
+) -> tuple[NDArray[np.float32] | None, NDArray[np.float32] | None]:
+    """Squared norms of the rows and/or the columns, in one pass over the matrix."""
     import numpy as np
 
-    total = np.zeros(tensor.shape[1], dtype=np.float64)
-    for _, chunk in _chunks(tensor):
-        total += np.einsum("ij,ij->j", chunk, chunk, dtype=np.float64)
-    return total
-
-
-def _row_norms(tensor: _Tensor) -> NDArray[np.float64]:
-    import numpy as np
-
-    parts = [np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64) for _, chunk in _chunks(tensor)]
-    return np.concatenate(parts)
+    count, width = tensor.shape
+    row_norms = np.empty(count, dtype=np.float32) if of_rows else None
+    column_norms = np.zeros(width, dtype=np.float32) if of_columns else None
+    for start, chunk in chunks(tensor):
+        chunk *= chunk  # a fresh float32 copy: squared in place
+        if row_norms is not None:
+            row_norms[start : start + chunk.shape[0]] = chunk.sum(axis=1)
+        if column_norms is not None:
+            column_norms += chunk.sum(axis=0)
+    return row_norms, column_norms
 
 
 def _normalise(profiles: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -312,7 +274,7 @@ def _normalise(profiles: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(centred / norms, dtype=np.float32)
 
 
-def _top_units(norms: NDArray[np.float64]) -> NDArray[np.int64]:
+def _top_units(norms: NDArray[np.float32]) -> NDArray[np.int64]:
     import numpy as np
 
     count = min(UNITS, norms.shape[0])
@@ -321,28 +283,22 @@ def _top_units(norms: NDArray[np.float64]) -> NDArray[np.int64]:
     return np.sort(chosen)
 
 
-def _profile_rows(tensor: _Tensor, anchors: NDArray[np.float32]) -> UnitProfile:
-    """Units are rows (the matrix reads the residual along its columns): P = E_S W_sel^T."""
-    import numpy as np
-
-    chosen = _top_units(_row_norms(tensor))
-    selected = _rows(tensor, (int(i) for i in chosen))
-    profiles = anchors @ selected.T
-    return UnitProfile(tensor.name + "@in", _normalise(np.asarray(profiles, dtype=np.float32)))
-
-
-def _profile_columns(tensor: _Tensor, anchors: NDArray[np.float32]) -> UnitProfile:
-    """Units are columns (the matrix writes the residual along its rows): P = E_S W[:, sel]."""
-    import numpy as np
-
-    chosen = _top_units(_column_norms(tensor))
-    profiles = np.zeros((anchors.shape[0], chosen.shape[0]), dtype=np.float32)
-    for start, chunk in _chunks(tensor):
-        profiles += anchors[:, start : start + chunk.shape[0]] @ chunk[:, chosen]
-    return UnitProfile(tensor.name + "@out", _normalise(profiles))
+def _profiles(tensor: StoredTensor, anchors: NDArray[np.float32], d: int) -> list[UnitProfile]:
+    """A matrix's unit profiles: `@in` when its columns read the residual (P = E_S W_sel^T),
+    `@out` when its rows write it (P = E_S W[:, sel]); a square matrix gives both."""
+    count, width = tensor.shape
+    row_norms, column_norms = _norms(tensor, of_rows=width == d, of_columns=count == d)
+    found = []
+    if row_norms is not None:
+        selected = rows(tensor, _top_units(row_norms))
+        found.append(UnitProfile(tensor.name + "@in", _normalise(anchors @ selected.T)))
+    if column_norms is not None:
+        selected = columns(tensor, _top_units(column_norms))
+        found.append(UnitProfile(tensor.name + "@out", _normalise(anchors @ selected)))
+    return found
 
 
-def _matrices(weights: SafetensorsWeights, embedding: _Tensor) -> Iterator[_Tensor]:
+def _matrices(weights: MappedWeights, embedding: StoredTensor) -> Iterator[StoredTensor]:
     d = embedding.shape[1]
     for name in sorted(weights.tensors):
         tensor = weights.tensors[name]
@@ -351,44 +307,98 @@ def _matrices(weights: SafetensorsWeights, embedding: _Tensor) -> Iterator[_Tens
         yield tensor
 
 
-def fingerprint_safetensors(paths: Iterable[Path]) -> Fingerprint:
-    """Fingerprint the weights held in one model's safetensors files (all shards together).
+def _within_budget(matrices: list[StoredTensor]) -> list[StoredTensor]:
+    """The matrices to profile: all, or those whose name falls in one of 2**k hash classes."""
+
+    def elements(chosen: list[StoredTensor]) -> int:
+        return sum(t.shape[0] * t.shape[1] for t in chosen)
+
+    budget = max(ELEMENT_FLOOR, elements(matrices) // ELEMENT_SHARE)
+    chosen = matrices
+    classes = 1
+    while elements(chosen) > budget and classes < 1 << 16:
+        classes *= 2
+        thinner = [
+            t for t in matrices if zlib.crc32(canonical_name(t.name).encode()) % classes == 0
+        ]
+        if len(thinner) < MIN_SAMPLED:
+            break
+        chosen = thinner
+    return chosen
+
+
+def fingerprint_weights(weights: MappedWeights) -> Fingerprint:
+    """Fingerprint the tensors of one model (every file of it, mapped together).
 
     Raises:
         FingerprintError: No embedding, or nothing comparable in the files.
     """
     import numpy as np
 
+    # Hostile or broken weights may hold NaN, infinities or values whose squares overflow:
+    # computed quietly, then refused below if any of it reached the fingerprint.
+    with np.errstate(all="ignore"):
+        fingerprint = _fingerprint(weights)
+    arrays = [fingerprint.gram, *(m.profiles for m in fingerprint.matrices)]
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise FingerprintError("the weights hold values that are not finite numbers")
+    return fingerprint
+
+
+def _fingerprint(weights: MappedWeights) -> Fingerprint:
+    import numpy as np
+
+    embedding = _embedding(weights)
+    if embedding.dtype not in DECODED_DTYPES:
+        raise FingerprintError(f"embedding dtype {embedding.dtype} is not fingerprinted")
+    ids = anchor_ids(embedding.shape[0])
+    anchors = rows(embedding, np.array(ids, dtype=np.int64)).astype(np.float64)
+    d = embedding.shape[1]
+    centred = anchors - anchors.mean(axis=1, keepdims=True)
+    gram = (centred @ centred.T).astype(np.float32)
+    anchors32 = anchors.astype(np.float32)
+    matrices: list[UnitProfile] = []
+    skipped = [t.name for t in _matrices(weights, embedding) if t.dtype not in DECODED_DTYPES]
+    readable = [
+        t
+        for t in _matrices(weights, embedding)
+        if t.dtype in DECODED_DTYPES
+        # an output embedding (often tied): anchored like the input one
+        and not (_OUTPUT_EMBEDDING_NAME.search(t.name) and t.shape[0] > t.shape[1])
+    ]
+    for tensor in _within_budget(readable):
+        if len(matrices) >= MAX_MATRICES:
+            skipped.append(tensor.name)
+            continue
+        matrices.extend(_profiles(tensor, anchors32, d))
+    if not matrices:
+        raise FingerprintError("no matrix shares the embedding width (nothing to compare)")
+    return Fingerprint(
+        version=FINGERPRINT_VERSION,
+        hidden_size=d,
+        anchor_ids=ids,
+        gram=gram,
+        matrices=tuple(matrices),
+        skipped=tuple(skipped),
+    )
+
+
+def fingerprint_safetensors(paths: Iterable[Path]) -> Fingerprint:
+    """Fingerprint the weights held in one model's safetensors files (all shards together).
+
+    Raises:
+        FingerprintError: A malformed file, no embedding, or nothing comparable in the files.
+    """
     with SafetensorsWeights(paths) as weights:
-        embedding = _embedding(weights)
-        if embedding.dtype not in _DTYPES:
-            raise FingerprintError(f"embedding dtype {embedding.dtype} is not fingerprinted")
-        ids = anchor_ids(embedding.shape[0])
-        anchors = _rows(embedding, ids).astype(np.float64)
-        d = embedding.shape[1]
-        centred = anchors - anchors.mean(axis=1, keepdims=True)
-        gram = (centred @ centred.T).astype(np.float32)
-        anchors32 = anchors.astype(np.float32)
-        matrices: list[UnitProfile] = []
-        skipped: list[str] = []
-        for tensor in _matrices(weights, embedding):
-            if len(matrices) >= MAX_MATRICES or tensor.dtype not in _DTYPES:
-                skipped.append(tensor.name)
-                continue
-            rows, cols = tensor.shape
-            if _OUTPUT_EMBEDDING_NAME.search(tensor.name) and rows > cols:
-                continue  # an output embedding (often tied): anchored like the input one
-            if cols == d:
-                matrices.append(_profile_rows(tensor, anchors32))
-            if rows == d:
-                matrices.append(_profile_columns(tensor, anchors32))
-        if not matrices:
-            raise FingerprintError("no matrix shares the embedding width (nothing to compare)")
-        return Fingerprint(
-            version=FINGERPRINT_VERSION,
-            hidden_size=d,
-            anchor_ids=ids,
-            gram=gram,
-            matrices=tuple(matrices),
-            skipped=tuple(skipped),
-        )
+        return fingerprint_weights(weights)
+
+
+def fingerprint_gguf(paths: Iterable[Path]) -> Fingerprint:
+    """Fingerprint one model's GGUF files (one file, or the shards of a split) from their F32,
+    F16, BF16, F64 and Q8_0 tensors; tensors of other types are listed as skipped.
+
+    Raises:
+        FingerprintError: A malformed file, no embedding, or nothing comparable in them.
+    """
+    with GgufWeights(paths) as weights:
+        return fingerprint_weights(weights)

@@ -9,12 +9,18 @@ policy reads and the store records. A model that cannot be fingerprinted is not 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from verifier.lineage.attribution import Reference, VerifiedBase, attribute
-from verifier.lineage.fingerprint import FingerprintError, fingerprint_safetensors
+from verifier.lineage.fingerprint import (
+    Fingerprint,
+    FingerprintError,
+    fingerprint_gguf,
+    fingerprint_safetensors,
+)
 from verifier.model import (
     FileFormat,
     FileResult,
@@ -64,6 +70,31 @@ def _byte_reuploads(
     return [Reupload(repo, commit, len(hashes)) for (repo, commit), hashes in ordered]
 
 
+_GGUF_SPLIT = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
+
+
+def _fingerprint_gguf(paths: Sequence[Path]) -> Fingerprint:
+    """The fingerprint of the first GGUF model that decodes: a repository often holds one model
+    quantised several ways (one file each, or the shards of a split), and only F32, F16, BF16,
+    F64 and Q8_0 tensors are read.
+
+    Raises:
+        FingerprintError: No file (or split) holds an embedding and matrices that decode.
+    """
+    models: dict[str, list[Path]] = {}
+    for path in sorted(paths):
+        models.setdefault(
+            _GGUF_SPLIT.sub("", path.name) if _GGUF_SPLIT.search(path.name) else path.name, []
+        ).append(path)
+    reasons = []
+    for name, parts in models.items():
+        try:
+            return fingerprint_gguf(parts)
+        except FingerprintError as exc:
+            reasons.append(f"{name}: {exc}")
+    raise FingerprintError("no GGUF model decodes (" + "; ".join(reasons[:3]) + ")")
+
+
 def _base(verified: VerifiedBase) -> LineageBase:
     reference, match = verified.reference, verified.match
     return LineageBase(
@@ -87,10 +118,11 @@ def verify_lineage(
     declared: Iterable[str],
     references: References | None,
 ) -> VerifiedLineage:
-    """Fingerprint the model's safetensors weights and attribute them.
+    """Fingerprint the model's safetensors (else GGUF) weights and attribute them.
 
     Args:
-        files: What the scan read; only clean, fully read safetensors files are fingerprinted.
+        files: What the scan read; only clean, fully read safetensors files (or, when there
+            are none, GGUF files) are fingerprinted.
         locations: Where each file path was read from on disk (quarantine or folder).
         repo_id: The model's own name (its other commits are not compared with it).
         publisher: Its namespace, when known (a re-upload is by another publisher).
@@ -99,6 +131,7 @@ def verify_lineage(
     """
     declared_bases = tuple(dict.fromkeys(d for d in declared if d))
     weights = [f for f in files if f.format is FileFormat.SAFETENSORS]
+    ggufs = [f for f in files if f.format is FileFormat.GGUF]
 
     def unverifiable(reason: str, reuploads: Sequence[Reupload] = ()) -> VerifiedLineage:
         return VerifiedLineage(
@@ -111,29 +144,33 @@ def verify_lineage(
             reuploads=tuple(reuploads),
         )
 
-    if not weights and not declared_bases:
+    if not weights and not ggufs and not declared_bases:
         return VerifiedLineage(
             status=LineageStatus.NOT_APPLICABLE,
-            reason="no safetensors weights and no declared base",
+            reason="no safetensors or GGUF weights and no declared base",
             repo_id=repo_id,
             publisher=publisher,
         )
-    if not weights:
-        return unverifiable("the model declares a base but holds no safetensors weights")
+    if not weights and not ggufs:
+        return unverifiable("the model declares a base but holds no safetensors or GGUF weights")
+    held = weights or ggufs
     byte_copies = (
-        _byte_reuploads(weights, references, repo_id=repo_id, publisher=publisher)
+        _byte_reuploads(held, references, repo_id=repo_id, publisher=publisher)
         if references is not None
         else []
     )
     unclean = [
         f.path
-        for f in weights
+        for f in held
         if not f.complete or f.sha256 is None or f.findings or f.path not in locations
     ]
     if unclean:
         return unverifiable(f"{unclean[0]} was not read cleanly", byte_copies)
     try:
-        fingerprint = fingerprint_safetensors(Path(locations[f.path]) for f in weights)
+        if weights:
+            fingerprint = fingerprint_safetensors(Path(locations[f.path]) for f in weights)
+        else:
+            fingerprint = _fingerprint_gguf([Path(locations[f.path]) for f in ggufs])
     except (FingerprintError, OSError) as exc:
         return unverifiable(str(exc) or type(exc).__name__, byte_copies)
     candidates = references.lineage_references(fingerprint.hidden_size) if references else ()

@@ -8,9 +8,9 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
+from verifier.atomic import atomic_file
 from verifier.errors import PlacementError
 from verifier.placement.interface import VerifiedFile
 from verifier.sources.local import open_regular
@@ -66,13 +66,15 @@ def sha256_of(location: Path) -> str | None:
     return digest.hexdigest()
 
 
-def copy_verified(file: VerifiedFile, folder: Path) -> Path:
-    """A new temporary file in `folder` holding `file`'s verified bytes, checked as copied.
+def place_verified(file: VerifiedFile, target: Path) -> None:
+    """Write `file`'s verified bytes to `target` atomically, checked as copied.
 
-    The store's copy is hashed on the way: bytes changed since they were verified are refused.
+    The store's copy is hashed on the way: bytes changed since they were verified are refused,
+    and then nothing is left at `target` or beside it (`verifier.atomic.atomic_file`).
 
     Raises:
-        PlacementError: the store's copy is gone, unreadable or no longer matches its digest.
+        PlacementError: the store's copy is gone, unreadable or no longer matches its digest,
+            or `target` cannot be written.
     """
     try:
         src, _size = open_regular(str(file.source))
@@ -81,30 +83,23 @@ def copy_verified(file: VerifiedFile, folder: Path) -> Path:
             f"{file.path}: its verified copy {file.source} cannot be read "
             f"({exc.strerror or exc}); scan the model again"
         ) from None
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verifier-", suffix=".tmp")
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with os.fdopen(fd, "wb") as sink:
+        with atomic_file(target, mode=FILE_MODE) as sink:
+            digest = hashlib.sha256()
+            size = 0
             while chunk := os.read(src, _CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
                 sink.write(chunk)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.chmod(tmp, FILE_MODE)
+            if (digest.hexdigest(), size) != (file.sha256, file.size):
+                raise PlacementError(
+                    f"{file.path}: the verified copy {file.source} no longer matches its digest "
+                    "(changed on disk since it was verified); scan the model again"
+                )
     except OSError as exc:
-        os.unlink(tmp)
-        raise PlacementError(f"{file.path}: cannot write into {folder}: {exc.strerror}") from None
+        raise PlacementError(f"{file.path}: cannot write {target}: {exc.strerror or exc}") from None
     finally:
         os.close(src)
-    if (digest.hexdigest(), size) != (file.sha256, file.size):
-        os.unlink(tmp)
-        raise PlacementError(
-            f"{file.path}: the verified copy {file.source} no longer matches its digest "
-            "(changed on disk since it was verified); scan the model again"
-        )
-    return Path(tmp)
 
 
 def remove_tree(folder: Path) -> None:

@@ -22,9 +22,9 @@ from verifier.model import Placement, PlacementOutcome
 from verifier.placement.files import (
     FILE_MODE,
     checked_parts,
-    copy_verified,
     ensure_dir,
     existing_files,
+    place_verified,
     remove_tree,
     sha256_of,
     swap_in,
@@ -150,8 +150,7 @@ def _write_blobs(files: tuple[VerifiedFile, ...], blobs: Path, stale: set[str]) 
         blob = blobs / file.etag
         if os.path.lexists(blob) and file.etag not in stale:
             continue
-        tmp = copy_verified(file, blobs)
-        os.replace(tmp, blob)
+        place_verified(file, blob)
         wrote = True
     return wrote
 

@@ -19,8 +19,8 @@ from verifier.errors import PlacementConflictError, PlacementError
 from verifier.model import Placement, PlacementOutcome
 from verifier.placement.files import (
     checked_parts,
-    copy_verified,
     existing_files,
+    place_verified,
     remove_tree,
     sha256_of,
     swap_in,
@@ -71,7 +71,7 @@ class LocalDir:
             for file in snapshot.files:
                 target = new.joinpath(*checked_parts(file.path))
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(copy_verified(file, target.parent), target)
+                place_verified(file, target)
             swap_in(new, final, staging)
         except OSError as exc:
             raise PlacementError(f"cannot write {final}: {exc.strerror or exc}") from None

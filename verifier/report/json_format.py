@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from verifier.facts import facts_document, parse_facts_document
+from verifier.formats import JsonDocument
 from verifier.model import (
     Approval,
     Decision,
@@ -179,19 +180,21 @@ def render_report(report: ScanReport) -> str:
 def render_history(scans: Sequence[ScanSummary]) -> str:
     """The history as one JSON document."""
     return json.dumps(
-        {
-            "scans": [
-                {
-                    "scan_id": s.scan_id,
-                    "target": s.target,
-                    "started_at": s.started_at,
-                    "status": s.status.value,
-                    "decision": s.decision.value,
-                    "files": s.file_count,
-                    "findings": s.finding_count,
-                }
-                for s in scans
-            ]
-        },
+        JsonDocument.HISTORY.document(
+            {
+                "scans": [
+                    {
+                        "scan_id": s.scan_id,
+                        "target": s.target,
+                        "started_at": s.started_at,
+                        "status": s.status.value,
+                        "decision": s.decision.value,
+                        "files": s.file_count,
+                        "findings": s.finding_count,
+                    }
+                    for s in scans
+                ]
+            }
+        ),
         indent=2,
     )

@@ -7,7 +7,7 @@ memory stays flat; chat templates are kept (up to a cap) and analysed as Jinja.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from verifier.model import FileFormat, Finding, Severity
@@ -149,11 +149,51 @@ class _Reader:
 
 
 @dataclass(frozen=True)
-class _Tensor:
+class GgufTensor:
+    """One entry of the tensor table, as the scanner checked it.
+
+    Attributes:
+        name: Tensor name.
+        dims: Dimensions in ggml order (`ne[0]`, the fastest-varying, first).
+        type_name: ggml type name (`F16`, `Q8_0`, ...).
+        offset: Offset of its data from the start of the data section.
+        nbytes: Size of its data.
+        at: Offset of its table entry in the file.
+    """
+
     name: str
+    dims: tuple[int, ...]
+    type_name: str
     offset: int
     nbytes: int
     at: int
+
+
+@dataclass(frozen=True)
+class GgufTable:
+    """A GGUF file's tensor table: its tensors, and where their data section starts."""
+
+    tensors: tuple[GgufTensor, ...]
+    data_start: int
+
+
+def read_tensor_table(stream: ScanStream) -> GgufTable:
+    """Parse a GGUF file's header, metadata and tensor table as the scanner does.
+
+    The lineage fingerprint reads tensors through this, so it sees exactly the tensors the
+    scan checked (a duplicated name or overlapping data refuses the file here).
+
+    Raises:
+        GgufFormatError: The file is malformed, or past the scanner's limits.
+    """
+    parse = _scan(_Reader(stream), None)
+    while True:
+        try:
+            finding = next(parse)
+        except StopIteration as done:
+            table: GgufTable = done.value
+            return table
+        raise GgufFormatError(finding.message, finding.offset or 0)
 
 
 class GgufScanner(Scanner):
@@ -178,7 +218,8 @@ class GgufScanner(Scanner):
             )
 
 
-def _scan(reader: _Reader, ctx: ScanContext) -> Iterator[Finding]:
+def _scan(reader: _Reader, ctx: ScanContext | None) -> Generator[Finding, None, GgufTable]:
+    """Yield findings (with no context, chat templates are skipped unread); return the table."""
     magic = reader.exact(4, "magic")
     if magic != b"GGUF":
         raise GgufFormatError("no GGUF magic", 0)
@@ -197,6 +238,8 @@ def _scan(reader: _Reader, ctx: ScanContext) -> Iterator[Finding]:
         at = reader.stream.tell()
         key = reader.name("metadata key")
         if key in keys:
+            if ctx is None:
+                raise GgufFormatError(f"metadata key {key!r} appears twice", at)
             yield ctx.finding(
                 "GGUF-DUPLICATE-KEY",
                 Severity.HIGH,
@@ -208,12 +251,13 @@ def _scan(reader: _Reader, ctx: ScanContext) -> Iterator[Finding]:
         value_type = reader.u32(f"type of {key!r}")
         if key == "general.alignment":
             alignment = _alignment(reader, value_type, at)
-        elif key.startswith(_TEMPLATE_PREFIX) and value_type == _STRING:
+        elif key.startswith(_TEMPLATE_PREFIX) and value_type == _STRING and ctx is not None:
             yield from _template(reader, ctx, key, at)
         else:
             _skip_value(reader, value_type, key, depth=0)
     tensors = [_tensor(reader, alignment) for _ in range(tensor_count)]
-    yield from _check_tensors(reader, ctx, tensors, alignment)
+    data_start = yield from _check_tensors(reader, ctx, tensors, alignment)
+    return GgufTable(tuple(tensors), data_start)
 
 
 def _alignment(reader: _Reader, value_type: int, at: int) -> int:
@@ -297,7 +341,7 @@ def _invalid(ctx: ScanContext, key: str, at: int, why: str) -> Finding:
     )
 
 
-def _tensor(reader: _Reader, alignment: int) -> _Tensor:
+def _tensor(reader: _Reader, alignment: int) -> GgufTensor:
     at = reader.stream.tell()
     name = reader.name("tensor name")
     n_dims = reader.u32(f"dimension count of {name!r}")
@@ -322,21 +366,25 @@ def _tensor(reader: _Reader, alignment: int) -> _Tensor:
         )
     if offset % alignment:
         raise GgufFormatError(f"tensor {name!r} offset {offset} is not aligned to {alignment}", at)
-    return _Tensor(name, offset, elements // block * block_bytes, at)
+    return GgufTensor(name, tuple(dims), type_name, offset, elements // block * block_bytes, at)
 
 
 def _check_tensors(
-    reader: _Reader, ctx: ScanContext, tensors: list[_Tensor], alignment: int
-) -> Iterator[Finding]:
+    reader: _Reader, ctx: ScanContext | None, tensors: list[GgufTensor], alignment: int
+) -> Generator[Finding, None, int]:
+    """Yield duplicate names; raise on data out of the file or overlapping; return where the
+    data section starts."""
     end_of_table = reader.stream.tell()
     data_start = -(-end_of_table // alignment) * alignment
     data_size = reader.stream.size - data_start
     if tensors and data_size < 0:
         raise GgufFormatError("tensor data section is missing", end_of_table)
     names: set[str] = set()
-    previous: _Tensor | None = None
+    previous: GgufTensor | None = None
     for tensor in sorted(tensors, key=lambda t: (t.offset, t.nbytes)):
         if tensor.name in names:
+            if ctx is None:
+                raise GgufFormatError(f"tensor name {tensor.name!r} appears twice", tensor.at)
             yield ctx.finding(
                 "GGUF-DUPLICATE-KEY",
                 Severity.HIGH,
@@ -356,3 +404,4 @@ def _check_tensors(
                 f"tensors {previous.name!r} and {tensor.name!r} overlap", tensor.at
             )
         previous = tensor
+    return data_start

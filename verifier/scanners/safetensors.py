@@ -12,13 +12,22 @@ from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import safetensors_facts
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 
-HEADER_CAP = 100_000_000
-"""Largest header accepted, in bytes: the safetensors library's own MAX_HEADER_SIZE."""
+HEADER_CAP = 16 * 1024 * 1024
+"""Largest header accepted, in bytes; the safetensors library accepts up to 100,000,000.
+
+Parsing a header costs up to about nine times its size (the decoded text and a metadata
+string are four bytes a character once one character is outside the Basic Multilingual Plane),
+so the library's cap let one file take over 600 MiB. Real headers are far smaller: about 110
+bytes a tensor, so even DeepSeek-V3's 91,000 tensors in one file would be about 10 MB.
+"""
+
+#: What a header may hold as JSON, checked before it is parsed: a 90 MB header of empty lists
+#: took 42 s and 2.4 GB to parse. Each tensor is seven values, so a million is about 140,000
+#: tensors in one file; at two million a valid header of 280,000 one-element tensors took 14 s
+#: and 420 MiB to scan.
+HEADER_SHAPE = JsonLimits(max_bytes=HEADER_CAP, max_depth=64, max_nodes=1_000_000)
 
 MAX_PROBLEMS = 64
-#: What a header may hold as JSON, checked before it is parsed: a 90 MB header of empty lists
-#: (under HEADER_CAP) took 42 s and 2.4 GB to parse. Each tensor is about eight values.
-HEADER_SHAPE = JsonLimits(max_bytes=HEADER_CAP, max_depth=64, max_nodes=2_000_000)
 """Problems reported per header; the rest are summarised in one more."""
 
 # Element width in bits, from the Dtype enum of the safetensors crate (0.8).
@@ -81,7 +90,7 @@ def validate_header(header_bytes: bytes, *, data_size: int) -> list[str]:
     return [problem.message for problem in header_problems(header_bytes, data_size=data_size)]
 
 
-def header_problems(header_bytes: bytes, *, data_size: int) -> list[HeaderProblem]:
+def header_problems(header_bytes: bytes | bytearray, *, data_size: int) -> list[HeaderProblem]:
     """Like `validate_header`, but with the kind and position of each problem.
 
     Args:
@@ -91,34 +100,45 @@ def header_problems(header_bytes: bytes, *, data_size: int) -> list[HeaderProble
     Returns:
         The problems found, at most MAX_PROBLEMS plus one summarising the rest.
     """
+    return _checked_header(header_bytes, data_size=data_size)[1]
+
+
+def _checked_header(
+    header_bytes: bytes | bytearray, *, data_size: int
+) -> tuple[dict[str, object] | None, list[HeaderProblem]]:
+    """The parsed header when it is an object, and its problems (parsed once, after the caps)."""
     if len(header_bytes) > HEADER_CAP:
-        return [HeaderProblem(f"header is {len(header_bytes)} bytes, over the {HEADER_CAP} cap")]
+        message = f"header is {len(header_bytes)} bytes, over the {HEADER_CAP} cap"
+        return None, [HeaderProblem(message)]
     try:
         check_shape(header_bytes, HEADER_SHAPE)  # before a copy is decoded or anything built
     except JsonLimitError as exc:
-        return [HeaderProblem(f"header is past the JSON caps ({exc})")]
+        return None, [HeaderProblem(f"header is past the JSON caps ({exc})")]
     try:
         text = header_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return [HeaderProblem(f"header is not valid UTF-8: {exc.reason}", offset=exc.start)]
+        return None, [HeaderProblem(f"header is not valid UTF-8: {exc.reason}", offset=exc.start)]
     try:
         header = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         offset = len(text[: exc.pos].encode("utf-8"))
-        return [HeaderProblem(f"header is not valid JSON: {exc.msg}", offset=offset)]
+        return None, [HeaderProblem(f"header is not valid JSON: {exc.msg}", offset=offset)]
     except _DuplicateKeyError as exc:
-        return [HeaderProblem(f"header has a {exc}")]
+        return None, [HeaderProblem(f"header has a {exc}")]
     except (ValueError, RecursionError) as exc:
-        return [HeaderProblem(f"header is not valid JSON: {exc}")]
+        return None, [HeaderProblem(f"header is not valid JSON: {exc}")]
+    del text  # the objects are built; the decoded copy is not needed beside them
     if not isinstance(header, dict):
-        return [HeaderProblem(f"header must be a JSON object, got {_json_type(header)}")]
+        return None, [HeaderProblem(f"header must be a JSON object, got {_json_type(header)}")]
     problems: list[HeaderProblem] = []
     spans: list[tuple[str, int, int]] = []
+    # Valid UTF-8 decodes to no lone surrogate: only a backslash-u escape can make one.
+    escapes = b"\\u" in header_bytes
     for name, info in header.items():
         if name == _METADATA_KEY:
             problems.extend(HeaderProblem(message) for message in _metadata_problems(info))
             continue
-        messages, span = _tensor_problems(name, info)
+        messages, span = _tensor_problems(name, info, escapes=escapes)
         problems.extend(HeaderProblem(message) for message in messages)
         if span is not None:
             spans.append(span)
@@ -126,7 +146,7 @@ def header_problems(header_bytes: bytes, *, data_size: int) -> list[HeaderProble
     if len(problems) > MAX_PROBLEMS:
         rest = len(problems) - MAX_PROBLEMS
         problems = [*problems[:MAX_PROBLEMS], HeaderProblem(f"... and {rest} more problems")]
-    return problems
+    return header, problems
 
 
 class _DuplicateKeyError(ValueError):
@@ -135,11 +155,13 @@ class _DuplicateKeyError(ValueError):
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     # Parsers disagree on which duplicate wins; a header that relies on one is refused.
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # rare: find the first duplicate for the message
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -184,16 +206,21 @@ def _metadata_problems(metadata: object) -> list[str]:
     return problems
 
 
-def _tensor_problems(name: str, info: object) -> tuple[list[str], tuple[str, int, int] | None]:
-    """Problems with one tensor entry, and its (name, begin, end) if its offsets are usable."""
+def _tensor_problems(
+    name: str, info: object, *, escapes: bool = True
+) -> tuple[list[str], tuple[str, int, int] | None]:
+    """Problems with one tensor entry, and its (name, begin, end) if its offsets are usable.
+
+    `escapes` False says the header holds no `\\u` escape, so no name can hold a surrogate.
+    """
     label = f"tensor {name!r}"
     if not isinstance(info, dict):
         return [f"{label}: expected an object with dtype, shape, data_offsets"], None
     problems = []
-    if not _is_unicode(name):
+    if escapes and not _is_unicode(name):
         problems.append(f"{label}: name contains an unpaired surrogate")
-    missing, extra = _TENSOR_KEYS - info.keys(), info.keys() - _TENSOR_KEYS
-    if missing or extra:
+    if info.keys() != _TENSOR_KEYS:
+        missing, extra = _TENSOR_KEYS - info.keys(), info.keys() - _TENSOR_KEYS
         problems.append(
             f"{label}: expected exactly dtype, shape, data_offsets;"
             f" missing {sorted(missing)}, unexpected {sorted(extra)}"
@@ -297,9 +324,10 @@ class SafetensorsScanner(Scanner):
             yield _truncated(ctx, f"header ends after {len(header)} of {length} bytes", 8)
             return
         data_size = size - 8 - length
-        problems = header_problems(header, data_size=data_size)
+        parsed, problems = _checked_header(header, data_size=data_size)
         if not problems:
-            ctx.note("safetensors", safetensors_facts(json.loads(header)))
+            ctx.note("safetensors", safetensors_facts(parsed))
+        del parsed, header
         for problem in problems:
             offset = 8 + (problem.offset or 0)
             if problem.truncation:
@@ -320,16 +348,19 @@ def _truncated(ctx: ScanContext, message: str, offset: int) -> Finding:
     return ctx.finding("SAFETENSORS-TRUNCATED", Severity.HIGH, message, offset=offset)
 
 
-def _read_exactly(stream: ScanStream, n: int) -> bytes:
-    chunks: list[bytes] = []
-    remaining = n
-    while remaining > 0:
-        chunk = stream.read(min(remaining, _READ_CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+def _read_exactly(stream: ScanStream, n: int) -> bytearray:
+    # Into one buffer sized up front: chunks joined at the end held the header twice.
+    buffer = bytearray(n)
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < n:
+            chunk = stream.read(min(n - filled, _READ_CHUNK))
+            if not chunk:
+                break
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+    del buffer[filled:]
+    return buffer
 
 
 def _skip_exactly(stream: ScanStream, n: int) -> int:
