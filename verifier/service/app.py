@@ -16,7 +16,7 @@ from verifier.service import problems
 from verifier.service.bans import ban_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
-from verifier.service.model import ApiToken, JobStatus, Role
+from verifier.service.model import MAX_ROW_ID, ApiToken, GateDecision, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.upkeep import start_upkeep
 from verifier.service.waivers import waiver_routes
@@ -32,6 +32,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _bearer = HTTPBearer(auto_error=False, description="An API token made by `verifier token create`.")
 _EXAMPLE_TARGET = "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567"
 _EXAMPLE_ID = _EXAMPLE_TARGET.removeprefix("hf://")
+#: The problem statuses a path answers with beside `problems.COMMON_PROBLEMS`.
+PROBLEM_ROUTES: dict[str, tuple[int, ...]] = {
+    "/api/v1/scans/{job_id}": (404,),
+    "/api/v1/models/{model_id}": (404,),
+    "/api/v1/bans/{ban_id}/lift": (404,),
+    "/api/v1/waivers": (409,),
+    "/api/v1/approvals": (404, 409),
+}
 
 
 class ScanRequest(BaseModel):
@@ -57,6 +65,32 @@ class ScanAccepted(BaseModel):
     id: str
     status: JobStatus
     scan_id: str | None = None
+
+
+class DecisionAnswer(BaseModel):
+    """`GET /api/v1/decision` (documents the answer; `GateAnswer.document` writes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: GateDecision
+    target: str
+    environment: str | None
+    scan_id: str | None = Field(description="The recorded scan that answers; null: unknown.")
+    policy: str
+    policy_digest: str
+    mode: str
+    status: str | None = Field(description="complete or incomplete; null: unknown.")
+    reasons: list[dict[str, Any]]
+    waivers: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    """`GET /healthz`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str
+    version: str
 
 
 class BodyLimit:
@@ -156,7 +190,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
 
     viewer, scanner = require(Role.VIEWER), require(Role.SCANNER)
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], response_model=None, responses={200: {"model": Health}})
     def healthz() -> dict[str, str]:
         """Liveness: the process answers (anonymous, reads nothing)."""
         return {"status": "ok", "version": __version__}
@@ -194,7 +228,12 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         """A scan job; once complete, `result` is what `verifier scan --format json` prints."""
         return service.job_document(job_id)
 
-    @app.get("/api/v1/decision", tags=["decisions"])
+    @app.get(
+        "/api/v1/decision",
+        tags=["decisions"],
+        response_model=None,
+        responses={200: {"model": DecisionAnswer}},
+    )
     def decision(
         _: Annotated[ApiToken, viewer],
         target: Annotated[str, Query(max_length=MAX_TARGET_LENGTH, examples=[_EXAMPLE_TARGET])],
@@ -216,7 +255,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     def models(
         _: Annotated[ApiToken, viewer],
         limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     ) -> dict[str, Any]:
         """Inventory: every model@commit scanned, with publisher, decision, findings, signature."""
         return service.inventory(limit=limit, offset=offset)
@@ -266,4 +305,14 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(waiver_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    generate = app.openapi
+
+    def documented() -> dict[str, Any]:
+        """FastAPI's document, with the problem documents every route answers with."""
+        if app.openapi_schema is None:
+            problems.document_problems(generate(), PROBLEM_ROUTES)
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = documented  # type: ignore[method-assign]
     return app

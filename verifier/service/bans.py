@@ -5,7 +5,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.bans import (
@@ -19,7 +19,7 @@ from verifier.bans import (
 from verifier.errors import UsageError
 from verifier.redecide import apply_ban_change, preview, register_banned_weights
 from verifier.service.core import Service
-from verifier.service.model import ApiToken, Role
+from verifier.service.model import MAX_ROW_ID, ApiToken, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.store.bans import MAX_CHANGES, BanRecords
 
@@ -91,7 +91,9 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
 
     @router.post("/api/v1/bans/{ban_id}/lift")
     def lift_ban(
-        ban_id: int, request: LiftRequest, token: Annotated[ApiToken, approver]
+        ban_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+        request: LiftRequest,
+        token: Annotated[ApiToken, approver],
     ) -> dict[str, Any]:
         """Lift a ban (approver; recorded as a row of its own); what it reached is decided
         again."""

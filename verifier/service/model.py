@@ -9,6 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Largest integer a database keeps in a row id, offset or limit (a signed 64-bit integer): a
+#: larger one in a request is refused as invalid, before the database would choke on it.
+MAX_ROW_ID = 2**63 - 1
+
 
 class Role(enum.StrEnum):
     """What a token may do; each role may do everything the roles before it may."""

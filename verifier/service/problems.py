@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -36,6 +37,45 @@ class ProblemError(Exception):
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+
+
+#: The problem document's schema, as the OpenAPI document names it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document: the command line's one-line message.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "const": "about:blank"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+    },
+}
+#: Every route (but the anonymous `/healthz`) may answer these: an unreadable body, token,
+#: role, body size, validation, database.
+COMMON_PROBLEMS = (400, 401, 403, 413, 422, 503)
+
+
+def document_problems(schema: dict[str, Any], extra: Mapping[str, tuple[int, ...]]) -> None:
+    """Document in an OpenAPI document the problem documents each operation answers with:
+    the common ones and those `extra` names per path (replacing FastAPI's own 422 schema,
+    which describes a body the service never sends)."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if path == "/healthz":
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in (*COMMON_PROBLEMS, *extra.get(path, ())):
+                responses[str(status)] = {
+                    "description": HTTPStatus(status).phrase,
+                    "content": content,
+                }
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -59,7 +59,12 @@ def watch_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
     viewer, scanner = require(Role.VIEWER), require(Role.SCANNER)
     records = WatchRecords(service.store)
 
-    @router.post("/api/v1/watches", tags=["watches"], status_code=201)
+    @router.post(
+        "/api/v1/watches",
+        tags=["watches"],
+        status_code=201,
+        responses={200: {"description": "Watched already: the watch, and no new job."}},
+    )
     def add_watch(request: WatchRequest, token: Annotated[ApiToken, scanner]) -> JSONResponse:
         """Watch a reference (scanner): a new watch queues a scan of where it points now; the
         Hub's webhook then queues one for each new commit (201; 200 when already watched)."""
