@@ -1473,6 +1473,15 @@ def _service_options(func: F) -> F:
                 help="The one Hub the service fetches from [env: HF_ENDPOINT; "
                 "default: huggingface.co].",
             ),
+            click.option(
+                "--blob-store",
+                "blob_store",
+                envvar="VERIFIER_BLOB_STORE",
+                default=None,
+                metavar="s3://BUCKET[/PREFIX]",
+                help="Blob store shared by the workers of several hosts (S3 or compatible; "
+                "endpoint and credentials from the AWS settings) [env: VERIFIER_BLOB_STORE].",
+            ),
         )
     ):
         func = option(func)
@@ -1486,6 +1495,7 @@ def _service_config(
     publishers_path: Path | None,
     waivers_paths: tuple[Path, ...],
     hf_endpoint: str | None,
+    blob_store: str | None = None,
     jobs: int = 2,
 ) -> ServiceConfig:
     import os
@@ -1501,6 +1511,7 @@ def _service_config(
         hub_endpoint=hf_endpoint,
         hub_token=os.environ.get("HF_TOKEN") or None,
         job_workers=jobs,
+        blob_store_url=blob_store,
     )
 
 
@@ -1559,6 +1570,7 @@ def serve(
     publishers_path: Path | None,
     waivers_paths: tuple[Path, ...],
     hf_endpoint: str | None,
+    blob_store: str | None,
     jobs: int,
     upkeep_interval: float,
     approval_key: Path | None,
@@ -1598,6 +1610,7 @@ def serve(
         publishers_path=publishers_path,
         waivers_paths=waivers_paths,
         hf_endpoint=hf_endpoint,
+        blob_store=blob_store,
         jobs=jobs,
     )
     service_config = replace(
@@ -1666,6 +1679,7 @@ def worker(
     publishers_path: Path | None,
     waivers_paths: tuple[Path, ...],
     hf_endpoint: str | None,
+    blob_store: str | None,
     concurrency: int,
     heartbeat: float,
     stalled_after: float,
@@ -1678,6 +1692,7 @@ def worker(
     Start any number, on any hosts that reach the database, with the server's policy file.
     SIGINT or SIGTERM stops taking scans and lets the running ones finish.
     """
+    from verifier.blobs import open_blob_store
     from verifier.pipeline import HubOptions
     from verifier.service.decisions import PolicySet
     from verifier.service.jobs import JobContext
@@ -1689,6 +1704,7 @@ def worker(
         publishers_path=publishers_path,
         waivers_paths=waivers_paths,
         hf_endpoint=hf_endpoint,
+        blob_store=blob_store,
     )
     libpq_url(service_config.database_url)  # refuse SQLite before opening anything
     policies = PolicySet(
@@ -1700,7 +1716,11 @@ def worker(
         context = JobContext(
             store=store,
             policies=policies,
-            hub=HubOptions(endpoint=service_config.hub_endpoint, token=service_config.hub_token),
+            hub=HubOptions(
+                endpoint=service_config.hub_endpoint,
+                token=service_config.hub_token,
+                blob_store=open_blob_store(service_config.blob_store_url),
+            ),
         )
         _status(
             f"verifier {__version__} worker with policy {policies.name} "

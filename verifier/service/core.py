@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from verifier.blobs import open_blob_store
 from verifier.errors import NotFoundError
 from verifier.evidence.dsse import PrivateKey, load_private_key
 from verifier.model import ScanStatus, Severity
@@ -56,6 +57,8 @@ class ServiceConfig:
     upkeep_seconds: float = 0.0
     #: The organisation's PEM private key `POST /api/v1/approvals` signs with (None: refused).
     approval_key_path: Path | None = None
+    #: The blob store shared by the hosts' workers (`s3://bucket[/prefix]`; None: none).
+    blob_store_url: str | None = None
     #: Where outgoing notifications go (signed webhooks; see `verifier.notifications`).
     notify_urls: tuple[str, ...] = ()
     #: The secret they are signed with (required with `notify_urls`).
@@ -98,7 +101,11 @@ class Service:
         context = JobContext(
             store=self.store,
             policies=self.policies,
-            hub=HubOptions(endpoint=config.hub_endpoint, token=config.hub_token),
+            hub=HubOptions(
+                endpoint=config.hub_endpoint,
+                token=config.hub_token,
+                blob_store=open_blob_store(config.blob_store_url),
+            ),
         )
         self.runner: JobQueue
         if self.store.backend == "postgresql":

@@ -19,6 +19,7 @@ from verifier.sources.interface import Source
 from verifier.sources.local import LocalSource, hf_cache_repo
 
 if TYPE_CHECKING:
+    from verifier.blobs.interface import BlobStore
     from verifier.lockfile import LockedModel
 
 
@@ -34,6 +35,8 @@ class HubOptions:
     lineage: bool = True
     #: The lockfile entry to check the model against (drift is a LOCK-DRIFT finding).
     locked: LockedModel | None = None
+    #: A store of verified blobs shared with other hosts (`verifier.blobs`), or None.
+    blob_store: BlobStore | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def open_source(
             exclude=hub.exclude,
             metadata_only=hub.metadata_only,
             lineage=hub.lineage,
+            blob_store=hub.blob_store,
         )
     if os.path.isdir(target) and hf_cache_repo(os.path.realpath(target)) is not None:
         from verifier.sources.huggingface.cache import HfCacheSnapshotSource

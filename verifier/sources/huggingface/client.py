@@ -70,8 +70,12 @@ class HubModel:
     info: Any  # huggingface_hub.ModelInfo
 
 
-class _Oversize(Exception):
-    """The server sent more bytes than declared."""
+class OversizeError(Exception):
+    """A download sent more bytes than the source declared."""
+
+
+class _Oversize(OversizeError):
+    """The server sent more bytes than declared (raised inside the Hub client's download)."""
 
 
 class CappedWriter:
@@ -151,10 +155,6 @@ def write_measured(
     except _Oversize as exc:
         raise OversizeError(str(exc)) from None
     return writer.result()
-
-
-class OversizeError(Exception):
-    """A download sent more bytes than the source declared."""
 
 
 class MissingEntryError(SourceError):

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from verifier.blobs.interface import BlobStore
+from verifier.blobs.local import restore, share, take
 from verifier.model import (
     DeclaredFile,
     FileResult,
@@ -78,6 +80,8 @@ class HubArrival:
     measured: Measured
     landed: Path
     quarantine: Quarantine
+    #: The blob store shared with other hosts, where verified weights are put (None: none).
+    blob_store: BlobStore | None = None
     unreadable_reason: str = field(default="the downloaded file could not be read back", init=False)
 
     @property
@@ -105,7 +109,9 @@ class HubArrival:
         if problems or not result.complete or result.sha256 is None:
             self.quarantine.discard(self.landed)  # nothing unverified leaves quarantine
         else:
-            self.quarantine.promote(self.landed, result.sha256)
+            final = self.quarantine.promote(self.landed, result.sha256)
+            if self.blob_store is not None and self.entry.declared.lfs:
+                share(self.blob_store, result.sha256, final)
         if problems:
             result = dataclasses.replace(result, findings=(*result.findings, *problems))
         return result
@@ -127,8 +133,11 @@ class HubSource:
         exclude: tuple[str, ...] = (),
         metadata_only: bool = False,
         lineage: bool = True,
+        blob_store: BlobStore | None = None,
     ) -> None:
         self._target = target
+        #: Verified weights shared with other hosts: taken before the Hub is asked, put after.
+        self.blob_store = blob_store
         self._ref = ref
         self.client = client
         self.home = home
@@ -283,6 +292,14 @@ class HubSource:
         Raises:
             SourceError: the Hub could not be reached or refused a request (not a missing file).
         """
+        entry = SnapshotFile(declared.path, declared=declared)
+        if self.blob_store is not None:
+            landed = quarantine.path_for(declared.path)
+            # A blob another host verified: from the shared store, measured on arrival like a
+            # download and settled against the declared digest like one.
+            taken = take(self.blob_store, declared, landed, on_bytes=progress.advance)
+            if taken is not None:
+                return HubArrival(entry, taken, landed, quarantine, self.blob_store)
         pinned = self.model.pinned
         try:
             served = self.client.served_commit(pinned, declared.path)
@@ -322,8 +339,7 @@ class HubSource:
                     evidence=f"declared {declared.size}",
                 )
             )
-        entry = SnapshotFile(declared.path, declared=declared)
-        return HubArrival(entry, measured, landed, quarantine)
+        return HubArrival(entry, measured, landed, quarantine, self.blob_store)
 
 
 @dataclass
@@ -364,7 +380,11 @@ class HubSession:
             # Reused only while the store still holds the verified bytes: `pull` places from
             # there, and a file recorded by a local scan (or a store cleared since) was never
             # kept in it.
-            if previous is not None and _stored(self.source.home, previous):
+            store = self.source.blob_store
+            if previous is not None and (
+                _stored(self.source.home, previous)
+                or (store is not None and restore(store, self.source.home, declared))
+            ):
                 yield Ready(_reuse(declared, previous))
             else:
                 to_fetch.append(declared)

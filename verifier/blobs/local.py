@@ -1,0 +1,91 @@
+"""Blobs between this host's content-addressed folder and a shared store.
+
+Nothing taken from a shared store is kept unless its SHA-256 and size are those the Hub
+declared; nothing is put there unless it verified here first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from verifier.blobs.interface import BlobStore, BlobStoreError
+from verifier.model import DeclaredFile
+from verifier.sources.huggingface.client import CappedWriter, OversizeError
+from verifier.sources.interface import Measured
+from verifier.sources.quarantine import verified_blob
+
+log = logging.getLogger(__name__)
+
+
+def take(
+    store: BlobStore,
+    declared: DeclaredFile,
+    landed: Path,
+    *,
+    on_bytes: Callable[[int], None] = lambda _n: None,
+) -> Measured | None:
+    """Write the blob the store keeps for `declared` (an LFS file with a declared SHA-256) to
+    `landed`, hashing it on arrival. Returns what arrived when it is the declared blob; else
+    (no such blob, other bytes, the store unreachable) None, with `landed` removed.
+    """
+    if declared.sha256 is None or not declared.lfs:
+        return None
+    arrived: Measured | None = None
+    try:
+        with open(landed, "x+b") as sink:
+            writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
+            if store.get(declared.sha256, writer):  # type: ignore[arg-type]
+                arrived = writer.result()
+    except (BlobStoreError, OversizeError, OSError) as exc:
+        log.warning("%s: not taken from the blob store: %s", declared.path, exc)
+        arrived = None
+    if arrived is not None and (arrived.sha256 != declared.sha256 or arrived.size != declared.size):
+        log.warning(
+            "%s: blob store %s holds other bytes under sha256:%s (got sha256:%s, %d bytes); "
+            "fetching from the Hub",
+            declared.path,
+            store.url,
+            declared.sha256,
+            arrived.sha256,
+            arrived.size,
+        )
+        arrived = None
+    if arrived is None:
+        landed.unlink(missing_ok=True)
+    return arrived
+
+
+def restore(store: BlobStore, home: Path, declared: DeclaredFile) -> bool:
+    """Copy the blob of `declared` from the store into this host's folder, verified.
+
+    Returns whether the folder now holds it (it may have already).
+    """
+    if declared.sha256 is None:
+        return False
+    final = verified_blob(home, declared.sha256)
+    if final.is_file():
+        return True
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{declared.sha256}.{uuid.uuid4().hex}.partial"
+    arrived = take(store, declared, partial)
+    if arrived is None:
+        return False
+    os.replace(partial, final)
+    final.chmod(0o444)
+    return True
+
+
+def share(store: BlobStore, sha256: str, location: Path) -> None:
+    """Put a blob this host verified into the store, unless it holds it already. A failure
+    is logged: the scan stands, and another host fetches the blob from the Hub instead."""
+    try:
+        if store.has(sha256):
+            return
+        with open(location, "rb") as data:
+            store.put(sha256, data, size=os.fstat(data.fileno()).st_size)
+    except (BlobStoreError, OSError) as exc:
+        log.warning("sha256:%s was not put into the blob store %s: %s", sha256, store.url, exc)
