@@ -314,6 +314,9 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
         "pip",
         "pkgutil",
         "webbrowser",
+        # Importing these runs their code: antigravity opens a web browser, this prints.
+        "antigravity",
+        "this",
         "ctypes",
         "pickle",
         "_pickle",
