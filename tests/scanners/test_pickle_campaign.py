@@ -127,3 +127,17 @@ def test_a_last_line_without_newline_is_a_line(data: bytes) -> None:
     module, name = next(iter(reads.imported))
     findings = pickle_campaign._scan(data, "model.bin")
     assert any(f.evidence == f"{module}.{name}" for f in findings), findings
+
+
+def test_a_memo_key_with_leading_zeros_is_a_line_the_unpickler_reads() -> None:
+    """Found by the campaign: PUT and GET read `int(x)`, base 10, unlike INT's `int(x, 0)`.
+
+    `p0999...` is a memo key for `pickle._Unpickler` (joblib's), so the identification that
+    called the line invalid, and the file text, let the call after it through.
+    """
+    data = b"(dp0" + b"9" * 40 + b"\ncposix\nsystem\n(S'x'\ntR."
+    assert ("posix", "system") in pickle_campaign.unpickler_reads(data).called
+    findings = pickle_campaign._scan(data, "model.bin")
+    assert any(
+        f.code == "PICKLE-DANGEROUS-GLOBAL" and f.evidence == "posix.system" for f in findings
+    )

@@ -495,12 +495,22 @@ def _global_part(value: bytes, *, cut: bool = False) -> bool:
     return all(part.isidentifier() for part in parts)
 
 
+def _base10(value: bytes) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _valid_line(kind: str, value: bytes) -> bool:
     """Whether a newline-terminated argument would parse, without evaluating it."""
     # Numbers as either CPython unpickler reads them (`int(x, 0)` accepts `0x1`, C stops at a
     # NUL): the sniff takes the union, since either may load the file.
     if kind == "decimalnl_short":
-        return value != b"" and int_argument(value) is not None
+        # INT reads `int(x, 0)`; PUT and GET, which share the kind, read `int(x)` (base 10:
+        # `0999` is a memo key, as the campaign found).
+        return value != b"" and (int_argument(value) is not None or _base10(value))
     if kind == "decimalnl_long":
         return value != b"" and long_argument(value) is not None
     if kind == "floatnl":
