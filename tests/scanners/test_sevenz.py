@@ -169,3 +169,15 @@ def test_without_py7zr_a_7z_archive_is_refused_unread(monkeypatch: pytest.Monkey
 def test_rar_stays_unscannable() -> None:
     findings = _scan(b"Rar!\x1a\x07\x01\x00" + bytes(100))
     assert [(f.code, f.evidence) for f in findings] == [("ARCHIVE-UNSCANNABLE", "rar")]
+
+
+def test_a_link_behind_a_repeated_name_is_still_checked_as_a_link(tmp_path: Path) -> None:
+    # py7zr hands the second "x" to the writer as "x_0": it must still be read as a link.
+    (tmp_path / "out").symlink_to("../../../../../../etc/passwd")
+    (tmp_path / "plain").write_bytes(b"plain")
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.write(tmp_path / "plain", "x")
+        archive.write(tmp_path / "out", "x")
+    findings = _scan(buffer.getvalue())
+    assert [(f.code, f.member) for f in findings] == [("ARCHIVE-PATH-TRAVERSAL", "x_0")]

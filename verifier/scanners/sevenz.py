@@ -261,7 +261,9 @@ def _scan_archive(
         return
     if not wanted:
         return
-    factory = _writer_factory(ctx, budget, _output_names(wanted), sink, prefix=prefix, depth=depth)
+    factory = _writer_factory(
+        ctx, budget, _output_names(entries, wanted), sink, prefix=prefix, depth=depth
+    )
     try:
         archive.extract(targets=[e.name for e in wanted], factory=factory)
     finally:
@@ -308,28 +310,34 @@ def _over_budget(
     )
 
 
-def _output_names(wanted: list[_Entry]) -> dict[str, _Entry]:
-    """The name py7zr hands the writer factory for each member, as its `_extract` makes it.
+def _output_names(entries: list[_Entry], wanted: list[_Entry]) -> dict[str, list[_Entry]]:
+    """The name py7zr hands the writer factory for each wanted member, as `_extract` makes it.
 
-    A repeated name gets `_0`, `_1`, ... appended; the name is then cleaned of `.` parts.
+    py7zr counts every entry whose name is a target (a folder of the same name too): a repeated
+    name gets `_0`, `_1`, ... appended; the name is then cleaned of `.` parts. Names that end
+    up the same keep every entry, so a link among them is still checked as a link.
     """
+    targets = {e.name for e in wanted}
     seen: dict[str, int] = {}
-    out: dict[str, _Entry] = {}
-    for entry in wanted:
+    out: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        if entry.name not in targets:
+            continue
         name = entry.name
         if name in seen:
             name = f"{entry.name}_{seen[entry.name]}"
             seen[entry.name] += 1
         else:
             seen[name] = 0
-        out[posixpath.normpath(name)] = entry
+        if not entry.is_directory:
+            out.setdefault(posixpath.normpath(name), []).append(entry)
     return out
 
 
 def _writer_factory(
     ctx: ScanContext,
     budget: DecompressionBudget,
-    names: dict[str, _Entry],
+    names: dict[str, list[_Entry]],
     sink: list[Finding],
     *,
     prefix: str,
@@ -339,10 +347,12 @@ def _writer_factory(
     from py7zr.io import Py7zIO, WriterFactory
 
     class MemberWriter(Py7zIO):
-        def __init__(self, name: str, entry: _Entry | None) -> None:
+        def __init__(self, name: str, entries: list[_Entry]) -> None:
             self.name = name
-            self.entry = entry
-            self.limit = entry.size if entry is not None else MAX_MEMBER
+            # None of ours (never expected): read both as a link and as content, fail closed.
+            self.links = [e for e in entries if e.is_symlink] if entries else None
+            self.is_content = not entries or any(not e.is_symlink for e in entries)
+            self.limit = max((e.size for e in entries), default=MAX_MEMBER)
             # Closed by close(), or by _scan_archive when py7zr abandons the member.
             self.file = tempfile.TemporaryFile(prefix="verifier-7z-member-")  # noqa: SIM115
             self.written = 0
@@ -379,21 +389,13 @@ def _writer_factory(
         def _findings(self) -> Iterator[Finding]:
             where = prefix + self.name
             stream = _FileStream(self.file, self.written)
-            if self.entry is not None and self.entry.is_symlink:
-                target = stream.read(_LINK_TARGET).decode("utf-8", "backslashreplace")
-                if not target or link_escapes(self.entry.name, target, hard=False):
-                    yield ctx.finding(
-                        "ARCHIVE-PATH-TRAVERSAL",
-                        Severity.HIGH,
-                        f"7z member is a symbolic link to {target!r}, outside the archive",
-                        member=where,
-                        evidence=target,
-                    )
-                return
-            head = stream.read(min(self.written, HEAD_SIZE))
-            fmt = identify(head, self.written)
-            stream = _FileStream(self.file, self.written)
-            yield from scan_member(stream, ctx, fmt, member=where, depth=depth)
+            if self.links is None or self.links:
+                names = [e.name for e in self.links] if self.links else [self.name]
+                yield from _link_findings(ctx, stream, names, where=where)
+            if self.is_content:
+                head = stream.read_at(0, min(self.written, HEAD_SIZE))
+                fmt = identify(head, self.written)
+                yield from scan_member(stream, ctx, fmt, member=where, depth=depth)
 
     class MemberFactory(WriterFactory):
         def __init__(self) -> None:
@@ -401,12 +403,27 @@ def _writer_factory(
 
         def create(self, filename: str) -> Py7zIO:
             name = posixpath.normpath(filename)
-            writer = MemberWriter(name, names.get(name))
+            writer = MemberWriter(name, names.get(name, []))
             self.writers.append(writer)
             return writer
 
     factory = MemberFactory()
     return factory
+
+
+def _link_findings(
+    ctx: ScanContext, stream: _FileStream, names: list[str], *, where: str
+) -> Iterator[Finding]:
+    """A symbolic link member: its data is the target (read, never followed)."""
+    target = stream.read_at(0, _LINK_TARGET).decode("utf-8", "backslashreplace")
+    if not target or any(link_escapes(name, target, hard=False) for name in names):
+        yield ctx.finding(
+            "ARCHIVE-PATH-TRAVERSAL",
+            Severity.HIGH,
+            f"7z member is a symbolic link to {target!r}, outside the archive",
+            member=where,
+            evidence=target,
+        )
 
 
 def _scan_7z_member(
