@@ -10,6 +10,7 @@ memory holds py7zr's bounded blocks and header, never a whole member.
 
 from __future__ import annotations
 
+import io
 import lzma
 import os
 import posixpath
@@ -42,6 +43,16 @@ MAX_HEADER = 64 << 20
 _START_HEADER = 32
 _COPY = 1 << 20
 _LINK_TARGET = 4096
+
+
+class _SpoolReader(io.BufferedReader):
+    """The spooled archive as py7zr reads it, with a name.
+
+    py7zr names an entry stored without a name after the archive's file name, with
+    `os.path.basename`: an unnamed temporary file's name is its descriptor, an int.
+    """
+
+    name = "archive.7z"
 
 
 class _OverBudget(Exception):
@@ -170,7 +181,10 @@ def _scan_spooled(
     errors = _read_errors()
     findings: list[Finding] = []
     try:
-        with py7zr.SevenZipFile(spool, mode="r", max_extract_size=budget.remaining()) as archive:
+        with (
+            _SpoolReader(io.FileIO(spool.fileno(), "r", closefd=False)) as reader,
+            py7zr.SevenZipFile(reader, mode="r", max_extract_size=budget.remaining()) as archive,
+        ):
             if archive.needs_password():
                 findings.append(_encrypted(ctx, member, "its members are encrypted"))
             else:
