@@ -218,6 +218,9 @@ def test_against_the_service_the_decision_and_the_bytes_both_count(tmp_path: Pat
 
     allowed = run(recorded(files))
     assert exit_code(allowed) is ExitCode.OK and refusal(allowed) is None
+    spelled = f"hf://ACME/Tiny@{COMMIT}"  # the Hub's names are case-insensitive
+    again = check_with_service(tmp_path / "m", spelled, client=recorded(files), environment=None)
+    assert exit_code(again) is ExitCode.OK
     reason = {"rule_id": "r", "effect": "deny", "severity": "high", "message": "no"}
     denied = run(recorded(files, decision="deny", reasons=[reason]))
     assert exit_code(denied) is ExitCode.DENIED
