@@ -158,6 +158,26 @@ def test_check_starts_light(tmp_path: Path) -> None:
     assert [m for m in _heavy(loaded) if not m.startswith("verifier.sources")] == []
 
 
+def test_check_against_a_server_starts_light(tmp_path: Path) -> None:
+    # Up to the first request (refused here: nothing listens) the --server path has loaded all
+    # it needs; none of it is heavy.
+    model, _lock = setup(tmp_path)
+    code = textwrap.dedent(
+        f"""
+        import contextlib, io, os, sys
+        from verifier.cli import main
+        os.environ["VERIFIER_TOKEN"] = "t"
+        sys.argv = ["verifier", "check", {str(model)!r}, "--server", "http://127.0.0.1:9",
+                    "--model", "acme/tiny@{COMMIT}"]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main() == 3
+        """
+    )
+    loaded = _loaded_after(code)
+    assert {"verifier.check", "verifier.service.client", "verifier.report.json_format"} <= loaded
+    assert [m for m in _heavy(loaded) if not m.startswith("verifier.sources")] == []
+
+
 class RecordedService(ServiceClient):
     """The service's two answers, as given: the client's seam without HTTP (a fake, not a mock)."""
 
