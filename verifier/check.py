@@ -22,7 +22,6 @@ from verifier.hashing import HashingReader
 from verifier.lockfile import DriftCode, LockedModel, drift, locked_from_report
 from verifier.model import (
     CheckResult,
-    Decision,
     FileDigest,
     FileFormat,
     FileResult,
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 #: Schema version of the `verifier check --format json` document (2: `decision` added).
 CHECK_SCHEMA_VERSION = 2
 #: `verifier.policy.schema.Mode.ENFORCE`, not imported: the policy package loads pydantic.
-_ENFORCE = "enforce"
 _SUBJECT = re.compile(r"^(?:hf://)?([A-Za-z0-9][\w.-]*/[\w.-]+)@([0-9a-f]{40})$")
 
 
@@ -261,9 +259,7 @@ def exit_code(result: CheckResult) -> ExitCode:
         return ExitCode.OK
     if decision.status is not ScanStatus.COMPLETE:
         return ExitCode.ERROR
-    if decision.verdict.mode != _ENFORCE or decision.verdict.decision is Decision.ALLOW:
-        return ExitCode.OK
-    return ExitCode.DENIED
+    return ExitCode.DENIED if decision.verdict.blocks else ExitCode.OK
 
 
 def refusal(result: CheckResult) -> str | None:

@@ -9,6 +9,8 @@ never imports this. Loaders:
 - gzip, bz2, lzma: pickle.load(<module>.open(path))
 - tar-members: every member tarfile lists, read with extractfile and pickle.loads
 - zip-members: every member zipfile lists, read and pickle.loads
+- pickle: pickle.load of the file
+- numpy: numpy.load(path, allow_pickle=True), and every member of an .npz
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ def run(path: Path, loader: str) -> list[str]:
         return _members_tar(path)
     elif loader == "zip-members":
         return _members_zip(path)
+    elif loader == "numpy":
+        import numpy
+
+        loaded = numpy.load(path, allow_pickle=True)
+        if isinstance(loaded, numpy.lib.npyio.NpzFile):
+            with loaded:
+                return [name for name in loaded.files if loaded[name] is not None]
     elif loader == "pickle":
         with open(path, "rb") as handle:
             pickle.load(io.BufferedReader(handle))
