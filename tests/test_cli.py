@@ -14,7 +14,12 @@ from click.testing import CliRunner
 from tests import samples
 from verifier import pipeline
 from verifier.cli import cli
+from verifier.errors import ScanAbortedError
+from verifier.model import Decision, ScanReport, ScanStatus
+from verifier.policy import default_policy_path, load_policy
 from verifier.sources import local
+from verifier.sources.local import LocalSource
+from verifier.store import Store
 
 
 def _run(*args: str, database_url: str | None = None) -> tuple[int, str, str]:
@@ -147,51 +152,47 @@ def pickle_list() -> bytes:
     return pickle.dumps(list(range(100)), protocol=2)
 
 
-def test_unreadable_file_makes_the_scan_incomplete(
-    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_open = local.open_regular
+def _scan_local(source: LocalSource, recorder: Store | None = None) -> ScanReport:
+    """Scan through the Source seam with a source the test built (a fake opener or walk)."""
+    return pipeline.scan_source(
+        source, policy=load_policy(default_policy_path()), recorder=recorder
+    )
 
+
+def test_unreadable_file_makes_the_scan_incomplete(tiny_model: Path) -> None:
     def deny_config(location: str) -> tuple[int, int]:
         if location.endswith("/config.json"):
             raise PermissionError(13, "Permission denied")
-        return real_open(location)
+        return local.open_regular(location)
 
-    monkeypatch.setattr(pipeline, "open_regular", deny_config)
-    code, doc = _scan_json(tiny_model)
-    assert code == 3
-    assert doc["decision"] == "deny" and doc["status"] == "incomplete"
-    unreadable = [f for f in doc["findings"] if f["code"] == "FILE-UNREADABLE"]
-    assert [f["file"] for f in unreadable] == ["config.json"]
+    report = _scan_local(LocalSource(str(tiny_model), opener=deny_config))
+    assert report.status is ScanStatus.INCOMPLETE and report.verdict.decision is Decision.DENY
+    unreadable = [f for f in report.findings if f.code == "FILE-UNREADABLE"]
+    assert [f.file for f in unreadable] == ["config.json"]
+    assert unreadable[0].message == "file could not be read: Permission denied"
 
 
-def test_file_vanishing_after_listing(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_vanishing_after_listing(tiny_model: Path) -> None:
     def walk_then_delete(target: str) -> local.LocalTree:
         tree = local.walk(target)
         (tiny_model / "tokenizer.json").unlink()
         return tree
 
-    monkeypatch.setattr(pipeline, "walk", walk_then_delete)
-    code, doc = _scan_json(tiny_model)
-    assert code == 3
-    assert [f["file"] for f in doc["findings"] if f["code"] == "FILE-UNREADABLE"] == [
-        "tokenizer.json"
-    ]
+    report = _scan_local(LocalSource(str(tiny_model), walker=walk_then_delete))
+    assert report.status is ScanStatus.INCOMPLETE
+    assert [f.file for f in report.findings if f.code == "FILE-UNREADABLE"] == ["tokenizer.json"]
 
 
-def test_file_shrinking_mid_read(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = local.open_regular
-
+def test_file_shrinking_mid_read(tiny_model: Path) -> None:
     def open_then_truncate(location: str) -> tuple[int, int]:
-        fd, size = real_open(location)
+        fd, size = local.open_regular(location)
         if location.endswith("model.safetensors"):
             os.truncate(location, size // 2)
         return fd, size
 
-    monkeypatch.setattr(pipeline, "open_regular", open_then_truncate)
-    code, doc = _scan_json(tiny_model)
-    assert code == 3
-    assert "FILE-CHANGED-DURING-SCAN" in {f["code"] for f in doc["findings"]}
+    report = _scan_local(LocalSource(str(tiny_model), opener=open_then_truncate))
+    assert report.status is ScanStatus.INCOMPLETE
+    assert "FILE-CHANGED-DURING-SCAN" in {f.code for f in report.findings}
 
 
 def test_unreachable_database_is_one_line_exit_3(tiny_model: Path) -> None:
@@ -204,17 +205,13 @@ def test_unreachable_database_is_one_line_exit_3(tiny_model: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: ") and "pw" not in lines[0]
 
 
-def test_aborted_scan_is_recorded_as_failed(
-    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
-) -> None:
-    def explode(entry: local.LocalFile, **kwargs: object) -> object:
+def test_aborted_scan_is_recorded_as_failed(tiny_model: Path, sqlite_url: str) -> None:
+    def explode(location: str) -> tuple[int, int]:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(pipeline, "scan_file", explode)
-    code, out, err = _run("scan", str(tiny_model), database_url=sqlite_url)
-    assert code == 3
-    assert "disk on fire" in err and len(err.strip().splitlines()) == 1
-    code, out, _ = _run("history", "--format", "json", database_url=sqlite_url)
+    with Store.open(sqlite_url) as store, pytest.raises(ScanAbortedError, match="disk on fire"):
+        _scan_local(LocalSource(str(tiny_model), opener=explode), store)
+    _, out, _ = _run("history", "--format", "json", database_url=sqlite_url)
     [scan] = json.loads(out)["scans"]
     assert (scan["status"], scan["decision"]) == ("failed", "deny")
 

@@ -86,7 +86,7 @@ def pull(
     from verifier.placement.local_dir import LocalDir
     from verifier.policy import default_policy_path, load_policy
     from verifier.pull import place, refusal
-    from verifier.sources.huggingface import is_hub_target, parse_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target, parse_hub_target
     from verifier.store import Store
 
     if not is_hub_target(target):

@@ -83,7 +83,7 @@ def normalise_ban_value(kind: BanKind, text: str) -> str:
     """
     value = text.strip()
     if kind is BanKind.MODEL:
-        from verifier.sources.huggingface import parse_hub_target
+        from verifier.sources.huggingface.targets import parse_hub_target
 
         ref = parse_hub_target(value if value.startswith("hf://") else f"hf://{value}")
         if ref.revision is not None and not is_commit_id(ref.revision):

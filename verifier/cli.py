@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from verifier.redecide import Redecision
     from verifier.service.core import ServiceConfig
     from verifier.signatures.interface import SignatureRequest
+    from verifier.sources.interface import Progress
     from verifier.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -215,15 +216,11 @@ def _exit_code(report: ScanReport) -> ExitCode:
 
 
 def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
-    """3 when something could not be checked; else 1 for an enforced deny; else 0."""
-    from verifier.model import Decision
-    from verifier.policy.schema import Mode
-
+    """3 when something could not be checked; else 1 for a deny that blocks (enforced, or a
+    ban's in any mode); else 0."""
     if status != "complete":
         return ExitCode.ERROR
-    if verdict.mode != Mode.ENFORCE.value:
-        return ExitCode.OK
-    return ExitCode.OK if verdict.decision is Decision.ALLOW else ExitCode.DENIED
+    return ExitCode.DENIED if verdict.blocks else ExitCode.OK
 
 
 def _signature_options(func: F) -> F:
@@ -556,6 +553,34 @@ def scan(
     raise click.exceptions.Exit(int(max(_exit_code(r) for r in reports)))
 
 
+def _scan_one(
+    target: str,
+    hub: HubOptions,
+    *,
+    policy: Policy,
+    recorder: Store,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    signature: SignatureRequest | None = None,
+) -> ScanReport:
+    """Build the source TARGET names and scan it through the one pipeline."""
+    from verifier.pipeline import scan_source
+    from verifier.sources.targets import SourceSettings, open_source
+
+    # What the caller of the command line handed in (tests: no back-off), else the defaults.
+    handed = click.get_current_context().find_root().obj
+    settings = handed if isinstance(handed, SourceSettings) else None
+    return scan_source(
+        open_source(target, hub=hub, settings=settings),
+        policy=policy,
+        recorder=recorder,
+        workers=workers,
+        progress=progress,
+        signature=signature,
+        locked=hub.locked,
+    )
+
+
 def _run_scans(
     jobs: list[tuple[str, HubOptions]],
     *,
@@ -565,19 +590,18 @@ def _run_scans(
     database_url: str | None,
 ) -> list[ScanReport]:
     """Scan each (target, Hub options) in turn, recording each, with progress on stderr."""
-    from verifier.pipeline import run_scan
     from verifier.progress import download_progress
 
     reports = []
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for job_target, job_hub in jobs:
             reports.append(
-                run_scan(
+                _scan_one(
                     job_target,
+                    job_hub,
                     policy=policy,
                     recorder=store,
                     workers=workers,
-                    hub=job_hub,
                     progress=progress,
                     signature=signature,
                 )
@@ -638,7 +662,7 @@ def _check_sarif_root(
     sarif_root: Path | None, *, fmt: str, targets: tuple[str, ...], lock_path: Path | None
 ) -> None:
     """Refuse --sarif-root before scanning where it cannot apply."""
-    from verifier.sources.huggingface import is_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target
 
     if sarif_root is None:
         return
@@ -659,7 +683,7 @@ def _scan_jobs(
     from dataclasses import replace
 
     from verifier.lockfile import find_locked, read_lock
-    from verifier.sources.huggingface import is_hub_target, parse_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target, parse_hub_target
 
     if lock_path is None:
         if target is None:
@@ -712,9 +736,9 @@ def lock(
     on any drift: another commit, or a changed, added or removed file.
     """
     from verifier.lockfile import locked_from_report, write_lock
-    from verifier.pipeline import HubOptions, run_scan
+    from verifier.pipeline import HubOptions
     from verifier.progress import download_progress
-    from verifier.sources.huggingface import is_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target
 
     for target in targets:
         if not is_hub_target(target):
@@ -724,8 +748,8 @@ def lock(
     models = []
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
         for target in targets:
-            report = run_scan(
-                target, policy=policy, recorder=store, workers=workers, hub=hub, progress=progress
+            report = _scan_one(
+                target, hub, policy=policy, recorder=store, workers=workers, progress=progress
             )
             code = _exit_code(report)
             if code is not ExitCode.OK:
@@ -821,7 +845,7 @@ def pull(
     """
     from verifier.pipeline import HubOptions
     from verifier.pull import place, refusal
-    from verifier.sources.huggingface import is_hub_target
+    from verifier.sources.huggingface.targets import is_hub_target
 
     if cache_dir is not None and local_dir is not None:
         raise UsageError("give --cache-dir or --local-dir, not both")
@@ -1712,13 +1736,13 @@ def add_base(
     3 the scan did not complete or the weights could not be fingerprinted.
     """
     from verifier.errors import LineageError
-    from verifier.pipeline import HubOptions, run_scan
+    from verifier.pipeline import HubOptions
     from verifier.progress import download_progress
 
     policy = _load_policy(policy_path, env, publishers_path, waivers_paths)
     hub = HubOptions(endpoint=hf_endpoint, token=token, lineage=not no_lineage)
     with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
-        report = run_scan(target, policy=policy, recorder=store, hub=hub, progress=progress)
+        report = _scan_one(target, hub, policy=policy, recorder=store, progress=progress)
         found = report.verified_lineage
         if report.status.value != "complete":
             raise LineageError(

@@ -170,6 +170,10 @@ class HashingReader:
     and both feed the digests, so scanning and hashing share a single read of the file.
     Memory stays at one chunk whatever the file size. The file's `fstat` is taken when the
     reader is made and compared when it is drained (`FileDigests.changed`).
+
+    With `hashing=False` (the bytes were hashed as they arrived, see
+    `verifier.sources.interface.Measured`) it hashes nothing and `skip` seeks past the bytes
+    instead of reading them: a scanner that skips a safetensors file's tensor data costs no read.
     """
 
     def __init__(
@@ -181,8 +185,10 @@ class HashingReader:
         chunk_size: int = CHUNK_SIZE,
         observers: Sequence[ChunkObserver] = (),
         location: str | None = None,
+        hashing: bool = True,
     ) -> None:
         self._fd = fd
+        self._hashing = hashing
         self._stamp = FileStamp.of(os.fstat(fd))
         self._location = location
         self._size = size
@@ -214,6 +220,15 @@ class HashingReader:
         """Offset of the next byte a scanner will get."""
         return self._consumed
 
+    def _hash(self, chunk: memoryview) -> None:
+        if not self._hashing:
+            return
+        self._sha256.update(chunk)
+        if self._git is not None:
+            self._git.update(chunk)
+        for observer in self._observers:
+            observer.update(chunk)
+
     def _fill(self) -> bool:
         """Read and hash the next chunk; False at end of file."""
         if self._eof:
@@ -222,12 +237,7 @@ class HashingReader:
         if n == 0:
             self._eof = True
             return False
-        chunk = self._view[:n]
-        self._sha256.update(chunk)
-        if self._git is not None:
-            self._git.update(chunk)
-        for observer in self._observers:
-            observer.update(chunk)
+        self._hash(self._view[:n])
         self._read_total += n
         self._start, self._end = 0, n
         return True
@@ -267,12 +277,7 @@ class HashingReader:
                 if got == 0:
                     self._eof = True
                     break
-                fresh = self._view[self._end : self._end + got]
-                self._sha256.update(fresh)
-                if self._git is not None:
-                    self._git.update(fresh)
-                for observer in self._observers:
-                    observer.update(fresh)
+                self._hash(self._view[self._end : self._end + got])
                 self._read_total += got
                 self._end += got
         return bytes(self._view[self._start : min(self._end, self._start + n)])
@@ -287,6 +292,13 @@ class HashingReader:
         """Pass over up to `n` bytes (hashed, not kept); return how many were skipped."""
         skipped = 0
         while skipped < n:
+            if self._start >= self._end and not self._hashing:
+                # Nothing to hash: seek past the rest instead of reading it.
+                step = max(0, min(n - skipped, self._size - self._consumed))
+                os.lseek(self._fd, step, os.SEEK_CUR)
+                self._read_total += step
+                self._consumed += step
+                return skipped + step
             if self._start >= self._end and not self._fill():
                 break
             take = min(n - skipped, self._end - self._start)
@@ -294,6 +306,10 @@ class HashingReader:
             self._consumed += take
             skipped += take
         return skipped
+
+    def changed(self) -> str | None:
+        """How the file changed since the reader was made (see `file_change`), or None."""
+        return file_change(self._fd, self._stamp, location=self._location)
 
     def drain(self) -> FileDigests:
         """Hash whatever the scanners left unread and return the file's digests."""
@@ -311,5 +327,5 @@ class HashingReader:
             sha256=self._sha256.hexdigest(),
             git_sha1=git,
             extra=extra,
-            changed=file_change(self._fd, self._stamp, location=self._location),
+            changed=self.changed(),
         )

@@ -1,34 +1,41 @@
-"""The one place that sequences a scan: walk -> hash and scan (one read) -> decide -> record."""
+"""The one place that sequences a scan: resolve -> read each file once -> decide -> record.
+
+Every source (a local folder or file, an HF cache snapshot, a Hub model) is a
+`verifier.sources.interface.Source`, built from the target by `verifier.sources.targets`;
+every file it delivers is read by the one per-file path, `verifier.file_scan.read_arrival`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from verifier import __version__, config
+from verifier import __version__
 from verifier.bans import BanHit, BanLookup
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.facts import details_from_notes
-from verifier.fetch import FetchOptions, Progress, fetch_and_scan
-from verifier.hashing import ChunkObserver, HashingReader
+from verifier.file_scan import (
+    HEAD_SIZE,
+    MAX_FINDINGS_PER_FILE,
+    name_mismatch,
+    read_arrival,
+    scan_file,
+    scan_stream,
+)
 from verifier.lockfile import LockedModel, drift
-from verifier.manifest import check_cache_blob, declared_digest_matches
 from verifier.model import (
     Decision,
     DeclaredFile,
-    FileFormat,
     FileResult,
     Finding,
-    Lineage,
     ModelDetails,
     Provenance,
     ScanReport,
@@ -36,82 +43,55 @@ from verifier.model import (
     Severity,
     SignatureResult,
     SignatureStatus,
-    SourceType,
     Verdict,
     VerifiedLineage,
 )
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.schema import Mode
-from verifier.printable import record_name
-from verifier.scanners.budget import DecompressionBudget, ScanBudget
-from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
+from verifier.scanners.budget import ScanBudget
 from verifier.scanners.references import identify_referenced
-from verifier.scanners.registry import scanner_for
-from verifier.scanners.remote_code import python_file_finding
-from verifier.scanners.sniff import identify
 from verifier.signatures import check as signature_check
 from verifier.signatures.interface import (
     DEFAULT_SIGNATURE_NAME,
     MAX_SIGNATURE_BYTES,
     SignatureRequest,
 )
-from verifier.sources.hub_provenance import build_provenance, hub_lineage, lineage_findings
-from verifier.sources.huggingface import (
-    HubModel,
-    HubSettings,
-    HubSource,
-    MissingEntryError,
-    OversizeError,
-    is_hub_target,
-    parse_hub_target,
+from verifier.sources.interface import (
+    TARGET_EMPTY,
+    Arrival,
+    NoProgress,
+    Progress,
+    Ready,
+    Refused,
+    SideFileError,
+    Snapshot,
+    SnapshotFile,
+    Source,
+    VerifiedFiles,
 )
-from verifier.sources.local import LocalFile, LocalTree, open_regular, walk
+from verifier.sources.local import read_capped
+from verifier.sources.targets import HubOptions, SourceSettings, open_source
+
+__all__ = [
+    "HEAD_SIZE",
+    "MAX_FINDINGS_PER_FILE",
+    "MAX_FINDINGS_PER_SCAN",
+    "UNDECIDED",
+    "HubOptions",
+    "cap_findings",
+    "decide_report",
+    "name_mismatch",
+    "run_scan",
+    "scan_file",
+    "scan_source",
+    "scan_stream",
+    "scan_target",
+]
 
 log = logging.getLogger(__name__)
 
-#: Bytes of a file's start used to identify its format.
-HEAD_SIZE = 65536
-#: Findings kept per file: a scanner that yields more is stopped (FINDINGS-CAPPED).
-MAX_FINDINGS_PER_FILE = 1_000
 #: Findings kept per scan, over all files: the rest are dropped (FINDINGS-CAPPED).
 MAX_FINDINGS_PER_SCAN = 10_000
-
-_PICKLE_FAMILY = frozenset({FileFormat.PICKLE, FileFormat.PYTORCH_ZIP, FileFormat.PYTORCH_LEGACY})
-#: `joblib.dump(obj, "model.pkl", compress=...)` writes a compressed stream under a pickle's name.
-#: Its content is scanned, and a pickle loader given the raw bytes must stop at once: the
-#: compressed scanner refuses the file (CONTAINER-AMBIGUOUS) when it would read on.
-_PICKLE_OR_JOBLIB = _PICKLE_FAMILY | {FileFormat.COMPRESSED}
-#: Names whose loaders are chosen by extension: content that does not fit is misparsed or hostile.
-EXPECTED_BY_NAME: dict[str, frozenset[FileFormat]] = {
-    ".safetensors": frozenset({FileFormat.SAFETENSORS}),
-    ".gguf": frozenset({FileFormat.GGUF}),
-    ".npy": frozenset({FileFormat.NUMPY}),
-    ".npz": frozenset({FileFormat.NUMPY_NPZ, FileFormat.ZIP}),
-    ".pkl": _PICKLE_OR_JOBLIB,
-    ".pickle": _PICKLE_OR_JOBLIB,
-    ".pt": _PICKLE_FAMILY,
-    ".pth": _PICKLE_FAMILY,
-    ".ckpt": _PICKLE_FAMILY,
-    ".onnx": frozenset({FileFormat.ONNX}),
-    ".h5": frozenset({FileFormat.HDF5}),
-    ".hdf5": frozenset({FileFormat.HDF5}),
-    ".json": frozenset({FileFormat.JSON}),
-}
-
-
-def name_mismatch(path: str, fmt: FileFormat) -> Finding | None:
-    """A finding when a file's name promises a format its content does not have."""
-    suffix = os.path.splitext(path)[1].lower()
-    expected = EXPECTED_BY_NAME.get(suffix)
-    if expected is None or fmt in expected or fmt is FileFormat.EMPTY:
-        return None
-    return Finding(
-        "FORMAT-MISMATCH",
-        Severity.HIGH,
-        f"named like a {suffix} file but its content is {fmt.value}: a loader that trusts "
-        "the name would misparse it",
-        file=path,
-    )
 
 
 class ScanRecorder(Protocol):
@@ -135,193 +115,51 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _unreadable(path: str, reason: str) -> FileResult:
-    finding = Finding(
-        "FILE-UNREADABLE",
-        Severity.CRITICAL,
-        f"file could not be read: {reason}",
-        file=path,
-    )
-    return FileResult(
-        path=path,
-        size=0,
-        sha256=None,
-        git_sha1=None,
-        format=FileFormat.UNKNOWN,
-        findings=(finding,),
-        complete=False,
-    )
-
-
-def scan_stream(
-    stream: ScanStream, path: str, head: bytes, *, scan_budget: ScanBudget | None = None
-) -> tuple[FileFormat, list[Finding], dict[str, Any]]:
-    """Identify a file by its first bytes and run its scanner over `stream` (read forward once).
-
-    The file may decompress what its size allows, and no more than is left of `scan_budget`
-    (shared by the files of one scan). Returns the format, the findings, and the facts the
-    scanner noted.
-    """
-    fmt = identify(head, stream.size)
-    notes: dict[str, Any] = {}
-    budget = DecompressionBudget.for_file(stream.size, scan=scan_budget)
-    ctx = ScanContext(path=path, format=fmt, notes=notes, budget=budget)
-    findings = _run_scanner(stream, ctx)
-    if (mismatch := name_mismatch(path, fmt)) is not None:
-        findings.append(mismatch)
-    if (python := python_file_finding(path)) is not None:
-        findings.append(python)
-    return fmt, findings, notes
-
-
-def scan_file(
-    entry: LocalFile,
-    *,
-    git_sha1: bool = False,
-    observers: Sequence[ChunkObserver] = (),
-    scan_budget: ScanBudget | None = None,
-) -> FileResult:
-    """Read one file once: identify it, run its scanner, and hash every byte on the way.
-
-    `observers` compute the extra digests a signature asks for in the same pass;
-    `scan_budget` is what the scan may still decompress.
-    """
-    try:
-        fd, size = open_regular(entry.location)
-    except OSError as exc:
-        return _unreadable(entry.path, exc.strerror or str(exc))
-    try:
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
-        reader = HashingReader(
-            fd, size=size, git_sha1=git_sha1, observers=observers, location=entry.location
-        )
-        try:
-            fmt, findings, notes = scan_stream(
-                reader, entry.path, reader.peek(HEAD_SIZE), scan_budget=scan_budget
-            )
-            digests = reader.drain()
-        except OSError as exc:
-            return _unreadable(entry.path, exc.strerror or str(exc))
-    finally:
-        os.close(fd)
-    complete = digests.size == size and digests.changed is None
-    if not complete:
-        what = digests.changed or f"it was {size} bytes when opened but {digests.size} were read"
-        findings.append(
-            Finding(
-                "FILE-CHANGED-DURING-SCAN",
-                Severity.CRITICAL,
-                f"file changed during the scan: {what}; its digest may not be what is on disk",
-                file=entry.path,
-            )
-        )
-    return FileResult(
-        path=entry.path,
-        size=digests.size,
-        sha256=digests.sha256,
-        git_sha1=digests.git_sha1,
-        format=fmt,
-        findings=tuple(findings),
-        complete=complete,
-        notes=notes,
-        extra_digests=digests.extra,
-    )
-
-
-def _read_signature(location: str) -> bytes:
-    fd, _ = open_regular(location)
-    try:
-        chunks = []
-        total = 0
-        while total <= MAX_SIGNATURE_BYTES and (chunk := os.read(fd, 1 << 20)):
-            chunks.append(chunk)
-            total += len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def prepare_signature(
-    tree: LocalTree, request: SignatureRequest
+    source: Source, snapshot: Snapshot, request: SignatureRequest
 ) -> signature_check.PreparedSignature | None:
-    """Find the signature (the given path, or model.sig at the root) and verify its envelope.
+    """Find the signature (the given path, or the snapshot's model.sig) and verify its envelope.
 
-    Only the signature is read here (kilobytes); the model's bytes wait for the one pass.
+    Only the signature is read here (kilobytes), once; the model's bytes wait for the one pass.
 
     Raises:
         TargetError: a signature path was given and cannot be read.
+        SourceError: a remote source could not be reached.
     """
     if request.signature_path is not None:
         location = os.path.realpath(request.signature_path)
-        inside = os.path.relpath(location, tree.root)
-        self_path = inside if any(f.location == location for f in tree.files) else None
-        display = request.signature_path
-    else:
-        entry = next((f for f in tree.files if f.path == DEFAULT_SIGNATURE_NAME), None)
-        if entry is None:
-            return None
-        location, self_path, display = entry.location, entry.path, entry.path
-    try:
-        raw = _read_signature(location)
-    except OSError as exc:
-        if request.signature_path is not None:
-            raise TargetError(
-                f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
-            ) from None
-        return signature_check.PreparedSignature(
-            display,
-            self_path,
-            SignatureStatus.INVALID,
-            f"signature cannot be read: {exc.strerror or exc}",
-        )
-    return signature_check.prepare(raw, path=display, self_path=self_path, request=request)
-
-
-def prepare_hub_signature(
-    source: HubSource, model: HubModel, request: SignatureRequest
-) -> signature_check.PreparedSignature | None:
-    """The signature of a Hub model: the given file, or the `model.sig` the commit declares.
-
-    A declared signature is fetched at the pinned commit and used only when its bytes match
-    the declared digest; otherwise it is invalid (and the fetch reports the mismatch too).
-
-    Raises:
-        TargetError: a signature path was given and cannot be read.
-        SourceError: the Hub could not be reached.
-    """
-    if request.signature_path is not None:
+        inside = next((f for f in snapshot.files if f.location == location), None)
         try:
-            raw = _read_signature(os.path.realpath(request.signature_path))
+            raw = read_capped(location, limit=MAX_SIGNATURE_BYTES)
         except OSError as exc:
             raise TargetError(
                 f"cannot read signature {request.signature_path}: {exc.strerror or exc}"
             ) from None
         return signature_check.prepare(
-            raw, path=str(request.signature_path), self_path=None, request=request
+            raw,
+            path=str(request.signature_path),
+            self_path=inside.path if inside is not None else None,
+            request=request,
         )
-    declared = next((d for d in model.files if d.path == DEFAULT_SIGNATURE_NAME), None)
-    if declared is None:
+    entry = _declared_signature(snapshot)
+    if entry is None:
         return None
-
-    def invalid(reason: str) -> signature_check.PreparedSignature:
-        return signature_check.PreparedSignature(
-            declared.path, declared.path, SignatureStatus.INVALID, reason
-        )
-
-    if declared.size > MAX_SIGNATURE_BYTES:
-        return invalid(f"signature is {declared.size} bytes, over {MAX_SIGNATURE_BYTES}")
-    sink = io.BytesIO()
     try:
-        source.download(model.pinned, declared, sink)
-    except (OversizeError, MissingEntryError) as exc:
-        return invalid(f"signature could not be fetched: {exc}")
-    raw = sink.getvalue()
-    if not declared_digest_matches(declared, raw):
-        return invalid("the signature's bytes do not match the digest the commit declares")
-    return signature_check.prepare(
-        raw, path=declared.path, self_path=declared.path, request=request
-    )
+        raw = source.read_side_file(snapshot, entry, limit=MAX_SIGNATURE_BYTES)
+    except SideFileError as exc:
+        return signature_check.PreparedSignature(
+            entry.path, entry.path, SignatureStatus.INVALID, f"signature {exc}"
+        )
+    return signature_check.prepare(raw, path=entry.path, self_path=entry.path, request=request)
+
+
+def _declared_signature(snapshot: Snapshot) -> SnapshotFile | None:
+    """The snapshot's `model.sig`, even when --include/--exclude left it out of the files read."""
+    entry = next((f for f in snapshot.files if f.path == DEFAULT_SIGNATURE_NAME), None)
+    if entry is None and snapshot.declared is not None:
+        declared = next((d for d in snapshot.declared if d.path == DEFAULT_SIGNATURE_NAME), None)
+        entry = SnapshotFile(declared.path, declared=declared) if declared is not None else None
+    return entry
 
 
 def _signature_result(
@@ -337,49 +175,6 @@ def _signature_result(
         else signature_check.conclude(prepared, files, declared=declared)
     )
     return result, signature_check.findings_for(result, request)
-
-
-def _run_scanner(reader: ScanStream, ctx: ScanContext) -> list[Finding]:
-    scanner = scanner_for(ctx.format)
-    if scanner is None:
-        return [
-            ctx.finding(
-                "FORMAT-NOT-SCANNED",
-                Severity.HIGH,
-                f"no scanner reads {ctx.format.value} files, so this file was not checked",
-            )
-        ]
-    findings: list[Finding] = []
-    try:
-        for finding in scanner.scan(reader, ctx):
-            if len(findings) == MAX_FINDINGS_PER_FILE:
-                findings.append(
-                    ctx.finding(
-                        "FINDINGS-CAPPED",
-                        Severity.CRITICAL,
-                        f"more than {MAX_FINDINGS_PER_FILE} findings in this file: the scanner "
-                        "was stopped, so the rest of the file was not checked",
-                    )
-                )
-                break
-            findings.append(finding)
-    except ScanLimitError as exc:
-        findings.append(ctx.finding("SCAN-LIMIT", Severity.HIGH, f"scan stopped: {exc}"))
-    except OSError:
-        raise
-    except Exception as exc:
-        # A scanner that breaks on hostile input must not pass the file: the scan is marked
-        # incomplete (never allowed) and the failure is named, so it can be fixed.
-        log.debug("scanner crashed on %s", ctx.path, exc_info=True)
-        findings.append(
-            ctx.finding(
-                "SCANNER-ERROR",
-                Severity.CRITICAL,
-                f"the {ctx.format.value} scanner failed on this file ({type(exc).__name__}: "
-                f"{exc}); it was not fully checked",
-            )
-        )
-    return findings
 
 
 def _is_incomplete(files: tuple[FileResult, ...], findings: tuple[Finding, ...]) -> bool:
@@ -410,20 +205,6 @@ def cap_findings(
         f"{total - MAX_FINDINGS_PER_SCAN} were not recorded",
     )
     return tuple(kept_files), (*kept_scan, summary)
-
-
-@dataclass(frozen=True)
-class HubOptions:
-    """How to reach a Hub and what to fetch from it (for `hf://` targets)."""
-
-    endpoint: str | None = None
-    token: str | None = None
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    metadata_only: bool = False
-    lineage: bool = True
-    #: The lockfile entry to check the model against (drift is a LOCK-DRIFT finding).
-    locked: LockedModel | None = None
 
 
 @contextmanager
@@ -470,18 +251,6 @@ def _attribute(
         for r in files
     )
     return moved, tuple(rest)
-
-
-def verified_blobs(files: Sequence[FileResult]) -> dict[str, str]:
-    """Where the store keeps each fully verified file of a Hub scan, by path."""
-    from verifier.sources.quarantine import verified_blob
-
-    home = config.home_dir()
-    return {
-        f.path: str(verified_blob(home, f.sha256))
-        for f in files
-        if f.sha256 is not None and f.complete and not f.findings
-    }
 
 
 def _declared_bases(provenance: Provenance | None, details: ModelDetails) -> list[str]:
@@ -622,114 +391,154 @@ def run_scan(
     progress: Progress | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     signature: SignatureRequest | None = None,
+    settings: SourceSettings | None = None,
 ) -> ScanReport:
     """Scan a local path or a Hub model (`hf://ns/name[@rev]`), decide, and record.
+
+    The source is built by `verifier.sources.targets.open_source`; see `scan_source`.
 
     Raises:
         TargetError: the target does not exist or cannot be parsed.
         SourceError: the Hub could not be reached or refused a request.
         StoreError: the result could not be recorded.
     """
-    if is_hub_target(target):
-        return scan_hub(
-            target,
-            policy=policy,
-            recorder=recorder,
-            options=hub or HubOptions(),
-            workers=workers,
-            progress=progress,
-            signature=signature,
-        )
-    return scan_target(
-        target,
+    hub = hub or HubOptions()
+    return scan_source(
+        open_source(target, hub=hub, settings=settings),
         policy=policy,
         recorder=recorder,
         workers=workers,
+        progress=progress,
         on_file=on_file,
         signature=signature,
+        locked=hub.locked,
     )
 
 
-def scan_hub(
-    target: str,
+def scan_source(
+    source: Source,
     *,
     policy: Policy,
     recorder: ScanRecorder | None,
-    options: HubOptions,
     workers: int | None = None,
     progress: Progress | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
     signature: SignatureRequest | None = None,
+    locked: LockedModel | None = None,
 ) -> ScanReport:
-    """Resolve a Hub model to its commit, fetch and verify its files, scan, decide, record.
+    """Resolve `source` once, read every file it delivers once, check the signature, decide, record.
 
-    A signature (`--signature`, or a `model.sig` the repository declares, fetched and checked
-    against its declared digest first) is verified against the files in the same pass.
+    A signature (`--signature`, or a `model.sig` the snapshot holds, read once) is verified
+    against the files in the same pass. `locked` is the lockfile entry to check against (drift
+    is a LOCK-DRIFT finding).
 
     Raises:
-        TargetError: the target is not a model reference.
-        SourceError: the Hub could not be reached or refused a request.
+        TargetError: the target (or a signature path given) does not exist or is unreadable.
+        SourceError: a remote source could not be reached or refused a request.
         StoreError: the result could not be recorded.
     """
-    ref = parse_hub_target(target)
-    source = HubSource(HubSettings.from_env(endpoint=options.endpoint, token=options.token))
-    model = source.resolve(ref)
+    snapshot = source.resolve()
+    target = snapshot.target
+    request = signature or SignatureRequest()
+    prepared = prepare_signature(source, snapshot, request)
     scan_id = uuid.uuid4().hex
     started = _now()
-    request = signature or SignatureRequest()
-    prepared = prepare_hub_signature(source, model, request)
     # Reused files lack the extra digests a signature may ask for: read everything again.
-    known = getattr(recorder, "verified_file", None) if prepared is None else None
+    known = recorder if prepared is None and isinstance(recorder, VerifiedFiles) else None
     with _failures_recorded(recorder, policy, scan_id, target, started):
-        fetched = fetch_and_scan(
+        read = _read_files(
             source,
-            model,
-            home=config.home_dir(),
+            snapshot,
             scan_id=scan_id,
-            options=FetchOptions(
-                include=options.include,
-                exclude=options.exclude,
-                metadata_only=options.metadata_only,
-                workers=workers,
-            ),
-            known=known if callable(known) else None,
-            progress=progress,
-            observers_for=lambda path: signature_check.observers_for(prepared, path),
+            known=known,
+            progress=progress or NoProgress(),
+            workers=workers,
+            on_file=on_file,
+            prepared=prepared,
         )
-        lineage = hub_lineage(source, model) if options.lineage else Lineage()
-        provenance = build_provenance(model.pinned, model.info, lineage)
-        findings = (*fetched.findings, *lineage_findings(lineage))
-        if options.locked is not None:
-            findings += tuple(drift(options.locked, model.pinned.commit, fetched.files))
-        if not model.files:
-            findings += (
-                Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify"),
-            )
+        facts = source.facts(snapshot)
+        findings = [*snapshot.findings, *read.findings, *facts.findings]
+        if locked is not None and snapshot.pinned is not None:
+            findings += drift(locked, snapshot.pinned.commit, read.files)
+        if snapshot.empty:
+            findings.append(TARGET_EMPTY)
         signature_result, signature_findings = _signature_result(
-            prepared, request, fetched.files, declared=model.files
+            prepared, request, read.files, declared=snapshot.declared or ()
         )
-        findings += tuple(signature_findings)
-    pinned = model.pinned
+        findings += signature_findings
     return _finish(
         scan_id=scan_id,
         target=target,
         started=started,
-        files=fetched.files,
+        files=read.files,
         findings=tuple(findings),
         policy=policy,
         recorder=recorder,
-        source={
-            "type": SourceType.HUGGINGFACE.value,
-            "repo_id": pinned.repo_id,
-            "revision_requested": pinned.revision_requested,
-            "commit": pinned.commit,
-            "endpoint": pinned.endpoint,
-        },
-        incomplete=fetched.incomplete,
-        provenance=provenance,
-        declared=model.files,
+        source=dict(snapshot.record),
+        incomplete=read.incomplete,
+        provenance=facts.provenance,
+        declared=snapshot.declared,
         signature=signature_result,
-        locations=None if options.metadata_only else verified_blobs(fetched.files),
+        locations=source.locations(snapshot, read.files),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _FilesRead:
+    files: tuple[FileResult, ...]
+    findings: tuple[Finding, ...]
+    incomplete: bool
+
+
+def _read_files(
+    source: Source,
+    snapshot: Snapshot,
+    *,
+    scan_id: str,
+    known: VerifiedFiles | None,
+    progress: Progress,
+    workers: int | None,
+    on_file: Callable[[FileResult], None] | None,
+    prepared: signature_check.PreparedSignature | None,
+) -> _FilesRead:
+    """Every file the source delivers, each read by the one per-file path as it arrives."""
+    budget = ScanBudget()  # what the files of this scan may decompress, together
+
+    def read(arrival: Arrival) -> FileResult:
+        observers = signature_check.observers_for(prepared, arrival.entry.path)
+        return read_arrival(arrival, observers=observers, scan_budget=budget)
+
+    results: list[FileResult] = []
+    refused: list[Finding] = []
+    futures: list[Future[FileResult]] = []
+    with (
+        source.session(
+            snapshot, scan_id=scan_id, known=known, progress=progress, workers=workers
+        ) as session,
+        ThreadPoolExecutor(max_workers=workers or source.default_workers) as pool,
+    ):
+        try:
+            for item in session.arrivals():
+                if isinstance(item, Ready):
+                    results.append(item.result)
+                elif isinstance(item, Refused):
+                    refused.append(item.finding)
+                else:
+                    futures.append(pool.submit(read, item))
+            for future in futures:
+                result = future.result()
+                results.append(result)
+                if on_file is not None:
+                    on_file(result)
+        except BaseException:
+            # The scan fails as a whole: do not start the reads still waiting.
+            for future in futures:
+                future.cancel()
+            raise
+        findings = (*refused, *session.findings)
+        incomplete = session.incomplete
+    results.sort(key=lambda r: r.path)
+    return _FilesRead(files=tuple(results), findings=findings, incomplete=incomplete)
 
 
 #: The verdict a report carries until `decide_report` decides it: denied.
@@ -766,62 +575,17 @@ def scan_target(
     on_file: Callable[[FileResult], None] | None = None,
     signature: SignatureRequest | None = None,
 ) -> ScanReport:
-    """Scan a local file or folder, check its signature, decide with `policy`, and record.
+    """Scan a local file or folder (or HF cache snapshot), check its signature, decide, record.
 
     Raises:
         TargetError: the target (or a signature path given) does not exist or is unreadable.
         StoreError: the result could not be recorded.
     """
-    tree = walk(target)
-    target = record_name(target)  # a path given on the command line may not be UTF-8
-    request = signature or SignatureRequest()
-    prepared = prepare_signature(tree, request)
-
-    in_cache = tree.hf_cache_repo is not None
-
-    budget = ScanBudget()
-
-    def one_file(entry: LocalFile) -> FileResult:
-        observers = signature_check.observers_for(prepared, entry.path)
-        return scan_file(entry, git_sha1=in_cache, observers=observers, scan_budget=budget)
-
-    scan_id = uuid.uuid4().hex
-    started = _now()
-    files = []
-    with (
-        _failures_recorded(recorder, policy, scan_id, target, started),
-        ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool,
-    ):
-        for result in pool.map(one_file, tree.files):
-            files.append(result)
-            if on_file is not None:
-                on_file(result)
-    scan_findings = list(tree.findings)
-    source = {"type": SourceType.LOCAL.value, "root": record_name(tree.root)}
-    if tree.hf_cache_repo is not None:
-        # The cache names each blob by the digest the Hub declared when it was downloaded.
-        blobs = {f.path: os.path.basename(f.location) for f in tree.files}
-        scan_findings += [
-            finding
-            for result in files
-            for finding in check_cache_blob(result, blobs.get(result.path, ""))
-        ]
-        source["hf_cache_repo"] = tree.hf_cache_repo
-    if not tree.files:
-        scan_findings.append(
-            Finding("TARGET-EMPTY", Severity.HIGH, "the target holds no file to verify")
-        )
-    signature_result, signature_findings = _signature_result(prepared, request, tuple(files))
-    scan_findings += signature_findings
-    return _finish(
-        scan_id=scan_id,
-        target=target,
-        started=started,
-        files=tuple(files),
-        findings=tuple(scan_findings),
+    return scan_source(
+        open_source(target),
         policy=policy,
         recorder=recorder,
-        source=source,
-        signature=signature_result,
-        locations={entry.path: entry.location for entry in tree.files},
+        workers=workers,
+        on_file=on_file,
+        signature=signature,
     )

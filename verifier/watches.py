@@ -29,7 +29,7 @@ def parse_watch_target(text: str) -> tuple[str, str]:
     Raises:
         UsageError: It is not a Hub model reference.
     """
-    from verifier.sources.huggingface import parse_hub_target
+    from verifier.sources.huggingface.targets import parse_hub_target
 
     if not text.startswith("hf://"):
         raise UsageError(f"{text}: watch a Hub model, hf://namespace/name[@ref]")
@@ -73,7 +73,7 @@ def hub_updates(payload: object) -> tuple[RefUpdate, ...]:
         UsageError: The payload is not a webhook payload (no `event` or `repo` object, a
             repository name that is not a Hub model id).
     """
-    from verifier.sources.huggingface import parse_hub_target
+    from verifier.sources.huggingface.targets import parse_hub_target
 
     document = _mapping(payload, "the body")
     event = _mapping(document.get("event"), "event")

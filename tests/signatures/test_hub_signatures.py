@@ -95,6 +95,18 @@ def test_metadata_only_small_git_files_are_not_compared(hub: HubEmulator, tmp_pa
     assert "config.json" in sig["reason"]
 
 
+def test_a_hub_signature_is_downloaded_once(hub: HubEmulator, tmp_path: Path) -> None:
+    # Read once as the signature, then scanned and verified with the other files from the
+    # same bytes: the Source seam's side file is not fetched a second time.
+    files, public = _signed_files(tmp_path, model_files())
+    hub.add_repo("acme/signed", files)
+    code, doc, _ = scan("hf://acme/signed", "--public-key", str(public))
+    assert code == 0, doc
+    assert [p for p in hub.downloads() if p.endswith("/model.sig")] != []
+    assert len([p for p in hub.downloads() if p.endswith("/model.sig")]) == 1
+    assert "model.sig" in {f["path"] for f in doc["files"]}
+
+
 def test_tampered_signature_file_on_the_hub_is_invalid(hub: HubEmulator, tmp_path: Path) -> None:
     files, public = _signed_files(tmp_path, model_files())
     repo = hub.add_repo("acme/signed", files)
@@ -109,6 +121,11 @@ def test_tampered_signature_file_on_the_hub_is_invalid(hub: HubEmulator, tmp_pat
     sig = doc["signature"]
     assert sig["status"] == "invalid"
     assert "the digest the commit declares" in sig["reason"]
+    # The file's own check says so too, from the same bytes (fetched once).
+    assert [f["file"] for f in doc["findings"] if f["code"] == "HF-DIGEST-MISMATCH"] == [
+        "model.sig"
+    ]
+    assert len([p for p in hub.downloads() if p.endswith("/model.sig")]) == 1
 
 
 def test_sharded_hub_signature_is_computed_in_the_download_pass(

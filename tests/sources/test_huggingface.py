@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from tests.hub_emulator import HubEmulator
 from verifier.cli import cli
+from verifier.sources.targets import SourceSettings
 
 
 def safetensors_file(n_floats: int = 16, *, fill: int = 1) -> bytes:
@@ -43,10 +44,16 @@ CARD = {
 }
 
 
-def scan(*args: str, database_url: str | None = None) -> tuple[int, Any, str]:
+#: No back-off between retries: what a test hands the command line instead of patching globals.
+PATIENT_NOT_SLOW = SourceSettings(hub_backoff_seconds=0.0)
+
+
+def scan(
+    *args: str, database_url: str | None = None, settings: SourceSettings | None = None
+) -> tuple[int, Any, str]:
     env = {"VERIFIER_DATABASE_URL": database_url} if database_url else {}
     result = CliRunner().invoke(
-        cli, ["scan", *args, "--format", "json"], env=env, catch_exceptions=False
+        cli, ["scan", *args, "--format", "json"], env=env, catch_exceptions=False, obj=settings
     )
     doc = json.loads(result.stdout) if result.stdout.strip() else None
     return result.exit_code, doc, result.stderr
@@ -203,11 +210,8 @@ def test_gated_repo_with_a_token_that_has_access(hub: HubEmulator) -> None:
 
 
 def test_unreachable_hub_is_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    from verifier.sources import huggingface
-
-    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    code, doc, err = scan("hf://acme/tiny")
+    code, doc, err = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
     assert code == 3 and doc is None
     assert "cannot reach" in err and len(err.strip().splitlines()) == 1
 
@@ -266,23 +270,17 @@ def test_metadata_only_reports_a_broken_safetensors_header(hub: HubEmulator) -> 
     assert "SAFETENSORS-HEADER-INVALID" in codes(doc)
 
 
-def test_rate_limited_then_recovers(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from verifier.sources import huggingface
-
-    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.01)
+def test_rate_limited_then_recovers(hub: HubEmulator) -> None:
     hub.add_repo("acme/tiny", model_files())
     hub.rate_limit_next = 2
-    code, doc, _ = scan("hf://acme/tiny")
+    code, doc, _ = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
     assert code == 0, doc["findings"]
 
 
-def test_rate_limited_for_good_is_exit_3(hub: HubEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from verifier.sources import huggingface
-
-    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+def test_rate_limited_for_good_is_exit_3(hub: HubEmulator) -> None:
     hub.add_repo("acme/tiny", model_files())
     hub.rate_limit_next = 1000
-    code, _, err = scan("hf://acme/tiny")
+    code, _, err = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
     assert code == 3
     assert "rate limited" in err
 
@@ -438,7 +436,7 @@ def test_same_size_tampering_in_the_hf_cache_is_denied(hub: HubEmulator, tmp_pat
 def test_capped_writer_hashes_as_bytes_arrive_and_restarts_on_rewind(tmp_path: Path) -> None:
     import hashlib
 
-    from verifier.sources.huggingface import CappedWriter
+    from verifier.sources.huggingface.client import CappedWriter
 
     data = b"0123456789" * 10
     progress: list[int] = []
@@ -529,28 +527,18 @@ def test_policy_decides_on_hub_provenance_and_lineage(hub: HubEmulator, tmp_path
     assert fired("hf://acme/flagged") == (1, {"hub-flagged"})
 
 
-def test_server_errors_on_downloads_are_retried(
-    hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from verifier.sources import huggingface
-
-    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+def test_server_errors_on_downloads_are_retried(hub: HubEmulator) -> None:
     hub.add_repo("acme/tiny", model_files())
     hub.fail_downloads_next = 3
-    code, doc, err = scan("hf://acme/tiny")
+    code, doc, err = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
     assert code == 0, err
     assert hub.fail_downloads_next == 0
     assert {f["path"] for f in doc["files"]} == set(model_files())
 
 
-def test_a_download_that_keeps_failing_is_exit_3(
-    hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from verifier.sources import huggingface
-
-    monkeypatch.setattr(huggingface, "BACKOFF_SECONDS", 0.001)
+def test_a_download_that_keeps_failing_is_exit_3(hub: HubEmulator) -> None:
     hub.add_repo("acme/tiny", model_files())
     hub.fail_downloads_next = 1000
-    code, doc, err = scan("hf://acme/tiny")
+    code, doc, err = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
     assert code == 3 and doc is None
     assert "503" in err and len(err.strip().splitlines()) == 1

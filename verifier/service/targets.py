@@ -6,7 +6,7 @@ import re
 
 from verifier.errors import TargetError, UsageError
 from verifier.policy.schema import HF_SUBJECT
-from verifier.sources.huggingface import parse_hub_target
+from verifier.sources.huggingface.targets import parse_hub_target
 
 #: Longest target accepted: a Hub repository id is at most 96 characters, a revision far less.
 MAX_TARGET_LENGTH = 256

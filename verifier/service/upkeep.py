@@ -99,16 +99,16 @@ def poll_watches(service: Service) -> list[dict[str, Any]]:
     Raises:
         StoreError: The database cannot be reached, read or written.
     """
-    from verifier.sources.huggingface import HubSettings, HubSource
+    from verifier.sources.huggingface.client import HubClient, HubSettings
 
     records = WatchRecords(service.store)
-    hub: HubSource | None = None
+    hub: HubClient | None = None
     queued = []
     for watch in records.watches():
         if watch.pending or is_commit_id(watch.ref):
             continue  # a scan is under way, or a pinned commit (which never moves)
         if hub is None:
-            hub = HubSource(
+            hub = HubClient(
                 HubSettings.from_env(
                     endpoint=service.config.hub_endpoint, token=service.config.hub_token
                 )

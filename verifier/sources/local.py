@@ -5,12 +5,26 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from verifier.errors import TargetError
-from verifier.model import Finding, Severity
+from verifier.model import FileResult, Finding, Severity, SourceType
 from verifier.printable import record_name
+from verifier.sources.interface import (
+    Arrival,
+    Measured,
+    Progress,
+    Ready,
+    Refused,
+    SideFileError,
+    Snapshot,
+    SnapshotFile,
+    SourceFacts,
+    VerifiedFiles,
+)
 
 #: Folders that model loaders never read and that hold version-control internals.
 SKIPPED_DIRS = frozenset({".git"})
@@ -217,3 +231,151 @@ def open_regular(location: str) -> tuple[int, int]:
     except BaseException:
         os.close(fd)
         raise
+
+
+#: Opens a file for reading: (file descriptor, size). Tests hand in one that fails.
+Opener = Callable[[str], tuple[int, int]]
+#: Lists a target's files. Tests hand in one that changes the folder after listing.
+Walker = Callable[[str], LocalTree]
+
+
+@dataclass(frozen=True)
+class LocalArrival:
+    """A local file to read in place: nothing was measured before the read."""
+
+    entry: SnapshotFile
+    git_sha1: bool = False
+    opener: Opener = open_regular
+    #: What the source adds once the file is read (the HF cache's blob-name check).
+    settler: Callable[[FileResult, str], FileResult] | None = None
+    measured: Measured | None = field(default=None, init=False)
+    unreadable_reason: str = field(default="file could not be read", init=False)
+
+    @classmethod
+    def of(cls, file: LocalFile, *, git_sha1: bool = False) -> LocalArrival:
+        """The arrival of one walked file."""
+        return cls(SnapshotFile(file.path, location=file.location), git_sha1=git_sha1)
+
+    @property
+    def location(self) -> str:
+        """Where the file lies."""
+        return self.entry.location or ""
+
+    def open(self) -> tuple[int, int]:
+        """Open it without following a final link (see `open_regular`).
+
+        Raises:
+            OSError: the file is gone, unreadable or no longer a regular file.
+        """
+        return self.opener(self.location)
+
+    def settle(self, result: FileResult) -> FileResult:
+        """The result, with what the source checks after the read."""
+        return result if self.settler is None else self.settler(result, self.location)
+
+
+@dataclass
+class LocalSession:
+    """Local files arrive where they lie, one by one."""
+
+    files: Sequence[Arrival]
+    findings: list[Finding] = field(default_factory=list)
+    incomplete: bool = False
+
+    def arrivals(self) -> Iterator[Arrival | Ready | Refused]:
+        """Each file, in path order."""
+        yield from self.files
+
+
+class LocalSource:
+    """A local folder or a single file, walked once and read in place."""
+
+    default_workers = os.cpu_count() or 2
+    #: Whether files are read for their git blob SHA-1 too.
+    git_sha1 = False
+
+    def __init__(
+        self, target: str, *, opener: Opener = open_regular, walker: Walker = walk
+    ) -> None:
+        self._target = target
+        self._opener = opener
+        self._walker = walker
+
+    def resolve(self) -> Snapshot:
+        """Walk the target (see `walk`).
+
+        Raises:
+            TargetError: the target does not exist or is neither a file nor a folder.
+        """
+        tree = self._walker(self._target)
+        return Snapshot(
+            target=record_name(self._target),  # a path given on the command line may not be UTF-8
+            record=self._record(tree),
+            files=tuple(SnapshotFile(f.path, location=f.location) for f in tree.files),
+            findings=tree.findings,
+        )
+
+    def _record(self, tree: LocalTree) -> dict[str, str]:
+        return {"type": SourceType.LOCAL.value, "root": record_name(tree.root)}
+
+    def read_side_file(self, snapshot: Snapshot, entry: SnapshotFile, *, limit: int) -> bytes:
+        """Read up to a little over `limit` bytes of `entry` (the caller refuses the excess).
+
+        Raises:
+            SideFileError: the file cannot be read.
+        """
+        try:
+            return read_capped(entry.location or "", limit=limit, opener=self._opener)
+        except OSError as exc:
+            raise SideFileError(f"cannot be read: {exc.strerror or exc}") from None
+
+    @contextmanager
+    def session(
+        self,
+        snapshot: Snapshot,
+        *,
+        scan_id: str,
+        known: VerifiedFiles | None,
+        progress: Progress,
+        workers: int | None,
+    ) -> Iterator[LocalSession]:
+        """The files where they lie: nothing to fetch, nothing to clean up."""
+        yield LocalSession(
+            [
+                LocalArrival(
+                    entry, git_sha1=self.git_sha1, opener=self._opener, settler=self._settle
+                )
+                for entry in snapshot.files
+            ]
+        )
+
+    def _settle(self, result: FileResult, location: str) -> FileResult:
+        return result
+
+    def facts(self, snapshot: Snapshot) -> SourceFacts:
+        """A folder declares no provenance."""
+        return SourceFacts()
+
+    def locations(
+        self, snapshot: Snapshot, files: Sequence[FileResult]
+    ) -> Mapping[str, str] | None:
+        """The files can be read again where they lie."""
+        return {f.path: f.location for f in snapshot.files if f.location is not None}
+
+
+def read_capped(location: str, *, limit: int, opener: Opener = open_regular) -> bytes:
+    """A small file's bytes: at most one read chunk past `limit`, so an oversize file shows.
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
+    fd, _ = opener(location)
+    try:
+        chunks = []
+        total = 0
+        while total <= limit and (chunk := os.read(fd, 1 << 20)):
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -10,7 +10,7 @@ import os
 from verifier.errors import SourceError
 from verifier.model import DeclaredFile, FileFormat, FileResult, Finding, PinnedRevision, Severity
 from verifier.scanners.safetensors import HEADER_CAP, validate_header
-from verifier.sources.huggingface import HubSource
+from verifier.sources.huggingface.client import HubClient
 
 #: Formats a file name alone suggests, when its bytes are not read.
 _BY_SUFFIX: dict[str, FileFormat] = {
@@ -38,7 +38,7 @@ def format_by_name(path: str) -> FileFormat:
 
 
 def metadata_result(
-    source: HubSource, pinned: PinnedRevision, declared: DeclaredFile
+    source: HubClient, pinned: PinnedRevision, declared: DeclaredFile
 ) -> FileResult:
     """A file described from its declared metadata (and safetensors header), never complete.
 
@@ -63,7 +63,7 @@ def metadata_result(
 
 
 def _safetensors_header(
-    source: HubSource, pinned: PinnedRevision, declared: DeclaredFile
+    source: HubClient, pinned: PinnedRevision, declared: DeclaredFile
 ) -> list[Finding]:
     def invalid(message: str) -> list[Finding]:
         return [Finding("SAFETENSORS-HEADER-INVALID", Severity.HIGH, message, file=declared.path)]

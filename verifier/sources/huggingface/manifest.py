@@ -1,4 +1,4 @@
-"""Expected against actual: what a source declared, compared with what was read (pure)."""
+"""Expected against actual: what the Hub declared, compared with what was read (pure)."""
 
 from __future__ import annotations
 
@@ -97,34 +97,6 @@ def compare_listings(
             )
         )
     return findings
-
-
-def check_cache_blob(result: FileResult, blob_name: str) -> list[Finding]:
-    """Findings when a file of an HF cache snapshot does not match its blob's name.
-
-    `huggingface_hub` names a cached blob by the digest the Hub declared (sha256 for LFS
-    files, the git blob id for the rest) but checks only the size, so same-size different
-    bytes sit under the expected name. Files not stored as a blob are not checked here.
-    """
-    name = blob_name.lower()
-    if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
-        actual, kind = result.sha256, "sha256"
-    elif len(name) == 40 and all(c in "0123456789abcdef" for c in name):
-        actual, kind = result.git_sha1, "git blob sha1"
-    else:
-        return []
-    if not result.complete or actual == name:
-        return []
-    return [
-        Finding(
-            "HF-CACHE-DIGEST-MISMATCH",
-            Severity.CRITICAL,
-            f"the cached file's {kind} differs from the digest its cache blob is named after: "
-            "it was altered or corrupted after (or while) it was downloaded",
-            file=result.path,
-            evidence=f"blob {name}, content {actual}",
-        )
-    ]
 
 
 def declared_digest_matches(declared: DeclaredFile, data: bytes) -> bool:

@@ -1,4 +1,4 @@
-"""The Hugging Face Hub source: resolve a revision to its commit once, declare, fetch, read ranges.
+"""The Hub client: resolve a revision to its commit once, declare, download, read ranges.
 
 Every request after resolution names the pinned commit, never the branch. Foreign exceptions
 of `huggingface_hub` are turned into `SourceError` (exit 3) here, at the boundary.
@@ -15,17 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, TypeVar, cast
 
-from verifier.errors import SourceError, TargetError
+from verifier.errors import SourceError
 from verifier.model import DeclaredFile, ModelRef, PinnedRevision
+from verifier.sources.interface import Measured
 
 log = logging.getLogger(__name__)
 
-HF_SCHEME = "hf://"
 DEFAULT_ENDPOINT = "https://huggingface.co"
-_WEB_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/")
-_REPO_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
-_REPO_ID = re.compile(rf"^{_REPO_PART}/{_REPO_PART}$")
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,255}$")
 #: HTTP statuses worth retrying: rate limited, or a server that may recover.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Retries of a refused or failed Hub request, waiting BACKOFF_SECONDS * 2**n before each.
@@ -33,38 +29,6 @@ RETRIES = 4
 BACKOFF_SECONDS = 1.0
 
 T = TypeVar("T")
-
-
-def is_hub_target(target: str) -> bool:
-    """Whether `target` names a model on a Hub rather than a local path."""
-    return target.startswith(HF_SCHEME) or target.startswith(_WEB_PREFIXES)
-
-
-def parse_hub_target(target: str) -> ModelRef:
-    """`hf://ns/name[@rev]`, or a pasted `https://huggingface.co/ns/name[/tree/<rev>]` URL.
-
-    Raises:
-        TargetError: the text is not a model reference.
-    """
-    if target.startswith(HF_SCHEME):
-        rest = target[len(HF_SCHEME) :]
-        repo_id, sep, revision = rest.partition("@")
-        rev: str | None = revision if sep else None
-    else:
-        rest = next(target[len(p) :] for p in _WEB_PREFIXES if target.startswith(p))
-        parts = rest.strip("/").split("/")
-        repo_id = "/".join(parts[:2])
-        rev = None
-        if len(parts) > 2:
-            if parts[2] not in ("tree", "blob", "resolve") or len(parts) < 4:
-                raise TargetError(f"{target}: not a model page URL (expected /tree/<revision>)")
-            rev = parts[3]
-    repo_id = repo_id.strip("/")
-    if not _REPO_ID.match(repo_id) or ".." in repo_id:
-        raise TargetError(f"{target}: expected hf://namespace/name[@revision]")
-    if rev is not None and (not _REVISION.match(rev) or ".." in rev):
-        raise TargetError(f"{target}: {rev!r} is not a valid revision")
-    return ModelRef(repo_id=repo_id, revision=rev)
 
 
 @dataclass(frozen=True)
@@ -77,14 +41,21 @@ class HubSettings:
     backoff_seconds: float = 1.0
 
     @classmethod
-    def from_env(cls, *, endpoint: str | None = None, token: str | None = None) -> HubSettings:
+    def from_env(
+        cls,
+        *,
+        endpoint: str | None = None,
+        token: str | None = None,
+        retries: int = RETRIES,
+        backoff_seconds: float = BACKOFF_SECONDS,
+    ) -> HubSettings:
         """Flags first, then `HF_ENDPOINT` / `HF_TOKEN` (the client also reads `HF_HOME`)."""
         chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
         return cls(
             endpoint=chosen.rstrip("/"),
             token=token or os.environ.get("HF_TOKEN") or None,
-            retries=RETRIES,
-            backoff_seconds=BACKOFF_SECONDS,
+            retries=retries,
+            backoff_seconds=backoff_seconds,
         )
 
 
@@ -101,15 +72,6 @@ class HubModel:
 
 class _Oversize(Exception):
     """The server sent more bytes than declared."""
-
-
-@dataclass(frozen=True)
-class Downloaded:
-    """What arrived: the byte count and the digests computed as the bytes arrived."""
-
-    size: int
-    sha256: str
-    git_sha1: str | None
 
 
 class CappedWriter:
@@ -163,16 +125,32 @@ class CappedWriter:
         self.write(keep)
         return self.written
 
-    def result(self) -> Downloaded:
+    def result(self) -> Measured:
         """The size received and its digests."""
         git = self._git.hexdigest() if self._git is not None else None
-        return Downloaded(size=self.written, sha256=self._sha256.hexdigest(), git_sha1=git)
+        return Measured(size=self.written, sha256=self._sha256.hexdigest(), git_sha1=git)
 
     def truncate(self, size: int | None = None) -> int:
         return self._sink.truncate(size)
 
     def flush(self) -> None:
         self._sink.flush()
+
+
+def write_measured(
+    sink: IO[bytes], declared: DeclaredFile, data: bytes, *, on_bytes: Callable[[int], None]
+) -> Measured:
+    """Write bytes already fetched (a side file) into `sink` as a download would: measured, capped.
+
+    Raises:
+        OversizeError: `data` is longer than the declared size.
+    """
+    writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs)
+    try:
+        writer.write(data)
+    except _Oversize as exc:
+        raise OversizeError(str(exc)) from None
+    return writer.result()
 
 
 class OversizeError(Exception):
@@ -183,7 +161,7 @@ class MissingEntryError(SourceError):
     """A declared file is not served at the pinned commit."""
 
 
-class HubSource:
+class HubClient:
     """A Hub reached through `huggingface_hub`, with errors mapped to one line each."""
 
     def __init__(self, settings: HubSettings) -> None:
@@ -275,7 +253,7 @@ class HubSource:
         sink: IO[bytes],
         *,
         on_bytes: Callable[[int], None] = lambda _n: None,
-    ) -> Downloaded:
+    ) -> Measured:
         """Stream `declared` at the pinned commit into `sink`, hashing the bytes as they arrive.
 
         Never accepts more bytes than declared (the excess is refused, not stored). The git

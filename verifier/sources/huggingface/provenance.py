@@ -18,7 +18,7 @@ from verifier.model import (
     Severity,
     SourceType,
 )
-from verifier.sources.huggingface import HubModel, HubSource
+from verifier.sources.huggingface.client import HubClient, HubModel
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def build_provenance(pinned: PinnedRevision, info: Any, lineage: Lineage) -> Pro
     )
 
 
-def hub_lineage(source: HubSource, model: HubModel) -> Lineage:
+def hub_lineage(source: HubClient, model: HubModel) -> Lineage:
     """The declared lineage of a resolved model, each parent pinned through `source`."""
 
     def resolver(repo_id: str) -> tuple[str, dict[str, Any], tuple[str, ...]]:
