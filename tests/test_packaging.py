@@ -26,6 +26,7 @@ OPTIONAL_IMPORTS = {
     "fpdf": "pdf",
     "procrastinate": "postgres",
     "lz4": "lz4",
+    "py7zr": "7z",
     "boto3": "s3",
     "botocore": "s3",
 }

@@ -236,7 +236,10 @@ def check_with_service(
         expected = locked_from_report(report)
     except LockfileError as exc:
         raise ServiceError(f"the service's scan {scan_id} cannot vouch for files: {exc}") from None
-    if f"hf://{expected.repo_id}@{expected.commit}" != subject or not expected.files:
+    # Hub names are case-insensitive (the service may answer with the Hub's spelling).
+    if f"hf://{expected.repo_id}@{expected.commit}".lower() != subject.lower() or not (
+        expected.files
+    ):
         raise ServiceError(f"the service's scan {scan_id} is not a scan of the files of {subject}")
     verdict = parse_gate_document(answer)
     result = check_model(path, expected, workers=workers, code=DriftCode.RECORD)

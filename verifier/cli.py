@@ -1546,6 +1546,15 @@ def _service_config(
     "[env: VERIFIER_APPROVAL_KEY; default: approvals refused].",
 )
 @click.option(
+    "--rescan-per-pass",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Each upkeep pass scans again up to N recorded Hub models whose newest scan another "
+    "verifier version made (fetched from the Hub again; 0: none).",
+)
+@click.option(
     "--notify-url",
     "notify_urls",
     multiple=True,
@@ -1574,6 +1583,7 @@ def serve(
     jobs: int,
     upkeep_interval: float,
     approval_key: Path | None,
+    rescan_per_pass: int,
     notify_urls: tuple[str, ...],
     notify_waiver_days: int,
     database_url: str | None,
@@ -1621,6 +1631,7 @@ def serve(
         notify_urls=notify_urls,
         notify_secret=os.environ.get("VERIFIER_NOTIFY_SECRET") or None,
         notify_waiver_days=notify_waiver_days,
+        rescan_per_pass=rescan_per_pass,
     )
     service = Service(service_config)
     runs = (

@@ -62,7 +62,7 @@ class FileFormat(enum.StrEnum):
     UNKNOWN = "unknown"
     COMPRESSED = "compressed"  # gzip, bz2, xz, lzma or zlib stream (joblib's compressed pickles)
     TAR = "tar"
-    ARCHIVE = "archive"  # 7z, rar: archives the scanner does not open
+    ARCHIVE = "archive"  # 7z (read with py7zr, extra `7z`), rar (never opened)
     EXECUTABLE = "executable"  # native programs and libraries: PE, ELF, Mach-O
     TENSOR_DATA = "tensor-data"  # raw tensor bytes that an analysed model file names
 
