@@ -216,15 +216,11 @@ def _exit_code(report: ScanReport) -> ExitCode:
 
 
 def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
-    """3 when something could not be checked; else 1 for an enforced deny; else 0."""
-    from verifier.model import Decision
-    from verifier.policy.schema import Mode
-
+    """3 when something could not be checked; else 1 for a deny that blocks (enforced, or a
+    ban's in any mode); else 0."""
     if status != "complete":
         return ExitCode.ERROR
-    if verdict.mode != Mode.ENFORCE.value:
-        return ExitCode.OK
-    return ExitCode.OK if verdict.decision is Decision.ALLOW else ExitCode.DENIED
+    return ExitCode.DENIED if verdict.blocks else ExitCode.OK
 
 
 def _signature_options(func: F) -> F:
@@ -1530,6 +1526,15 @@ def _service_config(
     "refreshed at start-up regardless).",
 )
 @click.option(
+    "--rescan-per-pass",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Each upkeep pass scans again up to N recorded Hub models whose newest scan another "
+    "verifier version made (fetched from the Hub again; 0: none).",
+)
+@click.option(
     "--notify-url",
     "notify_urls",
     multiple=True,
@@ -1556,6 +1561,7 @@ def serve(
     hf_endpoint: str | None,
     jobs: int,
     upkeep_interval: float,
+    rescan_per_pass: int,
     notify_urls: tuple[str, ...],
     notify_waiver_days: int,
     database_url: str | None,
@@ -1601,6 +1607,7 @@ def serve(
         notify_urls=notify_urls,
         notify_secret=os.environ.get("VERIFIER_NOTIFY_SECRET") or None,
         notify_waiver_days=notify_waiver_days,
+        rescan_per_pass=rescan_per_pass,
     )
     service = Service(service_config)
     runs = (

@@ -306,3 +306,24 @@ def test_the_payloads_run_under_each_loader(oracle: LoaderOracle) -> None:
         data = build(marker_dir)
         assert oracle.ask(data, loader, marker_dir).ran, loader
         check(oracle, build, loader, name)
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "model.pkl", "model.bin"])
+def test_a_last_line_without_newline_is_read_as_joblib_reads_it(
+    oracle: LoaderOracle, name: str
+) -> None:
+    """Found by the pickle campaign (tests/scanners/pickle_campaign.py): at the end of the file
+    `pickle._Unpickler`, which joblib's unpickler extends, takes the last bytes as a line and
+    drops the last one as its newline, so `(S'cmd'\\niposix\\nsystemX` calls posix.system; the
+    C unpickler refuses. The scanner called these bytes text and allowed them."""
+
+    def build(m: Path) -> bytes:
+        return b"(" + uni(shell(m)) + b"iposix\nsystemX"
+
+    marker_dir = oracle.marker_dir()
+    assert oracle.ask(build(marker_dir), "joblib", marker_dir).ran
+    check(oracle, build, "joblib", name)
+    findings = _findings(build(oracle.marker_dir()), name)
+    assert any(
+        f.code == "PICKLE-DANGEROUS-GLOBAL" and f.evidence == "posix.system" for f in findings
+    )

@@ -189,6 +189,10 @@ class Walker:
         out = bytearray()
         while True:
             ch = self.stream.read(1)
+            if not ch and out:
+                # pickle._Unpickler (joblib's) takes the file's last bytes as a line and drops
+                # the last one as if it were the newline; what it names is then imported.
+                return bytes(out[:-1])
             if not ch:
                 raise PickleFormatError("truncated pickle stream in a text argument")
             if ch == b"\n":

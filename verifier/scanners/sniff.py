@@ -150,7 +150,7 @@ _RAR = b"Rar!\x1a\x07"
 
 
 def archive_kind(head: bytes) -> str | None:
-    """'7z' or 'rar' when the head opens an archive the scanner does not read."""
+    """'7z' (read by scanners.sevenz) or 'rar' (never opened) when the head opens one."""
     if head.startswith(_SEVEN_ZIP):
         return "7z"
     if head.startswith(_RAR):
@@ -392,7 +392,7 @@ def _walk_pickle(head: bytes, size: int) -> _Walk:
     the first opcode past _PICKLE_WALK_LIMIT, but that opcode's argument may use the head.
     """
     pos = ops = 0
-    imported = ran_code = False
+    imported = ran_code = marked = False
     more = size > len(head)
     while True:
         if pos >= len(head) or pos >= _PICKLE_WALK_LIMIT:
@@ -408,7 +408,11 @@ def _walk_pickle(head: bytes, size: int) -> _Walk:
             return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, pos, ran_code)
         ops += 1
         # Importing runs the module's code: a dangerous module is enough, with no call after.
+        # INST imports and calls in one opcode: after a MARK, the call happens even when the
+        # bytes that follow are no pickle (the unpicklers fail only after it).
         ran_code = ran_code or (imported and opcode.name in _CALLS)
+        ran_code = ran_code or (marked and opcode.name == "INST")
+        marked = marked or opcode.name == "MARK"
         ran_code = ran_code or (opcode.name in ("GLOBAL", "INST") and _dangerous(head[pos:after]))
         imported = imported or opcode.name in _IMPORTS
         if opcode.name == "STOP":
@@ -419,7 +423,8 @@ def _walk_pickle(head: bytes, size: int) -> _Walk:
 def _dangerous(op: bytes) -> bool:
     """Whether a GLOBAL or INST opcode (with its two lines) names a dangerous callable."""
     module, _, name = op[1:].partition(b"\n")
-    text = (module.decode("utf-8", "replace"), name.rstrip(b"\n").decode("utf-8", "replace"))
+    name = name[:-1]  # its newline, or at the end of the file the byte read as one
+    text = (module.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
     return classify(*text) is GlobalClass.DANGEROUS
 
 
@@ -440,6 +445,10 @@ def _argument_end(
     end = at
     for _ in range(2 if arg.name == "stringnl_noescape_pair" else 1):
         newline = head.find(b"\n", end)
+        if newline < 0 and len(head) >= size and end < len(head):
+            # The last line of the file: pickle._Unpickler (joblib's) reads the rest as the
+            # line and drops its last byte as if it were the newline (the C one refuses).
+            return len(head) if _valid_line(arg.name, head[end:-1]) else None
         if newline < 0:
             # The line runs past the head: valid as far as it goes means "ran out", since an
             # unpickler reads lines of any length (64 KiB of spaces before an INT's digits).
@@ -486,12 +495,22 @@ def _global_part(value: bytes, *, cut: bool = False) -> bool:
     return all(part.isidentifier() for part in parts)
 
 
+def _base10(value: bytes) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _valid_line(kind: str, value: bytes) -> bool:
     """Whether a newline-terminated argument would parse, without evaluating it."""
     # Numbers as either CPython unpickler reads them (`int(x, 0)` accepts `0x1`, C stops at a
     # NUL): the sniff takes the union, since either may load the file.
     if kind == "decimalnl_short":
-        return value != b"" and int_argument(value) is not None
+        # INT reads `int(x, 0)`; PUT and GET, which share the kind, read `int(x)` (base 10:
+        # `0999` is a memo key, as the campaign found).
+        return value != b"" and (int_argument(value) is not None or _base10(value))
     if kind == "decimalnl_long":
         return value != b"" and long_argument(value) is not None
     if kind == "floatnl":
