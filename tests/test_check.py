@@ -158,6 +158,26 @@ def test_check_starts_light(tmp_path: Path) -> None:
     assert [m for m in _heavy(loaded) if not m.startswith("verifier.sources")] == []
 
 
+def test_check_against_a_server_starts_light(tmp_path: Path) -> None:
+    # Up to the first request (refused here: nothing listens) the --server path has loaded all
+    # it needs; none of it is heavy.
+    model, _lock = setup(tmp_path)
+    code = textwrap.dedent(
+        f"""
+        import contextlib, io, os, sys
+        from verifier.cli import main
+        os.environ["VERIFIER_TOKEN"] = "t"
+        sys.argv = ["verifier", "check", {str(model)!r}, "--server", "http://127.0.0.1:9",
+                    "--model", "acme/tiny@{COMMIT}"]
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main() == 3
+        """
+    )
+    loaded = _loaded_after(code)
+    assert {"verifier.check", "verifier.service.client", "verifier.report.json_format"} <= loaded
+    assert [m for m in _heavy(loaded) if not m.startswith("verifier.sources")] == []
+
+
 class RecordedService(ServiceClient):
     """The service's two answers, as given: the client's seam without HTTP (a fake, not a mock)."""
 
@@ -218,6 +238,9 @@ def test_against_the_service_the_decision_and_the_bytes_both_count(tmp_path: Pat
 
     allowed = run(recorded(files))
     assert exit_code(allowed) is ExitCode.OK and refusal(allowed) is None
+    spelled = f"hf://ACME/Tiny@{COMMIT}"  # the Hub's names are case-insensitive
+    again = check_with_service(tmp_path / "m", spelled, client=recorded(files), environment=None)
+    assert exit_code(again) is ExitCode.OK
     reason = {"rule_id": "r", "effect": "deny", "severity": "high", "message": "no"}
     denied = run(recorded(files, decision="deny", reasons=[reason]))
     assert exit_code(denied) is ExitCode.DENIED

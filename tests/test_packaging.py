@@ -22,7 +22,7 @@ DISTRIBUTION = "model-weights-verifier"
 #: Code that runs in an installed verifier (tests, benchmarks and examples do not ship).
 RUNTIME_CODE = (ROOT / "verifier", ROOT / "migrations")
 #: Imported by runtime code but provided by an extra, loaded lazily with a clear error.
-OPTIONAL_IMPORTS = {"fpdf": "pdf", "procrastinate": "postgres", "lz4": "lz4"}
+OPTIONAL_IMPORTS = {"fpdf": "pdf", "procrastinate": "postgres", "lz4": "lz4", "py7zr": "7z"}
 
 
 def _requirement_lists() -> dict[str, list[str]]:

@@ -22,7 +22,6 @@ from verifier.hashing import HashingReader
 from verifier.lockfile import DriftCode, LockedModel, drift, locked_from_report
 from verifier.model import (
     CheckResult,
-    Decision,
     FileDigest,
     FileFormat,
     FileResult,
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 #: Schema version of the `verifier check --format json` document (2: `decision` added).
 CHECK_SCHEMA_VERSION = 2
 #: `verifier.policy.schema.Mode.ENFORCE`, not imported: the policy package loads pydantic.
-_ENFORCE = "enforce"
 _SUBJECT = re.compile(r"^(?:hf://)?([A-Za-z0-9][\w.-]*/[\w.-]+)@([0-9a-f]{40})$")
 
 
@@ -238,7 +236,10 @@ def check_with_service(
         expected = locked_from_report(report)
     except LockfileError as exc:
         raise ServiceError(f"the service's scan {scan_id} cannot vouch for files: {exc}") from None
-    if f"hf://{expected.repo_id}@{expected.commit}" != subject or not expected.files:
+    # Hub names are case-insensitive (the service may answer with the Hub's spelling).
+    if f"hf://{expected.repo_id}@{expected.commit}".lower() != subject.lower() or not (
+        expected.files
+    ):
         raise ServiceError(f"the service's scan {scan_id} is not a scan of the files of {subject}")
     verdict = parse_gate_document(answer)
     result = check_model(path, expected, workers=workers, code=DriftCode.RECORD)
@@ -258,9 +259,7 @@ def exit_code(result: CheckResult) -> ExitCode:
         return ExitCode.OK
     if decision.status is not ScanStatus.COMPLETE:
         return ExitCode.ERROR
-    if decision.verdict.mode != _ENFORCE or decision.verdict.decision is Decision.ALLOW:
-        return ExitCode.OK
-    return ExitCode.DENIED
+    return ExitCode.DENIED if decision.verdict.blocks else ExitCode.OK
 
 
 def refusal(result: CheckResult) -> str | None:

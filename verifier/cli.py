@@ -216,15 +216,11 @@ def _exit_code(report: ScanReport) -> ExitCode:
 
 
 def _decision_exit_code(verdict: Verdict, *, status: str) -> ExitCode:
-    """3 when something could not be checked; else 1 for an enforced deny; else 0."""
-    from verifier.model import Decision
-    from verifier.policy.schema import Mode
-
+    """3 when something could not be checked; else 1 for a deny that blocks (enforced, or a
+    ban's in any mode); else 0."""
     if status != "complete":
         return ExitCode.ERROR
-    if verdict.mode != Mode.ENFORCE.value:
-        return ExitCode.OK
-    return ExitCode.OK if verdict.decision is Decision.ALLOW else ExitCode.DENIED
+    return ExitCode.DENIED if verdict.blocks else ExitCode.OK
 
 
 def _signature_options(func: F) -> F:

@@ -62,7 +62,7 @@ class FileFormat(enum.StrEnum):
     UNKNOWN = "unknown"
     COMPRESSED = "compressed"  # gzip, bz2, xz, lzma or zlib stream (joblib's compressed pickles)
     TAR = "tar"
-    ARCHIVE = "archive"  # 7z, rar: archives the scanner does not open
+    ARCHIVE = "archive"  # 7z (read with py7zr, extra `7z`), rar (never opened)
     EXECUTABLE = "executable"  # native programs and libraries: PE, ELF, Mach-O
     TENSOR_DATA = "tensor-data"  # raw tensor bytes that an analysed model file names
 
@@ -229,6 +229,10 @@ class WaiverOutcome:
     ticket: str
 
 
+#: The rule id of the deny a ban adds to every decision it reaches (never waived).
+BAN_RULE_ID = "(ban)"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A policy decision with the reasons that produced it."""
@@ -240,6 +244,21 @@ class Verdict:
     reasons: tuple[RuleOutcome, ...] = ()
     environment: str | None = None
     waivers: tuple[WaiverOutcome, ...] = ()
+
+    @property
+    def banned(self) -> bool:
+        """Whether a ban denied the subject."""
+        return any(r.rule_id == BAN_RULE_ID and r.effect == "deny" for r in self.reasons)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the decision stops the model (exit 1, not admitted, not placed).
+
+        A deny blocks under an `enforce` policy; under `audit` and `dry-run` it is reported and
+        does not block, except a ban's: a ban is the security team's decision about a model,
+        not a rule on trial, so it blocks whatever the policy's mode.
+        """
+        return self.decision is Decision.DENY and (self.mode == "enforce" or self.banned)
 
 
 class SourceType(enum.StrEnum):

@@ -10,9 +10,8 @@ from typing import Any
 
 from verifier.bans import Ban, BanHit, BanKind, Relation, blast_radius, estate_model, hits_for
 from verifier.errors import NotFoundError
-from verifier.model import Decision, Verdict
+from verifier.model import BAN_RULE_ID, Decision, Verdict
 from verifier.policy import Policy, build_evidence, decide
-from verifier.policy.engine import BAN_RULE_ID
 from verifier.policy.schema import Mode
 from verifier.store.bans import BanRecords
 from verifier.store.database import Store

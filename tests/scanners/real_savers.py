@@ -1,4 +1,4 @@
-"""Benign files written by the real savers (torch, numpy, joblib), generated at test time.
+"""Benign files written by the real savers (torch, numpy, joblib, Keras, transformers).
 
 The scanner's allowlist is calibrated on what frameworks write, not on hand-made pickles:
 every sample here is produced by the library call a user's training code makes
@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import datetime
 import decimal
+import os
 import pathlib
 import pickle
 import random
@@ -24,9 +25,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
+import pytest
 import torch
 
 Builder = Callable[[Path], None]
@@ -800,6 +803,102 @@ def _register_gguf() -> None:
 
 
 _register_gguf()
+
+
+# --- Keras: model.save (.keras and legacy .h5) and save_weights, with a trained optimizer ----
+
+
+def _keras() -> Any:
+    # The suite installs Keras with the torch backend only (no TensorFlow).
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+def _keras_model(key: str) -> Any:
+    """A built-in-layer model, compiled and fitted one step (so the optimizer has state)."""
+    keras = _keras()
+    if key == "functional-adam":
+        inputs = keras.Input((4,))
+        x = keras.layers.Dense(3, activation="relu")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        optimizer = keras.optimizers.Adam(1e-3)
+    else:
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2()),
+                keras.layers.BatchNormalization(),
+                keras.layers.Dropout(0.1),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 10, 0.9)
+        optimizer = keras.optimizers.AdamW(schedule)
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseCategoricalAccuracy()],
+    )
+    model.fit(np.ones((4, 4)), np.zeros(4), epochs=1, batch_size=4, verbose=0)
+    return model
+
+
+def _keras_builder(key: str, suffix: str) -> Builder:
+    def build(out: Path) -> None:
+        model = _keras_model(key)
+        if suffix == ".weights.h5":
+            model.save_weights(str(out / f"model{suffix}"))
+        else:
+            model.save(str(out / f"model{suffix}"))
+
+    return build
+
+
+KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".weights.h5": "weights-h5"}
+for _key in ("functional-adam", "sequential-adamw-schedule"):
+    for _suffix, _label in KERAS_SUFFIXES.items():
+        _call = "Model.save_weights" if _suffix == ".weights.h5" else "Model.save"
+        sample(f"keras-{_key}-{_label}", saver=f"keras {_call}(model{_suffix})")(
+            _keras_builder(_key, _suffix)
+        )
+
+
+# --- transformers.Trainer: a whole checkpoint folder ---------------------------------------
+
+#: What `Trainer._save_checkpoint` writes into `checkpoint-N/` on the CPU.
+TRAINER_CHECKPOINT_FILES = frozenset(
+    {
+        "config.json",
+        "model.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state.pth",
+        "training_args.bin",
+        "trainer_state.json",
+    }
+)
+
+
+@sample("transformers-trainer-checkpoint", saver="transformers.Trainer(save_steps=2).train()")
+def _trainer_checkpoint(out: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")  # Trainer needs it
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=64, n_positions=16)
+    model = transformers.GPT2LMHeadModel(config)  # random init from the config: no download
+    tokens = torch.arange(8) % 64
+    data = [{"input_ids": tokens, "labels": tokens} for _ in range(6)]
+    args = transformers.TrainingArguments(
+        output_dir=str(out),
+        max_steps=2,
+        save_steps=2,
+        per_device_train_batch_size=2,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
+    )
+    transformers.Trainer(model=model, args=args, train_dataset=data).train()
 
 
 def build(name: str, out: Path) -> Path:

@@ -37,6 +37,16 @@ def test_the_corpus_covers_what_the_issue_names() -> None:
     for model in ("logistic-regression", "random-forest", "pipeline-scaler-logistic"):
         assert f"sklearn-{model}-joblib" in names
     assert "joblib-dump-compress-3-pkl" in names
+    for label in real_savers.KERAS_SUFFIXES.values():
+        assert f"keras-functional-adam-{label}" in names
+    assert "transformers-trainer-checkpoint" in names
+
+
+def test_the_trainer_sample_is_a_whole_checkpoint(tmp_path: Path) -> None:
+    # What the sample must hold for its scan to mean anything: the folder Trainer writes.
+    folder = real_savers.build("transformers-trainer-checkpoint", tmp_path)
+    written = {p.name for p in (folder / "checkpoint-2").iterdir()}
+    assert written >= real_savers.TRAINER_CHECKPOINT_FILES, sorted(written)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)

@@ -115,6 +115,11 @@ def test_a_person_logs_in_reads_a_model_and_bans_it(
             expect(page.locator("#ancestors + ul")).to_contain_text("acme/base")
             expect(page.locator("#descendants + ul")).to_contain_text("q/tuned-gguf")
             page.screenshot(path=shots / "model.png", full_page=True)
+            expect(page.get_by_role("heading", name="Evidence")).to_be_visible()
+            with page.expect_download() as download:
+                page.get_by_role("link", name="CycloneDX ML-BOM (JSON)").click()
+            assert download.value.suggested_filename.startswith("kid_tuned-")
+            assert download.value.suggested_filename.endswith(".cdx.json")
             page.locator("#ancestors + ul").get_by_role("link").first.click()
             expect(page.get_by_role("heading", level=1)).to_contain_text("acme/base@")
             # A tag from the Hub is shown as text, never run.
@@ -136,6 +141,10 @@ def test_a_person_logs_in_reads_a_model_and_bans_it(
             expect(page.get_by_role("status")).to_contain_text("Ban 1 made: model acme/base")
             expect(page.locator("main")).to_contain_text("allow → deny")
             page.screenshot(path=shots / "ban.png", full_page=True)
+
+            page.get_by_role("link", name="Waivers", exact=True).click()
+            expect(page.get_by_role("heading", name="Waivers")).to_be_visible()
+            expect(page.locator("main")).to_contain_text("has no waivers")
 
             page.get_by_role("button", name="Log out").click()
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()

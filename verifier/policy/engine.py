@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from verifier.errors import PolicyError
-from verifier.model import Decision, RuleOutcome, Severity, Verdict, WaiverOutcome
+from verifier.model import (
+    BAN_RULE_ID,
+    Decision,
+    RuleOutcome,
+    Severity,
+    Verdict,
+    WaiverOutcome,
+)
 from verifier.policy.cel import CelEvaluationError, evaluate
 from verifier.policy.matchers import Hit, evaluate_match
 from verifier.policy.schema import FILE_SUBJECT, PLACEHOLDER, Effect, Policy, Rule, Waiver
@@ -16,7 +23,6 @@ from verifier.policy.schema import FILE_SUBJECT, PLACEHOLDER, Effect, Policy, Ru
 #: Evidence lines kept per rule outcome; the rest is summarised.
 MAX_EVIDENCE = 20
 #: Rule id of the reason a ban gives (one per ban that reaches the model).
-BAN_RULE_ID = "(ban)"
 
 
 def render_message(template: str, evidence: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Compressed streams (joblib's zlib, gzip, bz2, xz and lzma pickles) and unopenable archives."""
+"""Compressed streams (joblib's zlib, gzip, bz2, xz, lzma and lz4 pickles)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_m
 from verifier.scanners.raw_pickle import raw_pickle_reading
 from verifier.scanners.sniff import (
     HEAD_SIZE,
-    archive_kind,
     compression_kind,
     identify,
     zfile_data_start,
@@ -111,20 +110,3 @@ class CompressedScanner(Scanner):
     def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
         """Yield findings for the decompressed content."""
         yield from scan_compressed(stream, ctx, None, 0)
-
-
-class UnopenableArchiveScanner(Scanner):
-    """7z and rar archives: recognised, never opened (loaders that use them run what is inside)."""
-
-    formats = frozenset({FileFormat.ARCHIVE})
-
-    def scan(self, stream: ScanStream, ctx: ScanContext) -> Iterator[Finding]:
-        """Yield one ARCHIVE-UNSCANNABLE finding naming the archive kind."""
-        kind = archive_kind(stream.read_at(0, 16)) or "archive"
-        yield ctx.finding(
-            "ARCHIVE-UNSCANNABLE",
-            Severity.HIGH,
-            f"{kind} archive: the scanner does not open this archive format, so its "
-            "contents were not checked",
-            evidence=kind,
-        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 from verifier.scanners.sklearn_globals import SKLEARN_GLOBALS
+from verifier.scanners.transformers_globals import TRANSFORMERS_TRAINING_GLOBALS
 
 
 class GlobalClass(enum.StrEnum):
@@ -290,6 +291,9 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         # sklearn_globals.py and docs/scanners.md (classes that call a callable they hold are
         # not listed).
         *SKLEARN_GLOBALS,
+        # transformers' TrainingArguments as every Trainer checkpoint pickles it
+        # (training_args.bin), argued in transformers_globals.py and docs/scanners.md.
+        *TRANSFORMERS_TRAINING_GLOBALS,
     ]
 )
 

@@ -14,6 +14,7 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     pickle,
     safetensors,
     savedmodel,
+    sevenz,
     tar,
     torch,
     unanalysed,

@@ -150,7 +150,7 @@ _RAR = b"Rar!\x1a\x07"
 
 
 def archive_kind(head: bytes) -> str | None:
-    """'7z' or 'rar' when the head opens an archive the scanner does not read."""
+    """'7z' (read by scanners.sevenz) or 'rar' (never opened) when the head opens one."""
     if head.startswith(_SEVEN_ZIP):
         return "7z"
     if head.startswith(_RAR):

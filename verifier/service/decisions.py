@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.errors import UsageError
-from verifier.model import Verdict
+from verifier.model import BAN_RULE_ID, Verdict
 from verifier.policy import Policy, build_evidence, decide, load_policy
 from verifier.policy.schema import Mode
 from verifier.redecide import lapsed_waiver
@@ -105,20 +105,25 @@ class GateAnswer:
     waivers: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     @property
-    def admits(self) -> bool:
-        """Whether a cluster may run the model: allowed, or denied by a policy in audit mode.
+    def banned(self) -> bool:
+        """Whether a ban denied the model."""
+        return any(r.get("rule_id") == BAN_RULE_ID for r in self.reasons)
 
-        Unknown never admits.
-        """
+    @property
+    def admits(self) -> bool:
+        """Whether a cluster may run the model: allowed, or denied by a policy in audit mode
+        for a reason other than a ban (a ban blocks in every mode). Unknown never admits."""
         if self.decision is GateDecision.ALLOW:
             return True
-        return self.decision is GateDecision.DENY and self.mode == Mode.AUDIT.value
+        return (
+            self.decision is GateDecision.DENY and self.mode == Mode.AUDIT.value and not self.banned
+        )
 
     def summary(self) -> str:
         """One line: the decision and the first reasons that denied."""
         denying = [r["message"] for r in self.reasons if r.get("effect") != "allow"]
         text = f"{self.target}: {self.decision.value}"
-        if self.mode == Mode.AUDIT.value and self.decision is GateDecision.DENY:
+        if self.admits and self.decision is GateDecision.DENY:
             text += " (policy in audit mode: admitted)"
         return text + (f" ({'; '.join(denying[:3])})" if denying else "")
 
