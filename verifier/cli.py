@@ -1526,6 +1526,15 @@ def _service_config(
     "refreshed at start-up regardless).",
 )
 @click.option(
+    "--rescan-per-pass",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Each upkeep pass scans again up to N recorded Hub models whose newest scan another "
+    "verifier version made (fetched from the Hub again; 0: none).",
+)
+@click.option(
     "--notify-url",
     "notify_urls",
     multiple=True,
@@ -1552,6 +1561,7 @@ def serve(
     hf_endpoint: str | None,
     jobs: int,
     upkeep_interval: float,
+    rescan_per_pass: int,
     notify_urls: tuple[str, ...],
     notify_waiver_days: int,
     database_url: str | None,
@@ -1597,6 +1607,7 @@ def serve(
         notify_urls=notify_urls,
         notify_secret=os.environ.get("VERIFIER_NOTIFY_SECRET") or None,
         notify_waiver_days=notify_waiver_days,
+        rescan_per_pass=rescan_per_pass,
     )
     service = Service(service_config)
     runs = (

@@ -28,6 +28,9 @@ class Cause(enum.StrEnum):
     WAIVER = "waiver"
     #: Decided again on request, with nothing else known to have changed.
     REQUESTED = "requested"
+    #: Scanned again by another scanner version (the service's re-scans), which decided
+    #: otherwise than the scan before.
+    SCANNER = "scanner"
 
 
 @dataclass(frozen=True)

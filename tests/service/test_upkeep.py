@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -258,3 +259,60 @@ def test_serve_refuses_an_upkeep_interval_that_would_hammer_the_hub() -> None:
     result = CliRunner().invoke(cli, ["serve", "--upkeep-interval", "1"])
     assert result.exit_code == 2
     assert "--upkeep-interval" in result.output and "at least 10" in result.output
+
+
+def test_models_scanned_by_another_version_are_scanned_again(
+    database_url: str, hub: HubEmulator
+) -> None:
+    commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url, rescan_per_pass=5) as api:
+        old = api.scan(subject)["scan_id"]
+        # As if an older scanner had made that scan, and had denied the model.
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE scans SET tool_version = '0.0.1' WHERE id = :id"), {"id": old}
+            )
+            connection.execute(
+                sa.text("UPDATE decisions SET decision = 'deny' WHERE scan_id = :id"), {"id": old}
+            )
+        done = run_pass(api.service)
+        assert done is not None
+        [rescan] = done.rescans
+        assert (rescan["target"], rescan["tool_version"]) == (subject, "0.0.1")
+        api.service.runner.drain()
+        [change] = _changes(api)
+        assert (change["previous"], change["decision"], change["cause"]) == (
+            "deny",
+            "allow",
+            "scanner",
+        )
+        assert change["detail"]["previous_scan"] == old
+        assert change["detail"]["previous_tool_version"] == "0.0.1"
+        assert change["actor"].startswith("rescan:")
+        assert _decision(api, subject) == "allow"
+        # The newest scan is by this version now: nothing more to re-scan.
+        again = run_pass(api.service)
+        assert again is not None and again.rescans == []
+    with serving(database_url) as api:  # re-scans are off unless asked for
+        done = run_pass(api.service)
+        assert done is not None and done.rescans == []
+
+
+def test_a_model_is_scanned_again_once_per_version(database_url: str, hub: HubEmulator) -> None:
+    commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url, rescan_per_pass=5) as api:
+        old = api.scan(subject)["scan_id"]
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE scans SET tool_version = '0.0.1' WHERE id = :id"), {"id": old}
+            )
+        hub.repos["acme/tiny"].gated = "manual"  # the re-scan fails
+        done = run_pass(api.service)
+        assert done is not None and len(done.rescans) == 1
+        api.service.runner.drain()
+        hub.repos["acme/tiny"].gated = False
+        again = run_pass(api.service)
+        assert again is not None and again.rescans == []  # asked once for this version
+        assert _changes(api) == []

@@ -59,6 +59,9 @@ class ServiceConfig:
     notify_secret: str | None = None
     #: Waivers expiring within this many days are notified.
     notify_waiver_days: int = 14
+    #: Recorded Hub models scanned by another verifier version that one upkeep pass queues
+    #: for a re-scan (0: none). A re-scan fetches the model again from the Hub.
+    rescan_per_pass: int = 0
 
 
 def _now() -> str:
@@ -129,13 +132,19 @@ class Service:
         return self.records.authenticate(token_digest(secret))
 
     def submit_scan(
-        self, target: str, *, policy: str | None, environment: str | None, actor: str
+        self,
+        target: str,
+        *,
+        policy: str | None,
+        environment: str | None,
+        actor: str,
+        rescan: bool = False,
     ) -> ScanJob:
         """Accept a scan request: an existing answer at once, else a queued job.
 
         A pinned target already scanned completely and decided under the same policy digest
-        and environment is answered by that scan; a target already queued or running under
-        them is answered by that job.
+        and environment is answered by that scan (unless `rescan`: scanned again regardless);
+        a target already queued or running under them is answered by that job.
 
         Raises:
             UsageError: The target, policy or environment is not acceptable.
@@ -162,7 +171,7 @@ class Service:
             updated_at=now,
         )
         subject = pinned_subject(target)
-        if subject is not None:
+        if subject is not None and not rescan:
             known = self.records.recorded_subject(
                 subject, policy_digest=self.policies.digest, environment=env
             )

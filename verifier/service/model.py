@@ -43,6 +43,10 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+#: What the actor of a re-scan by a new scanner version starts with (`rescan:<version>`).
+RESCAN_ACTOR_PREFIX = "rescan:"
+
+
 class AuditAction(enum.StrEnum):
     """The state changes the audit log records."""
 

@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from verifier import __version__
 from verifier.errors import SourceError, VerifierError
 from verifier.model import is_commit_id
 from verifier.notifications import Attempt, Notification, url_origin
 from verifier.redecide import Redecision, lapsed_waiver, redecide
 from verifier.service import notify
+from verifier.service.model import RESCAN_ACTOR_PREFIX
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
@@ -129,12 +131,42 @@ def poll_watches(service: Service) -> list[dict[str, Any]]:
     return queued
 
 
+def rescan_other_versions(service: Service) -> list[dict[str, Any]]:
+    """Queue a re-scan of up to `rescan_per_pass` recorded Hub models whose newest scan was
+    made by another verifier version (each model once per version, whatever became of it).
+    Returns what was queued (`{"target", "job", "tool_version"}`).
+
+    The re-scan fetches the model from the Hub again (there is no blob store to re-scan
+    from); when it decides otherwise than the scan before, the change is recorded with cause
+    `scanner` as the job completes.
+
+    Raises:
+        StoreError: The database cannot be reached, read or written.
+    """
+    limit = service.config.rescan_per_pass
+    if limit <= 0:
+        return []
+    actor = f"{RESCAN_ACTOR_PREFIX}{__version__}"
+    asked = service.records.targets_requested_by(actor)
+    queued: list[dict[str, Any]] = []
+    for subject, version in sorted(service.records.scanner_versions().items()):
+        if version == __version__ or subject in asked:
+            continue
+        job = service.submit_scan(subject, policy=None, environment=None, actor=actor, rescan=True)
+        queued.append({"target": subject, "job": job.job_id, "tool_version": version})
+        if len(queued) >= limit:
+            break
+    return queued
+
+
 @dataclass
 class UpkeepPass:
     """What one pass did."""
 
     redecided: list[Redecision] = field(default_factory=list)
     queued: list[dict[str, Any]] = field(default_factory=list)
+    #: Re-scans queued for models scanned by another verifier version.
+    rescans: list[dict[str, Any]] = field(default_factory=list)
     #: Notifications recorded, and the delivery attempts made.
     notified: int = 0
     delivered: list[tuple[Notification, Attempt]] = field(default_factory=list)
@@ -160,6 +192,7 @@ def run_pass(
         done = UpkeepPass(redecided=refresh_decisions(service, now=moment))
         if poll:
             done.queued = poll_watches(service)
+            done.rescans = rescan_other_versions(service)
         done.notified = notify.collect(service, now=moment)
         if deliver:
             done.delivered = notify.deliver_due(service, now=moment)

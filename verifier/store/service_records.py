@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from verifier.errors import NotFoundError, StoreError, UsageError
 from verifier.model import Decision, ScanReport, ScanStatus, Verdict
 from verifier.service.model import (
+    RESCAN_ACTOR_PREFIX,
     ApiToken,
     AuditAction,
     AuditEvent,
@@ -28,6 +29,7 @@ from verifier.store.database import Store
 from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,
+    DecisionChangeRow,
     DecisionRow,
     FindingRow,
     ScanFactsRow,
@@ -441,7 +443,12 @@ class ServiceRecords:
                     f"scan job {job_id} is finished or gone; the scan {report.scan_id} of "
                     "another attempt of it is not recorded"
                 )
+            before = None
+            if row.requested_by.startswith(RESCAN_ACTOR_PREFIX):
+                before = _newest_decision(session, row.target, row.environment)
             self._store._add_scan(session, report, error=None)
+            if before is not None and Decision(before[2]) is not report.verdict.decision:
+                session.add(_scanner_change(row, report, before))
             row.status = JobStatus.COMPLETE.value
             row.scan_id = report.scan_id
             row.error = None
@@ -611,6 +618,35 @@ class ServiceRecords:
                 found.setdefault(scan_id, {})[environment] = Decision(decision)
         return found
 
+    def scanner_versions(self) -> dict[str, str]:
+        """Hub subject -> the verifier version of its newest recorded scan.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanFactsRow.subject, ScanRow.tool_version)
+            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .where(ScanFactsRow.subject.is_not(None))
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+        )
+        found: dict[str, str] = {}
+        with self._store._failures("read the scans in"), self._sessions() as session:
+            for subject, version in session.execute(query):
+                if subject is not None:
+                    found.setdefault(subject, version)
+        return found
+
+    def targets_requested_by(self, actor: str) -> set[str]:
+        """The targets of every scan job `actor` asked for, whatever became of them.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = select(ScanJobRow.target).where(ScanJobRow.requested_by == actor)
+        with self._store._failures("read the scan jobs in"), self._sessions() as session:
+            return set(session.scalars(query))
+
     def decision_of(
         self, scan_id: str, *, policy_digest: str, environment: str | None
     ) -> Verdict | None:
@@ -625,6 +661,50 @@ class ServiceRecords:
 
 
 _FINISHED = (JobStatus.COMPLETE.value, JobStatus.FAILED.value)
+
+
+def _newest_decision(
+    session: Session, subject: str, environment: str | None
+) -> tuple[str, str, str] | None:
+    """(scan id, its verifier version, its newest decision in `environment`) of the newest
+    recorded scan of `subject` that has one, or None."""
+    query = (
+        select(ScanRow.id, ScanRow.tool_version, DecisionRow.decision)
+        .join(ScanFactsRow, ScanFactsRow.scan_id == ScanRow.id)
+        .join(DecisionRow, DecisionRow.scan_id == ScanRow.id)
+        .where(
+            ScanFactsRow.subject == subject,
+            _same_environment(DecisionRow.environment, environment),
+        )
+        .order_by(ScanRow.started_at.desc(), ScanRow.id.desc(), DecisionRow.id.desc())
+        .limit(1)
+    )
+    found = session.execute(query).first()
+    return (found[0], found[1], found[2]) if found is not None else None
+
+
+def _scanner_change(
+    job: ScanJobRow, report: ScanReport, before: tuple[str, str, str]
+) -> DecisionChangeRow:
+    """The change of decision a re-scan by another scanner version made (cause `scanner`)."""
+    previous_scan, previous_version, previous = before
+    return DecisionChangeRow(
+        at=_now(),
+        scan_id=report.scan_id,
+        subject=job.target,
+        policy_name=report.verdict.policy_name,
+        policy_digest=report.verdict.policy_digest,
+        environment=report.verdict.environment,
+        previous=previous,
+        decision=report.verdict.decision.value,
+        cause="scanner",
+        detail={
+            "previous_scan": previous_scan,
+            "previous_tool_version": previous_version,
+            "tool_version": report.tool_version,
+        },
+        actor=job.requested_by,
+    )
 
 
 def _same_environment(column: Any, environment: str | None) -> Any:
