@@ -138,6 +138,12 @@ class HubEmulator:
         self.fail_next = 0
         #: Answer this many file downloads (GET on resolve) with 503 before serving normally.
         self.fail_downloads_next = 0
+        #: Break this many file bodies halfway (full Content-Length, half the bytes, then close).
+        self.cut_downloads_next = 0
+        #: (path, Range header) of every ranged GET of a file body.
+        self.range_requests: list[tuple[str, str]] = []
+        #: `Authorization` headers the CDN received (a client must never send the token there).
+        self.cdn_authorizations: list[str] = []
         #: Called with (method, path) before each Hub request; may mutate the repos (race tests).
         self.before_request: list[Any] = []
         self.page_size = page_size
@@ -190,6 +196,13 @@ class HubEmulator:
         """Paths of file bodies served (GET on resolve or the CDN), in order."""
         return [path for method, path in self.requests if method == "GET" and "/resolve/" in path]
 
+    def _cut_download(self) -> bool:
+        with self._lock:
+            if self.cut_downloads_next > 0:
+                self.cut_downloads_next -= 1
+                return True
+            return False
+
     def _log(self, method: str, path: str) -> None:
         with self._lock:
             self.requests.append((method, path))
@@ -240,6 +253,8 @@ def _handler(hub: HubEmulator, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
             for hook in list(hub.before_request):
                 hook(self.command, path)
             auth = self.headers.get("Authorization", "")
+            if cdn and auth:
+                hub.cdn_authorizations.append(auth)
             token = auth.removeprefix("Bearer ").strip()
             if not cdn and hub.reject_unknown_tokens and token and token not in hub.tokens:
                 message = "Invalid credentials in Authorization header"
@@ -423,7 +438,19 @@ def _handler(hub: HubEmulator, *, cdn: bool) -> type[BaseHTTPRequestHandler]:
         def _body(self, body: bytes, headers: dict[str, str], head: bool) -> None:
             headers = {**headers, "Accept-Ranges": "bytes"}
             wanted = self.headers.get("Range")
+            if wanted and not head:
+                hub.range_requests.append((urlsplit(self.path).path, wanted))
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", wanted or "")
+            if match is None and not head and len(body) > 1 and hub._cut_download():
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True  # the rest never comes
+                return
             if match is not None and not head:
                 start = int(match[1])
                 end = int(match[2]) if match[2] else len(body) - 1

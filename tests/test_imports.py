@@ -253,3 +253,41 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
         if any(name == heavy or name.startswith(f"{heavy}.") for heavy in NOT_ON_THE_SCAN_PATH)
     )
     assert unexpected == []
+
+
+def _hub_imports() -> Iterator[tuple[str, str]]:
+    """(module, imported name) for every import of `huggingface_hub` anywhere in `verifier/`."""
+    for name, path in _module_names().items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "huggingface_hub":
+                        yield name, alias.name
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and not node.level
+                and (node.module or "").split(".")[0] == "huggingface_hub"
+            ):
+                yield from ((name, f"{node.module}.{a.name}") for a in node.names)
+
+
+def test_only_the_hub_package_imports_huggingface_hub_and_only_its_public_api() -> None:
+    found = list(_hub_imports())
+    assert found, "the check must see the Hub client's imports"
+    outside = [m for m, _ in found if not m.startswith("verifier.sources.huggingface.")]
+    assert outside == [], (
+        f"huggingface_hub imported outside verifier/sources/huggingface/: {outside}"
+    )
+    private = [what for _, what in found if any(p.startswith("_") for p in what.split("."))]
+    assert private == [], f"private huggingface_hub API: {private}"
+    # Names the Hub client relies on, public where they are imported from (checked at run time:
+    # huggingface_hub.utils computes its `__all__`).
+    import huggingface_hub
+    import huggingface_hub.utils
+
+    for what in sorted({w for _, w in found}):
+        module, _, attr = what.rpartition(".")
+        if module == "huggingface_hub.utils":
+            assert attr in huggingface_hub.utils.__all__, what
+        elif module == "huggingface_hub":
+            assert attr in dir(huggingface_hub) or attr in {"errors", "constants"}, what

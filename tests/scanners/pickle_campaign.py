@@ -29,6 +29,7 @@ import contextlib
 import io
 import pickle
 import pickletools
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -100,26 +101,46 @@ def unpickler_reads(data: bytes) -> Reads:
 MEMO_INDEX_LIMIT = 1 << 20
 
 
+_TEXT_PUT = re.compile(rb"p[ \t]*[+-]?([0-9_]+)")
+
+
+def _small_memo(data: bytes) -> bool:
+    """Whether no memo index the C unpickler could read here passes MEMO_INDEX_LIMIT.
+
+    Read loosely on purpose (any `p` then digits, any `r` then four bytes): the C unpickler's
+    own key parsing stops at a NUL, which `pickletools` does not, and an input wrongly judged
+    large is still read by the Python unpickler.
+    """
+    for match in _TEXT_PUT.finditer(data):
+        digits = match.group(1).replace(b"_", b"")
+        if len(digits) > 7 or (digits and int(digits) > MEMO_INDEX_LIMIT):
+            return False
+    at = data.find(b"r")
+    while at >= 0:
+        if int.from_bytes(data[at + 1 : at + 5], "little") > MEMO_INDEX_LIMIT:
+            return False
+        at = data.find(b"r", at + 1)
+    return True
+
+
 def _bounded(data: bytes) -> tuple[bytes, bool]:
     """The bytes the oracle may give the unpicklers without their allocating gigabytes.
 
     Both unpicklers allocate a BYTEARRAY8's declared length before reading it; one longer
     than the file fails right after, so the bytes before it read the same. Returns those bytes
-    and whether every memo index `pickletools` sees is small enough for the C unpickler.
+    and whether the C unpickler may read them too (see _small_memo).
     """
     stream = io.BytesIO(data)
     end = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            for opcode, arg, _ in pickletools.genops(stream):
-                if "PUT" in opcode.name and isinstance(arg, int) and arg > MEMO_INDEX_LIMIT:
-                    return data, False
+            for _ in pickletools.genops(stream):
                 end = stream.tell()
         except Exception:
             if data[end : end + 1] == pickle.BYTEARRAY8:  # type: ignore[attr-defined]
-                return data[:end], True
-    return data, True
+                data = data[:end]
+    return data, _small_memo(data)
 
 
 def unpickler_imports(data: bytes) -> set[str]:

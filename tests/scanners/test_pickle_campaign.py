@@ -141,3 +141,10 @@ def test_a_memo_key_with_leading_zeros_is_a_line_the_unpickler_reads() -> None:
     assert any(
         f.code == "PICKLE-DANGEROUS-GLOBAL" and f.evidence == "posix.system" for f in findings
     )
+
+
+def test_a_memo_key_the_c_unpickler_reads_to_a_nul_keeps_it_out() -> None:
+    """Found by the campaign: `p0999999999` then NULs is key 999999999 for the C unpickler
+    (it stops at the NUL), a 16 GB memo array; pickletools refuses the line."""
+    data = b"(dp0999999999" + b"\x00" * 8 + b"99\nVx\np1\n."
+    assert pickle_campaign._bounded(data) == (data, False)

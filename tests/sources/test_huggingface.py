@@ -209,6 +209,17 @@ def test_gated_repo_with_a_token_that_has_access(hub: HubEmulator) -> None:
     assert doc["provenance"]["gated"] == "manual"
 
 
+def test_the_token_goes_to_the_hub_and_never_to_the_cdn(hub: HubEmulator) -> None:
+    # Downloads stream through huggingface_hub's public session, which follows the Hub's
+    # redirect of LFS files to the CDN (another origin) without the token.
+    hub.add_repo("acme/gated", model_files(), gated="manual")
+    hub.tokens.add("hf_good")
+    code, doc, _ = scan("hf://acme/gated", "--token", "hf_good")
+    assert code == 0, doc["findings"]
+    assert any(p.startswith("cdn:/lfs/acme/gated/") for _, p in hub.requests)
+    assert hub.cdn_authorizations == []
+
+
 def test_unreachable_hub_is_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     code, doc, err = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
@@ -534,6 +545,21 @@ def test_server_errors_on_downloads_are_retried(hub: HubEmulator) -> None:
     assert code == 0, err
     assert hub.fail_downloads_next == 0
     assert {f["path"] for f in doc["files"]} == set(model_files())
+
+
+def test_a_download_cut_halfway_resumes_where_it_stopped(hub: HubEmulator) -> None:
+    import hashlib
+
+    big = {"model.safetensors": safetensors_file(4096)}
+    hub.add_repo("acme/tiny", big)
+    hub.cut_downloads_next = 1
+    code, doc, err = scan("hf://acme/tiny", settings=PATIENT_NOT_SLOW)
+    assert code == 0, (err, doc and doc["findings"])
+    assert hub.cut_downloads_next == 0
+    half = len(big["model.safetensors"]) // 2
+    assert [r for _, r in hub.range_requests] == [f"bytes={half}-"]
+    [weights] = doc["files"]
+    assert weights["sha256"] == hashlib.sha256(big["model.safetensors"]).hexdigest()
 
 
 def test_a_download_that_keeps_failing_is_exit_3(hub: HubEmulator) -> None:

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, TypeVar, cast
+from typing import IO, Any, TypeVar
 
 from verifier.errors import SourceError
 from verifier.model import DeclaredFile, ModelRef, PinnedRevision
@@ -167,7 +167,7 @@ class HubClient:
     def __init__(self, settings: HubSettings) -> None:
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
         from huggingface_hub import HfApi
-        from huggingface_hub.utils.tqdm import disable_progress_bars
+        from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()  # verifier draws its own progress, on stderr
         self.settings = settings
@@ -263,20 +263,39 @@ class HubClient:
             OversizeError: the server sent more than the declared size.
             SourceError: the Hub refused or could not answer.
         """
-        from huggingface_hub.file_download import http_get
-        from huggingface_hub.utils import _headers
+        from huggingface_hub import constants, get_session, hf_raise_for_status
+        from huggingface_hub.utils import build_hf_headers
 
         writer = CappedWriter(
             sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs
         )
-        headers = _headers.build_hf_headers(token=self.settings.token)
+        headers = build_hf_headers(token=self.settings.token)
         url = self.file_url(pinned, declared.path)
 
         def attempt() -> None:
-            if writer.written:  # a retry starts the file (and its digests) again
-                writer.seek(0)
-                sink.truncate(0)
-            http_get(url, cast(BinaryIO, writer), headers=headers, displayed_filename=declared.path)
+            asked = dict(headers)
+            if writer.written:  # a retry resumes where the bytes stopped, if the server lets it
+                asked["Range"] = f"bytes={writer.written}-"
+            # The library's shared session follows the Hub's redirect to its CDN (another
+            # origin: the token is not sent there), as its own downloads do.
+            with get_session().stream(
+                "GET",
+                url,
+                headers=asked,
+                follow_redirects=True,
+                timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
+            ) as response:
+                hf_raise_for_status(response)
+                resumed = response.headers.get("Content-Range", "")
+                if writer.written and not (
+                    response.status_code == 206 and resumed.startswith(f"bytes {writer.written}-")
+                ):
+                    writer.seek(0)  # the range was ignored: the file and its digests start again
+                    sink.truncate(0)
+                # Chunks as the network delivers them: what arrived is kept (and hashed) before
+                # a connection breaks, so a retry asks only for the rest.
+                for chunk in response.iter_bytes():
+                    writer.write(chunk)
 
         try:
             self._call(f"{pinned.repo_id}@{pinned.commit}: {declared.path}", attempt)
@@ -307,9 +326,9 @@ class HubClient:
             SourceError: the Hub refused or could not answer.
         """
         from huggingface_hub import get_session, hf_raise_for_status
-        from huggingface_hub.utils import _headers
+        from huggingface_hub.utils import build_hf_headers
 
-        headers = _headers.build_hf_headers(token=self.settings.token)
+        headers = build_hf_headers(token=self.settings.token)
         headers["Range"] = f"bytes={start}-{start + length - 1}"
         url = self.file_url(pinned, path)
 
