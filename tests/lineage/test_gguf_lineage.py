@@ -7,12 +7,9 @@ so a mutated count can make it allocate without bound.
 
 from __future__ import annotations
 
-import multiprocessing
 import struct
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import lineage_models as lm
+from tests.capped_child import CappedChild
 from tests.lineage.conftest import ARCH
 from verifier.lineage.compare import compare
 from verifier.lineage.fingerprint import (
@@ -31,14 +29,6 @@ from verifier.lineage.fingerprint import (
     fingerprint_safetensors,
 )
 from verifier.lineage.weights import GgufWeights, stored, widen
-
-ORACLE_MEMORY = 2 << 30
-
-
-def _cap_memory() -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (ORACLE_MEMORY, ORACLE_MEMORY))
 
 
 def _reference_tensors_here(data: bytes) -> dict[str, np.ndarray] | None:
@@ -61,28 +51,18 @@ def _reference_tensors_here(data: bytes) -> dict[str, np.ndarray] | None:
     return found
 
 
-_oracle: list[ProcessPoolExecutor] = []
+_oracle = CappedChild()
 
 
 def reference_tensors(data: bytes) -> dict[str, np.ndarray] | None:
     """What GGUFReader decodes from `data`, or None when it refuses (or dies in the child)."""
-    if not _oracle:
-        context = multiprocessing.get_context("spawn")
-        _oracle.append(
-            ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_cap_memory)
-        )
-    try:
-        return _oracle[0].submit(_reference_tensors_here, data).result(timeout=300)
-    except BrokenProcessPool:
-        _oracle.pop().shutdown(cancel_futures=True)
-        return None
+    return _oracle.run(_reference_tensors_here, data)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _stop_oracle() -> Iterator[None]:
     yield
-    while _oracle:
-        _oracle.pop().shutdown(cancel_futures=True)
+    _oracle.close()
 
 
 def _write(tensors: dict[str, tuple[np.ndarray, str]]) -> bytes:

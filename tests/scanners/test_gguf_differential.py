@@ -12,13 +12,10 @@ the scanner must report it or refuse the file (a high `GGUF-` finding). CI runs 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import struct
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +25,7 @@ from hypothesis import strategies as st
 
 from benchmarks.corpus import chat_templates
 from benchmarks.corpus.gguf_files import gguf_kv_string, gguf_string, hand_made
+from tests.capped_child import CappedChild
 from tests.scanners.streams import BytesScanStream
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.gguf import GgufScanner
@@ -36,19 +34,6 @@ from verifier.scanners.interface import ScanContext
 EXAMPLES = int(os.environ.get("GGUF_EXAMPLES", "150"))
 HOSTILE = chat_templates.malicious(Path("/nonexistent"))["lipsum-globals"]
 REPORTED = frozenset({"GGUF-TEMPLATE-INJECTION", "CHAT-TEMPLATE-INJECTION"})
-
-
-#: Address space of the process that runs the reference reader. GGUFReader builds Python
-#: objects per array element, so a mutated count can make it allocate tens of GB (it once
-#: took a test run to 20 GB and the out-of-memory killer): it runs in a child capped here, and a
-#: reader that runs out of memory read no template, as the real loader would fail to load.
-ORACLE_MEMORY = 2 << 30
-
-
-def _cap_memory() -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (ORACLE_MEMORY, ORACLE_MEMORY))
 
 
 def _reference_templates_here(data: bytes) -> list[str] | None:
@@ -74,32 +59,22 @@ def _reference_templates_here(data: bytes) -> list[str] | None:
     return found
 
 
-_oracle: list[ProcessPoolExecutor] = []
+_oracle = CappedChild()
 
 
 def reference_templates(data: bytes) -> list[str] | None:
     """The chat-template strings GGUFReader reads, or None when it rejects the file.
 
-    Runs in one long-lived child process whose address space is capped (`ORACLE_MEMORY`); a
+    Runs in one long-lived child process whose address space is capped (tests/capped_child.py); a
     child that dies is replaced and its file counts as rejected.
     """
-    if not _oracle:
-        context = multiprocessing.get_context("spawn")
-        _oracle.append(
-            ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_cap_memory)
-        )
-    try:
-        return _oracle[0].submit(_reference_templates_here, data).result(timeout=300)
-    except BrokenProcessPool:
-        _oracle.pop().shutdown(cancel_futures=True)
-        return None
+    return _oracle.run(_reference_templates_here, data)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _stop_oracle() -> Iterator[None]:
     yield
-    while _oracle:
-        _oracle.pop().shutdown(cancel_futures=True)
+    _oracle.close()
 
 
 def scan(data: bytes) -> list[Finding]:
