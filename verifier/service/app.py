@@ -17,6 +17,7 @@ from verifier.service.bans import ban_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import MAX_ROW_ID, ApiToken, GateDecision, JobStatus, Role
+from verifier.service.policy_routes import policy_routes
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.upkeep import start_upkeep
 from verifier.service.waivers import waiver_routes
@@ -303,6 +304,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
+    app.include_router(policy_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     generate = app.openapi

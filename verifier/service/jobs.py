@@ -167,9 +167,11 @@ def run_scan_job(
     recorder = JobRecorder(context, job_id)
     try:
         policies = context.policies.current(context.store)
-        if job.policy_digest != policies.digest and not policies.is_earlier_digest(
-            job.policy_digest
-        ):
+        if not _decides(policies, job.policy_digest):
+            # The server may have read its policy files again since this worker started.
+            context.policies.reload(context.store)
+            policies = context.policies.current(context.store)
+        if not _decides(policies, job.policy_digest):
             raise UsageError(
                 f"this job asks for policy {job.policy_name} at {job.policy_digest}, and the "
                 f"worker that took it decides with {policies.name} at {policies.digest}: "
@@ -192,6 +194,12 @@ def run_scan_job(
     finally:
         recorder.release()
     return JobOutcome.DONE
+
+
+def _decides(policies: PolicySet, digest: str) -> bool:
+    """Whether a runner with `policies` decides a job asked under `digest` (the same policy,
+    or an earlier state of it: fewer recorded waivers, or the files before a reload)."""
+    return digest == policies.digest or policies.is_earlier_digest(digest)
 
 
 def _requeue(context: JobContext, job_id: str, message: str) -> None:
