@@ -26,30 +26,38 @@ def take(
     declared: DeclaredFile,
     landed: Path,
     *,
+    sha256: str | None = None,
     on_bytes: Callable[[int], None] = lambda _n: None,
 ) -> Measured | None:
-    """Write the blob the store keeps for `declared` (an LFS file with a declared SHA-256) to
-    `landed`, hashing it on arrival. Returns what arrived when it is the declared blob; else
-    (no such blob, other bytes, the store unreachable) None, with `landed` removed.
+    """Write the blob the store keeps for `declared` to `landed`, hashing it on arrival.
+    Returns what arrived when it is the declared blob; else (no such blob, other bytes, the
+    store unreachable) None, with `landed` removed.
+
+    An LFS file is looked up by its declared SHA-256. A file outside LFS is declared by its
+    git blob id only: it is looked up by `sha256` (what an earlier scan measured of bytes with
+    that id), and the bytes taken must have both that SHA-256 and the declared git blob id.
     """
-    if declared.sha256 is None or not declared.lfs:
+    digest = declared.sha256 if declared.lfs else sha256
+    if digest is None or (not declared.lfs and declared.git_sha1 is None):
         return None
     arrived: Measured | None = None
     try:
         with open(landed, "x+b") as sink:
-            writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
-            if store.get(declared.sha256, writer):  # type: ignore[arg-type]
+            writer = CappedWriter(
+                sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs
+            )
+            if store.get(digest, writer):  # type: ignore[arg-type]
                 arrived = writer.result()
     except (BlobStoreError, OversizeError, OSError) as exc:
         log.warning("%s: not taken from the blob store: %s", declared.path, exc)
         arrived = None
-    if arrived is not None and (arrived.sha256 != declared.sha256 or arrived.size != declared.size):
+    if arrived is not None and not _is_declared(arrived, declared, digest):
         log.warning(
             "%s: blob store %s holds other bytes under sha256:%s (got sha256:%s, %d bytes); "
             "fetching from the Hub",
             declared.path,
             store.url,
-            declared.sha256,
+            digest,
             arrived.sha256,
             arrived.size,
         )
@@ -57,6 +65,13 @@ def take(
     if arrived is None:
         landed.unlink(missing_ok=True)
     return arrived
+
+
+def _is_declared(arrived: Measured, declared: DeclaredFile, sha256: str) -> bool:
+    """Whether bytes measured on arrival are the declared file kept under `sha256`."""
+    if arrived.sha256 != sha256 or arrived.size != declared.size:
+        return False
+    return declared.lfs or arrived.git_sha1 == declared.git_sha1
 
 
 def restore(store: BlobStore, home: Path, declared: DeclaredFile) -> bool:

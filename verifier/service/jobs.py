@@ -121,6 +121,14 @@ class JobRecorder:
             self._blobs.hold(declared.sha256)
         return self._context.store.verified_file(declared)
 
+    def recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """The SHA-256 some recorded scan measured of the declared file (see `Store`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.recorded_sha256(declared)
+
 
 def _pause_for_tests() -> None:
     folder = os.environ.get(PAUSE_ENV)

@@ -211,9 +211,10 @@ def rescan_other_versions(service: Service) -> list[dict[str, Any]]:
     made by another verifier version (each model once per version, whatever became of it).
     Returns what was queued (`{"target", "job", "tool_version"}`).
 
-    The re-scan fetches the model from the Hub again (there is no blob store to re-scan
-    from); when it decides otherwise than the scan before, the change is recorded with cause
-    `scanner` as the job completes.
+    The re-scan reads the files' verified bytes from the blob stores (this host's folder,
+    then the shared one) where they are kept, and from the Hub otherwise; when it decides
+    otherwise than the scan before, the change is recorded with cause `scanner` as the job
+    completes.
 
     Raises:
         StoreError: The database cannot be reached, read or written.

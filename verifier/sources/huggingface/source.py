@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from verifier.blobs.folder import HostFolder
 from verifier.blobs.interface import BlobStore
 from verifier.blobs.local import restore, share, take
 from verifier.model import (
@@ -285,21 +286,37 @@ class HubSource:
         }
 
     def fetch(
-        self, declared: DeclaredFile, quarantine: Quarantine, progress: Progress
+        self,
+        declared: DeclaredFile,
+        quarantine: Quarantine,
+        progress: Progress,
+        *,
+        recorded_sha256: str | None = None,
     ) -> HubArrival | Refused:
-        """Download one declared file at the pinned commit into quarantine (see `HubSession`).
+        """Bring one declared file at the pinned commit into quarantine (see `HubSession`):
+        from this host's folder of verified blobs, else the shared blob store, else the Hub.
+
+        `recorded_sha256` is the SHA-256 an earlier scan measured of a file outside LFS with
+        the declared git blob id (such a file declares no SHA-256 to look it up by).
 
         Raises:
             SourceError: the Hub could not be reached or refused a request (not a missing file).
         """
         entry = SnapshotFile(declared.path, declared=declared)
+        folder = HostFolder(self.home)
+        digest = declared.sha256 if declared.lfs else recorded_sha256
+        stores: list[BlobStore] = [folder]
         if self.blob_store is not None:
+            stores.append(self.blob_store)
+        for store in stores:
             landed = quarantine.path_for(declared.path)
-            # A blob another host verified: from the shared store, measured on arrival like a
+            # A blob verified before, here or by another host: measured on arrival like a
             # download and settled against the declared digest like one.
-            taken = take(self.blob_store, declared, landed, on_bytes=progress.advance)
+            taken = take(store, declared, landed, sha256=recorded_sha256, on_bytes=progress.advance)
             if taken is not None:
                 return HubArrival(entry, taken, landed, quarantine, self.blob_store)
+            if store is folder and digest is not None:
+                folder.discard(digest)  # other bytes under its name: the download replaces them
         pinned = self.model.pinned
         try:
             served = self.client.served_commit(pinned, declared.path)
@@ -391,9 +408,17 @@ class HubSession:
         self.progress.add_total(sum(d.size for d in to_fetch))
         quarantine = self.quarantine
         workers = max(1, min(self.workers, len(to_fetch) or 1))
+        recorded = {d.path: self._recorded_sha256(d) for d in to_fetch}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [
-                pool.submit(self.source.fetch, d, quarantine, self.progress) for d in to_fetch
+                pool.submit(
+                    self.source.fetch,
+                    d,
+                    quarantine,
+                    self.progress,
+                    recorded_sha256=recorded[d.path],
+                )
+                for d in to_fetch
             ]
             try:
                 for future in futures:
@@ -402,6 +427,13 @@ class HubSession:
                 # A scan that fails as a whole does not start the downloads still waiting.
                 for future in futures:
                     future.cancel()
+
+    def _recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """The SHA-256 to look a file outside LFS up by in the blob stores (LFS files are
+        looked up by their declared one)."""
+        if declared.lfs or self.known is None:
+            return None
+        return self.known.recorded_sha256(declared)
 
     def _described(self, wanted: Sequence[DeclaredFile]) -> Iterator[Ready]:
         pinned = self.source.model.pinned
