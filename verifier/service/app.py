@@ -17,6 +17,7 @@ from verifier.service.bans import ban_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import MAX_ROW_ID, ApiToken, GateDecision, JobStatus, Role
+from verifier.service.notify_routes import notify_routes
 from verifier.service.policy_routes import policy_routes
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.upkeep import start_upkeep
@@ -40,6 +41,8 @@ PROBLEM_ROUTES: dict[str, tuple[int, ...]] = {
     "/api/v1/bans/{ban_id}/lift": (404,),
     "/api/v1/waivers": (409,),
     "/api/v1/approvals": (404, 409),
+    "/api/v1/notifications/subscriptions": (409,),
+    "/api/v1/notifications/subscriptions/{subscription_id}": (404,),
 }
 
 
@@ -305,6 +308,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
     app.include_router(policy_routes(service, require))
+    app.include_router(notify_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     generate = app.openapi

@@ -64,6 +64,8 @@ class AuditAction(enum.StrEnum):
     WATCH_ADDED = "watch.added"
     WAIVER_ADDED = "waiver.added"
     APPROVAL_RECORDED = "approval.recorded"
+    NOTIFICATION_SUBSCRIBED = "notification.subscribed"
+    NOTIFICATION_UNSUBSCRIBED = "notification.unsubscribed"
     POLICY_RELOADED = "policy.reloaded"
 
 
