@@ -455,6 +455,16 @@ def write_config_long_string(folder: Path, *, size_mb: int = 60) -> list[str]:
     return ["scan", str(folder)]
 
 
+def write_config_astral_strings(folder: Path, *, size_mb: int = 60) -> list[str]:
+    """A config.json of `size_mb` MB in strings just under the 4 MiB string cap, each with one
+    character outside the Basic Multilingual Plane (each parsed at four bytes a character)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    piece = b'"' + b"x" * 4_000_000 + "\U0001f600".encode() + b'"'
+    body = b",".join([piece] * (size_mb // 4))
+    (folder / "config.json").write_bytes(b'{"model_type": "bert", "notes": [' + body + b"]}")
+    return ["scan", str(folder)]
+
+
 def write_python_lists(folder: Path, *, size_mb: int = 4) -> list[str]:
     """A model whose modeling_x.py is `size_mb` MB of empty lists (the source cap is 4 MiB)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -503,7 +513,8 @@ CASES = (
     Case(
         "safetensors-140000-tensors", "(new) 280,000: 14 s, 418 MiB", write_safetensors_many_tensors
     ),
-    Case("config-json-60mb-string", "(new)", write_config_long_string),
+    Case("config-json-60mb-string", "(new) 583 MiB", write_config_long_string),
+    Case("config-json-60mb-astral-strings", "(new)", write_config_astral_strings),
 )
 
 

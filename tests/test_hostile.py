@@ -181,6 +181,34 @@ def test_bounded_json_windows_blank_strings_as_one_pass_does(raw: bytes, window:
     assert blanked == bounded_json._STRING.sub(b"0", raw)
 
 
+@given(st.lists(_JSON_BYTES, max_size=120).map(b"".join), st.integers(1, 16))
+def test_bounded_json_string_cap_is_exact(raw: bytes, cap: int) -> None:
+    # Refused exactly when the regex's view holds a string (or an unterminated one) over the cap.
+    longest, pos = 0, 0
+    while (quote := raw.find(b'"', pos)) >= 0:
+        whole = bounded_json._STRING.match(raw, quote)
+        pos = whole.end() if whole else len(raw)
+        longest = max(longest, pos - quote)
+    pieces = bounded_json._blanked(raw, window=cap, max_string=cap)
+    if longest > cap:
+        with pytest.raises(bounded_json.JsonLimitError, match="a string of"):
+            list(pieces)
+    else:
+        assert b"".join(pieces) == bounded_json._STRING.sub(b"0", raw)
+
+
+def test_model_json_string_over_the_cap_is_refused_before_decoding(tmp_path: Path) -> None:
+    # One 5 MiB string with one emoji: Python would hold it at 4 bytes a character, twice.
+    body = b"x" * (5 << 20) + "\U0001f600".encode()
+    (tmp_path / "config.json").write_bytes(b'{"model_type": "bert", "note": "' + body + b'"}')
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    code, out, _ = _run("scan", str(tmp_path), "--format", "json", database_url=db)
+    assert code == 1
+    json_limits = [f for f in json.loads(out)["findings"] if f["code"] == "JSON-LIMIT"]
+    assert len(json_limits) == 1
+    assert "over the cap of 4194304" in json_limits[0]["message"]
+
+
 def test_long_json_string_is_checked_in_bounded_memory() -> None:
     # The regex `"(?:[^"\\]|\\.)*"` kept state per character: 556 MiB for this 4 MB string,
     # 7 GB for a 60 MB one in a safetensors header or a config.json.

@@ -38,12 +38,20 @@ class JsonLimits:
     max_bytes: int
     max_depth: int = 64
     max_nodes: int = 1_000_000
+    #: Longest string token, in bytes as written (None: only `max_bytes` bounds it). Python
+    #: stores a parsed string at four bytes a character once one character is outside the
+    #: Basic Multilingual Plane, so one 60 MB string with one emoji cost 583 MiB to parse.
+    max_string: int | None = None
 
 
 #: Caps for small trust inputs: lockfiles, signature bundles, attestations, statements.
 TRUST_INPUT = JsonLimits(max_bytes=16 * 1024 * 1024, max_depth=64, max_nodes=1_000_000)
 #: Caps for a model's JSON files (config.json, tokenizer_config.json, ...).
-MODEL_CONFIG = JsonLimits(max_bytes=64 * 1024 * 1024, max_depth=128, max_nodes=2_000_000)
+#: No string in a real config or tokenizer comes near 4 MiB: the largest seen are SentencePiece
+#: `precompiled_charsmap` blobs (under 1 MB of base64) and chat templates (tens of KB).
+MODEL_CONFIG = JsonLimits(
+    max_bytes=64 * 1024 * 1024, max_depth=128, max_nodes=2_000_000, max_string=4 * 1024 * 1024
+)
 
 
 def check_shape(data: bytes | bytearray | str, limits: JsonLimits) -> None:
@@ -57,7 +65,8 @@ def check_shape(data: bytes | bytearray | str, limits: JsonLimits) -> None:
         raise JsonLimitError(f"{len(raw)} bytes, over the cap of {limits.max_bytes}")
     nodes, openers, closers = 1, 0, 0
     brackets: list[bytes] = []
-    for bare in _blanked(raw):
+    window = _WINDOW if limits.max_string is None else min(_WINDOW, limits.max_string)
+    for bare in _blanked(raw, window=window, max_string=limits.max_string):
         opened = bare.count(b"[") + bare.count(b"{")
         nodes += bare.count(b",") + opened
         if nodes > limits.max_nodes:
@@ -73,11 +82,18 @@ def check_shape(data: bytes | bytearray | str, limits: JsonLimits) -> None:
     _check_depth(b"".join(brackets), limits.max_depth)
 
 
-def _blanked(raw: bytes | bytearray, *, window: int = _WINDOW) -> Iterator[bytes | bytearray]:
+def _blanked(
+    raw: bytes | bytearray, *, window: int = _WINDOW, max_string: int | None = None
+) -> Iterator[bytes | bytearray]:
     """`raw` in consecutive windows of about `window` bytes, each string replaced by `0`.
 
     A window is never cut inside a string: strings become `0`, so the first quote left in a
-    window opens a string the window cut, and the next window starts at that quote.
+    window opens a string the window cut, and the next window starts at that quote. A string
+    longer than a window is therefore always taken whole, where its length is checked against
+    `max_string` (callers pass a window no larger than it).
+
+    Raises:
+        JsonLimitError: a string is longer than `max_string` bytes.
     """
     pos, size = 0, len(raw)
     while pos < size:
@@ -92,6 +108,8 @@ def _blanked(raw: bytes | bytearray, *, window: int = _WINDOW) -> Iterator[bytes
         if cut == 0:  # a string longer than a window starts here: take it whole
             whole = _STRING.match(raw, pos)
             end = whole.end() if whole else size
+            if max_string is not None and end - pos > max_string:
+                raise JsonLimitError(f"a string of {end - pos} bytes, over the cap of {max_string}")
             bare = b"0" if whole else _STRING.sub(b"0", raw[pos:end])
         elif cut > 0:  # everything from the quote on is the cut string, unchanged
             end -= len(bare) - cut
