@@ -17,7 +17,6 @@ from verifier.scanners import (  # noqa: F401  (imported to register)
     sevenz,
     tar,
     torch,
-    unanalysed,
     zip_stream,
 )
 from verifier.scanners.interface import Scanner
@@ -27,8 +26,3 @@ def scanner_for(fmt: FileFormat) -> Scanner | None:
     """The scanner registered for `fmt`, or None when no scanner reads it."""
     cls = Scanner.registry.get(fmt)
     return cls() if cls is not None else None
-
-
-def unscanned_formats() -> frozenset[FileFormat]:
-    """Formats that no scanner reads (the pipeline reports files of these formats)."""
-    return frozenset(FileFormat) - frozenset(Scanner.registry)
