@@ -18,7 +18,6 @@ from verifier.model import FileFormat, FileResult, Finding, Severity
 from verifier.scanners.budget import DecompressionBudget, ScanBudget
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
-from verifier.scanners.remote_code import python_file_finding
 from verifier.scanners.sniff import identify
 from verifier.sources.interface import Arrival
 from verifier.sources.local import LocalArrival, LocalFile
@@ -98,8 +97,12 @@ def scan_stream(
     findings = _run_scanner(stream, ctx)
     if (mismatch := name_mismatch(path, fmt)) is not None:
         findings.append(mismatch)
-    if (python := python_file_finding(path)) is not None:
-        findings.append(python)
+    if os.path.splitext(path)[1].lower() == ".py":
+        # Only then: the remote-code module brings the Jinja and Python analysers with it.
+        from verifier.scanners.remote_code import python_file_finding
+
+        if (python := python_file_finding(path)) is not None:
+            findings.append(python)
     return fmt, findings, notes
 
 
