@@ -6,7 +6,7 @@ import codecs
 import json
 from collections.abc import Iterator
 
-from verifier.bounded_json import MODEL_CONFIG, JsonLimitError, check_shape
+from verifier.bounded_json import MODEL_CONFIG, JsonLimitError, check_shape, decode_narrow
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import CARD_CAP, card_facts, config_facts, is_root
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
@@ -57,7 +57,7 @@ class JsonScanner(Scanner):
             return
         bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
         try:
-            text = data.decode("utf-8-sig")
+            text, rewritten = decode_narrow(data)
         except UnicodeDecodeError as exc:
             yield _invalid(ctx, f"not valid UTF-8: {exc.reason}", exc.start)
             return
@@ -65,7 +65,8 @@ class JsonScanner(Scanner):
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            offset = bom + len(text[: exc.pos].encode("utf-8"))
+            # Offsets in a rewritten text no longer match the bytes; the line still does.
+            offset = None if rewritten else bom + len(text[: exc.pos].encode("utf-8"))
             yield _invalid(ctx, f"not valid JSON: {exc.msg} (line {exc.lineno})", offset)
         except RecursionError:  # a depth the peeling could not see (unbalanced text)
             yield _over_limit(ctx, f"nested deeper than {MODEL_CONFIG.max_depth} levels")
@@ -115,7 +116,7 @@ class PassiveScanner(Scanner):
         if polyglot:
             return iter(polyglot)
         if ctx.format is FileFormat.TEXT and is_root(ctx.path, "README.md"):
-            ctx.note("card", card_facts(_read_at_most(stream, CARD_CAP)))
+            ctx.note("card", card_facts(bytes(_read_at_most(stream, CARD_CAP))))
         elif ctx.format is FileFormat.TEXT:
             # Python sources and Jinja templates are text that loaders execute.
             return scan_text(stream, ctx)
@@ -225,13 +226,12 @@ def _invalid(ctx: ScanContext, message: str, offset: int | None) -> Finding:
     return ctx.finding("JSON-INVALID", Severity.MEDIUM, f"JSON file is {message}", offset=offset)
 
 
-def _read_at_most(stream: ScanStream, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while total < limit:
-        chunk = stream.read(min(_READ_CHUNK, limit - total))
+def _read_at_most(stream: ScanStream, limit: int) -> bytearray:
+    """Up to `limit` bytes of `stream`, held once (joining chunks held every byte twice)."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = stream.read(min(_READ_CHUNK, limit - len(data)))
         if not chunk:
             break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+        data += chunk
+    return data
