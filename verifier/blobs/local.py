@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from verifier.blobs.interface import BlobStore, BlobStoreError
+from verifier.hashing import FileDigests, HashingReader
 from verifier.model import DeclaredFile
 from verifier.sources.huggingface.client import CappedWriter, OversizeError
-from verifier.sources.interface import Measured
 from verifier.sources.quarantine import verified_blob
 
 log = logging.getLogger(__name__)
@@ -28,26 +28,32 @@ def take(
     *,
     sha256: str | None = None,
     on_bytes: Callable[[int], None] = lambda _n: None,
-) -> Measured | None:
-    """Write the blob the store keeps for `declared` to `landed`, hashing it on arrival.
-    Returns what arrived when it is the declared blob; else (no such blob, other bytes, the
-    store unreachable) None, with `landed` removed.
+) -> bool:
+    """Write the blob the store keeps for `declared` to `landed` and check it. Returns whether
+    `landed` now holds the declared blob; else (no such blob, other bytes, the store
+    unreachable) False, with `landed` removed.
 
     An LFS file is looked up by its declared SHA-256. A file outside LFS is declared by its
     git blob id only: it is looked up by `sha256` (what an earlier scan measured of bytes with
     that id), and the bytes taken must have both that SHA-256 and the declared git blob id.
+
+    The check reads the landed bytes through the one hashing reader. A blob taken for a scan
+    is then read (and hashed) again by the scan: the one path where bytes are hashed twice,
+    so that a store holding other bytes falls back to the Hub instead of failing it.
     """
     digest = declared.sha256 if declared.lfs else sha256
     if digest is None or (not declared.lfs and declared.git_sha1 is None):
-        return None
-    arrived: Measured | None = None
+        return False
+    arrived: FileDigests | None = None
     try:
         with open(landed, "x+b") as sink:
-            writer = CappedWriter(
-                sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs
-            )
+            writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
             if store.get(digest, writer):  # type: ignore[arg-type]
-                arrived = writer.result()
+                sink.flush()
+                sink.seek(0)
+                arrived = HashingReader(
+                    sink.fileno(), size=writer.written, git_sha1=not declared.lfs
+                ).drain()
     except (BlobStoreError, OversizeError, OSError) as exc:
         log.warning("%s: not taken from the blob store: %s", declared.path, exc)
         arrived = None
@@ -64,11 +70,11 @@ def take(
         arrived = None
     if arrived is None:
         landed.unlink(missing_ok=True)
-    return arrived
+    return arrived is not None
 
 
-def _is_declared(arrived: Measured, declared: DeclaredFile, sha256: str) -> bool:
-    """Whether bytes measured on arrival are the declared file kept under `sha256`."""
+def _is_declared(arrived: FileDigests, declared: DeclaredFile, sha256: str) -> bool:
+    """Whether the bytes taken are the declared file kept under `sha256`."""
     if arrived.sha256 != sha256 or arrived.size != declared.size:
         return False
     return declared.lfs or arrived.git_sha1 == declared.git_sha1
@@ -86,8 +92,7 @@ def restore(store: BlobStore, home: Path, declared: DeclaredFile) -> bool:
         return True
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.parent / f".{declared.sha256}.{uuid.uuid4().hex}.partial"
-    arrived = take(store, declared, partial)
-    if arrived is None:
+    if not take(store, declared, partial):
         return False
     os.replace(partial, final)
     final.chmod(0o444)

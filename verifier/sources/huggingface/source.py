@@ -1,8 +1,9 @@
-"""The Hub behind the Source seam: pin once, download into quarantine hashing on arrival, settle.
+"""The Hub behind the Source seam: pin once, download into quarantine, settle after the scan.
 
 Files are fetched in parallel; each is handed to the scan as soon as it has landed, while the
-others are still downloading, so the read after landing overlaps the network. Only a file whose
-bytes match the declared digest leaves quarantine, for the content-addressed store.
+others are still downloading, so the one read (and hash) of each landed file overlaps the
+network. Only a file whose bytes match the declared digest leaves quarantine, for the
+content-addressed store.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from verifier.sources.huggingface.client import (
     HubModel,
     MissingEntryError,
     OversizeError,
-    write_measured,
+    write_capped,
 )
 from verifier.sources.huggingface.manifest import (
     check_file,
@@ -47,7 +48,6 @@ from verifier.sources.huggingface.metadata_only import metadata_result
 from verifier.sources.huggingface.provenance import build_provenance, hub_lineage, lineage_findings
 from verifier.sources.interface import (
     Arrival,
-    Measured,
     Progress,
     Ready,
     Refused,
@@ -75,10 +75,9 @@ def selected(path: str, *, include: Sequence[str], exclude: Sequence[str]) -> bo
 
 @dataclass(frozen=True)
 class HubArrival:
-    """A download landed in quarantine, its digests measured as the bytes arrived."""
+    """A download landed in quarantine, to be read (and hashed) once by the scan's reader."""
 
     entry: SnapshotFile
-    measured: Measured
     landed: Path
     quarantine: Quarantine
     #: The blob store shared with other hosts, where verified weights are put (None: none).
@@ -310,11 +309,11 @@ class HubSource:
             stores.append(self.blob_store)
         for store in stores:
             landed = quarantine.path_for(declared.path)
-            # A blob verified before, here or by another host: measured on arrival like a
-            # download and settled against the declared digest like one.
-            taken = take(store, declared, landed, sha256=recorded_sha256, on_bytes=progress.advance)
-            if taken is not None:
-                return HubArrival(entry, taken, landed, quarantine, self.blob_store)
+            # A blob verified before, here or by another host: checked against the declared
+            # digests as it is taken (other bytes fall back to the Hub), then read and settled
+            # like a download.
+            if take(store, declared, landed, sha256=recorded_sha256, on_bytes=progress.advance):
+                return HubArrival(entry, landed, quarantine, self.blob_store)
             if store is folder and digest is not None:
                 folder.discard(digest)  # other bytes under its name: the download replaces them
         pinned = self.model.pinned
@@ -337,11 +336,9 @@ class HubSource:
         try:
             with open(landed, "x+b") as sink:
                 if side is not None:
-                    measured = write_measured(sink, declared, side, on_bytes=progress.advance)
+                    write_capped(sink, declared, side, on_bytes=progress.advance)
                 else:
-                    measured = self.client.download(
-                        pinned, declared, sink, on_bytes=progress.advance
-                    )
+                    self.client.download(pinned, declared, sink, on_bytes=progress.advance)
         except MissingEntryError:
             quarantine.discard(landed)
             return Refused(_missing(declared.path))
@@ -356,7 +353,7 @@ class HubSource:
                     evidence=f"declared {declared.size}",
                 )
             )
-        return HubArrival(entry, measured, landed, quarantine, self.blob_store)
+        return HubArrival(entry, landed, quarantine, self.blob_store)
 
 
 @dataclass
