@@ -302,10 +302,10 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         found = NotificationRecords(service.store).log(limit=limit)
         return {"notifications": [item.document() for item in found]}
 
+    app.include_router(policy_routes(service, require))
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
-    app.include_router(policy_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     generate = app.openapi

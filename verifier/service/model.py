@@ -61,10 +61,10 @@ class AuditAction(enum.StrEnum):
     SCAN_REQUESTED = "scan.requested"
     BAN_ADDED = "ban.added"
     BAN_LIFTED = "ban.lifted"
+    POLICY_RELOADED = "policy.reloaded"
     WATCH_ADDED = "watch.added"
     WAIVER_ADDED = "waiver.added"
     APPROVAL_RECORDED = "approval.recorded"
-    POLICY_RELOADED = "policy.reloaded"
 
 
 @dataclass(frozen=True)
