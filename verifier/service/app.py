@@ -48,12 +48,12 @@ _EXAMPLE_ID = _EXAMPLE_TARGET.removeprefix("hf://")
 #: The problem statuses a path answers with beside `problems.COMMON_PROBLEMS`.
 PROBLEM_ROUTES: dict[str, tuple[int, ...]] = {
     "/api/v1/scans/{job_id}": (404,),
+    "/api/v1/notifications/subscriptions": (409,),
+    "/api/v1/notifications/subscriptions/{subscription_id}": (404,),
     "/api/v1/models/{model_id}": (404,),
     "/api/v1/bans/{ban_id}/lift": (404,),
     "/api/v1/waivers": (409,),
     "/api/v1/approvals": (404, 409),
-    "/api/v1/notifications/subscriptions": (409,),
-    "/api/v1/notifications/subscriptions/{subscription_id}": (404,),
 }
 
 
@@ -305,11 +305,11 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         found = NotificationRecords(service.store).log(limit=limit)
         return {"notifications": [item.document() for item in found]}
 
+    app.include_router(policy_routes(service, require))
+    app.include_router(notify_routes(service, require))
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
-    app.include_router(policy_routes(service, require))
-    app.include_router(notify_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     generate = app.openapi

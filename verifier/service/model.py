@@ -61,12 +61,12 @@ class AuditAction(enum.StrEnum):
     SCAN_REQUESTED = "scan.requested"
     BAN_ADDED = "ban.added"
     BAN_LIFTED = "ban.lifted"
+    POLICY_RELOADED = "policy.reloaded"
+    NOTIFICATION_SUBSCRIBED = "notification.subscribed"
+    NOTIFICATION_UNSUBSCRIBED = "notification.unsubscribed"
     WATCH_ADDED = "watch.added"
     WAIVER_ADDED = "waiver.added"
     APPROVAL_RECORDED = "approval.recorded"
-    NOTIFICATION_SUBSCRIBED = "notification.subscribed"
-    NOTIFICATION_UNSUBSCRIBED = "notification.unsubscribed"
-    POLICY_RELOADED = "policy.reloaded"
 
 
 @dataclass(frozen=True)
