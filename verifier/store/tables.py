@@ -1034,17 +1034,6 @@ class NotificationRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class NotificationCursorRow(Base):
-    """How far a notification URL has been told of a source of events (ids of its rows)."""
-
-    __tablename__ = "notification_cursors"
-
-    url: Mapped[str] = mapped_column(Text, primary_key=True)
-    #: `change` (decision_changes.id) or `finding` (findings.id).
-    source: Mapped[str] = mapped_column(String(16), primary_key=True)
-    last_id: Mapped[int] = mapped_column(BigInteger)
-
-
 class NotificationSubscriptionRow(Base):
     """Where notifications go, recorded through the API or `verifier notify add` (removed
     when unsubscribed: the audit log keeps who made and removed it)."""
@@ -1063,3 +1052,14 @@ class NotificationSubscriptionRow(Base):
     publisher: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(Text)
+
+
+class NotificationCursorRow(Base):
+    """How far a notification URL has been told of a source of events (ids of its rows)."""
+
+    __tablename__ = "notification_cursors"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    #: `change` (decision_changes.id) or `finding` (findings.id).
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger)
