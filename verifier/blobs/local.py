@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from verifier.blobs.interface import BlobStore, BlobStoreError
 from verifier.hashing import FileDigests, HashingReader
@@ -29,9 +30,24 @@ def take(
     sha256: str | None = None,
     on_bytes: Callable[[int], None] = lambda _n: None,
 ) -> bool:
-    """Write the blob the store keeps for `declared` to `landed` and check it. Returns whether
-    `landed` now holds the declared blob; else (no such blob, other bytes, the store
-    unreachable) False, with `landed` removed.
+    """Write the blob the store keeps for `declared` to `landed` and check it (see
+    `take_from`)."""
+    return take_from(store.get, store.url, declared, landed, sha256=sha256, on_bytes=on_bytes)
+
+
+def take_from(
+    get: Callable[[str, IO[bytes]], bool],
+    where: str,
+    declared: DeclaredFile,
+    landed: Path,
+    *,
+    sha256: str | None = None,
+    on_bytes: Callable[[int], None] = lambda _n: None,
+) -> bool:
+    """Write the blob `get` (a store's, or this host's folder's) writes for `declared` to
+    `landed` and check it. Returns whether `landed` now holds the declared blob; else (no
+    such blob, other bytes, the store unreachable) False, with `landed` removed. `where`
+    names the store in the log.
 
     An LFS file is looked up by its declared SHA-256. A file outside LFS is declared by its
     git blob id only: it is looked up by `sha256` (what an earlier scan measured of bytes with
@@ -48,7 +64,7 @@ def take(
     try:
         with open(landed, "x+b") as sink:
             writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
-            if store.get(digest, writer):  # type: ignore[arg-type]
+            if get(digest, writer):  # type: ignore[arg-type]
                 sink.flush()
                 sink.seek(0)
                 arrived = HashingReader(
@@ -62,7 +78,7 @@ def take(
             "%s: blob store %s holds other bytes under sha256:%s (got sha256:%s, %d bytes); "
             "fetching from the Hub",
             declared.path,
-            store.url,
+            where,
             digest,
             arrived.sha256,
             arrived.size,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from verifier.blobs.folder import HostFolder
 from verifier.blobs.interface import BlobStore
-from verifier.blobs.local import restore, share, take
+from verifier.blobs.local import restore, share, take, take_from
 from verifier.model import (
     DeclaredFile,
     FileResult,
@@ -302,20 +302,33 @@ class HubSource:
             SourceError: the Hub could not be reached or refused a request (not a missing file).
         """
         entry = SnapshotFile(declared.path, declared=declared)
+        # A blob verified before, here or by another host: checked against the declared
+        # digests as it is taken (other bytes fall back to the Hub), then read and settled
+        # like a download.
         folder = HostFolder(self.home)
+        landed = quarantine.path_for(declared.path)
+        if take_from(
+            folder.get,
+            folder.url,
+            declared,
+            landed,
+            sha256=recorded_sha256,
+            on_bytes=progress.advance,
+        ):
+            return HubArrival(entry, landed, quarantine, self.blob_store)
         digest = declared.sha256 if declared.lfs else recorded_sha256
-        stores: list[BlobStore] = [folder]
+        if digest is not None:
+            folder.discard(digest)  # other bytes under its name: the download replaces them
         if self.blob_store is not None:
-            stores.append(self.blob_store)
-        for store in stores:
             landed = quarantine.path_for(declared.path)
-            # A blob verified before, here or by another host: checked against the declared
-            # digests as it is taken (other bytes fall back to the Hub), then read and settled
-            # like a download.
-            if take(store, declared, landed, sha256=recorded_sha256, on_bytes=progress.advance):
+            if take(
+                self.blob_store,
+                declared,
+                landed,
+                sha256=recorded_sha256,
+                on_bytes=progress.advance,
+            ):
                 return HubArrival(entry, landed, quarantine, self.blob_store)
-            if store is folder and digest is not None:
-                folder.discard(digest)  # other bytes under its name: the download replaces them
         pinned = self.model.pinned
         try:
             served = self.client.served_commit(pinned, declared.path)
