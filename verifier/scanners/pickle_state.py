@@ -13,7 +13,9 @@ walk's sight), whenever the pickle could give the object attributes before the l
   `_rebuild_parameter_with_state` (their `state`), `copyreg._reconstructor(cls, base, state)`
   (`base.__init__(obj, state)` unless `base` is `object`), `types.SimpleNamespace(mapping)`
   (Python 3.13 takes attributes from a positional mapping);
-- its class answers missing attributes from data: Lightning's `AttributeDict` returns its items.
+- its class answers missing attributes from data: Lightning's `AttributeDict` returns its items;
+- it is not an object the walk saw a call make: a class (BUILD's slot state would set *class*
+  attributes with `setattr`), an object a persistent id names, a constant.
 
 Savers write none of these (each object is built once, after its items; nothing builds the
 results of those reconstructors), so the walk reports them rather than model the call.
@@ -97,7 +99,10 @@ def build_problem(target: object, state: object) -> str | None:
     if holds_attribute_dict(state):
         return "a BUILD hands a Lightning AttributeDict to the object's code"
     if not isinstance(target, Called):
-        return None
+        # Pickle writes BUILD only after the call that made the object. On anything else (a
+        # class, whose slot state would set class attributes; a persistent object) it is not
+        # what a saver wrote, and the walk cannot tell what the object answers.
+        return "a BUILD on a value no saver builds (not the result of a call)"
     why = _chosen_attributes(target)
     return None if why is None else f"a BUILD looks __setstate__ up on {why}"
 
