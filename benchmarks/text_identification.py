@@ -87,7 +87,9 @@ def main() -> int:
             print(f"changed {old} -> {fmt}: {path}")
         if fmt == "pickle":
             reads = unpickler_reads(data)
-            pickle_reads["calls" if reads.called else "imports" if reads.imported else "neither"] += 1
+            pickle_reads[
+                "calls" if reads.called else "imports" if reads.imported else "neither"
+            ] += 1
     print(f"files: {sum(formats.values())}; formats: {dict(formats.most_common())}")
     print(f"text whose opening a pickle loader imports (PICKLE-IMPORT-IN-TEXT): {with_import}")
     print(f"identified as pickles, what the unpicklers do: {dict(pickle_reads)}")

@@ -85,9 +85,7 @@ def test_a_module_name_that_is_no_identifier_is_still_an_import() -> None:
     data = b"cpo#six\nxsem\n(S'x'\ntR."
     assert pickle_campaign.unpickler_reads(data).called == {("po#six", "xsem")}
     findings = pickle_campaign._scan(data, "model.bin")
-    assert any(
-        f.code == "PICKLE-UNKNOWN-GLOBAL" and f.evidence == "po#six.xsem" for f in findings
-    )
+    assert any(f.code == "PICKLE-UNKNOWN-GLOBAL" and f.evidence == "po#six.xsem" for f in findings)
     assert pickle_campaign.disagreement(data) is None
 
 

@@ -19,6 +19,7 @@ from verifier.scanners.pickle_args import (
 )
 from verifier.scanners.pickle_globals import GlobalClass, classify
 from verifier.scanners.raw_pickle import StackModel
+from verifier.scanners.streams import LZMA_MEMLIMIT, memory_limited
 
 HEAD_SIZE = 65536  # leading bytes `identify` expects (the whole file when smaller)
 
@@ -220,11 +221,13 @@ def zfile_data_start(head: bytes) -> int | None:
 
 
 def _lzma_alone(head: bytes) -> bool:
-    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMLIMIT)
     try:
         out = decoder.decompress(head[:4096], 256)
-    except lzma.LZMAError:
-        return False
+    except lzma.LZMAError as exc:
+        # A header declaring a dictionary past the cap is an lzma stream, refused as a bomb
+        # when it is read (nothing is allocated here).
+        return memory_limited(exc)
     return len(out) >= 2
 
 
