@@ -8,7 +8,7 @@ The oracles are the loaders' own code, in process and calling nothing a sample n
   `load_build` reads a `NumpyArrayWrapper`'s array bytes, object arrays as a nested pickle. Its
   `find_class` records each name and hands back a stand-in that records calls, except the few
   classes joblib needs to read an array at all (`NumpyArrayWrapper`, `numpy.dtype`,
-  `numpy.ndarray`, `_reconstruct`), which are the real ones.
+  `numpy.ndarray`), which are the real ones.
 - `npz_reads`: what `numpy.load(allow_pickle=True)` on an `.npz` reads: every member name of
   `zipfile`'s directory is a key (`npz[name]` opens the last entry of that name), a member
   opening with the `.npy` magic is read by NumPy's own header reader, and an object array's
@@ -123,6 +123,11 @@ def _bounded_wrapper() -> type:
         """joblib's wrapper, refusing array bytes longer than what is left before allocating."""
 
         def read_array(self, unpickler: Any, ensure_native_byte_order: Any) -> Any:
+            if not _consistent(self.dtype):
+                # NumPy trusts a pickled dtype state: names that its fields do not hold make
+                # numpy.empty crash the process (found by this campaign). The real loader dies
+                # here; nothing after it runs.
+                raise EOFError("a dtype whose names and fields disagree: joblib.load crashes")
             with contextlib.suppress(Exception):
                 if not self.dtype.hasobject:
                     count = math.prod(int(d) for d in self.shape) if len(self.shape) else 1
@@ -136,16 +141,28 @@ def _bounded_wrapper() -> type:
     return BoundedWrapper
 
 
+def _consistent(dtype: Any) -> bool:
+    """Whether a (possibly unpickled) dtype's names are all in its fields, at any depth."""
+    try:
+        names = dtype.names or ()
+        fields = dtype.fields or {}
+        if any(name not in fields for name in names):
+            return False
+        subarray = dtype.subdtype
+        inner = [fields[name][0] for name in names] + ([subarray[0]] if subarray else [])
+    except Exception:  # a dtype NumPy cannot describe: not used
+        return False
+    return all(_consistent(d) for d in inner)
+
+
 def _real_classes() -> dict[tuple[str, str], object]:
+    """What joblib needs to read a wrapper's array at all: everything else is a stand-in."""
     import numpy as np
 
-    reconstruct = np._core.multiarray._reconstruct
     return {
         ("joblib.numpy_pickle", "NumpyArrayWrapper"): _bounded_wrapper(),
         ("numpy", "dtype"): np.dtype,
         ("numpy", "ndarray"): np.ndarray,
-        ("numpy.core.multiarray", "_reconstruct"): reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): reconstruct,
     }
 
 

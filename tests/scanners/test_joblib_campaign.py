@@ -139,3 +139,42 @@ def test_bytes_after_a_gzip_stream_make_joblib_spin_and_the_oracle_stops() -> No
     assert answer.stdout.decode().strip() == "MemoryError"
     assert joblib_reads(data) == pickle_campaign.Reads()
     assert disagreement(data) is None
+
+
+def _dtype_names_outside_fields() -> bytes:
+    """A joblib dump of a structured array whose dtype state names a field its fields lack.
+
+    Written by joblib, then the pickled dtype state's fields dict given another key (the
+    campaign's input did it through a mutated memo index).
+    """
+    import numpy as np
+
+    array = np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")])
+    data = joblib_campaign._joblib_dump(array)
+    names = b"\x8c\x01a\x94\x8c\x01b\x94\x86\x94}\x94("  # ("a", "b"), then the fields dict
+    start = data.index(names) + len(names)
+    key_a = data[start : start + 2]  # BINGET of the memoised "a"
+    key_b = data.index(b"\x86\x94h" + bytes([key_a[1] + 1]), start) + 2  # BINGET of "b"
+    return data[:key_b] + key_a + data[key_b + 2 :]  # fields {"a": ..., "a": ...}
+
+
+_CRASH_ORACLE = r"""
+import io, sys, joblib
+joblib.load(io.BytesIO(sys.stdin.buffer.read()))
+print("loaded")
+"""
+
+
+def test_a_dtype_whose_names_its_fields_lack_crashes_joblib_and_the_oracle_stops() -> None:
+    """Found by the atheris campaign (a crash of the loader, not a bypass): NumPy trusts a
+    pickled dtype's state, and `numpy.empty` with names missing from the fields kills the
+    process (SIGSEGV, checked in a subprocess). The oracle refuses that dtype before using it
+    and reads on no further, as the real loader cannot."""
+    data = _dtype_names_outside_fields()
+    answer = subprocess.run(
+        [sys.executable, "-c", _CRASH_ORACLE], input=data, capture_output=True, timeout=120
+    )
+    assert answer.returncode == -11, answer  # SIGSEGV
+    reads = joblib_reads(data + _CALL)
+    assert reads is not None and reads.called == set()
+    assert disagreement(data) is None
