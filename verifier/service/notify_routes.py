@@ -3,10 +3,9 @@
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.errors import ConflictError
@@ -19,6 +18,7 @@ from verifier.notifications import (
     new_subscription,
 )
 from verifier.service import notify
+from verifier.service.answers import Answer
 from verifier.service.core import Service
 from verifier.service.model import MAX_ROW_ID, ApiToken, Role
 from verifier.store.notifications import SubscriptionRecords
@@ -67,14 +67,51 @@ class SubscriptionRequest(BaseModel):
     )
 
 
+class SubscriptionEntry(Answer):
+    """A subscription, never with its secret."""
+
+    id: int | None = Field(description="null: a --notify-url of the server.")
+    url: str
+    events: list[NotificationEvent]
+    waiver_days: int
+    environment: str | None
+    publisher: str | None
+    created_at: str | None
+    created_by: str | None
+    configured_by: Literal["api", "flag"]
+
+
+class SubscriptionMade(Answer):
+    """`POST /api/v1/notifications/subscriptions`."""
+
+    subscription: SubscriptionEntry
+    secret: str | None = Field(description="The secret the server made (shown once), or null.")
+
+
+class SubscriptionList(Answer):
+    """`GET /api/v1/notifications/subscriptions`."""
+
+    subscriptions: list[SubscriptionEntry]
+
+
+class SubscriptionRemoved(Answer):
+    """`DELETE /api/v1/notifications/subscriptions/{id}`."""
+
+    subscription: SubscriptionEntry
+
+
 def notify_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
     """The subscription routes of `service`; `require(role)` is the app's token check."""
     router = APIRouter()
     admin = require(Role.ADMIN)
     records = SubscriptionRecords(service.store)
 
-    @router.post(SUBSCRIPTIONS, tags=["notifications"], status_code=201)
-    def subscribe(request: SubscriptionRequest, token: Annotated[ApiToken, admin]) -> JSONResponse:
+    @router.post(
+        SUBSCRIPTIONS, tags=["notifications"], status_code=201, response_model=SubscriptionMade
+    )
+    def subscribe(
+        request: SubscriptionRequest, token: Annotated[ApiToken, admin]
+    ) -> dict[str, Any]:
         """Send signed notifications of the chosen events to a URL (admin; audited). The
         secret is stored to sign with and never shown again; one made by the server is in
         this answer only. A URL subscribed already (or given by `--notify-url`) is a 409."""
@@ -97,15 +134,19 @@ def notify_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
             environments=service.policies.environments,
         )
         added = records.add(subscription, actor=f"token:{token.name}")
-        return JSONResponse({"subscription": added.document(), "secret": made}, status_code=201)
+        return {"subscription": added.document(), "secret": made}
 
-    @router.get(SUBSCRIPTIONS, tags=["notifications"])
+    @router.get(SUBSCRIPTIONS, tags=["notifications"], response_model=SubscriptionList)
     def subscriptions(_: Annotated[ApiToken, admin]) -> dict[str, Any]:
         """Every subscription (admin): the recorded ones and the server's `--notify-url`s
         (`configured_by: flag`, id null). Never the secrets."""
         return {"subscriptions": [s.document() for s in notify.subscriptions(service)]}
 
-    @router.delete(SUBSCRIPTIONS + "/{subscription_id}", tags=["notifications"])
+    @router.delete(
+        SUBSCRIPTIONS + "/{subscription_id}",
+        tags=["notifications"],
+        response_model=SubscriptionRemoved,
+    )
     def unsubscribe(
         subscription_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
         token: Annotated[ApiToken, admin],

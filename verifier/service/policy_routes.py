@@ -5,11 +5,25 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from verifier.service.answers import Answer, Redecided
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, Role
 from verifier.service.upkeep import reload_and_redecide
+
+
+class PolicyReloaded(Answer):
+    """`POST /api/v1/policies/reload`."""
+
+    changed: bool = Field(description="Whether the files said something else.")
+    policy: str
+    policy_digest_before: str
+    policy_digest: str
+    redecided: int = Field(description="Decisions made again.")
+    redecided_here: bool = Field(description="False: another server's pass decides them.")
+    changes: list[Redecided] = Field(description="The models whose decision changed.")
 
 
 def policy_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
@@ -17,7 +31,7 @@ def policy_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
     router = APIRouter()
     admin = require(Role.ADMIN)
 
-    @router.post("/api/v1/policies/reload", tags=["policies"])
+    @router.post("/api/v1/policies/reload", tags=["policies"], response_model=PolicyReloaded)
     async def reload(token: Annotated[ApiToken, admin]) -> dict[str, Any]:
         """Read the policy file, the publisher registry and the waivers files again (admin).
         When they changed, the server decides with them from now on (audited) and every
