@@ -394,8 +394,11 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/watches",
         "/api/v1/hooks/huggingface",
         "/api/v1/waivers",
+        "/api/v1/waivers/{waiver_id}/revoke",
         "/api/v1/approvals",
         "/api/v1/notifications",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{name}/revoke",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

@@ -229,7 +229,9 @@ def test_a_server_without_an_approval_key_refuses_approvals(api: Api) -> None:
     assert "--approval-key" in response.json()["detail"]
 
 
-def test_a_waiver_revoked_over_http_ends_at_once(api: Api, hub: HubEmulator, marker_dir: Path) -> None:
+def test_a_waiver_revoked_over_http_ends_at_once(
+    api: Api, hub: HubEmulator, marker_dir: Path
+) -> None:
     subject, _ = _denied(api, hub, marker_dir)
     before = api.call("GET", f"/api/v1/decision?target={subject}").json()
     denying = [r["rule_id"] for r in before["reasons"] if r["effect"] == "deny"]
@@ -255,7 +257,9 @@ def test_a_waiver_revoked_over_http_ends_at_once(api: Api, hub: HubEmulator, mar
 
     # Every waiver revoked: the policy is the one before any waiver, here and on a second server.
     for waiver_id in ids[1:]:
-        done = api.call("POST", f"/api/v1/waivers/{waiver_id}/revoke", role=Role.APPROVER, json=reason)
+        done = api.call(
+            "POST", f"/api/v1/waivers/{waiver_id}/revoke", role=Role.APPROVER, json=reason
+        )
         assert done.status_code == 200, done.text
     final = api.call("GET", f"/api/v1/decision?target={subject}").json()
     assert final["policy_digest"] == before["policy_digest"] and final["decision"] == "deny"
