@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from verifier.lineage.fingerprint import Fingerprint, canonical_name
+from verifier.lineage.fingerprint import Fingerprint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -169,11 +169,11 @@ class PreparedPairs:
 
         ia, ib = _shared(reference, candidate)
         self.ia, self.ib = ia, ib
-        by_name = {canonical_name(m.name): m for m in reference.matrices}
+        by_name = reference.by_canonical_name
         pairs = [
             (by_name[name].profiles, m.profiles)
-            for m in candidate.matrices
-            if (name := canonical_name(m.name)) in by_name
+            for name, m in candidate.by_canonical_name.items()
+            if name in by_name
         ]
         if rng is not None and matrices is not None and len(pairs) > matrices:
             keep = np.sort(rng.choice(len(pairs), size=matrices, replace=False))

@@ -146,8 +146,9 @@ class PolicySet:
         """
         records = WaiverRecords(store)
         state = self._state
-        if records.generation() != state.generation:
-            fresh = self._with_waivers(state.files, records.waivers())
+        generation = records.generation()
+        if generation != state.generation:
+            fresh = self._with_waivers(state.files, records.waivers(), generation)
             with self._lock:
                 # Unless a reload or a newer generation came meanwhile.
                 if self._state.files is state.files and (
@@ -175,7 +176,9 @@ class PolicySet:
         before = self._state
         if files[None].digest() == before.files_digest:
             return PolicyReload(changed=False, before=before.digest, after=before.digest)
-        fresh = self._with_waivers(files, WaiverRecords(store).waivers())
+        records = WaiverRecords(store)
+        generation = records.generation()
+        fresh = self._with_waivers(files, records.waivers(), generation)
         with self._lock:
             old = self._state
             self._superseded |= {old.digest, *old.earlier}
@@ -183,10 +186,14 @@ class PolicySet:
         return PolicyReload(changed=True, before=old.digest, after=fresh.digest)
 
     def _with_waivers(
-        self, files: Mapping[str | None, Policy], rows: Sequence[RecordedWaiver]
+        self,
+        files: Mapping[str | None, Policy],
+        rows: Sequence[RecordedWaiver],
+        generation: WaiverGeneration,
     ) -> _Loaded:
+        # `generation` was read before `rows`: a waiver recorded in between is read again next
+        # time, never missed.
         recorded = [row.waiver for row in rows]
-        generation = (len(rows), max((row.row_id for row in rows), default=0))
         document = files[None].document
         for i, waiver in enumerate(recorded):
             conflict = waiver_conflict(document, waiver, earlier=recorded[:i])

@@ -66,6 +66,7 @@ class AuditAction(enum.StrEnum):
     NOTIFICATION_UNSUBSCRIBED = "notification.unsubscribed"
     WATCH_ADDED = "watch.added"
     WAIVER_ADDED = "waiver.added"
+    WAIVER_REVOKED = "waiver.revoked"
     APPROVAL_RECORDED = "approval.recorded"
 
 
