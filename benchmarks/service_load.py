@@ -17,6 +17,8 @@ import asyncio
 import hashlib
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,6 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+HEALTH, DECISION = "/healthz", "/api/v1/decision"
+#: Commits never scanned (one request in ten): `unknown`.
+UNKNOWN = [f"hf://bench/never-{i}@{'0' * 39}{i % 10}" for i in range(10)]
 
 
 def seed(database_url: str, models: int) -> tuple[list[str], str]:
@@ -79,11 +85,16 @@ def free_port() -> int:
 
 
 async def load(
-    base: str, token: str, subjects: list[str], *, clients: int, requests: int
+    base: str,
+    token: str,
+    subjects: list[str],
+    *,
+    clients: int,
+    requests: int,
+    path: str = "/api/v1/decision",
 ) -> tuple[list[float], int, float]:
     import httpx
 
-    unknown = [f"hf://bench/never-{i}@{'0' * 39}{i % 10}" for i in range(10)]
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -94,10 +105,10 @@ async def load(
             nonlocal errors
             rng = random.Random(seed_value)
             for _ in range(requests):
-                target = rng.choice(subjects) if rng.random() < 0.9 else rng.choice(unknown)
+                target = rng.choice(subjects) if rng.random() < 0.9 else rng.choice(UNKNOWN)
                 start = time.perf_counter()
                 try:
-                    response = await client.get("/api/v1/decision", params={"target": target})
+                    response = await client.get(path, params={"target": target})
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -125,11 +136,116 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not answer /healthz within 30 s")
 
 
+WRK_SCRIPT = """
+local targets = {%s}
+local unknown = {%s}
+local auth = "Bearer %s"
+math.randomseed(%d)
+request = function()
+  local target
+  if math.random() < 0.9 then target = targets[math.random(#targets)]
+  else target = unknown[math.random(#unknown)] end
+  return wrk.format("GET", "/api/v1/decision?target=" .. target, {["Authorization"] = auth})
+end
+"""
+
+
+def wrk_load(
+    base: str, token: str, subjects: list[str], *, path: str, clients: int, seconds: int, tmp: Path
+) -> dict[str, float]:
+    """Run wrk (C, event-driven: it takes little of the CPU it measures) with `clients`
+    connections, each a closed loop: the next request as soon as the answer is in."""
+    from urllib.parse import quote
+
+    script = tmp / "decision.lua"
+    quoted = ", ".join(f'"{quote(s, safe="")}"' for s in subjects)
+    unknown = ", ".join(f'"{quote(u, safe="")}"' for u in UNKNOWN)
+    script.write_text(WRK_SCRIPT % (quoted, unknown, token, 15))
+    command = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--latency"]
+    if path == DECISION:
+        command += ["-s", str(script)]
+    output = subprocess.run(
+        [*command, f"{base}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    return parse_wrk(output)
+
+
+def _ms(text: str) -> float:
+    number = float(re.sub(r"[a-z]+$", "", text))
+    unit = re.search(r"[a-z]+$", text)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit.group() if unit else "s"]
+    return number * scale
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """p50, p90, p99, max (ms), requests, errors and requests/s from `wrk --latency`."""
+    found: dict[str, float] = {}
+    for quantile in ("50", "90", "99"):
+        match = re.search(rf"^\s+{quantile}%\s+(\S+)", output, re.M)
+        assert match, output
+        found[f"p{quantile}"] = _ms(match.group(1))
+    latency = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", output, re.M)
+    done = re.search(r"^\s+(\d+) requests in", output, re.M)
+    rate = re.search(r"^Requests/sec:\s+(\S+)", output, re.M)
+    assert latency and done and rate, output
+    found["max"] = _ms(latency.group(1))
+    found["requests"] = float(done.group(1))
+    found["per_second"] = float(rate.group(1))
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    found["errors"] = float(errors)
+    return found
+
+
+def httpx_load(
+    base: str, token: str, subjects: list[str], *, path: str, clients: int, seconds: int
+) -> dict[str, float]:
+    """The same load from asyncio tasks on one httpx client in this process (no wrk)."""
+    requests = max(1, seconds * 20)
+    latencies, errors, elapsed = asyncio.run(
+        load(base, token, subjects, clients=clients, requests=requests, path=path)
+    )
+    ms = sorted(x * 1000 for x in latencies)
+    quantiles = statistics.quantiles(ms, n=100)
+    return {
+        "p50": quantiles[49],
+        "p90": quantiles[89],
+        "p99": quantiles[98],
+        "max": ms[-1],
+        "requests": float(len(ms)),
+        "errors": float(errors),
+        "per_second": len(ms) / elapsed,
+    }
+
+
+def _line(name: str, figures: dict[str, float]) -> str:
+    return (
+        f"{name}: p50 {figures['p50']:.1f} ms, p90 {figures['p90']:.1f} ms, "
+        f"p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms, "
+        f"{figures['requests']:.0f} requests, errors {figures['errors']:.0f}, "
+        f"{figures['per_second']:.0f} requests/s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=50, help="per client")
+    parser.add_argument("--seconds", type=int, default=20, help="per measured run")
     parser.add_argument("--models", type=int, default=200, help="recorded scans to seed")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL)")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "httpx"),
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="load generator [wrk when installed]",
+    )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="verifier-load-") as tmp:
@@ -140,22 +256,43 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "verifier", "serve", "--port", str(port)]
+        command += ["--upkeep-interval", "0"]
+        if args.workers > 1:
+            command += ["--workers", str(args.workers)]
         server = subprocess.Popen([*command, "--database-url", url], env=env)
+        loads: list[float] = []
         try:
             wait_healthy(base, server)
-            asyncio.run(load(base, token, subjects, clients=10, requests=5))  # warm-up
-            latencies, errors, elapsed = asyncio.run(
-                load(base, token, subjects, clients=args.clients, requests=args.requests)
-            )
+            asyncio.run(load(base, token, subjects, clients=10, requests=50))  # warm-up
+            results = {}
+            for path in (HEALTH, DECISION):
+                loads.append(os.getloadavg()[0])
+                if args.client == "wrk":
+                    results[path] = wrk_load(
+                        base, token, subjects, path=path, clients=args.clients,
+                        seconds=args.seconds, tmp=Path(tmp),
+                    )  # fmt: skip
+                else:
+                    results[path] = httpx_load(
+                        base, token, subjects, path=path, clients=args.clients,
+                        seconds=args.seconds,
+                    )  # fmt: skip
+            loads.append(os.getloadavg()[0])
         finally:
             server.terminate()
             server.wait(timeout=30)
-    ms = sorted(x * 1000 for x in latencies)
-    quantiles = statistics.quantiles(ms, n=100)
+    backend = url.split(":", 1)[0].split("+", 1)[0]
     print(
-        f"{len(ms)} decisions, {args.clients} clients, {args.models} models: "
-        f"p50 {quantiles[49]:.1f} ms, p90 {quantiles[89]:.1f} ms, p99 {quantiles[98]:.1f} ms, "
-        f"max {ms[-1]:.1f} ms, errors {errors}, {len(ms) / elapsed:.0f} requests/s"
+        f"{args.client}, {args.clients} clients, {args.seconds} s a run, {args.models} models, "
+        f"{backend}, {args.workers} server process(es), load average "
+        f"{min(loads):.1f} to {max(loads):.1f}"
+    )
+    print(_line("GET /healthz (baseline)", results[HEALTH]))
+    print(_line("GET /api/v1/decision", results[DECISION]))
+    print(
+        f"decision p99 / healthz p99: "
+        f"{results[DECISION]['p99'] / max(results[HEALTH]['p99'], 0.001):.2f}; "
+        f"goal p99 under 50 ms: {'met' if results[DECISION]['p99'] < 50 else 'NOT met'}"
     )
 
 
