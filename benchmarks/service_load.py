@@ -201,6 +201,8 @@ def parse_wrk(output: str) -> dict[str, float]:
     if sockets:
         errors += sum(int(n) for n in sockets.groups())
     found["errors"] = float(errors)
+    if errors:
+        print(f"wrk reported errors:\n{output}", file=sys.stderr)
     return found
 
 
@@ -225,12 +227,30 @@ def httpx_load(
     }
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        # After the command: state, ppid, ..., utime (12th), stime (13th).
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def _line(name: str, figures: dict[str, float]) -> str:
     return (
         f"{name}: p50 {figures['p50']:.1f} ms, p90 {figures['p90']:.1f} ms, "
         f"p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms, "
         f"{figures['requests']:.0f} requests, errors {figures['errors']:.0f}, "
-        f"{figures['per_second']:.0f} requests/s"
+        f"{figures['per_second']:.0f} requests/s, server CPU "
+        f"{figures['cpu'] / figures['requests'] * 1e6:.0f} us a request"
     )
 
 
@@ -267,6 +287,7 @@ def main() -> None:
             results = {}
             for path in (HEALTH, DECISION):
                 loads.append(os.getloadavg()[0])
+                cpu = server_cpu(server.pid)
                 if args.client == "wrk":
                     results[path] = wrk_load(
                         base, token, subjects, path=path, clients=args.clients,
@@ -277,6 +298,7 @@ def main() -> None:
                         base, token, subjects, path=path, clients=args.clients,
                         seconds=args.seconds,
                     )  # fmt: skip
+                results[path]["cpu"] = server_cpu(server.pid) - cpu
             loads.append(os.getloadavg()[0])
         finally:
             server.terminate()

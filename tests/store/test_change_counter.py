@@ -20,7 +20,7 @@ from verifier.policy import default_policy_path, load_policy
 from verifier.policy.schema import Waiver
 from verifier.service.model import Role
 from verifier.store.bans import BanRecords
-from verifier.store.changes import change_count
+from verifier.store.changes import ChangeCounter, change_count
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 from verifier.store.tables import GATE_TABLES
@@ -143,3 +143,27 @@ def test_a_schema_without_a_counter_is_a_store_error(tmp_path: Path) -> None:
 
     with Store(f"sqlite:///{tmp_path / 'empty.db'}") as store, pytest.raises(StoreError):
         change_count(store)
+
+
+def test_the_kept_connection_reads_what_others_commit(database_url: str) -> None:
+    with Store.open(database_url) as store, Store.open(database_url) as writer:
+        counter = ChangeCounter(store)
+        try:
+            first = counter.read()
+            assert first == change_count(store)
+            BanRecords(writer).add_ban(BanKind.PUBLISHER, "acme", reason="r", actor="t")
+            assert counter.read() > first
+            counter.close()  # a later read connects again
+            assert counter.read() == change_count(writer)
+        finally:
+            counter.close()
+
+
+def test_a_kept_connection_without_a_counter_is_a_store_error(tmp_path: Path) -> None:
+    from verifier.errors import StoreError
+
+    with Store(f"sqlite:///{tmp_path / 'empty.db'}") as store:
+        counter = ChangeCounter(store)
+        with pytest.raises(StoreError, match="change counter"):
+            counter.read()
+        counter.close()

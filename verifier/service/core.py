@@ -27,7 +27,7 @@ from verifier.service.jobs import EmbeddedJobRunner, JobContext, JobQueue
 from verifier.service.model import ApiToken, JobStatus, ScanJob
 from verifier.service.targets import check_target, pinned_subject, require_pinned
 from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
-from verifier.store.changes import change_count
+from verifier.store.changes import ChangeCounter
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 
@@ -104,6 +104,7 @@ class Service:
         self.records = ServiceRecords(self.store)
         #: Checked tokens and gate answers, each kept while the change counter stays put.
         self.gate_cache = GateCache()
+        self._changes = ChangeCounter(self.store)
         self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
         context = JobContext(
             store=self.store,
@@ -138,6 +139,7 @@ class Service:
     def close(self) -> None:
         """Stop the job queue (queued jobs stay queued in the database) and the store."""
         self.runner.stop()
+        self._changes.close()
         self.store.close()
 
     def authenticate(self, secret: str) -> ApiToken | None:
@@ -163,7 +165,7 @@ class Service:
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        return change_count(self.store)
+        return self._changes.read()
 
     def submit_scan(
         self,
