@@ -76,9 +76,7 @@ class ChangeCounter:
                     f"{self._store.display_url}: {reason}"
                 ) from exc
         if row is None:
-            raise StoreError(
-                f"the database at {self._store.display_url} has no change counter row"
-            )
+            raise StoreError(f"the database at {self._store.display_url} has no change counter row")
         return int(row[0])
 
     def _connect(self) -> Any:
