@@ -1,13 +1,19 @@
-"""Decision latency of `verifier serve` under concurrent clients (`GET /api/v1/decision`).
+"""Load on `verifier serve`: decision latency under concurrent clients, and scan throughput.
 
-The server is the real one (`verifier serve`, uvicorn) in a process of its own on an SQLite (or
-`--database-url`) database seeded with recorded, decided scans; the clients are asyncio tasks
-of one httpx client in this process, each asking for a random known or never-scanned commit.
-Client and server share the machine's cores, so the figures are an upper bound for a server on
-its own host. Prints p50, p90, p99, the maximum, errors and requests per second.
+Decisions: the server is the real one (`verifier serve`, uvicorn) in a process of its own on an
+SQLite (or `--database-url`) database seeded with recorded, decided scans. `wrk` (or asyncio
+httpx clients) keeps C connections busy, first on `GET /healthz` (the baseline), then on
+`GET /api/v1/decision` for random recorded or never-scanned commits. Client and server share
+the machine's cores. Prints p50, p90, p99, the maximum, errors, requests per second and the
+server's CPU a request of both.
 
-    python benchmarks/service_load.py                             # 100 clients x 50 requests
-    python benchmarks/service_load.py --clients 100 --requests 20 --models 500
+Scans (`--scan-workers 1,2,4`, PostgreSQL): every model of the Hub emulator (its own process)
+shares some shards with all the others; each round queues them all on a fresh database and
+times N `verifier worker` processes until the queue is empty, and counts the downloads.
+
+    python benchmarks/service_load.py                                 # 100 clients, SQLite
+    python benchmarks/service_load.py --database-url postgresql+psycopg://... --workers 2
+    python benchmarks/service_load.py --database-url postgresql+psycopg://... --scan-workers 1,2,4
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import random
 import re
@@ -27,6 +34,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,6 +262,145 @@ def _line(name: str, figures: dict[str, float]) -> str:
     )
 
 
+# Scan throughput: `verifier worker` processes on PostgreSQL, models that share blobs.
+
+
+def hub_process(
+    models: int, shared: int, shared_mib: int, unique_mib: int, conn: Connection
+) -> None:
+    """The Hub emulator of the tests in a process of its own, with `models` repositories that
+    share `shared` safetensors shards (the same bytes) and differ in one shard and the config.
+    Answers "downloads" with the file bodies served since the last ask, and stops on "stop"."""
+    from benchmarks.hf_fetch import safetensors_blob
+    from tests.hub_emulator import HubEmulator
+
+    names = [f"model-{k + 1:05d}-of-{shared + 1:05d}.safetensors" for k in range(shared + 1)]
+    common = {name: safetensors_blob(shared_mib << 20) for name in names[:shared]}
+    with HubEmulator() as hub:
+        for i in range(models):
+            files = dict(common)
+            files[names[shared]] = safetensors_blob(unique_mib << 20)
+            files["config.json"] = json.dumps({"model_type": "bench", "index": i}).encode()
+            hub.add_repo(f"bench/model-{i}", files)
+            for path, data in files.items():  # digests computed now, not while measured
+                hub.repos[f"bench/model-{i}"].entry(path, data)
+        conn.send(hub.endpoint)
+        while (command := conn.recv()) != "stop":
+            assert command == "downloads"
+            conn.send(hub.downloads())
+            hub.requests.clear()
+
+
+def scan_round(
+    admin_url: str, endpoint: str, *, models: int, workers: int, tmp: Path
+) -> dict[str, float]:
+    """Queue a scan of every model on a fresh database, then time `workers` worker processes
+    (one scan at a time each) from their start until the last one exits with the queue empty."""
+    import sqlalchemy as sa
+
+    from verifier.policy import default_policy_path
+    from verifier.service.core import Service, ServiceConfig
+    from verifier.service.model import JobStatus
+
+    name = f"verifier_scan_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    home = tmp / name
+    env = dict(os.environ, VERIFIER_HOME=str(home), HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1")
+    os.environ["VERIFIER_HOME"] = str(home)
+    try:
+        service = Service(
+            ServiceConfig(
+                database_url=url, policy_path=default_policy_path(), hub_endpoint=endpoint
+            )
+        )
+        try:
+            service.start()
+            command = [sys.executable, "-m", "verifier", "worker", "--database-url", url]
+            command += ["--hf-endpoint", endpoint, "--concurrency", "1", "--until-empty"]
+            idle = run_workers(command, env, workers)  # start-up and exit, nothing queued
+            jobs = [
+                service.submit_scan(
+                    f"hf://bench/model-{i}", policy=None, environment=None, actor="benchmark"
+                ).job_id
+                for i in range(models)
+            ]
+            elapsed = run_workers(command, env, workers)
+            statuses = [service.records.get_job(job).status for job in jobs]
+        finally:
+            service.close()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    complete = sum(status is JobStatus.COMPLETE for status in statuses)
+    if complete != models:
+        raise SystemExit(f"{complete} of {models} scans complete")
+    return {"seconds": elapsed, "idle": idle, "per_minute": models / elapsed * 60}
+
+
+def run_workers(command: list[str], env: dict[str, str], workers: int) -> float:
+    """Seconds from starting `workers` worker processes until the last one exits."""
+    began = time.perf_counter()
+    running = [
+        subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL) for _ in range(workers)
+    ]
+    codes = [process.wait() for process in running]
+    if codes != [0] * workers:
+        raise SystemExit(f"workers exited with {codes}")
+    return time.perf_counter() - began
+
+
+def scan_throughput(args: argparse.Namespace) -> None:
+    """Scan throughput with 1, 2 and 4 workers (or `--scan-workers`), and the downloads."""
+    import multiprocessing
+
+    if not args.database_url or not args.database_url.startswith("postgresql"):
+        raise SystemExit("--scan-workers needs --database-url postgresql+psycopg://...")
+    counts = [int(n) for n in args.scan_workers.split(",")]
+    here, there = multiprocessing.Pipe()
+    hub = multiprocessing.Process(
+        target=hub_process,
+        args=(args.scan_models, args.shared, args.shared_mib, args.unique_mib, there),
+        daemon=True,
+    )
+    hub.start()
+    endpoint = here.recv()
+    results: list[tuple[int, dict[str, float], list[str], float]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="verifier-scan-bench-") as tmp:
+            for workers in counts:
+                load_before = os.getloadavg()[0]
+                figures = scan_round(
+                    args.database_url, endpoint, models=args.scan_models, workers=workers,
+                    tmp=Path(tmp),
+                )  # fmt: skip
+                here.send("downloads")
+                results.append((workers, figures, here.recv(), load_before))
+    finally:
+        here.send("stop")
+        hub.join(30)
+    size = args.shared * args.shared_mib + args.unique_mib
+    print(
+        f"{args.scan_models} models of {args.shared} shared shards of {args.shared_mib} MiB, "
+        f"one shard of {args.unique_mib} MiB of their own and a config ({size} MiB each)"
+    )
+    baseline = results[0][1]["seconds"]
+    for workers, figures, downloads, load_before in results:
+        shards = [re.search(r"model-(\d{5})-of-", path) for path in downloads]
+        shared = sum(1 for m in shards if m is not None and int(m.group(1)) <= args.shared)
+        print(
+            f"{workers} worker(s): {figures['seconds']:.1f} s, "
+            f"{figures['per_minute']:.1f} models/min, x{baseline / figures['seconds']:.2f} "
+            f"against {counts[0]} worker(s) (start-up and exit with nothing queued: "
+            f"{figures['idle']:.1f} s); "
+            f"{len(downloads)} file bodies downloaded, "
+            f"{shared} of them shared shards; load average {load_before:.1f} before"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
@@ -267,7 +414,16 @@ def main() -> None:
         help="load generator [wrk when installed]",
     )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    scans = parser.add_argument_group("scan throughput (PostgreSQL, instead of the decisions)")
+    scans.add_argument("--scan-workers", default=None, metavar="N,N,...", help="e.g. 1,2,4")
+    scans.add_argument("--scan-models", type=int, default=12)
+    scans.add_argument("--shared", type=int, default=2, help="shards every model shares")
+    scans.add_argument("--shared-mib", type=int, default=32)
+    scans.add_argument("--unique-mib", type=int, default=8)
     args = parser.parse_args()
+    if args.scan_workers:
+        scan_throughput(args)
+        return
     with tempfile.TemporaryDirectory(prefix="verifier-load-") as tmp:
         env = dict(os.environ, VERIFIER_HOME=tmp)
         os.environ["VERIFIER_HOME"] = tmp
