@@ -20,9 +20,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.hub_emulator import HubEmulator
 from tests.service.conftest import free_port, start
+from tests.sources.test_huggingface import model_files
+from verifier.bans import BanKind
+from verifier.redecide import apply_ban_change
 from verifier.service.app import create_app
+from verifier.service.core import Service
 from verifier.service.model import Role
+from verifier.store.bans import BanRecords
+from verifier.store.watches import WatchRecords
 
 #: Examples per route and kind (valid, invalid): bounded for the suite's time (about 20 s).
 EXAMPLES = 30
@@ -34,14 +41,38 @@ CHECKS = [
 ]
 
 
+def _seed(service: Service, hub: HubEmulator) -> None:
+    """Records for the reading routes to answer with: a scanned model, a ban and its lift (so
+    decision changes), a watch."""
+    commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
+    target = f"hf://acme/tiny@{commit}"
+    job = service.submit_scan(target, policy=None, environment=None, actor="seed")
+    service.runner.drain()
+    assert service.job_document(job.job_id)["status"] == "complete"
+    records = BanRecords(service.store)
+    policies = service.policies.current(service.store).each()
+    ban = records.add_ban(BanKind.MODEL, "acme/tiny", reason="seed", actor="seed")
+    apply_ban_change(service.store, ban, policies, actor="seed", lifted=False)
+    lifted = records.lift_ban(ban.ban_id, reason="seed", actor="seed")
+    apply_ban_change(service.store, lifted, policies, actor="seed", lifted=True)
+    WatchRecords(service.store).add_watch("acme/tiny", "main", actor="seed")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """The app under uvicorn on loopback and an admin token, so that every route is reached
-    past its token check (no Hub: the scans it queues fail, as they may)."""
+    past its token check, over a few records (the Hub emulator knows one model: the scans
+    schemathesis queues fail, as they may)."""
     folder = tmp_path_factory.mktemp("schemathesis")
-    service, tokens = start(
-        f"sqlite:///{folder / 'verifier.db'}", hub_endpoint="http://127.0.0.1:9"
-    )
+    with pytest.MonkeyPatch.context() as patch, HubEmulator() as hub:
+        patch.setenv("HF_HOME", str(folder / "hf-home"))
+        service, tokens = start(f"sqlite:///{folder / 'verifier.db'}", hub_endpoint=hub.endpoint)
+        for url in _serve(service):
+            _seed(service, hub)
+            yield url, tokens[Role.ADMIN]
+
+
+def _serve(service: Service) -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="error")
     server = uvicorn.Server(config)
@@ -53,7 +84,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         thread.join(0.02)
     assert server.started, "the test server did not start"
     try:
-        yield f"http://127.0.0.1:{port}", tokens[Role.ADMIN]
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)

@@ -13,11 +13,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from verifier import __version__
 from verifier.service import problems
+from verifier.service.answers import (
+    AdmissionReviewAnswer,
+    AuditLog,
+    DecisionAnswer,
+    Inventory,
+    ModelRecord,
+    NotificationLog,
+    ScanAccepted,
+    ScanJobAnswer,
+    scan_document_components,
+)
 from verifier.service.bans import ban_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.gate_cache import CoalescedCount, FastDecisions
-from verifier.service.model import MAX_ROW_ID, ApiToken, GateDecision, JobStatus, Role
+from verifier.service.model import MAX_ROW_ID, ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.upkeep import start_upkeep
 from verifier.service.waivers import waiver_routes
@@ -58,31 +69,6 @@ class ScanRequest(BaseModel):
     environment: str | None = Field(
         default=None, max_length=64, description="Environment of the policy [its default]."
     )
-
-
-class ScanAccepted(BaseModel):
-    """The answer to a scan request."""
-
-    id: str
-    status: JobStatus
-    scan_id: str | None = None
-
-
-class DecisionAnswer(BaseModel):
-    """`GET /api/v1/decision` (documents the answer; `GateAnswer.document` writes it)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    decision: GateDecision
-    target: str
-    environment: str | None
-    scan_id: str | None = Field(description="The recorded scan that answers; null: unknown.")
-    policy: str
-    policy_digest: str
-    mode: str
-    status: str | None = Field(description="complete or incomplete; null: unknown.")
-    reasons: list[dict[str, Any]]
-    waivers: list[dict[str, Any]]
 
 
 class Health(BaseModel):
@@ -224,7 +210,12 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
             headers={"Location": f"/api/v1/scans/{job.job_id}"},
         )
 
-    @app.get("/api/v1/scans/{job_id}", tags=["scans"])
+    @app.get(
+        "/api/v1/scans/{job_id}",
+        tags=["scans"],
+        response_model=ScanJobAnswer,
+        responses={404: {"description": "No scan job has this id."}},
+    )
     def get_scan(job_id: str, _: Annotated[ApiToken, viewer]) -> dict[str, Any]:
         """A scan job; once complete, `result` is what `verifier scan --format json` prints."""
         return service.job_document(job_id)
@@ -245,7 +236,12 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
             service.decision_body(target, environment=environment), media_type="application/json"
         )
 
-    @app.post("/api/v1/admission", tags=["admission"])
+    @app.post(
+        "/api/v1/admission",
+        tags=["admission"],
+        response_model=AdmissionReviewAnswer,
+        response_model_exclude_unset=True,
+    )
     def admission(
         _: Annotated[ApiToken, viewer],
         review: Annotated[dict[str, Any], Body()],
@@ -254,7 +250,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         """Kubernetes ValidatingAdmissionWebhook for KServe InferenceServices."""
         return service.admission(review, environment=environment)
 
-    @app.get("/api/v1/models", tags=["inventory"])
+    @app.get("/api/v1/models", tags=["inventory"], response_model=Inventory)
     def models(
         _: Annotated[ApiToken, viewer],
         limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
@@ -263,7 +259,12 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         """Inventory: every model@commit scanned, with publisher, decision, findings, signature."""
         return service.inventory(limit=limit, offset=offset)
 
-    @app.get("/api/v1/models/{model_id:path}", tags=["inventory"])
+    @app.get(
+        "/api/v1/models/{model_id:path}",
+        tags=["inventory"],
+        response_model=ModelRecord,
+        responses={404: {"description": "No scan of this model@commit is recorded."}},
+    )
     def model(
         _: Annotated[ApiToken, viewer],
         model_id: Annotated[str, Path(max_length=MAX_TARGET_LENGTH, examples=[_EXAMPLE_ID])],
@@ -272,7 +273,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         its decision in every environment, every recorded scan, its decision changes."""
         return service.model(f"hf://{model_id.removeprefix('hf://')}")
 
-    @app.get("/api/v1/audit", tags=["audit"])
+    @app.get("/api/v1/audit", tags=["audit"], response_model=AuditLog)
     def audit(
         _: Annotated[ApiToken, viewer],
         limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
@@ -293,7 +294,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
             ]
         }
 
-    @app.get("/api/v1/notifications", tags=["audit"])
+    @app.get("/api/v1/notifications", tags=["audit"], response_model=NotificationLog)
     def notifications(
         _: Annotated[ApiToken, viewer],
         limit: Annotated[int, Query(ge=1, le=MAX_LOG)] = 100,
@@ -317,7 +318,9 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     def documented() -> dict[str, Any]:
         """FastAPI's document, with the problem documents every route answers with."""
         if app.openapi_schema is None:
-            problems.document_problems(generate(), PROBLEM_ROUTES)
+            schema = generate()
+            schema["components"]["schemas"].update(scan_document_components())
+            problems.document_problems(schema, PROBLEM_ROUTES)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -18,6 +18,7 @@ from verifier.bans import (
 )
 from verifier.errors import UsageError
 from verifier.redecide import apply_ban_change, preview, register_banned_weights
+from verifier.service.answers import BanAdded, BanLifted, BanList, BlastRadius, DecisionChanges
 from verifier.service.core import Service
 from verifier.service.model import MAX_ROW_ID, ApiToken, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
@@ -79,7 +80,7 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
     viewer, approver = require(Role.VIEWER), require(Role.APPROVER)
     records = BanRecords(service.store)
 
-    @router.post("/api/v1/bans", status_code=201)
+    @router.post("/api/v1/bans", status_code=201, response_model=BanAdded)
     def add_ban(request: BanRequest, token: Annotated[ApiToken, approver]) -> dict[str, Any]:
         """Ban a model, publisher, jurisdiction or blob (approver); every recorded model it
         reaches is decided again, in every environment, with the ban as the reason."""
@@ -89,7 +90,11 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         ban = records.add_ban(request.kind, value, reason=reason, actor=actor)
         return _apply(service, ban, actor=actor, lifted=False)
 
-    @router.post("/api/v1/bans/{ban_id}/lift")
+    @router.post(
+        "/api/v1/bans/{ban_id}/lift",
+        response_model=BanLifted,
+        responses={404: {"description": "No ban has this id."}},
+    )
     def lift_ban(
         ban_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
         request: LiftRequest,
@@ -102,14 +107,14 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         ban = records.lift_ban(ban_id, reason=reason, actor=actor)
         return _apply(service, ban, actor=actor, lifted=True)
 
-    @router.get("/api/v1/bans")
+    @router.get("/api/v1/bans", response_model=BanList)
     def list_bans(
         _: Annotated[ApiToken, viewer], all: Annotated[bool, Query()] = False
     ) -> dict[str, Any]:
         """The bans in force, oldest first (`all=true`: lifted ones too)."""
         return {"bans": [ban.document() for ban in records.bans(active_only=not all)]}
 
-    @router.get("/api/v1/decision-changes")
+    @router.get("/api/v1/decision-changes", response_model=DecisionChanges)
     def decision_changes(
         _: Annotated[ApiToken, viewer],
         subject: Annotated[str | None, Query(max_length=MAX_TARGET_LENGTH)] = None,
@@ -119,7 +124,7 @@ def ban_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         found = records.changes(limit=limit, subject=subject)
         return {"changes": [change.document() for change in found]}
 
-    @router.get("/api/v1/blast-radius")
+    @router.get("/api/v1/blast-radius", response_model=BlastRadius)
     def blast_radius(
         token: Annotated[ApiToken, viewer],
         model: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,

@@ -72,8 +72,9 @@ def document_problems(schema: dict[str, Any], extra: Mapping[str, tuple[int, ...
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for status in (*COMMON_PROBLEMS, *extra.get(path, ())):
+                given = responses.get(str(status), {}).get("description")
                 responses[str(status)] = {
-                    "description": HTTPStatus(status).phrase,
+                    "description": given or HTTPStatus(status).phrase,
                     "content": content,
                 }
 

@@ -14,6 +14,7 @@ from verifier.evidence import load_facts
 from verifier.evidence.approval import approval_bundle, approval_record
 from verifier.policy.schema import FILE_SUBJECT, Waiver, waiver_conflict
 from verifier.redecide import Cause, Redecision, preview, redecide
+from verifier.service.answers import ApprovalAnswer, WaiverAdded, WaiverList
 from verifier.service.core import Service
 from verifier.service.decisions import PolicySet, gate
 from verifier.service.model import ApiToken, GateDecision, Role
@@ -150,7 +151,13 @@ def waiver_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
     viewer, approver = require(Role.VIEWER), require(Role.APPROVER)
     records = WaiverRecords(service.store)
 
-    @router.post("/api/v1/waivers", status_code=201, tags=["waivers"])
+    @router.post(
+        "/api/v1/waivers",
+        status_code=201,
+        tags=["waivers"],
+        response_model=WaiverAdded,
+        responses={409: {"description": "A waiver with this id exists."}},
+    )
     def add_waiver(request: WaiverRequest, token: Annotated[ApiToken, approver]) -> dict[str, Any]:
         """Record a waiver (approver; `expires` required, not in the past). It joins the
         policy's own waivers, in every environment; what it concerns is decided again."""
@@ -172,7 +179,7 @@ def waiver_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
             "affected": [item.document() for item in redecided],
         }
 
-    @router.get("/api/v1/waivers", tags=["waivers"])
+    @router.get("/api/v1/waivers", tags=["waivers"], response_model=WaiverList)
     def list_waivers(
         _: Annotated[ApiToken, viewer], expired: Annotated[bool, Query()] = True
     ) -> dict[str, Any]:
@@ -184,7 +191,16 @@ def waiver_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
             listed = [entry for entry in listed if not entry["expired"]]
         return {"policy": policies.name, "policy_digest": policies.digest, "waivers": listed}
 
-    @router.post("/api/v1/approvals", status_code=201, tags=["approvals"])
+    @router.post(
+        "/api/v1/approvals",
+        status_code=201,
+        tags=["approvals"],
+        response_model=ApprovalAnswer,
+        responses={
+            404: {"description": "No scan of the model is recorded."},
+            409: {"description": "The model is not allowed, or the server has no approval key."},
+        },
+    )
     def approve(request: ApprovalRequest, token: Annotated[ApiToken, approver]) -> dict[str, Any]:
         """Countersign an allowed model (approver): the OpenSSF model signing bundle
         `verifier approve` writes, signed with the server's approval key, recorded."""

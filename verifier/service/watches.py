@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from verifier import bounded_json
 from verifier.errors import UsageError
 from verifier.model import is_commit_id
+from verifier.service.answers import HookQueued, WatchAdded, WatchList
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, Role
 from verifier.service.problems import ProblemError
@@ -63,7 +64,10 @@ def watch_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
         "/api/v1/watches",
         tags=["watches"],
         status_code=201,
-        responses={200: {"description": "Watched already: the watch, and no new job."}},
+        response_model=WatchAdded,
+        responses={
+            200: {"model": WatchAdded, "description": "Watched already: the watch, no new job."}
+        },
     )
     def add_watch(request: WatchRequest, token: Annotated[ApiToken, scanner]) -> JSONResponse:
         """Watch a reference (scanner): a new watch queues a scan of where it points now; the
@@ -77,15 +81,19 @@ def watch_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter:
             commit = ref if is_commit_id(ref) else None
             records.record_update(watch.watch_id, commit=commit, job_id=job.job_id, source="added")
             job_id = job.job_id
-        body = {"watch": records.get(watch.watch_id).document(), "job": job_id}
-        return JSONResponse(body, status_code=201 if created else 200)
+        body = WatchAdded.model_validate(
+            {"watch": records.get(watch.watch_id).document(), "job": job_id}
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)
 
-    @router.get("/api/v1/watches", tags=["watches"])
+    @router.get("/api/v1/watches", tags=["watches"], response_model=WatchList)
     def list_watches(_: Annotated[ApiToken, viewer]) -> dict[str, Any]:
         """Every watch with the newest commit of it verified, and the scans still pending."""
         return {"watches": [watch.document() for watch in records.watches()]}
 
-    @router.post("/api/v1/hooks/huggingface", tags=["watches"], status_code=202)
+    @router.post(
+        "/api/v1/hooks/huggingface", tags=["watches"], status_code=202, response_model=HookQueued
+    )
     async def huggingface_hook(request: Request) -> dict[str, Any]:
         """A Hugging Face webhook (authenticated by its secret, not a token): each new commit
         of a watched reference is queued for verification. A missing or wrong secret is 401
