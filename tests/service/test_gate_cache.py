@@ -181,10 +181,11 @@ def test_concurrent_requests_share_one_read_that_started_after_they_arrived() ->
     release = threading.Event()
 
     def read() -> int:
-        reads.append(len(reads) + 1)
+        number = len(reads) + 1
+        reads.append(number)
         started.set()
         assert release.wait(10)
-        return reads[-1]
+        return number
 
     async def scenario() -> tuple[list[int], int]:
         count = CoalescedCount(read)
