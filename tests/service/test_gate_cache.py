@@ -126,7 +126,7 @@ def test_a_ban_from_the_command_line_changes_a_kept_answer_and_is_not_kept(
     assert _kept(api, subject) is None
 
 
-def test_a_recorded_waiver_changes_a_kept_answer(
+def test_a_recorded_waiver_and_its_revocation_change_a_kept_answer(
     api: Api, hub: HubEmulator, marker_dir: Path
 ) -> None:
     files = model_files()
@@ -147,6 +147,16 @@ def test_a_recorded_waiver_changes_a_kept_answer(
     assert made.status_code == 201, made.text
     after = json.loads(_ask(api, subject)[1])
     assert after["policy_digest"] != before["policy_digest"]
+    assert _kept(api, subject) is not None
+    reason = {"reason": "the review was wrong"}
+    revoked = api.call(
+        "POST", "/api/v1/waivers/evil-reviewed/revoke", role=Role.APPROVER, json=reason
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert _kept(api, subject) is None
+    final = json.loads(_ask(api, subject)[1])
+    assert final["decision"] == "deny"
+    assert final["policy_digest"] != after["policy_digest"]
 
 
 def test_a_new_scan_changes_a_kept_unknown(api: Api, hub: HubEmulator) -> None:

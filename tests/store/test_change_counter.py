@@ -1,4 +1,4 @@
-"""The change counter (migration 0016): every change of what the gate reads moves it."""
+"""The change counter (migration 0017): every change of what the gate reads moves it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from verifier.store.service_records import ServiceRecords
 from verifier.store.tables import GATE_TABLES
 from verifier.store.waivers import WaiverRecords
 
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations/versions/0016_change_counter.py"
+MIGRATION = Path(__file__).resolve().parents[2] / "migrations/versions/0017_change_counter.py"
 
 
 def _report(name: str) -> ScanReport:
@@ -48,7 +48,7 @@ def _report(name: str) -> ScanReport:
 
 
 def test_the_migration_covers_the_gate_tables() -> None:
-    spec = importlib.util.spec_from_file_location("migration_0016", MIGRATION)
+    spec = importlib.util.spec_from_file_location("migration_0017", MIGRATION)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -111,6 +111,7 @@ def _changes(store: Store) -> list[tuple[str, Callable[[], object]]]:
                 actor="t",
             ),
         ),
+        ("waiver revoked", lambda: waivers.revoke_waiver("w-1", reason="r", actor="t")),
         (
             "token created",
             lambda: records.create_token(

@@ -4,7 +4,8 @@ Every host keeps the blobs it verified in its own content-addressed folder under
 `VERIFIER_HOME` (`blobs/sha256/<2 hex>/<sha256>`, `verifier.sources.quarantine`). A shared store
 (S3 or any S3-compatible service) is a second place: a host puts each blob it verified there,
 and takes a blob from there before asking the Hub for it. A store is never trusted: every byte
-taken from it is hashed on arrival and kept only when it matches the digest the Hub declares.
+taken from it is hashed once it has landed and kept only when it matches the digest the Hub
+declares.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The change counter (migration 0016): what lets a server keep gate answers in memory safely.
+"""The change counter (migration 0017): what lets a server keep gate answers in memory safely.
 
 Every insert, update or delete in one of `GATE_TABLES` moves the counter in the same
 transaction, by a database trigger. A reader that reads the counter *before* it reads those
@@ -28,7 +28,7 @@ def change_count(store: Database) -> int:
 
     Raises:
         StoreError: The database cannot be reached or read, or it has no counter (a schema
-            older than revision 0016 never serves cached answers).
+            older than revision 0017 never serves cached answers).
     """
     query = select(ChangeCounterRow.value).where(ChangeCounterRow.id == 1)
     with store._failures("read the change counter of"), store._sessions() as session:

@@ -1,6 +1,6 @@
 """The change counter: one number every change of what the gate reads moves (by triggers)."""
 
-# Revision 0016. Hand-written, checked against verifier/store/tables.py by
+# Revision 0017. Hand-written, checked against verifier/store/tables.py by
 # tests/store/test_store.py; tests/store/test_change_counter.py checks the triggers.
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0015"
+revision: str = "0017"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -26,6 +26,7 @@ _TABLES = (
     "bans",
     "ban_reach",
     "waivers",
+    "waiver_revocations",
     "api_tokens",
 )
 _OPERATIONS = ("insert", "update", "delete")
