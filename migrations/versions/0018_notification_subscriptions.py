@@ -1,6 +1,6 @@
 """Notification subscriptions: where notifications go, recorded as data, not server flags."""
 
-# Revision 0017. Hand-written, checked against verifier/store/tables.py by
+# Revision 0018. Hand-written, checked against verifier/store/tables.py by
 # tests/store/test_store.py.
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0016"
+revision: str = "0018"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
