@@ -142,14 +142,32 @@ def _bounded_wrapper() -> type:
 
 
 def _consistent(dtype: Any) -> bool:
-    """Whether a (possibly unpickled) dtype's names are all in its fields, at any depth."""
+    """Whether an unpickled dtype's state holds together, as NumPy assumes without checking.
+
+    `dtype.__setstate__` takes names, fields, offsets, item size and flags as given; the
+    campaign found states that crash the process when joblib then uses the dtype (names its
+    fields lack; fields past the item size). Checked: names in fields, every field inside the
+    item, a sub-array's size, and the object flag against what the dtype holds.
+    """
     try:
         names = dtype.names or ()
         fields = dtype.fields or {}
-        if any(name not in fields for name in names):
+        inner: list[Any] = []
+        for name in names:
+            if name not in fields:
+                return False
+            field, offset = fields[name][:2]
+            if offset < 0 or offset + field.itemsize > dtype.itemsize:
+                return False
+            inner.append(field)
+        if dtype.subdtype:
+            base, shape = dtype.subdtype
+            if base.itemsize * math.prod(shape) != dtype.itemsize:
+                return False
+            inner.append(base)
+        holds_objects = dtype.kind == "O" or any(d.hasobject for d in inner)
+        if dtype.itemsize < 0 or bool(dtype.hasobject) != holds_objects:
             return False
-        subarray = dtype.subdtype
-        inner = [fields[name][0] for name in names] + ([subarray[0]] if subarray else [])
     except Exception:  # a dtype NumPy cannot describe: not used
         return False
     return all(_consistent(d) for d in inner)

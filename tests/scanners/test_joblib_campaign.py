@@ -51,7 +51,26 @@ def mutated(draw: st.DrawFn) -> bytes:
 )
 @given(data=mutated())
 def test_mutated_inputs_never_call_unreported(data: bytes) -> None:
-    assert disagreement(data) is None
+    assert _in_a_child(data) is None
+
+
+def _in_a_child(data: bytes) -> str | None:
+    """`disagreement(data)`, computed in a forked child first.
+
+    The oracle runs NumPy's own dtype code, which the campaign found crashing on hostile
+    states (see the named cases below); a state it has not seen yet must not take the test
+    run down with it. A child killed by a signal is a loader crash on this input: what the
+    unpickler called before it is then asked of the pickle campaign's oracle, whose stand-ins
+    replace NumPy too. A child that says the scan and the loader disagree is asked again here,
+    for the reason.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os._exit(0 if disagreement(data) is None else 1)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return pickle_campaign.disagreement(data)
+    return None if os.waitstatus_to_exitcode(status) == 0 else disagreement(data)
 
 
 @pytest.mark.parametrize("index", range(len(SEEDS)))
