@@ -64,6 +64,7 @@ class AuditAction(enum.StrEnum):
     WATCH_ADDED = "watch.added"
     WAIVER_ADDED = "waiver.added"
     APPROVAL_RECORDED = "approval.recorded"
+    BLOBS_COLLECTED = "blobs.collected"
 
 
 @dataclass(frozen=True)
