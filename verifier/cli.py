@@ -2177,7 +2177,7 @@ def blobs_gc(
     period, nor one a scan job holds. Exit 0, 2 for bad options, 3 when a blob could not be
     deleted or a store read."""
     from verifier.blobs import open_blob_store
-    from verifier.blobs.gc import collect, parse_duration
+    from verifier.blobs.gc import collect_stores, parse_duration
     from verifier.blobs.interface import BlobListing
     from verifier.blobs.local import LocalBlobFolder
     from verifier.store.blob_refs import BlobReferences
@@ -2189,14 +2189,7 @@ def blobs_gc(
         stores.append(shared)
     with _open_store(database_url) as store:
         references = BlobReferences(store)
-        done = []
-        for listing in stores:
-            found = collect(listing, references, grace=grace, now=datetime.now(UTC), delete=yes)
-            if yes:
-                references.record_collection(
-                    actor=_actor(), store=found.store, detail=found.audit_detail()
-                )
-            done.append(found)
+        done = collect_stores(stores, references, grace=grace, delete=yes, actor=_actor())
     if fmt == OutputFormat.JSON.value:
         document = {"dry_run": not yes, "stores": [found.document() for found in done]}
         click.echo(json.dumps(JsonDocument.BLOBS_GC.document(document), indent=2))

@@ -232,6 +232,9 @@ class RecordedMeanwhile:
     def held(self, sha256: str) -> Iterator[bool]:
         yield True
 
+    def record_collection(self, *, actor: str, store: str, detail: dict[str, Any]) -> None:
+        raise AssertionError("collect itself records no event")
+
 
 def test_a_blob_recorded_after_the_listing_is_kept() -> None:
     late, gone = _put(b"recorded meanwhile"), _put(b"garbage")

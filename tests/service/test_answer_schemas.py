@@ -5,6 +5,7 @@ requests that mostly meet an empty or missing record)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,11 @@ from tests.service.test_api import review
 from tests.service.test_watches_api import SECRET as HOOK_SECRET
 from tests.service.test_watches_api import payload
 from tests.sources.test_huggingface import model_files
+from verifier import config
 from verifier.service.answers import FACTS_PREFIX, SCAN_DOCUMENT, scan_document_components
 from verifier.service.app import create_app
 from verifier.service.upkeep import run_pass
+from verifier.sources.quarantine import verified_blob
 
 NOTIFY_SECRET = "a-notification-secret-for-tests"
 NEXT_YEAR = "2099-12-31"
@@ -176,7 +179,15 @@ def test_every_success_answer_matches_its_documented_schema(
     for subject in (clean, evil):
         record = call("GET", f"/api/v1/models/{subject.removeprefix('hf://')}")
         assert record["scan"]["target"].startswith("hf://")
-    assert call("GET", "/api/v1/audit")["events"]
+    garbage = verified_blob(config.home_dir(), "ab" * 32)
+    garbage.parent.mkdir(parents=True, exist_ok=True)
+    garbage.write_bytes(b"left by a killed job")
+    os.utime(garbage, (0, 0))
+    dry = call("POST", "/api/v1/blobs/gc", json={})
+    assert [b["sha256"] for b in dry["stores"][0]["blobs"]] == ["ab" * 32]
+    done = call("POST", "/api/v1/blobs/gc", json={"older_than": "1d", "delete": True})
+    assert done["stores"][0]["blobs"][0]["deleted"] and not garbage.exists()
+    assert call("GET", "/api/v1/audit")["events"][0]["action"] == "blobs.collected"
 
     documented = {
         (method.upper(), path, int(status))

@@ -44,6 +44,8 @@ ROUTES = [
     ("GET", "/api/v1/waivers", None, Role.VIEWER),
     # Approvals: this server has no approval key, refused after authorising.
     ("POST", "/api/v1/approvals", {"target": f"hf://acme/tiny@{COMMIT}"}, Role.APPROVER),
+    # Blob collection: a dry run of an empty folder.
+    ("POST", "/api/v1/blobs/gc", {"older_than": "7d"}, Role.ADMIN),
 ]
 PAST_WAIVER = {
     "id": "w",
@@ -386,6 +388,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/waivers",
         "/api/v1/approvals",
         "/api/v1/notifications",
+        "/api/v1/blobs/gc",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

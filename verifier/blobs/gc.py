@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from verifier.blobs.interface import BlobListing, BlobStoreError, StoredBlob
@@ -58,6 +58,10 @@ class References(Protocol):
 
     def held(self, sha256: str) -> AbstractContextManager[bool]:
         """Hold the blob's job lock for the block; False when a job holds it."""
+        ...
+
+    def record_collection(self, *, actor: str, store: str, detail: dict[str, Any]) -> None:
+        """Append the audit event of a collection that deleted."""
         ...
 
 
@@ -223,6 +227,32 @@ def collect(
         deleted=frozenset(deleted),
         failures=tuple(failures),
     )
+
+
+def collect_stores(
+    stores: Sequence[BlobListing],
+    references: References,
+    *,
+    grace: timedelta,
+    delete: bool,
+    actor: str,
+) -> list[Collection]:
+    """`collect` each store in turn, each with the audit event of its deletions (`delete`).
+
+    Raises:
+        UsageError: See `collect`.
+        BlobStoreError: A store could not be listed (the stores before it were collected).
+        StoreError: The database cannot be reached, read or written.
+    """
+    done = []
+    for store in stores:
+        found = collect(store, references, grace=grace, now=datetime.now(UTC), delete=delete)
+        if delete:
+            references.record_collection(
+                actor=actor, store=found.store, detail=found.audit_detail()
+            )
+        done.append(found)
+    return done
 
 
 def _judge(

@@ -486,3 +486,42 @@ def scan_document_components() -> dict[str, dict[str, Any]]:
     for name, definition in facts["$defs"].items():
         components[FACTS_PREFIX + name] = _rewritten(definition, refs)
     return components
+
+
+class KeptBlobs(Answer):
+    """How many blobs a collection kept, by reason."""
+
+    referenced: int = Field(ge=0, description="A recorded scan names it.")
+    recent: int = Field(ge=0, description="Stored or used after the cutoff.")
+    in_use: int = Field(ge=0, description="A scan job holds it.")
+
+
+class GarbageBlob(Answer):
+    """A blob no recorded scan names, stored before the cutoff, that no job held."""
+
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    stored_at: str
+    deleted: bool
+
+
+class CollectedStore(Answer):
+    """What one collection of one blob store found and did."""
+
+    store: str = Field(description="The host's folder, or s3://bucket/prefix.")
+    dry_run: bool
+    older_than_seconds: int = Field(ge=0)
+    cutoff: str
+    examined: int = Field(ge=0)
+    kept: KeptBlobs
+    garbage_bytes: int = Field(ge=0)
+    blobs: list[GarbageBlob]
+    failures: list[str] = Field(description="Blobs that could not be deleted (one line each).")
+
+
+class BlobsCollected(Answer):
+    """`POST /api/v1/blobs/gc`: what `verifier blobs gc --format json` prints, without
+    `schema_version`."""
+
+    dry_run: bool
+    stores: list[CollectedStore]

@@ -25,6 +25,7 @@ from verifier.service.answers import (
     scan_document_components,
 )
 from verifier.service.bans import ban_routes
+from verifier.service.collection import collection_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import MAX_ROW_ID, ApiToken, JobStatus, Role
@@ -50,6 +51,7 @@ PROBLEM_ROUTES: dict[str, tuple[int, ...]] = {
     "/api/v1/bans/{ban_id}/lift": (404,),
     "/api/v1/waivers": (409,),
     "/api/v1/approvals": (404, 409),
+    "/api/v1/blobs/gc": (502,),
 }
 
 
@@ -304,6 +306,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
+    app.include_router(collection_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     generate = app.openapi
