@@ -32,9 +32,7 @@ def collection_routes(service: Service, require: Callable[[Role], Any]) -> APIRo
     admin = require(Role.ADMIN)
 
     @router.post("/api/v1/blobs/gc", response_model=BlobsCollected)
-    def collect_blobs(
-        request: CollectRequest, token: Annotated[ApiToken, admin]
-    ) -> dict[str, Any]:
+    def collect_blobs(request: CollectRequest, token: Annotated[ApiToken, admin]) -> dict[str, Any]:
         """Collect the blobs no recorded scan names (admin), from the server host's folder and
         the shared store: a dry run unless `delete`; each store deleted from is in the audit
         log (`blobs.collected`). Runs in the request: a large store takes a while."""
