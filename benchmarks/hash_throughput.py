@@ -3,7 +3,8 @@
 Generates N safetensors files of M MiB each, warms the page cache, then times:
   baseline: `openssl dgst -sha256` over the files, run in parallel (xargs -P $(nproc));
   verifier: the whole `verifier scan` (hash, scan, record, decide) of the folder.
-Prints both times, the ratio and verifier's peak memory (max RSS of the child process).
+Prints both times (best and median wall time, median CPU time), the ratios and verifier's peak
+memory (max RSS of the child process).
 
 Usage: python benchmarks/hash_throughput.py [--files N] [--size-mb M] [--repeat R] [--dir D]
 """
@@ -41,15 +42,18 @@ def write_safetensors(path: Path, size_mb: int) -> None:
             remaining -= n
 
 
-def timed(cmd: list[str] | str, *, shell: bool = False) -> tuple[float, int]:
-    """Wall time of a command, and the child's max RSS in KiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(cmd: list[str] | str, *, shell: bool = False) -> tuple[float, int, float]:
+    """Wall time of a command, the children's max RSS in KiB so far, and the command's CPU time
+    (user + system of its processes: a machine shared with other jobs disturbs it less)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, shell=shell, stdout=subprocess.DEVNULL, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"command failed with {proc.returncode}: {cmd}")
-    return elapsed, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, max(before.ru_maxrss, after.ru_maxrss), cpu
 
 
 def main() -> None:
@@ -78,11 +82,14 @@ def main() -> None:
     # run (PYTHONDONTWRITEBYTECODE=1 in some shells) would measure the compiler, not the pass.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     timed(openssl, shell=True)  # warm the page cache, so both read from memory
-    base_times, ver_times, peak = [], [], 0
+    base_times, ver_times, base_cpu, ver_cpu, peak = [], [], [], [], 0
     for _ in range(args.repeat):
-        base_times.append(timed(openssl, shell=True)[0])
-        elapsed, rss = timed(verifier)
+        elapsed, _, cpu = timed(openssl, shell=True)
+        base_times.append(elapsed)
+        base_cpu.append(cpu)
+        elapsed, rss, cpu = timed(verifier)
         ver_times.append(elapsed)
+        ver_cpu.append(cpu)
         peak = max(peak, rss)
     base, ver = min(base_times), min(ver_times)
     base_median, ver_median = statistics.median(base_times), statistics.median(ver_times)
@@ -95,6 +102,12 @@ def main() -> None:
         f"medians: openssl {base_median:.3f} s, verifier {ver_median:.3f} s, "
         f"ratio {ver_median / base_median:.3f}"
     )
+    base_c, ver_c = statistics.median(base_cpu), statistics.median(ver_cpu)
+    print(
+        f"CPU time, medians: openssl {base_c:.3f} s, verifier {ver_c:.3f} s, "
+        f"ratio {ver_c / base_c:.3f}"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"verifier peak memory (max RSS): {peak / 1024:.0f} MiB")
     if args.dir is None:
         shutil.rmtree(work)

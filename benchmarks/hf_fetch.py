@@ -2,8 +2,9 @@
 
 Both runs use the same emulator (tests/hub_emulator.py, with its CDN origin, in a process of its
 own, as the Hub is another machine in real use) and the same client process. The baseline
-verifies nothing (it checks sizes only); verifier downloads into quarantine, hashes the bytes as
-they arrive, verifies every digest, scans, decides and records (SQLite). Runs alternate; the
+verifies nothing (it checks sizes only); verifier downloads into quarantine, reads each landed
+file once (hashing and scanning it in that pass) while the others still download, verifies
+every digest, decides and records (SQLite). Runs alternate; the
 median of each is reported with the ratio verifier / baseline.
 
     python benchmarks/hf_fetch.py                      # 4 x 256 MiB, 3 rounds

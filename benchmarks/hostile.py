@@ -455,6 +455,31 @@ def write_config_long_string(folder: Path, *, size_mb: int = 60) -> list[str]:
     return ["scan", str(folder)]
 
 
+def write_config_astral_strings(folder: Path, *, size_mb: int = 60) -> list[str]:
+    """A config.json of `size_mb` MB in strings just under the 4 MiB string cap, each with one
+    character outside the Basic Multilingual Plane (each parsed at four bytes a character)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    piece = b'"' + b"x" * 4_000_000 + "\U0001f600".encode() + b'"'
+    body = b",".join([piece] * (size_mb // 4))
+    (folder / "config.json").write_bytes(b'{"model_type": "bert", "notes": [' + body + b"]}")
+    return ["scan", str(folder)]
+
+
+def write_tokenizer_with_emoji(folder: Path, *, tokens: int = 262_144) -> list[str]:
+    """Not hostile: a tokenizer.json the shape of Gemma 3's (262,144 tokens, twice as many merges;
+    an emoji token in fifty), to show the wide-string count does not refuse it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_bytes(_BENIGN_JSON)
+    vocab = ",".join(
+        f'"{chr(0x1F600 + i % 80)}{i}": {i}' if i % 50 == 0 else f'"\u2581tok{i}": {i}'
+        for i in range(tokens)
+    )
+    merges = ",".join(f'"tok{i} {i}"' for i in range(2 * tokens))
+    document = f'{{"model": {{"type": "BPE", "vocab": {{{vocab}}}, "merges": [{merges}]}}}}'
+    (folder / "tokenizer.json").write_text(document, encoding="utf-8")
+    return ["scan", str(folder)]
+
+
 def write_python_lists(folder: Path, *, size_mb: int = 4) -> list[str]:
     """A model whose modeling_x.py is `size_mb` MB of empty lists (the source cap is 4 MiB)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -503,12 +528,15 @@ CASES = (
     Case(
         "safetensors-140000-tensors", "(new) 280,000: 14 s, 418 MiB", write_safetensors_many_tensors
     ),
-    Case("config-json-60mb-string", "(new)", write_config_long_string),
+    Case("config-json-60mb-string", "(new) 583 MiB", write_config_long_string),
+    Case("config-json-60mb-astral-strings", "(new) 530 MiB, allowed", write_config_astral_strings),
+    Case("tokenizer-json-emoji-tokens (benign)", "(new)", write_tokenizer_with_emoji),
 )
 
 
-def run_case(case: Case, work: Path) -> tuple[int, float, float, str]:
-    """Build `case` in `work`, run verifier on it; (exit code, seconds, peak MiB, stderr).
+def run_case(case: Case, work: Path) -> tuple[int, float, float, float, str]:
+    """Build `case` in `work`, run verifier on it; (exit code, seconds, CPU seconds, peak MiB,
+    stderr). CPU seconds (user and system) move far less than wall time with the machine's load.
 
     The case is built in a process of its own: Linux carries a process's peak memory across
     `exec`, so a child forked from a benchmark that had just built a large input in memory
@@ -536,7 +564,8 @@ def run_case(case: Case, work: Path) -> tuple[int, float, float, str]:
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, seconds, usage.ru_maxrss / 1024, stderr
+    cpu = usage.ru_utime + usage.ru_stime
+    return child.returncode, seconds, cpu, usage.ru_maxrss / 1024, stderr
 
 
 def main() -> int:
@@ -552,13 +581,16 @@ def main() -> int:
         return 0
     chosen = [c for c in CASES if not options.case or c.name in options.case]
     work = options.dir or Path(tempfile.mkdtemp(prefix="verifier-hostile-"))
-    print("| case | before | exit | time (s) | peak memory (MiB) | stderr |")
-    print("|---|---|---|---|---|---|")
+    print("| case | before | exit | time (s) | CPU (s) | peak memory (MiB) | stderr |")
+    print("|---|---|---|---|---|---|---|")
     try:
         for case in chosen:
-            code, seconds, peak, stderr = run_case(case, work)
+            code, seconds, cpu, peak, stderr = run_case(case, work)
             line = json.dumps(stderr.strip().splitlines()[-1][:90] if stderr.strip() else "")
-            print(f"| {case.name} | {case.before} | {code} | {seconds:.1f} | {peak:.0f} | {line} |")
+            print(
+                f"| {case.name} | {case.before} | {code} | {seconds:.1f} | {cpu:.1f} | {peak:.0f}"
+                f" | {line} |"
+            )
             sys.stdout.flush()
             remove_tree(work / case.name)
     finally:

@@ -50,6 +50,17 @@ def test_a_partial_document_reads_fail_closed() -> None:
     assert scan.findings[0].severity is Severity.HIGH
     assert scan.files[0].format.value == "unknown"
     assert scan.signature is not None and scan.signature.status is SignatureStatus.INVALID
+    assert not scan.files[0].complete  # an entry that does not say it was read to the end
+
+
+@pytest.mark.parametrize("value", [None, "yes", 1, "true"])
+def test_a_file_is_complete_only_when_the_document_says_true(value: object) -> None:
+    entry: dict[str, object] = {"path": "a", "format": "json"}
+    if value is not None:
+        entry["complete"] = value
+    assert not parse_facts_document({"files": [entry]}).files[0].complete
+    entry["complete"] = True
+    assert parse_facts_document({"files": [entry]}).files[0].complete
 
 
 def test_licence_falls_back_to_the_card_once_for_every_reader() -> None:

@@ -61,40 +61,6 @@ def test_mixed_reads_return_the_right_bytes_and_hash_everything_once(tmp_path: P
     assert digests.size == len(data)
 
 
-def test_without_hashing_the_bytes_are_the_same_and_skips_seek(tmp_path: Path) -> None:
-    # Digests measured as the bytes arrived (a Hub download): the reader hashes nothing and a
-    # skip moves the file offset instead of reading what it passes.
-    rng = random.Random(11)
-    data = rng.randbytes(50_000)
-    path = tmp_path / "f"
-    path.write_bytes(data)
-    fd, n = _open(path)
-    try:
-        reader = HashingReader(fd, size=n, chunk_size=1000, hashing=False)
-        pos = 0
-        while pos < len(data):
-            step = rng.randint(0, 3000)
-            action = rng.choice(["read", "skip", "peek"])
-            if action == "read":
-                got = reader.read(step)
-                assert got == data[pos : pos + step]
-                pos += len(got)
-            elif action == "skip":
-                pos += reader.skip(step)
-            else:
-                assert reader.peek(step) == data[pos : pos + min(step, 1000)]
-            assert reader.tell() == pos
-        assert reader.skip(10) == 0  # nothing past the end
-        reader = HashingReader(fd, size=n, chunk_size=1000, hashing=False)
-        os.lseek(fd, 0, os.SEEK_SET)
-        assert reader.skip(30_000) == 30_000
-        assert os.lseek(fd, 0, os.SEEK_CUR) == 30_000  # sought, not read ahead
-        assert reader.read(5) == data[30_000:30_005]
-        assert reader.changed() is None
-    finally:
-        os.close(fd)
-
-
 def test_git_blob_sha1_matches_git(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_bytes(b'{"model_type": "llama"}\n')

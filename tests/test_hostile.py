@@ -181,6 +181,104 @@ def test_bounded_json_windows_blank_strings_as_one_pass_does(raw: bytes, window:
     assert blanked == bounded_json._STRING.sub(b"0", raw)
 
 
+@given(st.lists(_JSON_BYTES, max_size=120).map(b"".join), st.integers(1, 16))
+def test_bounded_json_string_cap_is_exact(raw: bytes, cap: int) -> None:
+    # Refused exactly when the regex's view holds a string (or an unterminated one) over the cap.
+    longest, pos = 0, 0
+    while (quote := raw.find(b'"', pos)) >= 0:
+        whole = bounded_json._STRING.match(raw, quote)
+        pos = whole.end() if whole else len(raw)
+        longest = max(longest, pos - quote)
+    pieces = bounded_json._blanked(raw, window=cap, max_string=cap)
+    if longest > cap:
+        with pytest.raises(bounded_json.JsonLimitError, match="a string of"):
+            list(pieces)
+    else:
+        assert b"".join(pieces) == bounded_json._STRING.sub(b"0", raw)
+
+
+_WIDE_JSON = st.sampled_from(
+    [
+        '"',
+        "\\",
+        "u",
+        "d",
+        "8",
+        "3",
+        "D",
+        "e",
+        "0",
+        "[",
+        "]",
+        ",",
+        " ",
+        "x",
+        "\U0001f600",
+        "\U0010ffff",
+        "é",
+    ]
+)
+
+
+@given(st.lists(_WIDE_JSON, max_size=60).map("".join), st.booleans())
+def test_narrow_decoding_reads_as_json_reads_the_bytes(body: str, bom: bool) -> None:
+    # Padded so that rewriting is the smaller spelling whenever a wide character is there.
+    raw = (b"\xef\xbb\xbf" if bom else b"") + b" " * 400 + body.encode()
+    text, _ = bounded_json.decode_narrow(raw)
+    try:
+        expected: object = json.loads(raw)
+    except ValueError:
+        expected = ValueError
+    try:
+        got: object = json.loads(text)
+    except ValueError:
+        got = ValueError
+    assert got == expected
+
+
+def test_narrow_decoding_keeps_a_wide_character_out_of_the_text() -> None:
+    text, rewritten = bounded_json.decode_narrow(
+        b'{"a": "' + b"x" * 1000 + "\U0001f600".encode() + b'"}'
+    )
+    assert rewritten and text.isascii()
+    assert json.loads(text)["a"].endswith("\U0001f600")
+    # Mostly wide characters: rewriting would be larger, so the text is decoded as it is.
+    assert bounded_json.decode_narrow(("[" + '"\U0001f600",' * 100 + "0]").encode()) == (
+        "[" + '"\U0001f600",' * 100 + "0]",
+        False,
+    )
+
+
+def test_wide_strings_are_counted_before_parsing() -> None:
+    limits = bounded_json.JsonLimits(max_bytes=1 << 24, max_wide_strings=1 << 20)
+    wide = '"' + "x" * 100_000 + '\U0001f600"'
+    # Eleven strings of 100 KB, each held at four bytes a character: over 1 MiB.
+    with pytest.raises(bounded_json.JsonLimitError, match="over 1048576 bytes once parsed"):
+        bounded_json.check_shape(("[" + ",".join([wide] * 11) + "]").encode(), limits)
+    # The same bytes with the wide characters in short tokens (a tokenizer's emoji): counted one
+    # by one, they hold a few KB.
+    tokens = ",".join(
+        f'"t{i}\U0001f600"' if i % 50 == 0 else f'"{"x" * 30}{i}"' for i in range(40_000)
+    )
+    bounded_json.check_shape(f"[{tokens}]".encode(), limits)
+    # Escapes of a surrogate pair count as wide too.
+    escaped = '"' + "x" * 100_000 + '\\ud83d\\ude00"'
+    with pytest.raises(bounded_json.JsonLimitError, match="once parsed"):
+        bounded_json.check_shape(("[" + ",".join([escaped] * 11) + "]").encode(), limits)
+
+
+def test_model_json_string_over_the_cap_is_refused_before_decoding(tmp_path: Path) -> None:
+    # One 5 MiB string with one emoji: Python would hold it at 4 bytes a character, twice.
+    body = b"x" * (5 << 20) + "\U0001f600".encode()
+    (tmp_path / "config.json").write_bytes(b'{"model_type": "bert", "note": "' + body + b'"}')
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    code, out, _ = _run("scan", str(tmp_path), "--format", "json", database_url=db)
+    assert code == 1
+    json_limits = [f for f in json.loads(out)["findings"] if f["code"] == "JSON-LIMIT"]
+    assert len(json_limits) == 1
+    assert "over the cap of 4194304" in json_limits[0]["message"]
+
+
 def test_long_json_string_is_checked_in_bounded_memory() -> None:
     # The regex `"(?:[^"\\]|\\.)*"` kept state per character: 556 MiB for this 4 MB string,
     # 7 GB for a 60 MB one in a safetensors header or a config.json.

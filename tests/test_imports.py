@@ -210,18 +210,31 @@ def test_the_check_would_see_a_heavy_import() -> None:
     assert "sqlalchemy" in _heavy(_loaded_after("import verifier.cli, verifier.store"))
 
 
-#: What a local scan recorded in a database already at head never needs: Alembic (the schema
-#: is recognised by one query), the Hub client, signature verification without a signature,
-#: the evidence renderers, and rich when the output is JSON without a progress bar.
+#: What a local scan of one pickle recorded in a database already at head never needs: Alembic
+#: (the schema is recognised by one query), the Hub client, signature verification without a
+#: signature, the evidence renderers, rich when the output is JSON without a progress bar, the
+#: scanners of other formats (imported for the first file of their format) and the weight
+#: fingerprints of verified lineage (a pickle has no weights it compares).
 NOT_ON_THE_SCAN_PATH = (
     "alembic",
     "cryptography",
     "huggingface_hub",
+    "jinja2",
     "numpy",
     "rich",
     "sigstore",
     "torch",
     "verifier.evidence",
+    "verifier.lineage.attribution",
+    "verifier.lineage.fingerprint",
+    "verifier.scanners.archive",
+    "verifier.scanners.basic",
+    "verifier.scanners.gguf",
+    "verifier.scanners.keras",
+    "verifier.scanners.remote_code",
+    "verifier.scanners.safetensors",
+    "verifier.scanners.sevenz",
+    "verifier.scanners.tar",
     "verifier.signatures.model_signing",
 )
 

@@ -537,7 +537,9 @@ def _file(raw: object, findings: tuple[Finding, ...]) -> FileResult:
         git_sha1=_text(item.get("git_sha1")),
         format=_enum(FileFormat, item.get("format"), FileFormat.UNKNOWN),
         findings=tuple(f for f in findings if f.file == path),
-        complete=item.get("complete") is not False,
+        # Fail closed: an entry that does not say it was read to the end was not (every
+        # document written since the first release carries the field).
+        complete=item.get("complete") is True,
     )
 
 

@@ -1,9 +1,9 @@
 """One file's bytes read once: hashed by the one reader, identified, scanned by the one dispatch.
 
 Every source hands its files here as `Arrival`s (see `verifier.sources.interface`): a local
-file, a file of an HF cache snapshot, a Hub download landed in quarantine. The reader hashes
-every byte the scanners read or skip, unless the source measured the digests as the bytes
-arrived (then it hashes nothing and skips by seeking).
+file, a file of an HF cache snapshot, a Hub download landed in quarantine. The one reader
+hashes every byte the scanners read or skip, and the rest when they are done, exactly once:
+no source hashes bytes on its own, so the digests are always of the bytes that were scanned.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from verifier.model import FileFormat, FileResult, Finding, Severity
 from verifier.scanners.budget import DecompressionBudget, ScanBudget
 from verifier.scanners.interface import ScanContext, ScanLimitError, ScanStream
 from verifier.scanners.registry import scanner_for
-from verifier.scanners.remote_code import python_file_finding
 from verifier.scanners.sniff import identify
 from verifier.sources.interface import Arrival
 from verifier.sources.local import LocalArrival, LocalFile
@@ -98,8 +97,12 @@ def scan_stream(
     findings = _run_scanner(stream, ctx)
     if (mismatch := name_mismatch(path, fmt)) is not None:
         findings.append(mismatch)
-    if (python := python_file_finding(path)) is not None:
-        findings.append(python)
+    if os.path.splitext(path)[1].lower() == ".py":
+        # Only then: the remote-code module brings the Jinja and Python analysers with it.
+        from verifier.scanners.remote_code import python_file_finding
+
+        if (python := python_file_finding(path)) is not None:
+            findings.append(python)
     return fmt, findings, notes
 
 
@@ -111,8 +114,7 @@ def read_arrival(
 ) -> FileResult:
     """Read one arrived file once: identify it, scan it, hash it, and let its source settle it.
 
-    `observers` compute the extra digests a signature asks for in the same pass; they need
-    every byte, so a file whose digests were measured on arrival is then hashed again here.
+    `observers` compute the extra digests a signature asks for in the same pass.
     `scan_budget` is what the scan may still decompress.
     """
     path = arrival.entry.path
@@ -120,7 +122,6 @@ def read_arrival(
         fd, size = arrival.open()
     except OSError as exc:
         return unreadable(path, f"{arrival.unreadable_reason}: {exc.strerror or exc}")
-    measured = None if observers else arrival.measured
     try:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
@@ -130,34 +131,16 @@ def read_arrival(
             git_sha1=arrival.git_sha1,
             observers=observers,
             location=arrival.location,
-            hashing=measured is None,
         )
         try:
             fmt, findings, notes = scan_stream(
                 reader, path, reader.peek(HEAD_SIZE), scan_budget=scan_budget
             )
-            if measured is None:
-                digests = reader.drain()
-            else:
-                changed = reader.changed()
+            digests = reader.drain()
         except OSError as exc:
             return unreadable(path, f"{arrival.unreadable_reason}: {exc.strerror or exc}")
     finally:
         os.close(fd)
-    if measured is not None:
-        if changed is not None:  # the bytes scanned may not be the bytes measured on arrival
-            findings.append(_changed(path, changed))
-        result = FileResult(
-            path=path,
-            size=measured.size,
-            sha256=measured.sha256,
-            git_sha1=measured.git_sha1,
-            format=fmt,
-            findings=tuple(findings),
-            complete=size == measured.size and changed is None,
-            notes=notes,
-        )
-        return arrival.settle(result)
     complete = digests.size == size and digests.changed is None
     if not complete:
         what = digests.changed or f"it was {size} bytes when opened but {digests.size} were read"

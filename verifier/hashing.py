@@ -171,9 +171,10 @@ class HashingReader:
     Memory stays at one chunk whatever the file size. The file's `fstat` is taken when the
     reader is made and compared when it is drained (`FileDigests.changed`).
 
-    With `hashing=False` (the bytes were hashed as they arrived, see
-    `verifier.sources.interface.Measured`) it hashes nothing and `skip` seeks past the bytes
-    instead of reading them: a scanner that skips a safetensors file's tensor data costs no read.
+    It is the one place file bytes are hashed: every source (a local file, a file of an HF
+    cache snapshot, a Hub download landed in quarantine) hands its files to a reader, so the
+    digests recorded and compared with a declaration or a signature are of the bytes the
+    scanners saw, each hashed once.
     """
 
     def __init__(
@@ -185,10 +186,8 @@ class HashingReader:
         chunk_size: int = CHUNK_SIZE,
         observers: Sequence[ChunkObserver] = (),
         location: str | None = None,
-        hashing: bool = True,
     ) -> None:
         self._fd = fd
-        self._hashing = hashing
         self._stamp = FileStamp.of(os.fstat(fd))
         self._location = location
         self._size = size
@@ -221,8 +220,6 @@ class HashingReader:
         return self._consumed
 
     def _hash(self, chunk: memoryview) -> None:
-        if not self._hashing:
-            return
         self._sha256.update(chunk)
         if self._git is not None:
             self._git.update(chunk)
@@ -292,13 +289,6 @@ class HashingReader:
         """Pass over up to `n` bytes (hashed, not kept); return how many were skipped."""
         skipped = 0
         while skipped < n:
-            if self._start >= self._end and not self._hashing:
-                # Nothing to hash: seek past the rest instead of reading it.
-                step = max(0, min(n - skipped, self._size - self._consumed))
-                os.lseek(self._fd, step, os.SEEK_CUR)
-                self._read_total += step
-                self._consumed += step
-                return skipped + step
             if self._start >= self._end and not self._fill():
                 break
             take = min(n - skipped, self._end - self._start)

@@ -81,8 +81,7 @@ def test_a_blob_goes_into_s3_and_comes_back_verified(s3: str, tmp_path: Path) ->
     assert store.has(declared.sha256)
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert keys == [f"team/sha256/{declared.sha256[:2]}/{declared.sha256}"]
-    arrived = take(store, declared, tmp_path / "landed")
-    assert arrived is not None and arrived.sha256 == declared.sha256
+    assert take(store, declared, tmp_path / "landed")
     assert (tmp_path / "landed").read_bytes() == data
     home = tmp_path / "home"
     assert restore(store, home, declared)
@@ -95,16 +94,16 @@ def test_other_bytes_under_a_digest_are_refused(s3: str, tmp_path: Path) -> None
     assert declared.sha256 is not None
     store = _store(s3)
     store.put(declared.sha256, io.BytesIO(b"something else"), size=14)  # a poisoned store
-    assert take(store, declared, tmp_path / "landed") is None
+    assert take(store, declared, tmp_path / "landed") is False
     assert not (tmp_path / "landed").exists()
     longer = b"the real weights, and more"
     store.put(declared.sha256, io.BytesIO(longer), size=len(longer))
-    assert take(store, declared, tmp_path / "landed") is None
+    assert take(store, declared, tmp_path / "landed") is False
     home = tmp_path / "home"
     assert not restore(store, home, declared)
     assert not verified_blob(home, declared.sha256).exists()
     absent = _declared(b"never stored")
-    assert take(store, absent, tmp_path / "other") is None
+    assert take(store, absent, tmp_path / "other") is False
 
 
 def test_an_unreachable_store_falls_back_to_the_hub(
@@ -115,7 +114,7 @@ def test_an_unreachable_store_falls_back_to_the_hub(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "verifier-test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     store = _store(f"s3://{BUCKET}")
-    assert take(store, _declared(b"x"), tmp_path / "landed") is None
+    assert take(store, _declared(b"x"), tmp_path / "landed") is False
 
 
 @pytest.mark.parametrize("url", ["https://bucket/x", "s3://", "s3:///prefix", "s3://b/p?x=1"])

@@ -901,6 +901,138 @@ def _trainer_checkpoint(out: Path) -> None:
     transformers.Trainer(model=model, args=args, train_dataset=data).train()
 
 
+@sample(
+    "transformers-seq2seq-trainer-checkpoint",
+    saver="transformers.Seq2SeqTrainer(save_steps=2, generation_config=...).train()",
+)
+def _seq2seq_trainer_checkpoint(out: Path) -> None:
+    # A tiny T5 from its config, with the GenerationConfig Seq2SeqTrainingArguments keeps.
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    torch.manual_seed(0)
+    special = {"decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1}
+    config = transformers.T5Config(
+        vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2, **special
+    )
+    model = transformers.T5ForConditionalGeneration(config)
+    tokens = torch.arange(2, 10)
+    data = [{"input_ids": tokens, "labels": tokens} for _ in range(4)]
+    args = transformers.Seq2SeqTrainingArguments(
+        output_dir=str(out),
+        max_steps=2,
+        save_steps=2,
+        per_device_train_batch_size=2,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
+        predict_with_generate=True,
+        generation_config=transformers.GenerationConfig(max_new_tokens=4, num_beams=2, **special),
+    )
+    transformers.Seq2SeqTrainer(model=model, args=args, train_dataset=data).train()
+
+
+# --- Lightning: Trainer checkpoints (.ckpt) in both package namespaces ----------------------
+
+#: The two names Lightning installs under: the unified `lightning` package and the standalone
+#: `pytorch_lightning` (what older code imports). A checkpoint's class paths follow the import.
+LIGHTNING_NAMESPACES = {"lightning": "lightning.pytorch", "pytorch-lightning": "pytorch_lightning"}
+
+
+def _lightning_trainer_builder(module: str) -> Builder:
+    def build(out: Path) -> None:
+        import argparse
+
+        pl = pytest.importorskip(module)
+        from torch.utils.data import DataLoader, TensorDataset
+
+        class Data(pl.LightningDataModule):  # type: ignore[misc,name-defined]
+            def __init__(self, batch_size: int = 2, root: str = "data") -> None:
+                super().__init__()
+                self.save_hyperparameters()
+                self.seen = 0
+
+            def train_dataloader(self) -> DataLoader[Any]:
+                torch.manual_seed(0)
+                data = TensorDataset(torch.randn(8, 4), torch.randn(8, 1))
+                return DataLoader(data, batch_size=self.hparams.batch_size)
+
+            def val_dataloader(self) -> DataLoader[Any]:
+                return self.train_dataloader()
+
+            def state_dict(self) -> dict[str, Any]:
+                return {"seen": self.seen, "order": [1, 2]}
+
+            def load_state_dict(self, state: dict[str, Any]) -> None:
+                self.seen = state["seen"]
+
+        class Regressor(pl.LightningModule):  # type: ignore[misc,name-defined]
+            # `args` from argparse, as scripts pass it: save_hyperparameters keeps the Namespace.
+            def __init__(
+                self, args: argparse.Namespace, optim: dict[str, Any], layers: tuple[int, ...]
+            ) -> None:
+                super().__init__()
+                self.save_hyperparameters()
+                self.net = torch.nn.Sequential(
+                    torch.nn.Linear(4, layers[0]), torch.nn.ReLU(), torch.nn.Linear(layers[0], 1)
+                )
+
+            def _loss(self, batch: Any) -> torch.Tensor:
+                x, y = batch
+                return torch.nn.functional.mse_loss(self.net(x), y)
+
+            def training_step(self, batch: Any, index: int) -> torch.Tensor:
+                loss = self._loss(batch)
+                self.log("train_loss", loss)
+                return loss
+
+            def validation_step(self, batch: Any, index: int) -> None:
+                self.log("val_loss", self._loss(batch))
+
+            def configure_optimizers(self) -> dict[str, Any]:
+                optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.args.lr)
+                plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+                return {
+                    "optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"},
+                }
+
+        torch.manual_seed(0)
+        args = argparse.Namespace(lr=1e-3, data=pathlib.PurePosixPath("data"), tags=["cpu"])
+        model = Regressor(args, optim={"name": "adam", "betas": (0.9, 0.99)}, layers=(8, 8))
+        callbacks = [
+            pl.callbacks.ModelCheckpoint(
+                dirpath=out, monitor="val_loss", save_last=True, save_top_k=2
+            ),
+            pl.callbacks.EarlyStopping(monitor="val_loss"),
+            pl.callbacks.LearningRateMonitor(),
+            pl.callbacks.Timer(),
+            pl.callbacks.StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=1),
+        ]
+        trainer = pl.Trainer(
+            max_steps=2,
+            accelerator="cpu",
+            devices=1,
+            precision="bf16-mixed",
+            logger=pl.loggers.CSVLogger(out / "logs"),
+            callbacks=callbacks,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=1,
+            val_check_interval=2,
+        )
+        trainer.fit(model, datamodule=Data())
+        trainer.save_checkpoint(out / "manual.ckpt")
+
+    return build
+
+
+for _label, _module in LIGHTNING_NAMESPACES.items():
+    sample(f"{_label}-trainer-checkpoint", saver=f"{_module}.Trainer(max_steps=2).fit()")(
+        _lightning_trainer_builder(_module)
+    )
+
+
 def build(name: str, out: Path) -> Path:
     """Write sample `name` into a new folder `out/<name>` and return that folder."""
     folder = out / name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -444,24 +445,100 @@ def test_same_size_tampering_in_the_hf_cache_is_denied(hub: HubEmulator, tmp_pat
     ]
 
 
-def test_capped_writer_hashes_as_bytes_arrive_and_restarts_on_rewind(tmp_path: Path) -> None:
-    import hashlib
-
-    from verifier.sources.huggingface.client import CappedWriter
+def test_capped_writer_keeps_bytes_and_restarts_on_rewind(tmp_path: Path) -> None:
+    from verifier.sources.huggingface.client import CappedWriter, OversizeError
 
     data = b"0123456789" * 10
     progress: list[int] = []
     with open(tmp_path / "f", "x+b") as sink:
-        writer = CappedWriter(sink, limit=len(data), on_bytes=progress.append, git_sha1=True)
+        writer = CappedWriter(sink, limit=len(data), on_bytes=progress.append)
         writer.write(data[:40])
         writer.seek(0)  # a server ignored the resume range: start again
         writer.write(data[:30])
         writer.write(data[30:])
-        result = writer.result()
+        assert writer.written == len(data)
+        with pytest.raises(OversizeError):
+            writer.write(b"x")
     assert (tmp_path / "f").read_bytes() == data
-    assert result.size == len(data) and sum(progress) == len(data)
-    assert result.sha256 == hashlib.sha256(data).hexdigest()
-    assert result.git_sha1 == hashlib.sha1(b"blob 100\0" + data).hexdigest()
+    assert sum(progress) == len(data)
+
+
+def _hub_arrivals(hub: HubEmulator, home: Path) -> Iterator[Any]:
+    """The arrivals of `hf://acme/tiny` through the real Hub source, landed in quarantine."""
+    from verifier.sources.interface import NoProgress
+    from verifier.sources.targets import HubOptions, open_source
+
+    source = open_source(
+        "hf://acme/tiny",
+        hub=HubOptions(endpoint=hub.endpoint, lineage=False),
+        settings=PATIENT_NOT_SLOW,
+        home=home,
+    )
+    snapshot = source.resolve()
+    with source.session(
+        snapshot, scan_id="one-pass", known=None, progress=NoProgress(), workers=2
+    ) as session:
+        yield from session.arrivals()
+
+
+def test_a_hub_file_is_downloaded_once_and_hashed_once_by_the_reader(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    import hashlib
+    import random
+
+    from tests.sources.test_interface import CountingObserver, bytes_read_by_this_process
+    from verifier.file_scan import read_arrival
+
+    files = model_files()
+    files["model.safetensors"] = safetensors_file(n_floats=512 * 1024)  # 2 MiB of tensor data
+    files["extra.bin"] = random.Random(3).randbytes(1024 * 1024)
+    hub.add_repo("acme/tiny", files)
+    read: dict[str, int] = {}
+    for arrival in _hub_arrivals(hub, tmp_path / "home"):
+        counter = CountingObserver()  # what a signature asking for extra digests sees
+        before = bytes_read_by_this_process()
+        result = read_arrival(arrival, observers=[counter])
+        after = bytes_read_by_this_process()
+        data = files[result.path]
+        assert result.complete  # and it matched the declaration (no HF-* finding):
+        assert not [f for f in result.findings if f.code.startswith("HF-")], result.findings
+        assert result.sha256 == hashlib.sha256(data).hexdigest()
+        assert counter.hashed == len(data)
+        if before is not None and after is not None:
+            read[result.path] = after - before
+    assert sorted(p.rsplit("/", 1)[-1] for p in hub.downloads()) == sorted(
+        p.rsplit("/", 1)[-1] for p in files
+    )  # each file fetched once
+    for path in ("model.safetensors", "extra.bin"):
+        if path in read:  # the landed file is read once, not twice
+            assert len(files[path]) <= read[path] < len(files[path]) * 1.25
+
+
+def test_bytes_changed_in_quarantine_are_the_bytes_hashed_and_never_promoted(
+    hub: HubEmulator, tmp_path: Path
+) -> None:
+    # The digests are those of the bytes the scan read, not of what arrived earlier: a landed
+    # file replaced (same size) before the scan reads it is a digest mismatch.
+    from verifier.file_scan import read_arrival
+    from verifier.sources.quarantine import verified_blob
+
+    files = model_files()
+    hub.add_repo("acme/tiny", files)
+    home = tmp_path / "home"
+    results = {}
+    for arrival in _hub_arrivals(hub, home):
+        landed = Path(arrival.location)
+        if arrival.entry.path == "model.safetensors":
+            landed.write_bytes(safetensors_file(fill=2))  # same size, other weights
+        results[arrival.entry.path] = read_arrival(arrival)
+    weights = results["model.safetensors"]
+    assert "HF-DIGEST-MISMATCH" in {f.code for f in weights.findings}
+    assert weights.sha256 is not None
+    assert not verified_blob(home, weights.sha256).exists()
+    clean = results["config.json"]
+    assert not clean.findings and clean.sha256 is not None
+    assert verified_blob(home, clean.sha256).exists()
 
 
 def test_bad_token_is_an_authentication_error(hub: HubEmulator) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -12,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from verifier.file_scan import read_arrival
-from verifier.model import FileFormat, FileResult, Finding, Severity
+from verifier.model import ExtraDigest, FileFormat, FileResult, Finding, Severity
 from verifier.pipeline import scan_source
 from verifier.policy import default_policy_path, load_policy
 from verifier.sources.interface import (
     Arrival,
-    Measured,
     NoProgress,
     Progress,
     Ready,
@@ -35,11 +35,10 @@ from verifier.sources.targets import open_source
 
 @dataclass
 class FakeArrival:
-    """Bytes in a file, with digests the fake 'measured' on arrival (or none)."""
+    """Bytes in a file, arrived from the fake."""
 
     entry: SnapshotFile
     location: str
-    measured: Measured | None
     settled: list[str]
     git_sha1: bool = False
     unreadable_reason: str = "the fake's file could not be read"
@@ -64,7 +63,7 @@ class FakeSession:
 
 
 class FakeSource:
-    """A remote source in memory: one measured download, one reused file, one refused."""
+    """A remote source in memory: one download, one reused file, one refused."""
 
     default_workers = 2
 
@@ -97,9 +96,8 @@ class FakeSource:
         self.sessions += 1
         data = b'{"model_type": "fake"}'
         (self.folder / "config.json").write_bytes(data)
-        measured = Measured(len(data), hashlib.sha256(data).hexdigest(), None)
         arrival = FakeArrival(
-            SnapshotFile("config.json"), str(self.folder / "config.json"), measured, self.settled
+            SnapshotFile("config.json"), str(self.folder / "config.json"), self.settled
         )
         reused = FileResult("weights.safetensors", 8, "ab" * 32, None, FileFormat.SAFETENSORS)
         missing = Finding("FAKE-MISSING", Severity.CRITICAL, "not served", file="gone.bin")
@@ -129,24 +127,52 @@ def test_a_fake_source_goes_through_the_one_pipeline(tmp_path: Path) -> None:
     assert report.target == "fake://model"
 
 
-def test_digests_measured_on_arrival_are_not_measured_again(tmp_path: Path) -> None:
-    data = b'{"a": 1}'
-    (tmp_path / "c.json").write_bytes(data)
-    # A source that measured other digests than the bytes now hold: the reader trusts the
-    # measurement (it hashes nothing) and the source's settle compares it with the declaration.
-    measured = Measured(len(data), "0" * 64, None)
-    arrival = FakeArrival(SnapshotFile("c.json"), str(tmp_path / "c.json"), measured, [])
-    result = read_arrival(arrival)
-    assert result.sha256 == "0" * 64 and result.format is FileFormat.JSON
-    # Unless a signature asks for more digests: then every byte is read and hashed again.
-    from verifier.hashing import WholeFileDigest
+class CountingObserver:
+    """Sees what the reader hashes, as a signature's extra digests do: counts it."""
 
-    again = read_arrival(arrival, observers=[WholeFileDigest("sha256")])
-    assert again.sha256 == hashlib.sha256(data).hexdigest()
+    def __init__(self) -> None:
+        self.hashed = 0
+        self.sha256 = hashlib.sha256()
+
+    def update(self, data: memoryview, /) -> None:
+        self.hashed += len(data)
+        self.sha256.update(data)
+
+    def digests(self) -> tuple[ExtraDigest, ...]:
+        return (ExtraDigest("counted", self.sha256.hexdigest()),)
+
+
+def bytes_read_by_this_process() -> int | None:
+    """What the kernel counts as read by this process (`rchar`), or None off Linux."""
+    try:
+        text = Path("/proc/self/io").read_text()
+    except OSError:
+        return None
+    return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("rchar:"))
+
+
+def test_every_byte_is_read_and_hashed_once_by_the_one_reader(tmp_path: Path) -> None:
+    # 3 MiB the scanner reads little of; a signature's observer sees every byte; all of it
+    # in one pass over the file.
+    data = random.Random(7).randbytes(3 * 1024 * 1024)
+    (tmp_path / "w.bin").write_bytes(data)
+    arrival = FakeArrival(SnapshotFile("w.bin"), str(tmp_path / "w.bin"), [])
+    counter = CountingObserver()
+    before = bytes_read_by_this_process()
+    result = read_arrival(arrival, observers=[counter])
+    after = bytes_read_by_this_process()
+    assert result.complete and result.size == len(data)
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert counter.hashed == len(data)  # each byte hashed once, in order
+    assert result.extra_digests == (ExtraDigest("counted", result.sha256),)
+    if before is not None and after is not None:
+        # Read once: a second pass over the file would double this (what a scanner reads
+        # by offset, such as a zip's end record, is a few bytes more).
+        assert len(data) <= after - before < len(data) * 1.25
 
 
 def test_an_unreadable_arrival_says_which_source_could_not_read_it(tmp_path: Path) -> None:
-    arrival = FakeArrival(SnapshotFile("x.bin"), str(tmp_path / "absent"), None, [])
+    arrival = FakeArrival(SnapshotFile("x.bin"), str(tmp_path / "absent"), [])
     result = read_arrival(arrival)
     assert not result.complete
     assert result.findings[0].code == "FILE-UNREADABLE"
@@ -171,7 +197,7 @@ def test_a_local_source_resolves_once_and_reads_in_place(tmp_path: Path) -> None
         snapshot, scan_id="x", known=None, progress=NoProgress(), workers=None
     ) as session:
         [arrival] = list(session.arrivals())
-    assert isinstance(arrival, LocalArrival) and arrival.measured is None
+    assert isinstance(arrival, LocalArrival)
     assert source.locations(snapshot, []) == {"a.json": str(tmp_path / "a.json")}
     missing = SnapshotFile("x", location=str(tmp_path / "nope"))
     with pytest.raises(SideFileError, match=r"^cannot be read: "):

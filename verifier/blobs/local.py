@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from verifier.blobs.interface import BlobStore, BlobStoreError, StoredBlob, blob_digest
+from verifier.hashing import FileDigests, HashingReader
 from verifier.model import DeclaredFile
 from verifier.sources.huggingface.client import CappedWriter, OversizeError
-from verifier.sources.interface import Measured
 from verifier.sources.quarantine import touch_blob, verified_blob
 
 log = logging.getLogger(__name__)
@@ -28,19 +28,25 @@ def take(
     landed: Path,
     *,
     on_bytes: Callable[[int], None] = lambda _n: None,
-) -> Measured | None:
+) -> bool:
     """Write the blob the store keeps for `declared` (an LFS file with a declared SHA-256) to
-    `landed`, hashing it on arrival. Returns what arrived when it is the declared blob; else
-    (no such blob, other bytes, the store unreachable) None, with `landed` removed.
+    `landed` and check it. Returns whether `landed` now holds the declared blob; else (no such
+    blob, other bytes, the store unreachable) False, with `landed` removed.
+
+    The check reads the landed bytes through the one hashing reader. A blob taken for a scan
+    is then read (and hashed) again by the scan: the one path where bytes are hashed twice,
+    so that a shared store holding other bytes falls back to the Hub instead of failing it.
     """
     if declared.sha256 is None or not declared.lfs:
-        return None
-    arrived: Measured | None = None
+        return False
+    arrived: FileDigests | None = None
     try:
         with open(landed, "x+b") as sink:
             writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
             if store.get(declared.sha256, writer):  # type: ignore[arg-type]
-                arrived = writer.result()
+                sink.flush()
+                sink.seek(0)
+                arrived = HashingReader(sink.fileno(), size=writer.written).drain()
     except (BlobStoreError, OversizeError, OSError) as exc:
         log.warning("%s: not taken from the blob store: %s", declared.path, exc)
         arrived = None
@@ -57,7 +63,7 @@ def take(
         arrived = None
     if arrived is None:
         landed.unlink(missing_ok=True)
-    return arrived
+    return arrived is not None
 
 
 def restore(store: BlobStore, home: Path, declared: DeclaredFile) -> bool:
@@ -73,8 +79,7 @@ def restore(store: BlobStore, home: Path, declared: DeclaredFile) -> bool:
         return True
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.parent / f".{declared.sha256}.{uuid.uuid4().hex}.partial"
-    arrived = take(store, declared, partial)
-    if arrived is None:
+    if not take(store, declared, partial):
         return False
     os.replace(partial, final)
     final.chmod(0o444)

@@ -12,15 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from verifier.lineage.attribution import Reference, VerifiedBase, attribute
-from verifier.lineage.fingerprint import (
-    Fingerprint,
-    FingerprintError,
-    fingerprint_gguf,
-    fingerprint_safetensors,
-)
 from verifier.model import (
     FileFormat,
     FileResult,
@@ -31,6 +24,12 @@ from verifier.model import (
     Severity,
     VerifiedLineage,
 )
+
+if TYPE_CHECKING:
+    # Imported where they run: a scan without weights (one pickle) never loads the
+    # fingerprinting code and the weight readers it brings (numpy, the GGUF scanner).
+    from verifier.lineage.attribution import Reference, VerifiedBase
+    from verifier.lineage.fingerprint import Fingerprint
 
 
 @runtime_checkable
@@ -81,6 +80,8 @@ def _fingerprint_gguf(paths: Sequence[Path]) -> Fingerprint:
     Raises:
         FingerprintError: No file (or split) holds an embedding and matrices that decode.
     """
+    from verifier.lineage.fingerprint import FingerprintError, fingerprint_gguf
+
     models: dict[str, list[Path]] = {}
     for path in sorted(paths):
         models.setdefault(
@@ -166,6 +167,9 @@ def verify_lineage(
     ]
     if unclean:
         return unverifiable(f"{unclean[0]} was not read cleanly", byte_copies)
+    from verifier.lineage.attribution import attribute
+    from verifier.lineage.fingerprint import FingerprintError, fingerprint_safetensors
+
     try:
         if weights:
             fingerprint = fingerprint_safetensors(Path(locations[f.path]) for f in weights)

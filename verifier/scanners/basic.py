@@ -6,8 +6,7 @@ import codecs
 import json
 from collections.abc import Iterator
 
-from verifier.bounded_json import MODEL_CONFIG, JsonLimitError, JsonLimits
-from verifier.bounded_json import loads as bounded_loads
+from verifier.bounded_json import MODEL_CONFIG, JsonLimitError, check_shape, decode_narrow
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.facts import CARD_CAP, card_facts, config_facts, is_root
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
@@ -51,26 +50,26 @@ class JsonScanner(Scanner):
             yield _too_large(ctx, len(data))
             return
         try:
-            text = data.decode("utf-8-sig")
+            # The shape is checked on the bytes, before a character is decoded.
+            check_shape(data, MODEL_CONFIG)
+        except JsonLimitError as exc:
+            yield _over_limit(ctx, str(exc))
+            return
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        try:
+            text, rewritten = decode_narrow(data)
         except UnicodeDecodeError as exc:
             yield _invalid(ctx, f"not valid UTF-8: {exc.reason}", exc.start)
             return
+        del data  # the decoded text and the parsed document are held, never the bytes too
         try:
-            document = bounded_loads(
-                text, JsonLimits(JSON_CAP, MODEL_CONFIG.max_depth, MODEL_CONFIG.max_nodes)
-            )
-        except JsonLimitError as exc:
-            yield ctx.finding(
-                "JSON-LIMIT",
-                Severity.HIGH,
-                f"JSON file not parsed: {exc} (a config this shape is a resource attack)",
-            )
+            document = json.loads(text)
         except json.JSONDecodeError as exc:
-            bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-            offset = bom + len(text[: exc.pos].encode("utf-8"))
+            # Offsets in a rewritten text no longer match the bytes; the line still does.
+            offset = None if rewritten else bom + len(text[: exc.pos].encode("utf-8"))
             yield _invalid(ctx, f"not valid JSON: {exc.msg} (line {exc.lineno})", offset)
-        except RecursionError:
-            yield _invalid(ctx, "not parseable: nested deeper than the parser allows", None)
+        except RecursionError:  # a depth the peeling could not see (unbalanced text)
+            yield _over_limit(ctx, f"nested deeper than {MODEL_CONFIG.max_depth} levels")
         except ValueError as exc:
             yield _invalid(ctx, f"not parseable: {exc}", None)
         else:
@@ -79,6 +78,14 @@ class JsonScanner(Scanner):
             yield from config_findings(document, ctx)
             if looks_like_keras_config(document):
                 yield from keras_config_findings(document, ctx)
+
+
+def _over_limit(ctx: ScanContext, problem: str) -> Finding:
+    return ctx.finding(
+        "JSON-LIMIT",
+        Severity.HIGH,
+        f"JSON file not parsed: {problem} (a config this shape is a resource attack)",
+    )
 
 
 class PassiveScanner(Scanner):
@@ -109,7 +116,7 @@ class PassiveScanner(Scanner):
         if polyglot:
             return iter(polyglot)
         if ctx.format is FileFormat.TEXT and is_root(ctx.path, "README.md"):
-            ctx.note("card", card_facts(_read_at_most(stream, CARD_CAP)))
+            ctx.note("card", card_facts(bytes(_read_at_most(stream, CARD_CAP))))
         elif ctx.format is FileFormat.TEXT:
             # Python sources and Jinja templates are text that loaders execute.
             return scan_text(stream, ctx)
@@ -219,13 +226,12 @@ def _invalid(ctx: ScanContext, message: str, offset: int | None) -> Finding:
     return ctx.finding("JSON-INVALID", Severity.MEDIUM, f"JSON file is {message}", offset=offset)
 
 
-def _read_at_most(stream: ScanStream, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while total < limit:
-        chunk = stream.read(min(_READ_CHUNK, limit - total))
+def _read_at_most(stream: ScanStream, limit: int) -> bytearray:
+    """Up to `limit` bytes of `stream`, held once (joining chunks held every byte twice)."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = stream.read(min(_READ_CHUNK, limit - len(data)))
         if not chunk:
             break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+        data += chunk
+    return data

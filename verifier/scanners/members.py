@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 
 from verifier.model import FileFormat, Finding
-from verifier.scanners.interface import PickleReader, ScanContext, Scanner, ScanStream
+from verifier.scanners.interface import PickleReader, ScanContext, ScanStream
+from verifier.scanners.registry import load_scanner_module, scanner_class
 
 #: Deepest nesting of containers inside containers that is opened (zip, tar, compressed).
 MAX_DEPTH = 4
@@ -38,11 +39,13 @@ def scan_member(
     """Scan one member, whose first byte is at the stream's position, as format `fmt`."""
     if fmt in _NOT_SCANNED:
         return  # raw data (tensor storages): nothing a loader would interpret
+    # Scanner modules are imported on first use: the member's may not be loaded yet.
+    load_scanner_module(fmt)
     special = MEMBER_SCANNERS.get(fmt)
     if special is not None:
         yield from special(stream, ctx, member, depth)
         return
-    scanner_cls = Scanner.registry.get(fmt)
+    scanner_cls = scanner_class(fmt)
     if scanner_cls is None:
         return
     # Who reads a pickle is the container's to say, for its own pickle records only.

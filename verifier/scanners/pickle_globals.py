@@ -175,6 +175,9 @@ _STDLIB_VALUES = [
     # `types` as a whole is dangerous (FunctionType, CodeType); SimpleNamespace only holds
     # attributes (argparse-style `training_args`).
     "types.SimpleNamespace",
+    # argparse's result, as scripts hand it to Lightning's save_hyperparameters (`argparse` as
+    # a whole stays unknown: FileType opens files, a parser reads `@file` arguments).
+    "argparse.Namespace",
     # Path objects are names: building one reads nothing (Python 3.13 moved them).
     *(
         f"{module}.{name}"

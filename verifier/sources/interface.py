@@ -3,12 +3,12 @@
 A source is made for one target. `resolve` pins it once (a frozen `Snapshot`: the record's
 name and source fields, the pin, the declared files and what the walk or listing refused).
 `read_side_file` reads a small file such as a signature bundle, once. `session` is where the
-files arrive: each as an `Arrival` (a stream to open, with what the source declares about it
-and the digests it measured while the bytes arrived), as a `Ready` result that needs no read
-(reused from the store, or described from metadata only), or as a `Refused` finding. Every
-arrival is read by the one per-file path (`verifier.file_scan.read_arrival`), which hashes
-what was not measured on arrival and runs the one scanner dispatch. Sources do I/O; the
-pipeline that sequences them does none of its own.
+files arrive: each as an `Arrival` (bytes to open, with what the source declares about them),
+as a `Ready` result that needs no read (reused from the store, or described from metadata
+only), or as a `Refused` finding. Every arrival is read by the one per-file path
+(`verifier.file_scan.read_arrival`): one hashing reader, which hashes every byte once (no
+source hashes on its own), and the one scanner dispatch. Sources do I/O; the pipeline that
+sequences them does none of its own.
 """
 
 from __future__ import annotations
@@ -65,26 +65,12 @@ class Snapshot:
         return not self.files and not self.declared
 
 
-@dataclass(frozen=True)
-class Measured:
-    """What a source measured while the bytes arrived: the byte count and its digests."""
-
-    size: int
-    sha256: str
-    git_sha1: str | None
-
-
 class Arrival(Protocol):
     """A file whose bytes are here to read once: opened by the reader, settled after the scan."""
 
     @property
     def entry(self) -> SnapshotFile:
         """The snapshot file that arrived."""
-        ...
-
-    @property
-    def measured(self) -> Measured | None:
-        """Digests measured as the bytes arrived (None: the reader must hash them)."""
         ...
 
     @property

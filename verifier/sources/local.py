@@ -15,7 +15,6 @@ from verifier.model import FileResult, Finding, Severity, SourceType
 from verifier.printable import record_name
 from verifier.sources.interface import (
     Arrival,
-    Measured,
     Progress,
     Ready,
     Refused,
@@ -241,14 +240,13 @@ Walker = Callable[[str], LocalTree]
 
 @dataclass(frozen=True)
 class LocalArrival:
-    """A local file to read in place: nothing was measured before the read."""
+    """A local file to read in place."""
 
     entry: SnapshotFile
     git_sha1: bool = False
     opener: Opener = open_regular
     #: What the source adds once the file is read (the HF cache's blob-name check).
     settler: Callable[[FileResult, str], FileResult] | None = None
-    measured: Measured | None = field(default=None, init=False)
     unreadable_reason: str = field(default="file could not be read", init=False)
 
     @classmethod

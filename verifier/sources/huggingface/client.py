@@ -6,7 +6,6 @@ of `huggingface_hub` are turned into `SourceError` (exit 3) here, at the boundar
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -17,7 +16,6 @@ from typing import IO, Any, TypeVar
 
 from verifier.errors import SourceError
 from verifier.model import DeclaredFile, ModelRef, PinnedRevision
-from verifier.sources.interface import Measured
 
 log = logging.getLogger(__name__)
 
@@ -79,37 +77,22 @@ class _Oversize(OversizeError):
 
 
 class CappedWriter:
-    """A file-like sink that hashes bytes as they arrive and refuses any past `limit`."""
+    """A file-like sink that keeps the bytes as they arrive and refuses any past `limit`.
 
-    def __init__(
-        self,
-        sink: IO[bytes],
-        *,
-        limit: int,
-        on_bytes: Callable[[int], None],
-        git_sha1: bool = False,
-    ) -> None:
+    It hashes nothing: the landed file is hashed by the scan's one reader
+    (`verifier.hashing.HashingReader`), so the digests are of the bytes that were scanned.
+    """
+
+    def __init__(self, sink: IO[bytes], *, limit: int, on_bytes: Callable[[int], None]) -> None:
         self._sink = sink
         self._limit = limit
         self._on_bytes = on_bytes
-        self._git_sha1 = git_sha1
         self.written = 0
-        self._reset()
-
-    def _reset(self) -> None:
-        self._sha256 = hashlib.sha256()
-        self._git = hashlib.sha1(usedforsecurity=False) if self._git_sha1 else None
-        if self._git is not None:
-            # The declared size: a download of another size fails its size check anyway.
-            self._git.update(b"blob %d\0" % self._limit)
 
     def write(self, data: bytes) -> int:
         if self.written + len(data) > self._limit:
             raise _Oversize(f"more than the declared {self._limit} bytes were sent")
         self._sink.write(data)
-        self._sha256.update(data)
-        if self._git is not None:
-            self._git.update(data)
         self.written += len(data)
         self._on_bytes(len(data))
         return len(data)
@@ -118,21 +101,15 @@ class CappedWriter:
         return self.written
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        # The client rewinds only to restart a download the server would not resume: the
-        # digests restart too, over whatever is kept before `offset`.
-        self._on_bytes(-self.written)
-        self.written = 0
-        self._reset()
-        self._sink.seek(0)
-        keep = self._sink.read(offset) if offset > 0 and whence == 0 else b""
-        self._sink.seek(0)
-        self.write(keep)
+        # The client rewinds only to restart a download the server would not resume: what is
+        # kept before `offset` stays, the rest is written again.
+        keep = offset if whence == 0 else 0
+        keep = max(0, min(keep, self.written))
+        self._on_bytes(keep - self.written)
+        self._sink.seek(keep)
+        self._sink.truncate(keep)
+        self.written = keep
         return self.written
-
-    def result(self) -> Measured:
-        """The size received and its digests."""
-        git = self._git.hexdigest() if self._git is not None else None
-        return Measured(size=self.written, sha256=self._sha256.hexdigest(), git_sha1=git)
 
     def truncate(self, size: int | None = None) -> int:
         return self._sink.truncate(size)
@@ -141,20 +118,20 @@ class CappedWriter:
         self._sink.flush()
 
 
-def write_measured(
+def write_capped(
     sink: IO[bytes], declared: DeclaredFile, data: bytes, *, on_bytes: Callable[[int], None]
-) -> Measured:
-    """Write bytes already fetched (a side file) into `sink` as a download would: measured, capped.
+) -> int:
+    """Write bytes already fetched (a side file) into `sink` as a download would: capped.
 
     Raises:
         OversizeError: `data` is longer than the declared size.
     """
-    writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs)
+    writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
     try:
         writer.write(data)
     except _Oversize as exc:
         raise OversizeError(str(exc)) from None
-    return writer.result()
+    return writer.written
 
 
 class MissingEntryError(SourceError):
@@ -253,11 +230,11 @@ class HubClient:
         sink: IO[bytes],
         *,
         on_bytes: Callable[[int], None] = lambda _n: None,
-    ) -> Measured:
-        """Stream `declared` at the pinned commit into `sink`, hashing the bytes as they arrive.
+    ) -> int:
+        """Stream `declared` at the pinned commit into `sink`; return how many bytes arrived.
 
-        Never accepts more bytes than declared (the excess is refused, not stored). The git
-        blob SHA-1 is computed for files outside LFS (whose declared digest it is).
+        Never accepts more bytes than declared (the excess is refused, not stored). The bytes
+        are not hashed here: the scan's reader hashes the landed file, once.
 
         Raises:
             OversizeError: the server sent more than the declared size.
@@ -266,9 +243,7 @@ class HubClient:
         from huggingface_hub import constants, get_session, hf_raise_for_status
         from huggingface_hub.utils import build_hf_headers
 
-        writer = CappedWriter(
-            sink, limit=declared.size, on_bytes=on_bytes, git_sha1=not declared.lfs
-        )
+        writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
         headers = build_hf_headers(token=self.settings.token)
         url = self.file_url(pinned, declared.path)
 
@@ -290,9 +265,8 @@ class HubClient:
                 if writer.written and not (
                     response.status_code == 206 and resumed.startswith(f"bytes {writer.written}-")
                 ):
-                    writer.seek(0)  # the range was ignored: the file and its digests start again
-                    sink.truncate(0)
-                # Chunks as the network delivers them: what arrived is kept (and hashed) before
+                    writer.seek(0)  # the range was ignored: the file starts again
+                # Chunks as the network delivers them: what arrived is kept before
                 # a connection breaks, so a retry asks only for the rest.
                 for chunk in response.iter_bytes():
                     writer.write(chunk)
@@ -301,7 +275,7 @@ class HubClient:
             self._call(f"{pinned.repo_id}@{pinned.commit}: {declared.path}", attempt)
         except _Oversize as exc:
             raise OversizeError(str(exc)) from None
-        return writer.result()
+        return writer.written
 
     def served_commit(self, pinned: PinnedRevision, path: str) -> str | None:
         """The commit the Hub says it serves `path` from (`X-Repo-Commit` of a HEAD request).

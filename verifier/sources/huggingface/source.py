@@ -1,8 +1,9 @@
-"""The Hub behind the Source seam: pin once, download into quarantine hashing on arrival, settle.
+"""The Hub behind the Source seam: pin once, download into quarantine, settle after the scan.
 
 Files are fetched in parallel; each is handed to the scan as soon as it has landed, while the
-others are still downloading, so the read after landing overlaps the network. Only a file whose
-bytes match the declared digest leaves quarantine, for the content-addressed store.
+others are still downloading, so the one read (and hash) of each landed file overlaps the
+network. Only a file whose bytes match the declared digest leaves quarantine, for the
+content-addressed store.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from verifier.sources.huggingface.client import (
     HubModel,
     MissingEntryError,
     OversizeError,
-    write_measured,
+    write_capped,
 )
 from verifier.sources.huggingface.manifest import (
     check_file,
@@ -46,7 +47,6 @@ from verifier.sources.huggingface.metadata_only import metadata_result
 from verifier.sources.huggingface.provenance import build_provenance, hub_lineage, lineage_findings
 from verifier.sources.interface import (
     Arrival,
-    Measured,
     Progress,
     Ready,
     Refused,
@@ -74,10 +74,9 @@ def selected(path: str, *, include: Sequence[str], exclude: Sequence[str]) -> bo
 
 @dataclass(frozen=True)
 class HubArrival:
-    """A download landed in quarantine, its digests measured as the bytes arrived."""
+    """A download landed in quarantine, to be read (and hashed) once by the scan's reader."""
 
     entry: SnapshotFile
-    measured: Measured
     landed: Path
     quarantine: Quarantine
     #: The blob store shared with other hosts, where verified weights are put (None: none).
@@ -295,11 +294,11 @@ class HubSource:
         entry = SnapshotFile(declared.path, declared=declared)
         if self.blob_store is not None:
             landed = quarantine.path_for(declared.path)
-            # A blob another host verified: from the shared store, measured on arrival like a
-            # download and settled against the declared digest like one.
-            taken = take(self.blob_store, declared, landed, on_bytes=progress.advance)
-            if taken is not None:
-                return HubArrival(entry, taken, landed, quarantine, self.blob_store)
+            # A blob another host verified: from the shared store, checked against the declared
+            # digest as it is taken (other bytes fall back to the Hub), then read and settled
+            # like a download.
+            if take(self.blob_store, declared, landed, on_bytes=progress.advance):
+                return HubArrival(entry, landed, quarantine, self.blob_store)
         pinned = self.model.pinned
         try:
             served = self.client.served_commit(pinned, declared.path)
@@ -320,11 +319,9 @@ class HubSource:
         try:
             with open(landed, "x+b") as sink:
                 if side is not None:
-                    measured = write_measured(sink, declared, side, on_bytes=progress.advance)
+                    write_capped(sink, declared, side, on_bytes=progress.advance)
                 else:
-                    measured = self.client.download(
-                        pinned, declared, sink, on_bytes=progress.advance
-                    )
+                    self.client.download(pinned, declared, sink, on_bytes=progress.advance)
         except MissingEntryError:
             quarantine.discard(landed)
             return Refused(_missing(declared.path))
@@ -339,7 +336,7 @@ class HubSource:
                     evidence=f"declared {declared.size}",
                 )
             )
-        return HubArrival(entry, measured, landed, quarantine, self.blob_store)
+        return HubArrival(entry, landed, quarantine, self.blob_store)
 
 
 @dataclass
