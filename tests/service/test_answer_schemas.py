@@ -211,3 +211,23 @@ def test_the_scan_document_is_the_shipped_schema() -> None:
     refs = re.findall(r"'\$ref': '([^']+)'", repr(components))
     assert refs and all(ref.startswith("#/components/schemas/") for ref in refs), refs
     assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(components)
+
+
+def test_every_example_matches_its_schema(tmp_path: Path) -> None:
+    """The answers' examples in the document are answers the schema accepts."""
+    service, _ = start(f"sqlite:///{tmp_path / 'v.db'}")
+    document = create_app(service).openapi()
+    service.close()
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(
+        "urn:openapi", DRAFT202012.create_resource(document)
+    )
+    checked = []
+    for name, schema in document["components"]["schemas"].items():
+        for example in schema.get("examples", ()):
+            ref = {"$ref": f"urn:openapi#/components/schemas/{name}"}
+            validator = jsonschema.Draft202012Validator(ref, registry=registry)
+            errors = [f"{list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(example)]
+            assert not errors, (name, errors)
+            checked.append(name)
+    assert {"ScanAccepted", "ScanJobAnswer", "Inventory", "BlobsCollected"} <= set(checked)
+    assert len(checked) >= 14, checked

@@ -22,6 +22,7 @@ from verifier.service.answers import (
     NotificationLog,
     ScanAccepted,
     ScanJobAnswer,
+    add_examples,
     scan_document_components,
 )
 from verifier.service.bans import ban_routes
@@ -316,6 +317,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         if app.openapi_schema is None:
             schema = generate()
             schema["components"]["schemas"].update(scan_document_components())
+            add_examples(schema["components"]["schemas"])
             problems.document_problems(schema, PROBLEM_ROUTES)
         assert app.openapi_schema is not None
         return app.openapi_schema
