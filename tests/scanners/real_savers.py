@@ -1033,6 +1033,56 @@ for _label, _module in LIGHTNING_NAMESPACES.items():
     )
 
 
+#: Fabric under each name: (its package, Lightning's parsing module, Fabric's data module).
+FABRIC_NAMESPACES = {
+    "lightning-fabric": (
+        "lightning.fabric",
+        "lightning.pytorch.utilities.parsing",
+        "lightning.fabric.utilities.data",
+    ),
+    "lightning-fabric-standalone": (
+        "lightning_fabric",
+        "pytorch_lightning.utilities.parsing",
+        "lightning_fabric.utilities.data",
+    ),
+}
+
+
+def _fabric_builder(package: str, parsing: str, data: str) -> Builder:
+    def build(out: Path) -> None:
+        import argparse
+
+        fabric_module = pytest.importorskip(package)
+        attribute_dict = pytest.importorskip(parsing).AttributeDict
+        fabric_dict = pytest.importorskip(data).AttributeDict
+        fabric = fabric_module.Fabric(accelerator="cpu", devices=1)
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        model, optimizer = fabric.setup(model, optimizer)
+        for _ in range(2):
+            optimizer.zero_grad()
+            fabric.backward(model(torch.ones(2, 4)).sum())
+            optimizer.step()
+        # As Fabric's documentation saves a training state: an AttributeDict of the objects.
+        state = attribute_dict(
+            model=model,
+            optimizer=optimizer,
+            iteration=2,
+            hparams=attribute_dict(lr=0.1, args=argparse.Namespace(batch_size=2)),
+            loop=fabric_dict(epoch=0, seen=[attribute_dict(step=1)]),
+        )
+        fabric.save(out / "state.ckpt", state)
+
+    return build
+
+
+for _label, (_package, _parsing, _data) in FABRIC_NAMESPACES.items():
+    sample(f"{_label}-save", saver=f"{_package}.Fabric.save(AttributeDict state)")(
+        _fabric_builder(_package, _parsing, _data)
+    )
+
+
 def build(name: str, out: Path) -> Path:
     """Write sample `name` into a new folder `out/<name>` and return that folder."""
     folder = out / name

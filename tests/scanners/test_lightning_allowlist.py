@@ -1,5 +1,5 @@
 """What a Lightning checkpoint imports is what docs/scanners.md argues, checked against the
-installed Lightning.
+installed Lightning (verifier/scanners/lightning_globals.py).
 
 A `.ckpt` from `Trainer.fit` is `torch.save` of a dictionary: weights, optimizer and scheduler
 state dicts, loop progress, callback state, and the hyper-parameters `save_hyperparameters`
@@ -7,12 +7,16 @@ collected (as scripts write them, an `argparse.Namespace`). This test trains the
 sample in both package namespaces and compares the imports of every checkpoint with the list
 below (a global Lightning starts writing fails it: read it, argue it in the docs, add it), and
 checks the stdlib class the hyper-parameters bring (`argparse.Namespace`) the way the
-transformers test checks its classes.
+transformers test checks its classes. `Fabric.save` of the state Fabric's documentation builds
+keeps Lightning's `AttributeDict`: each listed path must name the installed class, a plain
+`dict` but for the attribute hooks argued (pinned by a digest of their syntax tree), which
+pickle writes without a BUILD.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import pickle
 import pickletools
 import zipfile
@@ -21,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from tests.scanners import real_savers
+from tests.scanners.test_transformers_allowlist import _digest
+from verifier.scanners.lightning_globals import ATTRIBUTE_DICTS, LIGHTNING_GLOBALS
 from verifier.scanners.pickle_globals import GlobalClass, classify
 
 _HOOKS = ("__new__", "__reduce__", "__reduce_ex__", "__setstate__", "__getattr__")
@@ -32,6 +38,15 @@ TRAINER_CHECKPOINT_IMPORTS = {
     "argparse.Namespace",
     "collections.OrderedDict",
     "pathlib.PurePosixPath",
+    "torch.FloatStorage",
+    "torch._utils._rebuild_tensor_v2",
+}
+
+
+#: What `Fabric.save` adds for the state of the real-saver sample: both AttributeDicts.
+FABRIC_STATE_IMPORTS = {
+    "argparse.Namespace",
+    "collections.OrderedDict",
     "torch.FloatStorage",
     "torch._utils._rebuild_tensor_v2",
 }
@@ -81,3 +96,63 @@ def test_argparse_namespace_is_rebuilt_without_calling_anything() -> None:
 @pytest.mark.parametrize("full", ["argparse.ArgumentParser", "argparse.FileType", "argparse._sys"])
 def test_the_rest_of_argparse_stays_flagged(full: str) -> None:
     assert classify(*full.rsplit(".", 1)) is not GlobalClass.SAFE
+
+
+def _ckpt_imports(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        (data,) = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+        return _imports(archive.read(data))
+
+
+@pytest.mark.parametrize("label", sorted(real_savers.FABRIC_NAMESPACES))
+def test_a_fabric_state_imports_only_what_is_argued(tmp_path: Path, label: str) -> None:
+    folder = real_savers.build(f"{label}-save", tmp_path)
+    _, parsing, data = real_savers.FABRIC_NAMESPACES[label]
+    expected = FABRIC_STATE_IMPORTS | {f"{parsing}.AttributeDict", f"{data}.AttributeDict"}
+    assert _ckpt_imports(folder / "state.ckpt") == expected
+    assert expected - FABRIC_STATE_IMPORTS <= ATTRIBUTE_DICTS
+
+
+def _resolve(full: str) -> type:
+    module, name = full.rsplit(".", 1)
+    found = getattr(importlib.import_module(module), name)
+    assert isinstance(found, type)
+    return found
+
+
+#: The hooks AttributeDict defines over `dict`, each argued in docs/scanners.md.
+_ARGUED_HOOKS = {"__getattr__", "__setattr__", "__delattr__", "__repr__"}
+
+
+@pytest.mark.parametrize("full", sorted(LIGHTNING_GLOBALS))
+def test_an_attribute_dict_is_a_dict_with_the_hooks_argued(full: str) -> None:
+    cls = _resolve(full)
+    assert f"{cls.__module__}.{cls.__qualname__}" == full
+    assert classify(*full.rsplit(".", 1)) is GlobalClass.SAFE
+    assert issubclass(cls, dict) and cls.__new__ is dict.__new__ and cls.__init__ is dict.__init__
+    own = {
+        name
+        for klass in cls.__mro__[: cls.__mro__.index(dict)]
+        for name in vars(klass)
+        if name.startswith("__") and callable(vars(klass)[name])
+    }
+    assert own == _ARGUED_HOOKS, full
+    # Pickle writes it as NEWOBJ (or copyreg._reconstructor) and SETITEMS: never a BUILD.
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        written = pickle.dumps(cls(a=1, b=cls(c=2)), protocol=protocol)
+        assert "BUILD" not in {op.name for op, _, _ in pickletools.genops(written)}
+
+
+@pytest.mark.parametrize(
+    "module", ["lightning.fabric.utilities.data", "lightning_fabric.utilities.data"]
+)
+def test_the_attribute_hooks_argued_are_unchanged(module: str) -> None:
+    cls = importlib.import_module(module).AttributeDict
+    digests = {
+        name: _digest(getattr(cls, name)) for name in ("__getattr__", "__setattr__", "__delattr__")
+    }
+    assert digests == {
+        "__getattr__": "dd8c8857abc6a181",
+        "__setattr__": "ba4f6441351681ab",
+        "__delattr__": "26b005ef9b335b1f",
+    }, "AttributeDict changed: re-read it, re-argue docs/scanners.md, update the digests"

@@ -40,6 +40,11 @@ def test_the_corpus_covers_what_the_issue_names() -> None:
     for label in real_savers.KERAS_SUFFIXES.values():
         assert f"keras-functional-adam-{label}" in names
     assert "transformers-trainer-checkpoint" in names
+    assert "transformers-seq2seq-trainer-checkpoint" in names
+    for label in real_savers.LIGHTNING_NAMESPACES:
+        assert f"{label}-trainer-checkpoint" in names
+    for label in real_savers.FABRIC_NAMESPACES:
+        assert f"{label}-save" in names
 
 
 def test_the_trainer_sample_is_a_whole_checkpoint(tmp_path: Path) -> None:

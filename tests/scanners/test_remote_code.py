@@ -97,7 +97,12 @@ def test_clean_python_and_string_mentions_are_not_dangerous(tmp_path: Path) -> N
     source = CLEAN + "DOC = 'never call os.system or eval here'\nmodel.eval()\nself.exec = 1\n"
     decision, found = _scan(_write(tmp_path / "m", {"modeling_x.py": source}))
     assert decision is Decision.ALLOW
-    assert sorted(c for c, _ in found) == ["REMOTE-CODE-IMPORTS", "REMOTE-CODE-PYTHON-FILE"]
+    # `import torch` opens with INST to a pickle loader: the import it would try is reported.
+    assert sorted(c for c, _ in found) == [
+        "PICKLE-IMPORT-IN-TEXT",
+        "REMOTE-CODE-IMPORTS",
+        "REMOTE-CODE-PYTHON-FILE",
+    ]
 
 
 @pytest.mark.parametrize(

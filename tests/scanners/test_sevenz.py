@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import lzma
 import pickle
 import struct
 import sys
@@ -92,15 +93,100 @@ def test_nesting_past_the_depth_limit_is_not_opened() -> None:
     assert "nested" in findings[0].message
 
 
-def test_traversal_and_absolute_names_are_findings(marker_dir: Path) -> None:
+def test_traversal_and_absolute_names_are_findings_and_their_content_is_scanned(
+    marker_dir: Path,
+) -> None:
+    """Issue 12: the member's content is what extracting it writes, so it is scanned too."""
     data = _seven_zip(
         {"xx/evil.pkl": payload(marker_dir), "ok.txt": b"fine", "xabs": b"y"},
         rename={"xx/evil.pkl": "../evil.pkl", "xabs": "/abs"},
     )
-    assert _codes(_scan(data)) == [
+    found = _scan(data)
+    assert _codes(found) == [
         ("ARCHIVE-PATH-TRAVERSAL", "../evil.pkl"),
         ("ARCHIVE-PATH-TRAVERSAL", "/abs"),
+        ("PICKLE-DANGEROUS-GLOBAL", "../evil.pkl"),
     ]
+    assert found[-1].evidence == "os.system"
+
+
+def test_an_escaping_name_that_collides_with_its_alias_is_still_scanned(
+    marker_dir: Path,
+) -> None:
+    data = _seven_zip(
+        {"xx/evil.pkl": payload(marker_dir), "verifier-escaping-member-0": b"plain"},
+        rename={"xx/evil.pkl": "../evil.pkl"},
+    )
+    codes = _codes(_scan(data))
+    assert ("PICKLE-DANGEROUS-GLOBAL", "../evil.pkl") in codes
+
+
+def _with_lzma1_dictionary(size: int) -> bytes:
+    """A 7z archive (unencoded header) whose LZMA coder declares a `size`-byte dictionary.
+
+    Written by py7zr with a small dictionary, then the coder's properties rewritten and the
+    header CRCs recomputed: what a hostile tool writes.
+    """
+    buffer = io.BytesIO()
+    filters = [{"id": lzma.FILTER_LZMA1, "dict_size": 1 << 16}]
+    with py7zr.SevenZipFile(buffer, "w", filters=filters) as archive:
+        archive.set_encoded_header_mode(False)
+        archive.writestr(b"hello" * 100, "a.txt")
+    raw = bytearray(buffer.getvalue())
+    coder = b"\x23\x03\x01\x01\x05"  # simple coder, 3-byte id LZMA, 5 property bytes
+    at = raw.index(coder) + len(coder) + 1
+    assert int.from_bytes(raw[at : at + 4], "little") == 1 << 16
+    raw[at : at + 4] = size.to_bytes(4, "little")
+    offset, length = struct.unpack_from("<QQ", raw, 12)
+    struct.pack_into("<I", raw, 28, zlib.crc32(raw[32 + offset : 32 + offset + length]))
+    struct.pack_into("<I", raw, 8, zlib.crc32(raw[12:32]))
+    return bytes(raw)
+
+
+def _with_encoded_header_dictionary(bits: int) -> bytes:
+    """A 7z archive whose encoded header's LZMA2 coder declares dictionary code `bits`."""
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.writestr(b"hello", "a.txt")
+    raw = bytearray(buffer.getvalue())
+    offset, length = struct.unpack_from("<QQ", raw, 12)
+    header = 32 + offset
+    assert raw[header] == 0x17
+    coder = b"\x21\x21\x01"  # simple coder, 1-byte id LZMA2, 1 property byte
+    at = raw.index(coder, header) + len(coder)
+    raw[at] = bits
+    struct.pack_into("<I", raw, 28, zlib.crc32(raw[header : header + length]))
+    struct.pack_into("<I", raw, 8, zlib.crc32(raw[12:32]))
+    return bytes(raw)
+
+
+def test_a_member_coder_declaring_a_huge_dictionary_is_refused_before_inflating() -> None:
+    assert [f.code for f in _scan(_with_lzma1_dictionary(1 << 20))] == []  # the control
+    findings = _scan(_with_lzma1_dictionary(0xFFFFFFFF))
+    assert [f.code for f in findings] == ["ARCHIVE-BOMB"]
+    assert "dictionary" in findings[0].message and "refused" in findings[0].message
+
+
+def test_an_encoded_header_declaring_a_huge_dictionary_is_refused_before_py7zr_decodes_it() -> None:
+    assert _scan(_with_encoded_header_dictionary(16)) == []  # 1 MiB: the control
+    findings = _scan(_with_encoded_header_dictionary(40))  # 4 GiB - 1
+    assert [f.code for f in findings] == ["ARCHIVE-BOMB"]
+    assert "encoded header" in findings[0].message
+
+
+def test_coder_memory_reads_each_coder_as_its_decoder_does() -> None:
+    assert sevenz.coder_memory(b"\x03\x01\x01", b"\x5d\x00\x00\x01\x00") == 1 << 16
+    assert sevenz.coder_memory(b"\x21", bytes([16])) == 1 << 20
+    assert sevenz.coder_memory(b"\x21", bytes([17])) == 3 << 19
+    assert sevenz.coder_memory(b"\x21", bytes([40])) == 0xFFFFFFFF
+    assert sevenz.coder_memory(b"\x03\x04\x01", b"\x06\x00\x00\x00\x40") == 1 << 30
+    assert sevenz.coder_memory(b"\x04\x01\x08", None) == 0  # deflate
+    for bits in range(41):  # LZMA2's table, as liblzma reads it
+        filters = [
+            {"id": lzma.FILTER_LZMA2, "dict_size": sevenz.coder_memory(b"\x21", bytes([bits]))}
+        ]
+        props = lzma._encode_filter_properties(filters[0])  # type: ignore[attr-defined]
+        assert props[0] == bits
 
 
 def test_a_symlink_out_is_a_traversal_and_one_inside_is_not(tmp_path: Path) -> None:

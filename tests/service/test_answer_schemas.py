@@ -150,6 +150,11 @@ def test_every_success_answer_matches_its_documented_schema(
     call("GET", "/api/v1/waivers")
     approval = call("POST", "/api/v1/approvals", json={"target": clean})
     assert approval["files"] > 0
+    ended = call("POST", "/api/v1/waivers/evil-reviewed/revoke", json={"reason": "not fixed"})
+    assert ended["affected"]
+    assert call("POST", "/api/v1/tokens", json={"name": "ci", "role": "viewer"})["secret"]
+    assert call("GET", "/api/v1/tokens")["tokens"]
+    assert call("POST", "/api/v1/tokens/ci/revoke")["revoked_at"] is not None
 
     ban = {"kind": "model", "value": clean.removeprefix("hf://"), "reason": "a front"}
     added = call("POST", "/api/v1/bans", json=ban)

@@ -42,10 +42,16 @@ ROUTES = [
     # Waivers: the body's expiry is past, refused after authorising (nothing is recorded).
     ("POST", "/api/v1/waivers", "waiver", Role.APPROVER),
     ("GET", "/api/v1/waivers", None, Role.VIEWER),
+    # No such waiver was recorded: refused after authorising.
+    ("POST", "/api/v1/waivers/no-such/revoke", {"reason": "r"}, Role.APPROVER),
+    # Tokens: a name the service refuses, and a token that does not exist.
+    ("POST", "/api/v1/tokens", {"name": "Not A Name", "role": "viewer"}, Role.ADMIN),
+    ("GET", "/api/v1/tokens", None, Role.ADMIN),
+    ("POST", "/api/v1/tokens/no-such/revoke", None, Role.ADMIN),
     # Approvals: this server has no approval key, refused after authorising.
     ("POST", "/api/v1/approvals", {"target": f"hf://acme/tiny@{COMMIT}"}, Role.APPROVER),
-    # Blob collection: a dry run of an empty folder.
-    ("POST", "/api/v1/blobs/gc", {"older_than": "7d"}, Role.ADMIN),
+    # Blob collection: a grace period under 1h, refused after authorising (nothing deleted).
+    ("POST", "/api/v1/blobs/gc", {"older_than": "5m", "delete": True}, Role.ADMIN),
 ]
 PAST_WAIVER = {
     "id": "w",
@@ -161,7 +167,11 @@ def test_every_route_for_every_role(
         assert response.status_code == 403
         assert f"needs {needed.value}" in response.json()["detail"]
         return
-    refused = {Role.SCANNER: 422, Role.APPROVER: 404 if "lift" in path else 422}
+    refused = {
+        Role.SCANNER: 422,
+        Role.APPROVER: 404 if path.endswith(("/lift", "/revoke")) else 422,
+        Role.ADMIN: 404 if path.endswith("/revoke") else 422 if body is not None else 200,
+    }
     expected = refused.get(needed, 200)
     if path == "/api/v1/approvals":
         expected = 409  # authorised, and this server has no approval key
@@ -386,9 +396,12 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/watches",
         "/api/v1/hooks/huggingface",
         "/api/v1/waivers",
+        "/api/v1/waivers/{waiver_id}/revoke",
         "/api/v1/approvals",
         "/api/v1/notifications",
         "/api/v1/blobs/gc",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{name}/revoke",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from tests.service.conftest import Api
 from verifier.cli import cli
 from verifier.service.model import AuditAction, Role
 from verifier.service.tokens import TOKEN_PREFIX, token_digest
@@ -95,3 +96,37 @@ def test_names_are_never_reused(sqlite_url: str) -> None:
 def test_roles_are_ordered() -> None:
     assert Role.ADMIN.allows(Role.VIEWER) and Role.SCANNER.allows(Role.SCANNER)
     assert not Role.VIEWER.allows(Role.SCANNER) and not Role.SCANNER.allows(Role.APPROVER)
+
+
+def test_tokens_over_http(api: Api) -> None:
+    created = api.call("POST", "/api/v1/tokens", json={"name": "ci-main", "role": "scanner"})
+    assert created.status_code == 201, created.text
+    assert created.headers["cache-control"] == "no-store"
+    secret = created.json()["secret"]
+    assert secret.startswith("vrf_") and created.json()["token"]["role"] == "scanner"
+    assert created.json()["token"]["created_by"] == "token:admin-token"
+    # The new token reads (scanner includes viewer) but does not manage tokens.
+    as_new = {"Authorization": f"Bearer {secret}"}
+    assert api.call("GET", "/api/v1/waivers", role=None, headers=as_new).status_code == 200
+    assert api.call("GET", "/api/v1/tokens", role=None, headers=as_new).status_code == 403
+    listed = api.call("GET", "/api/v1/tokens")
+    assert "ci-main" in {t["name"] for t in listed.json()["tokens"]}
+    assert secret not in listed.text  # never a secret again
+    assert token_digest(secret) not in listed.text
+
+    again = api.call("POST", "/api/v1/tokens", json={"name": "ci-main", "role": "viewer"})
+    assert again.status_code == 409 and "never reused" in again.json()["detail"]
+    bad = api.call("POST", "/api/v1/tokens", json={"name": "CI Main", "role": "viewer"})
+    assert bad.status_code == 422
+    assert api.call("POST", "/api/v1/tokens", json={"name": "x", "role": "root"}).status_code == 422
+
+    revoked = api.call("POST", "/api/v1/tokens/ci-main/revoke")
+    assert revoked.status_code == 200 and revoked.json()["revoked_by"] == "token:admin-token"
+    assert api.call("GET", "/api/v1/waivers", role=None, headers=as_new).status_code == 401
+    twice = api.call("POST", "/api/v1/tokens/ci-main/revoke")
+    assert twice.status_code == 409
+    assert api.call("POST", "/api/v1/tokens/nobody/revoke").status_code == 404
+
+    events = api.call("GET", "/api/v1/audit").json()["events"]
+    mine = [(e["action"], e["actor"]) for e in events if e["subject"] == "ci-main"]
+    assert mine == [("token.revoked", "token:admin-token"), ("token.created", "token:admin-token")]

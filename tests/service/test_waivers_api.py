@@ -227,3 +227,69 @@ def test_a_server_without_an_approval_key_refuses_approvals(api: Api) -> None:
     )
     assert response.status_code == 409
     assert "--approval-key" in response.json()["detail"]
+
+
+def test_a_waiver_revoked_over_http_ends_at_once(
+    api: Api, hub: HubEmulator, marker_dir: Path
+) -> None:
+    subject, _ = _denied(api, hub, marker_dir)
+    before = api.call("GET", f"/api/v1/decision?target={subject}").json()
+    denying = [r["rule_id"] for r in before["reasons"] if r["effect"] == "deny"]
+    ids = [f"evil-{i}" for i in range(len(denying))]
+    for waiver_id, rule in zip(ids, denying, strict=True):
+        body = _waiver(subject, rule, waiver_id)
+        assert api.call("POST", "/api/v1/waivers", role=Role.APPROVER, json=body).status_code == 201
+    assert api.call("GET", f"/api/v1/decision?target={subject}").json()["decision"] == "allow"
+
+    # Revoking one waiver of those that turned the decision turns it back, with its cause.
+    reason = {"reason": "the pickle is still there"}
+    revoked = api.call("POST", f"/api/v1/waivers/{ids[0]}/revoke", role=Role.APPROVER, json=reason)
+    assert revoked.status_code == 200, revoked.text
+    answer = revoked.json()
+    assert answer["waiver"]["id"] == ids[0] and answer["reason"] == reason["reason"]
+    assert answer["revoked_by"] == "token:approver-token"
+    assert {(a["subject"], a["decision"], a["cause"]) for a in answer["affected"]} == {
+        (subject, "deny", "waiver")
+    }
+    after = api.call("GET", f"/api/v1/decision?target={subject}").json()
+    assert after["decision"] == "deny" and after["policy_digest"] == answer["policy_digest"]
+    assert ids[0] not in {w["id"] for w in api.call("GET", "/api/v1/waivers").json()["waivers"]}
+
+    # Every waiver revoked: the policy is the one before any waiver, here and on a second server.
+    for waiver_id in ids[1:]:
+        done = api.call(
+            "POST", f"/api/v1/waivers/{waiver_id}/revoke", role=Role.APPROVER, json=reason
+        )
+        assert done.status_code == 200, done.text
+    final = api.call("GET", f"/api/v1/decision?target={subject}").json()
+    assert final["policy_digest"] == before["policy_digest"] and final["decision"] == "deny"
+    other = Service(api.service.config)
+    assert other.policies.current(other.store).digest == before["policy_digest"]
+    other.close()
+
+    events = api.call("GET", "/api/v1/audit", role=Role.VIEWER).json()["events"]
+    ended = [e for e in events if e["action"] == "waiver.revoked"]
+    assert sorted(e["detail"]["waiver"] for e in ended) == sorted(ids)
+    assert {(e["actor"], e["subject"], e["detail"]["reason"]) for e in ended} == {
+        ("token:approver-token", subject, reason["reason"])
+    }
+
+    # Once: a second revocation, an unknown id and the same id again are refused.
+    again = api.call("POST", f"/api/v1/waivers/{ids[0]}/revoke", role=Role.APPROVER, json=reason)
+    assert again.status_code == 409 and "revoked already" in again.json()["detail"]
+    unknown = api.call("POST", "/api/v1/waivers/no-such/revoke", role=Role.APPROVER, json=reason)
+    assert unknown.status_code == 404 and "policy file" in unknown.json()["detail"]
+    body = _waiver(subject, denying[0], ids[0])
+    assert api.call("POST", "/api/v1/waivers", role=Role.APPROVER, json=body).status_code == 409
+
+
+def test_a_revocation_needs_a_reason(api: Api) -> None:
+    rule = load_policy(default_policy_path()).rules[0].id
+    body = _waiver(f"hf://acme/evil@{'0' * 40}", rule)
+    assert api.call("POST", "/api/v1/waivers", role=Role.APPROVER, json=body).status_code == 201
+    for bad in ({}, {"reason": ""}, {"reason": "x", "by": "me"}):
+        response = api.call(
+            "POST", f"/api/v1/waivers/{body['id']}/revoke", role=Role.APPROVER, json=bad
+        )
+        assert response.status_code == 422, response.text
+    assert [w["id"] for w in api.call("GET", "/api/v1/waivers").json()["waivers"]] == [body["id"]]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from verifier.blobs.interface import BlobListing, BlobStoreError, StoredBlob
+from verifier.blobs.interface import BlobListing, BlobStore, BlobStoreError, StoredBlob
 from verifier.errors import UsageError
 
 #: How long a blob is kept after it was stored or used, unless told otherwise.
@@ -147,6 +147,17 @@ class Collection:
             )
         found += [f"  error: {failure}" for failure in self.failures]
         return found
+
+
+def listing_of(store: BlobStore) -> BlobListing:
+    """The shared store as something `collect` can list and delete from.
+
+    Raises:
+        UsageError: This kind of store cannot be listed.
+    """
+    if not isinstance(store, BlobListing):
+        raise UsageError(f"blob store {store.url} cannot be listed: nothing to collect there")
+    return store
 
 
 def parse_duration(text: str) -> timedelta:

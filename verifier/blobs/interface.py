@@ -4,7 +4,8 @@ Every host keeps the blobs it verified in its own content-addressed folder under
 `VERIFIER_HOME` (`blobs/sha256/<2 hex>/<sha256>`, `verifier.sources.quarantine`). A shared store
 (S3 or any S3-compatible service) is a second place: a host puts each blob it verified there,
 and takes a blob from there before asking the Hub for it. A store is never trusted: every byte
-taken from it is hashed on arrival and kept only when it matches the digest the Hub declares.
+taken from it is hashed once it has landed and kept only when it matches the digest the Hub
+declares.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from verifier.errors import VerifierError
 
@@ -43,6 +44,7 @@ class StoredBlob:
     stored_at: datetime
 
 
+@runtime_checkable
 class BlobListing(Protocol):
     """Blobs that can be listed and deleted (what `verifier blobs gc` needs of a store)."""
 
@@ -67,8 +69,12 @@ class BlobListing(Protocol):
         ...
 
 
-class BlobStore(BlobListing, Protocol):
-    """A shared store of verified blobs, by SHA-256 (hex)."""
+class BlobStore(Protocol):
+    """A shared store of verified blobs, by SHA-256 (hex). The stores `verifier blobs gc`
+    collects are also a `BlobListing` (S3 is)."""
+
+    #: Where it is, for messages (`s3://bucket/prefix`).
+    url: str
 
     def has(self, sha256: str) -> bool:
         """Whether the store holds a blob under this digest.

@@ -6,22 +6,23 @@ and reference fingerprints from the store; the result is the verified lineage an
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from verifier.lineage.compare import LineageMatch, PreparedPairs, compare, pair
+from verifier.lineage.compare import SCREEN_PASS, LineageMatch, compare, screen
 from verifier.lineage.fingerprint import Fingerprint
 
 NEAR_IDENTICAL = 0.9995
 """Unit score at or above which two models' weights are treated as the same weights."""
 
 RELATED_TESTS = 8
-"""Recorded models (neither registered bases nor declared) given the full permutation test:
-those with the highest observed scores.
+"""Recorded models (neither registered bases nor declared) given the full permutation test at
+most: those that passed the screening with the highest excess.
 
-Every comparable reference gets the observed score (one product per matrix); registered bases
-and declared bases always get the full test against the null (twenty times the work), other
-recorded models only when they are among the strongest (docs/lineage.md).
+Every comparable reference is screened (`compare.screen`: a small random sample against three
+shuffles of it); those that pass get the full test against the null, registered and declared
+bases always, other recorded models only when they are among the strongest (docs/lineage.md).
 """
 
 
@@ -95,6 +96,7 @@ def attribute(
     repo_id: str,
     declared: Sequence[str],
     references: Iterable[Reference],
+    seed: int | None = None,
 ) -> Attribution:
     """Compare a candidate with the references and weigh it against the declaration.
 
@@ -102,40 +104,38 @@ def attribute(
     match with another recorded model is `related` (two fine-tunes of one base match each
     other; neither is the other's base). References of the same repository (other commits of
     the model itself) are skipped.
+
+    `seed` draws the samples every comparison scores; by default a fresh secret per call, so an
+    adversary cannot know which matrices and units will be compared (docs/lineage.md).
     """
+    import numpy as np
+
+    rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
     declared_set = {d.lower() for d in declared}
-    scored: list[tuple[float, int, Reference]] = []
-    # Bases always get the full test: their prepared pairs are kept for it (a few MiB each).
-    prepared: dict[int, PreparedPairs] = {}
+    screened: list[tuple[float, int, Reference]] = []
     for index, reference in enumerate(references):
-        key = reference.repo_id.lower()
-        if key == repo_id.lower():
+        if reference.repo_id.lower() == repo_id.lower():
             continue
-        pairs = pair(candidate, reference.fingerprint)
-        if pairs is None:
-            continue
-        scored.append((pairs.score(), index, reference))
-        if reference.registered_base or key in declared_set:
-            prepared[index] = pairs
-    scored.sort(key=lambda item: (-item[0], item[1]))
+        excess = screen(candidate, reference.fingerprint, rng=rng)
+        if excess is not None:
+            screened.append((excess, index, reference))
+    screened.sort(key=lambda item: (-item[0], item[1]))
     verified: list[VerifiedBase] = []
     related: list[VerifiedBase] = []
     checked_declared: dict[str, bool] = {}
     others = 0
-    for observed, index, reference in scored:
+    for excess, _, reference in screened:
         key = reference.repo_id.lower()
         is_base = reference.registered_base or key in declared_set
-        if not is_base:
-            others += 1
-            if others > RELATED_TESTS:
-                continue
-        match = compare(
-            candidate, reference.fingerprint, pairs=prepared.pop(index, None), observed=observed
-        )
+        derived = False
+        if excess >= SCREEN_PASS and (is_base or others < RELATED_TESTS):
+            others += not is_base
+            match = compare(candidate, reference.fingerprint, seed=int(rng.integers(1 << 62)))
+            derived = match.derived
+            if derived:
+                (verified if is_base else related).append(VerifiedBase(reference, match))
         if key in declared_set:
-            checked_declared[key] = checked_declared.get(key, False) or match.derived
-        if match.derived:
-            (verified if is_base else related).append(VerifiedBase(reference, match))
+            checked_declared[key] = checked_declared.get(key, False) or derived
     verified.sort(key=lambda v: v.match.z, reverse=True)
     related.sort(key=lambda v: v.match.z, reverse=True)
     undeclared = tuple(v for v in verified if v.reference.repo_id.lower() not in declared_set)
@@ -149,5 +149,5 @@ def attribute(
         undeclared_bases=undeclared,
         mismatched_declared=mismatched,
         unverifiable_declared=unverifiable,
-        compared=len(scored),
+        compared=len(screened),
     )

@@ -13,6 +13,11 @@ real correspondence while keeping each model's own structure, so the shuffled sc
 null distribution of "unrelated weights of this shape". The result reports the observed score,
 that null's mean and spread, the z-score and a one-sided p-value from a normal approximation of
 the null (an empirical p-value cannot go below 1/(permutations+1)).
+
+Both statistics are means, so a random sample of matrices and of the candidate's units
+estimates them without bias. `screen` scores a small sample against three shuffles to set
+aside unrelated references cheaply; `compare` runs the full test on a bounded sample. Which
+matrices and units are drawn comes from a seed that a scan keeps secret (`attribution.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from verifier.lineage.fingerprint import Fingerprint, canonical_name
+from verifier.lineage.fingerprint import Fingerprint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +38,26 @@ PERMUTATIONS = 19
 EARLY_DRAWS = 4
 """Shuffles after which a reference scoring less than half the margin above every one of
 them stops (it cannot be attributed; the null reported then has these draws only)."""
+
+TEST_MATRICES = 32
+"""Shared matrices scored in the full test at most (a secret random sample past it)."""
+
+TEST_UNITS = 64
+"""Candidate units scored per matrix in the full test at most (a secret random sample past it;
+the reference keeps every unit it recorded, so each sampled unit can find its counterpart)."""
+
+SCREEN_MATRICES = 16
+"""Shared matrices a screening scores at most (`screen`)."""
+
+SCREEN_UNITS = 32
+"""Candidate units per matrix a screening scores at most."""
+
+SCREEN_DRAWS = 3
+"""Anchor shuffles a screening scores its sample against."""
+
+SCREEN_PASS = 0.05
+"""Excess over the highest screening shuffle below which a reference cannot be a base: half the
+margin a base needs (`VERIFIED_MARGIN`)."""
 
 MIN_SHARED_ANCHORS = 16
 """Fewer shared anchor tokens than this: the models are not comparable."""
@@ -120,28 +145,54 @@ def _gram_correlation(
 class PreparedPairs:
     """The matrices two fingerprints share, stacked for batched products.
 
-    `ref` and `cand` are (matrices, anchors, units) float32 arrays of centred, unit-norm
-    profiles over the shared anchors; matrices with fewer units are padded with zero columns,
-    and `mask` marks the candidate's real units.
+    `ref` is a (matrices, anchors, reference units) and `cand` a (matrices, anchors, candidate
+    units) float32 array of centred, unit-norm profiles over the shared anchors; matrices with
+    fewer units are padded with zero columns, and `mask` marks the candidate's real units.
+
+    With `rng`, only a random sample is stacked: at most `matrices` of the shared matrices and
+    at most `units` of the candidate's units in each (the reference keeps all of its units, so
+    each sampled unit can still find its counterpart). A sample's score estimates the full one
+    without bias: it is a mean over matrices and units, and which ones enter it is drawn from
+    `rng`, a per-scan secret in a scan (`attribution.py`).
     """
 
-    def __init__(self, candidate: Fingerprint, reference: Fingerprint) -> None:
+    def __init__(
+        self,
+        candidate: Fingerprint,
+        reference: Fingerprint,
+        *,
+        rng: np.random.Generator | None = None,
+        matrices: int | None = None,
+        units: int | None = None,
+    ) -> None:
         import numpy as np
 
         ia, ib = _shared(reference, candidate)
         self.ia, self.ib = ia, ib
-        by_name = {canonical_name(m.name): m for m in reference.matrices}
+        by_name = reference.by_canonical_name
         pairs = [
             (by_name[name].profiles, m.profiles)
-            for m in candidate.matrices
-            if (name := canonical_name(m.name)) in by_name
+            for name, m in candidate.by_canonical_name.items()
+            if name in by_name
         ]
+        if rng is not None and matrices is not None and len(pairs) > matrices:
+            keep = np.sort(rng.choice(len(pairs), size=matrices, replace=False))
+            pairs = [pairs[i] for i in keep]
+        if rng is not None and units is not None:
+            pairs = [
+                (r, c[:, np.sort(rng.choice(c.shape[1], size=units, replace=False))])
+                if c.shape[1] > units
+                else (r, c)
+                for r, c in pairs
+            ]
         self.count = len(pairs)
-        width = max((max(r.shape[1], c.shape[1]) for r, c in pairs), default=0)
-        self.ref = np.zeros((len(pairs), len(ia), width), dtype=np.float32)
-        self.cand = np.zeros((len(pairs), len(ia), width), dtype=np.float32)
-        self.mask = np.zeros((len(pairs), width), dtype=bool)
+        ref_width = max((r.shape[1] for r, _ in pairs), default=0)
+        cand_width = max((c.shape[1] for _, c in pairs), default=0)
+        self.ref = np.zeros((len(pairs), len(ia), ref_width), dtype=np.float32)
+        self.cand = np.zeros((len(pairs), len(ia), cand_width), dtype=np.float32)
+        self.mask = np.zeros((len(pairs), cand_width), dtype=bool)
         for k, (r, c) in enumerate(pairs):
+            # Recorded profiles are float16: converted here, for the matrices used only.
             self.ref[k, :, : r.shape[1]] = r[ia]
             self.cand[k, :, : c.shape[1]] = c[ib]
             self.mask[k, : c.shape[1]] = True
@@ -162,29 +213,38 @@ class PreparedPairs:
         return float(best.mean())
 
 
-def pair(candidate: Fingerprint, reference: Fingerprint) -> PreparedPairs | None:
-    """The two fingerprints' shared matrices, ready to score; None when they do not compare.
-
-    `quick_score` and `compare` both take it, so a reference that gets the quick score and then
-    the full test is prepared once.
-    """
-    if candidate.version != reference.version or candidate.hidden_size != reference.hidden_size:
-        return None
-    pairs = PreparedPairs(candidate, reference)
-    if len(pairs.ia) < MIN_SHARED_ANCHORS or pairs.count == 0:
-        return None
-    return pairs
+def _not_comparable(candidate: Fingerprint, reference: Fingerprint) -> str:
+    """Why the two fingerprints cannot be compared at all, or empty."""
+    if candidate.version != reference.version:
+        return "fingerprint versions differ"
+    if candidate.hidden_size != reference.hidden_size:
+        return "hidden sizes differ"
+    if len(set(candidate.anchor_ids) & set(reference.anchor_ids)) < MIN_SHARED_ANCHORS:
+        return "too few shared anchor tokens"
+    return ""
 
 
-def quick_score(
-    candidate: Fingerprint, reference: Fingerprint, *, pairs: PreparedPairs | None = None
+def screen(
+    candidate: Fingerprint, reference: Fingerprint, *, rng: np.random.Generator
 ) -> float | None:
-    """The observed unit score alone (no null): None when the two do not compare.
+    """A cheap first look: how far a small random sample scores above its own shuffles.
 
-    Used to choose which references get the full permutation test (`attribution.py`).
+    Scores at most `SCREEN_MATRICES` shared matrices and `SCREEN_UNITS` candidate units in each,
+    against `SCREEN_DRAWS` anchor shuffles of that sample, and returns the observed score minus
+    the highest shuffled one (None when the two do not compare). A reference below
+    `SCREEN_PASS` cannot be a base (`attribution.py` gives it no full test): unrelated weights
+    score at the level of their shuffles, bases far above (docs/lineage.md gives both).
     """
-    pairs = pairs or pair(candidate, reference)
-    return None if pairs is None else pairs.score()
+    if _not_comparable(candidate, reference):
+        return None
+    pairs = PreparedPairs(
+        candidate, reference, rng=rng, matrices=SCREEN_MATRICES, units=SCREEN_UNITS
+    )
+    if pairs.count == 0:
+        return None
+    observed = pairs.score()
+    shuffled = max(pairs.score(rng.permutation(len(pairs.ia))) for _ in range(SCREEN_DRAWS))
+    return observed - shuffled
 
 
 def compare(
@@ -192,28 +252,28 @@ def compare(
     reference: Fingerprint,
     *,
     permutations: int = PERMUTATIONS,
-    seed: int = 0,
-    pairs: PreparedPairs | None = None,
-    observed: float | None = None,
+    seed: int | None = None,
+    matrices: int | None = TEST_MATRICES,
+    units: int | None = TEST_UNITS,
 ) -> LineageMatch:
     """Compare a candidate's fingerprint with a reference's (pure; deterministic for a seed).
 
-    `pairs` and `observed` are what `pair` and `quick_score` already gave for these two.
+    The test scores a random sample of at most `matrices` shared matrices and `units` candidate
+    units in each (None: all), drawn with `seed` like the anchor shuffles; a scan passes a
+    per-scan secret (`attribution.py`), so which weights are compared cannot be known in advance.
+    With no seed, the draw is from the operating system's entropy.
     """
     import numpy as np
 
-    if candidate.version != reference.version:
-        return LineageMatch(False, "fingerprint versions differ")
-    if candidate.hidden_size != reference.hidden_size:
-        return LineageMatch(False, "hidden sizes differ")
-    pairs = pairs or PreparedPairs(candidate, reference)
+    reason = _not_comparable(candidate, reference)
+    if reason:
+        return LineageMatch(False, reason)
+    rng = np.random.default_rng(seed)
+    pairs = PreparedPairs(candidate, reference, rng=rng, matrices=matrices, units=units)
     ia, ib = pairs.ia, pairs.ib
-    if len(ia) < MIN_SHARED_ANCHORS:
-        return LineageMatch(False, "too few shared anchor tokens")
     if pairs.count == 0:
         return LineageMatch(False, "no matrix in common")
-    observed = pairs.score() if observed is None else observed
-    rng = np.random.default_rng(seed)
+    observed = pairs.score()
     draws: list[float] = []
     for _ in range(permutations):
         draws.append(pairs.score(rng.permutation(len(ia))))

@@ -13,7 +13,8 @@ from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.keras import config_findings as keras_config_findings
 from verifier.scanners.keras import looks_like_keras_config
 from verifier.scanners.remote_code import carries_code, config_findings, scan_text
-from verifier.scanners.sniff import executable_kind
+from verifier.scanners.sniff import HEAD_SIZE, executable_kind, text_pickle_import
+from verifier.scanners.streams import PrefixedStream
 
 JSON_CAP = MODEL_CONFIG.max_bytes
 """Largest JSON file parsed, in bytes; larger ones are a blocking finding instead."""
@@ -115,12 +116,43 @@ class PassiveScanner(Scanner):
         polyglot = list(polyglot_zip(stream, ctx)) if ctx.format is not FileFormat.EMPTY else []
         if polyglot:
             return iter(polyglot)
-        if ctx.format is FileFormat.TEXT and is_root(ctx.path, "README.md"):
+        if ctx.format is not FileFormat.TEXT:
+            return iter(())
+        # Read in place where the stream can (a file); a decoded member's bytes are read on.
+        head = stream.read_at(0, HEAD_SIZE)
+        if not head and stream.size:
+            head = stream.read(HEAD_SIZE)
+            stream = PrefixedStream(head, stream)
+        imported = _pickle_import(head, stream.size, ctx)
+        if is_root(ctx.path, "README.md"):
             ctx.note("card", card_facts(bytes(_read_at_most(stream, CARD_CAP))))
-        elif ctx.format is FileFormat.TEXT:
-            # Python sources and Jinja templates are text that loaders execute.
-            return scan_text(stream, ctx)
-        return iter(())
+            return iter(imported)
+        # Python sources and Jinja templates are text that loaders execute.
+        return iter([*imported, *scan_text(stream, ctx)])
+
+
+def _pickle_import(head: bytes, size: int, ctx: ScanContext) -> list[Finding]:
+    """PICKLE-IMPORT-IN-TEXT when a pickle loader given this text would import a module first.
+
+    Whatever the loader would try to import is reported: `pickle.load` on `cat` / `dog` runs
+    `import at`, which runs code when an `at.py` is on `sys.path`. Text has no call the
+    unpicklers reach (else it is a pickle), so the import is all they do: info, not blocking.
+    """
+    found = text_pickle_import(head, size)
+    if found is None:
+        return []
+    module, name = found
+    return [
+        ctx.finding(
+            "PICKLE-IMPORT-IN-TEXT",
+            Severity.INFO,
+            f"a pickle loader given this text would import module {module!r} before it "
+            "fails; that runs code only if a file of that name is on sys.path (such as a "
+            "`.py` file the repository ships, reported as remote code)",
+            offset=0,
+            evidence=f"{module}.{name}",
+        )
+    ]
 
 
 class UnknownFormatScanner(Scanner):

@@ -14,6 +14,11 @@ SCAN_FLOOR = 4 << 30
 SCAN_RATIO = 32
 
 
+#: Largest dictionary (LZMA, LZMA2, xz) or model (PPMd) a decoder may allocate. The decoders
+#: allocate what a header declares before they inflate a byte; 7-Zip's and xz's strongest
+#: presets use 64 MiB, 7-Zip's largest choice 1.5 GiB (past this cap: refused, ARCHIVE-BOMB).
+MAX_DICTIONARY = 1 << 30
+
 #: The rule, as findings state it.
 RULE = (
     f"a file may decompress max({FILE_FLOOR >> 30} GiB, {FILE_RATIO} times its size), a scan "

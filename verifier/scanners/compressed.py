@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
-from verifier.scanners.members import MAX_DEPTH, register_member_scanner, scan_member
+from verifier.scanners.members import nesting_refusal, register_member_scanner, scan_member
 from verifier.scanners.raw_pickle import raw_pickle_reading
 from verifier.scanners.sniff import (
     HEAD_SIZE,
@@ -71,13 +71,9 @@ def scan_compressed(
             evidence="lz4",
         )
         return
-    if depth + 1 > MAX_DEPTH:
-        yield ctx.finding(
-            "ARCHIVE-BOMB",
-            Severity.HIGH,
-            f"containers nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
-            member=where,
-        )
+    refusal = nesting_refusal(ctx, member=where, depth=depth)
+    if refusal is not None:
+        yield refusal
         return
     cap = min(MAX_DECOMPRESSED, max(MIN_CAP, MAX_RATIO * (source.size - source.tell())))
     if kind == "zfile":  # joblib's legacy z-file: a length header, then one zlib stream

@@ -12,7 +12,7 @@ import posixpath
 import re
 from collections.abc import Callable, Iterator
 
-from verifier.model import FileFormat, Finding
+from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import PickleReader, ScanContext, ScanStream
 from verifier.scanners.registry import load_scanner_module, scanner_class
 
@@ -31,6 +31,22 @@ MEMBER_SCANNERS: dict[FileFormat, MemberScanner] = {}
 def register_member_scanner(fmt: FileFormat, scan: MemberScanner) -> None:
     """Make containers scan members of format `fmt` with `scan`."""
     MEMBER_SCANNERS[fmt] = scan
+
+
+def nesting_refusal(ctx: ScanContext, *, member: str, depth: int) -> Finding | None:
+    """ARCHIVE-BOMB when opening a container found at `depth` would nest past MAX_DEPTH.
+
+    The one refusal every container (zip, tar, 7z, compressed stream) makes before opening a
+    container it holds; None when it may be opened.
+    """
+    if depth + 1 <= MAX_DEPTH:
+        return None
+    return ctx.finding(
+        "ARCHIVE-BOMB",
+        Severity.HIGH,
+        f"containers nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
+        member=member,
+    )
 
 
 def scan_member(

@@ -58,6 +58,7 @@ def pickle_findings(
                 evidence=full,
             )
     rejected = list(_argument_findings(analysis, ctx, member=member))
+    rejected += _state_call_findings(analysis, ctx, member=member)
     yield from rejected
     for offset in analysis.unresolved[:1]:
         yield ctx.finding(
@@ -118,6 +119,25 @@ def _argument_findings(
             member=member,
             offset=offset,
             evidence=callee,
+        )
+
+
+def _state_call_findings(
+    analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
+) -> Iterator[Finding]:
+    """Opcodes that would call what the pickle put on an object (pickle_state.py)."""
+    seen: set[str] = set()
+    for problem, offset in analysis.state_calls:
+        if problem in seen:
+            continue
+        seen.add(problem)
+        yield ctx.finding(
+            "PICKLE-STATE-CALL",
+            Severity.CRITICAL,
+            f"pickle makes the unpickler call a value it chose, out of the scanner's sight: "
+            f"{problem}",
+            member=member,
+            offset=offset,
         )
 
 

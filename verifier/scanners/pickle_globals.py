@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 
+from verifier.scanners.lightning_globals import LIGHTNING_GLOBALS
 from verifier.scanners.sklearn_globals import SKLEARN_GLOBALS
 from verifier.scanners.transformers_globals import TRANSFORMERS_TRAINING_GLOBALS
 
@@ -297,6 +298,9 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         # transformers' TrainingArguments as every Trainer checkpoint pickles it
         # (training_args.bin), argued in transformers_globals.py and docs/scanners.md.
         *TRANSFORMERS_TRAINING_GLOBALS,
+        # Lightning's AttributeDict, contained by the walk (pickle_state.py), argued in
+        # lightning_globals.py and docs/scanners.md.
+        *LIGHTNING_GLOBALS,
     ]
 )
 

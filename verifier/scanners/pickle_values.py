@@ -43,6 +43,8 @@ class Called:
     callee: object
     args: object
     state: object = None
+    #: Whether a BUILD reached it (a second one may call what the first set).
+    built: bool = False
 
 
 @dataclass(eq=False)

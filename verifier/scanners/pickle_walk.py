@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from verifier.scanners.interface import ScanStream
 from verifier.scanners.pickle_args import int_argument, long_argument
 from verifier.scanners.pickle_calls import CallModel, model_call
+from verifier.scanners.pickle_state import build_problem, call_problem, lookup_problem
 from verifier.scanners.pickle_values import (
     MARK,
     OTHER,
@@ -96,6 +97,9 @@ class PickleAnalysis:
     opaque_nested: list[int] = field(default_factory=list)
     # (callee, why, offset): calls that hand arguments to a callable the walk cannot read.
     argument_problems: list[tuple[str, str, int]] = field(default_factory=list)
+    # (why, offset): BUILD, APPEND(S), ADDITEMS or a call that may call a value of the pickle
+    # through an attribute it gave an object (pickle_state.py).
+    state_calls: list[tuple[str, int]] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -376,7 +380,10 @@ class Walker:
         elif name in ("LIST", "FROZENSET"):
             self._pop_to_mark()
             self._push(OTHER)
-        elif name in ("APPENDS", "ADDITEMS", "POP_MARK"):
+        elif name in ("APPENDS", "ADDITEMS"):
+            self._pop_to_mark()
+            self._state_call(lookup_problem(self._top(), name), offset)
+        elif name == "POP_MARK":
             self._pop_to_mark()
         elif name == "SETITEMS":
             items = self._pop_to_mark()
@@ -389,7 +396,10 @@ class Walker:
             target = self._top()
             if isinstance(target, Dict):
                 target.set(key, value)
-        elif name in ("APPEND", "POP"):
+        elif name == "APPEND":
+            self._pop()
+            self._state_call(lookup_problem(self._top(), name), offset)
+        elif name == "POP":
             self._pop()
         elif name == "DUP":
             self._push(self._top())
@@ -410,7 +420,12 @@ class Walker:
         self.analysis.imports.append((module, name, offset))
         return Global(module, name)
 
+    def _state_call(self, problem: str | None, offset: int) -> None:
+        if problem is not None:
+            self.analysis.state_calls.append((problem, offset))
+
     def _call(self, callee: object, args: object, offset: int, *, depth: int = 0) -> object:
+        self._state_call(call_problem(callee, args), offset)
         if isinstance(callee, Global) and callee.full in NESTED_LOADERS:
             self._nested(args, offset)
         if isinstance(callee, Global):
@@ -450,9 +465,11 @@ class Walker:
 
     def _build(self, state: object, offset: int) -> None:
         target = self._top()
+        self._state_call(build_problem(target, state), offset)
         if not isinstance(target, Called):
             return
         target.state = state
+        target.built = True
         if self.joblib and _is_joblib_wrapper(target):
             self._joblib_array(state)
 

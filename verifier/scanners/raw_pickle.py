@@ -90,8 +90,11 @@ class _Window:
         return got if len(got) == want else None
 
 
-class _Stack:
-    """Item count (over the whole stack), mark positions and whether anything was memoised."""
+class StackModel:
+    """Item count (over the whole stack), mark positions and whether anything was memoised.
+
+    `apply` errs one way: it names an error only where both CPython unpicklers raise.
+    """
 
     def __init__(self) -> None:
         self.items = 0
@@ -154,7 +157,7 @@ def raw_pickle_reading(
         `stops=True` only when both unpicklers raise before any import, call or result.
     """
     data = _Window(head, size, read_at)
-    stack = _Stack()
+    stack = StackModel()
     pos = 0
     for _ in range(MAX_OPS):
         if pos >= size:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from verifier.model import FileFormat, Finding, Severity
-from verifier.scanners.budget import RULE, DecompressionBudget
+from verifier.scanners.budget import MAX_DICTIONARY, RULE, DecompressionBudget
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.members import (
-    MAX_DEPTH,
     escapes,
     link_escapes,
+    nesting_refusal,
     register_member_scanner,
     scan_member,
 )
@@ -96,6 +96,8 @@ class _Entry:
     size: int
     is_directory: bool
     is_symlink: bool
+    #: The name py7zr is asked to extract: `name`, or an alias for a name that escapes.
+    key: str
 
 
 def py7zr_available() -> bool:
@@ -175,7 +177,8 @@ def _scan_spooled(
     member = prefix.removesuffix("!") or None
     refused = _header_refusal(spool, size)
     if refused is not None:
-        yield ctx.finding("ARCHIVE-UNSCANNABLE", Severity.HIGH, refused, member=member)
+        code, message = refused
+        yield ctx.finding(code, Severity.HIGH, message, member=member)
         return
     budget = ctx.budget or DecompressionBudget.for_file(size)
     errors = _read_errors()
@@ -215,17 +218,119 @@ def _scan_spooled(
     yield from findings
 
 
-def _header_refusal(spool: IO[bytes], size: int) -> str | None:
-    """Why the start header is refused before py7zr reads the header it points at."""
+def _header_refusal(spool: IO[bytes], size: int) -> tuple[str, str] | None:
+    """The finding code and message refusing the header before py7zr reads it, or None."""
     start = os.pread(spool.fileno(), _START_HEADER, 0)
+    unscannable = "ARCHIVE-UNSCANNABLE"
     if len(start) < _START_HEADER:
-        return "7z archive is truncated: its start header is incomplete"
+        return unscannable, "7z archive is truncated: its start header is incomplete"
     offset, length = struct.unpack_from("<QQ", start, 12)
     if length > MAX_HEADER:
-        return f"7z archive header of {length} bytes is larger than the {MAX_HEADER >> 20} MiB read"
+        return (
+            unscannable,
+            f"7z archive header of {length} bytes is larger than the {MAX_HEADER >> 20} MiB read",
+        )
     if _START_HEADER + offset + length > size:
-        return "7z archive is truncated: its header lies beyond the end of the file"
+        return unscannable, "7z archive is truncated: its header lies beyond the end of the file"
+    header = os.pread(spool.fileno(), length, _START_HEADER + offset)
+    return _encoded_header_refusal(spool, header)
+
+
+#: 7z coder ids (py7zr.properties.CompressionMethod) whose decoders allocate what they declare.
+_LZMA, _LZMA2, _PPMD = b"\x03\x01\x01", b"\x21", b"\x03\x04\x01"
+_AES = b"\x06\xf1\x07\x01"
+_ENCODED_HEADER = 0x17
+
+
+def coder_memory(method: bytes, properties: bytes | None) -> int:
+    """The bytes a 7z coder's decoder allocates before it inflates anything, from its properties.
+
+    LZMA: a dictionary of the size in properties 1-4; LZMA2: the size coded in its one
+    property byte (40 is 4 GiB - 1, past 40 liblzma refuses: counted as 4 GiB); PPMd: a model
+    of the size in properties 1-4. Other coders (deflate, bzip2, BCJ, AES) use small fixed
+    amounts: 0.
+    """
+    props = properties or b""
+    if method in (_LZMA, _PPMD):
+        return int.from_bytes(props[1:5], "little")
+    if method == _LZMA2 and props:
+        bits = props[0] & 0x3F
+        if bits >= 40:
+            return 0xFFFFFFFF if bits == 40 else 1 << 32
+        return (2 | (bits & 1)) << (bits // 2 + 11)
+    return 0
+
+
+def _coders_refusal(folders: Any, where: str) -> str | None:
+    """Why coders that declare more memory than MAX_DICTIONARY are refused, or None."""
+    for folder in folders or ():
+        for coder in folder.coders:
+            need = coder_memory(bytes(coder["method"]), coder.get("properties"))
+            if need > MAX_DICTIONARY:
+                return (
+                    f"a 7z coder of the {where} (method {bytes(coder['method']).hex()}) declares "
+                    f"a {need}-byte dictionary, more than the {MAX_DICTIONARY >> 20} MiB a "
+                    "decoder may allocate; refused before anything was decompressed"
+                )
     return None
+
+
+def _encoded_header_refusal(spool: IO[bytes], header: bytes) -> tuple[str, str] | None:
+    """Checks on a header that is itself compressed, before py7zr decodes it.
+
+    py7zr decodes an encoded header while it opens the archive, so its coders are checked here,
+    from the raw bytes. 7-Zip and py7zr encode a header once, with one LZMA or LZMA2 coder (and
+    AES when it is encrypted); its first decoded byte tells whether it is encoded again, and such
+    a header, whose inner coders could only be seen after decoding, is refused.
+    """
+    from py7zr.archiveinfo import HeaderStreamsInfo
+
+    if header[:1] != bytes([_ENCODED_HEADER]):
+        return None
+    try:
+        streams = HeaderStreamsInfo.retrieve(io.BytesIO(header[1:]))
+        folders = streams.unpackinfo.folders
+        packpos, packsize = streams.packinfo.packpos, streams.packinfo.packsizes[0]
+    except _read_errors():
+        return None  # py7zr parses it again and reports what is wrong
+    refused = _coders_refusal(folders, "encoded header")
+    if refused is not None:
+        return "ARCHIVE-BOMB", refused
+    if len(folders) != 1:
+        return None  # py7zr reads one folder of a header and says what is wrong with more
+    coders = folders[0].coders
+    if any(bytes(c["method"]) == _AES for c in coders):
+        return None  # encrypted: py7zr asks for a password, reported as such
+    unscannable = "ARCHIVE-UNSCANNABLE"
+    if len(coders) != 1 or bytes(coders[0]["method"]) not in (_LZMA, _LZMA2):
+        return unscannable, "7z archive header is encoded with coders 7-Zip never uses there"
+    packed = os.pread(spool.fileno(), min(packsize, 1 << 16), _START_HEADER + packpos)
+    if _first_decoded_byte(coders[0], packed) == _ENCODED_HEADER:
+        return unscannable, "7z archive header is encoded twice (7-Zip encodes it once)"
+    return None
+
+
+def _first_decoded_byte(coder: dict[str, Any], packed: bytes) -> int | None:
+    """The first byte one LZMA or LZMA2 coder (already checked against the cap) decodes."""
+    props = coder.get("properties") or b"\0"
+    if bytes(coder["method"]) == _LZMA2:
+        filters = [{"id": lzma.FILTER_LZMA2, "dict_size": coder_memory(_LZMA2, props)}]
+    else:
+        lc_lp_pb = props[0]
+        filters = [
+            {
+                "id": lzma.FILTER_LZMA1,
+                "dict_size": max(4096, coder_memory(_LZMA, props)),
+                "lc": lc_lp_pb % 9,
+                "lp": lc_lp_pb // 9 % 5,
+                "pb": lc_lp_pb // 45,
+            }
+        ]
+    try:
+        out = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters).decompress(packed, 1)
+    except (lzma.LZMAError, ValueError):
+        return None  # py7zr fails on it too, and says so
+    return out[0] if out else None
 
 
 def _encrypted(ctx: ScanContext, member: str | None, what: str) -> Finding:
@@ -253,10 +358,7 @@ def _scan_archive(
     Findings go to `sink` as they are made, so those made before py7zr fails are kept.
     """
     member = prefix.removesuffix("!") or None
-    entries = [
-        _Entry(str(f.filename), int(f.uncompressed or 0), bool(f.is_directory), bool(f.is_symlink))
-        for f in archive.list()
-    ]
+    entries = _entries(archive)
     if len(entries) > MAX_MEMBERS:
         sink.append(
             ctx.finding(
@@ -268,7 +370,12 @@ def _scan_archive(
         )
         return
     sink.extend(_name_findings(ctx, entries, prefix=prefix))
-    wanted = [e for e in entries if not e.is_directory and not escapes(e.name)]
+    streams = getattr(archive.header, "main_streams", None)
+    refused = _coders_refusal(streams.unpackinfo.folders if streams else (), "archive's members")
+    if refused is not None:
+        sink.append(ctx.finding("ARCHIVE-BOMB", Severity.HIGH, refused, member=member))
+        return
+    wanted = [e for e in entries if not e.is_directory]
     over = _over_budget(ctx, wanted, budget, member=member)
     if over is not None:  # refused before anything is inflated
         sink.append(over)
@@ -279,10 +386,36 @@ def _scan_archive(
         ctx, budget, _output_names(entries, wanted), sink, prefix=prefix, depth=depth
     )
     try:
-        archive.extract(targets=[e.name for e in wanted], factory=factory)
+        archive.extract(targets=[e.key for e in wanted], factory=factory)
     finally:
         for writer in factory.writers:  # those py7zr abandoned on an error
             writer.file.close()
+
+
+def _entries(archive: Any) -> list[_Entry]:
+    """The archive's entries; one whose name escapes the folder is renamed to an alias.
+
+    py7zr refuses to hand such a name even to a writer factory (which writes nothing to disk),
+    but the member's content is what anyone who extracts it gets, so it is scanned too, under
+    the alias, and reported under its own name. The rename goes through the entry's properties
+    (`ArchiveFile.file_properties()`, the dict py7zr reads the name from).
+    """
+    files = list(archive.files)
+    names = {str(f.filename) for f in files}
+    entries: list[_Entry] = []
+    for index, f in enumerate(files):
+        name = str(f.filename)
+        key = name
+        if escapes(name) and not f.is_directory:
+            key = f"verifier-escaping-member-{index}"
+            while key in names:
+                key += "_"
+            names.add(key)
+            f.file_properties()["filename"] = key
+        entries.append(
+            _Entry(name, int(f.uncompressed or 0), bool(f.is_directory), bool(f.is_symlink), key)
+        )
+    return entries
 
 
 def _name_findings(ctx: ScanContext, entries: list[_Entry], *, prefix: str) -> Iterator[Finding]:
@@ -291,8 +424,8 @@ def _name_findings(ctx: ScanContext, entries: list[_Entry], *, prefix: str) -> I
             yield ctx.finding(
                 "ARCHIVE-PATH-TRAVERSAL",
                 Severity.HIGH,
-                f"7z member name {entry.name!r} would be extracted outside the folder; it was "
-                "not extracted",
+                f"7z member name {entry.name!r} would be extracted outside the folder; its "
+                "content is scanned all the same",
                 member=prefix + entry.name,
                 evidence=entry.name,
             )
@@ -331,16 +464,16 @@ def _output_names(entries: list[_Entry], wanted: list[_Entry]) -> dict[str, list
     name gets `_0`, `_1`, ... appended; the name is then cleaned of `.` parts. Names that end
     up the same keep every entry, so a link among them is still checked as a link.
     """
-    targets = {e.name for e in wanted}
+    targets = {e.key for e in wanted}
     seen: dict[str, int] = {}
     out: dict[str, list[_Entry]] = {}
     for entry in entries:
-        if entry.name not in targets:
+        if entry.key not in targets:
             continue
-        name = entry.name
+        name = entry.key
         if name in seen:
-            name = f"{entry.name}_{seen[entry.name]}"
-            seen[entry.name] += 1
+            name = f"{entry.key}_{seen[entry.key]}"
+            seen[entry.key] += 1
         else:
             seen[name] = 0
         if not entry.is_directory:
@@ -362,7 +495,9 @@ def _writer_factory(
 
     class MemberWriter(Py7zIO):
         def __init__(self, name: str, entries: list[_Entry]) -> None:
-            self.name = name
+            # An escaping member is extracted under its alias, reported under its name.
+            aliased = len(entries) == 1 and entries[0].key != entries[0].name
+            self.name = entries[0].name if aliased else name
             # None of ours (never expected): read both as a link and as content, fail closed.
             self.links = [e for e in entries if e.is_symlink] if entries else None
             self.is_content = not entries or any(not e.is_symlink for e in entries)
@@ -449,13 +584,9 @@ def _scan_7z_member(
     if kind != "7z":
         yield _unopenable(ctx, kind or "archive", member=member)
         return
-    if depth + 1 > MAX_DEPTH:
-        yield ctx.finding(
-            "ARCHIVE-BOMB",
-            Severity.HIGH,
-            f"containers nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
-            member=member,
-        )
+    refusal = nesting_refusal(ctx, member=member, depth=depth)
+    if refusal is not None:
+        yield refusal
         return
     yield from scan_7z(stream, ctx, prefix=member + "!", depth=depth + 1)
 

@@ -18,6 +18,8 @@ from verifier.scanners.pickle_args import (
     long_argument,
 )
 from verifier.scanners.pickle_globals import GlobalClass, classify
+from verifier.scanners.raw_pickle import StackModel
+from verifier.scanners.streams import LZMA_MEMLIMIT, memory_limited
 
 HEAD_SIZE = 65536  # leading bytes `identify` expects (the whole file when smaller)
 
@@ -219,11 +221,13 @@ def zfile_data_start(head: bytes) -> int | None:
 
 
 def _lzma_alone(head: bytes) -> bool:
-    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMLIMIT)
     try:
         out = decoder.decompress(head[:4096], 256)
-    except lzma.LZMAError:
-        return False
+    except lzma.LZMAError as exc:
+        # A header declaring a dictionary past the cap is an lzma stream, refused as a bomb
+        # when it is read (nothing is allocated here).
+        return memory_limited(exc)
     return len(out) >= 2
 
 
@@ -340,6 +344,10 @@ class _Walk:
     ops: int
     at: int  # offset of the opcode the walk ended on
     ran_code: bool  # an import followed by a call: an unpickler would already have run code
+    #: The first module and name an unpickler would look up (`find_class`), if any.
+    first_import: tuple[str, str] | None = None
+    #: No opcode walked makes both unpicklers raise (raw_pickle's stack model).
+    sound: bool = True
 
 
 # First opcodes of real protocol 0/1 pickles; text rarely begins with these and survives a walk.
@@ -367,6 +375,11 @@ def _pickle_evidence(head: bytes, size: int, *, header_end: int | None) -> _Pick
     (`N.` or `(.` in the length bytes would otherwise make a valid model a pickle).
     """
     walk = _walk_pickle(head, size)
+    if not walk.sound and not walk.ran_code:
+        # Both unpicklers raise at an opcode before anything ran (INST with no MARK, a stack
+        # underflow): the bytes after it are never read, however well they walk. What such
+        # bytes import on the way is reported with the text (`text_pickle_import`).
+        return _PickleEvidence.NONE
     first = head[0]
     complete = walk.end is _WalkEnd.STOP and walk.ops >= 2 and walk.at >= (header_end or 0)
     if first in _PUSH_STARTS and (walk.ran_code or complete):
@@ -390,48 +403,78 @@ def _walk_pickle(head: bytes, size: int) -> _Walk:
     Arguments are checked here rather than by pickletools' readers, which call
     codecs.escape_decode and so emit DeprecationWarning on hostile bytes. The walk stops at
     the first opcode past _PICKLE_WALK_LIMIT, but that opcode's argument may use the head.
+    A call counts only when raw_pickle's stack model (which names an error only where both
+    unpicklers raise) finds its operands, and no opcode before it made the unpicklers stop:
+    `import x` / `import y` / `import z` is three INSTs with no MARK, so no call, however
+    importable the names.
     """
     pos = ops = 0
-    imported = ran_code = marked = False
+    imported = ran_code = False
+    first_import: tuple[str, str] | None = None
+    stack, live = StackModel(), True
     more = size > len(head)
     while True:
         if pos >= len(head) or pos >= _PICKLE_WALK_LIMIT:
-            ran_out = more or pos < len(head)
-            return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, pos, ran_code)
+            end = _WalkEnd.RAN_OUT if more or pos < len(head) else _WalkEnd.ERROR
+            return _Walk(end, ops, pos, ran_code, first_import, live)
         opcode = _OPCODES.get(head[pos])
         if opcode is None:
-            return _Walk(_WalkEnd.ERROR, ops, pos, ran_code)
+            return _Walk(_WalkEnd.ERROR, ops, pos, ran_code, first_import, live)
         arg = opcode.arg
-        after = pos + 1 if arg is None else _argument_end(head, pos + 1, arg, size)
+        after = pos + 1 if arg is None else _argument_end(head, pos + 1, opcode, size)
         if after is None or after > len(head):
-            ran_out = after is not None and more
-            return _Walk(_WalkEnd.RAN_OUT if ran_out else _WalkEnd.ERROR, ops, pos, ran_code)
+            end = _WalkEnd.RAN_OUT if after is not None and more else _WalkEnd.ERROR
+            return _Walk(end, ops, pos, ran_code, first_import, live)
         ops += 1
+        if live and first_import is None and opcode.name in ("GLOBAL", "INST"):
+            first_import = _import_names(head[pos:after])
+        live = live and stack.apply(opcode, head[pos + 1 : pos + 2] or b"\0") is None
+        call = live and opcode.name in _CALLS
         # Importing runs the module's code: a dangerous module is enough, with no call after.
         # INST imports and calls in one opcode: after a MARK, the call happens even when the
         # bytes that follow are no pickle (the unpicklers fail only after it).
-        ran_code = ran_code or (imported and opcode.name in _CALLS)
-        ran_code = ran_code or (marked and opcode.name == "INST")
-        marked = marked or opcode.name == "MARK"
+        ran_code = ran_code or (call and (imported or opcode.name == "INST"))
         ran_code = ran_code or (opcode.name in ("GLOBAL", "INST") and _dangerous(head[pos:after]))
         imported = imported or opcode.name in _IMPORTS
         if opcode.name == "STOP":
-            return _Walk(_WalkEnd.STOP, ops, pos, ran_code)
+            return _Walk(_WalkEnd.STOP, ops, pos, ran_code, first_import, live)
         pos = after
 
 
+def text_pickle_import(head: bytes, size: int) -> tuple[str, str] | None:
+    """The module and name an unpickler would import from bytes identified as text, if any.
+
+    `cat` / `dog` is `GLOBAL at dog` to `pickle.load`, which imports `at` before it fails:
+    harmless unless a file the import system finds by that name (`at.py`, `po#six.py`) is on
+    `sys.path`. Text whose walk reaches a call is a pickle (`identify`) and never gets here.
+    """
+    return _walk_pickle(head, size).first_import
+
+
+def _import_names(op: bytes) -> tuple[str, str]:
+    """The module and name of a GLOBAL or INST opcode (with its two lines), for a report."""
+    module, _, name = op[1:].partition(b"\n")
+    return module.decode("utf-8", "replace"), name.removesuffix(b"\n").decode("utf-8", "replace")
+
+
 def _dangerous(op: bytes) -> bool:
-    """Whether a GLOBAL or INST opcode (with its two lines) names a dangerous callable."""
+    """Whether a GLOBAL or INST opcode (with its two lines) names a dangerous callable.
+
+    Only dotted identifiers can: every module and attribute the classification knows is one,
+    and a line of prose (`mport numpy as np` / `from scipy.signal import x`) names no module
+    that exists, whatever words it holds.
+    """
     module, _, name = op[1:].partition(b"\n")
     name = name[:-1]  # its newline, or at the end of the file the byte read as one
     text = (module.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
-    return classify(*text) is GlobalClass.DANGEROUS
+    dotted = all(part.isidentifier() for value in text for part in value.split("."))
+    return dotted and classify(*text) is GlobalClass.DANGEROUS
 
 
-def _argument_end(
-    head: bytes, at: int, arg: pickletools.ArgumentDescriptor, size: int
-) -> int | None:
+def _argument_end(head: bytes, at: int, opcode: pickletools.OpcodeInfo, size: int) -> int | None:
     """Offset just past an argument; past len(head) if it runs off the end; None if invalid."""
+    arg = opcode.arg
+    assert arg is not None
     if arg.n >= 0:
         return at + arg.n
     prefix = _LENGTH_PREFIX.get(arg.n)
@@ -443,20 +486,27 @@ def _argument_end(
         end = at + prefix + length
         return end if length >= 0 and end <= size else None
     end = at
-    for _ in range(2 if arg.name == "stringnl_noescape_pair" else 1):
+    pair = arg.name == "stringnl_noescape_pair"
+    for kind in _line_kinds(opcode.name) if pair else (arg.name,):
         newline = head.find(b"\n", end)
         if newline < 0 and len(head) >= size and end < len(head):
             # The last line of the file: pickle._Unpickler (joblib's) reads the rest as the
             # line and drops its last byte as if it were the newline (the C one refuses).
-            return len(head) if _valid_line(arg.name, head[end:-1]) else None
+            # Its next readline gives b"", an empty name: the import is still made.
+            return len(head) if _valid_line(kind, head[end:-1]) else None
         if newline < 0:
             # The line runs past the head: valid as far as it goes means "ran out", since an
             # unpickler reads lines of any length (64 KiB of spaces before an INT's digits).
-            return len(head) + 1 if _valid_line_prefix(arg.name, head[end:]) else None
-        if not _valid_line(arg.name, head[end:newline]):
+            return len(head) + 1 if _valid_line_prefix(kind, head[end:]) else None
+        if not _valid_line(kind, head[end:newline]):
             return None
         end = newline + 1
     return end
+
+
+def _line_kinds(opcode: str) -> tuple[str, str]:
+    """The two lines of GLOBAL (UTF-8 in both unpicklers) or INST (ASCII in both)."""
+    return (f"{opcode}-module", f"{opcode}-name")
 
 
 _NUMERIC_KINDS = frozenset({"decimalnl_short", "decimalnl_long", "floatnl"})
@@ -468,31 +518,36 @@ def _valid_line_prefix(kind: str, cut: bytes) -> bool:
         return NUMERIC_PREFIX.fullmatch(cut) is not None
     if kind == "stringnl":
         return cut[:1] in (b"'", b'"')
-    if kind == "stringnl_noescape_pair":
-        return _global_part(cut.split(b"\n", 1)[0], cut=True)
+    if kind in _IMPORT_LINES:
+        return _import_line(kind, cut, cut=True)
     if kind == "stringnl_noescape":
         return cut.isascii()
     return True  # UNICODE: raw-unicode-escape decodes almost anything
 
 
-def _global_part(value: bytes, *, cut: bool = False) -> bool:
-    """A module or attribute name as GLOBAL/INST give it: prose or JSON is no importable name.
+_IMPORT_LINES = frozenset({"GLOBAL-module", "GLOBAL-name", "INST-module", "INST-name"})
 
-    `cut`: the name runs past the head, so a multi-byte character may be cut at its end.
+
+def _import_line(kind: str, value: bytes, *, cut: bool = False) -> bool:
+    """Whether an unpickler would go on to import with this GLOBAL or INST line.
+
+    The loader's rule, not Python's identifier rule: both unpicklers decode the lines (GLOBAL
+    as UTF-8, INST as ASCII) and hand them to `__import__`, which searches `sys.path` for
+    nearly any module name. A marker-only oracle (docs/scanners.md) ran `po#six.py`, `a b.py`,
+    `a\\b.py`, `-dash.py`, `1num.py` for such names, `.py` for `.` and `..`, `x.py` for `.x`,
+    and `a/b.py` from a zip on `sys.path` for `a/b`. Only an empty module name is refused
+    before any import (`ValueError` in Python; the C unpickler wants a non-empty line). The
+    name may be empty: `pickle._Unpickler` imports before `getattr` fails.
+    `cut`: the line runs past the head, so a multi-byte character may be cut at its end.
     """
-    text = None
-    for trim in range(4 if cut else 1):
+    encoding = "ascii" if kind.startswith("INST") else "utf-8"
+    for trim in range(4 if cut and encoding == "utf-8" else 1):
         try:
-            text = value[: len(value) - trim].decode("utf-8")
-            break
+            value[: len(value) - trim].decode(encoding)
         except UnicodeDecodeError:
             continue
-    if text is None:
-        return False
-    parts = text.split(".")
-    if cut:
-        parts[-1] = parts[-1] or "x"
-    return all(part.isidentifier() for part in parts)
+        return cut or value != b"" or kind.endswith("-name")
+    return False
 
 
 def _base10(value: bytes) -> bool:
@@ -517,8 +572,8 @@ def _valid_line(kind: str, value: bytes) -> bool:
         return value != b"" and float_argument_valid(value)
     if kind == "stringnl":
         return len(value) >= 2 and value[:1] in (b"'", b'"') and value[-1:] == value[:1]
-    if kind == "stringnl_noescape_pair":
-        return _global_part(value)
+    if kind in _IMPORT_LINES:
+        return _import_line(kind, value)
     if kind == "unicodestringnl":
         try:
             value.decode("raw-unicode-escape")

@@ -6,7 +6,7 @@ import lzma
 import zlib
 from typing import Any
 
-from verifier.scanners.budget import DecompressionBudget
+from verifier.scanners.budget import MAX_DICTIONARY, DecompressionBudget
 from verifier.scanners.interface import ScanStream
 
 
@@ -286,10 +286,20 @@ def _decoder_for(kind: str) -> Any:
     if kind == "bz2":
         return bz2.BZ2Decompressor()
     if kind == "xz":
-        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=LZMA_MEMLIMIT)
     if kind == "lzma":
-        return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+        return lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMLIMIT)
     raise ValueError(f"unknown compression {kind!r}")
+
+
+#: liblzma's memory limit for xz and lzma-alone streams: MAX_DICTIONARY and its small overhead.
+#: A header declaring more is refused (`memory_limited`) before the dictionary is allocated.
+LZMA_MEMLIMIT = MAX_DICTIONARY + (16 << 20)
+
+
+def memory_limited(exc: BaseException) -> bool:
+    """Whether liblzma refused a stream whose header declares more memory than LZMA_MEMLIMIT."""
+    return isinstance(exc, lzma.LZMAError) and "Memory usage limit" in str(exc)
 
 
 class DecompressStream(_DecodedStream):
@@ -374,8 +384,8 @@ class DecompressStream(_DecodedStream):
         # are decoded by LZ4FrameFile one after another, skippable frames included (joblib).
         try:
             _decoder_for(self._kind).decompress(data[:4096], 64)
-        except (zlib.error, lzma.LZMAError, InflateError):
-            return False
+        except (zlib.error, lzma.LZMAError, InflateError) as exc:
+            return memory_limited(exc)  # a stream, whose dictionary is refused when it is read
         return True
 
     def _fill(self, want: int) -> None:
@@ -383,6 +393,13 @@ class DecompressStream(_DecodedStream):
             try:
                 out = self._step()
             except (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as exc:
+                if memory_limited(exc):
+                    raise InflateError(
+                        f"{self._kind} header declares a dictionary larger than the "
+                        f"{MAX_DICTIONARY >> 20} MiB a decoder may allocate; refused before "
+                        "allocating it",
+                        bomb=True,
+                    ) from None
                 raise InflateError(f"corrupt {self._kind} data: {exc}") from None
             self._out += out
             _charge(self._budget, len(out))

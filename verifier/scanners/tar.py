@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from verifier.model import FileFormat, Finding, Severity
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
 from verifier.scanners.members import (
-    MAX_DEPTH,
     escapes,
     link_escapes,
+    nesting_refusal,
     register_member_scanner,
     scan_member,
 )
@@ -482,13 +482,9 @@ def _scan_torch_member(
 def _scan_tar_member(
     stream: ScanStream, ctx: ScanContext, member: str, depth: int
 ) -> Iterator[Finding]:
-    if depth + 1 > MAX_DEPTH:
-        yield ctx.finding(
-            "ARCHIVE-BOMB",
-            Severity.HIGH,
-            f"containers nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
-            member=member,
-        )
+    refusal = nesting_refusal(ctx, member=member, depth=depth)
+    if refusal is not None:
+        yield refusal
         return
     yield from scan_tar(stream, ctx, prefix=member + "!", depth=depth + 1)
 

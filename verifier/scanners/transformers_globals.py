@@ -28,7 +28,8 @@ updates `__dict__` or calls `setattr` with the state the file's author chose.
 
 from __future__ import annotations
 
-#: The enums `TrainingArguments` fields hold, and the distributed type of accelerate's state.
+#: The enums `TrainingArguments` fields hold (in this release and, for `FSDPOption`, in
+#: transformers 4), and the distributed type of accelerate's state.
 TRANSFORMERS_TRAINING_ENUMS: frozenset[str] = frozenset(
     [
         "transformers.debug_utils.DebugOption",
@@ -38,6 +39,9 @@ TRANSFORMERS_TRAINING_ENUMS: frozenset[str] = frozenset(
         "transformers.trainer_utils.SchedulerType",
         "transformers.training_args.OptimizerNames",
         "accelerate.utils.dataclasses.DistributedType",
+        # What `fsdp` held in transformers 4 (a list of options; 5 keeps a string and reads
+        # the list as a legacy value): an enum of the installed release, checked as the others.
+        "transformers.trainer_utils.FSDPOption",
     ]
 )
 

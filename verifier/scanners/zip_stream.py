@@ -32,7 +32,7 @@ from verifier.scanners.archive import (
     scan_zip,
 )
 from verifier.scanners.interface import ScanContext, ScanStream
-from verifier.scanners.members import MAX_DEPTH, register_member_scanner
+from verifier.scanners.members import nesting_refusal, register_member_scanner
 from verifier.scanners.streams import PrefixedStream
 
 _ZIP64_END = b"PK\x06\x06"
@@ -114,13 +114,9 @@ def scan_nested_zip(
     stream: ScanStream, ctx: ScanContext, member: str, depth: int
 ) -> Iterator[Finding]:
     """A zip inside a container: opened up to MAX_DEPTH levels, a compressed one streamed."""
-    if depth + 1 > MAX_DEPTH:
-        yield ctx.finding(
-            "ARCHIVE-BOMB",
-            Severity.HIGH,
-            f"archives nested more than {MAX_DEPTH} levels deep; the innermost was not opened",
-            member=member,
-        )
+    refusal = nesting_refusal(ctx, member=member, depth=depth)
+    if refusal is not None:
+        yield refusal
         return
     if stream.read_at(0, 4):
         yield from scan_zip(stream, ctx, prefix=member + "!", depth=depth + 1)

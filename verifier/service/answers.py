@@ -641,6 +641,16 @@ class WaiverAdded(Answer):
     affected: list[Redecided]
 
 
+class WaiverRevoked(Answer):
+    """`POST /api/v1/waivers/{waiver_id}/revoke`."""
+
+    waiver: RecordedWaiverEntry
+    reason: str
+    revoked_by: str
+    policy_digest: str = Field(description="The policy's digest without the waiver.")
+    affected: list[Redecided]
+
+
 class WaiverEntry(Answer):
     """A waiver of the server's policy, with where it comes from."""
 
@@ -811,3 +821,27 @@ class BlobsCollected(Answer):
 
     dry_run: bool
     stores: list[CollectedStore]
+
+
+class TokenEntry(Answer):
+    """An API token (never its secret)."""
+
+    name: str
+    role: Literal["viewer", "scanner", "approver", "admin"]
+    created_at: str
+    created_by: str
+    revoked_at: str | None
+    revoked_by: str | None
+
+
+class TokenCreated(Answer):
+    """`POST /api/v1/tokens`: the token and its secret, shown this once."""
+
+    token: TokenEntry
+    secret: str = Field(description="The bearer secret (vrf_...); it is not stored anywhere.")
+
+
+class TokenList(Answer):
+    """`GET /api/v1/tokens`."""
+
+    tokens: list[TokenEntry]

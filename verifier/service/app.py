@@ -31,6 +31,7 @@ from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.model import MAX_ROW_ID, ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
+from verifier.service.token_routes import token_routes
 from verifier.service.upkeep import start_upkeep
 from verifier.service.waivers import waiver_routes
 from verifier.service.watches import watch_routes
@@ -308,6 +309,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
     app.include_router(collection_routes(service, require))
+    app.include_router(token_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     generate = app.openapi

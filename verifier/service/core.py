@@ -356,14 +356,14 @@ class Service:
             BlobStoreError: A store could not be listed.
             StoreError: The database cannot be reached or written.
         """
-        from verifier.blobs.gc import collect_stores
+        from verifier.blobs.gc import collect_stores, listing_of
         from verifier.blobs.interface import BlobListing
         from verifier.blobs.local import LocalBlobFolder
         from verifier.store.blob_refs import BlobReferences
 
         stores: list[BlobListing] = [LocalBlobFolder(home_dir())]
         if self.blob_store is not None:
-            stores.append(self.blob_store)
+            stores.append(listing_of(self.blob_store))
         references = BlobReferences(self.store)
         return collect_stores(stores, references, grace=grace, delete=delete, actor=actor)
 

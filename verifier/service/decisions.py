@@ -96,8 +96,9 @@ class PolicySet:
                 or a waivers file now has its id).
         """
         records = WaiverRecords(store)
-        if records.generation() != self._state.generation:
-            state = self._with_waivers(records.waivers())
+        generation = records.generation()
+        if generation != self._state.generation:
+            state = self._with_waivers(records.waivers(), generation)
             with self._lock:
                 if state.generation[1] >= self._state.generation[1]:
                     self._state = state
@@ -105,9 +106,12 @@ class PolicySet:
         snapshot._state = self._state
         return snapshot
 
-    def _with_waivers(self, rows: Sequence[RecordedWaiver]) -> _Loaded:
+    def _with_waivers(
+        self, rows: Sequence[RecordedWaiver], generation: WaiverGeneration
+    ) -> _Loaded:
+        # `generation` was read before `rows`: a waiver recorded in between is read again next
+        # time, never missed.
         recorded = [row.waiver for row in rows]
-        generation = (len(rows), max((row.row_id for row in rows), default=0))
         document = self._files[None].document
         for i, waiver in enumerate(recorded):
             conflict = waiver_conflict(document, waiver, earlier=recorded[:i])

@@ -63,6 +63,7 @@ class AuditAction(enum.StrEnum):
     BAN_LIFTED = "ban.lifted"
     WATCH_ADDED = "watch.added"
     WAIVER_ADDED = "waiver.added"
+    WAIVER_REVOKED = "waiver.revoked"
     APPROVAL_RECORDED = "approval.recorded"
     BLOBS_COLLECTED = "blobs.collected"
 

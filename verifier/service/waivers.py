@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from verifier.errors import ConflictError, NotApprovableError, UsageError
@@ -14,13 +15,15 @@ from verifier.evidence import load_facts
 from verifier.evidence.approval import approval_bundle, approval_record
 from verifier.policy.schema import FILE_SUBJECT, Waiver, waiver_conflict
 from verifier.redecide import Cause, Redecision, preview, redecide
-from verifier.service.answers import ApprovalAnswer, WaiverAdded, WaiverList
+from verifier.service.answers import ApprovalAnswer, WaiverAdded, WaiverList, WaiverRevoked
 from verifier.service.core import Service
 from verifier.service.decisions import PolicySet, gate
 from verifier.service.model import ApiToken, GateDecision, Role
 from verifier.service.targets import MAX_TARGET_LENGTH, require_pinned
 from verifier.store.waivers import WaiverRecords
 
+#: What a waiver id may be (as in a policy file).
+WAIVER_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 #: Longest ticket reference and justification a waiver keeps.
 MAX_TICKET = 256
 MAX_JUSTIFICATION = 4_000
@@ -56,6 +59,17 @@ class WaiverRequest(BaseModel):
     expires: dt.date = Field(description="Last day the waiver applies (required).")
     ticket: str = Field(max_length=MAX_TICKET)
     justification: str = Field(max_length=MAX_JUSTIFICATION)
+
+
+class RevocationRequest(BaseModel):
+    """`POST /api/v1/waivers/{waiver_id}/revoke`: why the waiver ends now."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "the pickle was replaced by safetensors"}]},
+    )
+
+    reason: str = Field(min_length=1, max_length=MAX_JUSTIFICATION)
 
 
 class ApprovalRequest(BaseModel):
@@ -175,6 +189,36 @@ def waiver_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
         redecided = _redecide(service, policies, waiver, actor=actor)
         return {
             "waiver": recorded.document(),
+            "policy_digest": policies.digest,
+            "affected": [item.document() for item in redecided],
+        }
+
+    @router.post(
+        "/api/v1/waivers/{waiver_id}/revoke",
+        tags=["waivers"],
+        response_model=WaiverRevoked,
+        responses={
+            404: {"description": "No waiver with this id was recorded through the service."},
+            409: {"description": "The waiver was revoked already."},
+        },
+    )
+    def revoke_waiver(
+        waiver_id: Annotated[str, PathParam(max_length=128, pattern=WAIVER_ID_PATTERN)],
+        request: RevocationRequest,
+        token: Annotated[ApiToken, approver],
+    ) -> dict[str, Any]:
+        """End a waiver recorded through the service before its expiry (approver). The
+        revocation is recorded beside the waiver (neither is ever deleted) and what the waiver
+        concerned is decided again without it. Waivers of the policy file or its waivers files
+        end when they are removed there."""
+        actor = f"token:{token.name}"
+        recorded = records.revoke_waiver(waiver_id, reason=request.reason, actor=actor)
+        policies = service.policies.current(service.store)
+        redecided = _redecide(service, policies, recorded.waiver, actor=actor)
+        return {
+            "waiver": recorded.document(),
+            "reason": request.reason,
+            "revoked_by": actor,
             "policy_digest": policies.digest,
             "affected": [item.document() for item in redecided],
         }

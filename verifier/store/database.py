@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0015"
+SCHEMA_HEAD = "0016"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -799,17 +799,29 @@ class Store:
                     continue
                 others += not is_base
                 chosen[key] = (scan_id, publisher, bool(is_base))
+            # One query for every chosen blob (one `get` a reference cost 3 ms each).
+            wanted = [scan_id for scan_id, _, _ in chosen.values()]
+            blobs = {
+                scan_id: (repo_id, blob)
+                for scan_id, repo_id, blob in session.execute(
+                    select(
+                        WeightFingerprintRow.scan_id,
+                        WeightFingerprintRow.repo_id,
+                        WeightFingerprintRow.fingerprint,
+                    ).where(WeightFingerprintRow.scan_id.in_(wanted))
+                )
+            }
             references = []
             for (_, commit), (scan_id, publisher, is_base) in chosen.items():
-                row = session.get(WeightFingerprintRow, scan_id)
-                if row is None:
+                if scan_id not in blobs:
                     continue
+                repo_id, blob = blobs[scan_id]
                 try:
-                    fingerprint = Fingerprint.from_bytes(row.fingerprint)
+                    fingerprint = Fingerprint.from_bytes(blob)
                 except FingerprintError:
                     continue  # unreadable record: never compared, never a claim
                 references.append(
-                    Reference(row.repo_id, commit, publisher, fingerprint, registered_base=is_base)
+                    Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
                 )
         references.sort(key=lambda r: not r.registered_base)
         return references

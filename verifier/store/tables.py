@@ -1006,6 +1006,20 @@ class WaiverRow(Base):
     created_by: Mapped[str] = mapped_column(Text)
 
 
+class WaiverRevocationRow(Base):
+    """A recorded waiver ended before its expiry (`POST /api/v1/waivers/{id}/revoke`); never
+    deleted. The waiver's own row stays as it was: both are the record."""
+
+    __tablename__ = "waiver_revocations"
+    __table_args__ = (UniqueConstraint("waiver_id", name="uq_waiver_revocations_waiver_id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    waiver_id: Mapped[str] = mapped_column(String(128), ForeignKey("waivers.waiver_id"))
+    reason: Mapped[str] = mapped_column(Text)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str] = mapped_column(Text)
+
+
 class NotificationRow(Base):
     """An event owed to a notification URL, and how its delivery went (the delivery log)."""
 

@@ -13,10 +13,18 @@ from verifier.model import Approval
 from verifier.policy.schema import Waiver
 from verifier.service.model import AuditAction
 from verifier.store.bans import Database
-from verifier.store.tables import ApprovalRow, AuditEventRow, ScanRow, WaiverRow, format_timestamp
+from verifier.store.tables import (
+    ApprovalRow,
+    AuditEventRow,
+    ScanRow,
+    WaiverRevocationRow,
+    WaiverRow,
+    format_timestamp,
+)
 
-#: Which recorded waivers a policy set holds: (how many, the newest row id). Waivers are never
-#: changed or deleted, so equal generations mean equal waivers.
+#: Which recorded waivers a policy set holds: (how many are in force, a change number that
+#: grows with every waiver and every revocation recorded). Neither kind of row is ever changed
+#: or deleted, so equal generations mean equal waivers, and a larger change number is newer.
 WaiverGeneration = tuple[int, int]
 
 
@@ -110,26 +118,76 @@ class WaiverRecords:
                 raise taken from None
             raise
 
+    def revoke_waiver(self, waiver_id: str, *, reason: str, actor: str) -> RecordedWaiver:
+        """End a recorded waiver before its expiry, with its audit event, in one transaction.
+
+        Raises:
+            NotFoundError: No waiver with this id was recorded through the service.
+            ConflictError: It was revoked already.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        done = ConflictError(f"the waiver {waiver_id!r} was revoked already")
+        at = datetime.now(UTC)
+        try:
+            with self._store._failures("revoke a waiver in"), self._sessions.begin() as session:
+                query = select(WaiverRow).where(WaiverRow.waiver_id == waiver_id)
+                row = session.scalars(query).first()
+                if row is None:
+                    raise NotFoundError(
+                        f"no waiver with the id {waiver_id!r} was recorded through the service "
+                        "(a waiver of the policy file or a waivers file ends when it is removed "
+                        "there)"
+                    )
+                revoked = select(WaiverRevocationRow.id).where(
+                    WaiverRevocationRow.waiver_id == waiver_id
+                )
+                if session.scalars(revoked).first() is not None:
+                    raise done
+                session.add(
+                    WaiverRevocationRow(
+                        waiver_id=waiver_id, reason=reason, revoked_at=at, revoked_by=actor
+                    )
+                )
+                session.add(
+                    AuditEventRow(
+                        at=at,
+                        actor=actor,
+                        action=AuditAction.WAIVER_REVOKED.value,
+                        subject=row.subject,
+                        detail={"waiver": waiver_id, "rule": row.rule, "reason": reason},
+                    )
+                )
+                return _to_model(row)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # revoked meanwhile
+                raise done from None
+            raise
+
     def waivers(self) -> list[RecordedWaiver]:
-        """Every recorded waiver, oldest first.
+        """Every recorded waiver in force (not revoked; expired ones included), oldest first.
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        query = select(WaiverRow).order_by(WaiverRow.id)
+        revoked = select(WaiverRevocationRow.waiver_id)
+        query = select(WaiverRow).where(WaiverRow.waiver_id.not_in(revoked)).order_by(WaiverRow.id)
         with self._store._failures("read the waivers in"), self._sessions() as session:
             return [_to_model(row) for row in session.scalars(query)]
 
     def generation(self) -> WaiverGeneration:
-        """(how many, newest row id) of the recorded waivers: one cheap query.
+        """(how many in force, change number) of the recorded waivers: one cheap query.
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        query = select(func.count(WaiverRow.id), func.coalesce(func.max(WaiverRow.id), 0))
+        waivers = select(func.count(WaiverRow.id), func.coalesce(func.max(WaiverRow.id), 0))
+        revocations = select(
+            func.count(WaiverRevocationRow.id), func.coalesce(func.max(WaiverRevocationRow.id), 0)
+        )
         with self._store._failures("read the waivers in"), self._sessions() as session:
-            count, newest = session.execute(query).one()
-        return int(count), int(newest)
+            count, newest = session.execute(waivers).one()
+            ended, newest_ended = session.execute(revocations).one()
+        return int(count) - int(ended), int(newest) + int(newest_ended)
 
     def record_approval(
         self, scan_id: str, approval: Approval, *, subject: str, actor: str
