@@ -1,13 +1,19 @@
-"""Decision latency of `verifier serve` under concurrent clients (`GET /api/v1/decision`).
+"""Load on `verifier serve`: decision latency under concurrent clients, and scan throughput.
 
-The server is the real one (`verifier serve`, uvicorn) in a process of its own on an SQLite (or
-`--database-url`) database seeded with recorded, decided scans; the clients are asyncio tasks
-of one httpx client in this process, each asking for a random known or never-scanned commit.
-Client and server share the machine's cores, so the figures are an upper bound for a server on
-its own host. Prints p50, p90, p99, the maximum, errors and requests per second.
+Decisions: the server is the real one (`verifier serve`, uvicorn) in a process of its own on an
+SQLite (or `--database-url`) database seeded with recorded, decided scans. `wrk` (or asyncio
+httpx clients) keeps C connections busy, first on `GET /healthz` (the baseline), then on
+`GET /api/v1/decision` for random recorded or never-scanned commits. Client and server share
+the machine's cores. Prints p50, p90, p99, the maximum, errors, requests per second and the
+server's CPU a request of both.
 
-    python benchmarks/service_load.py                             # 100 clients x 50 requests
-    python benchmarks/service_load.py --clients 100 --requests 20 --models 500
+Scans (`--scan-workers 1,2,4`, PostgreSQL): every model of the Hub emulator (its own process)
+shares some shards with all the others; each round queues them all on a fresh database and
+times N `verifier worker` processes until the queue is empty, and counts the downloads.
+
+    python benchmarks/service_load.py                                 # 100 clients, SQLite
+    python benchmarks/service_load.py --database-url postgresql+psycopg://... --workers 2
+    python benchmarks/service_load.py --database-url postgresql+psycopg://... --scan-workers 1,2,4
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -25,10 +34,15 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+HEALTH, DECISION = "/healthz", "/api/v1/decision"
+#: Commits never scanned (one request in ten): `unknown`.
+UNKNOWN = [f"hf://bench/never-{i}@{'0' * 39}{i % 10}" for i in range(10)]
 
 
 def seed(database_url: str, models: int) -> tuple[list[str], str]:
@@ -79,11 +93,16 @@ def free_port() -> int:
 
 
 async def load(
-    base: str, token: str, subjects: list[str], *, clients: int, requests: int
+    base: str,
+    token: str,
+    subjects: list[str],
+    *,
+    clients: int,
+    requests: int,
+    path: str = "/api/v1/decision",
 ) -> tuple[list[float], int, float]:
     import httpx
 
-    unknown = [f"hf://bench/never-{i}@{'0' * 39}{i % 10}" for i in range(10)]
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -94,10 +113,10 @@ async def load(
             nonlocal errors
             rng = random.Random(seed_value)
             for _ in range(requests):
-                target = rng.choice(subjects) if rng.random() < 0.9 else rng.choice(unknown)
+                target = rng.choice(subjects) if rng.random() < 0.9 else rng.choice(UNKNOWN)
                 start = time.perf_counter()
                 try:
-                    response = await client.get("/api/v1/decision", params={"target": target})
+                    response = await client.get(path, params={"target": target})
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -125,13 +144,286 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not answer /healthz within 30 s")
 
 
+WRK_SCRIPT = """
+local targets = {%s}
+local unknown = {%s}
+local auth = "Bearer %s"
+math.randomseed(%d)
+request = function()
+  local target
+  if math.random() < 0.9 then target = targets[math.random(#targets)]
+  else target = unknown[math.random(#unknown)] end
+  return wrk.format("GET", "/api/v1/decision?target=" .. target, {["Authorization"] = auth})
+end
+"""
+
+
+def wrk_load(
+    base: str, token: str, subjects: list[str], *, path: str, clients: int, seconds: int, tmp: Path
+) -> dict[str, float]:
+    """Run wrk (C, event-driven: it takes little of the CPU it measures) with `clients`
+    connections, each a closed loop: the next request as soon as the answer is in."""
+    from urllib.parse import quote
+
+    script = tmp / "decision.lua"
+    quoted = ", ".join(f'"{quote(s, safe="")}"' for s in subjects)
+    unknown = ", ".join(f'"{quote(u, safe="")}"' for u in UNKNOWN)
+    script.write_text(WRK_SCRIPT % (quoted, unknown, token, 15))
+    command = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--latency"]
+    if path == DECISION:
+        command += ["-s", str(script)]
+    output = subprocess.run(
+        [*command, f"{base}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    return parse_wrk(output)
+
+
+def _ms(text: str) -> float:
+    number = float(re.sub(r"[a-z]+$", "", text))
+    unit = re.search(r"[a-z]+$", text)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit.group() if unit else "s"]
+    return number * scale
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """p50, p90, p99, max (ms), requests, errors and requests/s from `wrk --latency`."""
+    found: dict[str, float] = {}
+    for quantile in ("50", "90", "99"):
+        match = re.search(rf"^\s+{quantile}%\s+(\S+)", output, re.M)
+        assert match, output
+        found[f"p{quantile}"] = _ms(match.group(1))
+    latency = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", output, re.M)
+    done = re.search(r"^\s+(\d+) requests in", output, re.M)
+    rate = re.search(r"^Requests/sec:\s+(\S+)", output, re.M)
+    assert latency and done and rate, output
+    found["max"] = _ms(latency.group(1))
+    found["requests"] = float(done.group(1))
+    found["per_second"] = float(rate.group(1))
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    found["errors"] = float(errors)
+    if errors:
+        print(f"wrk reported errors:\n{output}", file=sys.stderr)
+    return found
+
+
+def httpx_load(
+    base: str, token: str, subjects: list[str], *, path: str, clients: int, seconds: int
+) -> dict[str, float]:
+    """The same load from asyncio tasks on one httpx client in this process (no wrk)."""
+    requests = max(1, seconds * 20)
+    latencies, errors, elapsed = asyncio.run(
+        load(base, token, subjects, clients=clients, requests=requests, path=path)
+    )
+    ms = sorted(x * 1000 for x in latencies)
+    quantiles = statistics.quantiles(ms, n=100)
+    return {
+        "p50": quantiles[49],
+        "p90": quantiles[89],
+        "p99": quantiles[98],
+        "max": ms[-1],
+        "requests": float(len(ms)),
+        "errors": float(errors),
+        "per_second": len(ms) / elapsed,
+    }
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        # After the command: state, ppid, ..., utime (12th), stime (13th).
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _line(name: str, figures: dict[str, float]) -> str:
+    return (
+        f"{name}: p50 {figures['p50']:.1f} ms, p90 {figures['p90']:.1f} ms, "
+        f"p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms, "
+        f"{figures['requests']:.0f} requests, errors {figures['errors']:.0f}, "
+        f"{figures['per_second']:.0f} requests/s, server CPU "
+        f"{figures['cpu'] / figures['requests'] * 1e6:.0f} us a request"
+    )
+
+
+# Scan throughput: `verifier worker` processes on PostgreSQL, models that share blobs.
+
+
+def hub_process(
+    models: int, shared: int, shared_mib: int, unique_mib: int, conn: Connection
+) -> None:
+    """The Hub emulator of the tests in a process of its own, with `models` repositories that
+    share `shared` safetensors shards (the same bytes) and differ in one shard and the config.
+    Answers "downloads" with the file bodies served since the last ask, and stops on "stop"."""
+    from benchmarks.hf_fetch import safetensors_blob
+    from tests.hub_emulator import HubEmulator
+
+    names = [f"model-{k + 1:05d}-of-{shared + 1:05d}.safetensors" for k in range(shared + 1)]
+    common = {name: safetensors_blob(shared_mib << 20) for name in names[:shared]}
+    with HubEmulator() as hub:
+        for i in range(models):
+            files = dict(common)
+            files[names[shared]] = safetensors_blob(unique_mib << 20)
+            files["config.json"] = json.dumps({"model_type": "bench", "index": i}).encode()
+            hub.add_repo(f"bench/model-{i}", files)
+            for path, data in files.items():  # digests computed now, not while measured
+                hub.repos[f"bench/model-{i}"].entry(path, data)
+        conn.send(hub.endpoint)
+        while (command := conn.recv()) != "stop":
+            assert command == "downloads"
+            conn.send(hub.downloads())
+            hub.requests.clear()
+
+
+def scan_round(
+    admin_url: str, endpoint: str, *, models: int, workers: int, tmp: Path
+) -> dict[str, float]:
+    """Queue a scan of every model on a fresh database, then time `workers` worker processes
+    (one scan at a time each) from their start until the last one exits with the queue empty."""
+    import sqlalchemy as sa
+
+    from verifier.policy import default_policy_path
+    from verifier.service.core import Service, ServiceConfig
+    from verifier.service.model import JobStatus
+
+    name = f"verifier_scan_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    home = tmp / name
+    env = dict(os.environ, VERIFIER_HOME=str(home), HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1")
+    os.environ["VERIFIER_HOME"] = str(home)
+    try:
+        service = Service(
+            ServiceConfig(
+                database_url=url, policy_path=default_policy_path(), hub_endpoint=endpoint
+            )
+        )
+        try:
+            service.start()
+            command = [sys.executable, "-m", "verifier", "worker", "--database-url", url]
+            command += ["--hf-endpoint", endpoint, "--concurrency", "1", "--until-empty"]
+            idle = run_workers(command, env, workers)  # start-up and exit, nothing queued
+            jobs = [
+                service.submit_scan(
+                    f"hf://bench/model-{i}", policy=None, environment=None, actor="benchmark"
+                ).job_id
+                for i in range(models)
+            ]
+            elapsed = run_workers(command, env, workers)
+            statuses = [service.records.get_job(job).status for job in jobs]
+        finally:
+            service.close()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    complete = sum(status is JobStatus.COMPLETE for status in statuses)
+    if complete != models:
+        raise SystemExit(f"{complete} of {models} scans complete")
+    return {"seconds": elapsed, "idle": idle, "per_minute": models / elapsed * 60}
+
+
+def run_workers(command: list[str], env: dict[str, str], workers: int) -> float:
+    """Seconds from starting `workers` worker processes until the last one exits."""
+    began = time.perf_counter()
+    running = [
+        subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL) for _ in range(workers)
+    ]
+    codes = [process.wait() for process in running]
+    if codes != [0] * workers:
+        raise SystemExit(f"workers exited with {codes}")
+    return time.perf_counter() - began
+
+
+def scan_throughput(args: argparse.Namespace) -> None:
+    """Scan throughput with 1, 2 and 4 workers (or `--scan-workers`), and the downloads."""
+    import multiprocessing
+
+    if not args.database_url or not args.database_url.startswith("postgresql"):
+        raise SystemExit("--scan-workers needs --database-url postgresql+psycopg://...")
+    counts = [int(n) for n in args.scan_workers.split(",")]
+    here, there = multiprocessing.Pipe()
+    hub = multiprocessing.Process(
+        target=hub_process,
+        args=(args.scan_models, args.shared, args.shared_mib, args.unique_mib, there),
+        daemon=True,
+    )
+    hub.start()
+    endpoint = here.recv()
+    results: list[tuple[int, dict[str, float], list[str], float]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="verifier-scan-bench-") as tmp:
+            for workers in counts:
+                load_before = os.getloadavg()[0]
+                figures = scan_round(
+                    args.database_url, endpoint, models=args.scan_models, workers=workers,
+                    tmp=Path(tmp),
+                )  # fmt: skip
+                here.send("downloads")
+                results.append((workers, figures, here.recv(), load_before))
+    finally:
+        here.send("stop")
+        hub.join(30)
+    size = args.shared * args.shared_mib + args.unique_mib
+    print(
+        f"{args.scan_models} models of {args.shared} shared shards of {args.shared_mib} MiB, "
+        f"one shard of {args.unique_mib} MiB of their own and a config ({size} MiB each)"
+    )
+    baseline = results[0][1]["seconds"]
+    for workers, figures, downloads, load_before in results:
+        shards = [re.search(r"model-(\d{5})-of-", path) for path in downloads]
+        shared = sum(1 for m in shards if m is not None and int(m.group(1)) <= args.shared)
+        print(
+            f"{workers} worker(s): {figures['seconds']:.1f} s, "
+            f"{figures['per_minute']:.1f} models/min, x{baseline / figures['seconds']:.2f} "
+            f"against {counts[0]} worker(s) (start-up and exit with nothing queued: "
+            f"{figures['idle']:.1f} s); "
+            f"{len(downloads)} file bodies downloaded, "
+            f"{shared} of them shared shards; load average {load_before:.1f} before"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=50, help="per client")
+    parser.add_argument("--seconds", type=int, default=20, help="per measured run")
     parser.add_argument("--models", type=int, default=200, help="recorded scans to seed")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL)")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "httpx"),
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="load generator [wrk when installed]",
+    )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    scans = parser.add_argument_group("scan throughput (PostgreSQL, instead of the decisions)")
+    scans.add_argument("--scan-workers", default=None, metavar="N,N,...", help="e.g. 1,2,4")
+    scans.add_argument("--scan-models", type=int, default=12)
+    scans.add_argument("--shared", type=int, default=2, help="shards every model shares")
+    scans.add_argument("--shared-mib", type=int, default=32)
+    scans.add_argument("--unique-mib", type=int, default=8)
     args = parser.parse_args()
+    if args.scan_workers:
+        scan_throughput(args)
+        return
     with tempfile.TemporaryDirectory(prefix="verifier-load-") as tmp:
         env = dict(os.environ, VERIFIER_HOME=tmp)
         os.environ["VERIFIER_HOME"] = tmp
@@ -140,22 +432,45 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "verifier", "serve", "--port", str(port)]
+        command += ["--upkeep-interval", "0"]
+        if args.workers > 1:
+            command += ["--workers", str(args.workers)]
         server = subprocess.Popen([*command, "--database-url", url], env=env)
+        loads: list[float] = []
         try:
             wait_healthy(base, server)
-            asyncio.run(load(base, token, subjects, clients=10, requests=5))  # warm-up
-            latencies, errors, elapsed = asyncio.run(
-                load(base, token, subjects, clients=args.clients, requests=args.requests)
-            )
+            asyncio.run(load(base, token, subjects, clients=10, requests=50))  # warm-up
+            results = {}
+            for path in (HEALTH, DECISION):
+                loads.append(os.getloadavg()[0])
+                cpu = server_cpu(server.pid)
+                if args.client == "wrk":
+                    results[path] = wrk_load(
+                        base, token, subjects, path=path, clients=args.clients,
+                        seconds=args.seconds, tmp=Path(tmp),
+                    )  # fmt: skip
+                else:
+                    results[path] = httpx_load(
+                        base, token, subjects, path=path, clients=args.clients,
+                        seconds=args.seconds,
+                    )  # fmt: skip
+                results[path]["cpu"] = server_cpu(server.pid) - cpu
+            loads.append(os.getloadavg()[0])
         finally:
             server.terminate()
             server.wait(timeout=30)
-    ms = sorted(x * 1000 for x in latencies)
-    quantiles = statistics.quantiles(ms, n=100)
+    backend = url.split(":", 1)[0].split("+", 1)[0]
     print(
-        f"{len(ms)} decisions, {args.clients} clients, {args.models} models: "
-        f"p50 {quantiles[49]:.1f} ms, p90 {quantiles[89]:.1f} ms, p99 {quantiles[98]:.1f} ms, "
-        f"max {ms[-1]:.1f} ms, errors {errors}, {len(ms) / elapsed:.0f} requests/s"
+        f"{args.client}, {args.clients} clients, {args.seconds} s a run, {args.models} models, "
+        f"{backend}, {args.workers} server process(es), load average "
+        f"{min(loads):.1f} to {max(loads):.1f}"
+    )
+    print(_line("GET /healthz (baseline)", results[HEALTH]))
+    print(_line("GET /api/v1/decision", results[DECISION]))
+    print(
+        f"decision p99 / healthz p99: "
+        f"{results[DECISION]['p99'] / max(results[HEALTH]['p99'], 0.001):.2f}; "
+        f"goal p99 under 50 ms: {'met' if results[DECISION]['p99'] < 50 else 'NOT met'}"
     )
 
 

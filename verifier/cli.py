@@ -1571,6 +1571,14 @@ def _service_config(
     metavar="DAYS",
     help="Notify waivers that expire within this many days.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (PostgreSQL only: on SQLite the server runs the "
+    "scans itself, in one process). Each keeps its own answers in memory.",
+)
 @_database_option
 def serve(
     host: str,
@@ -1586,6 +1594,7 @@ def serve(
     rescan_per_pass: int,
     notify_urls: tuple[str, ...],
     notify_waiver_days: int,
+    workers: int,
     database_url: str | None,
 ) -> None:
     """Run the HTTP API (see docs/service.md).
@@ -1634,19 +1643,44 @@ def serve(
         rescan_per_pass=rescan_per_pass,
     )
     service = Service(service_config)
+    if workers > 1 and service.embedded:
+        service.close()
+        raise click.BadParameter(
+            "above 1 needs PostgreSQL: on SQLite the server runs the scans itself, in one "
+            "process; give --database-url postgresql+psycopg://...",
+            param_hint="--workers",
+        )
     runs = (
         f"scans on {jobs} threads of this process"
         if service.embedded
         else "scans queued for `verifier worker`"
     )
+    if workers > 1:
+        runs += f", {workers} server processes"
     click.echo(
         f"verifier {__version__} serving on http://{host}:{port} with policy "
         f"{service.policies.name} ({service.policies.digest[:19]}), "
         f"database {service.store.display_url}, {runs}",
         err=True,
     )
+    if workers == 1:
+        uvicorn.run(
+            create_app(service, max_body_bytes=service_config.max_body_bytes),
+            host=host,
+            port=port,
+            log_level="warning",
+            server_header=False,
+        )
+        return
+    from verifier.service.served import CONFIG_ENV, config_text
+
+    # The parent checked everything and migrated the database; each worker opens its own.
+    service.close()
+    os.environ[CONFIG_ENV] = config_text(service_config)
     uvicorn.run(
-        create_app(service, max_body_bytes=service_config.max_body_bytes),
+        "verifier.service.served:app_from_environment",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         log_level="warning",

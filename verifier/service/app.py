@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,7 @@ from verifier.service.bans import ban_routes
 from verifier.service.collection import collection_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
+from verifier.service.gate_cache import CoalescedCount, FastDecisions
 from verifier.service.model import MAX_ROW_ID, ApiToken, JobStatus, Role
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.token_routes import token_routes
@@ -233,9 +234,11 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         _: Annotated[ApiToken, viewer],
         target: Annotated[str, Query(max_length=MAX_TARGET_LENGTH, examples=[_EXAMPLE_TARGET])],
         environment: Annotated[str | None, Query(max_length=64)] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """allow, deny or unknown for a pinned model, from the database (never scans)."""
-        return service.decision(target, environment=environment).document()
+        return Response(
+            service.decision_body(target, environment=environment), media_type="application/json"
+        )
 
     @app.post(
         "/api/v1/admission",
@@ -312,6 +315,10 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(token_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    # Outermost: a kept answer costs no routing, no dependency and no thread.
+    app.add_middleware(
+        FastDecisions, cache=service.gate_cache, count=CoalescedCount(service.change_count)
+    )
     generate = app.openapi
 
     def documented() -> dict[str, Any]:

@@ -22,11 +22,13 @@ from verifier.service.admission import (
     review_response,
     unchecked_response,
 )
-from verifier.service.decisions import GateAnswer, PolicySet, gate
+from verifier.service.decisions import GateAnswer, PolicySet, gate, gate_kept
+from verifier.service.gate_cache import GateCache, answer_body
 from verifier.service.jobs import EmbeddedJobRunner, JobContext, JobQueue
 from verifier.service.model import ApiToken, JobStatus, ScanJob
 from verifier.service.targets import check_target, pinned_subject, require_pinned
 from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
+from verifier.store.changes import ChangeCounter
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 
@@ -104,6 +106,9 @@ class Service:
             self.approval_key = load_private_key(config.approval_key_path)
         self.store = Store.open(config.database_url)
         self.records = ServiceRecords(self.store)
+        #: Checked tokens and gate answers, each kept while the change counter stays put.
+        self.gate_cache = GateCache()
+        self._changes = ChangeCounter(self.store)
         self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
         self.blob_store = open_blob_store(config.blob_store_url)
         context = JobContext(
@@ -137,6 +142,7 @@ class Service:
     def close(self) -> None:
         """Stop the job queue (queued jobs stay queued in the database) and the store."""
         self.runner.stop()
+        self._changes.close()
         self.store.close()
 
     def authenticate(self, secret: str) -> ApiToken | None:
@@ -147,7 +153,22 @@ class Service:
         """
         if not secret or len(secret) > MAX_TOKEN_LENGTH:
             return None
-        return self.records.authenticate(token_digest(secret))
+        digest = token_digest(secret)
+        count = self.change_count()
+        token = self.gate_cache.token(digest, count=count)
+        if token is None:
+            token = self.records.authenticate(digest)
+            if token is not None:
+                self.gate_cache.keep_token(digest, token, count=count)
+        return token
+
+    def change_count(self) -> int:
+        """The database's change counter now (see `verifier.store.changes`).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        return self._changes.read()
 
     def submit_scan(
         self,
@@ -375,6 +396,26 @@ class Service:
             StoreError: The database cannot be reached or read.
         """
         return gate(self.store, self.policies, require_pinned(target), environment=environment)
+
+    def decision_body(self, target: str, *, environment: str | None) -> bytes:
+        """`decision`'s JSON document, kept in `gate_cache` when it may be (served from
+        there to the next requests with the same query until the database changes).
+
+        Raises:
+            UsageError: The target is not a pinned Hub reference, or the environment is unknown.
+            StoreError: The database cannot be reached or read.
+        """
+        subject = require_pinned(target)
+        count = self.change_count()
+        moment = datetime.now(UTC)
+        answer, keep = gate_kept(
+            self.store, self.policies, subject, environment=environment, now=moment
+        )
+        body = answer_body(answer.document())
+        if keep:
+            key = (target, environment)
+            self.gate_cache.keep_answer(key, body, count=count, day=moment.date())
+        return body
 
     def admission(self, review: Any, *, environment: str | None) -> dict[str, Any]:
         """The AdmissionReview answer for a review of an InferenceService.

@@ -272,13 +272,36 @@ def gate(
         StoreError: The database cannot be reached or read.
         PolicyError: A rule raised while deciding from recorded facts.
     """
+    return gate_kept(store, policies, subject, environment=environment, now=now)[0]
+
+
+def gate_kept(
+    store: Store,
+    policies: PolicySet,
+    subject: str,
+    *,
+    environment: str | None,
+    now: datetime | None = None,
+) -> tuple[GateAnswer, bool]:
+    """`gate`'s answer, and whether it may be kept until the database changes or the UTC day
+    of `now` ends (see `verifier.service.gate_cache`).
+
+    An unknown answer and a recorded decision may: they depend on the rows read and, through
+    lapsed waivers, on the day. An answer decided from the facts at the moment of the request
+    may not: its rules may read the time (`now`, `model.age_days`).
+
+    Raises:
+        UsageError: The environment is not one of the policy's.
+        StoreError: The database cannot be reached or read.
+        PolicyError: A rule raised while deciding from recorded facts.
+    """
     policies = policies.current(store)
     policy = policies.for_environment(environment)
     recorded = ServiceRecords(store).recorded_subject(
         subject, policy_digest=policies.digest, environment=policy.environment
     )
     if recorded is None:
-        return GateAnswer(
+        unknown = GateAnswer(
             decision=GateDecision.UNKNOWN,
             target=subject,
             environment=policy.environment,
@@ -296,6 +319,7 @@ def gate(
                 },
             ),
         )
+        return unknown, True
     moment = now or datetime.now(UTC)
     if (
         recorded.verdict is not None
@@ -307,17 +331,19 @@ def gate(
             subject, recorded.scan_id, policy_digest=policies.digest, environment=policy.environment
         )
     ):
-        return _answer(
+        kept = _answer(
             recorded.verdict,
             subject=subject,
             scan_id=recorded.scan_id,
             status=recorded.status.value,
             policies=policies,
         )
+        return kept, True
     scan_id, facts = store.get_facts(recorded.scan_id)
     bans = store.bans_reaching(facts, publishers=policy.publishers)
     evidence = build_evidence(facts, publishers=policy.publishers, now=moment, bans=bans)
     verdict = decide(evidence, policy, now=moment)
-    return _answer(
+    decided = _answer(
         verdict, subject=subject, scan_id=scan_id, status=facts.status.value, policies=policies
     )
+    return decided, False

@@ -1057,3 +1057,30 @@ class NotificationCursorRow(Base):
     #: `change` (decision_changes.id) or `finding` (findings.id).
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger)
+
+
+#: The tables the gate's answers (and the tokens it checks) are read from: every insert,
+#: update or delete of one of them moves the change counter, by a trigger (migration 0017).
+GATE_TABLES = (
+    "scans",
+    "scan_facts",
+    "decisions",
+    "signatures",
+    "approvals",
+    "bans",
+    "ban_reach",
+    "waivers",
+    "waiver_revocations",
+    "api_tokens",
+)
+
+
+class ChangeCounterRow(Base):
+    """One row: a number that only grows, moved in the same transaction as every change of
+    the `GATE_TABLES` (by database triggers, so no writer can forget it). A server that keeps
+    answers in memory keeps them only while this number is the one it read before them."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
