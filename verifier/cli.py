@@ -1378,6 +1378,114 @@ def _actor() -> str:
 
 
 @cli.group()
+def notify() -> None:
+    """Add, list and remove notification subscriptions (signed webhooks; docs/service.md)."""
+
+
+@notify.command("add")
+@click.argument("url")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    type=click.Choice(["decision.changed", "finding.critical", "waiver.expiring"]),
+    help="An event to be told of (repeatable) [all three].",
+)
+@click.option(
+    "--waiver-days",
+    type=click.IntRange(0, 365),
+    default=14,
+    show_default=True,
+    help="Tell of waivers expiring within this many days.",
+)
+@click.option("--environment", default=None, help="Only decision changes in this environment.")
+@click.option("--publisher", default=None, help="Only models of this Hub namespace.")
+@click.option(
+    "--secret-env",
+    metavar="VAR",
+    default=None,
+    help="Read the signing secret from this environment variable [one is made and printed].",
+)
+@_database_option
+def notify_add(
+    url: str,
+    events: tuple[str, ...],
+    waiver_days: int,
+    environment: str | None,
+    publisher: str | None,
+    secret_env: str | None,
+    database_url: str | None,
+) -> None:
+    """Send signed notifications to URL (https://, or http:// to loopback). Without
+    --secret-env a secret is made and printed once, alone on the last line; it is stored to
+    sign with and never shown again. Exit 0, 2 for a bad value or a URL subscribed already."""
+    import secrets
+
+    from verifier.notifications import NotificationEvent, new_subscription
+    from verifier.store.notifications import SubscriptionRecords
+
+    made = None
+    if secret_env is not None:
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise UsageError(f"--secret-env {secret_env}: that environment variable is not set")
+    else:
+        secret = made = secrets.token_urlsafe(32)
+    subscription = new_subscription(
+        url,
+        secret=secret,
+        events=events or [event.value for event in NotificationEvent],
+        waiver_days=waiver_days,
+        environment=environment,
+        publisher=publisher,
+    )
+    with _open_store(database_url) as store:
+        added = SubscriptionRecords(store).add(subscription, actor=_actor())
+    events_told = ", ".join(sorted(event.value for event in added.events))
+    click.echo(f"subscription {added.subscription_id}: {printable(added.url)} ({events_told})")
+    if made is not None:
+        click.echo("its signing secret is shown once, here:")
+        click.echo(made)
+
+
+@notify.command("list")
+@_database_option
+def notify_list(database_url: str | None) -> None:
+    """List the recorded subscriptions (never their secrets; the server's --notify-url flags
+    are not recorded, so not listed here: `GET /api/v1/notifications/subscriptions` has both)."""
+    from verifier.store.notifications import SubscriptionRecords
+
+    with _open_store(database_url) as store:
+        found = SubscriptionRecords(store).subscriptions()
+    if not found:
+        click.echo("no subscription (verifier notify add https://...)")
+    for item in found:
+        events = ",".join(sorted(event.value for event in item.events))
+        where = "".join(
+            f" {name} {printable(value)}"
+            for name, value in (("environment", item.environment), ("publisher", item.publisher))
+            if value is not None
+        )
+        click.echo(
+            f"{item.subscription_id}\t{printable(item.url)}\t{events}\t"
+            f"waivers {item.waiver_days} days{where}\tby {printable(item.created_by or '')}"
+        )
+
+
+@notify.command("remove")
+@click.argument("subscription_id", type=click.IntRange(1, 2**63 - 1))
+@_database_option
+def notify_remove(subscription_id: int, database_url: str | None) -> None:
+    """Remove subscription SUBSCRIPTION_ID: nothing more is sent to it, and what was still
+    owed to it is given up. Exit 0, 2 when there is no such subscription."""
+    from verifier.store.notifications import SubscriptionRecords
+
+    with _open_store(database_url) as store:
+        removed = SubscriptionRecords(store).remove(subscription_id, actor=_actor())
+    click.echo(f"removed subscription {subscription_id}: {printable(removed.url)}")
+
+
+@cli.group()
 def token() -> None:
     """Create, list and revoke the service's API tokens."""
 

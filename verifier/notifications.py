@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import json
 import urllib.parse
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ EVENT_HEADER = "X-Verifier-Event"
 DELIVERY_HEADER = "X-Verifier-Delivery"
 #: Shortest secret accepted (the signature is only as strong as the secret).
 MIN_SECRET_LENGTH = 16
+MAX_SECRET_LENGTH = 256
 #: Attempts before a delivery is given up (failed); the waits between them double.
 MAX_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 30.0
@@ -41,6 +43,8 @@ MAX_FINDINGS_LISTED = 50
 #: Longest string of a finding copied into a notification.
 MAX_TEXT = 500
 _LOOPBACK_NAMES = frozenset({"localhost"})
+#: Longest notification URL accepted.
+MAX_URL = 2_000
 
 
 class NotificationEvent(enum.StrEnum):
@@ -49,6 +53,148 @@ class NotificationEvent(enum.StrEnum):
     DECISION_CHANGED = "decision.changed"
     CRITICAL_FINDINGS = "finding.critical"
     WAIVER_EXPIRING = "waiver.expiring"
+
+
+#: Most days ahead a subscription may ask to be told of expiring waivers.
+MAX_WAIVER_DAYS = 365
+#: Longest environment or publisher a subscription may filter on.
+MAX_FILTER = 128
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Where one kind of notification goes: a URL, the secret that signs for it, the events
+    it is told of, and an optional filter. `subscription_id` None: the server's own
+    `--notify-url` (configured by a flag, not recorded)."""
+
+    subscription_id: int | None
+    url: str
+    #: What signs each delivery; never shown after the subscription is made.
+    secret: str = field(repr=False)
+    events: frozenset[NotificationEvent]
+    #: Waivers expiring within this many days are told (`waiver.expiring`).
+    waiver_days: int
+    #: Only decision changes in this environment of the policy (None: every one).
+    environment: str | None = None
+    #: Only models (and waivers) of this Hub namespace (None: every one).
+    publisher: str | None = None
+    created_at: str | None = None
+    created_by: str | None = None
+
+    def wants(self, event: NotificationEvent, data: dict[str, Any]) -> bool:
+        """Whether this subscription is told of `event` (pure): one of its events, and past its
+        filter. Critical findings and waivers have no environment: the environment filter
+        holds back only the decision changes of other environments."""
+        if event not in self.events:
+            return False
+        if event is NotificationEvent.WAIVER_EXPIRING and int(data.get("days_left", 0)) > (
+            self.waiver_days
+        ):
+            return False
+        if (
+            self.environment is not None
+            and event is NotificationEvent.DECISION_CHANGED
+            and data.get("environment") != self.environment
+        ):
+            return False
+        return self.publisher is None or subject_publisher(data.get("subject")) == self.publisher
+
+    def document(self) -> dict[str, Any]:
+        """The JSON form (`GET /api/v1/notifications/subscriptions`): never the secret."""
+        return {
+            "id": self.subscription_id,
+            "url": self.url,
+            "events": sorted(event.value for event in self.events),
+            "waiver_days": self.waiver_days,
+            "environment": self.environment,
+            "publisher": self.publisher,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "configured_by": "api" if self.subscription_id is not None else "flag",
+        }
+
+
+def subject_publisher(subject: Any) -> str | None:
+    """The Hub namespace of `hf://namespace/name[@commit]` (None when it is not one)."""
+    if not isinstance(subject, str) or not subject.startswith("hf://"):
+        return None
+    namespace, slash, _ = subject.removeprefix("hf://").partition("/")
+    return namespace if slash and namespace else None
+
+
+def check_events(names: Iterable[str]) -> frozenset[NotificationEvent]:
+    """The events named, at least one.
+
+    Raises:
+        UsageError: None named, or a name that is not an event.
+    """
+    events = set()
+    for name in names:
+        try:
+            events.add(NotificationEvent(name))
+        except ValueError:
+            known = ", ".join(e.value for e in NotificationEvent)
+            raise UsageError(f"unknown event {name!r} (known: {known})") from None
+    if not events:
+        raise UsageError("name at least one event to be told of")
+    return frozenset(events)
+
+
+def check_filter(value: str | None, *, what: str) -> str | None:
+    """A filter value (environment or publisher), or None.
+
+    Raises:
+        UsageError: Empty, too long, or not printable.
+    """
+    if value is None:
+        return None
+    if not value or len(value) > MAX_FILTER or not value.isprintable() or value != value.strip():
+        raise UsageError(f"the {what} filter must be 1 to {MAX_FILTER} printable characters")
+    return value
+
+
+def check_waiver_days(days: int) -> int:
+    """Days ahead to tell of expiring waivers.
+
+    Raises:
+        UsageError: Below 0 or above MAX_WAIVER_DAYS.
+    """
+    if not 0 <= days <= MAX_WAIVER_DAYS:
+        raise UsageError(f"waiver days must be between 0 and {MAX_WAIVER_DAYS}")
+    return days
+
+
+def new_subscription(
+    url: str,
+    *,
+    secret: str,
+    events: Iterable[str],
+    waiver_days: int,
+    environment: str | None = None,
+    publisher: str | None = None,
+    environments: Collection[str] | None = None,
+) -> Subscription:
+    """A subscription to record, every value checked (pure). With `environments` (the
+    server's policy's), the environment filter must name one of them.
+
+    Raises:
+        UsageError: A value is not acceptable (see the checks above).
+    """
+    environment = check_filter(environment, what="environment")
+    if environment is not None and environments is not None and environment not in environments:
+        known = ", ".join(sorted(environments)) or "none"
+        raise UsageError(
+            f"the policy has no environment {environment!r} to filter on (it has: {known})"
+        )
+    return Subscription(
+        subscription_id=None,
+        url=check_notify_url(url),
+        secret=check_secret(secret, name="a subscription's secret"),
+        events=check_events(events),
+        waiver_days=check_waiver_days(waiver_days),
+        environment=environment,
+        publisher=check_filter(publisher, what="publisher"),
+    )
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -133,13 +279,16 @@ def check_notify_url(url: str) -> str:
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--notify-url {url}: give an http(s)://host[:port]/path address")
+        raise UsageError(f"notification URL {url}: give an http(s)://host[:port]/path address")
     if parts.username or parts.password or parts.fragment:
-        raise UsageError(f"--notify-url {url}: no credentials or fragment in the address")
+        raise UsageError(f"notification URL {url}: no credentials or fragment in the address")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise UsageError(
-            f"--notify-url {url}: use https (plain http is accepted for loopback addresses only)"
+            f"notification URL {url}: use https (plain http is accepted for loopback "
+            "addresses only)"
         )
+    if len(url) > MAX_URL:
+        raise UsageError(f"notification URL: at most {MAX_URL} characters")
     return url
 
 
@@ -149,18 +298,20 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def check_secret(secret: str | None) -> str:
-    """The signing secret, if long enough.
+def check_secret(secret: str | None, *, name: str = "VERIFIER_NOTIFY_SECRET") -> str:
+    """The signing secret (`name` says where it comes from, for the message), if long enough.
 
     Raises:
-        UsageError: None, or shorter than MIN_SECRET_LENGTH: notifications are never sent
-            unsigned.
+        UsageError: None, shorter than MIN_SECRET_LENGTH (notifications are never sent
+            unsigned), or longer than MAX_SECRET_LENGTH.
     """
     if secret is None or len(secret) < MIN_SECRET_LENGTH:
         raise UsageError(
-            f"notifications need VERIFIER_NOTIFY_SECRET, at least {MIN_SECRET_LENGTH} "
+            f"notifications need {name}, at least {MIN_SECRET_LENGTH} "
             "characters, to sign them with (they are never sent unsigned)"
         )
+    if len(secret) > MAX_SECRET_LENGTH or not secret.isprintable():
+        raise UsageError(f"{name}: at most {MAX_SECRET_LENGTH} printable characters")
     return secret
 
 

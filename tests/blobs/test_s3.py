@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     try:
+        # moto keeps its buckets per process, across servers: start each test from none.
+        urllib.request.urlopen(
+            urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
+        ).close()
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield f"s3://{BUCKET}/team"
     finally:

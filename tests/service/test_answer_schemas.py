@@ -148,6 +148,13 @@ def test_every_success_answer_matches_its_documented_schema(
     }
     assert call("POST", "/api/v1/waivers", json=waiver)["affected"]
     call("GET", "/api/v1/waivers")
+    assert call("POST", "/api/v1/policies/reload")["changed"] is False
+    subscriptions = "/api/v1/notifications/subscriptions"
+    made = call("POST", subscriptions, json={"url": "https://hooks.example/subscribed"})
+    assert made["secret"] and made["subscription"]["configured_by"] == "api"
+    assert len(call("GET", subscriptions)["subscriptions"]) >= 1
+    removed = call("DELETE", f"{subscriptions}/{made['subscription']['id']}")
+    assert removed["subscription"]["id"] == made["subscription"]["id"]
     approval = call("POST", "/api/v1/approvals", json={"target": clean})
     assert approval["files"] > 0
     ended = call("POST", "/api/v1/waivers/evil-reviewed/revoke", json={"reason": "not fixed"})

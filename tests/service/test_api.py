@@ -52,6 +52,11 @@ ROUTES = [
     ("POST", "/api/v1/approvals", {"target": f"hf://acme/tiny@{COMMIT}"}, Role.APPROVER),
     # Blob collection: a grace period under 1h, refused after authorising (nothing deleted).
     ("POST", "/api/v1/blobs/gc", {"older_than": "5m", "delete": True}, Role.ADMIN),
+    ("POST", "/api/v1/policies/reload", None, Role.ADMIN),
+    # Subscriptions: plain http off loopback, refused after authorising (nothing is recorded).
+    ("POST", "/api/v1/notifications/subscriptions", {"url": "http://hooks.example/x"}, Role.ADMIN),
+    ("GET", "/api/v1/notifications/subscriptions", None, Role.ADMIN),
+    ("DELETE", "/api/v1/notifications/subscriptions/1", None, Role.ADMIN),
 ]
 PAST_WAIVER = {
     "id": "w",
@@ -177,6 +182,8 @@ def test_every_route_for_every_role(
         expected = 409  # authorised, and this server has no approval key
     if path.startswith("/api/v1/models/"):
         expected = 404  # authorised, and nothing is recorded of that commit
+    if path.startswith("/api/v1/notifications/subscriptions"):
+        expected = {"POST": 422, "DELETE": 404}.get(method, 200)  # refused, or none recorded
     assert response.status_code == expected, response.text
 
 
@@ -402,6 +409,9 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/blobs/gc",
         "/api/v1/tokens",
         "/api/v1/tokens/{name}/revoke",
+        "/api/v1/notifications/subscriptions",
+        "/api/v1/notifications/subscriptions/{subscription_id}",
+        "/api/v1/policies/reload",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

@@ -163,5 +163,5 @@ def test_a_person_logs_in_reads_a_model_and_bans_it(
         assert (shots / name).stat().st_size > 1000
     if os.environ.get("VERIFIER_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMAGES.mkdir(exist_ok=True)
-        for name in ("inventory.png", "model.png", "blast-radius.png"):
+        for name in ("login.png", "inventory.png", "model.png", "blast-radius.png", "ban.png"):
             shutil.copyfile(shots / name, DOCS_IMAGES / f"dashboard-{name}")

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from verifier.blobs.interface import BlobStore, BlobStoreError, StoredBlob, blob_digest
 from verifier.hashing import FileDigests, HashingReader
@@ -27,36 +28,59 @@ def take(
     declared: DeclaredFile,
     landed: Path,
     *,
+    sha256: str | None = None,
     on_bytes: Callable[[int], None] = lambda _n: None,
 ) -> bool:
-    """Write the blob the store keeps for `declared` (an LFS file with a declared SHA-256) to
-    `landed` and check it. Returns whether `landed` now holds the declared blob; else (no such
-    blob, other bytes, the store unreachable) False, with `landed` removed.
+    """Write the blob the store keeps for `declared` to `landed` and check it (see
+    `take_from`)."""
+    return take_from(store.get, store.url, declared, landed, sha256=sha256, on_bytes=on_bytes)
+
+
+def take_from(
+    get: Callable[[str, IO[bytes]], bool],
+    where: str,
+    declared: DeclaredFile,
+    landed: Path,
+    *,
+    sha256: str | None = None,
+    on_bytes: Callable[[int], None] = lambda _n: None,
+) -> bool:
+    """Write the blob `get` (a store's, or this host's folder's) writes for `declared` to
+    `landed` and check it. Returns whether `landed` now holds the declared blob; else (no
+    such blob, other bytes, the store unreachable) False, with `landed` removed. `where`
+    names the store in the log.
+
+    An LFS file is looked up by its declared SHA-256. A file outside LFS is declared by its
+    git blob id only: it is looked up by `sha256` (what an earlier scan measured of bytes with
+    that id), and the bytes taken must have both that SHA-256 and the declared git blob id.
 
     The check reads the landed bytes through the one hashing reader. A blob taken for a scan
     is then read (and hashed) again by the scan: the one path where bytes are hashed twice,
-    so that a shared store holding other bytes falls back to the Hub instead of failing it.
+    so that a store holding other bytes falls back to the Hub instead of failing it.
     """
-    if declared.sha256 is None or not declared.lfs:
+    digest = declared.sha256 if declared.lfs else sha256
+    if digest is None or (not declared.lfs and declared.git_sha1 is None):
         return False
     arrived: FileDigests | None = None
     try:
         with open(landed, "x+b") as sink:
             writer = CappedWriter(sink, limit=declared.size, on_bytes=on_bytes)
-            if store.get(declared.sha256, writer):  # type: ignore[arg-type]
+            if get(digest, writer):  # type: ignore[arg-type]
                 sink.flush()
                 sink.seek(0)
-                arrived = HashingReader(sink.fileno(), size=writer.written).drain()
+                arrived = HashingReader(
+                    sink.fileno(), size=writer.written, git_sha1=not declared.lfs
+                ).drain()
     except (BlobStoreError, OversizeError, OSError) as exc:
         log.warning("%s: not taken from the blob store: %s", declared.path, exc)
         arrived = None
-    if arrived is not None and (arrived.sha256 != declared.sha256 or arrived.size != declared.size):
+    if arrived is not None and not _is_declared(arrived, declared, digest):
         log.warning(
             "%s: blob store %s holds other bytes under sha256:%s (got sha256:%s, %d bytes); "
             "fetching from the Hub",
             declared.path,
-            store.url,
-            declared.sha256,
+            where,
+            digest,
             arrived.sha256,
             arrived.size,
         )
@@ -64,6 +88,13 @@ def take(
     if arrived is None:
         landed.unlink(missing_ok=True)
     return arrived is not None
+
+
+def _is_declared(arrived: FileDigests, declared: DeclaredFile, sha256: str) -> bool:
+    """Whether the bytes taken are the declared file kept under `sha256`."""
+    if arrived.sha256 != sha256 or arrived.size != declared.size:
+        return False
+    return declared.lfs or arrived.git_sha1 == declared.git_sha1
 
 
 def restore(store: BlobStore, home: Path, declared: DeclaredFile) -> bool:

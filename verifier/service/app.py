@@ -31,6 +31,8 @@ from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.gate_cache import CoalescedCount, FastDecisions
 from verifier.service.model import MAX_ROW_ID, ApiToken, JobStatus, Role
+from verifier.service.notify_routes import notify_routes
+from verifier.service.policy_routes import policy_routes
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.token_routes import token_routes
 from verifier.service.upkeep import start_upkeep
@@ -50,6 +52,8 @@ _EXAMPLE_ID = _EXAMPLE_TARGET.removeprefix("hf://")
 #: The problem statuses a path answers with beside `problems.COMMON_PROBLEMS`.
 PROBLEM_ROUTES: dict[str, tuple[int, ...]] = {
     "/api/v1/scans/{job_id}": (404,),
+    "/api/v1/notifications/subscriptions": (409,),
+    "/api/v1/notifications/subscriptions/{subscription_id}": (404,),
     "/api/v1/models/{model_id}": (404,),
     "/api/v1/bans/{ban_id}/lift": (404,),
     "/api/v1/waivers": (409,),
@@ -308,6 +312,8 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         found = NotificationRecords(service.store).log(limit=limit)
         return {"notifications": [item.document() for item in found]}
 
+    app.include_router(policy_routes(service, require))
+    app.include_router(notify_routes(service, require))
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))

@@ -25,8 +25,11 @@ from verifier.store.waivers import RecordedWaiver, WaiverGeneration, WaiverRecor
 
 @dataclass(frozen=True)
 class _Loaded:
-    """The policy of every environment, with the recorded waivers of one generation added."""
+    """The policy of every environment as read from the files, and with the recorded waivers
+    of one generation added."""
 
+    #: As read from the files (the policy file, its registry and its waivers files).
+    files: Mapping[str | None, Policy]
     policies: Mapping[str | None, Policy]
     generation: WaiverGeneration
     #: Digests of the same files with fewer of the recorded waivers (older generations).
@@ -36,6 +39,32 @@ class _Loaded:
     def __post_init__(self) -> None:
         # Computed once: the gate reads it on every request.
         object.__setattr__(self, "digest", self.policies[None].digest())
+
+    @property
+    def name(self) -> str:
+        """The policy's name."""
+        return self.files[None].name
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """The environments the file names."""
+        return tuple(self.files[None].document.environments)
+
+    @property
+    def files_digest(self) -> str:
+        """The digest of the files alone (no recorded waiver)."""
+        return self.files[None].digest()
+
+
+@dataclass(frozen=True)
+class PolicyReload:
+    """What reading the policy files again did."""
+
+    #: Whether the files said something else (the server decides with them from now on).
+    changed: bool
+    #: The policy digest before and after (with the recorded waivers).
+    before: str
+    after: str
 
 
 class PolicySet:
@@ -62,24 +91,44 @@ class PolicySet:
         """
         self._path, self._publishers, self._waivers = path, publishers, tuple(waivers)
         self._lock = threading.Lock()
+        files = self._load_files()
+        self._state = _Loaded(files=files, policies=files, generation=(0, 0))
+        #: Digests this server decided with before a reload (a job asked under one of them
+        #: is decided with the policy loaded since).
+        self._superseded: frozenset[str] = frozenset()
+
+    def _load_files(self) -> Mapping[str | None, Policy]:
+        """Read the files: the policy of every environment.
+
+        Raises:
+            PolicyError: The file, the registry or a waivers file is missing or invalid.
+            UsageError: The policy's mode is dry-run somewhere.
+        """
         base = self._load(None)
-        self.name = base.name
-        self.environments = tuple(base.document.environments)
         files: dict[str | None, Policy] = {None: base}
-        for name in self.environments:
+        for name in base.document.environments:
             files[name] = self._load(name)
         if any(policy.mode is Mode.DRY_RUN for policy in files.values()):
             raise UsageError(
-                f"policy {self.name} runs in dry-run mode somewhere; the service records every "
+                f"policy {base.name} runs in dry-run mode somewhere; the service records every "
                 "scan and decision, so serve a policy in enforce or audit mode"
             )
-        self._files: Mapping[str | None, Policy] = files
-        self._state = _Loaded(policies=files, generation=(0, 0))
+        return files
 
     def _load(self, environment: str | None) -> Policy:
         return load_policy(
             self._path, env=environment, publishers=self._publishers, waivers=self._waivers
         )
+
+    @property
+    def name(self) -> str:
+        """The policy's name (as the file says now)."""
+        return self._state.name
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """The environments the policy file names."""
+        return self._state.environments
 
     @property
     def digest(self) -> str:
@@ -96,28 +145,61 @@ class PolicySet:
                 or a waivers file now has its id).
         """
         records = WaiverRecords(store)
+        state = self._state
         generation = records.generation()
-        if generation != self._state.generation:
-            state = self._with_waivers(records.waivers(), generation)
+        if generation != state.generation:
+            fresh = self._with_waivers(state.files, records.waivers(), generation)
             with self._lock:
-                if state.generation[1] >= self._state.generation[1]:
-                    self._state = state
+                # Unless a reload or a newer generation came meanwhile.
+                if self._state.files is state.files and (
+                    fresh.generation[1] >= self._state.generation[1]
+                ):
+                    self._state = fresh
         snapshot = copy.copy(self)
         snapshot._state = self._state
         return snapshot
 
+    def reload(self, store: Store) -> PolicyReload:
+        """Read the policy file, its registry and its waivers files again; when what they say
+        changed (their digest), decide with them from now on.
+
+        Snapshots taken before (`current`) keep the policy they had. The files read badly
+        leave the policy in use as it was.
+
+        Raises:
+            PolicyError: A file is missing or invalid now, or a recorded waiver does not fit
+                the policy file any more.
+            UsageError: The policy now runs in dry-run mode somewhere.
+            StoreError: The database cannot be reached or read.
+        """
+        files = self._load_files()
+        before = self._state
+        if files[None].digest() == before.files_digest:
+            return PolicyReload(changed=False, before=before.digest, after=before.digest)
+        records = WaiverRecords(store)
+        generation = records.generation()
+        fresh = self._with_waivers(files, records.waivers(), generation)
+        with self._lock:
+            old = self._state
+            self._superseded |= {old.digest, *old.earlier}
+            self._state = fresh
+        return PolicyReload(changed=True, before=old.digest, after=fresh.digest)
+
     def _with_waivers(
-        self, rows: Sequence[RecordedWaiver], generation: WaiverGeneration
+        self,
+        files: Mapping[str | None, Policy],
+        rows: Sequence[RecordedWaiver],
+        generation: WaiverGeneration,
     ) -> _Loaded:
         # `generation` was read before `rows`: a waiver recorded in between is read again next
         # time, never missed.
         recorded = [row.waiver for row in rows]
-        document = self._files[None].document
+        document = files[None].document
         for i, waiver in enumerate(recorded):
             conflict = waiver_conflict(document, waiver, earlier=recorded[:i])
             if conflict is not None:
                 raise PolicyError(
-                    f"recorded waiver {waiver.id!r} does not fit policy {self.name}: "
+                    f"recorded waiver {waiver.id!r} does not fit policy {files[None].name}: "
                     f"{conflict[1]}; fix the policy file or its waivers files"
                 )
         policies = {
@@ -127,9 +209,9 @@ class PolicySet:
                     update={"waivers": policy.document.waivers + tuple(recorded)}
                 ),
             )
-            for env, policy in self._files.items()
+            for env, policy in files.items()
         }
-        base = self._files[None]
+        base = files[None]
         earlier = frozenset(
             replace(
                 base,
@@ -139,12 +221,12 @@ class PolicySet:
             ).digest()
             for count in range(len(recorded))
         )
-        return _Loaded(policies=policies, generation=generation, earlier=earlier)
+        return _Loaded(files=files, policies=policies, generation=generation, earlier=earlier)
 
     def is_earlier_digest(self, digest: str) -> bool:
-        """Whether `digest` is this policy's before some of its recorded waivers were added
-        (a job queued then is decided with them)."""
-        return digest in self._state.earlier
+        """Whether `digest` is this policy's before some of its recorded waivers were added,
+        or before a reload of its files (a job queued then is decided with the policy now)."""
+        return digest in self._state.earlier or digest in self._superseded
 
     def for_environment(self, environment: str | None) -> Policy:
         """The policy bound to `environment` (None: the file's default).

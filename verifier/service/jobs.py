@@ -121,6 +121,14 @@ class JobRecorder:
             self._blobs.hold(declared.sha256)
         return self._context.store.verified_file(declared)
 
+    def recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """The SHA-256 some recorded scan measured of the declared file (see `Store`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.recorded_sha256(declared)
+
 
 def _pause_for_tests() -> None:
     folder = os.environ.get(PAUSE_ENV)
@@ -167,9 +175,11 @@ def run_scan_job(
     recorder = JobRecorder(context, job_id)
     try:
         policies = context.policies.current(context.store)
-        if job.policy_digest != policies.digest and not policies.is_earlier_digest(
-            job.policy_digest
-        ):
+        if not _decides(policies, job.policy_digest):
+            # The server may have read its policy files again since this worker started.
+            context.policies.reload(context.store)
+            policies = context.policies.current(context.store)
+        if not _decides(policies, job.policy_digest):
             raise UsageError(
                 f"this job asks for policy {job.policy_name} at {job.policy_digest}, and the "
                 f"worker that took it decides with {policies.name} at {policies.digest}: "
@@ -192,6 +202,12 @@ def run_scan_job(
     finally:
         recorder.release()
     return JobOutcome.DONE
+
+
+def _decides(policies: PolicySet, digest: str) -> bool:
+    """Whether a runner with `policies` decides a job asked under `digest` (the same policy,
+    or an earlier state of it: fewer recorded waivers, or the files before a reload)."""
+    return digest == policies.digest or policies.is_earlier_digest(digest)
 
 
 def _requeue(context: JobContext, job_id: str, message: str) -> None:

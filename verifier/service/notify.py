@@ -22,19 +22,45 @@ from verifier.notifications import (
     SIGNATURE_HEADER,
     Attempt,
     Notification,
+    NotificationEvent,
+    Subscription,
     check_notify_url,
     sign,
 )
-from verifier.store.notifications import NotificationRecords
+from verifier.store.notifications import REMOVED, NotificationRecords, SubscriptionRecords
 
 if TYPE_CHECKING:
     from verifier.service.core import Service
 
 
-def expiring_waivers(service: Service, *, today: date) -> list[dict[str, Any]]:
-    """The waivers of the server's policy (any environment) that expire within
-    `notify_waiver_days` days of `today`, and have not expired yet, by id."""
-    horizon = today + timedelta(days=service.config.notify_waiver_days)
+def subscriptions(service: Service) -> list[Subscription]:
+    """Where notifications go: the server's `--notify-url`s (every event, no filter, signed
+    with `VERIFIER_NOTIFY_SECRET`) and the subscriptions recorded in the database. A URL both
+    configured and recorded is the recorded one's.
+
+    Raises:
+        StoreError: The database cannot be reached or read.
+    """
+    recorded = SubscriptionRecords(service.store).subscriptions()
+    taken = {subscription.url for subscription in recorded}
+    configured = [
+        Subscription(
+            subscription_id=None,
+            url=url,
+            secret=service.config.notify_secret or "",
+            events=frozenset(NotificationEvent),
+            waiver_days=service.config.notify_waiver_days,
+        )
+        for url in service.config.notify_urls
+        if url not in taken and service.config.notify_secret is not None
+    ]
+    return [*configured, *recorded]
+
+
+def expiring_waivers(service: Service, *, today: date, days: int) -> list[dict[str, Any]]:
+    """The waivers of the server's policy (any environment) that expire within `days` days
+    of `today`, and have not expired yet, by id."""
+    horizon = today + timedelta(days=days)
     found: dict[str, dict[str, Any]] = {}
     # With the waivers recorded through the service, as the decisions use them.
     for policy in service.policies.current(service.store).each():
@@ -54,7 +80,8 @@ def expiring_waivers(service: Service, *, today: date) -> list[dict[str, Any]]:
 
 def prepare(service: Service) -> None:
     """Start the cursors of a URL configured for the first time at the newest change and
-    finding, before the pass records any: it is told of what happens from now on.
+    finding, before the pass records any: it is told of what happens from now on (a recorded
+    subscription's cursors start when it is recorded).
 
     Raises:
         StoreError: The database cannot be reached or refused the write.
@@ -64,32 +91,36 @@ def prepare(service: Service) -> None:
 
 
 def collect(service: Service, *, now: datetime) -> int:
-    """Record what each configured URL is owed now; returns how many notifications.
+    """Record what each subscription is owed now; returns how many notifications.
 
     Raises:
         StoreError: The database cannot be reached or refused the write.
     """
-    urls = service.config.notify_urls
-    if not urls:
+    wanted = subscriptions(service)
+    if not wanted:
         return 0
     records = NotificationRecords(service.store)
-    waivers = expiring_waivers(service, today=now.astimezone(UTC).date())
-    return records.collect(urls, expiring_waivers=waivers, now=now)
+    days = max(subscription.waiver_days for subscription in wanted)
+    waivers = expiring_waivers(service, today=now.astimezone(UTC).date(), days=days)
+    return records.collect(wanted, expiring_waivers=waivers, now=now)
 
 
 def deliver_due(service: Service, *, now: datetime) -> list[tuple[Notification, Attempt]]:
-    """Attempt every notification due at `now` (at most MAX_DELIVERIES_PER_PASS), recording
-    each attempt; returns them.
+    """Attempt every notification due at `now` (at most MAX_DELIVERIES_PER_PASS), signed
+    with its subscription's secret, recording each attempt; returns them. One whose
+    subscription is gone (removed, or its flag no longer given) is given up unsent.
 
     Raises:
         StoreError: The database cannot be reached or refused the write.
     """
-    secret = service.config.notify_secret
-    if not service.config.notify_urls or secret is None:
-        return []
     records = NotificationRecords(service.store)
+    secrets = {subscription.url: subscription.secret for subscription in subscriptions(service)}
     done = []
     for notification in records.due(now=now, limit=MAX_DELIVERIES_PER_PASS):
+        secret = secrets.get(notification.url)
+        if not secret:
+            records.give_up(notification.notification_id, REMOVED)
+            continue
         attempt = deliver(notification, secret, timestamp=int(now.timestamp()))
         records.record_attempt(notification.notification_id, attempt, now=now)
         done.append((notification, attempt))

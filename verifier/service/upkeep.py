@@ -2,6 +2,8 @@
 
 At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
 
+- reads its policy file, publisher registry and waivers files again (`reload_policies`), and
+  decides with them from then on when they changed (also on `POST /api/v1/policies/reload`);
 - decides again, from their recorded facts, the recorded models whose newest scan has no
   decision under the server's policy digest in one of its environments (the policy file, the
   publisher registry or the waivers changed since) or whose decision rests on a waiver that
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +33,8 @@ from verifier.model import is_commit_id
 from verifier.notifications import Attempt, Notification, url_origin
 from verifier.redecide import Redecision, lapsed_waiver, redecide
 from verifier.service import notify
-from verifier.service.model import RESCAN_ACTOR_PREFIX
+from verifier.service.decisions import PolicyReload
+from verifier.service.model import RESCAN_ACTOR_PREFIX, AuditAction
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
@@ -91,6 +95,76 @@ def refresh_decisions(service: Service, *, now: datetime | None = None) -> list[
     return done
 
 
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What reading the policy files again, and deciding again after, did."""
+
+    reload: PolicyReload
+    #: The recorded models decided again (empty when the files did not change, or when
+    #: another server's pass held the lock: that pass or the next decides them).
+    redecided: list[Redecision]
+    #: False when another server held the lock and the models were not decided here.
+    done: bool = True
+
+    def document(self, *, policy: str) -> dict[str, Any]:
+        """The JSON answer of `POST /api/v1/policies/reload`."""
+        return {
+            "changed": self.reload.changed,
+            "policy": policy,
+            "policy_digest_before": self.reload.before,
+            "policy_digest": self.reload.after,
+            "redecided": len(self.redecided),
+            "redecided_here": self.done,
+            "changes": [item.document() for item in self.redecided if item.changed],
+        }
+
+
+def reload_policies(service: Service, *, actor: str) -> PolicyReload:
+    """Read the server's policy file, publisher registry and waivers files again; when they
+    changed, the server decides with them from now on and the audit log says so.
+
+    Raises:
+        PolicyError: A file is missing or invalid now (the policy in use stays).
+        UsageError: The policy now runs in dry-run mode (the policy in use stays).
+        StoreError: The database cannot be reached, read or written.
+    """
+    outcome = service.policies.reload(service.store)
+    if outcome.changed:
+        service.records.record_event(
+            actor,
+            AuditAction.POLICY_RELOADED,
+            service.policies.name,
+            before=outcome.before,
+            after=outcome.after,
+        )
+    return outcome
+
+
+def reload_and_redecide(
+    service: Service, *, actor: str, wait_seconds: float = 30.0
+) -> ReloadOutcome:
+    """`reload_policies`, then (when they changed) decide again every recorded model under
+    the new policy, each change recorded with cause `policy`. Waits up to `wait_seconds` for
+    a pass under way elsewhere to end.
+
+    Raises:
+        PolicyError: A file is missing or invalid now (the policy in use stays).
+        UsageError: The policy now runs in dry-run mode (the policy in use stays).
+        StoreError: The database cannot be reached, read or written.
+    """
+    outcome = reload_policies(service, actor=actor)
+    if not outcome.changed:
+        return ReloadOutcome(reload=outcome, redecided=[])
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with try_exclusive(service.store, LOCK_NAME) as taken:
+            if taken:
+                return ReloadOutcome(reload=outcome, redecided=refresh_decisions(service))
+        if time.monotonic() >= deadline:
+            return ReloadOutcome(reload=outcome, redecided=[], done=False)
+        time.sleep(0.1)
+
+
 def poll_watches(service: Service) -> list[dict[str, Any]]:
     """Ask the Hub where each watched branch or tag points, and queue a scan of each commit
     not asked for before. Returns what was queued (`{"watch", "target", "job"}`).
@@ -137,9 +211,10 @@ def rescan_other_versions(service: Service) -> list[dict[str, Any]]:
     made by another verifier version (each model once per version, whatever became of it).
     Returns what was queued (`{"target", "job", "tool_version"}`).
 
-    The re-scan fetches the model from the Hub again (there is no blob store to re-scan
-    from); when it decides otherwise than the scan before, the change is recorded with cause
-    `scanner` as the job completes.
+    The re-scan reads the files' verified bytes from the blob stores (this host's folder,
+    then the shared one) where they are kept, and from the Hub otherwise; when it decides
+    otherwise than the scan before, the change is recorded with cause `scanner` as the job
+    completes.
 
     Raises:
         StoreError: The database cannot be reached, read or written.
@@ -176,8 +251,10 @@ class UpkeepPass:
 def run_pass(
     service: Service, *, poll: bool = True, deliver: bool = True, now: datetime | None = None
 ) -> UpkeepPass | None:
-    """One pass: refresh the decisions, (with `poll`) poll the watches, record the
-    notifications owed and (with `deliver`) deliver those due.
+    """One pass: read the policy files again, refresh the decisions, (with `poll`) poll the
+    watches, record the notifications owed and (with `deliver`) deliver those due.
+
+    Policy files that no longer read well are logged, and the policy loaded before stays.
 
     Returns None when another server is doing a pass (it holds the lock).
 
@@ -186,6 +263,16 @@ def run_pass(
         PolicyError: A rule raised while deciding.
     """
     moment = now or datetime.now(UTC)
+    # Every server reads its own files, whichever does the pass.
+    try:
+        reload_policies(service, actor=SERVER_ACTOR)
+    except VerifierError as exc:
+        log.error(
+            "the policy files could not be read again; deciding with the policy loaded "
+            "before (%s): %s",
+            service.policies.digest,
+            exc.diagnostics(),
+        )
     with try_exclusive(service.store, LOCK_NAME) as taken:
         if not taken:
             return None

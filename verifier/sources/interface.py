@@ -167,7 +167,14 @@ class NoProgress:
 class VerifiedFiles(Protocol):
     """A record of files already verified (the store): their bytes need not arrive again."""
 
-    def verified_file(self, declared: DeclaredFile) -> FileResult | None: ...
+    def verified_file(self, declared: DeclaredFile) -> FileResult | None:
+        """A file this verifier version verified and scanned with these declared digests."""
+        ...
+
+    def recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """The SHA-256 of bytes some scan (any version) read completely with the declared
+        size and git blob id or SHA-256: the name a blob store keeps them under."""
+        ...
 
 
 class Source(Protocol):

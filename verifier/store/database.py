@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0018"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -659,6 +659,37 @@ class Store:
         if details is not None:
             report = replace(report, details=parse_details(details.document))
         return report
+
+    def recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """The SHA-256 some scan, by any verifier version, measured of a file it read
+        completely with the declared size and git blob id (or SHA-256); None when none did.
+
+        A file outside LFS is declared by its git blob id only: this is the name the blob
+        stores keep its bytes under. Whoever takes them checks both digests again.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        if declared.sha256 is not None:
+            match = ScanFileRow.sha256 == declared.sha256
+        elif declared.git_sha1 is not None:
+            match = ScanFileRow.git_sha1 == declared.git_sha1
+        else:
+            return None
+        query = (
+            select(ScanFileRow.sha256)
+            .where(
+                match,
+                ScanFileRow.size == declared.size,
+                ScanFileRow.complete.is_(True),
+                ScanFileRow.sha256.is_not(None),
+            )
+            .order_by(ScanFileRow.id.desc())
+            .limit(1)
+        )
+        with self._failures("look up recorded digests in"), self._sessions() as session:
+            found = session.scalars(query).first()
+            return str(found) if found is not None else None
 
     def verified_file(self, declared: DeclaredFile) -> FileResult | None:
         """A file this verifier version already read completely with these declared digests.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
+from verifier.errors import ConflictError, NotFoundError
 from verifier.notifications import (
     MAX_ATTEMPTS,
     MAX_FINDINGS_LISTED,
@@ -16,14 +17,18 @@ from verifier.notifications import (
     DeliveryStatus,
     Notification,
     NotificationEvent,
+    Subscription,
     retry_delay,
+    url_origin,
 )
 from verifier.store.bans import Database, _change
 from verifier.store.tables import (
+    AuditEventRow,
     DecisionChangeRow,
     FindingRow,
     NotificationCursorRow,
     NotificationRow,
+    NotificationSubscriptionRow,
     ScanFactsRow,
     ScanRow,
     format_timestamp,
@@ -33,6 +38,150 @@ from verifier.store.tables import (
 CHANGES, FINDINGS = "change", "finding"
 #: Most notifications one read of the log returns.
 MAX_LOG = 1_000
+#: Most subscriptions recorded at once.
+MAX_SUBSCRIPTIONS = 1_000
+#: Audit actions of subscriptions (`verifier.service.model.AuditAction` has the same values).
+_SUBSCRIBED, _UNSUBSCRIBED = "notification.subscribed", "notification.unsubscribed"
+#: What a pending notification's log says once its subscription is removed.
+REMOVED = "the subscription was removed; not sent"
+
+
+def _subscription(row: NotificationSubscriptionRow) -> Subscription:
+    return Subscription(
+        subscription_id=row.id,
+        url=row.url,
+        secret=row.secret,
+        events=frozenset(NotificationEvent(name) for name in row.events),
+        waiver_days=row.waiver_days,
+        environment=row.environment,
+        publisher=row.publisher,
+        created_at=format_timestamp(row.created_at),
+        created_by=row.created_by,
+    )
+
+
+def _newest_ids(session: Any) -> dict[str, int]:
+    return {
+        CHANGES: session.scalar(select(func.max(DecisionChangeRow.id))) or 0,
+        FINDINGS: session.scalar(select(func.max(FindingRow.id))) or 0,
+    }
+
+
+class SubscriptionRecords:
+    """Notification subscriptions recorded as data; each change with its audit event."""
+
+    def __init__(self, store: Database) -> None:
+        """Use `store`'s database (opened, so at the newest schema)."""
+        self._store = store
+        self._sessions = store._sessions
+
+    def add(self, subscription: Subscription, *, actor: str) -> Subscription:
+        """Record a subscription (its values checked by the caller), with cursors at the newest
+        change and finding: it is told of what happens from now on.
+
+        Raises:
+            ConflictError: A subscription to the same URL is recorded already, or there are
+                MAX_SUBSCRIPTIONS.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("record a subscription in"), self._sessions.begin() as s:
+            count = s.scalar(select(func.count()).select_from(NotificationSubscriptionRow))
+            if (count or 0) >= MAX_SUBSCRIPTIONS:
+                raise ConflictError(
+                    f"{MAX_SUBSCRIPTIONS} subscriptions are recorded; remove one first"
+                )
+            taken = s.scalar(
+                select(NotificationSubscriptionRow.id).where(
+                    NotificationSubscriptionRow.url == subscription.url
+                )
+            )
+            if taken is not None:
+                raise ConflictError(
+                    f"subscription {taken} has this URL ({url_origin(subscription.url)}) "
+                    "already; remove it first"
+                )
+            row = NotificationSubscriptionRow(
+                url=subscription.url,
+                secret=subscription.secret,
+                events=sorted(event.value for event in subscription.events),
+                waiver_days=subscription.waiver_days,
+                environment=subscription.environment,
+                publisher=subscription.publisher,
+                created_at=datetime.now(UTC),
+                created_by=actor,
+            )
+            s.add(row)
+            s.flush()
+            # A URL subscribed before keeps no cursor (removed with it): start afresh.
+            s.execute(delete(NotificationCursorRow).where(NotificationCursorRow.url == row.url))
+            for source, last in _newest_ids(s).items():
+                s.add(NotificationCursorRow(url=row.url, source=source, last_id=last))
+            s.add(
+                AuditEventRow(
+                    at=row.created_at,
+                    actor=actor,
+                    action=_SUBSCRIBED,
+                    subject=str(row.id),
+                    detail={**_audit_detail(row), "target": url_origin(row.url)},
+                )
+            )
+            return _subscription(row)
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every recorded subscription, oldest first (with their secrets: for signing).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = select(NotificationSubscriptionRow).order_by(NotificationSubscriptionRow.id)
+        with self._store._failures("read the subscriptions in"), self._sessions() as session:
+            return [_subscription(row) for row in session.scalars(query)]
+
+    def remove(self, subscription_id: int, *, actor: str) -> Subscription:
+        """Remove a subscription: nothing more is sent to it, and what was still owed to it
+        is given up (`failed`, "the subscription was removed").
+
+        Raises:
+            NotFoundError: No subscription has this id.
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("remove a subscription in"), self._sessions.begin() as s:
+            row = s.get(NotificationSubscriptionRow, subscription_id)
+            if row is None:
+                raise NotFoundError(f"no notification subscription has the id {subscription_id}")
+            removed = _subscription(row)
+            s.execute(
+                update(NotificationRow)
+                .where(
+                    NotificationRow.url == row.url,
+                    NotificationRow.status == DeliveryStatus.PENDING.value,
+                )
+                .values(
+                    status=DeliveryStatus.FAILED.value, next_attempt_at=None, last_error=REMOVED
+                )
+            )
+            s.execute(delete(NotificationCursorRow).where(NotificationCursorRow.url == row.url))
+            s.delete(row)
+            s.add(
+                AuditEventRow(
+                    at=datetime.now(UTC),
+                    actor=actor,
+                    action=_UNSUBSCRIBED,
+                    subject=str(subscription_id),
+                    detail={**_audit_detail(row), "target": url_origin(row.url)},
+                )
+            )
+            return removed
+
+
+def _audit_detail(row: NotificationSubscriptionRow) -> dict[str, Any]:
+    """What the audit log keeps of a subscription: never its secret, nor its URL's path."""
+    return {
+        "events": sorted(row.events),
+        "waiver_days": row.waiver_days,
+        "environment": row.environment,
+        "publisher": row.publisher,
+    }
 
 
 def _notification(row: NotificationRow) -> Notification:
@@ -73,10 +222,7 @@ class NotificationRecords:
             self._store._failures("start the notification cursors in"),
             self._sessions.begin() as s,
         ):
-            newest = {
-                CHANGES: s.scalar(select(func.max(DecisionChangeRow.id))) or 0,
-                FINDINGS: s.scalar(select(func.max(FindingRow.id))) or 0,
-            }
+            newest = _newest_ids(s)
             known = {(c.url, c.source) for c in s.scalars(select(NotificationCursorRow))}
             for url in urls:
                 for source, last in newest.items():
@@ -85,19 +231,21 @@ class NotificationRecords:
 
     def collect(
         self,
-        urls: Sequence[str],
+        subscriptions: Sequence[Subscription],
         *,
         expiring_waivers: Sequence[dict[str, Any]],
         now: datetime,
     ) -> int:
-        """Record, for each URL, a notification of each decision change and of each scan with
-        critical findings recorded since its cursors (moved past them), and of each waiver in
-        `expiring_waivers` it was not told of. Returns how many were recorded.
+        """Record, for each subscription, a notification of each decision change and of each
+        scan with critical findings recorded since its cursors (moved past them), and of each
+        waiver in `expiring_waivers` it was not told of, when it wants them
+        (`Subscription.wants`). Returns how many were recorded.
 
         Raises:
             StoreError: The database cannot be reached or refused the write.
         """
         added = 0
+        urls = [subscription.url for subscription in subscriptions]
         with self._store._failures("record notifications in"), self._sessions.begin() as s:
             cursors = {(c.url, c.source): c for c in s.scalars(select(NotificationCursorRow))}
             keys = {
@@ -108,7 +256,10 @@ class NotificationRecords:
                     )
                 )
             }
-            for url in urls:
+            for subscription in subscriptions:
+                url = subscription.url
+                if (url, CHANGES) not in cursors or (url, FINDINGS) not in cursors:
+                    continue  # removed meanwhile, or not started yet: the next pass starts it
                 owed = self._changes_since(s, cursors[(url, CHANGES)])
                 owed += self._findings_since(s, cursors[(url, FINDINGS)])
                 owed += [
@@ -116,7 +267,7 @@ class NotificationRecords:
                     for w in expiring_waivers
                 ]
                 for event, key, data in owed:
-                    if (url, key) in keys:
+                    if (url, key) in keys or not subscription.wants(event, data):
                         continue
                     keys.add((url, key))
                     s.add(
@@ -133,6 +284,18 @@ class NotificationRecords:
                     )
                     added += 1
         return added
+
+    def give_up(self, notification_id: int, reason: str) -> None:
+        """Mark a pending notification failed without an attempt (nowhere to send it now).
+
+        Raises:
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("record a delivery in"), self._sessions.begin() as session:
+            row = session.get(NotificationRow, notification_id)
+            if row is not None and row.status == DeliveryStatus.PENDING.value:
+                row.status = DeliveryStatus.FAILED.value
+                row.next_attempt_at, row.last_error = None, reason
 
     @staticmethod
     def _changes_since(

@@ -208,9 +208,13 @@ def try_exclusive(store: Store, name: str) -> Iterator[bool]:
             if taken:
                 lock.release()
         return
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
     with store._failures(f"take the lock {name} in"):
         connection = store._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        # Advisory locks are per database: the schema in the key keeps two deployments (or
+        # two test runs) in schemas of one database from taking each other's lock.
+        schema = connection.execute(text("SELECT current_schema()")).scalar()
+        named = f"{schema}/{name}".encode()
+        key = int.from_bytes(hashlib.sha256(named).digest()[:8], "big", signed=True)
         taken = bool(
             connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
         )
@@ -307,6 +311,15 @@ class ServiceRecords:
         with self._store._failures("check a token in"), self._sessions() as session:
             row = session.scalars(query).first()
             return row.to_model() if row is not None else None
+
+    def record_event(self, actor: str, action: AuditAction, subject: str, **detail: Any) -> None:
+        """Add an event to the audit log (for changes no other record carries).
+
+        Raises:
+            StoreError: The database cannot be reached or refused the write.
+        """
+        with self._store._failures("record an audit event in"), self._sessions.begin() as s:
+            s.add(_event(actor, action, subject, **detail))
 
     def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
         """The newest audit events, newest first.

@@ -1048,6 +1048,26 @@ class NotificationRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class NotificationSubscriptionRow(Base):
+    """Where notifications go, recorded through the API or `verifier notify add` (removed
+    when unsubscribed: the audit log keeps who made and removed it)."""
+
+    __tablename__ = "notification_subscriptions"
+    __table_args__ = (UniqueConstraint("url", name="uq_notification_subscriptions_url"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: Kept as given: an HMAC key must be at hand to sign with. Never returned by the API.
+    secret: Mapped[str] = mapped_column(Text)
+    #: The `NotificationEvent` values it is told of.
+    events: Mapped[list[str]] = mapped_column(JSON)
+    waiver_days: Mapped[int] = mapped_column(Integer)
+    environment: Mapped[str | None] = mapped_column(String(128))
+    publisher: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(Text)
+
+
 class NotificationCursorRow(Base):
     """How far a notification URL has been told of a source of events (ids of its rows)."""
 

@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from verifier.blobs.folder import HostFolder
 from verifier.blobs.interface import BlobStore
-from verifier.blobs.local import restore, share, take
+from verifier.blobs.local import restore, share, take, take_from
 from verifier.model import (
     DeclaredFile,
     FileResult,
@@ -284,20 +285,49 @@ class HubSource:
         }
 
     def fetch(
-        self, declared: DeclaredFile, quarantine: Quarantine, progress: Progress
+        self,
+        declared: DeclaredFile,
+        quarantine: Quarantine,
+        progress: Progress,
+        *,
+        recorded_sha256: str | None = None,
     ) -> HubArrival | Refused:
-        """Download one declared file at the pinned commit into quarantine (see `HubSession`).
+        """Bring one declared file at the pinned commit into quarantine (see `HubSession`):
+        from this host's folder of verified blobs, else the shared blob store, else the Hub.
+
+        `recorded_sha256` is the SHA-256 an earlier scan measured of a file outside LFS with
+        the declared git blob id (such a file declares no SHA-256 to look it up by).
 
         Raises:
             SourceError: the Hub could not be reached or refused a request (not a missing file).
         """
         entry = SnapshotFile(declared.path, declared=declared)
+        # A blob verified before, here or by another host: checked against the declared
+        # digests as it is taken (other bytes fall back to the Hub), then read and settled
+        # like a download.
+        folder = HostFolder(self.home)
+        landed = quarantine.path_for(declared.path)
+        if take_from(
+            folder.get,
+            folder.url,
+            declared,
+            landed,
+            sha256=recorded_sha256,
+            on_bytes=progress.advance,
+        ):
+            return HubArrival(entry, landed, quarantine, self.blob_store)
+        digest = declared.sha256 if declared.lfs else recorded_sha256
+        if digest is not None:
+            folder.discard(digest)  # other bytes under its name: the download replaces them
         if self.blob_store is not None:
             landed = quarantine.path_for(declared.path)
-            # A blob another host verified: from the shared store, checked against the declared
-            # digest as it is taken (other bytes fall back to the Hub), then read and settled
-            # like a download.
-            if take(self.blob_store, declared, landed, on_bytes=progress.advance):
+            if take(
+                self.blob_store,
+                declared,
+                landed,
+                sha256=recorded_sha256,
+                on_bytes=progress.advance,
+            ):
                 return HubArrival(entry, landed, quarantine, self.blob_store)
         pinned = self.model.pinned
         try:
@@ -388,9 +418,17 @@ class HubSession:
         self.progress.add_total(sum(d.size for d in to_fetch))
         quarantine = self.quarantine
         workers = max(1, min(self.workers, len(to_fetch) or 1))
+        recorded = {d.path: self._recorded_sha256(d) for d in to_fetch}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [
-                pool.submit(self.source.fetch, d, quarantine, self.progress) for d in to_fetch
+                pool.submit(
+                    self.source.fetch,
+                    d,
+                    quarantine,
+                    self.progress,
+                    recorded_sha256=recorded[d.path],
+                )
+                for d in to_fetch
             ]
             try:
                 for future in futures:
@@ -399,6 +437,13 @@ class HubSession:
                 # A scan that fails as a whole does not start the downloads still waiting.
                 for future in futures:
                     future.cancel()
+
+    def _recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """The SHA-256 to look a file outside LFS up by in the blob stores (LFS files are
+        looked up by their declared one)."""
+        if declared.lfs or self.known is None:
+            return None
+        return self.known.recorded_sha256(declared)
 
     def _described(self, wanted: Sequence[DeclaredFile]) -> Iterator[Ready]:
         pinned = self.source.model.pinned
