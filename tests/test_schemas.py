@@ -44,6 +44,7 @@ COMMAND_SCHEMAS = {
     ("redecide",): JsonDocument.REDECIDE.value,
     ("changes",): JsonDocument.CHANGES.value,
     ("watches",): JsonDocument.WATCHES.value,
+    ("blobs", "gc"): JsonDocument.BLOBS_GC.value,
 }
 
 

@@ -2287,6 +2287,63 @@ def watches(fmt: str, database_url: str | None) -> None:
 
 
 @cli.group()
+def blobs() -> None:
+    """Manage the blob stores: this host's folder and the shared store."""
+
+
+@blobs.command("gc")
+@click.option(
+    "--older-than",
+    "older_than",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="Grace period (s, m, h, d, w; at least 1h): a blob stored or used since is kept.",
+)
+@click.option("--yes", is_flag=True, help="Delete the garbage (without it: a dry run).")
+@click.option(
+    "--blob-store",
+    "blob_store",
+    envvar="VERIFIER_BLOB_STORE",
+    default=None,
+    metavar="s3://BUCKET[/PREFIX]",
+    help="Also collect the shared store [env: VERIFIER_BLOB_STORE].",
+)
+@_history_format_option
+@_database_option
+def blobs_gc(
+    older_than: str, yes: bool, blob_store: str | None, fmt: str, database_url: str | None
+) -> None:
+    """Delete the blobs no recorded scan names, from this host's folder (VERIFIER_HOME) and
+    the shared store. A dry run unless --yes; never a blob stored or used within the grace
+    period, nor one a scan job holds. Exit 0, 2 for bad options, 3 when a blob could not be
+    deleted or a store read."""
+    from verifier.blobs import open_blob_store
+    from verifier.blobs.gc import collect_stores, listing_of, parse_duration
+    from verifier.blobs.interface import BlobListing
+    from verifier.blobs.local import LocalBlobFolder
+    from verifier.store.blob_refs import BlobReferences
+
+    grace = parse_duration(older_than)
+    stores: list[BlobListing] = [LocalBlobFolder(config.home_dir())]
+    shared = open_blob_store(blob_store)
+    if shared is not None:
+        stores.append(listing_of(shared))
+    with _open_store(database_url) as store:
+        references = BlobReferences(store)
+        done = collect_stores(stores, references, grace=grace, delete=yes, actor=_actor())
+    if fmt == OutputFormat.JSON.value:
+        document = {"dry_run": not yes, "stores": [found.document() for found in done]}
+        click.echo(json.dumps(JsonDocument.BLOBS_GC.document(document), indent=2))
+    else:
+        for found in done:
+            for line in found.lines():
+                click.echo(printable(line))
+    if any(found.failures for found in done):
+        raise click.exceptions.Exit(int(ExitCode.ERROR))
+
+
+@cli.group()
 def db() -> None:
     """Manage the database schema."""
 

@@ -39,6 +39,7 @@ class JsonDocument(enum.StrEnum):
     REDECIDE = "redecide"
     CHANGES = "changes"
     WATCHES = "watches"
+    BLOBS_GC = "blobs-gc"
 
     @property
     def schema_version(self) -> int:

@@ -5,6 +5,7 @@ requests that mostly meet an empty or missing record)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,11 @@ from tests.service.test_api import review
 from tests.service.test_watches_api import SECRET as HOOK_SECRET
 from tests.service.test_watches_api import payload
 from tests.sources.test_huggingface import model_files
+from verifier import config
 from verifier.service.answers import FACTS_PREFIX, SCAN_DOCUMENT, scan_document_components
 from verifier.service.app import create_app
 from verifier.service.upkeep import run_pass
+from verifier.sources.quarantine import verified_blob
 
 NOTIFY_SECRET = "a-notification-secret-for-tests"
 NEXT_YEAR = "2099-12-31"
@@ -188,7 +191,15 @@ def test_every_success_answer_matches_its_documented_schema(
     for subject in (clean, evil):
         record = call("GET", f"/api/v1/models/{subject.removeprefix('hf://')}")
         assert record["scan"]["target"].startswith("hf://")
-    assert call("GET", "/api/v1/audit")["events"]
+    garbage = verified_blob(config.home_dir(), "ab" * 32)
+    garbage.parent.mkdir(parents=True, exist_ok=True)
+    garbage.write_bytes(b"left by a killed job")
+    os.utime(garbage, (0, 0))
+    dry = call("POST", "/api/v1/blobs/gc", json={})
+    assert [b["sha256"] for b in dry["stores"][0]["blobs"]] == ["ab" * 32]
+    done = call("POST", "/api/v1/blobs/gc", json={"older_than": "1d", "delete": True})
+    assert done["stores"][0]["blobs"][0]["deleted"] and not garbage.exists()
+    assert call("GET", "/api/v1/audit")["events"][0]["action"] == "blobs.collected"
 
     documented = {
         (method.upper(), path, int(status))
@@ -212,3 +223,23 @@ def test_the_scan_document_is_the_shipped_schema() -> None:
     refs = re.findall(r"'\$ref': '([^']+)'", repr(components))
     assert refs and all(ref.startswith("#/components/schemas/") for ref in refs), refs
     assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(components)
+
+
+def test_every_example_matches_its_schema(tmp_path: Path) -> None:
+    """The answers' examples in the document are answers the schema accepts."""
+    service, _ = start(f"sqlite:///{tmp_path / 'v.db'}")
+    document = create_app(service).openapi()
+    service.close()
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(
+        "urn:openapi", DRAFT202012.create_resource(document)
+    )
+    checked = []
+    for name, schema in document["components"]["schemas"].items():
+        for example in schema.get("examples", ()):
+            ref = {"$ref": f"urn:openapi#/components/schemas/{name}"}
+            validator = jsonschema.Draft202012Validator(ref, registry=registry)
+            errors = [f"{list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(example)]
+            assert not errors, (name, errors)
+            checked.append(name)
+    assert {"ScanAccepted", "ScanJobAnswer", "Inventory", "BlobsCollected"} <= set(checked)
+    assert len(checked) >= 14, checked

@@ -50,6 +50,8 @@ ROUTES = [
     ("POST", "/api/v1/tokens/no-such/revoke", None, Role.ADMIN),
     # Approvals: this server has no approval key, refused after authorising.
     ("POST", "/api/v1/approvals", {"target": f"hf://acme/tiny@{COMMIT}"}, Role.APPROVER),
+    # Blob collection: a grace period under 1h, refused after authorising (nothing deleted).
+    ("POST", "/api/v1/blobs/gc", {"older_than": "5m", "delete": True}, Role.ADMIN),
     ("POST", "/api/v1/policies/reload", None, Role.ADMIN),
     # Subscriptions: plain http off loopback, refused after authorising (nothing is recorded).
     ("POST", "/api/v1/notifications/subscriptions", {"url": "http://hooks.example/x"}, Role.ADMIN),
@@ -404,6 +406,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/waivers/{waiver_id}/revoke",
         "/api/v1/approvals",
         "/api/v1/notifications",
+        "/api/v1/blobs/gc",
         "/api/v1/tokens",
         "/api/v1/tokens/{name}/revoke",
         "/api/v1/notifications/subscriptions",

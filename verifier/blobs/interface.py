@@ -10,17 +10,68 @@ declares.
 
 from __future__ import annotations
 
-from typing import IO, Protocol
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Protocol, runtime_checkable
 
 from verifier.errors import VerifierError
+
+#: How every store names a blob below its root: `sha256/<first 2 hex>/<64 hex>`.
+BLOB_NAME = re.compile(r"^sha256/([0-9a-f]{2})/([0-9a-f]{64})$")
+
+
+def blob_digest(name: str) -> str | None:
+    """The SHA-256 a store's relative name `sha256/ab/ab…` holds, or None when the name is
+    not one a store writes (another file, a partial download, a name in the wrong folder)."""
+    match = BLOB_NAME.match(name)
+    if match is None or match.group(2)[:2] != match.group(1):
+        return None
+    return match.group(2)
 
 
 class BlobStoreError(VerifierError):
     """The shared blob store could not be reached, or refused a request."""
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob a store holds: its digest, its size, and when it was stored (UTC)."""
+
+    sha256: str
+    size: int
+    stored_at: datetime
+
+
+@runtime_checkable
+class BlobListing(Protocol):
+    """Blobs that can be listed and deleted (what `verifier blobs gc` needs of a store)."""
+
+    #: Where it is, for messages (`s3://bucket/prefix`, the local folder's path).
+    url: str
+
+    def blobs(self) -> Iterator[StoredBlob]:
+        """Every blob held under a well-formed name (64 lower-case hex); anything else there
+        is never listed, so never deleted.
+
+        Raises:
+            BlobStoreError: The store could not be listed.
+        """
+        ...
+
+    def delete(self, sha256: str) -> None:
+        """Delete the blob kept under `sha256` (none there: no error).
+
+        Raises:
+            BlobStoreError: The store refused or could not be reached.
+        """
+        ...
+
+
 class BlobStore(Protocol):
-    """A shared store of verified blobs, by SHA-256 (hex)."""
+    """A shared store of verified blobs, by SHA-256 (hex). The stores `verifier blobs gc`
+    collects are also a `BlobListing` (S3 is)."""
 
     #: Where it is, for messages (`s3://bucket/prefix`).
     url: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import IO, Any
 
-from verifier.blobs.interface import BlobStoreError
+from verifier.blobs.interface import BlobStoreError, StoredBlob, blob_digest
 from verifier.errors import MissingExtraError
 
 #: Bytes read from the store at a time.
@@ -100,3 +101,35 @@ class S3BlobStore:
         except BotoCoreError as exc:
             raise self._failed("read", sha256, exc) from None
         return True
+
+    def blobs(self) -> Iterator[StoredBlob]:
+        """Every object under `<prefix>/sha256/` named as this store names blobs.
+
+        Raises:
+            BlobStoreError: The bucket could not be listed.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        root = f"{self._prefix}sha256/"
+        pages = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in pages.paginate(Bucket=self._bucket, Prefix=root):
+                for entry in page.get("Contents", ()):
+                    sha256 = blob_digest(str(entry["Key"])[len(self._prefix) :])
+                    if sha256 is not None:
+                        yield StoredBlob(sha256, int(entry["Size"]), entry["LastModified"])
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreError(f"blob store {self.url}: cannot list the blobs: {exc}") from None
+
+    def delete(self, sha256: str) -> None:
+        """Delete the object kept under `sha256` (none there: no error).
+
+        Raises:
+            BlobStoreError: The store refused or could not be reached.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=self._key(sha256))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._failed("delete", sha256, exc) from None

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from importlib.resources import files
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -38,6 +39,31 @@ MaybeScanDocument = Annotated[
 ]
 #: A free-form JSON object (the detail of an event, the data of a notification).
 JsonObject = dict[str, Any]
+
+
+#: Example answers by model name: `add_examples` puts them in the OpenAPI document (FastAPI
+#: drops null values from what pydantic gives it, and an answer's nulls are part of it).
+EXAMPLES: dict[str, dict[str, Any]] = {}
+#: The policy digest the examples show.
+_DIGEST = "9d1f" + "0" * 60
+_Model = TypeVar("_Model", bound=type[BaseModel])
+
+
+def example(document: dict[str, Any]) -> Callable[[_Model], _Model]:
+    """Record `document` as the example of the decorated answer (a test validates it)."""
+
+    def record(model: _Model) -> _Model:
+        EXAMPLES[model.__name__] = document
+        return model
+
+    return record
+
+
+def add_examples(schemas: dict[str, Any]) -> None:
+    """Put each answer's example under its component in an OpenAPI document's schemas."""
+    for name, document in EXAMPLES.items():
+        if name in schemas:
+            schemas[name]["examples"] = [document]
 
 
 class Answer(BaseModel):
@@ -69,6 +95,29 @@ class WaiverUse(Answer):
     ticket: str
 
 
+@example(
+    {
+        "decision": "deny",
+        "target": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+        "environment": "production",
+        "scan_id": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b",
+        "policy": "default",
+        "policy_digest": _DIGEST,
+        "mode": "enforce",
+        "status": "complete",
+        "reasons": [
+            {
+                "rule_id": "no-high-or-critical-findings",
+                "effect": "deny",
+                "severity": "critical",
+                "message": "model.pkl: pickle calls os.system",
+                "evidence": ["model.pkl"],
+                "waived_by": None,
+            }
+        ],
+        "waivers": [],
+    }
+)
 class DecisionAnswer(Answer):
     """`GET /api/v1/decision` (documents the answer; `GateAnswer.document` writes it)."""
 
@@ -84,6 +133,7 @@ class DecisionAnswer(Answer):
     waivers: list[WaiverUse]
 
 
+@example({"id": "6c1f0e5b9d2a4c7e8f1a3b5c7d9e0f12", "status": "queued", "scan_id": None})
 class ScanAccepted(Answer):
     """The answer to a scan request."""
 
@@ -92,6 +142,21 @@ class ScanAccepted(Answer):
     scan_id: str | None = Field(description="The recorded scan, once there is one.")
 
 
+@example(
+    {
+        "id": "6c1f0e5b9d2a4c7e8f1a3b5c7d9e0f12",
+        "status": "running",
+        "target": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+        "policy": "default",
+        "policy_digest": _DIGEST,
+        "environment": None,
+        "scan_id": None,
+        "error": None,
+        "created_at": "2026-12-04T21:07:13.412907+00:00",
+        "updated_at": "2026-12-04T21:07:13.412907+00:00",
+        "result": None,
+    }
+)
 class ScanJobAnswer(Answer):
     """`GET /api/v1/scans/{id}`: the job, and its scan document once complete."""
 
@@ -128,6 +193,21 @@ class AdmissionResponse(Answer):
     )
 
 
+@example(
+    {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "allowed": False,
+            "status": {
+                "code": 403,
+                "message": "denied by verifier: spec.predictor.model.storageUri: hf://acme/tiny is "
+                "not pinned to a commit: use hf://acme/tiny:<40-hex commit>",
+            },
+        },
+    }
+)
 class AdmissionReviewAnswer(Answer):
     """An `admission.k8s.io/v1` AdmissionReview carrying the response."""
 
@@ -182,6 +262,42 @@ class InventoryModel(Answer):
     signature: str | None = Field(description="The newest signature check's status.")
 
 
+@example(
+    {
+        "models": [
+            {
+                "subject": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "repo_id": "acme/tiny",
+                "commit": "0123456789abcdef0123456789abcdef01234567",
+                "publisher": {
+                    "namespace": "acme",
+                    "known": True,
+                    "legal_entity": "Acme Corp.",
+                    "jurisdiction": "US",
+                },
+                "scan_id": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b",
+                "scanned_at": "2026-12-04T21:07:13.412907+00:00",
+                "status": "complete",
+                "decision": "allow",
+                "policy": "default",
+                "policy_digest": _DIGEST,
+                "environment": None,
+                "findings": 1,
+                "findings_by_severity": {
+                    "critical": 0,
+                    "high": 0,
+                    "medium": 0,
+                    "low": 1,
+                    "info": 0,
+                },
+                "decisions": [{"environment": "production", "decision": "allow"}],
+                "signature": "absent",
+            }
+        ],
+        "limit": 100,
+        "offset": 0,
+    }
+)
 class Inventory(Answer):
     """`GET /api/v1/models`."""
 
@@ -237,6 +353,25 @@ class AuditEntry(Answer):
     detail: JsonObject
 
 
+@example(
+    {
+        "events": [
+            {
+                "id": 42,
+                "at": "2026-12-04T21:07:13.412907+00:00",
+                "actor": "token:ci-main",
+                "action": "scan.requested",
+                "subject": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "detail": {
+                    "job": "6c1f0e5b9d2a4c7e8f1a3b5c7d9e0f12",
+                    "policy_digest": _DIGEST,
+                    "environment": None,
+                    "status": "queued",
+                },
+            }
+        ]
+    }
+)
 class AuditLog(Answer):
     """`GET /api/v1/audit`."""
 
@@ -260,6 +395,31 @@ class NotificationEntry(Answer):
     data: JsonObject
 
 
+@example(
+    {
+        "notifications": [
+            {
+                "id": 7,
+                "target": "https://hooks.example",
+                "event": "decision.changed",
+                "key": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b:production",
+                "created_at": "2026-12-04T21:07:13.412907+00:00",
+                "status": "delivered",
+                "attempts": 1,
+                "next_attempt_at": None,
+                "last_status": 200,
+                "last_error": None,
+                "delivered_at": "2026-12-04T21:07:13.412907+00:00",
+                "data": {
+                    "subject": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                    "previous": "allow",
+                    "decision": "deny",
+                    "cause": "ban",
+                },
+            }
+        ]
+    }
+)
 class NotificationLog(Answer):
     """`GET /api/v1/notifications`."""
 
@@ -309,12 +469,50 @@ class BanAdded(BanLifted):
     registered_bases: list[str] = Field(description="Scans registered as lineage bases.")
 
 
+@example(
+    {
+        "bans": [
+            {
+                "id": 1,
+                "kind": "model",
+                "value": "acme/base",
+                "reason": "front for a sanctioned entity",
+                "banned_by": "token:secteam",
+                "banned_at": "2026-12-04T21:07:13.412907+00:00",
+                "active": True,
+                "lifted_by": None,
+                "lifted_at": None,
+                "lift_reason": None,
+            }
+        ]
+    }
+)
 class BanList(Answer):
     """`GET /api/v1/bans`."""
 
     bans: list[BanEntry]
 
 
+@example(
+    {
+        "changes": [
+            {
+                "id": 3,
+                "at": "2026-12-04T21:07:13.412907+00:00",
+                "scan_id": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b",
+                "subject": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "policy": "default",
+                "policy_digest": _DIGEST,
+                "environment": None,
+                "previous": "allow",
+                "decision": "deny",
+                "cause": "ban",
+                "detail": {"ban_id": 1},
+                "actor": "token:secteam",
+            }
+        ]
+    }
+)
 class DecisionChanges(Answer):
     """`GET /api/v1/decision-changes`."""
 
@@ -330,6 +528,20 @@ class Reached(Answer):
     path: list[str]
 
 
+@example(
+    {
+        "kind": "publisher",
+        "value": "acme",
+        "models": [
+            {
+                "subject": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "scan_id": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b",
+                "relation": "named",
+                "path": ["acme/tiny@0123456789abcdef0123456789abcdef01234567"],
+            }
+        ],
+    }
+)
 class BlastRadius(Answer):
     """`GET /api/v1/blast-radius`."""
 
@@ -359,6 +571,23 @@ class WatchAdded(Answer):
     job: str | None = Field(description="The job a new watch queued; null when watched already.")
 
 
+@example(
+    {
+        "watches": [
+            {
+                "id": 1,
+                "target": "hf://acme/tiny@main",
+                "repo_id": "acme/tiny",
+                "ref": "main",
+                "created_by": "token:ci-main",
+                "created_at": "2026-12-04T21:07:13.412907+00:00",
+                "commit": "0123456789abcdef0123456789abcdef01234567",
+                "scan_id": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b",
+                "pending": [],
+            }
+        ]
+    }
+)
 class WatchList(Answer):
     """`GET /api/v1/watches`."""
 
@@ -373,6 +602,17 @@ class HookJob(Answer):
     job: str
 
 
+@example(
+    {
+        "queued": [
+            {
+                "watch": 1,
+                "target": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "job": "6c1f0e5b9d2a4c7e8f1a3b5c7d9e0f12",
+            }
+        ]
+    }
+)
 class HookQueued(Answer):
     """`POST /api/v1/hooks/huggingface`."""
 
@@ -427,6 +667,27 @@ class WaiverEntry(Answer):
     expired: bool
 
 
+@example(
+    {
+        "policy": "default",
+        "policy_digest": _DIGEST,
+        "waivers": [
+            {
+                "id": "acme-tiny-pickle",
+                "rule": "no-high-or-critical-findings",
+                "subject": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "expires": "2027-03-31",
+                "approved_by": "token:alice",
+                "ticket": "jira:sec-1234",
+                "justification": "reviewed the pickle opcodes by hand",
+                "source": "service",
+                "created_at": "2026-12-04T21:07:13.412907+00:00",
+                "created_by": "token:alice",
+                "expired": False,
+            }
+        ],
+    }
+)
 class WaiverList(Answer):
     """`GET /api/v1/waivers`."""
 
@@ -496,6 +757,70 @@ def scan_document_components() -> dict[str, dict[str, Any]]:
     for name, definition in facts["$defs"].items():
         components[FACTS_PREFIX + name] = _rewritten(definition, refs)
     return components
+
+
+class KeptBlobs(Answer):
+    """How many blobs a collection kept, by reason."""
+
+    referenced: int = Field(ge=0, description="A recorded scan names it.")
+    recent: int = Field(ge=0, description="Stored or used after the cutoff.")
+    in_use: int = Field(ge=0, description="A scan job holds it.")
+
+
+class GarbageBlob(Answer):
+    """A blob no recorded scan names, stored before the cutoff, that no job held."""
+
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    stored_at: str
+    deleted: bool
+
+
+class CollectedStore(Answer):
+    """What one collection of one blob store found and did."""
+
+    store: str = Field(description="The host's folder, or s3://bucket/prefix.")
+    dry_run: bool
+    older_than_seconds: int = Field(ge=0)
+    cutoff: str
+    examined: int = Field(ge=0)
+    kept: KeptBlobs
+    garbage_bytes: int = Field(ge=0)
+    blobs: list[GarbageBlob]
+    failures: list[str] = Field(description="Blobs that could not be deleted (one line each).")
+
+
+@example(
+    {
+        "dry_run": True,
+        "stores": [
+            {
+                "store": "/var/lib/verifier/blobs/sha256",
+                "dry_run": True,
+                "older_than_seconds": 604800,
+                "cutoff": "2026-12-04T21:07:13.412907+00:00",
+                "examined": 412,
+                "kept": {"referenced": 409, "recent": 2, "in_use": 0},
+                "garbage_bytes": 1048576,
+                "blobs": [
+                    {
+                        "sha256": "ab" * 32,
+                        "size": 1048576,
+                        "stored_at": "2026-12-04T21:07:13.412907+00:00",
+                        "deleted": False,
+                    }
+                ],
+                "failures": [],
+            }
+        ],
+    }
+)
+class BlobsCollected(Answer):
+    """`POST /api/v1/blobs/gc`: what `verifier blobs gc --format json` prints, without
+    `schema_version`."""
+
+    dry_run: bool
+    stores: list[CollectedStore]
 
 
 class TokenEntry(Answer):

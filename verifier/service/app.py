@@ -22,9 +22,11 @@ from verifier.service.answers import (
     NotificationLog,
     ScanAccepted,
     ScanJobAnswer,
+    add_examples,
     scan_document_components,
 )
 from verifier.service.bans import ban_routes
+from verifier.service.collection import collection_routes
 from verifier.service.core import Service
 from verifier.service.dashboard import dashboard_routes
 from verifier.service.gate_cache import CoalescedCount, FastDecisions
@@ -56,6 +58,7 @@ PROBLEM_ROUTES: dict[str, tuple[int, ...]] = {
     "/api/v1/bans/{ban_id}/lift": (404,),
     "/api/v1/waivers": (409,),
     "/api/v1/approvals": (404, 409),
+    "/api/v1/blobs/gc": (502,),
 }
 
 
@@ -314,6 +317,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.include_router(ban_routes(service, require))
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
+    app.include_router(collection_routes(service, require))
     app.include_router(token_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -328,6 +332,7 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
         if app.openapi_schema is None:
             schema = generate()
             schema["components"]["schemas"].update(scan_document_components())
+            add_examples(schema["components"]["schemas"])
             problems.document_problems(schema, PROBLEM_ROUTES)
         assert app.openapi_schema is not None
         return app.openapi_schema

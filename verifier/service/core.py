@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifier.blobs import open_blob_store
+from verifier.config import home_dir
 from verifier.errors import NotFoundError
 from verifier.evidence.dsse import PrivateKey, load_private_key
 from verifier.model import ScanStatus, Severity
@@ -30,6 +31,9 @@ from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
 from verifier.store.changes import ChangeCounter
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
+
+if TYPE_CHECKING:
+    from verifier.blobs.gc import Collection
 
 #: Scan job ids: uuid4 hex.
 JOB_ID_LENGTH = 32
@@ -106,13 +110,12 @@ class Service:
         self.gate_cache = GateCache()
         self._changes = ChangeCounter(self.store)
         self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
+        self.blob_store = open_blob_store(config.blob_store_url)
         context = JobContext(
             store=self.store,
             policies=self.policies,
             hub=HubOptions(
-                endpoint=config.hub_endpoint,
-                token=config.hub_token,
-                blob_store=open_blob_store(config.blob_store_url),
+                endpoint=config.hub_endpoint, token=config.hub_token, blob_store=self.blob_store
             ),
         )
         self.runner: JobQueue
@@ -363,6 +366,27 @@ class Service:
             ],
             "changes": [change.document() for change in changes],
         }
+
+    def collect_blobs(self, *, grace: timedelta, delete: bool, actor: str) -> list[Collection]:
+        """`verifier blobs gc` in the server: this host's folder and the shared store (the
+        embedded server's own job locks are seen here), with an audit event per store when
+        `delete`.
+
+        Raises:
+            UsageError: The grace period is too short, or the database records no scan.
+            BlobStoreError: A store could not be listed.
+            StoreError: The database cannot be reached or written.
+        """
+        from verifier.blobs.gc import collect_stores, listing_of
+        from verifier.blobs.interface import BlobListing
+        from verifier.blobs.local import LocalBlobFolder
+        from verifier.store.blob_refs import BlobReferences
+
+        stores: list[BlobListing] = [LocalBlobFolder(home_dir())]
+        if self.blob_store is not None:
+            stores.append(listing_of(self.blob_store))
+        references = BlobReferences(self.store)
+        return collect_stores(stores, references, grace=grace, delete=delete, actor=actor)
 
     def decision(self, target: str, *, environment: str | None) -> GateAnswer:
         """The gate's answer for a pinned target.

@@ -68,6 +68,7 @@ class AuditAction(enum.StrEnum):
     WAIVER_ADDED = "waiver.added"
     WAIVER_REVOKED = "waiver.revoked"
     APPROVAL_RECORDED = "approval.recorded"
+    BLOBS_COLLECTED = "blobs.collected"
 
 
 @dataclass(frozen=True)

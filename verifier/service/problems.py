@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from verifier.blobs.interface import BlobStoreError
 from verifier.errors import (
     ConflictError,
     NotApprovableError,
@@ -102,7 +103,7 @@ def status_of(exc: VerifierError) -> int:
         return 422
     if isinstance(exc, StoreError):
         return 503
-    if isinstance(exc, SourceError):
+    if isinstance(exc, (SourceError, BlobStoreError)):
         return 502
     return 500
 

@@ -7,6 +7,7 @@ declared path can name a place outside it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -35,6 +36,15 @@ def path_escape_reason(path: str) -> str | None:
 def verified_blob(home: Path, sha256: str) -> Path:
     """Where the store under `home` keeps the verified content with this sha256."""
     return (home / "blobs" / "sha256").resolve() / sha256[:2] / sha256
+
+
+def touch_blob(final: Path) -> None:
+    """Mark a kept blob as just used (its modification time): `verifier blobs gc` never
+    deletes a blob used more recently than its grace period, so a job that finds its blob
+    already in the folder keeps it there. Best effort: a blob owned by another user keeps its
+    time."""
+    with contextlib.suppress(OSError):
+        os.utime(final)
 
 
 class Quarantine:
@@ -69,6 +79,7 @@ class Quarantine:
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
             landed.unlink()
+            touch_blob(final)
         else:
             os.replace(landed, final)
             final.chmod(0o444)

@@ -138,6 +138,34 @@ class BlobLocks:
             )
         self._held.add(sha256)
 
+    def try_hold(self, sha256: str) -> bool:
+        """Hold this blob if no job holds it; returns whether it is held now. Never waits
+        (`verifier blobs gc`: a blob a job holds is in use).
+
+        Raises:
+            StoreError: The database cannot be reached.
+        """
+        if sha256 in self._held:
+            return True
+        if self._store.backend != "postgresql":
+            with _LOCAL_BLOB_LOCKS_GUARD:
+                lock = _LOCAL_BLOB_LOCKS.setdefault(sha256, threading.Lock())
+            taken = lock.acquire(blocking=False)
+        else:
+            with self._store._failures(f"lock blob {sha256[:12]} in"):
+                if self._connection is None:
+                    self._connection = self._store._engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
+                taken = bool(
+                    self._connection.execute(
+                        text("SELECT pg_try_advisory_lock(:key)"), {"key": _blob_key(sha256)}
+                    ).scalar()
+                )
+        if taken:
+            self._held.add(sha256)
+        return taken
+
     def release(self) -> None:
         """Let every blob go (the job has recorded its scan, or failed)."""
         held, self._held = self._held, set()
