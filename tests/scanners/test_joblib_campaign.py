@@ -16,32 +16,16 @@ import zipfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tests.scanners import joblib_campaign, pickle_campaign
 from tests.scanners.joblib_campaign import disagreement, joblib_reads, npz_reads, seeds
+from tests.scanners.mutations import mutated as mutated_from
 
 SEEDS = seeds()
 _CALL = b"\x80\x02cposix\nsystem\nq\x00X\x01\x00\x00\x00xq\x01\x85q\x02Rq\x03."
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(0, 6))):
-        action = draw(st.sampled_from(["flip", "insert", "delete", "splice"]))
-        at = draw(st.integers(0, len(data)))
-        if action == "flip" and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        elif action == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=12))
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 8))]
-        else:
-            other = draw(st.sampled_from(SEEDS))
-            cut = draw(st.integers(0, len(other)))
-            data[at:] = other[cut:]
-    return bytes(data)
+mutated = mutated_from(SEEDS)
 
 
 @settings(
@@ -49,7 +33,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(data=mutated())
+@given(data=mutated)
 def test_mutated_inputs_never_call_unreported(data: bytes) -> None:
     assert _in_a_child(data) is None
 

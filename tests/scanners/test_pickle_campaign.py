@@ -12,9 +12,9 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tests.scanners import pickle_campaign
+from tests.scanners.mutations import mutated as mutated_from
 from tests.scanners.pickle_campaign import (
     disagreement,
     npy_reads,
@@ -25,23 +25,7 @@ from tests.scanners.pickle_campaign import (
 SEEDS = seeds()
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(0, 6))):
-        action = draw(st.sampled_from(["flip", "insert", "delete", "splice"]))
-        at = draw(st.integers(0, len(data)))
-        if action == "flip" and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        elif action == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=12))
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 8))]
-        else:
-            other = draw(st.sampled_from(SEEDS))
-            cut = draw(st.integers(0, len(other)))
-            data[at:] = other[cut:]
-    return bytes(data)
+mutated = mutated_from(SEEDS)
 
 
 @settings(
@@ -49,7 +33,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(data=mutated())
+@given(data=mutated)
 def test_mutated_inputs_never_import_unreported(data: bytes) -> None:
     assert disagreement(data) is None
 
