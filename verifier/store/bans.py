@@ -201,18 +201,6 @@ class BanRecords:
             found = [_ban(row, lifted) for row, lifted in session.execute(query)]
         return [ban for ban in found if ban.active] if active_only else found
 
-    def get_ban(self, ban_id: int) -> Ban:
-        """One ban by its id.
-
-        Raises:
-            NotFoundError: No ban has this id.
-            StoreError: The database cannot be reached or read.
-        """
-        for ban in self.bans():
-            if ban.ban_id == ban_id:
-                return ban
-        raise NotFoundError(f"no ban has the id {ban_id}; see `verifier ban list`")
-
     def record_reach(self, ban_id: int, subjects: Iterable[str]) -> None:
         """Record the models a ban reached when it was made or lifted.
 
