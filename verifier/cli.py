@@ -2359,13 +2359,13 @@ def blobs_gc(
     period, nor one a scan job holds. Exit 0, 2 for bad options, 3 when a blob could not be
     deleted or a store read."""
     from verifier.blobs import open_blob_store
+    from verifier.blobs.folder import HostFolder
     from verifier.blobs.gc import collect_stores, listing_of, parse_duration
     from verifier.blobs.interface import BlobListing
-    from verifier.blobs.local import LocalBlobFolder
     from verifier.store.blob_refs import BlobReferences
 
     grace = parse_duration(older_than)
-    stores: list[BlobListing] = [LocalBlobFolder(config.home_dir())]
+    stores: list[BlobListing] = [HostFolder(config.home_dir())]
     shared = open_blob_store(blob_store)
     if shared is not None:
         stores.append(listing_of(shared))

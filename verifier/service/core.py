@@ -381,12 +381,12 @@ class Service:
             BlobStoreError: A store could not be listed.
             StoreError: The database cannot be reached or written.
         """
+        from verifier.blobs.folder import HostFolder
         from verifier.blobs.gc import collect_stores, listing_of
         from verifier.blobs.interface import BlobListing
-        from verifier.blobs.local import LocalBlobFolder
         from verifier.store.blob_refs import BlobReferences
 
-        stores: list[BlobListing] = [LocalBlobFolder(home_dir())]
+        stores: list[BlobListing] = [HostFolder(home_dir())]
         if self.blob_store is not None:
             stores.append(listing_of(self.blob_store))
         references = BlobReferences(self.store)
