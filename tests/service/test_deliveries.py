@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,9 @@ from tests.service.test_workers import DEADLINE_SECONDS, wait_for
 from tests.sources.test_huggingface import model_files
 from verifier.cli import DELIVERY_SECONDS, cli
 from verifier.notifications import verify_signature
+from verifier.policy import default_policy_path
+from verifier.service import notify
+from verifier.service.core import Service, ServiceConfig
 from verifier.service.model import Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +164,57 @@ def test_verifier_serve_sends_notifications_by_default(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+#: Servers of one database whose delivery passes run at once.
+SERVERS = 6
+
+
+def test_servers_delivering_at_once_send_each_notification_once(
+    postgresql_database: str,
+    hub: HubEmulator,
+    receiver: Receiver,  # noqa: F811 - the fixture
+) -> None:
+    repos = [f"acme/m{i}" for i in range(3)]
+    targets = [f"hf://{repo}@{hub.add_repo(repo, model_files()).refs['main']}" for repo in repos]
+    with serving(postgresql_database) as api:
+        made = api.call("POST", SUBSCRIPTIONS, json={"url": receiver.url, "secret": SECRET})
+        assert made.status_code == 201, made.text
+        for target in targets:
+            api.scan(target)
+        banned = api.call(
+            "POST",
+            "/api/v1/bans",
+            role=Role.APPROVER,
+            json={"kind": "publisher", "value": "acme", "reason": "a test"},
+        )
+        assert banned.status_code == 201, banned.text
+        config = ServiceConfig(database_url=postgresql_database, policy_path=default_policy_path())
+        servers = [Service(config) for _ in range(SERVERS)]
+        barrier = threading.Barrier(SERVERS)
+        failures: list[BaseException] = []
+
+        def deliver(service: Service) -> None:
+            try:
+                for _ in range(3):
+                    barrier.wait()
+                    notify.run_pass(service, now=datetime.now(UTC))
+            except BaseException as exc:  # reported below, on the test's thread
+                failures.append(exc)
+                barrier.abort()  # the others stop waiting for this one
+
+        threads = [threading.Thread(target=deliver, args=(server,)) for server in servers]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(DEADLINE_SECONDS)
+        finally:
+            for server in servers:
+                server.close()
+        assert [exc for exc in failures if not isinstance(exc, threading.BrokenBarrierError)] == []
+        assert failures == []
+        ids = [got["body"]["id"] for got in receiver.received]
+        subjects = sorted(got["body"]["data"]["subject"] for got in receiver.received)
+        assert subjects == sorted(targets)  # one decision change each
+        assert len(ids) == len(set(ids)) == len(targets)
