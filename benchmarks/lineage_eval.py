@@ -57,11 +57,16 @@ from verifier.lineage.compare import (  # noqa: E402
 )
 from verifier.lineage.fingerprint import (  # noqa: E402
     Fingerprint,
+    LineageKey,
     fingerprint_gguf,
     fingerprint_safetensors,
 )
 
 State = dict[str, torch.Tensor]
+
+#: A fresh lineage key per run, as a new store makes one: the figures hold for whichever key
+#: chooses the anchors and matrices, not for one picked to suit them.
+KEY = LineageKey.generate()
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,9 @@ def _long_tune(arch: lm.Arch, state: State, seed: int) -> State:
 
 
 def _fingerprint(state: State, folder: Path, dtype: torch.dtype = torch.float32) -> Fingerprint:
-    return fingerprint_safetensors([lm.save(state, folder, dtype=dtype) / "model.safetensors"])
+    return fingerprint_safetensors(
+        [lm.save(state, folder, dtype=dtype) / "model.safetensors"], key=KEY
+    )
 
 
 def synthetic(work: Path, *, quick: bool) -> tuple[dict[str, Fingerprint], list[Sample]]:
@@ -129,7 +136,7 @@ def synthetic(work: Path, *, quick: bool) -> tuple[dict[str, Fingerprint], list[
                         f"{name}/{kind}",
                         kind,
                         frozenset({name}),
-                        fingerprint_gguf([folder / "model.gguf"]),
+                        fingerprint_gguf([folder / "model.gguf"], key=KEY),
                     )
                 )
             samples.append(
@@ -169,7 +176,7 @@ def real(work: Path, path: Path) -> tuple[dict[str, Fingerprint], list[Sample], 
 
     notes: list[str] = []
     state = load_file(str(path))
-    bases = {"MiniLM": fingerprint_safetensors([path])}
+    bases = {"MiniLM": fingerprint_safetensors([path], key=KEY)}
 
     def fp(tensors: State, name: str) -> Fingerprint:
         folder = work / name
@@ -177,7 +184,7 @@ def real(work: Path, path: Path) -> tuple[dict[str, Fingerprint], list[Sample], 
         save_file(
             {k: v.contiguous() for k, v in tensors.items()}, str(folder / "model.safetensors")
         )
-        return fingerprint_safetensors([folder / "model.safetensors"])
+        return fingerprint_safetensors([folder / "model.safetensors"], key=KEY)
 
     samples = [
         Sample(
@@ -287,7 +294,7 @@ def _cost(path: Path) -> tuple[float, float]:
             digest.update(chunk)
     hashed = time.perf_counter() - start
     start = time.perf_counter()
-    fingerprint_safetensors([path])
+    fingerprint_safetensors([path], key=KEY)
     return hashed, time.perf_counter() - start
 
 

@@ -217,6 +217,10 @@ def _not_comparable(candidate: Fingerprint, reference: Fingerprint) -> str:
     """Why the two fingerprints cannot be compared at all, or empty."""
     if candidate.version != reference.version:
         return "fingerprint versions differ"
+    if candidate.key_id != reference.key_id:
+        # Anchors and matrices chosen by different secrets: a few ids may coincide, but the
+        # fingerprints were never meant to be compared (another store's).
+        return "fingerprints made with different lineage keys"
     if candidate.hidden_size != reference.hidden_size:
         return "hidden sizes differ"
     if len(set(candidate.anchor_ids) & set(reference.anchor_ids)) < MIN_SHARED_ANCHORS:

@@ -776,6 +776,17 @@ class LineageBaseRow(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LineageKeyRow(Base):
+    """One row: the secret that chooses every fingerprint's anchor tokens and kept matrices in
+    this store (`verifier.lineage.fingerprint.LineageKey`), made on first use, never shown."""
+
+    __tablename__ = "lineage_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ApiTokenRow(Base):
     """An API token of the service: its name, role and the SHA-256 of its secret."""
 
