@@ -59,6 +59,7 @@ def pickle_findings(
             )
     rejected = list(_argument_findings(analysis, ctx, member=member))
     rejected += _state_call_findings(analysis, ctx, member=member)
+    rejected += _dtype_findings(analysis, ctx, member=member)
     yield from rejected
     for offset in analysis.unresolved[:1]:
         yield ctx.finding(
@@ -136,6 +137,25 @@ def _state_call_findings(
             Severity.CRITICAL,
             f"pickle makes the unpickler call a value it chose, out of the scanner's sight: "
             f"{problem}",
+            member=member,
+            offset=offset,
+        )
+
+
+def _dtype_findings(
+    analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
+) -> Iterator[Finding]:
+    """NumPy dtype states no NumPy writes (pickle_dtype.py): memory the loader misreads."""
+    seen: set[str] = set()
+    for problem, offset in analysis.dtype_states:
+        if problem in seen:
+            continue
+        seen.add(problem)
+        yield ctx.finding(
+            "PICKLE-NUMPY-DTYPE",
+            Severity.CRITICAL,
+            f"pickle gives NumPy {problem}; NumPy would read the file's bytes as object "
+            "pointers or past each element",
             member=member,
             offset=offset,
         )

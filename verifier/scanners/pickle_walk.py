@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from verifier.scanners.interface import ScanStream
 from verifier.scanners.pickle_args import int_argument, long_argument
 from verifier.scanners.pickle_calls import CallModel, model_call
+from verifier.scanners.pickle_dtype import DtypeStates, is_dtype_call
 from verifier.scanners.pickle_state import build_problem, call_problem, lookup_problem
 from verifier.scanners.pickle_values import (
     MARK,
@@ -100,6 +101,8 @@ class PickleAnalysis:
     # (why, offset): BUILD, APPEND(S), ADDITEMS or a call that may call a value of the pickle
     # through an attribute it gave an object (pickle_state.py).
     state_calls: list[tuple[str, int]] = field(default_factory=list)
+    # (why, offset): a numpy dtype state NumPy never writes (pickle_dtype.py).
+    dtype_states: list[tuple[str, int]] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -180,6 +183,7 @@ class Walker:
         self.memo: dict[int, object] = {}
         self._kept = 0
         self.proto = 0  # the unpickler's current protocol: fix_imports applies below 3
+        self.dtypes = DtypeStates()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -319,6 +323,7 @@ class Walker:
             index = self._memo_index(name, arg)
             if index not in self.memo:
                 raise PickleFormatError(f"memo key {index} read before it was written")
+            self.dtypes.handed_out(self.memo[index])
             self._push(self.memo[index])
         else:
             self._apply_structure(name, arg, offset)
@@ -402,6 +407,7 @@ class Walker:
         elif name == "POP":
             self._pop()
         elif name == "DUP":
+            self.dtypes.handed_out(self._top())
             self._push(self._top())
         elif name == "BINPERSID":
             self._pop()
@@ -468,6 +474,10 @@ class Walker:
         self._state_call(build_problem(target, state), offset)
         if not isinstance(target, Called):
             return
+        if is_dtype_call(target) and not target.built:
+            problem = self.dtypes.build(target, state)
+            if problem is not None:
+                self.analysis.dtype_states.append((problem, offset))
         target.state = state
         target.built = True
         if self.joblib and _is_joblib_wrapper(target):
