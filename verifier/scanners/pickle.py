@@ -145,17 +145,17 @@ def _state_call_findings(
 def _dtype_findings(
     analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
 ) -> Iterator[Finding]:
-    """NumPy dtype states no NumPy writes (pickle_dtype.py): memory the loader misreads."""
+    """NumPy memory layouts no NumPy pickle writes (pickle_dtype.py)."""
     seen: set[str] = set()
-    for problem, offset in analysis.dtype_states:
+    for problem, offset in analysis.numpy_memory:
         if problem in seen:
             continue
         seen.add(problem)
         yield ctx.finding(
-            "PICKLE-NUMPY-DTYPE",
+            "PICKLE-NUMPY-MEMORY",
             Severity.CRITICAL,
-            f"pickle gives NumPy {problem}; NumPy would read the file's bytes as object "
-            "pointers or past each element",
+            "pickle makes NumPy read the file's bytes as memory (object pointers, or past "
+            f"each element): {problem}",
             member=member,
             offset=offset,
         )

@@ -1,4 +1,4 @@
-"""NumPy dtype states in pickles: accept only what NumPy's own `dtype.__reduce__` writes.
+"""NumPy memory layouts in pickles: dtype states as NumPy writes them, no array over raw bytes.
 
 A pickled dtype is `numpy.dtype(name, align, copy)` followed by a BUILD whose state NumPy's
 `dtype.__setstate__` copies into the descriptor: the byte order, a sub-array `(base, shape)`,
@@ -18,6 +18,12 @@ name, fields whose dtypes were themselves accepted and which lie inside the item
 that say "holds objects" exactly when some field or base does. A dtype built after the pickle
 already handed it out (read back from the memo before its BUILD) is refused too: an array
 made with it would see its descriptor change under it.
+
+The other way to the same place is `numpy.ndarray(shape, dtype, buffer)`: NumPy builds an
+array over the buffer's bytes even for a dtype that holds objects (`frombuffer` refuses that;
+the constructor does not). NumPy's pickles never call `numpy.ndarray` (arrays are rebuilt with
+`_reconstruct(ndarray, ...)` and a state, or `_frombuffer`), so a call with a buffer, or with
+keywords the walk does not read, is refused.
 """
 
 from __future__ import annotations
@@ -46,6 +52,12 @@ OBJECT_FLAGS = ITEM_REFCOUNT | LIST_PICKLE | NEEDS_INIT | NEEDS_PYAPI
 POINTER_FLAGS = ITEM_REFCOUNT | LIST_PICKLE | ITEM_IS_POINTER
 #: Every flag NumPy defines; anything above is not a NumPy state.
 KNOWN_FLAGS = 0xFF
+#: The array class: pickles name it (as `_reconstruct`'s argument), calling it with a buffer
+#: makes an array over the file's bytes.
+NDARRAY = "numpy.ndarray"
+#: Positional arguments of `numpy.ndarray(shape, dtype, buffer, offset, strides, order)` before
+#: the buffer.
+NDARRAY_UNBUFFERED = 2
 #: Largest item size accepted (NumPy's own limit is the C int).
 MAX_ITEMSIZE = (1 << 31) - 1
 #: Deepest dtype-inside-dtype nesting followed.
@@ -220,6 +232,17 @@ class DtypeStates:
                 raise DtypeProblem(f"field {key!r} runs past the end of the item")
             has_object = has_object or inner.has_object
         return DtypeFacts(itemsize, has_object)
+
+
+def ndarray_call_problem(callee: object, args: object, *, keywords: bool) -> str | None:
+    """Why a call of `numpy.ndarray` would make an array over the pickle's bytes; None if not."""
+    if not isinstance(callee, Global) or callee.full != NDARRAY:
+        return None
+    if keywords:
+        return "numpy.ndarray is called with keywords (a buffer among them, unseen)"
+    if not isinstance(args, tuple) or len(args) > NDARRAY_UNBUFFERED:
+        return "numpy.ndarray is called with a buffer: an array over the file's own bytes"
+    return None
 
 
 def _name(target: Called) -> tuple[str, int]:

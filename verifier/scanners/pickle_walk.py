@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from verifier.scanners.interface import ScanStream
 from verifier.scanners.pickle_args import int_argument, long_argument
 from verifier.scanners.pickle_calls import CallModel, model_call
-from verifier.scanners.pickle_dtype import DtypeStates, is_dtype_call
+from verifier.scanners.pickle_dtype import DtypeStates, is_dtype_call, ndarray_call_problem
 from verifier.scanners.pickle_state import build_problem, call_problem, lookup_problem
 from verifier.scanners.pickle_values import (
     MARK,
@@ -102,7 +102,7 @@ class PickleAnalysis:
     # through an attribute it gave an object (pickle_state.py).
     state_calls: list[tuple[str, int]] = field(default_factory=list)
     # (why, offset): a numpy dtype state NumPy never writes (pickle_dtype.py).
-    dtype_states: list[tuple[str, int]] = field(default_factory=list)
+    numpy_memory: list[tuple[str, int]] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -355,9 +355,9 @@ class Walker:
             args = self._pop()
             self._push(self._call(self._pop(), args, offset))
         elif name == "NEWOBJ_EX":
-            self._pop()
+            keywords = self._pop()
             args = self._pop()
-            self._push(self._call(self._pop(), args, offset))
+            self._push(self._call(self._pop(), args, offset, keywords=keywords))
         elif name == "OBJ":
             items = self._pop_to_mark()
             if not items:
@@ -430,8 +430,15 @@ class Walker:
         if problem is not None:
             self.analysis.state_calls.append((problem, offset))
 
-    def _call(self, callee: object, args: object, offset: int, *, depth: int = 0) -> object:
-        self._state_call(call_problem(callee, args), offset)
+    def _call(
+        self, callee: object, args: object, offset: int, *, depth: int = 0, keywords: object = None
+    ) -> object:
+        """`callee(*args, **keywords)`; `keywords` only from NEWOBJ_EX (`cls.__new__`)."""
+        seen = args if keywords is None else (*_as_tuple(args), keywords)
+        self._state_call(call_problem(callee, seen), offset)
+        memory = ndarray_call_problem(callee, args, keywords=keywords is not None)
+        if memory is not None:
+            self.analysis.numpy_memory.append((memory, offset))
         if isinstance(callee, Global) and callee.full in NESTED_LOADERS:
             self._nested(args, offset)
         if isinstance(callee, Global):
@@ -477,7 +484,7 @@ class Walker:
         if is_dtype_call(target) and not target.built:
             problem = self.dtypes.build(target, state)
             if problem is not None:
-                self.analysis.dtype_states.append((problem, offset))
+                self.analysis.numpy_memory.append((problem, offset))
         target.state = state
         target.built = True
         if self.joblib and _is_joblib_wrapper(target):
