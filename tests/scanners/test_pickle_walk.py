@@ -116,15 +116,3 @@ def test_plain_pickle_scanner_reads_each_concatenated_pickle(marker_dir: Path) -
     hits = [f for f in findings if f.code == "PICKLE-DANGEROUS-GLOBAL"]
     assert [(f.evidence, f.member) for f in hits] == [("os.system", "pickle[1]")]
     _ = io
-
-
-def test_newobj_ex_keywords_are_seen_by_the_call_checks() -> None:
-    """NEWOBJ_EX's keywords reach `cls.__new__`: an AttributeDict there is handed to code."""
-    attribute_dict = b"clightning.pytorch.utilities.parsing\nAttributeDict\n"
-    keywords = b"}X\x01\x00\x00\x00h" + attribute_dict + b"s"
-    data = b"\x80\x04ccollections\nOrderedDict\n)" + keywords + b"\x92."
-    analysis = analyse_pickle(BytesScanStream(data))
-    assert analysis.error is None, analysis.error
-    assert [why for why, _ in analysis.state_calls] == [
-        "a call of collections.OrderedDict is handed a Lightning AttributeDict"
-    ]

@@ -21,13 +21,16 @@ Savers write none of these (each object is built once, after its items; nothing 
 results of those reconstructors), so the walk reports them rather than model the call.
 `AttributeDict` is contained further: every attribute other code looks up on it and a dict
 lacks is an item the pickle chose, so an `AttributeDict` (the class or an instance) handed to a
-call, or held in a BUILD's state, is reported too; savers only put it in containers.
+call, or held in a BUILD's state, at any depth of any container (pickle_holding.py follows it
+through lists, sets, dictionaries whatever their keys, and filled objects), is reported too;
+savers only put it in containers.
 """
 
 from __future__ import annotations
 
-from verifier.scanners.lightning_globals import ATTRIBUTE_DICTS
-from verifier.scanners.pickle_values import Called, Dict, Global
+from verifier.scanners.pickle_holding import holds as holds_attribute_dict
+from verifier.scanners.pickle_holding import is_attribute_dict
+from verifier.scanners.pickle_values import Called, Global
 
 #: Reconstructors whose result carries attributes named by the pickle's arguments.
 ATTRIBUTE_SETTERS = frozenset(
@@ -41,8 +44,6 @@ RECONSTRUCTOR = "copyreg._reconstructor"
 #: (`dict.__init__(obj, state)`) or ignores `state` (`object`): what protocols 0 and 1 write.
 COPYING_BASES = frozenset({"builtins.dict", "builtins.object"})
 SIMPLE_NAMESPACE = "types.SimpleNamespace"
-#: How deep a value is searched for an `AttributeDict` (tuples and dictionaries in arguments).
-MAX_DEPTH = 16
 
 
 def _full(value: object) -> str | None:
@@ -51,30 +52,6 @@ def _full(value: object) -> str | None:
 
 def _args(called: Called) -> tuple[object, ...]:
     return called.args if isinstance(called.args, tuple) else ()
-
-
-def is_attribute_dict(value: object) -> bool:
-    """Whether `value` is an `AttributeDict` instance as the walk sees it."""
-    if not isinstance(value, Called):
-        return False
-    callee = _full(value.callee)
-    if callee in ATTRIBUTE_DICTS:
-        return True
-    args = _args(value)
-    return callee == RECONSTRUCTOR and bool(args) and _full(args[0]) in ATTRIBUTE_DICTS
-
-
-def holds_attribute_dict(value: object, depth: int = 0) -> bool:
-    """Whether `value` is, or holds in a tuple or dictionary, an `AttributeDict` or its class."""
-    if depth > MAX_DEPTH:
-        return False
-    if _full(value) in ATTRIBUTE_DICTS or is_attribute_dict(value):
-        return True
-    if isinstance(value, tuple):
-        return any(holds_attribute_dict(item, depth + 1) for item in value)
-    if isinstance(value, Dict):
-        return any(holds_attribute_dict(item, depth + 1) for item in value.items.values())
-    return False
 
 
 def _chosen_attributes(target: Called) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import os
 import re
@@ -28,13 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
 from verifier.facts import (
-    details_document,
-    facts_document,
     parse_details,
     parse_facts_document,
     parse_lineage_document,
@@ -51,32 +49,22 @@ from verifier.model import (
     Severity,
     Verdict,
 )
-from verifier.store.tables import (
+from verifier.store.scan_tables import (
     FAIL_CLOSED,
-    ApprovalRow,
-    Base,
-    DecisionRow,
-    DeclaredFileRow,
-    FindingRow,
-    LineageBaseRow,
-    LineageEdgeRow,
-    ModelDetailsRow,
-    ScanFactsRow,
-    ScanFileRow,
-    ScanRow,
-    SignatureRow,
-    SourceRevisionRow,
-    WeightFingerprintRow,
+    SCAN_FILES,
+    SCANS,
     check_file_findings,
-    subject_of,
+    insert_scan,
 )
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
     from verifier.bans import BanHit
     from verifier.lineage.attribution import Reference
     from verifier.policy.publishers import PublisherRegistry
+    from verifier.store.tables import ScanRow
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
@@ -222,7 +210,14 @@ class Store:
             raise StoreError(
                 f"cannot use the database at {self.display_url}: {_reason(exc)}"
             ) from exc
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+
+    @functools.cached_property
+    def _sessions(self) -> sessionmaker[Session]:
+        """ORM sessions for reads and for the records of other tables, made on first use: the
+        scan path records through Core (`scan_tables.insert_scan`) and never loads the ORM."""
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self._engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -397,6 +392,8 @@ class Store:
         Raises:
             StoreError: One of them holds a row: that is data, not an interrupted migration.
         """
+        from verifier.store.tables import Base
+
         present = set(inspect(connection).get_table_names())
         leftovers = [t for t in reversed(Base.metadata.sorted_tables) if t.name in present]
         holding = [
@@ -483,46 +480,8 @@ class Store:
         self._record(failed, error=error)
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
-        with self._failures(f"record scan {report.scan_id} in"), self._sessions.begin() as session:
-            self._add_scan(session, report, error=error)
-
-    @staticmethod
-    def _add_scan(session: Session, report: ScanReport, *, error: str | None) -> None:
-        """Add the rows of a scan to `session`'s transaction (the caller commits)."""
-        scan_id = report.scan_id
-        children: list[Base] = [
-            *(ScanFileRow.from_model(scan_id, result) for result in report.files),
-            *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
-            DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
-        ]
-        if report.signature is not None:
-            children.append(SignatureRow.from_model(scan_id, report.signature))
-        if error is None:
-            children.append(
-                ScanFactsRow(
-                    scan_id=scan_id,
-                    subject=subject_of(report.source),
-                    document=facts_document(report.facts),
-                )
-            )
-        if not report.details.empty:
-            children.append(
-                ModelDetailsRow(scan_id=scan_id, document=details_document(report.details))
-            )
-        if report.provenance is not None:
-            children.append(SourceRevisionRow.from_model(scan_id, report.provenance))
-            children += [
-                LineageEdgeRow.from_model(scan_id, e) for e in report.provenance.lineage.edges
-            ]
-        for declared in report.declared_files or ():
-            children.append(DeclaredFileRow.from_model(scan_id, declared))
-        lineage = report.verified_lineage
-        if error is None and lineage is not None and lineage.fingerprint is not None:
-            children.append(WeightFingerprintRow.from_model(report, lineage))
-        session.add(ScanRow.from_model(report, error=error))
-        # The scan row must exist before the rows that refer to it.
-        session.flush()
-        session.add_all(children)
+        with self._failures(f"record scan {report.scan_id} in"), self._engine.begin() as connection:
+            insert_scan(connection, report, error=error, decided_at=_now())
 
     def record_decision(self, scan_id: str, verdict: Verdict) -> None:
         """Append a new decision for a recorded scan; it becomes the current one.
@@ -535,6 +494,8 @@ class Store:
             NotFoundError: No scan has this id.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import DecisionRow, ScanRow
+
         action = f"record a decision for scan {scan_id} in"
         with self._failures(action), self._sessions.begin() as session:
             if session.get(ScanRow, scan_id) is None:
@@ -548,6 +509,8 @@ class Store:
             NotFoundError: No scan has this id.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import ApprovalRow, ScanRow
+
         action = f"record an approval of scan {scan_id} in"
         with self._failures(action), self._sessions.begin() as session:
             if session.get(ScanRow, scan_id) is None:
@@ -564,6 +527,8 @@ class Store:
             UsageError: `limit` is not positive.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import DecisionRow, FindingRow, ScanFileRow, ScanRow
+
         if limit < 1:
             raise UsageError(f"the number of scans to list must be positive, not {limit}")
         query = (
@@ -594,6 +559,19 @@ class Store:
             UsageError: The prefix is shorter than four characters or matches several scans.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import (
+            ApprovalRow,
+            DecisionRow,
+            DeclaredFileRow,
+            FindingRow,
+            LineageEdgeRow,
+            ModelDetailsRow,
+            ScanFactsRow,
+            ScanFileRow,
+            SignatureRow,
+            SourceRevisionRow,
+        )
+
         with self._failures("read a scan from"), self._sessions() as session:
             scan = self._resolve(session, scan_id_or_prefix)
             files = session.scalars(
@@ -670,6 +648,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFileRow
+
         if declared.sha256 is not None:
             match = ScanFileRow.sha256 == declared.sha256
         elif declared.git_sha1 is not None:
@@ -701,6 +681,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import FindingRow, ModelDetailsRow, ScanFileRow, ScanRow
+
         if declared.sha256 is not None:
             match = ScanFileRow.sha256 == declared.sha256
         elif declared.git_sha1 is not None:
@@ -751,6 +733,8 @@ class Store:
                 decide over).
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFactsRow
+
         with self._failures("read a scan from"), self._sessions() as session:
             scan = self._resolve(session, scan_id_or_prefix)
             row = session.scalars(
@@ -770,6 +754,8 @@ class Store:
             NotFoundError: No recorded scan has this subject.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFactsRow, ScanRow
+
         query = (
             select(ScanFactsRow.scan_id)
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
@@ -799,6 +785,7 @@ class Store:
             Fingerprint,
             FingerprintError,
         )
+        from verifier.store.tables import LineageBaseRow, ScanRow, WeightFingerprintRow
 
         registered = select(LineageBaseRow.scan_id)
         query = (
@@ -865,15 +852,16 @@ class Store:
         """
         found: set[tuple[str, str | None, str]] = set()
         wanted = sorted(set(sha256s))
-        with self._failures("look up recorded files in"), self._sessions() as session:
+        # Core, not the ORM: verified lineage asks this on the path of every scan of weights.
+        with self._failures("look up recorded files in"), self._engine.connect() as connection:
             for start in range(0, len(wanted), 500):
-                rows = session.execute(
-                    select(ScanRow.source, ScanFileRow.sha256)
-                    .join(ScanRow, ScanRow.id == ScanFileRow.scan_id)
+                rows = connection.execute(
+                    select(SCANS.c.source, SCAN_FILES.c.sha256)
+                    .join_from(SCAN_FILES, SCANS, SCANS.c.id == SCAN_FILES.c.scan_id)
                     .where(
-                        ScanFileRow.sha256.in_(wanted[start : start + 500]),
-                        ScanFileRow.complete.is_(True),
-                        ScanRow.source_type == "huggingface",
+                        SCAN_FILES.c.sha256.in_(wanted[start : start + 500]),
+                        SCAN_FILES.c.complete.is_(True),
+                        SCANS.c.source_type == "huggingface",
                     )
                 )
                 for source, sha256 in rows:
@@ -902,6 +890,8 @@ class Store:
             NotFoundError: The scan recorded no fingerprint.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import LineageBaseRow, WeightFingerprintRow
+
         with (
             self._failures(f"register scan {scan_id} as a base in"),
             self._sessions.begin() as session,
@@ -916,6 +906,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import LineageBaseRow, WeightFingerprintRow
+
         query = (
             select(LineageBaseRow, WeightFingerprintRow)
             .join(WeightFingerprintRow, WeightFingerprintRow.scan_id == LineageBaseRow.scan_id)
@@ -935,6 +927,8 @@ class Store:
             ]
 
     def _resolve(self, session: Session, wanted: str) -> ScanRow:
+        from verifier.store.tables import ScanRow
+
         exact = session.get(ScanRow, wanted)
         if exact is not None:
             return exact
@@ -962,6 +956,8 @@ def _now() -> datetime:
 
 def _latest_decision(scan_id: Any, *columns: Any) -> Select[Any]:
     """The current (latest by id) decision of `scan_id`: a value or a correlated column."""
+    from verifier.store.tables import DecisionRow
+
     return (
         select(*columns)
         .where(DecisionRow.scan_id == scan_id)
@@ -972,4 +968,6 @@ def _latest_decision(scan_id: Any, *columns: Any) -> Select[Any]:
 
 def _count(row_id: Any, scan_id: Any) -> Any:
     """How many rows of a child table belong to the scan of the enclosing query."""
+    from verifier.store.tables import ScanRow
+
     return select(func.count(row_id)).where(scan_id == ScanRow.id).scalar_subquery()
