@@ -489,10 +489,28 @@ def test_torch_state_naming_a_hook_attribute_is_reported() -> None:
     analysis = analyse_pickle(BytesScanStream(data))
     assert analysis.error is None, analysis.error
     assert any(
-        "gives a tensor the attribute __array_interface__" in why for why, _ in analysis.state_calls
+        "gives an object the attribute __array_interface__" in why
+        for why, _ in analysis.state_calls
     )
 
 
 def test_plain_attributes_in_a_build_pass() -> None:
     data = pickle.dumps(_Namespace({"lr": 0.1, "_private": 1, "__": 2}), protocol=2)
     assert analyse_pickle(BytesScanStream(data)).state_calls == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Python 3.13: SimpleNamespace(mapping) sets the mapping's items as attributes.
+        b"\x80\x02ctypes\nSimpleNamespace\n}X\x13\x00\x00\x00__array_interface__Ns\x85R.",
+        # copyreg._reconstructor(cls, base, state) runs base.__init__(obj, state).
+        b"\x80\x02ccopyreg\n_reconstructor\n(ctypes\nSimpleNamespace\nctypes\nSimpleNamespace\n"
+        b"}X\x13\x00\x00\x00__array_interface__NstR.",
+    ],
+    ids=["simple-namespace-mapping", "reconstructor-state"],
+)
+def test_calls_that_set_a_hook_attribute_are_reported(data: bytes) -> None:
+    analysis = analyse_pickle(BytesScanStream(data))
+    assert analysis.error is None, analysis.error
+    assert any("attribute __array_interface__" in why for why, _ in analysis.state_calls)
