@@ -28,6 +28,11 @@ from verifier.service.model import (
     request_key,
 )
 from verifier.store.database import Store
+from verifier.store.scan_tables import (
+    check_file_findings,
+    format_timestamp,
+    insert_scan,
+)
 from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -38,8 +43,6 @@ from verifier.store.tables import (
     ScanJobRow,
     ScanRow,
     SignatureRow,
-    check_file_findings,
-    format_timestamp,
 )
 
 #: Times a job is recorded again when an identical request's open job finished meanwhile.
@@ -529,7 +532,8 @@ class ServiceRecords:
             before = None
             if row.requested_by.startswith(RESCAN_ACTOR_PREFIX):
                 before = _newest_decision(session, row.target, row.environment)
-            self._store._add_scan(session, report, error=None)
+            # The scan's rows go through the one recorder, in this transaction.
+            insert_scan(session.connection(), report, error=None, decided_at=_now())
             if before is not None and Decision(before[2]) is not report.verdict.decision:
                 session.add(_scanner_change(row, report, before))
             row.status = JobStatus.COMPLETE.value
