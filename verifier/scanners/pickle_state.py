@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from verifier.scanners.pickle_holding import holds as holds_attribute_dict
 from verifier.scanners.pickle_holding import is_attribute_dict
-from verifier.scanners.pickle_values import Called, Global
+from verifier.scanners.pickle_values import Called, Dict, Global
 
 #: Reconstructors whose result carries attributes named by the pickle's arguments.
 ATTRIBUTE_SETTERS = frozenset(
@@ -71,6 +71,24 @@ def _chosen_attributes(target: Called) -> str | None:
     return None
 
 
+def hook_attribute(state: object) -> str | None:
+    """The first attribute named `__x__` that `state` would set on an instance, or None.
+
+    Code looks some hooks up on the instance, where its `__dict__` answers first: NumPy's array
+    coercion reads `__array_interface__` (then memory at the address it names: `pickle.load` of a
+    masked array whose `fill_value` is a `SimpleNamespace` with one read address 0x41414141),
+    `__array_struct__` and `__array__`; torch reads `__torch_function__`. Savers never give an
+    instance an attribute named this way, so any such name is reported, not only those.
+    """
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    for part in parts:
+        if isinstance(part, Dict):
+            for name in part.items:
+                if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+                    return name
+    return None
+
+
 def build_problem(target: object, state: object) -> str | None:
     """Why BUILD on `target` with `state` could call a value of the pickle; None when not."""
     if holds_attribute_dict(state):
@@ -81,7 +99,12 @@ def build_problem(target: object, state: object) -> str | None:
         # what a saver wrote, and the walk cannot tell what the object answers.
         return "a BUILD on a value no saver builds (not the result of a call)"
     why = _chosen_attributes(target)
-    return None if why is None else f"a BUILD looks __setstate__ up on {why}"
+    if why is not None:
+        return f"a BUILD looks __setstate__ up on {why}"
+    hook = hook_attribute(state)
+    if hook is not None:
+        return f"a BUILD gives an object the attribute {hook}, which code looks up on instances"
+    return None
 
 
 def lookup_problem(target: object, opcode: str) -> str | None:
@@ -98,12 +121,16 @@ def lookup_problem(target: object, opcode: str) -> str | None:
 
 
 def call_problem(callee: object, args: object) -> str | None:
-    """Why a call hands an `AttributeDict` to code; None when it does not.
+    """Why a call hands an `AttributeDict` to code, or sets a hook attribute; None if neither.
 
     Allowed: the class called itself, and `copyreg._reconstructor(cls, dict or object, state)`
     (how protocols 0 and 1 pickle a dict subclass or an object), which only copies items.
     """
     parts = args if isinstance(args, tuple) else (args,)
+    if _full(callee) in ATTRIBUTE_SETTERS and len(parts) > 3:
+        hook = hook_attribute(parts[3])
+        if hook is not None:
+            return f"{_full(callee)} gives a tensor the attribute {hook} from its state"
     if _full(callee) == RECONSTRUCTOR and len(parts) > 1 and _full(parts[1]) in COPYING_BASES:
         return None
     if any(holds_attribute_dict(part) for part in parts):

@@ -18,6 +18,7 @@ from verifier.scanners import pickle_holding as holding
 from verifier.scanners.interface import ScanStream
 from verifier.scanners.pickle_args import int_argument, long_argument
 from verifier.scanners.pickle_calls import CallModel, model_call
+from verifier.scanners.pickle_dtype import DtypeStates, is_dtype_call, ndarray_call_problem
 from verifier.scanners.pickle_state import build_problem, call_problem, lookup_problem
 from verifier.scanners.pickle_values import (
     MARK,
@@ -102,6 +103,8 @@ class PickleAnalysis:
     # (why, offset): BUILD, APPEND(S), ADDITEMS or a call that may call a value of the pickle
     # through an attribute it gave an object (pickle_state.py).
     state_calls: list[tuple[str, int]] = field(default_factory=list)
+    # (why, offset): a numpy dtype state NumPy never writes (pickle_dtype.py).
+    numpy_memory: list[tuple[str, int]] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -180,6 +183,7 @@ class Walker:
         self.memo: dict[int, object] = {}
         self._kept = 0
         self.proto = 0  # the unpickler's current protocol: fix_imports applies below 3
+        self.dtypes = DtypeStates()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -321,6 +325,7 @@ class Walker:
             index = self._memo_index(name, arg)
             if index not in self.memo:
                 raise PickleFormatError(f"memo key {index} read before it was written")
+            self.dtypes.handed_out(self.memo[index])
             self._push(self.memo[index])
         else:
             self._apply_structure(name, arg, offset)
@@ -355,7 +360,7 @@ class Walker:
             kwargs = self._pop()
             args = self._pop()
             self._state_call(holding.keywords_problem(kwargs), offset)
-            self._push(self._call(self._pop(), args, offset))
+            self._push(self._call(self._pop(), args, offset, keywords=kwargs))
         elif name == "OBJ":
             items = self._pop_to_mark()
             if not items:
@@ -412,6 +417,7 @@ class Walker:
         elif name == "POP":
             self._pop()
         elif name == "DUP":
+            self.dtypes.handed_out(self._top())
             self._push(self._top())
         elif name == "BINPERSID":
             self._pop()
@@ -434,8 +440,14 @@ class Walker:
         if problem is not None:
             self.analysis.state_calls.append((problem, offset))
 
-    def _call(self, callee: object, args: object, offset: int, *, depth: int = 0) -> object:
+    def _call(
+        self, callee: object, args: object, offset: int, *, depth: int = 0, keywords: object = None
+    ) -> object:
+        """`callee(*args, **keywords)`; `keywords` only from NEWOBJ_EX (`cls.__new__`)."""
         self._state_call(call_problem(callee, args), offset)
+        memory = ndarray_call_problem(callee, args, keywords=keywords is not None)
+        if memory is not None:
+            self.analysis.numpy_memory.append((memory, offset))
         if isinstance(callee, Global) and callee.full in NESTED_LOADERS:
             self._nested(args, offset)
         if isinstance(callee, Global):
@@ -479,6 +491,10 @@ class Walker:
         holding.seal(state)
         if not isinstance(target, Called):
             return
+        if is_dtype_call(target) and not target.built:
+            problem = self.dtypes.build(target, state)
+            if problem is not None:
+                self.analysis.numpy_memory.append((problem, offset))
         target.state = state
         target.built = True
         if self.joblib and _is_joblib_wrapper(target):
