@@ -125,3 +125,54 @@ def test_decisions_do_not_depend_on_the_secret_seed(family: dict[str, Fingerprin
         for seed in (None, None, None, 0, 1, 2)
     }
     assert outcomes == {("acme/one",)}
+
+
+def _with_extra_anchor(fingerprint: Fingerprint) -> Fingerprint:
+    """The same fingerprint over one more anchor token (a row of noise in every profile), each
+    profile normalised again over all of them: comparing it takes the gather path."""
+    from dataclasses import replace
+
+    from verifier.lineage.fingerprint import UnitProfile
+
+    rng = np.random.default_rng(3)
+    extra = max(fingerprint.anchor_ids) + 1
+
+    def grown(profiles: np.ndarray) -> np.ndarray:
+        stacked = np.vstack([profiles.astype(np.float32), rng.standard_normal(profiles.shape[1])])
+        stacked -= stacked.mean(axis=0, keepdims=True)
+        return (stacked / np.linalg.norm(stacked, axis=0, keepdims=True)).astype(np.float32)
+
+    size = len(fingerprint.anchor_ids) + 1
+    gram = np.zeros((size, size), dtype=np.float32)
+    gram[:-1, :-1] = fingerprint.gram
+    return replace(
+        fingerprint,
+        anchor_ids=(*fingerprint.anchor_ids, extra),
+        gram=gram,
+        matrices=tuple(UnitProfile(m.name, grown(m.profiles)) for m in fingerprint.matrices),
+    )
+
+
+def test_comparisons_over_every_anchor_equal_those_over_a_shared_subset(
+    family: dict[str, Fingerprint],
+) -> None:
+    # Same key, same anchors: no gather and no second normalisation. A reference holding one
+    # anchor more is gathered and normalised again over the shared ones: the scores agree.
+    from verifier.lineage.compare import PreparedPairs
+
+    for name in ("tuned", "two"):
+        fast = PreparedPairs(family[name], family["one"])
+        gathered = PreparedPairs(family[name], _with_extra_anchor(family["one"]))
+        order = np.random.default_rng(5).permutation(len(family["one"].anchor_ids))
+        assert abs(fast.score() - gathered.score()) < 2e-3
+        assert abs(fast.score(order) - gathered.score(order)) < 2e-3
+
+
+def test_a_full_test_stops_early_only_past_both_thresholds_twice_over() -> None:
+    from verifier.lineage.compare import STRONG_DRAWS, VERIFIED_MARGIN, _overwhelming
+
+    null = [0.30 + 0.001 * (i % 3) for i in range(STRONG_DRAWS)]
+    assert _overwhelming(0.30 + 2.5 * VERIFIED_MARGIN, null)
+    assert not _overwhelming(0.30 + 1.5 * VERIFIED_MARGIN, null)  # effect under twice the margin
+    wide = [0.30 + 0.05 * (i % 3) for i in range(STRONG_DRAWS)]
+    assert not _overwhelming(0.30 + 3 * VERIFIED_MARGIN, wide)  # z under 16
