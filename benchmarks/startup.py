@@ -89,7 +89,8 @@ def main() -> None:
     }
     envs: dict[str, dict[str, str]] = {}
     if args.before is not None:
-        old = [sys.executable, "-m", "verifier"]
+        # -P: the current folder (this checkout, perhaps) must not come before TREE on the path.
+        old = [sys.executable, "-P", "-m", "verifier"]
         commands["help-before"] = [*old, "--help"]
         commands["scan-before"] = [*old, "scan", str(sample), "-q"]
         old_env = {**ENV, "PYTHONPATH": str(args.before.resolve())}

@@ -15,6 +15,7 @@ from verifier.scanners.pickle_walk import (
     PickleAnalysis,
     analyse_pickle,
 )
+from verifier.scanners.refused_globals import refusal
 from verifier.scanners.torchscript import is_torchscript_name
 
 __all__ = ["PickleAnalysis", "PickleScanner", "analyse_pickle", "pickle_findings"]
@@ -49,10 +50,12 @@ def pickle_findings(
                 evidence=full,
             )
         else:
+            why = refusal(module)
             yield ctx.finding(
                 "PICKLE-UNKNOWN-GLOBAL",
                 Severity.HIGH,
-                f"pickle imports {full}, which is not on the allowlist of checkpoint callables",
+                f"pickle imports {full}, which is not on the allowlist of checkpoint callables"
+                + (f": {why}" if why else ""),
                 member=member,
                 offset=offset,
                 evidence=full,

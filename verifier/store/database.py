@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
@@ -63,12 +63,13 @@ if TYPE_CHECKING:
 
     from verifier.bans import BanHit
     from verifier.lineage.attribution import Reference
+    from verifier.lineage.fingerprint import LineageKey
     from verifier.policy.publishers import PublisherRegistry
     from verifier.store.tables import ScanRow
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0018"
+SCHEMA_HEAD = "0021"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -210,6 +211,7 @@ class Store:
             raise StoreError(
                 f"cannot use the database at {self.display_url}: {_reason(exc)}"
             ) from exc
+        self._lineage_key: LineageKey | None = None
 
     @functools.cached_property
     def _sessions(self) -> sessionmaker[Session]:
@@ -769,12 +771,53 @@ class Store:
             raise NotFoundError(f"no recorded scan of {subject}; scan it first")
         return found
 
+    def lineage_key(self) -> LineageKey:
+        """The store's lineage key: read once, made (and recorded) by the first scan that needs
+        it; when two processes make one at once, the row that was written first wins.
+
+        Raises:
+            StoreError: The database cannot be reached, read or written.
+        """
+        from verifier.lineage.fingerprint import LineageKey
+        from verifier.store.scan_tables import LINEAGE_KEYS
+
+        if self._lineage_key is not None:
+            return self._lineage_key
+        # Core, not the ORM: a scan reads the key before it knows the weights fingerprint.
+        query = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
+        with self._failures("read the lineage key from"), self._engine.connect() as connection:
+            secret = connection.execute(query).scalar()
+        if secret is None:
+            made = LineageKey.generate()
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(
+                        LINEAGE_KEYS.insert().values(id=1, secret=made.secret, created_at=_now())
+                    )
+            except IntegrityError:
+                pass  # another process recorded one first: read it below
+            except SQLAlchemyError as exc:
+                raise StoreError(
+                    f"cannot record a lineage key in the database at {self.display_url}: "
+                    f"{_reason(exc)}"
+                ) from exc
+            with self._failures("read the lineage key from"), self._engine.connect() as c:
+                secret = c.execute(query).scalar()
+            if secret is None:
+                raise StoreError(f"cannot record a lineage key in {self.display_url}")
+        try:
+            self._lineage_key = LineageKey(bytes(secret))
+        except ValueError as exc:
+            raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
+        return self._lineage_key
+
     def lineage_references(self, hidden_size: int) -> list[Reference]:
         """Recorded fingerprints a new one of this hidden size is compared with.
 
         Every registered base, then the newest fingerprint of each other model (by repo id
         and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
-        another version are left out (they never compare).
+        another version are left out (they never compare), and so are those another key made
+        (a store's key never changes, but a copied row could carry another's).
 
         Raises:
             StoreError: The database cannot be reached or read.
@@ -787,6 +830,7 @@ class Store:
         )
         from verifier.store.tables import LineageBaseRow, ScanRow, WeightFingerprintRow
 
+        key_id = self.lineage_key().key_id
         registered = select(LineageBaseRow.scan_id)
         query = (
             select(
@@ -838,6 +882,8 @@ class Store:
                     fingerprint = Fingerprint.from_bytes(blob)
                 except FingerprintError:
                     continue  # unreadable record: never compared, never a claim
+                if fingerprint.key_id != key_id:
+                    continue
                 references.append(
                     Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
                 )

@@ -307,6 +307,16 @@ WEIGHT_FINGERPRINTS = Table(
     Index("ix_weight_fingerprints_hidden_size", "hidden_size"),
 )
 
+LINEAGE_KEYS = Table(
+    "lineage_keys",
+    METADATA,
+    #: One row (id 1): the store's secret that chooses fingerprints' anchors and matrices.
+    #: Here, not in `tables.py`: a scan reads it before fingerprinting, without the ORM.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 BANS = Table(
     "bans",
     METADATA,

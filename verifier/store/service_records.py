@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -231,6 +232,23 @@ def try_exclusive(store: Store, name: str) -> Iterator[bool]:
             connection.invalidate()  # a broken connection: the server freed the lock
         finally:
             connection.close()
+
+
+@contextmanager
+def wait_exclusive(store: Store, name: str, *, wait_seconds: float) -> Iterator[bool]:
+    """`try_exclusive`, tried again every tenth of a second for up to `wait_seconds`; yields
+    whether the lock was taken (held until the block ends).
+
+    Raises:
+        StoreError: The database cannot be reached.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with try_exclusive(store, name) as taken:
+            if taken or time.monotonic() >= deadline:
+                yield taken
+                return
+        time.sleep(0.1)
 
 
 class ServiceRecords:

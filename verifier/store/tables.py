@@ -54,6 +54,7 @@ from verifier.store.scan_tables import (
     FAIL_CLOSED,
     FINDINGS,
     LINEAGE_EDGES,
+    LINEAGE_KEYS,
     METADATA,
     MODEL_DETAILS,
     ROW_ID,
@@ -494,6 +495,17 @@ class LineageBaseRow(Base):
     id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
     scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("weight_fingerprints.scan_id"))
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LineageKeyRow(Base):
+    """One row: the secret that chooses every fingerprint's anchor tokens and kept matrices in
+    this store (`verifier.lineage.fingerprint.LineageKey`), made on first use, never shown."""
+
+    __table__ = LINEAGE_KEYS
+
+    id: Mapped[int]
+    secret: Mapped[bytes]
+    created_at: Mapped[datetime]
 
 
 class ApiTokenRow(Base):
