@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from verifier.facts import details_document, facts_document, subject_of
+from verifier.facts import details_document, facts_document, signature_document, subject_of
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -412,27 +412,9 @@ def decision_values(scan_id: str, verdict: Verdict, *, decided_at: datetime) -> 
 
 
 def _signature_values(scan_id: str, result: SignatureResult) -> dict[str, Any]:
-    return {
-        "scan_id": scan_id,
-        "status": result.status.value,
-        "method": result.method.value if result.method else None,
-        "signer": result.signer,
-        "issuer": result.issuer,
-        "key_fingerprint": result.key_fingerprint,
-        "certificate_subject": result.certificate_subject,
-        "key_usage": list(result.key_usage),
-        "path": result.path,
-        "bundle_sha256": result.bundle_sha256,
-        "predicate_type": result.predicate_type,
-        "digest_algorithm": result.digest_algorithm,
-        "reason": result.reason,
-        "diff": {
-            "extra": list(result.diff.extra),
-            "missing": list(result.diff.missing),
-            "changed": list(result.diff.changed),
-        },
-        "outside": list(result.outside),
-    }
+    document = signature_document(result)
+    assert document is not None  # a result was given
+    return {"scan_id": scan_id, **document}
 
 
 def _source_revision_values(scan_id: str, p: Provenance) -> dict[str, Any]:
