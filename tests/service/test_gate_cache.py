@@ -42,7 +42,8 @@ def _ask(api: Api, subject: str, role: Role = Role.VIEWER) -> tuple[int, bytes]:
 
 def _kept(api: Api, subject: str) -> bytes | None:
     count = api.service.change_count()
-    return api.service.gate_cache.answer((subject, None), count=count, day=today())
+    digest = api.service.policies.digest
+    return api.service.gate_cache.answer((subject, None), count=count, day=today(), digest=digest)
 
 
 def _decision(body: bytes) -> str:
@@ -69,14 +70,18 @@ def test_the_fast_path_serves_only_what_the_counter_and_day_allow(
     real = _ask(api, subject)
     cache = api.service.gate_cache
     count = api.service.change_count()
+    digest = api.service.policies.digest
     forged = b'{"decision":"forged"}'
-    # Kept under an older count, or on another day: never served.
-    cache.keep_answer((subject, None), forged, count=count - 1, day=today())
+    # Kept under an older count, on another day or under another policy: never served.
+    cache.keep_answer((subject, None), forged, count=count - 1, day=today(), digest=digest)
     assert _ask(api, subject) == real
-    cache.keep_answer((subject, None), forged, count=count, day=today() - dt.timedelta(days=1))
+    yesterday = today() - dt.timedelta(days=1)
+    cache.keep_answer((subject, None), forged, count=count, day=yesterday, digest=digest)
     assert _ask(api, subject) == real
-    # Kept under the current count and day: served as kept (this is the fast path at work).
-    cache.keep_answer((subject, None), forged, count=count, day=today())
+    cache.keep_answer((subject, None), forged, count=count, day=today(), digest="sha256:other")
+    assert _ask(api, subject) == real
+    # Kept under the current count, day and policy: served as kept (the fast path at work).
+    cache.keep_answer((subject, None), forged, count=count, day=today(), digest=digest)
     assert _ask(api, subject) == (200, forged)
     # The same answer for a token with no role to read it, or none: the route's refusals.
     assert _ask(api, subject, role=None)[0] == 401
@@ -180,8 +185,8 @@ def test_a_revoked_token_is_refused_at_once(api: Api, hub: HubEmulator) -> None:
 def test_kept_entries_are_bounded() -> None:
     cache = GateCache(limit=4)
     for i in range(10):
-        cache.keep_answer((f"t{i}", None), b"{}", count=1, day=today())
-    kept = [i for i in range(10) if cache.answer((f"t{i}", None), count=1, day=today())]
+        cache.keep_answer((f"t{i}", None), b"{}", count=1, day=today(), digest="d")
+    kept = [i for i in range(10) if cache.answer((f"t{i}", None), count=1, day=today(), digest="d")]
     assert 0 < len(kept) <= 4 and kept[-1] == 9
 
 

@@ -323,7 +323,10 @@ def create_app(service: Service, *, max_body_bytes: int = 1 << 20) -> FastAPI:
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     # Outermost: a kept answer costs no routing, no dependency and no thread.
     app.add_middleware(
-        FastDecisions, cache=service.gate_cache, count=CoalescedCount(service.change_count)
+        FastDecisions,
+        cache=service.gate_cache,
+        count=CoalescedCount(service.change_count),
+        digest=lambda: service.policies.digest,
     )
     generate = app.openapi
 

@@ -19,12 +19,15 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 from verifier.errors import StoreError
 from verifier.service.model import ApiToken, Role
 from verifier.service.tokens import MAX_TOKEN_LENGTH
+
+if TYPE_CHECKING:
+    from verifier.service.decisions import GateAnswer
 
 #: Entries kept of each kind before the oldest half is dropped (bounds memory: a client that
 #: asks for a million distinct targets costs a million database lookups, not a million entries).
@@ -39,6 +42,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: (target, environment) exactly as the request's query string gave them.
 AnswerKey = tuple[str, str | None]
+T = TypeVar("T")
 
 
 def answer_body(document: dict[str, Any]) -> bytes:
@@ -49,20 +53,28 @@ def answer_body(document: dict[str, Any]) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Answer:
+class _Kept(Generic[T]):
     count: int
     day: date
-    body: bytes
+    #: The policy digest (with the recorded waivers) the answer was decided under.
+    digest: str
+    value: T
 
 
 class GateCache:
-    """Checked tokens and gate answers of one server process (thread-safe, bounded)."""
+    """Checked tokens and gate answers of one server process (thread-safe, bounded).
+
+    An answer is kept with the change count, the UTC day and the policy digest it was made
+    at, and served only at all three: a reload of the policy (here, or by another server,
+    which also moves the counter: `verifier.store.policies`) retires it at once.
+    """
 
     def __init__(self, *, limit: int = MAX_ENTRIES) -> None:
         self._limit = limit
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[int, ApiToken]] = {}
-        self._answers: dict[AnswerKey, _Answer] = {}
+        self._answers: dict[AnswerKey, _Kept[bytes]] = {}
+        self._gates: dict[AnswerKey, _Kept[GateAnswer]] = {}
 
     def token(self, token_sha256: str, *, count: int) -> ApiToken | None:
         """The active token with this digest, if it was checked at change count `count`."""
@@ -75,24 +87,43 @@ class GateCache:
             self._bound(self._tokens)
             self._tokens[token_sha256] = (count, token)
 
-    def answer(self, key: AnswerKey, *, count: int, day: date) -> bytes | None:
-        """The kept answer's JSON for `key`, if made at change count `count` on `day`."""
-        found = self._answers.get(key)
-        if found is None or found.count != count or found.day != day:
-            return None
-        return found.body
+    def answer(self, key: AnswerKey, *, count: int, day: date, digest: str) -> bytes | None:
+        """The kept JSON answer of `GET /api/v1/decision` for the query `key`, if made at
+        change count `count` on `day` under policy digest `digest`."""
+        return _fresh(self._answers.get(key), count=count, day=day, digest=digest)
 
-    def keep_answer(self, key: AnswerKey, body: bytes, *, count: int, day: date) -> None:
-        """Keep an answer made from rows read after the counter read `count`, on `day`."""
+    def keep_answer(
+        self, key: AnswerKey, body: bytes, *, count: int, day: date, digest: str
+    ) -> None:
+        """Keep a JSON answer made from rows read after the counter read `count`, on `day`,
+        under policy digest `digest`."""
         with self._lock:
             self._bound(self._answers)
-            self._answers[key] = _Answer(count=count, day=day, body=body)
+            self._answers[key] = _Kept(count=count, day=day, digest=digest, value=body)
+
+    def gate(self, key: AnswerKey, *, count: int, day: date, digest: str) -> GateAnswer | None:
+        """The kept gate answer for (subject, environment), as `answer` (for admission)."""
+        return _fresh(self._gates.get(key), count=count, day=day, digest=digest)
+
+    def keep_gate(
+        self, key: AnswerKey, answer: GateAnswer, *, count: int, day: date, digest: str
+    ) -> None:
+        """Keep a gate answer for (subject, environment), as `keep_answer`."""
+        with self._lock:
+            self._bound(self._gates)
+            self._gates[key] = _Kept(count=count, day=day, digest=digest, value=answer)
 
     def _bound(self, entries: dict[Any, Any]) -> None:
         if len(entries) >= self._limit:
             # Dicts keep insertion order: the oldest half goes.
             for key in list(entries)[: self._limit // 2]:
                 del entries[key]
+
+
+def _fresh(found: _Kept[T] | None, *, count: int, day: date, digest: str) -> T | None:
+    if found is None or found.count != count or found.day != day or found.digest != digest:
+        return None
+    return found.value
 
 
 def today() -> date:
@@ -181,11 +212,19 @@ class FastDecisions:
     and the answer are kept at the counter's current value, else by the app's route.
 
     It never answers differently from the route: it serves only bytes the route made, for
-    the same token and query, with nothing changed in the database since.
+    the same token and query, under the policy digest the server decides with now, with
+    nothing changed in the database since.
     """
 
-    def __init__(self, app: ASGIApp, *, cache: GateCache, count: CoalescedCount) -> None:
-        self.app, self._cache, self._count = app, cache, count
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        cache: GateCache,
+        count: CoalescedCount,
+        digest: Callable[[], str],
+    ) -> None:
+        self.app, self._cache, self._count, self._digest = app, cache, count, digest
         self._headers = [(b"content-type", b"application/json")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -210,4 +249,4 @@ class FastDecisions:
         token = self._cache.token(digest, count=count)
         if token is None or not token.role.allows(Role.VIEWER):
             return None
-        return self._cache.answer(key, count=count, day=today())
+        return self._cache.answer(key, count=count, day=today(), digest=self._digest())
