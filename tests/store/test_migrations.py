@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -126,6 +127,19 @@ def test_static_head_is_the_migrations_head() -> None:
     with Store("sqlite://") as store:
         config = store._alembic_config()
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+def test_every_migration_has_a_row_in_the_revision_table() -> None:
+    # docs/database.md's table is how an administrator learns what an upgrade changes.
+    with Store("sqlite://") as store:
+        config = store._alembic_config()
+    revisions = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    text = (ROOT / "docs" / "database.md").read_text()
+    table = text.split("| revision | what |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\d{4})` \|", table, re.M)
+    assert sorted(rows) == rows, "rows in revision order"
+    assert set(rows) == revisions
+    assert len(rows) == len(revisions), "one row per revision"
 
 
 def test_a_database_at_head_is_opened_without_alembic(tmp_path: Path) -> None:
