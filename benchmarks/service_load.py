@@ -425,9 +425,16 @@ class Side:
         folder = tmp / name
         folder.mkdir()
         self.env = dict(os.environ, VERIFIER_HOME=str(folder))
-        self.url = args.database_url or f"sqlite:///{folder / 'verifier.db'}"
-        if args.database_url and args.baseline_tree:
-            raise SystemExit("--baseline-tree runs on SQLite files of its own: no --database-url")
+        self.url = f"sqlite:///{folder / 'verifier.db'}"
+        self._admin: str | None = None
+        if args.database_url:  # a fresh PostgreSQL database of each side's own
+            import sqlalchemy as sa
+
+            self._admin = args.database_url
+            self._database = f"verifier_load_{name}_{uuid.uuid4().hex[:8]}"
+            self._run_admin(f'CREATE DATABASE "{self._database}"')
+            url = sa.engine.make_url(args.database_url).set(database=self._database)
+            self.url = url.render_as_string(hide_password=False)
         self.subjects, self.token = seed_with(python, tree, self.url, args.models, self.env)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -446,6 +453,19 @@ class Side:
     def stop(self) -> None:
         self.server.terminate()
         self.server.wait(timeout=30)
+        if self._admin is not None:
+            self._run_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
+
+    def _run_admin(self, statement: str) -> None:
+        import sqlalchemy as sa
+
+        assert self._admin is not None
+        admin = sa.create_engine(self._admin, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(sa.text(statement))
+        finally:
+            admin.dispose()
 
 
 def measure(side: Side, path: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
