@@ -4,7 +4,9 @@ Every entry carries the database's change counter (`verifier.store.changes`) as 
 *before* the rows the entry came from, and is used only by a request that read the same value
 again: any ban, lift, waiver, scan, decision, approval or token change committed since moves
 the counter and so retires every entry at once. Answers also carry the UTC day they were made
-on (a recorded waiver lapses at a day's end); answers decided from facts at the moment of the
+on (a recorded waiver lapses at a day's end) and the policy digest they were decided under (a
+reload of the policy retires them at once; `verifier.store.policies` keeps servers sharing a
+database on one policy); answers decided from facts at the moment of the
 request (which may read the time of day) are never kept. The HTTP layer serves kept answers
 without FastAPI (`FastDecisions`); whatever it cannot answer from memory goes to the route,
 which fills the cache.
