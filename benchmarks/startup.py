@@ -10,7 +10,12 @@ Prints the median of each, in wall time and in CPU time (user + system of the ch
 busy machine disturbs less), and the two figures the goals name: help minus bare (goal: within
 0.25 s) and scan over picklescan (goal: within 3x).
 
-Usage: python benchmarks/startup.py [--repeat R] [--dir D]
+With --before TREE (a checkout of verifier's sources, such as `git archive` of an older commit),
+`help-before` and `scan-before` run that tree's `python -m verifier` in the same alternation
+(PYTHONPATH=TREE, same interpreter, packages and database), so that a change is measured before
+and after in one run.
+
+Usage: python benchmarks/startup.py [--repeat R] [--dir D] [--before TREE]
 """
 
 from __future__ import annotations
@@ -34,12 +39,14 @@ from pathlib import Path
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(cmd: Sequence[str], *, ok: Sequence[int] = (0,)) -> tuple[float, float]:
+def timed(
+    cmd: Sequence[str], *, ok: Sequence[int] = (0,), env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one run of `cmd`; exits when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=ENV
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env or ENV
     )
     elapsed = time.perf_counter() - start
     if proc.returncode not in ok:
@@ -62,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument("--before", type=Path, default=None, help="an older source tree to compare")
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="verifier-startup-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -79,13 +87,21 @@ def main() -> None:
         "picklescan": [picklescan, "--path", str(sample)],
         "scan": [verifier, "scan", str(sample), "-q"],
     }
-    for cmd in commands.values():  # warm the page cache and the bytecode caches
-        timed(cmd)
+    envs: dict[str, dict[str, str]] = {}
+    if args.before is not None:
+        # -P: the current folder (this checkout, perhaps) must not come before TREE on the path.
+        old = [sys.executable, "-P", "-m", "verifier"]
+        commands["help-before"] = [*old, "--help"]
+        commands["scan-before"] = [*old, "scan", str(sample), "-q"]
+        old_env = {**ENV, "PYTHONPATH": str(args.before.resolve())}
+        envs = {"help-before": old_env, "scan-before": old_env}
+    for name, cmd in commands.items():  # warm the page cache and the bytecode caches
+        timed(cmd, env=envs.get(name))
     wall: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.repeat):
         for name, cmd in commands.items():
-            elapsed, used = timed(cmd)
+            elapsed, used = timed(cmd, env=envs.get(name))
             wall[name].append(elapsed)
             cpu[name].append(used)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -99,6 +115,9 @@ def main() -> None:
         ratio = median["scan"] / median["picklescan"]
         print(f"{label}: verifier --help over bare python: {over:+.3f} s (goal: within 0.25 s)")
         print(f"{label}: verifier scan / picklescan: {ratio:.2f}x (goal: within 3x)")
+        if "scan-before" in median:
+            old_ratio = median["scan-before"] / median["picklescan"]
+            print(f"{label}: before: verifier scan / picklescan: {old_ratio:.2f}x")
     if args.dir is None:
         shutil.rmtree(work)
 

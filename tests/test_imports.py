@@ -213,8 +213,9 @@ def test_the_check_would_see_a_heavy_import() -> None:
 #: What a local scan of one pickle recorded in a database already at head never needs: Alembic
 #: (the schema is recognised by one query), the Hub client, signature verification without a
 #: signature, the evidence renderers, rich when the output is JSON without a progress bar, the
-#: scanners of other formats (imported for the first file of their format) and the weight
-#: fingerprints of verified lineage (a pickle has no weights it compares).
+#: scanners of other formats (imported for the first file of their format), the weight
+#: fingerprints of verified lineage (a pickle has no weights it compares) and SQLAlchemy's ORM
+#: (a scan is recorded through Core, `verifier.store.scan_tables`).
 NOT_ON_THE_SCAN_PATH = (
     "alembic",
     "cryptography",
@@ -223,6 +224,7 @@ NOT_ON_THE_SCAN_PATH = (
     "numpy",
     "rich",
     "sigstore",
+    "sqlalchemy.orm",
     "torch",
     "verifier.evidence",
     "verifier.lineage.attribution",
@@ -236,6 +238,7 @@ NOT_ON_THE_SCAN_PATH = (
     "verifier.scanners.sevenz",
     "verifier.scanners.tar",
     "verifier.signatures.model_signing",
+    "verifier.store.tables",
 )
 
 
@@ -264,6 +267,42 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
         name
         for name in loaded
         if any(name == heavy or name.startswith(f"{heavy}.") for heavy in NOT_ON_THE_SCAN_PATH)
+    )
+    assert unexpected == []
+
+
+def test_a_local_scan_of_weights_loads_no_template_parser_nor_orm(tmp_path: Path) -> None:
+    # Verified lineage reads the weights (and so loads the weight readers, which know GGUF's
+    # tensor table), but Jinja's parser is for chat templates only, and lineage asks the store
+    # through Core.
+    from tests.samples import safetensors_bytes
+    from verifier.store import Store
+
+    url = f"sqlite:///{tmp_path / 'verifier.db'}"
+    Store.open(url).close()
+    model = tmp_path / "model"
+    model.mkdir()
+    header = {"weight": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}
+    (model / "model.safetensors").write_bytes(safetensors_bytes(header, bytes(64)))
+    code = textwrap.dedent(
+        f"""
+        import contextlib, io, sys
+        from verifier.cli import main
+        sys.argv = ["verifier", "scan", {str(model)!r}, "-q", "--format", "json",
+                    "--database-url", {url!r}]
+        with contextlib.redirect_stdout(io.StringIO()):
+            main()
+        """
+    )
+    loaded = _loaded_after(code)
+    assert "verifier.lineage.fingerprint" in loaded  # it did look at the weights
+    unexpected = sorted(
+        name
+        for name in loaded
+        if any(
+            name == heavy or name.startswith(f"{heavy}.")
+            for heavy in ("jinja2", "sqlalchemy.orm", "verifier.store.tables")
+        )
     )
     assert unexpected == []
 

@@ -223,14 +223,6 @@ class BanHit:
     #: How the last step of the path reached this model.
     relation: Relation
 
-    def explanation(self) -> str:
-        """One line: the ban, its reason, and how it reaches the model."""
-        text = f"banned: {self.ban.label} ({self.ban.reason}; by {self.ban.banned_by}"
-        text += f" at {self.ban.banned_at}, ban {self.ban.ban_id})"
-        if self.relation is Relation.NAMED:
-            return text
-        return f"{text}; reached through {self.relation.value} lineage: {' -> '.join(self.path)}"
-
     def reach_document(self) -> dict[str, object]:
         """The model and how the ban reaches it (`blast-radius`, `GET /api/v1/blast-radius`)."""
         return {

@@ -1377,6 +1377,17 @@ def _actor() -> str:
         return "cli"
 
 
+#: `serve --notify-interval`'s default: seconds between delivery passes.
+DELIVERY_SECONDS = 10.0
+#: What `notify add` and `notify list` say of deliveries (the command cannot see the servers).
+DELIVERIES_NOTE = (
+    "deliveries: every `verifier serve` on this database records and sends notifications every "
+    f"--notify-interval seconds (default {DELIVERY_SECONDS:g}), whatever its --upkeep-interval; "
+    "nothing is sent while no server runs, and a server started with --notify-interval 0 sends "
+    "none (GET /api/v1/notifications/subscriptions says whether the server answering does)"
+)
+
+
 @cli.group()
 def notify() -> None:
     """Add, list and remove notification subscriptions (signed webhooks; docs/service.md)."""
@@ -1443,6 +1454,7 @@ def notify_add(
         added = SubscriptionRecords(store).add(subscription, actor=_actor())
     events_told = ", ".join(sorted(event.value for event in added.events))
     click.echo(f"subscription {added.subscription_id}: {printable(added.url)} ({events_told})")
+    click.echo(DELIVERIES_NOTE, err=True)
     if made is not None:
         click.echo("its signing secret is shown once, here:")
         click.echo(made)
@@ -1459,6 +1471,8 @@ def notify_list(database_url: str | None) -> None:
         found = SubscriptionRecords(store).subscriptions()
     if not found:
         click.echo("no subscription (verifier notify add https://...)")
+    else:
+        click.echo(DELIVERIES_NOTE, err=True)
     for item in found:
         events = ",".join(sorted(event.value for event in item.events))
         where = "".join(
@@ -1680,6 +1694,15 @@ def _service_config(
     help="Notify waivers that expire within this many days.",
 )
 @click.option(
+    "--notify-interval",
+    type=click.FloatRange(0, 3600),
+    default=DELIVERY_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between the passes that record the notifications owed to each subscription "
+    "and send those due, independent of --upkeep-interval (0: this server sends none).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=1,
@@ -1702,6 +1725,7 @@ def serve(
     rescan_per_pass: int,
     notify_urls: tuple[str, ...],
     notify_waiver_days: int,
+    notify_interval: float,
     workers: int,
     database_url: str | None,
 ) -> None:
@@ -1726,10 +1750,10 @@ def serve(
             "about every watched reference",
             param_hint="--upkeep-interval",
         )
-    if notify_urls and upkeep_interval == 0:
+    if notify_urls and notify_interval == 0:
         raise click.BadParameter(
-            "notifications are delivered by the upkeep passes: give an interval above 0",
-            param_hint="--upkeep-interval",
+            "--notify-url needs deliveries: give an interval above 0",
+            param_hint="--notify-interval",
         )
     service_config = _service_config(
         database_url=database_url,
@@ -1748,6 +1772,7 @@ def serve(
         notify_urls=notify_urls,
         notify_secret=os.environ.get("VERIFIER_NOTIFY_SECRET") or None,
         notify_waiver_days=notify_waiver_days,
+        delivery_seconds=notify_interval,
         rescan_per_pass=rescan_per_pass,
     )
     service = Service(service_config)
@@ -1765,6 +1790,21 @@ def serve(
     )
     if workers > 1:
         runs += f", {workers} server processes"
+    runs += (
+        f", notifications sent every {notify_interval:g} s"
+        if notify_interval > 0
+        else ", no notifications sent (--notify-interval 0)"
+    )
+    if notify_interval == 0:
+        from verifier.store.notifications import SubscriptionRecords
+
+        waiting = len(SubscriptionRecords(service.store).subscriptions())
+        if waiting:
+            click.echo(
+                f"warning: {waiting} notification subscription(s) recorded, and this server "
+                "sends no notifications (--notify-interval 0)",
+                err=True,
+            )
     click.echo(
         f"verifier {__version__} serving on http://{host}:{port} with policy "
         f"{service.policies.name} ({service.policies.digest[:19]}), "
@@ -2319,13 +2359,13 @@ def blobs_gc(
     period, nor one a scan job holds. Exit 0, 2 for bad options, 3 when a blob could not be
     deleted or a store read."""
     from verifier.blobs import open_blob_store
+    from verifier.blobs.folder import HostFolder
     from verifier.blobs.gc import collect_stores, listing_of, parse_duration
     from verifier.blobs.interface import BlobListing
-    from verifier.blobs.local import LocalBlobFolder
     from verifier.store.blob_refs import BlobReferences
 
     grace = parse_duration(older_than)
-    stores: list[BlobListing] = [LocalBlobFolder(config.home_dir())]
+    stores: list[BlobListing] = [HostFolder(config.home_dir())]
     shared = open_blob_store(blob_store)
     if shared is not None:
         stores.append(listing_of(shared))

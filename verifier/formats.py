@@ -18,6 +18,13 @@ PROJECT_URL = "https://github.com/model-weights-verifier/verifier"
 DOCS_URL = f"{PROJECT_URL}/blob/v{__version__}/docs"
 
 
+def help_uri(code: str) -> str:
+    """The entry of finding `code` in docs/findings.md: each code is a `### CODE` heading there,
+    whose anchor (as GitHub and most Markdown renderers make it) is the code in lower case.
+    SARIF's `helpUri` and the dashboard's findings link here."""
+    return f"{DOCS_URL}/findings.md#{code.lower()}"
+
+
 class OutputFormat(enum.StrEnum):
     """Formats the command line can print."""
 

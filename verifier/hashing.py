@@ -29,12 +29,9 @@ class ChunkObserver(Protocol):
     def digests(self) -> tuple[ExtraDigest, ...]: ...
 
 
-#: Digest algorithms a signature may ask for, by the names model signing writes.
-EXTRA_ALGORITHMS = frozenset({"sha256", "blake2b"})
-
-
 def new_hasher(algorithm: str) -> _Hasher:
-    """A fresh hasher for `algorithm` (a key of `EXTRA_ALGORITHMS`).
+    """A fresh hasher for `algorithm`, a digest a signature may ask for by the name model
+    signing writes (`sha256` or `blake2b`).
 
     Raises:
         KeyError: the algorithm is not supported.
@@ -209,11 +206,6 @@ class HashingReader:
     def size(self) -> int:
         """The size the file had when it was opened."""
         return self._size
-
-    @property
-    def bytes_read(self) -> int:
-        """Bytes read from the file so far (all of them hashed)."""
-        return self._read_total
 
     def tell(self) -> int:
         """Offset of the next byte a scanner will get."""

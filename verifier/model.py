@@ -66,20 +66,6 @@ class FileFormat(enum.StrEnum):
     EXECUTABLE = "executable"  # native programs and libraries: PE, ELF, Mach-O
     TENSOR_DATA = "tensor-data"  # raw tensor bytes that an analysed model file names
 
-    @property
-    def carries_pickle(self) -> bool:
-        """Whether loading files of this format may run a pickle."""
-        return self in PICKLE_FORMATS
-
-
-PICKLE_FORMATS = frozenset(
-    {
-        FileFormat.PICKLE,
-        FileFormat.PYTORCH_ZIP,
-        FileFormat.PYTORCH_LEGACY,
-    }
-)
-
 
 class Decision(enum.StrEnum):
     """The outcome of a policy evaluation."""

@@ -31,6 +31,7 @@ BUILDER_MODULES: list[str] = [
     "benchmarks.corpus.benign_files",
     "benchmarks.corpus.gguf_samples",
     "benchmarks.corpus.remote_code_samples",
+    "benchmarks.corpus.session_samples",
     "benchmarks.corpus.keras_samples",
     "benchmarks.corpus.onnx_samples",
     "benchmarks.corpus.savedmodel_samples",

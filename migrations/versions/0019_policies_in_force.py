@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0018"
+# After 0021 (lineage keys), which landed before this one: a database already at 0021 must
+# still be upgraded to this revision, so it is not slotted in before it.
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -22,9 +22,9 @@ from tests.hub_emulator import HubEmulator
 from tests.sources.test_huggingface import model_files
 from tests.test_schemas import validate_output
 from verifier.blobs import open_blob_store
+from verifier.blobs.folder import HostFolder
 from verifier.blobs.gc import collect, parse_duration
 from verifier.blobs.interface import StoredBlob
-from verifier.blobs.local import LocalBlobFolder
 from verifier.cli import cli
 from verifier.errors import UsageError
 from verifier.service.model import JobStatus, ScanJob
@@ -161,7 +161,7 @@ def _job(status: JobStatus, *, age_days: float) -> ScanJob:
 def test_a_blob_stored_since_an_open_job_was_asked_for_is_kept(database_url: str) -> None:
     older = _put(b"stored before the job was asked for", age_days=5)
     since = _put(b"stored by the job, two days ago", age_days=2)
-    folder = LocalBlobFolder(_home())
+    folder = HostFolder(_home())
     with Store.open(database_url) as store:
         store.record_failed_scan(
             scan_id="f" * 32,
@@ -184,7 +184,7 @@ def test_a_blob_stored_since_an_open_job_was_asked_for_is_kept(database_url: str
 def test_a_blob_a_job_holds_is_in_use(database_url: str) -> None:
     held = _put(b"looked up by a running job")
     free = _put(b"nobody's")
-    folder = LocalBlobFolder(_home())
+    folder = HostFolder(_home())
     with Store.open(database_url) as store:
         store.record_failed_scan(
             scan_id="f" * 32,
@@ -239,7 +239,7 @@ class RecordedMeanwhile:
 def test_a_blob_recorded_after_the_listing_is_kept() -> None:
     late, gone = _put(b"recorded meanwhile"), _put(b"garbage")
     found = collect(
-        LocalBlobFolder(_home()),
+        HostFolder(_home()),
         RecordedMeanwhile(late),
         grace=timedelta(days=1),
         now=datetime.now(UTC),
@@ -256,7 +256,7 @@ def test_names_a_store_does_not_write_are_never_listed() -> None:
     (folder / "zz" / ("a" * 64)).write_bytes(b"wrong shard")
     (folder / good[:2] / (good.upper())).write_bytes(b"upper case")
     os.symlink(folder / good[:2] / good, folder / good[:2] / ("0" * 64))
-    listed = [blob.sha256 for blob in LocalBlobFolder(_home()).blobs()]
+    listed = [blob.sha256 for blob in HostFolder(_home()).blobs()]
     assert listed == [good]
 
 

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from benchmarks import lineage_models as lm
-from verifier.lineage.fingerprint import Fingerprint, fingerprint_safetensors
+from verifier.lineage.fingerprint import Fingerprint, LineageKey, fingerprint_safetensors
 
 ARCH = lm.Arch(vocab=320, hidden=32, layers=1, heads=2, ffn=96)
+#: The tests' lineage key: fixed, so that a failure reproduces (a store makes a random one).
+KEY = LineageKey(bytes(range(32)))
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +28,10 @@ def family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fingerprint]:
         "merged": lm.merge(one, two),
     }
     prints = {
-        name: fingerprint_safetensors([lm.save(state, work / name) / "model.safetensors"])
+        name: fingerprint_safetensors([lm.save(state, work / name) / "model.safetensors"], key=KEY)
         for name, state in models.items()
     }
     prints["bf16"] = fingerprint_safetensors(
-        [lm.save(one, work / "bf16", dtype=torch.bfloat16) / "model.safetensors"]
+        [lm.save(one, work / "bf16", dtype=torch.bfloat16) / "model.safetensors"], key=KEY
     )
     return prints

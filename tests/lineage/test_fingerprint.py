@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from benchmarks import lineage_models as lm
-from tests.lineage.conftest import ARCH
+from tests.lineage.conftest import ARCH, KEY
 from verifier.lineage.compare import compare
 from verifier.lineage.fingerprint import (
     Fingerprint,
     FingerprintError,
-    anchor_ids,
+    LineageKey,
     fingerprint_safetensors,
 )
 
@@ -65,9 +65,35 @@ def test_unreadable_fingerprint_bytes_are_refused() -> None:
 
 
 def test_anchor_ids_survive_small_vocabulary_resizes() -> None:
-    assert anchor_ids(32_000) == anchor_ids(32_100)
-    assert len(anchor_ids(32_000)) == 64
-    assert all(i < 300 for i in anchor_ids(300))
+    assert KEY.anchor_ids(32_000) == KEY.anchor_ids(32_100)
+    assert len(KEY.anchor_ids(32_000)) == 64
+    assert all(3 <= i < 256 for i in KEY.anchor_ids(300))
+
+
+def test_anchor_ids_are_nested_across_powers_of_two() -> None:
+    small, large = set(KEY.anchor_ids(16_384)), set(KEY.anchor_ids(32_768))
+    # The large vocabulary's anchors below the small bound are anchors of the small one.
+    assert {i for i in large if i < 16_384} <= small
+    assert len(small & large) >= 16  # enough to compare (MIN_SHARED_ANCHORS)
+
+
+def test_anchors_and_kept_matrices_depend_on_the_key() -> None:
+    other = LineageKey(bytes(range(1, 33)))
+    assert len(set(KEY.anchor_ids(32_000)) & set(other.anchor_ids(32_000))) < 16
+    assert KEY.key_id != other.key_id
+    assert KEY.matrix_class("blk.0.attn_q.weight") != other.matrix_class("blk.0.attn_q.weight")
+    assert "secret" not in repr(KEY) and KEY.secret.hex() not in repr(KEY)
+
+
+def test_fingerprints_made_with_different_keys_never_compare(
+    family: dict[str, Fingerprint], tmp_path: Path
+) -> None:
+    folder = lm.save(lm.base(ARCH, seed=1), tmp_path / "one")
+    other = fingerprint_safetensors(
+        [folder / "model.safetensors"], key=LineageKey(bytes(range(1, 33)))
+    )
+    match = compare(other, family["one"])
+    assert not match.comparable and "keys" in match.reason
 
 
 def _write(path: Path, header: dict[str, object], data: bytes) -> Path:
@@ -79,7 +105,7 @@ def _write(path: Path, header: dict[str, object], data: bytes) -> Path:
 def test_files_without_an_embedding_are_not_comparable(tmp_path: Path) -> None:
     header = {"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}
     with pytest.raises(FingerprintError, match="embedding"):
-        fingerprint_safetensors([_write(tmp_path / "m.safetensors", header, bytes(16))])
+        fingerprint_safetensors([_write(tmp_path / "m.safetensors", header, bytes(16))], key=KEY)
 
 
 @pytest.mark.parametrize(
@@ -94,14 +120,14 @@ def test_malformed_files_raise_a_fingerprint_error(
     tmp_path: Path, header: dict[str, object]
 ) -> None:
     with pytest.raises(FingerprintError):
-        fingerprint_safetensors([_write(tmp_path / "m.safetensors", header, bytes(64))])
+        fingerprint_safetensors([_write(tmp_path / "m.safetensors", header, bytes(64))], key=KEY)
 
 
 def test_truncated_header_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.safetensors"
     path.write_bytes(struct.pack("<Q", 10_000) + b"{}")
     with pytest.raises(FingerprintError):
-        fingerprint_safetensors([path])
+        fingerprint_safetensors([path], key=KEY)
 
 
 # -- the fingerprint's own reader and the real loader read the same bytes -------------------

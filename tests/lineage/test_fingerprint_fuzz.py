@@ -22,6 +22,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.lineage.conftest import KEY
 from verifier.lineage.fingerprint import (
     Fingerprint,
     FingerprintError,
@@ -106,7 +107,7 @@ def broken_safetensors(draw: st.DrawFn) -> bytes:
 
 def _fingerprint_or_refusal(path: Path, read: Any) -> None:
     try:
-        result = read([path])
+        result = read([path], key=KEY)
     except FingerprintError:
         return
     assert isinstance(result, Fingerprint)
@@ -168,7 +169,7 @@ def broken_gguf(draw: st.DrawFn) -> bytes:
 def test_the_unbroken_gguf_is_fingerprinted(tmp_path: Path) -> None:
     path = tmp_path / "model.gguf"
     path.write_bytes(_GGUF)
-    assert fingerprint_gguf([path]).hidden_size == 16
+    assert fingerprint_gguf([path], key=KEY).hidden_size == 16
 
 
 @FUZZ

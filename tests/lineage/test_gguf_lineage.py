@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from benchmarks import lineage_models as lm
 from tests.capped_child import CappedChild
-from tests.lineage.conftest import ARCH
+from tests.lineage.conftest import ARCH, KEY
 from verifier.lineage.compare import compare
 from verifier.lineage.fingerprint import (
     Fingerprint,
@@ -143,12 +143,14 @@ def test_gguf_copy_is_attributed_to_its_safetensors_base(
 ) -> None:
     work, states = bases
     prints: dict[str, Fingerprint] = {
-        name: fingerprint_safetensors([lm.save(states[name], work / name) / "model.safetensors"])
+        name: fingerprint_safetensors(
+            [lm.save(states[name], work / name) / "model.safetensors"], key=KEY
+        )
         for name in ("one", "two")
     }
     for name in ("one", "tuned"):
         folder = lm.save_gguf(states[name], work / f"{name}-{quantise}", quantise=quantise)
-        gguf_print = fingerprint_gguf([folder / "model.gguf"])
+        gguf_print = fingerprint_gguf([folder / "model.gguf"], key=KEY)
         assert compare(gguf_print, prints["one"]).derived, (name, quantise)
         assert not compare(gguf_print, prints["two"]).derived, (name, quantise)
 
@@ -157,11 +159,11 @@ def test_gguf_of_unquantisable_types_is_refused(bases: tuple[Path, dict[str, lm.
     work, states = bases
     folder = lm.save_gguf(states["one"], work / "q4", quantise="Q4_0")
     with pytest.raises(FingerprintError, match="Q4_0 is not fingerprinted"):
-        fingerprint_gguf([folder / "model.gguf"])
+        fingerprint_gguf([folder / "model.gguf"], key=KEY)
 
 
 def test_gguf_table_the_scanner_refuses_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.gguf"
     path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 10**9, 0))
     with pytest.raises(FingerprintError, match="implausible"):
-        fingerprint_gguf([path])
+        fingerprint_gguf([path], key=KEY)

@@ -19,8 +19,7 @@ from benchmarks.corpus.gguf_files import write_gguf
 from tests import samples
 from tests.test_docs import emitted_codes
 from verifier.cli import cli
-from verifier.formats import DOCS_URL
-from verifier.report.sarif import help_uri
+from verifier.formats import DOCS_URL, help_uri
 
 FINDINGS_MD = Path(__file__).resolve().parents[2] / "docs" / "findings.md"
 

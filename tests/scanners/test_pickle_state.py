@@ -164,8 +164,9 @@ def test_a_bypass_runs_under_pickle_load_and_is_reported(oracle: LoaderOracle, n
 )  # fmt: skip
 def test_attributes_the_pickle_chose_are_reported(body: bytes, why: str) -> None:
     reported = _state_calls(b"\x80\x02" + body + b".")
-    assert [f.severity for f in reported] == [Severity.CRITICAL], why
-    assert why in reported[0].message
+    assert reported and all(f.severity is Severity.CRITICAL for f in reported), why
+    # A state naming `__setstate__` is also a hook attribute (reported where it is set).
+    assert any(why in f.message for f in reported), [f.message for f in reported]
 
 
 #: Every class allowed for Trainer, Seq2SeqTrainer, Lightning and Fabric files.

@@ -17,6 +17,7 @@ from tests.service.conftest import Api
 from tests.service.test_dashboard import HOSTILE, log_in
 from tests.service.test_upkeep import WAIVED, serving
 from tests.sources.test_huggingface import model_files
+from verifier.formats import help_uri
 from verifier.model import Approval
 from verifier.service import dashboard, dashboard_views
 from verifier.service.dashboard import SECURITY_HEADERS
@@ -190,3 +191,20 @@ def test_the_model_page_shows_waivers_approvals_and_evidence(
             follow_redirects=False,
         )
         assert anonymous.status_code == 303
+
+
+def test_the_model_page_links_each_finding_to_its_documentation(
+    database_url: str, hub: HubEmulator, marker_dir: Path
+) -> None:
+    files = model_files()
+    files["model.pkl"] = os_system(marker_dir)
+    subject = f"hf://acme/evil@{hub.add_repo('acme/evil', files).refs['main']}"
+    with serving(database_url) as api:
+        codes = {finding["code"] for finding in api.scan(subject)["result"]["findings"]}
+        assert codes
+        log_in(api.client, api.tokens[Role.VIEWER])
+        page = api.client.get("/dashboard/model", params={"subject": subject})
+        assert page.status_code == 200
+        for code in codes:
+            assert f'<a href="{help_uri(code)}"' in page.text
+            assert help_uri(code).endswith(f"/findings.md#{code.lower()}")

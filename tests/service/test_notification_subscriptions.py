@@ -256,7 +256,7 @@ def test_the_command_line_adds_lists_and_removes(
     assert len(secret) >= 32
     listed = runner.invoke(cli, ["notify", "list", *database])
     assert listed.exit_code == 0
-    lines = listed.output.strip().splitlines()
+    lines = listed.stdout.strip().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["1", "2"]
     assert "publisher acme" in lines[0] and secret not in listed.output
     again = runner.invoke(cli, ["notify", "add", "https://hooks.example/verifier", *database])
@@ -270,4 +270,4 @@ def test_the_command_line_adds_lists_and_removes(
     assert runner.invoke(cli, ["notify", "remove", "1", *database]).exit_code == 0
     assert runner.invoke(cli, ["notify", "remove", "1", *database]).exit_code == 2
     listed = runner.invoke(cli, ["notify", "list", *database])
-    assert [line.split("\t")[0] for line in listed.output.strip().splitlines()] == ["2"]
+    assert [line.split("\t")[0] for line in listed.stdout.strip().splitlines()] == ["2"]

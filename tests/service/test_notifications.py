@@ -290,8 +290,8 @@ def test_notifications_are_configured_safely(sqlite_url: str) -> None:
     assert sign("k" * 16, b"{}", timestamp=5).startswith("t=5,v1=")
 
 
-def test_serve_refuses_notifications_without_upkeep_passes() -> None:
+def test_serve_refuses_notifications_without_deliveries() -> None:
     result = CliRunner().invoke(
-        cli, ["serve", "--notify-url", "https://hooks.example/x", "--upkeep-interval", "0"]
+        cli, ["serve", "--notify-url", "https://hooks.example/x", "--notify-interval", "0"]
     )
-    assert result.exit_code == 2 and "--upkeep-interval" in result.output
+    assert result.exit_code == 2 and "--notify-interval" in result.output

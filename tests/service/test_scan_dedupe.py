@@ -18,7 +18,9 @@ from tests.sources.test_huggingface import model_files
 from verifier.service.jobs import PAUSE_ENV
 from verifier.service.model import JobStatus, Role, ScanJob
 from verifier.store.database import SCHEMA_HEAD, Store
-from verifier.store.tables import UTCDateTime
+from verifier.store.scan_tables import (
+    UTCDateTime,
+)
 
 CLIENTS = 16
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,9 @@ from tests.hub_emulator import HubEmulator
 from tests.service.conftest import Api, start
 from tests.sources.test_huggingface import model_files
 from verifier.cli import cli
+from verifier.policy import default_policy_path
 from verifier.service.app import create_app
+from verifier.service.core import Service, ServiceConfig
 from verifier.service.jobs import PAUSE_ENV
 from verifier.service.model import JobStatus, Role, ScanJob
 from verifier.service.workers import QUEUE, ProcrastinateQueue
@@ -526,3 +529,60 @@ def test_two_workers_never_fetch_one_blob_twice(
     files = [{f["path"]: f["sha256"] for f in d["result"]["files"]} for d in documents]
     assert files[0]["model.safetensors"] == files[1]["model.safetensors"]
     assert files[0]["config.json"] != files[1]["config.json"]
+
+
+#: Servers started at once on one database, and the unfinished jobs they find.
+STARTING_SERVERS = 6
+UNFINISHED_JOBS = 5
+
+
+def test_servers_starting_at_once_queue_each_unfinished_job_once(
+    postgresql_database: str,
+) -> None:
+    first, _ = start(postgresql_database)
+    try:
+        jobs = [
+            first.submit_scan(f"hf://acme/left-{i}", policy=None, environment=None, actor="test")
+            for i in range(UNFINISHED_JOBS)
+        ]
+    finally:
+        first.close()
+    assert all(job.status is JobStatus.QUEUED for job in jobs)
+    engine = sa.create_engine(postgresql_database)
+    try:
+        with engine.begin() as connection:
+            # As if recorded before the database had workers: every server that starts
+            # finds them unfinished and not held by the queue.
+            connection.execute(
+                sa.text("DELETE FROM procrastinate_jobs WHERE queue_name = :queue"),
+                {"queue": QUEUE},
+            )
+    finally:
+        engine.dispose()
+    assert queue_rows(postgresql_database) == []
+    config = ServiceConfig(database_url=postgresql_database, policy_path=default_policy_path())
+    servers = [Service(config) for _ in range(STARTING_SERVERS)]
+    barrier = threading.Barrier(STARTING_SERVERS)
+    queued: list[int] = []
+    failures: list[BaseException] = []
+
+    def begin(service: Service) -> None:
+        barrier.wait()
+        try:
+            queued.append(service.start())
+        except BaseException as exc:  # reported below, on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=begin, args=(service,)) for service in servers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(DEADLINE_SECONDS)
+    finally:
+        for service in servers:
+            service.close()
+    assert failures == []
+    locks = [row["lock"] for row in queue_rows(postgresql_database)]
+    assert sorted(locks) == sorted(job.job_id for job in jobs)
+    assert sum(queued) == UNFINISHED_JOBS

@@ -1,4 +1,5 @@
-"""This host's own folder of verified blobs, read as a `BlobStore` (before the shared one).
+"""This host's own folder of verified blobs: read as a `BlobStore` (before the shared one), and
+listed and deleted from as a `BlobListing` by `verifier blobs gc`.
 
 A blob there was verified when it was promoted, but the folder is still not trusted: what is
 taken from it is hashed on arrival and compared with the declared digests, as any store's.
@@ -11,10 +12,12 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from verifier.blobs.interface import BlobStoreError
+from verifier.blobs.interface import BlobStoreError, StoredBlob, blob_digest
 from verifier.sources.quarantine import verified_blob
 
 #: Bytes copied at a time.
@@ -22,12 +25,15 @@ _CHUNK = 1 << 20
 
 
 class HostFolder:
-    """The content-addressed folder under `VERIFIER_HOME` (`blobs/sha256/<2 hex>/<sha256>`)."""
+    """The content-addressed folder under `VERIFIER_HOME` (`blobs/sha256/<2 hex>/<sha256>`),
+    filled by promoting verified downloads (`Quarantine`). A blob's time, for the collector,
+    is its file's modification time (touched on each use)."""
 
     def __init__(self, home: Path) -> None:
         """Read the folder of `home` (it may not exist yet)."""
         self.home = home
-        self.url = (home / "blobs" / "sha256").as_uri() if home.is_absolute() else str(home)
+        self._root = home / "blobs" / "sha256"
+        self.url = str(self._root)
 
     def has(self, sha256: str) -> bool:
         """Whether the folder holds a regular file (not a link) under this digest."""
@@ -73,3 +79,36 @@ class HostFolder:
         except OSError as exc:
             raise BlobStoreError(f"cannot read {path}: {exc}") from None
         return True
+
+    def blobs(self) -> Iterator[StoredBlob]:
+        """Every regular file named as the folder names blobs (never through a link).
+
+        Raises:
+            BlobStoreError: The folder could not be read.
+        """
+        if not self._root.is_dir():
+            return
+        try:
+            for shard in sorted(os.scandir(self._root), key=lambda e: e.name):
+                if not shard.is_dir(follow_symlinks=False):
+                    continue
+                for entry in sorted(os.scandir(shard.path), key=lambda e: e.name):
+                    sha256 = blob_digest(f"sha256/{shard.name}/{entry.name}")
+                    if sha256 is None or not entry.is_file(follow_symlinks=False):
+                        continue
+                    found = entry.stat(follow_symlinks=False)
+                    stored_at = datetime.fromtimestamp(found.st_mtime, UTC)
+                    yield StoredBlob(sha256, found.st_size, stored_at)
+        except OSError as exc:
+            raise BlobStoreError(f"blob folder {self.url}: cannot list the blobs: {exc}") from None
+
+    def delete(self, sha256: str) -> None:
+        """Delete the blob kept under `sha256` (none there: no error).
+
+        Raises:
+            BlobStoreError: The file could not be deleted.
+        """
+        try:
+            verified_blob(self.home, sha256).unlink(missing_ok=True)
+        except OSError as exc:
+            raise BlobStoreError(f"blob folder {self.url}: cannot delete {sha256}: {exc}") from None

@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from verifier.blobs.interface import BlobStore, BlobStoreError, StoredBlob, blob_digest
+from verifier.blobs.interface import BlobStore, BlobStoreError
 from verifier.hashing import FileDigests, HashingReader
 from verifier.model import DeclaredFile
 from verifier.sources.huggingface.client import CappedWriter, OversizeError
@@ -127,47 +126,3 @@ def share(store: BlobStore, sha256: str, location: Path) -> None:
             store.put(sha256, data, size=os.fstat(data.fileno()).st_size)
     except (BlobStoreError, OSError) as exc:
         log.warning("sha256:%s was not put into the blob store %s: %s", sha256, store.url, exc)
-
-
-class LocalBlobFolder:
-    """This host's content-addressed folder (`<home>/blobs/sha256/<2 hex>/<sha256>`), listed
-    and deleted from by `verifier blobs gc`; a blob's time is its file's modification time."""
-
-    def __init__(self, home: Path) -> None:
-        """The folder under `home` (`VERIFIER_HOME`)."""
-        self._home = home
-        self._root = home / "blobs" / "sha256"
-        self.url = str(self._root)
-
-    def blobs(self) -> Iterator[StoredBlob]:
-        """Every regular file named as the folder names blobs (never through a link).
-
-        Raises:
-            BlobStoreError: The folder could not be read.
-        """
-        if not self._root.is_dir():
-            return
-        try:
-            for shard in sorted(os.scandir(self._root), key=lambda e: e.name):
-                if not shard.is_dir(follow_symlinks=False):
-                    continue
-                for entry in sorted(os.scandir(shard.path), key=lambda e: e.name):
-                    sha256 = blob_digest(f"sha256/{shard.name}/{entry.name}")
-                    if sha256 is None or not entry.is_file(follow_symlinks=False):
-                        continue
-                    found = entry.stat(follow_symlinks=False)
-                    stored_at = datetime.fromtimestamp(found.st_mtime, UTC)
-                    yield StoredBlob(sha256, found.st_size, stored_at)
-        except OSError as exc:
-            raise BlobStoreError(f"blob folder {self.url}: cannot list the blobs: {exc}") from None
-
-    def delete(self, sha256: str) -> None:
-        """Delete the blob kept under `sha256` (none there: no error).
-
-        Raises:
-            BlobStoreError: The file could not be deleted.
-        """
-        try:
-            verified_blob(self._home, sha256).unlink(missing_ok=True)
-        except OSError as exc:
-            raise BlobStoreError(f"blob folder {self.url}: cannot delete {sha256}: {exc}") from None

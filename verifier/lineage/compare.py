@@ -46,6 +46,11 @@ TEST_UNITS = 64
 """Candidate units scored per matrix in the full test at most (a secret random sample past it;
 the reference keeps every unit it recorded, so each sampled unit can find its counterpart)."""
 
+STRONG_DRAWS = 9
+"""Shuffles after which a reference passing both thresholds twice over (z at least 16, effect
+at least 0.20) stops: its null then has these draws only, and its z-score is estimated from
+them (docs/lineage.md)."""
+
 SCREEN_MATRICES = 16
 """Shared matrices a screening scores at most (`screen`)."""
 
@@ -117,13 +122,13 @@ def _shared(a: Fingerprint, b: Fingerprint) -> tuple[NDArray[np.int64], NDArray[
     )
 
 
-def _normalise_columns(stack: NDArray[np.float32]) -> None:
-    """Centre each column of each matrix over the anchors and scale it to unit length, in place
-    (zero columns, the padding, stay zero)."""
+def _normalise_columns(stack: NDArray[np.float32], *, axis: int) -> None:
+    """Centre each profile of each matrix over the anchors (`axis`) and scale it to unit
+    length, in place (zero profiles, the padding, stay zero)."""
     import numpy as np
 
-    stack -= stack.mean(axis=1, keepdims=True)
-    norms = np.sqrt(np.einsum("kau,kau->ku", stack, stack))[:, None, :]
+    stack -= stack.mean(axis=axis, keepdims=True)
+    norms = np.sqrt(np.square(stack).sum(axis=axis, keepdims=True))
     norms[norms == 0] = 1.0
     stack /= norms
 
@@ -145,9 +150,9 @@ def _gram_correlation(
 class PreparedPairs:
     """The matrices two fingerprints share, stacked for batched products.
 
-    `ref` is a (matrices, anchors, reference units) and `cand` a (matrices, anchors, candidate
+    `ref_t` is a (matrices, reference units, anchors) and `cand` a (matrices, anchors, candidate
     units) float32 array of centred, unit-norm profiles over the shared anchors; matrices with
-    fewer units are padded with zero columns, and `mask` marks the candidate's real units.
+    fewer units are padded with zero profiles, and `mask` marks the candidate's real units.
 
     With `rng`, only a random sample is stacked: at most `matrices` of the shared matrices and
     at most `units` of the candidate's units in each (the reference keeps all of its units, so
@@ -178,37 +183,54 @@ class PreparedPairs:
         if rng is not None and matrices is not None and len(pairs) > matrices:
             keep = np.sort(rng.choice(len(pairs), size=matrices, replace=False))
             pairs = [pairs[i] for i in keep]
-        if rng is not None and units is not None:
-            pairs = [
-                (r, c[:, np.sort(rng.choice(c.shape[1], size=units, replace=False))])
-                if c.shape[1] > units
-                else (r, c)
-                for r, c in pairs
-            ]
+        if rng is not None and units is not None and pairs:
+            # One draw for every matrix: each unit gets a random key (padding gets infinity),
+            # and the `units` lowest keys of a matrix are its sample.
+            widths = np.array([c.shape[1] for _, c in pairs])
+            keys = rng.random((len(pairs), int(widths.max())))
+            keys[np.arange(keys.shape[1]) >= widths[:, None]] = np.inf
+            if keys.shape[1] > units:
+                drawn = np.sort(np.argpartition(keys, units, axis=1)[:, :units], axis=1)
+                pairs = [
+                    (r, c[:, drawn[k]]) if c.shape[1] > units else (r, c)
+                    for k, (r, c) in enumerate(pairs)
+                ]
         self.count = len(pairs)
         ref_width = max((r.shape[1] for r, _ in pairs), default=0)
         cand_width = max((c.shape[1] for _, c in pairs), default=0)
-        self.ref = np.zeros((len(pairs), len(ia), ref_width), dtype=np.float32)
+        # Fingerprints made with one key over vocabularies of one size share every anchor, in
+        # the same (ascending) order: their profiles are already centred and of unit length
+        # over exactly these anchors, so neither a gather nor a second normalisation is needed.
+        every_anchor = len(ia) == len(reference.anchor_ids) == len(candidate.anchor_ids)
+        ref = np.zeros((len(pairs), ref_width, len(ia)), dtype=np.float32)
         self.cand = np.zeros((len(pairs), len(ia), cand_width), dtype=np.float32)
         self.mask = np.zeros((len(pairs), cand_width), dtype=bool)
         for k, (r, c) in enumerate(pairs):
             # Recorded profiles are float16: converted here, for the matrices used only.
-            self.ref[k, :, : r.shape[1]] = r[ia]
-            self.cand[k, :, : c.shape[1]] = c[ib]
+            ref[k, : r.shape[1], :] = (r if every_anchor else r[ia]).T
+            self.cand[k, :, : c.shape[1]] = c if every_anchor else c[ib]
             self.mask[k, : c.shape[1]] = True
-        # Over the shared anchors only; all matrices at once (one call per matrix was a third of
-        # the time of a comparison).
-        _normalise_columns(self.ref)
-        _normalise_columns(self.cand)
+        if not every_anchor:
+            # Over the shared anchors only; all matrices at once (one call per matrix was a
+            # third of the time of a comparison).
+            _normalise_columns(ref, axis=2)
+            _normalise_columns(self.cand, axis=1)
+        #: (matrices, reference units, anchors): the left side of every product, laid out once.
+        self.ref_t = ref
         self.units = self.mask.sum(axis=1)
 
     def score(self, order: NDArray[np.int64] | None = None) -> float:
-        """Mean over matrices of the mean best-match |correlation| (reference rows reordered)."""
+        """Mean over matrices of the mean best-match |correlation|, with the anchors of one
+        side reordered by `order` (a shuffle of the null)."""
         import numpy as np
 
-        ref = self.ref if order is None else self.ref[:, order, :]
+        # Reordering the candidate's anchor rows by a uniformly random permutation breaks the
+        # correspondence exactly as reordering the reference's would (the inverse of a uniform
+        # permutation is uniform), and moves the smaller array.
+        cand = self.cand if order is None else self.cand[:, order, :]
         # (matrices, ref units, cand units): every correlation of every matrix in one product.
-        correlations = np.abs(np.matmul(ref.transpose(0, 2, 1), self.cand))
+        correlations = np.matmul(self.ref_t, cand)
+        np.abs(correlations, out=correlations)
         best = np.where(self.mask, correlations.max(axis=1), 0.0).sum(axis=1) / self.units
         return float(best.mean())
 
@@ -217,6 +239,10 @@ def _not_comparable(candidate: Fingerprint, reference: Fingerprint) -> str:
     """Why the two fingerprints cannot be compared at all, or empty."""
     if candidate.version != reference.version:
         return "fingerprint versions differ"
+    if candidate.key_id != reference.key_id:
+        # Anchors and matrices chosen by different secrets: a few ids may coincide, but the
+        # fingerprints were never meant to be compared (another store's).
+        return "fingerprints made with different lineage keys"
     if candidate.hidden_size != reference.hidden_size:
         return "hidden sizes differ"
     if len(set(candidate.anchor_ids) & set(reference.anchor_ids)) < MIN_SHARED_ANCHORS:
@@ -245,6 +271,16 @@ def screen(
     observed = pairs.score()
     shuffled = max(pairs.score(rng.permutation(len(pairs.ia))) for _ in range(SCREEN_DRAWS))
     return observed - shuffled
+
+
+def _overwhelming(observed: float, draws: list[float]) -> bool:
+    """Whether a score already passes both thresholds twice over: more shuffles would only
+    refine a z-score far past `VERIFIED_Z` (the other end of the sequential test)."""
+    import statistics
+
+    effect = observed - statistics.fmean(draws)
+    spread = max(statistics.stdev(draws), 1e-6)
+    return effect >= 2 * VERIFIED_MARGIN and effect / spread >= 2 * VERIFIED_Z
 
 
 def compare(
@@ -280,6 +316,8 @@ def compare(
         if len(draws) == EARLY_DRAWS and observed - max(draws) < VERIFIED_MARGIN / 2:
             # Sequential test: unrelated weights score at the null's level, far below the
             # margin a base needs; more draws could not make them a base.
+            break
+        if len(draws) == STRONG_DRAWS and _overwhelming(observed, draws):
             break
     null = np.array(draws)
     mean = float(null.mean())

@@ -5,8 +5,10 @@ quantisation and pruning move them only a little. What an adversary can change f
 *order* of hidden units (and of the residual dimensions): the model computes the same function.
 The fingerprint therefore indexes nothing by unit position:
 
-- Anchor tokens: a fixed set of token ids (rows of the input embedding `E`). Token ids cannot be
-  permuted without changing the tokenizer, so they are the one index both models share.
+- Anchor tokens: a set of token ids (rows of the input embedding `E`). Token ids cannot be
+  permuted without changing the tokenizer, so they are the one index both models share. Which
+  ids are anchors is drawn with the store's secret `LineageKey`, so a model's author cannot
+  know them when preparing the weights (nor, past `ELEMENT_FLOOR`, which matrices are kept).
 - Embedding Gram: `E_S E_S^T` over the anchors, invariant to any permutation (indeed any rotation)
   of the residual dimensions.
 - Unit profiles: for every other matrix with a dimension equal to the hidden size `d`, the anchors
@@ -24,12 +26,15 @@ profiled is read once, and past `ELEMENT_FLOOR` only a share of the matrices is.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import json
 import re
+import secrets
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,16 +63,19 @@ __all__ = [
     "UNITS",
     "Fingerprint",
     "FingerprintError",
+    "LineageKey",
     "UnitProfile",
-    "anchor_ids",
     "canonical_name",
     "fingerprint_gguf",
     "fingerprint_safetensors",
     "fingerprint_weights",
 ]
 
-FINGERPRINT_VERSION = 1
-"""Bumped whenever the computation changes; fingerprints of different versions never compare."""
+FINGERPRINT_VERSION = 2
+"""Bumped whenever the computation changes; fingerprints of different versions never compare.
+
+Version 2: anchors and kept matrices drawn with the store's `LineageKey` (version 1 chose them
+by a public rule, which a model's author could aim at: docs/lineage.md)."""
 
 ANCHORS = 64
 """Anchor tokens per model."""
@@ -78,8 +86,13 @@ UNITS = 128
 MAX_MATRICES = 512
 """Matrices profiled per model; the rest are left out (and counted)."""
 
-ELEMENT_FLOOR = 1 << 25
-"""Matrix weights always profiled, about (33.5 million values: every matrix of a small model)."""
+ELEMENT_FLOOR = 1 << 22
+"""Matrix weights always profiled, about (4.2 million values: every matrix of a small model).
+
+It was 33.5 million while the kept matrices were chosen by a public rule, so that an author
+could not aim at them on any model that size; with the choice made by the store's secret key
+(`LineageKey`) the floor is only a cost, and a model such as MiniLM (22 million matrix weights)
+is now sampled too (docs/lineage.md gives the cost and the attribution measured with it)."""
 
 ELEMENT_SHARE = 32
 """Beyond the floor, about one matrix weight in this many is profiled.
@@ -90,9 +103,10 @@ value to float32 and squaring it costs about twice what SHA-256 costs for its tw
 the hash pass; one in 32 is about 6% of it. The units of a profiled matrix are chosen as before,
 so fingerprints recorded before sampling compare with new ones on the matrices both hold.
 Which matrices are kept depends only
-on each one's name (CRC-32 modulo a power of two), so models of one architecture keep the same
-ones, a model with an added matrix keeps the rest, and the choices are nested: a model just over
-a power of two shares half its profiled matrices with one just under it.
+on each one's name and the store's secret key (a keyed hash modulo a power of two), so models of
+one architecture keep the same ones in one store, a model with an added matrix keeps the rest,
+the choices are nested (a model just over a power of two shares half its profiled matrices with
+one just under it), and nobody without the key knows which ones they are.
 """
 
 _RAW_MAGIC = b"VFPR"
@@ -100,6 +114,78 @@ _RAW_MAGIC = b"VFPR"
 
 MIN_SAMPLED = 8
 """Matrices kept at least when sampling (a selection is never thinned below this)."""
+
+KEY_BYTES = 32
+"""Length of a lineage key's secret."""
+
+
+@dataclass(frozen=True)
+class LineageKey:
+    """The secret that chooses a fingerprint's anchor tokens and, past the floor, its matrices.
+
+    A public rule (evenly spaced anchors, matrices by the CRC-32 of their names, as in
+    fingerprint version 1) tells a model's author exactly which 64 embedding rows every profile
+    is taken through and which matrices are read: re-initialising just those hides a base. A
+    fingerprint can only compare with one that chose the same rows and matrices, so the choice
+    cannot be a fresh secret per scan (as the comparisons' samples are); it is a secret per
+    store (`Store.lineage_key`), made on first use and never shown, so every fingerprint one
+    organisation records compares with every other, and an author publishing weights cannot
+    know which rows and matrices will be looked at. `key_id` (recorded in each fingerprint)
+    tells fingerprints made under different keys apart: they never compare.
+
+    Attributes:
+        secret: `KEY_BYTES` random bytes.
+    """
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != KEY_BYTES:
+            raise ValueError(f"a lineage key is {KEY_BYTES} bytes")
+
+    @classmethod
+    def generate(cls) -> LineageKey:
+        """A fresh random key (a store makes one on first use)."""
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    def _derive(self, purpose: bytes) -> bytes:
+        return hmac.digest(self.secret, b"verifier-lineage/" + purpose, "sha256")
+
+    @functools.cached_property
+    def key_id(self) -> str:
+        """A public name of the key (16 hex digits), which reveals nothing of what it chooses."""
+        return self._derive(b"key-id")[:8].hex()
+
+    def anchor_ids(self, vocab_size: int) -> tuple[int, ...]:
+        """Anchor token ids for a vocabulary, stable when a few rows are added or removed.
+
+        Every id from 3 (the first few are often special tokens) below the largest power of two
+        not above the vocabulary size gets a secret score, a prefix of one keyed SHAKE-128
+        stream; the `ANCHORS` lowest are the anchors. Resizing the embedding within the same
+        power of two keeps them, and the choice is nested: the anchors of a vocabulary twice as
+        large that fall below the smaller bound are anchors of the smaller one (about half).
+        """
+        import numpy as np
+
+        bound = 1 << (max(vocab_size, 2).bit_length() - 1)
+        stream = hashlib.shake_128(self._derive(b"anchors")).digest(4 * bound)
+        # Score and id in one 64-bit number: no ties, so a partial sort picks the same ids
+        # whatever the vocabulary's size within the bound.
+        ranked = np.frombuffer(stream, dtype="<u4").astype(np.uint64) << np.uint64(32)
+        ranked |= np.arange(bound, dtype=np.uint64)
+        ranked = ranked[3:]  # the first few ids are often special tokens: never anchors
+        count = min(ANCHORS, ranked.shape[0])
+        if count < ranked.shape[0]:
+            ranked = np.partition(ranked, count)[:count]
+        return tuple(sorted(int(v & 0xFFFFFFFF) for v in ranked))
+
+    def matrix_class(self, name: str) -> int:
+        """A secret 64-bit hash of a matrix's (canonical) name, for the kept-matrix classes."""
+        digest = hashlib.blake2b(
+            name.encode(), key=self._derive(b"matrices"), digest_size=8
+        ).digest()
+        return int.from_bytes(digest, "little")
+
 
 _EMBEDDING_NAME = re.compile(
     r"(embed_tokens|word_embeddings|wte|tok_embeddings|token_embd|embed_in)"
@@ -132,6 +218,7 @@ class Fingerprint:
         gram: Embedding Gram matrix over the anchors (anchors x anchors), float32.
         matrices: Unit profiles, one per profiled matrix.
         skipped: Names of 2-D tensors that could not be profiled (dtype or shape).
+        key_id: `LineageKey.key_id` of the key that chose the anchors and matrices.
     """
 
     version: int
@@ -140,6 +227,7 @@ class Fingerprint:
     gram: NDArray[np.float32]
     matrices: tuple[UnitProfile, ...]
     skipped: tuple[str, ...] = ()
+    key_id: str = ""
 
     @functools.cached_property
     def by_canonical_name(self) -> dict[str, UnitProfile]:
@@ -159,6 +247,7 @@ class Fingerprint:
             "gram": list(self.gram.shape),
             "matrices": [[m.name, *m.profiles.shape] for m in self.matrices],
             "skipped": list(self.skipped),
+            "key_id": self.key_id,
         }
         head = json.dumps(header, separators=(",", ":")).encode()
         parts = [struct.pack("<I", len(head)), head, self.gram.astype("<f2").tobytes()]
@@ -212,6 +301,7 @@ class Fingerprint:
                 gram=gram,
                 matrices=matrices,
                 skipped=tuple(str(s) for s in header["skipped"]),
+                key_id=str(header["key_id"]),
             )
         except FingerprintError:
             raise
@@ -241,18 +331,6 @@ def canonical_name(name: str) -> str:
         if count:
             return renamed
     return name
-
-
-def anchor_ids(vocab_size: int) -> tuple[int, ...]:
-    """Anchor token ids for a vocabulary, stable when a few rows are added or removed.
-
-    The stride comes from the largest power of two not above the vocabulary size, so resizing the
-    embedding by less than that keeps the same anchors; ids start after the first few (often
-    special) tokens.
-    """
-    floor = 1 << (max(vocab_size, 2).bit_length() - 1)
-    stride = max(1, floor // (ANCHORS + 1))
-    return tuple(i for i in (3 + stride * n for n in range(ANCHORS)) if i < vocab_size)
 
 
 def _embedding(weights: MappedWeights) -> StoredTensor:
@@ -325,28 +403,31 @@ def _matrices(weights: MappedWeights, embedding: StoredTensor) -> Iterator[Store
         yield tensor
 
 
-def _within_budget(matrices: list[StoredTensor]) -> list[StoredTensor]:
-    """The matrices to profile: all, or those whose name falls in one of 2**k hash classes."""
+def _within_budget(matrices: list[StoredTensor], key: LineageKey) -> list[StoredTensor]:
+    """The matrices to profile: all, or those whose name's keyed hash falls in one of 2**k
+    classes."""
 
     def elements(chosen: list[StoredTensor]) -> int:
         return sum(t.shape[0] * t.shape[1] for t in chosen)
 
     budget = max(ELEMENT_FLOOR, elements(matrices) // ELEMENT_SHARE)
     chosen = matrices
+    if elements(chosen) <= budget:
+        return chosen
+    hashes = {t.name: key.matrix_class(canonical_name(t.name)) for t in matrices}
     classes = 1
     while elements(chosen) > budget and classes < 1 << 16:
         classes *= 2
-        thinner = [
-            t for t in matrices if zlib.crc32(canonical_name(t.name).encode()) % classes == 0
-        ]
+        thinner = [t for t in matrices if hashes[t.name] % classes == 0]
         if len(thinner) < MIN_SAMPLED:
             break
         chosen = thinner
     return chosen
 
 
-def fingerprint_weights(weights: MappedWeights) -> Fingerprint:
-    """Fingerprint the tensors of one model (every file of it, mapped together).
+def fingerprint_weights(weights: MappedWeights, *, key: LineageKey) -> Fingerprint:
+    """Fingerprint the tensors of one model (every file of it, mapped together), with the
+    anchors and matrices `key` chooses.
 
     Raises:
         FingerprintError: No embedding, or nothing comparable in the files.
@@ -356,20 +437,20 @@ def fingerprint_weights(weights: MappedWeights) -> Fingerprint:
     # Hostile or broken weights may hold NaN, infinities or values whose squares overflow:
     # computed quietly, then refused below if any of it reached the fingerprint.
     with np.errstate(all="ignore"):
-        fingerprint = _fingerprint(weights)
+        fingerprint = _fingerprint(weights, key)
     arrays = [fingerprint.gram, *(m.profiles for m in fingerprint.matrices)]
     if not all(np.isfinite(a).all() for a in arrays):
         raise FingerprintError("the weights hold values that are not finite numbers")
     return fingerprint
 
 
-def _fingerprint(weights: MappedWeights) -> Fingerprint:
+def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
     import numpy as np
 
     embedding = _embedding(weights)
     if embedding.dtype not in DECODED_DTYPES:
         raise FingerprintError(f"embedding dtype {embedding.dtype} is not fingerprinted")
-    ids = anchor_ids(embedding.shape[0])
+    ids = key.anchor_ids(embedding.shape[0])
     anchors = rows(embedding, np.array(ids, dtype=np.int64)).astype(np.float64)
     d = embedding.shape[1]
     centred = anchors - anchors.mean(axis=1, keepdims=True)
@@ -384,7 +465,7 @@ def _fingerprint(weights: MappedWeights) -> Fingerprint:
         # an output embedding (often tied): anchored like the input one
         and not (_OUTPUT_EMBEDDING_NAME.search(t.name) and t.shape[0] > t.shape[1])
     ]
-    for tensor in _within_budget(readable):
+    for tensor in _within_budget(readable, key):
         if len(matrices) >= MAX_MATRICES:
             skipped.append(tensor.name)
             continue
@@ -398,20 +479,21 @@ def _fingerprint(weights: MappedWeights) -> Fingerprint:
         gram=gram,
         matrices=tuple(matrices),
         skipped=tuple(skipped),
+        key_id=key.key_id,
     )
 
 
-def fingerprint_safetensors(paths: Iterable[Path]) -> Fingerprint:
+def fingerprint_safetensors(paths: Iterable[Path], *, key: LineageKey) -> Fingerprint:
     """Fingerprint the weights held in one model's safetensors files (all shards together).
 
     Raises:
         FingerprintError: A malformed file, no embedding, or nothing comparable in the files.
     """
     with SafetensorsWeights(paths) as weights:
-        return fingerprint_weights(weights)
+        return fingerprint_weights(weights, key=key)
 
 
-def fingerprint_gguf(paths: Iterable[Path]) -> Fingerprint:
+def fingerprint_gguf(paths: Iterable[Path], *, key: LineageKey) -> Fingerprint:
     """Fingerprint one model's GGUF files (one file, or the shards of a split) from their F32,
     F16, BF16, F64 and Q8_0 tensors; tensors of other types are listed as skipped.
 
@@ -419,4 +501,4 @@ def fingerprint_gguf(paths: Iterable[Path]) -> Fingerprint:
         FingerprintError: A malformed file, no embedding, or nothing comparable in them.
     """
     with GgufWeights(paths) as weights:
-        return fingerprint_weights(weights)
+        return fingerprint_weights(weights, key=key)

@@ -29,15 +29,20 @@ if TYPE_CHECKING:
     # Imported where they run: a scan without weights (one pickle) never loads the
     # fingerprinting code and the weight readers it brings (numpy, the GGUF scanner).
     from verifier.lineage.attribution import Reference, VerifiedBase
-    from verifier.lineage.fingerprint import Fingerprint
+    from verifier.lineage.fingerprint import Fingerprint, LineageKey
 
 
 @runtime_checkable
 class References(Protocol):
     """What lineage needs from the store (`verifier.store.Store` implements it)."""
 
+    def lineage_key(self) -> LineageKey:
+        """The store's secret that chooses every fingerprint's anchors and matrices (made on
+        first use, the same for every scan the store records)."""
+        ...
+
     def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
-        """Recorded fingerprints of models with this hidden size."""
+        """Recorded fingerprints of models with this hidden size, made with `lineage_key`."""
         ...
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
@@ -72,7 +77,7 @@ def _byte_reuploads(
 _GGUF_SPLIT = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
 
 
-def _fingerprint_gguf(paths: Sequence[Path]) -> Fingerprint:
+def _fingerprint_gguf(paths: Sequence[Path], *, key: LineageKey) -> Fingerprint:
     """The fingerprint of the first GGUF model that decodes: a repository often holds one model
     quantised several ways (one file each, or the shards of a split), and only F32, F16, BF16,
     F64 and Q8_0 tensors are read.
@@ -90,7 +95,7 @@ def _fingerprint_gguf(paths: Sequence[Path]) -> Fingerprint:
     reasons = []
     for name, parts in models.items():
         try:
-            return fingerprint_gguf(parts)
+            return fingerprint_gguf(parts, key=key)
         except FingerprintError as exc:
             reasons.append(f"{name}: {exc}")
     raise FingerprintError("no GGUF model decodes (" + "; ".join(reasons[:3]) + ")")
@@ -168,13 +173,21 @@ def verify_lineage(
     if unclean:
         return unverifiable(f"{unclean[0]} was not read cleanly", byte_copies)
     from verifier.lineage.attribution import attribute
-    from verifier.lineage.fingerprint import FingerprintError, fingerprint_safetensors
+    from verifier.lineage.fingerprint import (
+        FingerprintError,
+        LineageKey,
+        fingerprint_safetensors,
+    )
 
+    # With no store nothing is recorded or compared: any key will do, so a fresh one.
+    key = references.lineage_key() if references is not None else LineageKey.generate()
     try:
         if weights:
-            fingerprint = fingerprint_safetensors(Path(locations[f.path]) for f in weights)
+            fingerprint = fingerprint_safetensors(
+                (Path(locations[f.path]) for f in weights), key=key
+            )
         else:
-            fingerprint = _fingerprint_gguf([Path(locations[f.path]) for f in ggufs])
+            fingerprint = _fingerprint_gguf([Path(locations[f.path]) for f in ggufs], key=key)
     except (FingerprintError, OSError) as exc:
         return unverifiable(str(exc) or type(exc).__name__, byte_copies)
     candidates = references.lineage_references(fingerprint.hidden_size) if references else ()

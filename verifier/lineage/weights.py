@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from verifier.bounded_json import JsonLimitError, check_shape
-from verifier.scanners.gguf import GgufFormatError, read_tensor_table
 from verifier.scanners.safetensors import HEADER_CAP, HEADER_SHAPE
 
 if TYPE_CHECKING:
@@ -198,6 +197,9 @@ class GgufWeights(MappedWeights):
             raise
 
     def _open(self, path: Path) -> None:
+        # The GGUF scanner's table reader, loaded only for GGUF weights.
+        from verifier.scanners.gguf import GgufFormatError, read_tensor_table
+
         data, size = self._map(path)
         try:
             table = read_tensor_table(_MappedStream(data, size))

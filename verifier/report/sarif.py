@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from verifier.errors import UsageError
-from verifier.formats import DOCS_URL
+from verifier.formats import help_uri
 from verifier.model import Finding, ScanReport, Severity
 
 SARIF_VERSION = "2.1.0"
@@ -37,12 +37,6 @@ _SECURITY_SEVERITY = {
 
 def _uri(path: str) -> str:
     return quote(PurePosixPath(path).as_posix(), safe="/")
-
-
-def help_uri(code: str) -> str:
-    """The entry of finding `code` in docs/findings.md: each code is a `### CODE` heading there,
-    whose anchor (as GitHub and most Markdown renderers make it) is the code in lower case."""
-    return f"{DOCS_URL}/findings.md#{code.lower()}"
 
 
 def _rule(code: str, severity: Severity) -> dict[str, Any]:

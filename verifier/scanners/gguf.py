@@ -11,13 +11,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from verifier.model import FileFormat, Finding, Severity
-from verifier.scanners.chat_template import (
-    MAX_TEMPLATE_CHARS,
-    TemplateParseError,
-    analyse_template,
-)
 from verifier.scanners.interface import ScanContext, Scanner, ScanStream
-from verifier.scanners.remote_code import mutation_finding
 
 #: Most metadata entries accepted (real files have tens).
 MAX_KV = 1 << 16
@@ -294,6 +288,15 @@ def _skip_value(reader: _Reader, value_type: int, key: str, *, depth: int) -> No
 
 
 def _template(reader: _Reader, ctx: ScanContext, key: str, at: int) -> Iterator[Finding]:
+    # Imported for a file that holds a chat template: Jinja's parser is not loaded for GGUF
+    # files without one, nor for the weight readers of verified lineage (which read the table).
+    from verifier.scanners.chat_template import (
+        MAX_TEMPLATE_CHARS,
+        TemplateParseError,
+        analyse_template,
+    )
+    from verifier.scanners.remote_code import mutation_finding
+
     length = reader.u64(f"length of {key!r}")
     # UTF-8 takes at most 4 bytes a character: anything longer cannot be analysed.
     if length > 4 * MAX_TEMPLATE_CHARS:

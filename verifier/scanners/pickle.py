@@ -15,6 +15,7 @@ from verifier.scanners.pickle_walk import (
     PickleAnalysis,
     analyse_pickle,
 )
+from verifier.scanners.refused_globals import refusal
 from verifier.scanners.torchscript import is_torchscript_name
 
 __all__ = ["PickleAnalysis", "PickleScanner", "analyse_pickle", "pickle_findings"]
@@ -49,16 +50,19 @@ def pickle_findings(
                 evidence=full,
             )
         else:
+            why = refusal(module)
             yield ctx.finding(
                 "PICKLE-UNKNOWN-GLOBAL",
                 Severity.HIGH,
-                f"pickle imports {full}, which is not on the allowlist of checkpoint callables",
+                f"pickle imports {full}, which is not on the allowlist of checkpoint callables"
+                + (f": {why}" if why else ""),
                 member=member,
                 offset=offset,
                 evidence=full,
             )
     rejected = list(_argument_findings(analysis, ctx, member=member))
     rejected += _state_call_findings(analysis, ctx, member=member)
+    rejected += _dtype_findings(analysis, ctx, member=member)
     yield from rejected
     for offset in analysis.unresolved[:1]:
         yield ctx.finding(
@@ -136,6 +140,25 @@ def _state_call_findings(
             Severity.CRITICAL,
             f"pickle makes the unpickler call a value it chose, out of the scanner's sight: "
             f"{problem}",
+            member=member,
+            offset=offset,
+        )
+
+
+def _dtype_findings(
+    analysis: PickleAnalysis, ctx: ScanContext, *, member: str | None
+) -> Iterator[Finding]:
+    """NumPy memory layouts no NumPy pickle writes (pickle_dtype.py)."""
+    seen: set[str] = set()
+    for problem, offset in analysis.numpy_memory:
+        if problem in seen:
+            continue
+        seen.add(problem)
+        yield ctx.finding(
+            "PICKLE-NUMPY-MEMORY",
+            Severity.CRITICAL,
+            "pickle makes NumPy read the file's bytes as memory (object pointers, or past "
+            f"each element): {problem}",
             member=member,
             offset=offset,
         )

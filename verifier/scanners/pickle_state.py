@@ -21,12 +21,15 @@ Savers write none of these (each object is built once, after its items; nothing 
 results of those reconstructors), so the walk reports them rather than model the call.
 `AttributeDict` is contained further: every attribute other code looks up on it and a dict
 lacks is an item the pickle chose, so an `AttributeDict` (the class or an instance) handed to a
-call, or held in a BUILD's state, is reported too; savers only put it in containers.
+call, or held in a BUILD's state, at any depth of any container (pickle_holding.py follows it
+through lists, sets, dictionaries whatever their keys, and filled objects), is reported too;
+savers only put it in containers.
 """
 
 from __future__ import annotations
 
-from verifier.scanners.lightning_globals import ATTRIBUTE_DICTS
+from verifier.scanners.pickle_holding import holds as holds_attribute_dict
+from verifier.scanners.pickle_holding import is_attribute_dict
 from verifier.scanners.pickle_values import Called, Dict, Global
 
 #: Reconstructors whose result carries attributes named by the pickle's arguments.
@@ -41,8 +44,6 @@ RECONSTRUCTOR = "copyreg._reconstructor"
 #: (`dict.__init__(obj, state)`) or ignores `state` (`object`): what protocols 0 and 1 write.
 COPYING_BASES = frozenset({"builtins.dict", "builtins.object"})
 SIMPLE_NAMESPACE = "types.SimpleNamespace"
-#: How deep a value is searched for an `AttributeDict` (tuples and dictionaries in arguments).
-MAX_DEPTH = 16
 
 
 def _full(value: object) -> str | None:
@@ -51,30 +52,6 @@ def _full(value: object) -> str | None:
 
 def _args(called: Called) -> tuple[object, ...]:
     return called.args if isinstance(called.args, tuple) else ()
-
-
-def is_attribute_dict(value: object) -> bool:
-    """Whether `value` is an `AttributeDict` instance as the walk sees it."""
-    if not isinstance(value, Called):
-        return False
-    callee = _full(value.callee)
-    if callee in ATTRIBUTE_DICTS:
-        return True
-    args = _args(value)
-    return callee == RECONSTRUCTOR and bool(args) and _full(args[0]) in ATTRIBUTE_DICTS
-
-
-def holds_attribute_dict(value: object, depth: int = 0) -> bool:
-    """Whether `value` is, or holds in a tuple or dictionary, an `AttributeDict` or its class."""
-    if depth > MAX_DEPTH:
-        return False
-    if _full(value) in ATTRIBUTE_DICTS or is_attribute_dict(value):
-        return True
-    if isinstance(value, tuple):
-        return any(holds_attribute_dict(item, depth + 1) for item in value)
-    if isinstance(value, Dict):
-        return any(holds_attribute_dict(item, depth + 1) for item in value.items.values())
-    return False
 
 
 def _chosen_attributes(target: Called) -> str | None:
@@ -94,6 +71,24 @@ def _chosen_attributes(target: Called) -> str | None:
     return None
 
 
+def hook_attribute(state: object) -> str | None:
+    """The first attribute named `__x__` that `state` would set on an instance, or None.
+
+    Code looks some hooks up on the instance, where its `__dict__` answers first: NumPy's array
+    coercion reads `__array_interface__` (then memory at the address it names: `pickle.load` of a
+    masked array whose `fill_value` is a `SimpleNamespace` with one read address 0x41414141),
+    `__array_struct__` and `__array__`; torch reads `__torch_function__`. Savers never give an
+    instance an attribute named this way, so any such name is reported, not only those.
+    """
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    for part in parts:
+        if isinstance(part, Dict):
+            for name in part.items:
+                if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+                    return name
+    return None
+
+
 def build_problem(target: object, state: object) -> str | None:
     """Why BUILD on `target` with `state` could call a value of the pickle; None when not."""
     if holds_attribute_dict(state):
@@ -104,7 +99,12 @@ def build_problem(target: object, state: object) -> str | None:
         # what a saver wrote, and the walk cannot tell what the object answers.
         return "a BUILD on a value no saver builds (not the result of a call)"
     why = _chosen_attributes(target)
-    return None if why is None else f"a BUILD looks __setstate__ up on {why}"
+    if why is not None:
+        return f"a BUILD looks __setstate__ up on {why}"
+    hook = hook_attribute(state)
+    if hook is not None:
+        return f"a BUILD gives an object the attribute {hook}, which code looks up on instances"
+    return None
 
 
 def lookup_problem(target: object, opcode: str) -> str | None:
@@ -121,12 +121,16 @@ def lookup_problem(target: object, opcode: str) -> str | None:
 
 
 def call_problem(callee: object, args: object) -> str | None:
-    """Why a call hands an `AttributeDict` to code; None when it does not.
+    """Why a call hands an `AttributeDict` to code, or sets a hook attribute; None if neither.
 
     Allowed: the class called itself, and `copyreg._reconstructor(cls, dict or object, state)`
     (how protocols 0 and 1 pickle a dict subclass or an object), which only copies items.
     """
     parts = args if isinstance(args, tuple) else (args,)
+    if _full(callee) in ATTRIBUTE_SETTERS and len(parts) > 3:
+        hook = hook_attribute(parts[3])
+        if hook is not None:
+            return f"{_full(callee)} gives a tensor the attribute {hook} from its state"
     if _full(callee) == RECONSTRUCTOR and len(parts) > 1 and _full(parts[1]) in COPYING_BASES:
         return None
     if any(holds_attribute_dict(part) for part in parts):

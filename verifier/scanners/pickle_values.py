@@ -45,6 +45,10 @@ class Called:
     state: object = None
     #: Whether a BUILD reached it (a second one may call what the first set).
     built: bool = False
+    #: Whether it may hold a Lightning `AttributeDict` (pickle_holding.py).
+    holds: bool = False
+    #: Whether it was handed on (put in a container or state, given to a call).
+    sealed: bool = False
 
 
 @dataclass(eq=False)
@@ -54,6 +58,10 @@ class Dict:
     items: dict[str, object] = field(default_factory=dict)
     #: Whether an item was dropped (a key that is not a string, or no room): not exact.
     partial: bool = False
+    #: Whether it may hold a Lightning `AttributeDict`, kept or dropped (pickle_holding.py).
+    holds: bool = False
+    #: Whether it was handed on (put in a container or state, given to a call).
+    sealed: bool = False
 
     def set(self, key: object, value: object) -> None:
         """Record `key: value` while there is room."""
@@ -61,6 +69,16 @@ class Dict:
             self.items[key.value] = value
         else:
             self.partial = True
+
+
+@dataclass(eq=False)
+class List:
+    """A list, set or frozenset: its items are not kept, only what pickle_holding.py tracks."""
+
+    #: Whether it may hold a Lightning `AttributeDict`.
+    holds: bool = False
+    #: Whether it was handed on (put in a container or state, given to a call).
+    sealed: bool = False
 
 
 class _Mark:

@@ -14,9 +14,11 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 
+from verifier.scanners import pickle_holding as holding
 from verifier.scanners.interface import ScanStream
 from verifier.scanners.pickle_args import int_argument, long_argument
 from verifier.scanners.pickle_calls import CallModel, model_call
+from verifier.scanners.pickle_dtype import DtypeStates, is_dtype_call, ndarray_call_problem
 from verifier.scanners.pickle_state import build_problem, call_problem, lookup_problem
 from verifier.scanners.pickle_values import (
     MARK,
@@ -25,6 +27,7 @@ from verifier.scanners.pickle_values import (
     Called,
     Dict,
     Global,
+    List,
     Str,
 )
 
@@ -100,6 +103,8 @@ class PickleAnalysis:
     # (why, offset): BUILD, APPEND(S), ADDITEMS or a call that may call a value of the pickle
     # through an attribute it gave an object (pickle_state.py).
     state_calls: list[tuple[str, int]] = field(default_factory=list)
+    # (why, offset): a numpy dtype state NumPy never writes (pickle_dtype.py).
+    numpy_memory: list[tuple[str, int]] = field(default_factory=list)
     joblib_arrays: int = 0
     error: str | None = None
     error_offset: int | None = None
@@ -141,9 +146,7 @@ _STR_OPS = frozenset(
 ) | {"BINUNICODE8"}
 _BYTES_OPS = frozenset({"BINBYTES", "SHORT_BINBYTES", "BINBYTES8"})
 _INT_OPS = frozenset({"BININT", "BININT1", "BININT2", "LONG1", "INT", "LONG"})
-_PUSH_OTHER = frozenset(
-    {"FLOAT", "BINFLOAT", "EMPTY_LIST", "EMPTY_SET", "LONG4", "BYTEARRAY8", "NEXT_BUFFER", "PERSID"}
-)
+_PUSH_OTHER = frozenset({"FLOAT", "BINFLOAT", "LONG4", "BYTEARRAY8", "NEXT_BUFFER", "PERSID"})
 _CONSTANTS: dict[str, object] = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
 _TUPLE_N = {"EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
 _MEMO_PUT = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
@@ -180,6 +183,7 @@ class Walker:
         self.memo: dict[int, object] = {}
         self._kept = 0
         self.proto = 0  # the unpickler's current protocol: fix_imports applies below 3
+        self.dtypes = DtypeStates()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -309,6 +313,8 @@ class Walker:
             self._push(_CONSTANTS[name])
         elif name in _PUSH_OTHER:
             self._push(OTHER)
+        elif name in ("EMPTY_LIST", "EMPTY_SET"):
+            self._push(List())
         elif name == "MARK":
             self._push(MARK)
         elif name in ("PROTO", "FRAME", "READONLY_BUFFER"):
@@ -319,6 +325,7 @@ class Walker:
             index = self._memo_index(name, arg)
             if index not in self.memo:
                 raise PickleFormatError(f"memo key {index} read before it was written")
+            self.dtypes.handed_out(self.memo[index])
             self._push(self.memo[index])
         else:
             self._apply_structure(name, arg, offset)
@@ -350,9 +357,10 @@ class Walker:
             args = self._pop()
             self._push(self._call(self._pop(), args, offset))
         elif name == "NEWOBJ_EX":
-            self._pop()
+            kwargs = self._pop()
             args = self._pop()
-            self._push(self._call(self._pop(), args, offset))
+            self._state_call(holding.keywords_problem(kwargs), offset)
+            self._push(self._call(self._pop(), args, offset, keywords=kwargs))
         elif name == "OBJ":
             items = self._pop_to_mark()
             if not items:
@@ -366,42 +374,50 @@ class Walker:
     def _apply_container(self, name: str, offset: int) -> None:
         if name in _TUPLE_N:
             items = [self._pop() for _ in range(_TUPLE_N[name])]
+            holding.seal_all(items)
             self._push(tuple(reversed(items)))
         elif name == "TUPLE":
-            self._push(tuple(self._pop_to_mark()))
+            items = self._pop_to_mark()
+            holding.seal_all(items)
+            self._push(tuple(items))
         elif name == "DICT":
             items = self._pop_to_mark()
             built = Dict()
             for key, value in zip(items[::2], items[1::2], strict=False):
                 built.set(key, value)
+            holding.filled(built, items)
             self._push(built)
         elif name == "EMPTY_DICT":
             self._push(Dict())
         elif name in ("LIST", "FROZENSET"):
-            self._pop_to_mark()
-            self._push(OTHER)
+            self._push(holding.made(self._pop_to_mark()))
         elif name in ("APPENDS", "ADDITEMS"):
-            self._pop_to_mark()
+            items = self._pop_to_mark()
+            self._state_call(holding.put(self._top(), items, name), offset)
             self._state_call(lookup_problem(self._top(), name), offset)
         elif name == "POP_MARK":
             self._pop_to_mark()
         elif name == "SETITEMS":
             items = self._pop_to_mark()
             target = self._top()
+            self._state_call(holding.put(target, items, name), offset)
             if isinstance(target, Dict):
                 for key, value in zip(items[::2], items[1::2], strict=False):
                     target.set(key, value)
         elif name == "SETITEM":
             value, key = self._pop(), self._pop()
             target = self._top()
+            self._state_call(holding.put(target, [key, value], name), offset)
             if isinstance(target, Dict):
                 target.set(key, value)
         elif name == "APPEND":
-            self._pop()
+            item = self._pop()
+            self._state_call(holding.put(self._top(), [item], name), offset)
             self._state_call(lookup_problem(self._top(), name), offset)
         elif name == "POP":
             self._pop()
         elif name == "DUP":
+            self.dtypes.handed_out(self._top())
             self._push(self._top())
         elif name == "BINPERSID":
             self._pop()
@@ -424,8 +440,14 @@ class Walker:
         if problem is not None:
             self.analysis.state_calls.append((problem, offset))
 
-    def _call(self, callee: object, args: object, offset: int, *, depth: int = 0) -> object:
+    def _call(
+        self, callee: object, args: object, offset: int, *, depth: int = 0, keywords: object = None
+    ) -> object:
+        """`callee(*args, **keywords)`; `keywords` only from NEWOBJ_EX (`cls.__new__`)."""
         self._state_call(call_problem(callee, args), offset)
+        memory = ndarray_call_problem(callee, args, keywords=keywords is not None)
+        if memory is not None:
+            self.analysis.numpy_memory.append((memory, offset))
         if isinstance(callee, Global) and callee.full in NESTED_LOADERS:
             self._nested(args, offset)
         if isinstance(callee, Global):
@@ -440,7 +462,7 @@ class Walker:
             if text is not None and codec is not None and _is_latin1(codec.value):
                 with contextlib.suppress(UnicodeEncodeError):
                     return Bytes(text.value.encode("latin-1"))
-        return Called(callee, args)
+        return Called(callee, args, holds=holding.holds(args))
 
     def _follow(self, callee: Global, model: CallModel, offset: int, *, depth: int) -> None:
         """What a reconstructor does with its arguments: the calls it makes are calls too
@@ -466,8 +488,13 @@ class Walker:
     def _build(self, state: object, offset: int) -> None:
         target = self._top()
         self._state_call(build_problem(target, state), offset)
+        holding.seal(state)
         if not isinstance(target, Called):
             return
+        if is_dtype_call(target) and not target.built:
+            problem = self.dtypes.build(target, state)
+            if problem is not None:
+                self.analysis.numpy_memory.append((problem, offset))
         target.state = state
         target.built = True
         if self.joblib and _is_joblib_wrapper(target):

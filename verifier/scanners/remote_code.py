@@ -19,7 +19,6 @@ import yaml
 
 from verifier import bounded_yaml
 from verifier.model import Finding, Severity
-from verifier.scanners.chat_template import TemplateParseError, analyse_template
 from verifier.scanners.interface import ScanContext, ScanStream
 from verifier.scanners.python_ast import PythonFacts, analyse
 
@@ -208,6 +207,9 @@ def embedded_templates(document: Any, ctx: ScanContext) -> Iterator[Finding]:
         if named:
             yield from _template(value, ctx, where)
             continue
+        # Jinja's parser is loaded only for a document that holds something like a template.
+        from verifier.scanners.chat_template import TemplateParseError, analyse_template
+
         try:
             analyse_template(value)
         except TemplateParseError:
@@ -289,6 +291,8 @@ def _module_file(reference: str) -> str:
 
 
 def _template(source: str, ctx: ScanContext, where: str) -> Iterator[Finding]:
+    from verifier.scanners.chat_template import TemplateParseError, analyse_template
+
     try:
         issues = analyse_template(source)
     except TemplateParseError as exc:

@@ -36,7 +36,7 @@ from verifier.service.notify_routes import notify_routes
 from verifier.service.policy_routes import policy_routes
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.token_routes import token_routes
-from verifier.service.upkeep import start_upkeep
+from verifier.service.upkeep import start_background
 from verifier.service.waivers import waiver_routes
 from verifier.service.watches import watch_routes
 from verifier.store.notifications import MAX_LOG, NotificationRecords
@@ -164,7 +164,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
         try:
-            upkeep = start_upkeep(service)
+            background = start_background(service)
         except BaseException:
             service.close()
             raise
@@ -174,8 +174,7 @@ def create_app(
         try:
             yield
         finally:
-            if upkeep is not None:
-                upkeep.stop()
+            background.stop()
             service.close()
 
     app = GateApp(

@@ -80,6 +80,10 @@ class ServiceConfig:
     notify_urls: tuple[str, ...] = ()
     #: The secret they are signed with (required with `notify_urls`).
     notify_secret: str | None = None
+    #: Seconds between delivery passes, which record what each subscription is owed and send
+    #: what is due, independently of the upkeep passes (0: none; `verifier serve` defaults to
+    #: `verifier.cli.DELIVERY_SECONDS`).
+    delivery_seconds: float = 0.0
     #: Waivers expiring within this many days are notified.
     notify_waiver_days: int = 14
     #: Recorded Hub models scanned by another verifier version that one upkeep pass queues
@@ -463,12 +467,12 @@ class Service:
             BlobStoreError: A store could not be listed.
             StoreError: The database cannot be reached or written.
         """
+        from verifier.blobs.folder import HostFolder
         from verifier.blobs.gc import collect_stores, listing_of
         from verifier.blobs.interface import BlobListing
-        from verifier.blobs.local import LocalBlobFolder
         from verifier.store.blob_refs import BlobReferences
 
-        stores: list[BlobListing] = [LocalBlobFolder(home_dir())]
+        stores: list[BlobListing] = [HostFolder(home_dir())]
         if self.blob_store is not None:
             stores.append(listing_of(self.blob_store))
         references = BlobReferences(self.store)

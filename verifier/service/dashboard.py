@@ -29,6 +29,7 @@ from verifier.bans import (
     proposed_ban,
 )
 from verifier.errors import NotFoundError, UsageError
+from verifier.formats import help_uri
 from verifier.redecide import Redecision, apply_ban_change, preview
 from verifier.service import dashboard_views as views
 from verifier.service.core import Service
@@ -70,6 +71,7 @@ def _templates() -> Environment:
     env = Environment(loader=PackageLoader("verifier.service", "templates"), autoescape=True)
     env.filters["short"] = views.short
     env.filters["q"] = lambda value: quote(str(value), safe="")
+    env.filters["finding_docs"] = help_uri
     return env
 
 

@@ -1,13 +1,16 @@
 """Outgoing notifications, sent: collect what each URL is owed, deliver what is due (HTTP).
 
-The server's upkeep pass calls `collect` and `deliver_due` (`verifier.service.upkeep`); the
-events, their signature and the retry schedule are in `verifier.notifications`.
+`run_pass` does both, one server at a time: the server's delivery thread every
+`ServiceConfig.delivery_seconds` (`verifier.service.upkeep.start_background`), and each upkeep
+pass after it decided again. The events, their signature and the retry schedule are in
+`verifier.notifications`.
 """
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +31,14 @@ from verifier.notifications import (
     sign,
 )
 from verifier.store.notifications import REMOVED, NotificationRecords, SubscriptionRecords
+from verifier.store.service_records import try_exclusive
 
 if TYPE_CHECKING:
     from verifier.service.core import Service
+
+#: The database lock one delivery pass holds: one server at a time records and sends, so no
+#: notification is sent twice by two servers.
+LOCK_NAME = "verifier.notify"
 
 
 def subscriptions(service: Service) -> list[Subscription]:
@@ -125,6 +133,49 @@ def deliver_due(service: Service, *, now: datetime) -> list[tuple[Notification, 
         records.record_attempt(notification.notification_id, attempt, now=now)
         done.append((notification, attempt))
     return done
+
+
+@dataclass
+class DeliveryPass:
+    """What one delivery pass did."""
+
+    #: Notifications recorded (owed to a subscription from now on).
+    notified: int = 0
+    #: The delivery attempts made, each with its notification.
+    delivered: list[tuple[Notification, Attempt]] = field(default_factory=list)
+
+
+def run_pass(service: Service, *, now: datetime, deliver: bool = True) -> DeliveryPass | None:
+    """Record what each subscription is owed and (with `deliver`) attempt what is due.
+
+    Returns None when another server is doing a pass (it holds the lock).
+
+    Raises:
+        StoreError: The database cannot be reached or refused the write.
+    """
+    with try_exclusive(service.store, LOCK_NAME) as taken:
+        if not taken:
+            return None
+        prepare(service)
+        done = DeliveryPass(notified=collect(service, now=now))
+        if deliver:
+            done.delivered = deliver_due(service, now=now)
+        return done
+
+
+def deliveries_document(service: Service) -> dict[str, Any]:
+    """How this server delivers: `{"enabled", "every_seconds", "note"}` (the answer of the
+    subscription routes), so that a subscriber learns when nothing would be sent."""
+    every = service.config.delivery_seconds
+    if every > 0:
+        note = f"this server records and sends notifications every {every:g} seconds"
+    else:
+        note = (
+            "this server sends no notifications (started without deliveries: "
+            "`verifier serve --notify-interval` above 0); subscriptions are recorded and "
+            "another server of the same database may send them"
+        )
+    return {"enabled": every > 0, "every_seconds": every, "note": note}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

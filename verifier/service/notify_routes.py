@@ -81,17 +81,27 @@ class SubscriptionEntry(Answer):
     configured_by: Literal["api", "flag"]
 
 
+class Deliveries(Answer):
+    """Whether the server answering sends notifications, and how often."""
+
+    enabled: bool = Field(description="false: this server sends none (`--notify-interval 0`).")
+    every_seconds: float = Field(description="Seconds between its delivery passes (0: none).")
+    note: str = Field(description="The same, in a sentence.")
+
+
 class SubscriptionMade(Answer):
     """`POST /api/v1/notifications/subscriptions`."""
 
     subscription: SubscriptionEntry
     secret: str | None = Field(description="The secret the server made (shown once), or null.")
+    deliveries: Deliveries
 
 
 class SubscriptionList(Answer):
     """`GET /api/v1/notifications/subscriptions`."""
 
     subscriptions: list[SubscriptionEntry]
+    deliveries: Deliveries
 
 
 class SubscriptionRemoved(Answer):
@@ -114,7 +124,8 @@ def notify_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
     ) -> dict[str, Any]:
         """Send signed notifications of the chosen events to a URL (admin; audited). The
         secret is stored to sign with and never shown again; one made by the server is in
-        this answer only. A URL subscribed already (or given by `--notify-url`) is a 409."""
+        this answer only. A URL subscribed already (or given by `--notify-url`) is a 409.
+        `deliveries` says whether this server sends notifications, and how often."""
         if request.url in service.config.notify_urls:
             raise ConflictError(
                 "this URL is configured by the server's --notify-url; remove the flag first"
@@ -134,13 +145,21 @@ def notify_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
             environments=service.policies.environments,
         )
         added = records.add(subscription, actor=f"token:{token.name}")
-        return {"subscription": added.document(), "secret": made}
+        return {
+            "subscription": added.document(),
+            "secret": made,
+            "deliveries": notify.deliveries_document(service),
+        }
 
     @router.get(SUBSCRIPTIONS, tags=["notifications"], response_model=SubscriptionList)
     def subscriptions(_: Annotated[ApiToken, admin]) -> dict[str, Any]:
         """Every subscription (admin): the recorded ones and the server's `--notify-url`s
-        (`configured_by: flag`, id null). Never the secrets."""
-        return {"subscriptions": [s.document() for s in notify.subscriptions(service)]}
+        (`configured_by: flag`, id null), and whether this server sends notifications. Never
+        the secrets."""
+        return {
+            "subscriptions": [s.document() for s in notify.subscriptions(service)],
+            "deliveries": notify.deliveries_document(service),
+        }
 
     @router.delete(
         SUBSCRIPTIONS + "/{subscription_id}",

@@ -14,6 +14,9 @@ At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
 - records the notifications each configured URL is owed (decision changes, critical findings,
   waivers expiring soon) and delivers those due (`verifier.service.notify`).
 
+Notifications also have a thread of their own, every `ServiceConfig.delivery_seconds`
+(`start_background`): deliveries do not wait for, or need, the upkeep passes.
+
 One server at a time does a pass (a lock in the database); the others skip theirs.
 docs/service.md ("Keeping decisions current") is the user's description.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -259,6 +263,8 @@ def run_pass(
     watches, record the notifications owed and (with `deliver`) deliver those due.
 
     Policy files that no longer read well are logged, and the policy loaded before stays.
+    The notifications are left to a delivery pass under way on another thread or server
+    (`notify.run_pass`), which records them.
 
     Returns None when another server is doing a pass (it holds the lock).
 
@@ -280,46 +286,89 @@ def run_pass(
     with try_exclusive(service.store, LOCK_NAME) as taken:
         if not taken:
             return None
-        notify.prepare(service)
         done = UpkeepPass(redecided=refresh_decisions(service, now=moment))
         if poll:
             done.queued = poll_watches(service)
             done.rescans = rescan_other_versions(service)
-        done.notified = notify.collect(service, now=moment)
-        if deliver:
-            done.delivered = notify.deliver_due(service, now=moment)
+        sent = notify.run_pass(service, now=moment, deliver=deliver)
+        if sent is not None:
+            done.notified, done.delivered = sent.notified, sent.delivered
         return done
 
 
-def start_upkeep(service: Service) -> UpkeepThread | None:
+@dataclass
+class Background:
+    """The server's periodic threads (upkeep, deliveries), stopped together with it."""
+
+    threads: list[PeriodicThread] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop every thread after the pass under way, if any."""
+        for thread in self.threads:
+            thread.stop()
+
+
+def start_background(service: Service) -> Background:
     """At the server's start: refresh the decisions once, then start the upkeep thread when
-    `upkeep_seconds` is set (returned, to be stopped with the server).
+    `upkeep_seconds` is set and the delivery thread when `delivery_seconds` is set (each
+    independent of the other).
 
     Raises:
-        StoreError: The database cannot be reached, read or written.
+        StoreError: The database cannot be reached.
         PolicyError: A rule raised while deciding a recorded model.
     """
     run_pass(service, poll=False, deliver=False)
-    if service.config.upkeep_seconds <= 0:
-        return None
-    thread = UpkeepThread(service, every=service.config.upkeep_seconds)
-    thread.start()
-    return thread
+    started = Background()
+    if service.config.upkeep_seconds > 0:
+        started.threads.append(
+            PeriodicThread(
+                "verifier-upkeep",
+                lambda: _log_failed(run_pass(service)),
+                every=service.config.upkeep_seconds,
+                doing="keeping decisions current",
+            )
+        )
+    if service.config.delivery_seconds > 0:
+        started.threads.append(
+            PeriodicThread(
+                "verifier-notify",
+                lambda: _log_failed(notify.run_pass(service, now=datetime.now(UTC))),
+                every=service.config.delivery_seconds,
+                doing="sending notifications",
+            )
+        )
+    for thread in started.threads:
+        thread.start()
+    return started
 
 
-class UpkeepThread:
-    """Runs `run_pass` every `every` seconds on a thread of the server, until `stop`."""
+def _log_failed(done: UpkeepPass | notify.DeliveryPass | None) -> None:
+    if done is None:
+        return
+    for notification, attempt in done.delivered:
+        if not attempt.delivered:
+            log.warning(
+                "notification %d to %s not delivered (attempt %d): %s",
+                notification.notification_id,
+                url_origin(notification.url),
+                notification.attempts + 1,
+                attempt.error,
+            )
 
-    def __init__(self, service: Service, *, every: float) -> None:
-        """Prepare (nothing runs until `start`)."""
-        self._service, self._every = service, every
+
+class PeriodicThread:
+    """Runs `work` every `every` seconds on a thread of the server, until `stop`."""
+
+    def __init__(self, name: str, work: Callable[[], None], *, every: float, doing: str) -> None:
+        """Prepare (nothing runs until `start`); `doing` names the work in the logs."""
+        self._name, self._work, self._every, self._doing = name, work, every, doing
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the thread (its first pass comes after one interval)."""
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="verifier-upkeep", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -332,22 +381,10 @@ class UpkeepThread:
     def _loop(self) -> None:
         while not self._stopping.wait(self._every):
             try:
-                done = run_pass(self._service)
+                self._work()
             except VerifierError as exc:
-                log.warning("keeping decisions current failed this time: %s", exc)
-                continue
+                log.warning("%s failed this time: %s", self._doing, exc)
             except Exception:
                 # A bug: logged with its traceback, and the next pass tries again. It decides
                 # nothing by itself: each decision recorded before it was complete.
-                log.exception("keeping decisions current failed on a bug")
-                continue
-            if done is not None:
-                for notification, attempt in done.delivered:
-                    if not attempt.delivered:
-                        log.warning(
-                            "notification %d to %s not delivered (attempt %d): %s",
-                            notification.notification_id,
-                            url_origin(notification.url),
-                            notification.attempts + 1,
-                            attempt.error,
-                        )
+                log.exception("%s failed on a bug", self._doing)

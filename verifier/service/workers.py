@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from verifier.errors import MissingExtraError, StoreError, UsageError
 from verifier.service.jobs import MAX_ATTEMPTS, JobContext, JobOutcome, run_scan_job
+from verifier.store.service_records import wait_exclusive
 
 if TYPE_CHECKING:
     import procrastinate
@@ -37,6 +38,10 @@ RETRY_SECONDS = 30
 #: worker is taken for dead and its jobs are run again by another.
 HEARTBEAT_SECONDS = 10.0
 STALLED_AFTER_SECONDS = 60.0
+#: The database lock a starting server holds while it queues the unfinished jobs again, and
+#: how long it waits for another server's turn to end before leaving the jobs to that one.
+REQUEUE_LOCK = "verifier.requeue"
+REQUEUE_WAIT_SECONDS = 60.0
 
 
 class _RetryLater(Exception):
@@ -107,26 +112,38 @@ class ProcrastinateQueue:
         """Queue again every unfinished job that procrastinate no longer holds; how many.
 
         Such jobs were recorded before the database had workers (or their queue entry was
-        removed by hand): without this they would stay queued for ever.
+        removed by hand): without this they would stay queued for ever. One server at a time
+        does it (a lock in the database), so servers starting at once queue each job once.
 
         Raises:
             StoreError: The database cannot be reached.
         """
         module = _procrastinate()
         queued = 0
-        try:
-            self._app.open()
-            for job in self._context.records.unfinished_jobs():
-                held = self._app.job_manager.list_jobs(lock=job.job_id, queue=QUEUE)
-                if any(entry.status in ("todo", "doing") for entry in held):
-                    continue
-                _defer(self._app, job.job_id)
-                queued += 1
-        except module.exceptions.ConnectorException as exc:
-            raise StoreError(f"cannot queue the unfinished scan jobs: {exc}") from exc
-        finally:
-            # Requests queue on their own transaction's connection: no pool is kept open.
-            self._app.close()
+        store = self._context.store
+        # Servers starting at once would each find a job not held yet and each queue it:
+        # one at a time looks and queues, and the next finds the entries the one before made.
+        with wait_exclusive(store, REQUEUE_LOCK, wait_seconds=REQUEUE_WAIT_SECONDS) as taken:
+            if not taken:
+                log.warning(
+                    "another server has been queueing the unfinished scan jobs again for "
+                    "%g seconds; this one leaves them to it",
+                    REQUEUE_WAIT_SECONDS,
+                )
+                return 0
+            try:
+                self._app.open()
+                for job in self._context.records.unfinished_jobs():
+                    held = self._app.job_manager.list_jobs(lock=job.job_id, queue=QUEUE)
+                    if any(entry.status in ("todo", "doing") for entry in held):
+                        continue
+                    _defer(self._app, job.job_id)
+                    queued += 1
+            except module.exceptions.ConnectorException as exc:
+                raise StoreError(f"cannot queue the unfinished scan jobs: {exc}") from exc
+            finally:
+                # Requests queue on their own transaction's connection: no pool is kept open.
+                self._app.close()
         return queued
 
     def enqueue(self, connection: Any, job_id: str) -> None:

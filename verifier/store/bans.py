@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from verifier.bans import Ban, BanHit, BanKind, blast_radius, estate_model, hits_for, with_model
 from verifier.errors import NotFoundError, UsageError
@@ -17,16 +16,13 @@ from verifier.facts import parse_facts_document
 from verifier.model import Decision, ScanFacts, Verdict
 from verifier.policy.publishers import PublisherRegistry
 from verifier.service.model import AuditAction
-from verifier.store.tables import (
-    AuditEventRow,
-    BanReachRow,
-    BanRow,
-    DecisionChangeRow,
-    DecisionRow,
-    ScanFactsRow,
-    ScanRow,
-    format_timestamp,
-)
+from verifier.store.scan_tables import BANS, DECISIONS, SCAN_FACTS, SCANS, format_timestamp
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from verifier.store.tables import DecisionChangeRow
 
 #: Most decision changes one read returns.
 MAX_CHANGES = 1_000
@@ -73,11 +69,21 @@ def _now() -> datetime:
 
 
 def _same_environment(environment: str | None) -> Any:
-    column = DecisionRow.environment
+    column = DECISIONS.c.environment
     return column.is_(None) if environment is None else column == environment
 
 
-def _ban(row: BanRow, lift: BanRow | None) -> Ban:
+class _Lift(NamedTuple):
+    """What a ban shows of its lift, read with it in one query (`BanRecords.bans`)."""
+
+    actor: str
+    at: datetime
+    reason: str
+
+
+def _ban(row: Any, lift: Any | None) -> Ban:
+    """The ban of a row of `bans` (an ORM `BanRow` or a Core row: both have the columns as
+    attributes) and of its lift, if lifted."""
     return Ban(
         ban_id=row.id,
         kind=BanKind(row.kind),
@@ -111,7 +117,11 @@ def _change(row: DecisionChangeRow) -> DecisionChange:
 class Database(Protocol):
     """What these records need of `verifier.store.Store` (which imports this module)."""
 
-    _sessions: sessionmaker[Session]
+    @property
+    def _engine(self) -> Engine: ...
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]: ...
 
     def _failures(self, action: str) -> AbstractContextManager[None]: ...
 
@@ -122,7 +132,11 @@ class BanRecords:
     def __init__(self, store: Database) -> None:
         """Use `store`'s database (opened, so at the newest schema)."""
         self._store = store
-        self._sessions = store._sessions
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]:
+        # Taken when used: `bans_reaching`, on every scan's path, reads through Core only.
+        return self._store._sessions
 
     def add_ban(self, kind: BanKind, value: str, *, reason: str, actor: str) -> Ban:
         """Record a ban (value and reason already checked) with its audit event.
@@ -130,6 +144,8 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import AuditEventRow, BanRow
+
         row = BanRow(
             action=_BAN, kind=kind.value, value=value, reason=reason, actor=actor, at=_now()
         )
@@ -155,6 +171,8 @@ class BanRecords:
             UsageError: The ban was lifted already.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import AuditEventRow, BanRow
+
         with self._store._failures("lift a ban in"), self._sessions.begin() as session:
             ban = session.get(BanRow, ban_id)
             if ban is None or ban.action != _BAN:
@@ -190,28 +208,25 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        lift = aliased(BanRow)
+        lift = BANS.alias("lift")
         query = (
-            select(BanRow, lift)
-            .outerjoin(lift, lift.lifts == BanRow.id)
-            .where(BanRow.action == _BAN)
-            .order_by(BanRow.id)
+            select(BANS, *(column.label(f"lift_{column.name}") for column in lift.c))
+            .outerjoin(lift, lift.c.lifts == BANS.c.id)
+            .where(BANS.c.action == _BAN)
+            .order_by(BANS.c.id)
         )
-        with self._store._failures("read the bans in"), self._sessions() as session:
-            found = [_ban(row, lifted) for row, lifted in session.execute(query)]
+        with self._store._failures("read the bans in"), self._store._engine.connect() as db:
+            rows = db.execute(query).all()
+        found = [
+            _ban(
+                row,
+                None
+                if row.lift_id is None
+                else _Lift(row.lift_actor, row.lift_at, row.lift_reason),
+            )
+            for row in rows
+        ]
         return [ban for ban in found if ban.active] if active_only else found
-
-    def get_ban(self, ban_id: int) -> Ban:
-        """One ban by its id.
-
-        Raises:
-            NotFoundError: No ban has this id.
-            StoreError: The database cannot be reached or read.
-        """
-        for ban in self.bans():
-            if ban.ban_id == ban_id:
-                return ban
-        raise NotFoundError(f"no ban has the id {ban_id}; see `verifier ban list`")
 
     def record_reach(self, ban_id: int, subjects: Iterable[str]) -> None:
         """Record the models a ban reached when it was made or lifted.
@@ -219,6 +234,8 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import BanReachRow
+
         rows = [BanReachRow(ban=ban_id, subject=subject) for subject in sorted(set(subjects))]
         with self._store._failures("record a ban in"), self._sessions.begin() as session:
             session.add_all(rows)
@@ -232,6 +249,10 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from sqlalchemy.orm import aliased
+
+        from verifier.store.tables import BanReachRow, BanRow, DecisionRow
+
         decided = (
             select(DecisionRow.decided_at)
             .where(
@@ -267,14 +288,17 @@ class BanRecords:
             StoreError: The database cannot be reached or read.
         """
         query = (
-            select(ScanFactsRow.subject, ScanRow.target, ScanFactsRow.document)
-            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
-            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+            select(SCAN_FACTS.c.subject, SCANS.c.target, SCAN_FACTS.c.document)
+            .join(SCANS, SCANS.c.id == SCAN_FACTS.c.scan_id)
+            .order_by(SCANS.c.started_at.desc(), SCANS.c.id.desc())
         )
         seen: set[str] = set()
         newest: list[ScanFacts] = []
-        with self._store._failures("read the recorded models in"), self._sessions() as session:
-            for subject, target, document in session.execute(query):
+        with (
+            self._store._failures("read the recorded models in"),
+            self._store._engine.connect() as db,
+        ):
+            for subject, target, document in db.execute(query):
                 key = subject or target
                 if key in seen:
                     continue
@@ -289,6 +313,8 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFactsRow, ScanRow
+
         query = (
             select(ScanFactsRow.subject, ScanRow.target, ScanRow.id)
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
@@ -313,6 +339,8 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import DecisionRow
+
         query = (
             select(DecisionRow.scan_id, DecisionRow.policy_digest, DecisionRow.waivers)
             .where(_same_environment(environment))
@@ -357,6 +385,8 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import DecisionChangeRow, DecisionRow
+
         at = _now()
         change = None
         if previous is not verdict.decision:
@@ -387,6 +417,8 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import DecisionRow
+
         query = (
             select(DecisionRow)
             .where(DecisionRow.scan_id == scan_id, _same_environment(environment))
@@ -404,6 +436,8 @@ class BanRecords:
             UsageError: `limit` is not between 1 and `MAX_CHANGES`.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import DecisionChangeRow
+
         if not 1 <= limit <= MAX_CHANGES:
             raise UsageError(f"the number of changes must be between 1 and {MAX_CHANGES}")
         query = select(DecisionChangeRow).order_by(DecisionChangeRow.id.desc()).limit(limit)

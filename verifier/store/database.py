@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import os
 import re
@@ -27,14 +28,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from verifier import __version__
 from verifier.errors import NotFoundError, StoreError, UsageError
 from verifier.facts import (
-    details_document,
-    facts_document,
     parse_details,
     parse_facts_document,
     parse_lineage_document,
@@ -51,32 +49,23 @@ from verifier.model import (
     Severity,
     Verdict,
 )
-from verifier.store.tables import (
+from verifier.store.scan_tables import (
     FAIL_CLOSED,
-    ApprovalRow,
-    Base,
-    DecisionRow,
-    DeclaredFileRow,
-    FindingRow,
-    LineageBaseRow,
-    LineageEdgeRow,
-    ModelDetailsRow,
-    ScanFactsRow,
-    ScanFileRow,
-    ScanRow,
-    SignatureRow,
-    SourceRevisionRow,
-    WeightFingerprintRow,
+    SCAN_FILES,
+    SCANS,
     check_file_findings,
-    subject_of,
+    insert_scan,
 )
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.orm import Session, sessionmaker
 
     from verifier.bans import BanHit
     from verifier.lineage.attribution import Reference
+    from verifier.lineage.fingerprint import LineageKey
     from verifier.policy.publishers import PublisherRegistry
+    from verifier.store.tables import ScanRow
 
 #: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
 #: Knowing it lets a store that is already up to date skip importing alembic at all.
@@ -222,7 +211,15 @@ class Store:
             raise StoreError(
                 f"cannot use the database at {self.display_url}: {_reason(exc)}"
             ) from exc
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._lineage_key: LineageKey | None = None
+
+    @functools.cached_property
+    def _sessions(self) -> sessionmaker[Session]:
+        """ORM sessions for reads and for the records of other tables, made on first use: the
+        scan path records through Core (`scan_tables.insert_scan`) and never loads the ORM."""
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self._engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -397,6 +394,8 @@ class Store:
         Raises:
             StoreError: One of them holds a row: that is data, not an interrupted migration.
         """
+        from verifier.store.tables import Base
+
         present = set(inspect(connection).get_table_names())
         leftovers = [t for t in reversed(Base.metadata.sorted_tables) if t.name in present]
         holding = [
@@ -483,46 +482,8 @@ class Store:
         self._record(failed, error=error)
 
     def _record(self, report: ScanReport, *, error: str | None) -> None:
-        with self._failures(f"record scan {report.scan_id} in"), self._sessions.begin() as session:
-            self._add_scan(session, report, error=error)
-
-    @staticmethod
-    def _add_scan(session: Session, report: ScanReport, *, error: str | None) -> None:
-        """Add the rows of a scan to `session`'s transaction (the caller commits)."""
-        scan_id = report.scan_id
-        children: list[Base] = [
-            *(ScanFileRow.from_model(scan_id, result) for result in report.files),
-            *(FindingRow.from_model(scan_id, finding) for finding in report.findings),
-            DecisionRow.from_model(scan_id, report.verdict, decided_at=_now()),
-        ]
-        if report.signature is not None:
-            children.append(SignatureRow.from_model(scan_id, report.signature))
-        if error is None:
-            children.append(
-                ScanFactsRow(
-                    scan_id=scan_id,
-                    subject=subject_of(report.source),
-                    document=facts_document(report.facts),
-                )
-            )
-        if not report.details.empty:
-            children.append(
-                ModelDetailsRow(scan_id=scan_id, document=details_document(report.details))
-            )
-        if report.provenance is not None:
-            children.append(SourceRevisionRow.from_model(scan_id, report.provenance))
-            children += [
-                LineageEdgeRow.from_model(scan_id, e) for e in report.provenance.lineage.edges
-            ]
-        for declared in report.declared_files or ():
-            children.append(DeclaredFileRow.from_model(scan_id, declared))
-        lineage = report.verified_lineage
-        if error is None and lineage is not None and lineage.fingerprint is not None:
-            children.append(WeightFingerprintRow.from_model(report, lineage))
-        session.add(ScanRow.from_model(report, error=error))
-        # The scan row must exist before the rows that refer to it.
-        session.flush()
-        session.add_all(children)
+        with self._failures(f"record scan {report.scan_id} in"), self._engine.begin() as connection:
+            insert_scan(connection, report, error=error, decided_at=_now())
 
     def record_decision(self, scan_id: str, verdict: Verdict) -> None:
         """Append a new decision for a recorded scan; it becomes the current one.
@@ -535,6 +496,8 @@ class Store:
             NotFoundError: No scan has this id.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import DecisionRow, ScanRow
+
         action = f"record a decision for scan {scan_id} in"
         with self._failures(action), self._sessions.begin() as session:
             if session.get(ScanRow, scan_id) is None:
@@ -548,6 +511,8 @@ class Store:
             NotFoundError: No scan has this id.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import ApprovalRow, ScanRow
+
         action = f"record an approval of scan {scan_id} in"
         with self._failures(action), self._sessions.begin() as session:
             if session.get(ScanRow, scan_id) is None:
@@ -564,6 +529,8 @@ class Store:
             UsageError: `limit` is not positive.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import DecisionRow, FindingRow, ScanFileRow, ScanRow
+
         if limit < 1:
             raise UsageError(f"the number of scans to list must be positive, not {limit}")
         query = (
@@ -594,6 +561,19 @@ class Store:
             UsageError: The prefix is shorter than four characters or matches several scans.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import (
+            ApprovalRow,
+            DecisionRow,
+            DeclaredFileRow,
+            FindingRow,
+            LineageEdgeRow,
+            ModelDetailsRow,
+            ScanFactsRow,
+            ScanFileRow,
+            SignatureRow,
+            SourceRevisionRow,
+        )
+
         with self._failures("read a scan from"), self._sessions() as session:
             scan = self._resolve(session, scan_id_or_prefix)
             files = session.scalars(
@@ -670,6 +650,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFileRow
+
         if declared.sha256 is not None:
             match = ScanFileRow.sha256 == declared.sha256
         elif declared.git_sha1 is not None:
@@ -701,6 +683,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import FindingRow, ModelDetailsRow, ScanFileRow, ScanRow
+
         if declared.sha256 is not None:
             match = ScanFileRow.sha256 == declared.sha256
         elif declared.git_sha1 is not None:
@@ -751,6 +735,8 @@ class Store:
                 decide over).
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFactsRow
+
         with self._failures("read a scan from"), self._sessions() as session:
             scan = self._resolve(session, scan_id_or_prefix)
             row = session.scalars(
@@ -770,6 +756,8 @@ class Store:
             NotFoundError: No recorded scan has this subject.
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import ScanFactsRow, ScanRow
+
         query = (
             select(ScanFactsRow.scan_id)
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
@@ -783,12 +771,53 @@ class Store:
             raise NotFoundError(f"no recorded scan of {subject}; scan it first")
         return found
 
+    def lineage_key(self) -> LineageKey:
+        """The store's lineage key: read once, made (and recorded) by the first scan that needs
+        it; when two processes make one at once, the row that was written first wins.
+
+        Raises:
+            StoreError: The database cannot be reached, read or written.
+        """
+        from verifier.lineage.fingerprint import LineageKey
+        from verifier.store.scan_tables import LINEAGE_KEYS
+
+        if self._lineage_key is not None:
+            return self._lineage_key
+        # Core, not the ORM: a scan reads the key before it knows the weights fingerprint.
+        query = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
+        with self._failures("read the lineage key from"), self._engine.connect() as connection:
+            secret = connection.execute(query).scalar()
+        if secret is None:
+            made = LineageKey.generate()
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(
+                        LINEAGE_KEYS.insert().values(id=1, secret=made.secret, created_at=_now())
+                    )
+            except IntegrityError:
+                pass  # another process recorded one first: read it below
+            except SQLAlchemyError as exc:
+                raise StoreError(
+                    f"cannot record a lineage key in the database at {self.display_url}: "
+                    f"{_reason(exc)}"
+                ) from exc
+            with self._failures("read the lineage key from"), self._engine.connect() as c:
+                secret = c.execute(query).scalar()
+            if secret is None:
+                raise StoreError(f"cannot record a lineage key in {self.display_url}")
+        try:
+            self._lineage_key = LineageKey(bytes(secret))
+        except ValueError as exc:
+            raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
+        return self._lineage_key
+
     def lineage_references(self, hidden_size: int) -> list[Reference]:
         """Recorded fingerprints a new one of this hidden size is compared with.
 
         Every registered base, then the newest fingerprint of each other model (by repo id
         and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
-        another version are left out (they never compare).
+        another version are left out (they never compare), and so are those another key made
+        (a store's key never changes, but a copied row could carry another's).
 
         Raises:
             StoreError: The database cannot be reached or read.
@@ -799,7 +828,9 @@ class Store:
             Fingerprint,
             FingerprintError,
         )
+        from verifier.store.tables import LineageBaseRow, ScanRow, WeightFingerprintRow
 
+        key_id = self.lineage_key().key_id
         registered = select(LineageBaseRow.scan_id)
         query = (
             select(
@@ -851,6 +882,8 @@ class Store:
                     fingerprint = Fingerprint.from_bytes(blob)
                 except FingerprintError:
                     continue  # unreadable record: never compared, never a claim
+                if fingerprint.key_id != key_id:
+                    continue
                 references.append(
                     Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
                 )
@@ -865,15 +898,16 @@ class Store:
         """
         found: set[tuple[str, str | None, str]] = set()
         wanted = sorted(set(sha256s))
-        with self._failures("look up recorded files in"), self._sessions() as session:
+        # Core, not the ORM: verified lineage asks this on the path of every scan of weights.
+        with self._failures("look up recorded files in"), self._engine.connect() as connection:
             for start in range(0, len(wanted), 500):
-                rows = session.execute(
-                    select(ScanRow.source, ScanFileRow.sha256)
-                    .join(ScanRow, ScanRow.id == ScanFileRow.scan_id)
+                rows = connection.execute(
+                    select(SCANS.c.source, SCAN_FILES.c.sha256)
+                    .join_from(SCAN_FILES, SCANS, SCANS.c.id == SCAN_FILES.c.scan_id)
                     .where(
-                        ScanFileRow.sha256.in_(wanted[start : start + 500]),
-                        ScanFileRow.complete.is_(True),
-                        ScanRow.source_type == "huggingface",
+                        SCAN_FILES.c.sha256.in_(wanted[start : start + 500]),
+                        SCAN_FILES.c.complete.is_(True),
+                        SCANS.c.source_type == "huggingface",
                     )
                 )
                 for source, sha256 in rows:
@@ -902,6 +936,8 @@ class Store:
             NotFoundError: The scan recorded no fingerprint.
             StoreError: The database cannot be reached or refused the write.
         """
+        from verifier.store.tables import LineageBaseRow, WeightFingerprintRow
+
         with (
             self._failures(f"register scan {scan_id} as a base in"),
             self._sessions.begin() as session,
@@ -916,6 +952,8 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.store.tables import LineageBaseRow, WeightFingerprintRow
+
         query = (
             select(LineageBaseRow, WeightFingerprintRow)
             .join(WeightFingerprintRow, WeightFingerprintRow.scan_id == LineageBaseRow.scan_id)
@@ -935,6 +973,8 @@ class Store:
             ]
 
     def _resolve(self, session: Session, wanted: str) -> ScanRow:
+        from verifier.store.tables import ScanRow
+
         exact = session.get(ScanRow, wanted)
         if exact is not None:
             return exact
@@ -962,6 +1002,8 @@ def _now() -> datetime:
 
 def _latest_decision(scan_id: Any, *columns: Any) -> Select[Any]:
     """The current (latest by id) decision of `scan_id`: a value or a correlated column."""
+    from verifier.store.tables import DecisionRow
+
     return (
         select(*columns)
         .where(DecisionRow.scan_id == scan_id)
@@ -972,4 +1014,6 @@ def _latest_decision(scan_id: Any, *columns: Any) -> Select[Any]:
 
 def _count(row_id: Any, scan_id: Any) -> Any:
     """How many rows of a child table belong to the scan of the enclosing query."""
+    from verifier.store.tables import ScanRow
+
     return select(func.count(row_id)).where(scan_id == ScanRow.id).scalar_subquery()

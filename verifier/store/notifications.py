@@ -22,6 +22,9 @@ from verifier.notifications import (
     url_origin,
 )
 from verifier.store.bans import Database, _change
+from verifier.store.scan_tables import (
+    format_timestamp,
+)
 from verifier.store.tables import (
     AuditEventRow,
     DecisionChangeRow,
@@ -31,7 +34,6 @@ from verifier.store.tables import (
     NotificationSubscriptionRow,
     ScanFactsRow,
     ScanRow,
-    format_timestamp,
 )
 
 #: The sources of events read by id, with the cursor each URL keeps of them.

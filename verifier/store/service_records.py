@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,11 @@ from verifier.service.model import (
     request_key,
 )
 from verifier.store.database import Store
+from verifier.store.scan_tables import (
+    check_file_findings,
+    format_timestamp,
+    insert_scan,
+)
 from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -37,8 +43,6 @@ from verifier.store.tables import (
     ScanJobRow,
     ScanRow,
     SignatureRow,
-    check_file_findings,
-    format_timestamp,
 )
 
 #: Times a job is recorded again when an identical request's open job finished meanwhile.
@@ -228,6 +232,23 @@ def try_exclusive(store: Store, name: str) -> Iterator[bool]:
             connection.invalidate()  # a broken connection: the server freed the lock
         finally:
             connection.close()
+
+
+@contextmanager
+def wait_exclusive(store: Store, name: str, *, wait_seconds: float) -> Iterator[bool]:
+    """`try_exclusive`, tried again every tenth of a second for up to `wait_seconds`; yields
+    whether the lock was taken (held until the block ends).
+
+    Raises:
+        StoreError: The database cannot be reached.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with try_exclusive(store, name) as taken:
+            if taken or time.monotonic() >= deadline:
+                yield taken
+                return
+        time.sleep(0.1)
 
 
 class ServiceRecords:
@@ -511,7 +532,8 @@ class ServiceRecords:
             before = None
             if row.requested_by.startswith(RESCAN_ACTOR_PREFIX):
                 before = _newest_decision(session, row.target, row.environment)
-            self._store._add_scan(session, report, error=None)
+            # The scan's rows go through the one recorder, in this transaction.
+            insert_scan(session.connection(), report, error=None, decided_at=_now())
             if before is not None and Decision(before[2]) is not report.verdict.decision:
                 session.add(_scanner_change(row, report, before))
             row.status = JobStatus.COMPLETE.value

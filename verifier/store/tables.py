@@ -1,28 +1,26 @@
-"""SQLAlchemy tables of the append-only audit trail, and their mapping to the frozen model types."""
+"""ORM classes of the append-only audit trail, and their mapping to the frozen model types.
+
+The tables a scan writes are Core `Table`s in `scan_tables` (the scan path never imports the
+ORM); the classes here map them for reading. The other tables are declared here.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from verifier.model import (
     Approval,
@@ -46,92 +44,31 @@ from verifier.model import (
     SignatureStatus,
     SourceType,
     Verdict,
-    VerifiedLineage,
     WaiverOutcome,
 )
 from verifier.service.model import ApiToken, AuditAction, AuditEvent, JobStatus, Role, ScanJob
-
-#: Constraint names are spelled out so the hand-written migrations and these tables agree.
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-#: The verdict of a failed scan, or of one without a decision of its own: denied.
-FAIL_CLOSED = Verdict(
-    decision=Decision.DENY, policy_name="(none)", policy_digest="", mode="enforce", reasons=()
+from verifier.store.scan_tables import (
+    BANS,
+    DECISIONS,
+    DECLARED_FILES,
+    FAIL_CLOSED,
+    FINDINGS,
+    LINEAGE_EDGES,
+    LINEAGE_KEYS,
+    METADATA,
+    MODEL_DETAILS,
+    ROW_ID,
+    SCAN_FACTS,
+    SCAN_FILES,
+    SCANS,
+    SIGNATURES,
+    SOURCE_REVISIONS,
+    WEIGHT_FINGERPRINTS,
+    UTCDateTime,
+    decision_values,
+    format_timestamp,
+    parse_timestamp,
 )
-
-#: Row ids: 64-bit on servers; SQLite only autoincrements a column declared INTEGER.
-ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Read an ISO-8601 timestamp that carries its UTC offset.
-
-    Args:
-        value: Such as `2024-05-01T12:00:00.123456+00:00` or `2024-05-01T12:00:00Z`.
-
-    Returns:
-        The same instant in UTC.
-
-    Raises:
-        ValueError: The text is not ISO-8601 or has no UTC offset.
-    """
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no UTC offset")
-    return moment.astimezone(UTC)
-
-
-def format_timestamp(moment: datetime) -> str:
-    """The canonical text of a recorded instant: `datetime.isoformat()` in UTC (`+00:00`)."""
-    return moment.astimezone(UTC).isoformat()
-
-
-def check_file_findings(report: ScanReport) -> None:
-    """Refuse a report whose per-file findings would not read back as recorded.
-
-    Findings are stored once, from `report.findings`; a file's findings are read back as
-    those attributed to its path, in order.
-
-    Raises:
-        ValueError: A file's findings differ from the report's findings attributed to it.
-    """
-    for result in report.files:
-        attributed = tuple(f for f in report.findings if f.file == result.path)
-        if result.findings != attributed:
-            raise ValueError(
-                f"findings of file {result.path!r} differ from the findings of the report "
-                "attributed to it; every file finding must also be in report.findings"
-            )
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware timestamp kept in UTC on every backend (SQLite drops the offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Refuse naive datetimes and bind the value in UTC."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where a UTC instant is needed")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Read the value back as an aware UTC datetime."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
 
 #: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0012).
 JOB_QUEUE_PREFIX = "procrastinate_"
@@ -146,45 +83,25 @@ def is_verifier_object(name: str | None, type_: str, _parents: Any) -> bool:
 
 
 class Base(DeclarativeBase):
-    """Declarative base holding verifier's metadata."""
+    """Declarative base holding verifier's metadata (shared with `scan_tables`)."""
 
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    metadata = METADATA
 
 
 class ScanRow(Base):
     """One scan: what was scanned, when, by which version, and how it ended."""
 
-    __tablename__ = "scans"
-    __table_args__ = (Index("ix_scans_started_at", "started_at"),)
+    __table__ = SCANS
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    target: Mapped[str] = mapped_column(Text)
-    source_type: Mapped[str] = mapped_column(String(64))
-    source: Mapped[dict[str, str]] = mapped_column(JSON)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    tool_version: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
-
-    @classmethod
-    def from_model(cls, report: ScanReport, *, error: str | None = None) -> ScanRow:
-        """The row for `report`; its type of source is `report.source["type"]`, if any.
-
-        Raises:
-            ValueError: A timestamp is not ISO-8601 with a UTC offset.
-        """
-        return cls(
-            id=report.scan_id,
-            target=report.target,
-            source_type=report.source.get("type", "unknown"),
-            source=dict(report.source),
-            started_at=parse_timestamp(report.started_at),
-            finished_at=parse_timestamp(report.finished_at),
-            tool_version=report.tool_version,
-            status=report.status.value,
-            error=error,
-        )
+    id: Mapped[str]
+    target: Mapped[str]
+    source_type: Mapped[str]
+    source: Mapped[dict[str, str]]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    tool_version: Mapped[str]
+    status: Mapped[str]
+    error: Mapped[str | None]
 
     def to_model(
         self,
@@ -225,33 +142,16 @@ class ScanRow(Base):
 class ScanFileRow(Base):
     """One file a scan read, with its digests and detected format."""
 
-    __tablename__ = "scan_files"
-    __table_args__ = (
-        UniqueConstraint("scan_id", "path", name="uq_scan_files_scan_id_path"),
-        Index("ix_scan_files_sha256", "sha256"),
-    )
+    __table__ = SCAN_FILES
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    path: Mapped[str] = mapped_column(Text)
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    git_sha1: Mapped[str | None] = mapped_column(String(40))
-    format: Mapped[str] = mapped_column(String(32))
-    complete: Mapped[bool] = mapped_column(Boolean)
-
-    @classmethod
-    def from_model(cls, scan_id: str, result: FileResult) -> ScanFileRow:
-        """The row for `result` (its findings are stored as finding rows)."""
-        return cls(
-            scan_id=scan_id,
-            path=result.path,
-            size=result.size,
-            sha256=result.sha256,
-            git_sha1=result.git_sha1,
-            format=result.format.value,
-            complete=result.complete,
-        )
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    path: Mapped[str]
+    size: Mapped[int]
+    sha256: Mapped[str | None]
+    git_sha1: Mapped[str | None]
+    format: Mapped[str]
+    complete: Mapped[bool]
 
     def to_model(self, findings: tuple[Finding, ...]) -> FileResult:
         """The frozen result, given the findings recorded against this file."""
@@ -269,35 +169,17 @@ class ScanFileRow(Base):
 class FindingRow(Base):
     """One finding, against a file (`file_path`) or the scan as a whole (no path)."""
 
-    __tablename__ = "findings"
-    __table_args__ = (
-        Index("ix_findings_scan_id", "scan_id"),
-        Index("ix_findings_code", "code"),
-    )
+    __table__ = FINDINGS
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    file_path: Mapped[str | None] = mapped_column(Text)
-    code: Mapped[str] = mapped_column(String(128))
-    severity: Mapped[str] = mapped_column(String(16))
-    message: Mapped[str] = mapped_column(Text)
-    member: Mapped[str | None] = mapped_column(Text)
-    byte_offset: Mapped[int | None] = mapped_column(BigInteger)
-    evidence: Mapped[str | None] = mapped_column(Text)
-
-    @classmethod
-    def from_model(cls, scan_id: str, finding: Finding) -> FindingRow:
-        """The row for `finding`."""
-        return cls(
-            scan_id=scan_id,
-            file_path=finding.file,
-            code=finding.code,
-            severity=finding.severity.value,
-            message=finding.message,
-            member=finding.member,
-            byte_offset=finding.offset,
-            evidence=finding.evidence,
-        )
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    file_path: Mapped[str | None]
+    code: Mapped[str]
+    severity: Mapped[str]
+    message: Mapped[str]
+    member: Mapped[str | None]
+    byte_offset: Mapped[int | None]
+    evidence: Mapped[str | None]
 
     def to_model(self) -> Finding:
         """The frozen finding."""
@@ -315,55 +197,23 @@ class FindingRow(Base):
 class DecisionRow(Base):
     """One policy decision about a scan; the latest by id is the current one."""
 
-    __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_scan_id", "scan_id"),)
+    __table__ = DECISIONS
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    decision: Mapped[str] = mapped_column(String(16))
-    policy_name: Mapped[str] = mapped_column(Text)
-    policy_digest: Mapped[str] = mapped_column(Text)
-    mode: Mapped[str] = mapped_column(String(32))
-    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    environment: Mapped[str | None] = mapped_column(String(64))
-    waivers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    decided_at: Mapped[datetime]
+    decision: Mapped[str]
+    policy_name: Mapped[str]
+    policy_digest: Mapped[str]
+    mode: Mapped[str]
+    reasons: Mapped[list[dict[str, Any]]]
+    environment: Mapped[str | None]
+    waivers: Mapped[list[dict[str, Any]] | None]
 
     @classmethod
     def from_model(cls, scan_id: str, verdict: Verdict, *, decided_at: datetime) -> DecisionRow:
-        """The row for `verdict`, decided at `decided_at`."""
-        return cls(
-            scan_id=scan_id,
-            decided_at=decided_at,
-            decision=verdict.decision.value,
-            policy_name=verdict.policy_name,
-            policy_digest=verdict.policy_digest,
-            mode=verdict.mode,
-            reasons=[
-                {
-                    "rule_id": reason.rule_id,
-                    "effect": reason.effect,
-                    "severity": reason.severity.value,
-                    "message": reason.message,
-                    "evidence": list(reason.evidence),
-                    "waived_by": reason.waived_by,
-                }
-                for reason in verdict.reasons
-            ],
-            environment=verdict.environment,
-            waivers=[
-                {
-                    "id": w.waiver_id,
-                    "rule": w.rule_id,
-                    "subject": w.subject,
-                    "status": w.status,
-                    "expires": w.expires,
-                    "approved_by": w.approved_by,
-                    "ticket": w.ticket,
-                }
-                for w in verdict.waivers
-            ],
-        )
+        """The row for `verdict`, decided at `decided_at` (the values a scan records)."""
+        return cls(**decision_values(scan_id, verdict, decided_at=decided_at))
 
     def to_model(self) -> Verdict:
         """The frozen verdict."""
@@ -399,12 +249,6 @@ class DecisionRow(Base):
         )
 
 
-def subject_of(source: dict[str, str]) -> str | None:
-    """`hf://repo_id@commit` for a source that names both, else None."""
-    repo_id, commit = source.get("repo_id"), source.get("commit")
-    return f"hf://{repo_id}@{commit}" if repo_id and commit else None
-
-
 class ScanFactsRow(Base):
     """What a scan established, as the JSON facts document policies decide over.
 
@@ -412,68 +256,35 @@ class ScanFactsRow(Base):
     facts (provenance, lineage, signature) that other tables may not keep in full.
     """
 
-    __tablename__ = "scan_facts"
-    __table_args__ = (
-        UniqueConstraint("scan_id", name="uq_scan_facts_scan_id"),
-        Index("ix_scan_facts_subject", "subject"),
-    )
+    __table__ = SCAN_FACTS
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    subject: Mapped[str | None] = mapped_column(Text)
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    subject: Mapped[str | None]
+    document: Mapped[dict[str, Any]]
 
 
 class SignatureRow(Base):
     """The model signature check of one scan: status, method, signer and the manifest diff."""
 
-    __tablename__ = "signatures"
-    __table_args__ = (
-        Index("ix_signatures_scan_id", "scan_id"),
-        Index("ix_signatures_signer", "signer"),
-    )
+    __table__ = SIGNATURES
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    status: Mapped[str] = mapped_column(String(16))
-    method: Mapped[str | None] = mapped_column(String(16))
-    signer: Mapped[str | None] = mapped_column(Text)
-    issuer: Mapped[str | None] = mapped_column(Text)
-    key_fingerprint: Mapped[str | None] = mapped_column(String(128))
-    certificate_subject: Mapped[str | None] = mapped_column(Text)
-    key_usage: Mapped[list[str]] = mapped_column(JSON)
-    path: Mapped[str | None] = mapped_column(Text)
-    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
-    predicate_type: Mapped[str | None] = mapped_column(Text)
-    digest_algorithm: Mapped[str | None] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(Text)
-    diff: Mapped[dict[str, list[str]]] = mapped_column(JSON)
-    outside: Mapped[list[str]] = mapped_column(JSON)
-
-    @classmethod
-    def from_model(cls, scan_id: str, result: SignatureResult) -> SignatureRow:
-        """The row for `result`."""
-        return cls(
-            scan_id=scan_id,
-            status=result.status.value,
-            method=result.method.value if result.method else None,
-            signer=result.signer,
-            issuer=result.issuer,
-            key_fingerprint=result.key_fingerprint,
-            certificate_subject=result.certificate_subject,
-            key_usage=list(result.key_usage),
-            path=result.path,
-            bundle_sha256=result.bundle_sha256,
-            predicate_type=result.predicate_type,
-            digest_algorithm=result.digest_algorithm,
-            reason=result.reason,
-            diff={
-                "extra": list(result.diff.extra),
-                "missing": list(result.diff.missing),
-                "changed": list(result.diff.changed),
-            },
-            outside=list(result.outside),
-        )
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    status: Mapped[str]
+    method: Mapped[str | None]
+    signer: Mapped[str | None]
+    issuer: Mapped[str | None]
+    key_fingerprint: Mapped[str | None]
+    certificate_subject: Mapped[str | None]
+    key_usage: Mapped[list[str]]
+    path: Mapped[str | None]
+    bundle_sha256: Mapped[str | None]
+    predicate_type: Mapped[str | None]
+    digest_algorithm: Mapped[str | None]
+    reason: Mapped[str]
+    diff: Mapped[dict[str, list[str]]]
+    outside: Mapped[list[str]]
 
     def to_model(self) -> SignatureResult:
         """The frozen signature result."""
@@ -539,75 +350,38 @@ class ApprovalRow(Base):
 class ModelDetailsRow(Base):
     """Model facts a scan read in its one pass (config, safetensors headers, model card)."""
 
-    __tablename__ = "model_details"
+    __table__ = MODEL_DETAILS
 
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scan_id: Mapped[str]
+    document: Mapped[dict[str, Any]]
 
 
 class SourceRevisionRow(Base):
     """The pinned revision a Hub scan fetched, with the provenance the Hub gave for it."""
 
-    __tablename__ = "source_revisions"
-    __table_args__ = (
-        UniqueConstraint("scan_id", name="uq_source_revisions_scan_id"),
-        Index("ix_source_revisions_repo_id_commit", "repo_id", "commit"),
-    )
+    __table__ = SOURCE_REVISIONS
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    source_type: Mapped[str] = mapped_column(String(32))
-    repo_id: Mapped[str] = mapped_column(Text)
-    namespace: Mapped[str] = mapped_column(Text)
-    commit: Mapped[str] = mapped_column(String(64))
-    revision_requested: Mapped[str] = mapped_column(Text)
-    endpoint: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[str | None] = mapped_column(String(64))
-    last_modified: Mapped[str | None] = mapped_column(String(64))
-    gated: Mapped[str | None] = mapped_column(String(32))
-    private: Mapped[bool | None] = mapped_column(Boolean)
-    license: Mapped[str | None] = mapped_column(Text)
-    license_name: Mapped[str | None] = mapped_column(Text)
-    license_link: Mapped[str | None] = mapped_column(Text)
-    library_name: Mapped[str | None] = mapped_column(Text)
-    pipeline_tag: Mapped[str | None] = mapped_column(Text)
-    base_model_relation: Mapped[str | None] = mapped_column(Text)
-    hub_security_status: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    source_type: Mapped[str]
+    repo_id: Mapped[str]
+    namespace: Mapped[str]
+    commit: Mapped[str]
+    revision_requested: Mapped[str]
+    endpoint: Mapped[str]
+    created_at: Mapped[str | None]
+    last_modified: Mapped[str | None]
+    gated: Mapped[str | None]
+    private: Mapped[bool | None]
+    license: Mapped[str | None]
+    license_name: Mapped[str | None]
+    license_link: Mapped[str | None]
+    library_name: Mapped[str | None]
+    pipeline_tag: Mapped[str | None]
+    base_model_relation: Mapped[str | None]
+    hub_security_status: Mapped[str | None]
     #: tags, datasets, languages, base_models, lineage roots/truncated/cycle
-    metadata_lists: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-    @classmethod
-    def from_model(cls, scan_id: str, p: Provenance) -> SourceRevisionRow:
-        """The row for a provenance record (its lineage edges are rows of their own)."""
-        return cls(
-            scan_id=scan_id,
-            source_type=p.source_type.value,
-            repo_id=p.repo_id,
-            namespace=p.namespace,
-            commit=p.commit,
-            revision_requested=p.revision_requested,
-            endpoint=p.endpoint,
-            created_at=p.created_at,
-            last_modified=p.last_modified,
-            gated=p.gated,
-            private=p.private,
-            license=p.license,
-            license_name=p.license_name,
-            license_link=p.license_link,
-            library_name=p.library_name,
-            pipeline_tag=p.pipeline_tag,
-            base_model_relation=p.base_model_relation,
-            hub_security_status=p.hub_security_status,
-            metadata_lists={
-                "tags": list(p.tags),
-                "datasets": list(p.datasets),
-                "languages": list(p.languages),
-                "base_models": list(p.base_models),
-                "lineage_roots": list(p.lineage.roots),
-                "lineage_truncated": p.lineage.truncated,
-                "lineage_cycle": p.lineage.cycle,
-            },
-        )
+    metadata_lists: Mapped[dict[str, Any]]
 
     def to_model(self, edges: tuple[LineageEdge, ...]) -> Provenance:
         """The frozen provenance, given the lineage edges recorded with it."""
@@ -650,31 +424,15 @@ class SourceRevisionRow(Base):
 class DeclaredFileRow(Base):
     """A file the source declared for the pinned commit, before any byte was downloaded."""
 
-    __tablename__ = "declared_files"
-    __table_args__ = (
-        UniqueConstraint("scan_id", "path", name="uq_declared_files_scan_id_path"),
-        Index("ix_declared_files_sha256", "sha256"),
-    )
+    __table__ = DECLARED_FILES
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    path: Mapped[str] = mapped_column(Text)
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    git_sha1: Mapped[str | None] = mapped_column(String(40))
-    lfs: Mapped[bool] = mapped_column(Boolean)
-
-    @classmethod
-    def from_model(cls, scan_id: str, f: DeclaredFile) -> DeclaredFileRow:
-        """The row for a declared file."""
-        return cls(
-            scan_id=scan_id,
-            path=f.path,
-            size=f.size,
-            sha256=f.sha256,
-            git_sha1=f.git_sha1,
-            lfs=f.lfs,
-        )
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    path: Mapped[str]
+    size: Mapped[int]
+    sha256: Mapped[str | None]
+    git_sha1: Mapped[str | None]
+    lfs: Mapped[bool]
 
     def to_model(self) -> DeclaredFile:
         """The frozen declared file."""
@@ -686,37 +444,18 @@ class DeclaredFileRow(Base):
 class LineageEdgeRow(Base):
     """One declared base-model edge, the parent pinned to its commit at scan time."""
 
-    __tablename__ = "lineage_edges"
-    __table_args__ = (
-        Index("ix_lineage_edges_scan_id", "scan_id"),
-        Index("ix_lineage_edges_parent", "parent"),
-    )
+    __table__ = LINEAGE_EDGES
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"))
-    child: Mapped[str] = mapped_column(Text)
-    child_commit: Mapped[str] = mapped_column(String(64))
-    parent: Mapped[str] = mapped_column(Text)
-    parent_commit: Mapped[str | None] = mapped_column(String(64))
-    relation: Mapped[str] = mapped_column(String(32))
-    depth: Mapped[int] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    parent_license: Mapped[str | None] = mapped_column(Text)
-
-    @classmethod
-    def from_model(cls, scan_id: str, e: LineageEdge) -> LineageEdgeRow:
-        """The row for a lineage edge."""
-        return cls(
-            scan_id=scan_id,
-            child=e.child,
-            child_commit=e.child_commit,
-            parent=e.parent,
-            parent_commit=e.parent_commit,
-            relation=e.relation.value,
-            depth=e.depth,
-            error=e.error,
-            parent_license=e.parent_license,
-        )
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    child: Mapped[str]
+    child_commit: Mapped[str]
+    parent: Mapped[str]
+    parent_commit: Mapped[str | None]
+    relation: Mapped[str]
+    depth: Mapped[int]
+    error: Mapped[str | None]
+    parent_license: Mapped[str | None]
 
     def to_model(self) -> LineageEdge:
         """The frozen lineage edge."""
@@ -735,34 +474,16 @@ class LineageEdgeRow(Base):
 class WeightFingerprintRow(Base):
     """The weight fingerprint a scan computed (`verifier.lineage`), for later attributions."""
 
-    __tablename__ = "weight_fingerprints"
-    __table_args__ = (Index("ix_weight_fingerprints_hidden_size", "hidden_size"),)
+    __table__ = WEIGHT_FINGERPRINTS
 
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("scans.id"), primary_key=True)
+    scan_id: Mapped[str]
     #: `namespace/name` for a Hub model, the cache repo or the target for a local one.
-    repo_id: Mapped[str] = mapped_column(Text)
-    commit: Mapped[str | None] = mapped_column(String(64))
-    publisher: Mapped[str | None] = mapped_column(Text)
-    hidden_size: Mapped[int] = mapped_column(Integer)
-    version: Mapped[int] = mapped_column(Integer)
-    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
-
-    @classmethod
-    def from_model(cls, report: ScanReport, lineage: VerifiedLineage) -> WeightFingerprintRow:
-        """The row for the fingerprint `lineage` carries (which must have one)."""
-        from verifier.lineage.fingerprint import FINGERPRINT_VERSION
-
-        assert lineage.fingerprint is not None and lineage.hidden_size is not None
-        source = report.source
-        return cls(
-            scan_id=report.scan_id,
-            repo_id=lineage.repo_id or report.target,
-            commit=source.get("commit"),
-            publisher=lineage.publisher,
-            hidden_size=lineage.hidden_size,
-            version=FINGERPRINT_VERSION,
-            fingerprint=lineage.fingerprint,
-        )
+    repo_id: Mapped[str]
+    commit: Mapped[str | None]
+    publisher: Mapped[str | None]
+    hidden_size: Mapped[int]
+    version: Mapped[int]
+    fingerprint: Mapped[bytes]
 
 
 class LineageBaseRow(Base):
@@ -774,6 +495,17 @@ class LineageBaseRow(Base):
     id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
     scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("weight_fingerprints.scan_id"))
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LineageKeyRow(Base):
+    """One row: the secret that chooses every fingerprint's anchor tokens and kept matrices in
+    this store (`verifier.lineage.fingerprint.LineageKey`), made on first use, never shown."""
+
+    __table__ = LINEAGE_KEYS
+
+    id: Mapped[int]
+    secret: Mapped[bytes]
+    created_at: Mapped[datetime]
 
 
 class ApiTokenRow(Base):
@@ -899,19 +631,18 @@ class ScanJobRow(Base):
 class BanRow(Base):
     """A ban, or the lift of one (`lifts` names the ban): append-only, never updated."""
 
-    __tablename__ = "bans"
-    __table_args__ = (Index("ix_bans_lifts", "lifts"),)
+    __table__ = BANS
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    id: Mapped[int]
     #: `ban` or `lift`.
-    action: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str]
     #: `model`, `publisher`, `jurisdiction` or `blob` (a lift repeats its ban's).
-    kind: Mapped[str] = mapped_column(String(16))
-    value: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    lifts: Mapped[int | None] = mapped_column(ROW_ID, ForeignKey("bans.id"))
+    kind: Mapped[str]
+    value: Mapped[str]
+    reason: Mapped[str]
+    actor: Mapped[str]
+    at: Mapped[datetime]
+    lifts: Mapped[int | None]
 
 
 class BanReachRow(Base):

@@ -13,13 +13,15 @@ from verifier.model import Approval
 from verifier.policy.schema import Waiver
 from verifier.service.model import AuditAction
 from verifier.store.bans import Database
+from verifier.store.scan_tables import (
+    format_timestamp,
+)
 from verifier.store.tables import (
     ApprovalRow,
     AuditEventRow,
     ScanRow,
     WaiverRevocationRow,
     WaiverRow,
-    format_timestamp,
 )
 
 #: Which recorded waivers a policy set holds: (how many are in force, a change number that

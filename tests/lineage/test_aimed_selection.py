@@ -1,0 +1,133 @@
+"""An author who aims at the fingerprint's selection: the public rule of fingerprint version 1
+is beaten, the store's secret key is not.
+
+Version 1 took every profile through 64 evenly spaced anchor tokens and, past the sampling
+floor, kept the matrices whose name's CRC-32 fell in one class: both public, both computable
+from a model's shapes. An author who wants to hide a base re-initialises exactly those
+embedding rows (or those matrices), fine-tunes briefly so the model still works, and leaves the
+rest of the base untouched. `PublicRule` replays version 1's choices through today's code, to
+show each attack escapes them; the same weights are then fingerprinted with a secret key, as a
+store does, and are attributed to their base again.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import lineage_models as lm
+from tests.lineage.conftest import KEY
+from verifier.lineage import fingerprint as fingerprint_module
+from verifier.lineage.compare import compare
+from verifier.lineage.fingerprint import ANCHORS, Fingerprint, LineageKey, fingerprint_safetensors
+from verifier.lineage.weights import SafetensorsWeights
+
+# Wider than the anchors (96 > 64): with a narrower residual every profile lies in the span of
+# the anchors' embedding rows, which alone makes any two matrices over one embedding look alike.
+ARCH = lm.Arch(vocab=2048, hidden=96, layers=4, heads=4, ffn=192)
+State = dict[str, torch.Tensor]
+
+
+class PublicRule(LineageKey):
+    """Fingerprint version 1's choices: anyone could compute them from the shapes alone."""
+
+    def anchor_ids(self, vocab_size: int) -> tuple[int, ...]:
+        floor = 1 << (max(vocab_size, 2).bit_length() - 1)
+        stride = max(1, floor // (ANCHORS + 1))
+        return tuple(i for i in (3 + stride * n for n in range(ANCHORS)) if i < vocab_size)
+
+    def matrix_class(self, name: str) -> int:
+        return zlib.crc32(name.encode())
+
+
+PUBLIC = PublicRule(bytes(32))
+
+
+def _reinitialised(state: State, names: set[str], *, rows: tuple[int, ...] = ()) -> State:
+    """The base with the named matrices (or just `rows` of them) redrawn at their own scale."""
+    generator = torch.Generator().manual_seed(77)
+    aimed = {}
+    for name, tensor in state.items():
+        if name not in names:
+            aimed[name] = tensor.clone()
+            continue
+        fresh = torch.randn(tensor.shape, generator=generator) * tensor.std()
+        if rows:
+            changed = tensor.clone()
+            changed[list(rows)] = fresh[list(rows)]
+            fresh = changed
+        aimed[name] = fresh
+    return aimed
+
+
+def _print(state: State, folder: Path, key: LineageKey) -> Fingerprint:
+    return fingerprint_safetensors([lm.save(state, folder) / "model.safetensors"], key=key)
+
+
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory: pytest.TempPathFactory) -> tuple[State, State]:
+    torch.set_num_threads(1)
+    return lm.base(ARCH, seed=11), lm.base(ARCH, seed=12)
+
+
+def test_re_initialised_anchor_rows_escape_the_public_rule_but_not_a_secret_key(
+    bases: tuple[State, State], tmp_path: Path
+) -> None:
+    base, independent = bases
+    public_anchors = PUBLIC.anchor_ids(ARCH.vocab)
+    aimed = _reinitialised(base, {"embed_tokens.weight"}, rows=public_anchors)
+    disguised = lm.fine_tune(ARCH, aimed, steps=10, seed=5)
+    # The secret anchors are mostly other rows: the attack did not know them.
+    assert len(set(public_anchors) & set(KEY.anchor_ids(ARCH.vocab))) < ANCHORS // 4
+
+    before = compare(
+        _print(disguised, tmp_path / "p", PUBLIC), _print(base, tmp_path / "pb", PUBLIC)
+    )
+    assert before.comparable and not before.derived, before  # the attack worked on version 1
+
+    now = compare(_print(disguised, tmp_path / "k", KEY), _print(base, tmp_path / "kb", KEY))
+    assert now.derived, now
+    unrelated = compare(
+        _print(disguised, tmp_path / "k2", KEY), _print(independent, tmp_path / "ki", KEY)
+    )
+    assert unrelated.comparable and not unrelated.derived, unrelated
+
+
+def _kept(state: State, folder: Path, key: LineageKey) -> set[str]:
+    """The matrices (by their names in `state`) the fingerprint profiles under `key`."""
+    path = lm.save(state, folder) / "model.safetensors"
+    saved_as = dict(zip(lm._names(state), state, strict=True))
+    with SafetensorsWeights([path]) as weights:
+        embedding = fingerprint_module._embedding(weights)
+        matrices = list(fingerprint_module._matrices(weights, embedding))
+        kept = fingerprint_module._within_budget(matrices, key)
+    return {saved_as[t.name] for t in kept}
+
+
+def test_re_initialised_kept_matrices_escape_the_public_rule_but_not_a_secret_key(
+    bases: tuple[State, State], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on a model past the floor: only a share of the matrices is profiled.
+    monkeypatch.setattr(fingerprint_module, "ELEMENT_FLOOR", 1)
+    monkeypatch.setattr(fingerprint_module, "MIN_SAMPLED", 6)
+    base, independent = bases
+    public_kept = _kept(base, tmp_path / "names", PUBLIC)
+    secret_kept = _kept(base, tmp_path / "names2", KEY)
+    assert len(public_kept) < 4 * ARCH.layers + 3 * ARCH.layers  # a share, not every matrix
+    assert len(secret_kept - public_kept) >= len(secret_kept) // 2
+
+    disguised = lm.fine_tune(ARCH, _reinitialised(base, public_kept), steps=10, seed=6)
+    before = compare(
+        _print(disguised, tmp_path / "p", PUBLIC), _print(base, tmp_path / "pb", PUBLIC)
+    )
+    assert before.comparable and not before.derived, before  # the attack worked on version 1
+
+    now = compare(_print(disguised, tmp_path / "k", KEY), _print(base, tmp_path / "kb", KEY))
+    assert now.derived, now
+    unrelated = compare(
+        _print(disguised, tmp_path / "k2", KEY), _print(independent, tmp_path / "ki", KEY)
+    )
+    assert unrelated.comparable and not unrelated.derived, unrelated
