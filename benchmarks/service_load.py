@@ -14,6 +14,7 @@ times N `verifier worker` processes until the queue is empty, and counts the dow
     python benchmarks/service_load.py                                 # 100 clients, SQLite
     python benchmarks/service_load.py --database-url postgresql+psycopg://... --workers 2
     python benchmarks/service_load.py --database-url postgresql+psycopg://... --scan-workers 1,2,4
+    python benchmarks/service_load.py --baseline-tree ../before --rounds 2   # before and after
 """
 
 from __future__ import annotations
@@ -401,6 +402,91 @@ def scan_throughput(args: argparse.Namespace) -> None:
         )
 
 
+def seed_with(
+    python: str, tree: Path, url: str, models: int, env: dict[str, str]
+) -> tuple[list[str], str]:
+    """`seed` run by another checkout's interpreter (its own code and migrations)."""
+    code = (
+        "import json, sys; sys.path.insert(0, '.'); from benchmarks.service_load import seed; "
+        f"print(json.dumps(seed({url!r}, {models})))"
+    )
+    output = subprocess.run(
+        [python, "-c", code], cwd=tree, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    subjects, token = json.loads(output.strip().splitlines()[-1])
+    return list(subjects), str(token)
+
+
+class Side:
+    """One server under test: a checkout's interpreter, its database, its process."""
+
+    def __init__(self, name: str, python: str, tree: Path, args: argparse.Namespace, tmp: Path):
+        self.name, self.python, self.tree = name, python, tree
+        folder = tmp / name
+        folder.mkdir()
+        self.env = dict(os.environ, VERIFIER_HOME=str(folder))
+        self.url = f"sqlite:///{folder / 'verifier.db'}"
+        self._admin: str | None = None
+        if args.database_url:  # a fresh PostgreSQL database of each side's own
+            import sqlalchemy as sa
+
+            self._admin = args.database_url
+            self._database = f"verifier_load_{name}_{uuid.uuid4().hex[:8]}"
+            self._run_admin(f'CREATE DATABASE "{self._database}"')
+            url = sa.engine.make_url(args.database_url).set(database=self._database)
+            self.url = url.render_as_string(hide_password=False)
+        self.subjects, self.token = seed_with(python, tree, self.url, args.models, self.env)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [python, "-m", "verifier", "serve", "--port", str(self.port)]
+        command += ["--upkeep-interval", "0"]
+        if args.workers > 1:
+            command += ["--workers", str(args.workers)]
+        self.server = subprocess.Popen(
+            [*command, "--database-url", self.url], env=self.env, cwd=tree
+        )
+
+    def start(self) -> None:
+        wait_healthy(self.base, self.server)
+        asyncio.run(load(self.base, self.token, self.subjects, clients=10, requests=50))  # warm
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(timeout=30)
+        if self._admin is not None:
+            self._run_admin(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
+
+    def _run_admin(self, statement: str) -> None:
+        import sqlalchemy as sa
+
+        assert self._admin is not None
+        admin = sa.create_engine(self._admin, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(sa.text(statement))
+        finally:
+            admin.dispose()
+
+
+def measure(side: Side, path: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    """One load on one route of one server: the figures, its CPU and the load average before."""
+    load_before = os.getloadavg()[0]
+    cpu = server_cpu(side.server.pid)
+    if args.client == "wrk":
+        figures = wrk_load(
+            side.base, side.token, side.subjects, path=path, clients=args.clients,
+            seconds=args.seconds, tmp=tmp,
+        )  # fmt: skip
+    else:
+        figures = httpx_load(
+            side.base, side.token, side.subjects, path=path, clients=args.clients,
+            seconds=args.seconds,
+        )  # fmt: skip
+    figures["cpu"] = server_cpu(side.server.pid) - cpu
+    figures["load"] = load_before
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=100)
@@ -414,6 +500,14 @@ def main() -> None:
         help="load generator [wrk when installed]",
     )
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="another checkout (with its own .venv) served and measured in the same run, "
+        "its loads alternating with this checkout's: the 'before' of a change",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="alternations of the two trees")
     scans = parser.add_argument_group("scan throughput (PostgreSQL, instead of the decisions)")
     scans.add_argument("--scan-workers", default=None, metavar="N,N,...", help="e.g. 1,2,4")
     scans.add_argument("--scan-models", type=int, default=12)
@@ -424,54 +518,61 @@ def main() -> None:
     if args.scan_workers:
         scan_throughput(args)
         return
+    trees = [("this", sys.executable, ROOT)]
+    if args.baseline_tree is not None:
+        tree = args.baseline_tree.resolve()
+        trees.insert(0, ("baseline", str(tree / ".venv/bin/python"), tree))
+    results: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name, _, _ in trees}
+    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="verifier-load-") as tmp:
-        env = dict(os.environ, VERIFIER_HOME=tmp)
-        os.environ["VERIFIER_HOME"] = tmp
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'verifier.db'}"
-        subjects, token = seed(url, args.models)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "verifier", "serve", "--port", str(port)]
-        command += ["--upkeep-interval", "0"]
-        if args.workers > 1:
-            command += ["--workers", str(args.workers)]
-        server = subprocess.Popen([*command, "--database-url", url], env=env)
-        loads: list[float] = []
+        sides = [Side(name, python, tree, args, Path(tmp)) for name, python, tree in trees]
         try:
-            wait_healthy(base, server)
-            asyncio.run(load(base, token, subjects, clients=10, requests=50))  # warm-up
-            results = {}
-            for path in (HEALTH, DECISION):
-                loads.append(os.getloadavg()[0])
-                cpu = server_cpu(server.pid)
-                if args.client == "wrk":
-                    results[path] = wrk_load(
-                        base, token, subjects, path=path, clients=args.clients,
-                        seconds=args.seconds, tmp=Path(tmp),
-                    )  # fmt: skip
-                else:
-                    results[path] = httpx_load(
-                        base, token, subjects, path=path, clients=args.clients,
-                        seconds=args.seconds,
-                    )  # fmt: skip
-                results[path]["cpu"] = server_cpu(server.pid) - cpu
+            for side in sides:
+                side.start()
+            for _ in range(args.rounds):
+                for side in sides:
+                    round_figures = {
+                        path: measure(side, path, args, Path(tmp)) for path in (HEALTH, DECISION)
+                    }
+                    results[side.name].append(round_figures)
             loads.append(os.getloadavg()[0])
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-    backend = url.split(":", 1)[0].split("+", 1)[0]
+            for side in sides:
+                side.stop()
+    loads += [f["load"] for rounds in results.values() for r in rounds for f in r.values()]
+    backend = sides[0].url.split(":", 1)[0].split("+", 1)[0]
     print(
         f"{args.client}, {args.clients} clients, {args.seconds} s a run, {args.models} models, "
-        f"{backend}, {args.workers} server process(es), load average "
+        f"{backend}, {args.workers} server process(es), {args.rounds} round(s), load average "
         f"{min(loads):.1f} to {max(loads):.1f}"
     )
-    print(_line("GET /healthz (baseline)", results[HEALTH]))
-    print(_line("GET /api/v1/decision", results[DECISION]))
+    for name, rounds in results.items():
+        for i, figures in enumerate(rounds, 1):
+            label = f"{name} (round {i}, load {figures[DECISION]['load']:.1f})"
+            print(_line(f"{label} GET /healthz", figures[HEALTH]))
+            print(_line(f"{label} GET /api/v1/decision", figures[DECISION]))
+    mine = results["this"]
+    for i, figures in enumerate(mine, 1):
+        decision, health = figures[DECISION], figures[HEALTH]
+        ratio = decision["p99"] / max(health["p99"], 0.001)
+        line = f"round {i}: decision p99 / healthz p99 {ratio:.2f}"
+        if "baseline" in results:
+            before = results["baseline"][i - 1][DECISION]
+            line += (
+                f"; against the baseline: p50 x{decision['p50'] / max(before['p50'], 0.001):.2f}, "
+                f"p99 x{decision['p99'] / max(before['p99'], 0.001):.2f}, "
+                f"requests/s x{decision['per_second'] / max(before['per_second'], 0.001):.2f}, "
+                f"CPU a request x{_cpu(decision) / max(_cpu(before), 1e-9):.2f}"
+            )
+        print(line)
+    worst = max(figures[DECISION]["p99"] for figures in mine)
     print(
-        f"decision p99 / healthz p99: "
-        f"{results[DECISION]['p99'] / max(results[HEALTH]['p99'], 0.001):.2f}; "
-        f"goal p99 under 50 ms: {'met' if results[DECISION]['p99'] < 50 else 'NOT met'}"
+        f"goal p99 under 50 ms: {'met' if worst < 50 else 'NOT met'} (worst round {worst:.1f} ms)"
     )
+
+
+def _cpu(figures: dict[str, float]) -> float:
+    return figures["cpu"] / max(figures["requests"], 1.0)
 
 
 if __name__ == "__main__":

@@ -1813,7 +1813,7 @@ def serve(
     )
     if workers == 1:
         uvicorn.run(
-            create_app(service, max_body_bytes=service_config.max_body_bytes),
+            create_app(service, max_body_bytes=service_config.max_body_bytes, freeze_gc=True),
             host=host,
             port=port,
             log_level="warning",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import json
 import threading
 from pathlib import Path
@@ -42,7 +43,8 @@ def _ask(api: Api, subject: str, role: Role = Role.VIEWER) -> tuple[int, bytes]:
 
 def _kept(api: Api, subject: str) -> bytes | None:
     count = api.service.change_count()
-    return api.service.gate_cache.answer((subject, None), count=count, day=today())
+    digest = api.service.policies.digest
+    return api.service.gate_cache.answer((subject, None), count=count, day=today(), digest=digest)
 
 
 def _decision(body: bytes) -> str:
@@ -69,14 +71,18 @@ def test_the_fast_path_serves_only_what_the_counter_and_day_allow(
     real = _ask(api, subject)
     cache = api.service.gate_cache
     count = api.service.change_count()
+    digest = api.service.policies.digest
     forged = b'{"decision":"forged"}'
-    # Kept under an older count, or on another day: never served.
-    cache.keep_answer((subject, None), forged, count=count - 1, day=today())
+    # Kept under an older count, on another day or under another policy: never served.
+    cache.keep_answer((subject, None), forged, count=count - 1, day=today(), digest=digest)
     assert _ask(api, subject) == real
-    cache.keep_answer((subject, None), forged, count=count, day=today() - dt.timedelta(days=1))
+    yesterday = today() - dt.timedelta(days=1)
+    cache.keep_answer((subject, None), forged, count=count, day=yesterday, digest=digest)
     assert _ask(api, subject) == real
-    # Kept under the current count and day: served as kept (this is the fast path at work).
-    cache.keep_answer((subject, None), forged, count=count, day=today())
+    cache.keep_answer((subject, None), forged, count=count, day=today(), digest="sha256:other")
+    assert _ask(api, subject) == real
+    # Kept under the current count, day and policy: served as kept (the fast path at work).
+    cache.keep_answer((subject, None), forged, count=count, day=today(), digest=digest)
     assert _ask(api, subject) == (200, forged)
     # The same answer for a token with no role to read it, or none: the route's refusals.
     assert _ask(api, subject, role=None)[0] == 401
@@ -180,8 +186,8 @@ def test_a_revoked_token_is_refused_at_once(api: Api, hub: HubEmulator) -> None:
 def test_kept_entries_are_bounded() -> None:
     cache = GateCache(limit=4)
     for i in range(10):
-        cache.keep_answer((f"t{i}", None), b"{}", count=1, day=today())
-    kept = [i for i in range(10) if cache.answer((f"t{i}", None), count=1, day=today())]
+        cache.keep_answer((f"t{i}", None), b"{}", count=1, day=today(), digest="d")
+    kept = [i for i in range(10) if cache.answer((f"t{i}", None), count=1, day=today(), digest="d")]
     assert 0 < len(kept) <= 4 and kept[-1] == 9
 
 
@@ -214,17 +220,66 @@ def test_concurrent_requests_share_one_read_that_started_after_they_arrived() ->
     assert reads == [1, 2]
 
 
-def test_a_failed_read_reaches_every_waiter() -> None:
+@pytest.mark.parametrize("inline", [False, True])
+def test_a_failed_read_reaches_every_waiter(inline: bool) -> None:
     from verifier.errors import StoreError
 
     def read() -> int:
         raise StoreError("cannot read the change counter")
 
     async def scenario() -> list[BaseException | int]:
-        count = CoalescedCount(read)
+        count = CoalescedCount(read, inline=inline)
         return list(await asyncio.gather(*(count.read() for _ in range(3)), return_exceptions=True))
 
     assert all(isinstance(result, StoreError) for result in asyncio.run(scenario()))
+
+
+def test_an_inline_read_is_shared_by_the_requests_waiting_then_made_again() -> None:
+    reads: list[int] = []
+
+    def read() -> int:
+        reads.append(len(reads) + 1)
+        return reads[-1]
+
+    async def scenario() -> tuple[list[int], int]:
+        count = CoalescedCount(read, inline=True)
+        first = await asyncio.gather(*(count.read() for _ in range(20)))
+        return list(first), await count.read()  # arrived after the first read: a read of its own
+
+    first, later = asyncio.run(scenario())
+    assert first == [1] * 20 and later == 2 and reads == [1, 2]
+
+
+def test_a_failing_fast_path_leaves_the_answer_to_the_route(
+    api: Api, hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = _scanned(api, hub, "acme/fallback", model_files(fill=4))
+    real = _ask(api, subject)
+    assert _kept(api, subject) == real[1]
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("a bug in the fast path")
+
+    monkeypatch.setattr(api.service.gate_cache, "answer", broken)
+    assert _ask(api, subject) == real
+
+
+def test_a_server_process_freezes_what_it_made_at_start(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from verifier.service.app import create_app
+    from verifier.service.core import Service, ServiceConfig
+
+    def service() -> Service:
+        return Service(ServiceConfig(database_url=database_url, policy_path=default_policy_path()))
+
+    try:
+        with TestClient(create_app(service(), freeze_gc=True)):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    with TestClient(create_app(service())):
+        assert gc.get_freeze_count() == 0  # tests and other hosts of the app: nothing frozen
 
 
 @pytest.mark.parametrize("query", ["target=a&target=b", "target=a&x=1", "environment=e", ""])

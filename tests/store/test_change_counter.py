@@ -22,11 +22,14 @@ from verifier.service.model import Role
 from verifier.store.bans import BanRecords
 from verifier.store.changes import ChangeCounter, change_count
 from verifier.store.database import Store
+from verifier.store.policies import PolicyRecords
 from verifier.store.service_records import ServiceRecords
 from verifier.store.tables import GATE_TABLES
 from verifier.store.waivers import WaiverRecords
 
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations/versions/0017_change_counter.py"
+VERSIONS = Path(__file__).resolve().parents[2] / "migrations/versions"
+#: The migrations that add triggers, each with its frozen `_TABLES`.
+MIGRATIONS = ("0017_change_counter.py", "0019_policies_in_force.py")
 
 
 def _report(name: str) -> ScanReport:
@@ -47,12 +50,15 @@ def _report(name: str) -> ScanReport:
     return decide_report(report, load_policy(default_policy_path()))
 
 
-def test_the_migration_covers_the_gate_tables() -> None:
-    spec = importlib.util.spec_from_file_location("migration_0017", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module._TABLES == GATE_TABLES
+def test_the_migrations_cover_the_gate_tables() -> None:
+    covered: list[str] = []
+    for name in MIGRATIONS:
+        spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), VERSIONS / name)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        covered += module._TABLES
+    assert tuple(covered) == GATE_TABLES
 
 
 def test_every_gate_table_has_its_triggers(database_url: str) -> None:
@@ -73,6 +79,7 @@ def test_every_gate_table_has_its_triggers(database_url: str) -> None:
 
 def _changes(store: Store) -> list[tuple[str, Callable[[], object]]]:
     records, bans, waivers = ServiceRecords(store), BanRecords(store), WaiverRecords(store)
+    policies = PolicyRecords(store)
     report = _report("counted")
     subject = report.target
     ban = []
@@ -119,6 +126,8 @@ def _changes(store: Store) -> list[tuple[str, Callable[[], object]]]:
             ),
         ),
         ("token revoked", lambda: records.revoke_token("viewer", actor="t")),
+        ("policy put in force", lambda: policies.put_in_force("p", "sha256:1", actor="t")),
+        ("another policy put in force", lambda: policies.put_in_force("p", "sha256:2", actor="t")),
     ]
 
 
@@ -136,7 +145,22 @@ def test_reads_leave_it(database_url: str) -> None:
         ServiceRecords(store).authenticate("0" * 64)
         WaiverRecords(store).generation()
         ServiceRecords(store).audit_events(limit=5)
+        PolicyRecords(store).in_force()
         assert change_count(store) == before
+
+
+def test_putting_the_same_files_in_force_again_writes_nothing(database_url: str) -> None:
+    with Store.open(database_url) as store:
+        records = PolicyRecords(store)
+        assert records.put_in_force("p", "sha256:1", actor="first")
+        before = change_count(store)
+        assert not records.put_in_force("p", "sha256:1", actor="second")
+        assert change_count(store) == before
+        found = records.in_force()
+        assert found is not None and (found.files_digest, found.set_by) == ("sha256:1", "first")
+        assert records.put_in_force("q", "sha256:2", actor="third")
+        found = records.in_force()
+        assert found is not None and (found.name, found.files_digest) == ("q", "sha256:2")
 
 
 def test_a_schema_without_a_counter_is_a_store_error(tmp_path: Path) -> None:

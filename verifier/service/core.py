@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -10,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from verifier.blobs import open_blob_store
 from verifier.config import home_dir
-from verifier.errors import NotFoundError
+from verifier.errors import NotFoundError, VerifierError
 from verifier.evidence.dsse import PrivateKey, load_private_key
 from verifier.model import ScanStatus, Severity
 from verifier.notifications import check_notify_url, check_secret
@@ -22,7 +27,7 @@ from verifier.service.admission import (
     review_response,
     unchecked_response,
 )
-from verifier.service.decisions import GateAnswer, PolicySet, gate, gate_kept
+from verifier.service.decisions import GateAnswer, PolicySet, gate_kept, outdated_answer
 from verifier.service.gate_cache import GateCache, answer_body
 from verifier.service.jobs import EmbeddedJobRunner, JobContext, JobQueue
 from verifier.service.model import ApiToken, JobStatus, ScanJob
@@ -30,13 +35,19 @@ from verifier.service.targets import check_target, pinned_subject, require_pinne
 from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
 from verifier.store.changes import ChangeCounter
 from verifier.store.database import Store
+from verifier.store.policies import PolicyRecords
 from verifier.store.service_records import ServiceRecords
 
 if TYPE_CHECKING:
     from verifier.blobs.gc import Collection
 
+log = logging.getLogger(__name__)
+
 #: Scan job ids: uuid4 hex.
 JOB_ID_LENGTH = 32
+#: Seconds between reads of its own policy files by a server whose files are not the ones in
+#: force (it answers `unknown` meanwhile); it also reads them whenever the counter moves.
+POLICY_RECHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,12 @@ class Service:
         self.gate_cache = GateCache()
         self._changes = ChangeCounter(self.store)
         self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
+        #: This server's files are put in force for every server sharing the database (the
+        #: newest start or reload wins; see `verifier.store.policies`).
+        self.put_policy_in_force(actor=f"server:{socket.gethostname()}:{os.getpid()}")
+        self._follow_lock = threading.Lock()
+        #: (change count, monotonic time, why not in force or None) of the last comparison.
+        self._followed: tuple[int, float, str | None] | None = None
         self.blob_store = open_blob_store(config.blob_store_url)
         context = JobContext(
             store=self.store,
@@ -165,6 +182,74 @@ class Service:
             if token is not None:
                 self.gate_cache.keep_token(digest, token, count=count)
         return token
+
+    def put_policy_in_force(self, *, actor: str) -> bool:
+        """Make this server's policy files the ones every server sharing the database decides
+        with (False: they already were). The others read their files again when they notice.
+
+        Raises:
+            StoreError: The database cannot be reached or written.
+        """
+        return PolicyRecords(self.store).put_in_force(
+            self.policies.name, self.policies.files_digest, actor=actor
+        )
+
+    def policy_outdated(self, count: int) -> str | None:
+        """None when this server decides with the policy files in force at change count
+        `count`; else why not (its gate then answers `unknown`).
+
+        Compared once per change count: the files in force are a row whose every change
+        moves the counter. A server whose files differ reads them again (and decides with
+        them when they are now the ones in force), and while they still differ it reads them
+        again at most every `POLICY_RECHECK_SECONDS`.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        followed = self._followed
+        if self._still(followed, count):
+            assert followed is not None
+            return followed[2]
+        with self._follow_lock:
+            followed = self._followed
+            if self._still(followed, count):
+                assert followed is not None
+                return followed[2]
+            outdated = self._follow()
+            if outdated is not None and (followed is None or followed[2] is None):
+                log.warning("%s", outdated)
+            self._followed = (count, time.monotonic(), outdated)
+            return outdated
+
+    @staticmethod
+    def _still(followed: tuple[int, float, str | None] | None, count: int) -> bool:
+        if followed is None or followed[0] != count:
+            return False
+        return followed[2] is None or time.monotonic() - followed[1] < POLICY_RECHECK_SECONDS
+
+    def _follow(self) -> str | None:
+        in_force = PolicyRecords(self.store).in_force()
+        if in_force is None or in_force.files_digest == self.policies.files_digest:
+            return None
+        own = self.policies.files_digest
+        try:
+            if self.policies.follow(self.store, in_force.files_digest):
+                log.info(
+                    "policy %s: now deciding with the files put in force by %s (%s)",
+                    self.policies.name,
+                    in_force.set_by,
+                    in_force.files_digest,
+                )
+                return None
+            reason = f"its files read again have digest {self.policies.files_digest}"
+        except VerifierError as exc:
+            reason = f"its files do not read well: {exc.diagnostics()}"
+        return (
+            f"this server's policy is not the one in force: it decides with "
+            f"{self.policies.name} (files {own}), and {in_force.set_by} put {in_force.name} "
+            f"(files {in_force.files_digest}) in force at {in_force.set_at} ({reason}); roll "
+            "the policy files out to this server (it reads them again by itself)"
+        )
 
     def change_count(self) -> int:
         """The database's change counter now (see `verifier.store.changes`).
@@ -349,8 +434,9 @@ class Service:
         newest = scans[0][0]
         report = self.store.get_scan(newest)
         policies = self.policies.current(self.store)
+        count, moment = self.change_count(), datetime.now(UTC)
         answers = [
-            gate(self.store, policies, subject, environment=env)
+            self.gate(subject, env, count=count, moment=moment)[0]
             for env in (None, *policies.environments)
         ]
         default = answers[0]
@@ -392,6 +478,37 @@ class Service:
         references = BlobReferences(self.store)
         return collect_stores(stores, references, grace=grace, delete=delete, actor=actor)
 
+    def gate(
+        self, subject: str, environment: str | None, *, count: int, moment: datetime
+    ) -> tuple[GateAnswer, bool]:
+        """The gate's answer for a pinned subject, read after the change counter read
+        `count`, and whether it may be kept (see `gate_kept`): from `gate_cache` when it was
+        kept at `count`, on the day of `moment`, under the policy digest in use; else decided
+        and kept when it may be. A server whose policy files are not the ones in force
+        answers `unknown` (never kept).
+
+        Raises:
+            UsageError: The environment is not one of the policy's.
+            StoreError: The database cannot be reached or read.
+            PolicyError: A rule raised while deciding from recorded facts.
+        """
+        outdated = self.policy_outdated(count)
+        if outdated is not None:
+            return outdated_answer(self.policies, subject, environment, outdated), False
+        key = (subject, environment)
+        day = moment.astimezone(UTC).date()
+        kept = self.gate_cache.gate(key, count=count, day=day, digest=self.policies.digest)
+        if kept is not None:
+            return kept, True
+        answer, keep = gate_kept(
+            self.store, self.policies, subject, environment=environment, now=moment
+        )
+        if keep:
+            self.gate_cache.keep_gate(
+                key, answer, count=count, day=day, digest=answer.policy_digest
+            )
+        return answer, keep
+
     def decision(self, target: str, *, environment: str | None) -> GateAnswer:
         """The gate's answer for a pinned target.
 
@@ -399,11 +516,14 @@ class Service:
             UsageError: The target is not a pinned Hub reference, or the environment is unknown.
             StoreError: The database cannot be reached or read.
         """
-        return gate(self.store, self.policies, require_pinned(target), environment=environment)
+        subject = require_pinned(target)
+        count = self.change_count()
+        return self.gate(subject, environment, count=count, moment=datetime.now(UTC))[0]
 
     def decision_body(self, target: str, *, environment: str | None) -> bytes:
         """`decision`'s JSON document, kept in `gate_cache` when it may be (served from
-        there to the next requests with the same query until the database changes).
+        there to the next requests with the same query until the database or the policy
+        changes).
 
         Raises:
             UsageError: The target is not a pinned Hub reference, or the environment is unknown.
@@ -412,17 +532,18 @@ class Service:
         subject = require_pinned(target)
         count = self.change_count()
         moment = datetime.now(UTC)
-        answer, keep = gate_kept(
-            self.store, self.policies, subject, environment=environment, now=moment
-        )
+        answer, keep = self.gate(subject, environment, count=count, moment=moment)
         body = answer_body(answer.document())
         if keep:
             key = (target, environment)
-            self.gate_cache.keep_answer(key, body, count=count, day=moment.date())
+            self.gate_cache.keep_answer(
+                key, body, count=count, day=moment.date(), digest=answer.policy_digest
+            )
         return body
 
     def admission(self, review: Any, *, environment: str | None) -> dict[str, Any]:
-        """The AdmissionReview answer for a review of an InferenceService.
+        """The AdmissionReview answer for a review of an InferenceService: each pinned model
+        answered as `GET /api/v1/decision` answers it (kept answers included).
 
         Raises:
             UsageError: The body is not an AdmissionReview, or the environment is unknown.
@@ -432,8 +553,10 @@ class Service:
         request = parse_review(review)
         if request.operation == "DELETE":
             return unchecked_response(request, "a deletion runs no model: nothing to check")
+        count = self.change_count()
+        moment = datetime.now(UTC)
         outcomes = judge_uris(
             request,
-            lambda subject: gate(self.store, self.policies, subject, environment=environment),
+            lambda subject: self.gate(subject, environment, count=count, moment=moment)[0],
         )
         return review_response(request, outcomes)

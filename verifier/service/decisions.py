@@ -135,6 +135,12 @@ class PolicySet:
         """SHA-256 of the policy, its registry and every waiver (see `Policy.digest`)."""
         return self._state.digest
 
+    @property
+    def files_digest(self) -> str:
+        """SHA-256 of the policy file, its registry and its waivers files, without the waivers
+        recorded in the database (what `verifier.store.policies` compares across servers)."""
+        return self._state.files_digest
+
     def current(self, store: Store) -> PolicySet:
         """A snapshot with every waiver recorded in `store` so far (one small query when
         none was added since the last call).
@@ -176,6 +182,29 @@ class PolicySet:
         before = self._state
         if files[None].digest() == before.files_digest:
             return PolicyReload(changed=False, before=before.digest, after=before.digest)
+        return self._install(files, store)
+
+    def follow(self, store: Store, files_digest: str) -> bool:
+        """Read the files again and decide with them from now on only when their digest is
+        `files_digest` (the files another server put in force); whether the files this
+        server decides with now have that digest.
+
+        Raises:
+            PolicyError: A file is missing or invalid now, or a recorded waiver does not fit
+                the policy file any more.
+            UsageError: The policy now runs in dry-run mode somewhere.
+            StoreError: The database cannot be reached or read.
+        """
+        if self._state.files_digest == files_digest:
+            return True
+        files = self._load_files()
+        if files[None].digest() != files_digest:
+            return False
+        if files[None].digest() != self._state.files_digest:
+            self._install(files, store)
+        return True
+
+    def _install(self, files: Mapping[str | None, Policy], store: Store) -> PolicyReload:
         records = WaiverRecords(store)
         generation = records.generation()
         fresh = self._with_waivers(files, records.waivers(), generation)
@@ -329,6 +358,36 @@ def _answer(
         reasons=tuple(document["reasons"]),
         status=status,
         waivers=tuple(document["waivers"]),
+    )
+
+
+def outdated_answer(
+    policies: PolicySet, subject: str, environment: str | None, reason: str
+) -> GateAnswer:
+    """`unknown` from a server whose policy files are not the ones in force (`reason` says
+    why): it cannot decide under a policy it does not have, and never admits.
+
+    Raises:
+        UsageError: The environment is not one of the policy's.
+    """
+    policy = policies.for_environment(environment)
+    return GateAnswer(
+        decision=GateDecision.UNKNOWN,
+        target=subject,
+        environment=policy.environment,
+        policy_name=policies.name,
+        policy_digest=policies.digest,
+        mode=policy.mode.value,
+        reasons=(
+            {
+                "rule_id": "service.policy-not-in-force",
+                "effect": "deny",
+                "severity": "high",
+                "message": reason,
+                "evidence": [],
+                "waived_by": None,
+            },
+        ),
     )
 
 

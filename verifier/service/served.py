@@ -53,4 +53,4 @@ def app_from_environment() -> FastAPI:
     from verifier.service.core import Service
 
     config = read_config(os.environ[CONFIG_ENV])
-    return create_app(Service(config), max_body_bytes=config.max_body_bytes)
+    return create_app(Service(config), max_body_bytes=config.max_body_bytes, freeze_gc=True)

@@ -125,7 +125,8 @@ class ReloadOutcome:
 
 def reload_policies(service: Service, *, actor: str) -> PolicyReload:
     """Read the server's policy file, publisher registry and waivers files again; when they
-    changed, the server decides with them from now on and the audit log says so.
+    changed, the server decides with them from now on, puts them in force for every server
+    sharing the database (`verifier.store.policies`) and the audit log says so.
 
     Raises:
         PolicyError: A file is missing or invalid now (the policy in use stays).
@@ -134,6 +135,9 @@ def reload_policies(service: Service, *, actor: str) -> PolicyReload:
     """
     outcome = service.policies.reload(service.store)
     if outcome.changed:
+        # Every other server sharing the database notices (the change counter moves), reads
+        # its files again and answers `unknown` until they are these.
+        service.put_policy_in_force(actor=actor)
         service.records.record_event(
             actor,
             AuditAction.POLICY_RELOADED,

@@ -21,6 +21,8 @@ from verifier.store.database import Store
 from verifier.store.tables import ChangeCounterRow
 
 _QUERY = "SELECT value FROM change_counter WHERE id = 1"
+#: How long a read of the counter on SQLite waits for a writer's lock, in milliseconds.
+SQLITE_BUSY_MS = 250
 
 
 def change_count(store: Database) -> int:
@@ -86,6 +88,11 @@ class ChangeCounter:
         pooled.detach()  # ours alone, closed by `close`, never handed back to the pool
         if self._store.backend == "postgresql":
             connection.autocommit = True  # each statement sees what was committed before it
+        else:
+            # A writer's commit holds the file for milliseconds; a read that waits longer
+            # fails (the server's route then answers from the database), so a read made on
+            # the event loop never stalls it for long.
+            connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
         return connection
 
     def _drop(self) -> None:

@@ -811,7 +811,8 @@ class NotificationCursorRow(Base):
 
 
 #: The tables the gate's answers (and the tokens it checks) are read from: every insert,
-#: update or delete of one of them moves the change counter, by a trigger (migration 0017).
+#: update or delete of one of them moves the change counter, by a trigger (migrations 0017
+#: and 0019).
 GATE_TABLES = (
     "scans",
     "scan_facts",
@@ -823,6 +824,8 @@ GATE_TABLES = (
     "waivers",
     "waiver_revocations",
     "api_tokens",
+    # Migration 0019: a server that does not decide with the policy in force answers unknown.
+    "policies_in_force",
 )
 
 
@@ -835,3 +838,20 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class PolicyInForceRow(Base):
+    """One row (id 1): the policy files every server sharing the database decides with, set by
+    the server that started, or reloaded changed files, last (migration 0019). A server whose
+    own files have another digest reads them again, and answers `unknown` until they match."""
+
+    __tablename__ = "policies_in_force"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: The policy's name, as its file says.
+    name: Mapped[str] = mapped_column(String(128))
+    #: `PolicySet.files_digest`: the policy file, its registry and waivers files (no recorded
+    #: waiver: every server reads those from the database).
+    files_digest: Mapped[str] = mapped_column(String(80))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by: Mapped[str] = mapped_column(Text)
