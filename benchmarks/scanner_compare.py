@@ -184,7 +184,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="verifier-compare-"))
-    corpus = args.corpus or work / "corpus"
+    corpus = (args.corpus or work / "corpus").resolve()
     if not (corpus / "labels.json").exists():
         if args.real_savers:
             build_real_savers(corpus)
@@ -212,6 +212,7 @@ def main() -> None:
         print(f"not installed, skipped: {', '.join(skipped)}", file=sys.stderr)
     labels = json.loads((corpus / "labels.json").read_text())
     malicious = sum(1 for label in labels if label["malicious"])
+    os.chdir(work)  # peers leave files in their working folder (fickling's safety_results.json)
     results = compare(corpus, tools, args.timeout, env)
     print(table(results, malicious, len(labels) - malicious))
     if args.whole:

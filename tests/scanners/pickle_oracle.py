@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from types import TracebackType
+from typing import Any
 
 _WORKER = r"""
 import io, json, pickle, sys
@@ -47,16 +48,37 @@ for line in sys.stdin:
 """
 
 
-class UnpicklerOracle:
-    """A worker process that reports the names each CPython unpickler imports from bytes."""
+class Worker:
+    """A Python worker process answering one JSON line for each hex line of bytes it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER],
+            [sys.executable, "-I", "-c", source],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+
+    def ask(self, data: bytes) -> Any:
+        """The worker's answer for `data`."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(data.hex() + "\n")
+        self._proc.stdin.flush()
+        return json.loads(self._proc.stdout.readline())
+
+    def close(self) -> None:
+        """Stop the worker."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()
+        self._proc.wait(timeout=30)
+        self._proc.stdout.close()
+
+
+class UnpicklerOracle(Worker):
+    """A worker process that reports the names each CPython unpickler imports from bytes."""
+
+    def __init__(self) -> None:
+        super().__init__(_WORKER)
 
     def imports(self, data: bytes) -> set[str]:
         """Every name either unpickler asked `find_class` for before it stopped."""
@@ -65,18 +87,8 @@ class UnpicklerOracle:
 
     def outcome(self, data: bytes) -> tuple[set[str], bool]:
         """The names either unpickler imported, and whether both raised (returned nothing)."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(data.hex() + "\n")
-        self._proc.stdin.flush()
-        c_names, python_names, raised = json.loads(self._proc.stdout.readline())
+        c_names, python_names, raised = self.ask(data)
         return set(c_names) | set(python_names), all(raised)
-
-    def close(self) -> None:
-        """Stop the worker."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.close()
-        self._proc.wait(timeout=30)
-        self._proc.stdout.close()
 
     def __enter__(self) -> UnpicklerOracle:
         return self

@@ -16,7 +16,6 @@ dtype NumPy itself pickles (Hypothesis draws them), it reports nothing.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import resource
 import struct
@@ -33,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.scanners.pickle_oracle import Worker
 from tests.scanners.streams import BytesScanStream
 from verifier.model import Finding, Severity
 from verifier.pipeline import scan_stream
@@ -89,34 +89,10 @@ for line in sys.stdin:
 """
 
 
-class DtypeOracle:
-    """NumPy in a worker process: what dtype does this pickle give it, and is it consistent?"""
-
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def ask(self, data: bytes) -> dict[str, object]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(data.hex() + "\n")
-        self._proc.stdin.flush()
-        answer: dict[str, object] = json.loads(self._proc.stdout.readline())
-        return answer
-
-    def close(self) -> None:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.close()
-        self._proc.wait(timeout=30)
-        self._proc.stdout.close()
-
-
 @pytest.fixture(scope="module")
-def oracle() -> Iterator[DtypeOracle]:
-    worker = DtypeOracle()
+def oracle() -> Iterator[Worker]:
+    """NumPy in a worker: what dtype does this pickle give it, and is it consistent?"""
+    worker = Worker(_WORKER)
     yield worker
     worker.close()
 
@@ -124,6 +100,18 @@ def oracle() -> Iterator[DtypeOracle]:
 def _findings(data: bytes) -> list[Finding]:
     _, findings, _ = scan_stream(BytesScanStream(data), "model.pkl", data[:HEAD_SIZE])
     return findings
+
+
+def _load_in_a_child(path: Path, data: bytes, code: str) -> subprocess.CompletedProcess[bytes]:
+    """Write `data` to `path`, run `code` in a child (`{path!r}` names it), no core dump."""
+    path.write_bytes(data)
+    source = "import pickle; " + code.replace("{path!r}", repr(str(path)))
+    return subprocess.run(
+        [sys.executable, "-I", "-W", "ignore", "-c", source],
+        capture_output=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    )
 
 
 def _dtype_findings(data: bytes) -> list[Finding]:
@@ -256,7 +244,7 @@ def _mutations() -> dict[str, Dtype]:
 
 
 @pytest.mark.parametrize("name", sorted(_mutations()))
-def test_inconsistent_states_numpy_accepts_are_reported(oracle: DtypeOracle, name: str) -> None:
+def test_inconsistent_states_numpy_accepts_are_reported(oracle: Worker, name: str) -> None:
     data = pickle.dumps(_mutations()[name], protocol=2)
     answer = oracle.ask(data)
     assert answer["loaded"] and answer["inconsistent"], answer  # NumPy takes it as written
@@ -278,14 +266,8 @@ def test_the_object_pointer_crash_is_real_and_reported(tmp_path: Path) -> None:
     """The loader as oracle: pickle.load, then reading the field, kills the process."""
     dtype = _opcodes(_lying_object_field())
     data = _frombuffer(dtype, struct.pack("<qQ", 7, 0x4141414141414141))
-    path = tmp_path / "lying.pkl"
-    path.write_bytes(data)
-    code = f"import pickle; a = pickle.load(open({str(path)!r}, 'rb')); print(a['b'])"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-W", "ignore", "-c", code],
-        capture_output=True,
-        timeout=60,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    proc = _load_in_a_child(
+        tmp_path / "lying.pkl", data, "a = pickle.load(open({path!r}, 'rb')); print(a['b'])"
     )
     assert proc.returncode < 0, proc  # killed by a signal (SIGSEGV): NumPy followed the bytes
     assert [f.code for f in _findings(data) if f.severity is Severity.CRITICAL] == [CODE]
@@ -352,9 +334,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=_mutated())
-def test_what_numpy_takes_inconsistent_the_scanner_reports(
-    oracle: DtypeOracle, data: bytes
-) -> None:
+def test_what_numpy_takes_inconsistent_the_scanner_reports(oracle: Worker, data: bytes) -> None:
     answer = oracle.ask(data)
     if answer["loaded"] and answer["inconsistent"]:
         assert _dtype_findings(data), answer
@@ -368,14 +348,8 @@ NDARRAY_OVER_BYTES = b"\x80\x02cnumpy\nndarray\n(K\x01\x85" + O8 + b"B\x08\x00\x
 
 def test_an_ndarray_over_bytes_with_objects_crashes_numpy_and_is_reported(tmp_path: Path) -> None:
     """numpy.ndarray(shape, object dtype, buffer): frombuffer refuses it, the constructor not."""
-    path = tmp_path / "over.pkl"
-    path.write_bytes(NDARRAY_OVER_BYTES)
-    code = f"import pickle; print(pickle.load(open({str(path)!r}, 'rb')))"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-W", "ignore", "-c", code],
-        capture_output=True,
-        timeout=60,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    proc = _load_in_a_child(
+        tmp_path / "over.pkl", NDARRAY_OVER_BYTES, "print(pickle.load(open({path!r}, 'rb')))"
     )
     assert proc.returncode < 0, proc  # SIGSEGV: the bytes were taken as object pointers
     found = [f for f in _findings(NDARRAY_OVER_BYTES) if f.severity is Severity.CRITICAL]
@@ -450,15 +424,7 @@ def test_an_array_interface_attribute_reads_memory_under_pickle_load_and_is_repo
     tmp_path: Path,
 ) -> None:
     data = pickle.dumps(_MaskedArray(_Namespace({"__array_interface__": INTERFACE})), protocol=2)
-    path = tmp_path / "interface.pkl"
-    path.write_bytes(data)
-    code = f"import pickle; pickle.load(open({str(path)!r}, 'rb'))"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-W", "ignore", "-c", code],
-        capture_output=True,
-        timeout=60,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
-    )
+    proc = _load_in_a_child(tmp_path / "interface.pkl", data, "pickle.load(open({path!r}, 'rb'))")
     assert proc.returncode < 0, proc  # SIGSEGV at load: NumPy read address 0x41414141
     found = [f for f in _findings(data) if f.severity is Severity.CRITICAL]
     assert [f.code for f in found] == ["PICKLE-STATE-CALL"]
@@ -489,10 +455,28 @@ def test_torch_state_naming_a_hook_attribute_is_reported() -> None:
     analysis = analyse_pickle(BytesScanStream(data))
     assert analysis.error is None, analysis.error
     assert any(
-        "gives a tensor the attribute __array_interface__" in why for why, _ in analysis.state_calls
+        "gives an object the attribute __array_interface__" in why
+        for why, _ in analysis.state_calls
     )
 
 
 def test_plain_attributes_in_a_build_pass() -> None:
     data = pickle.dumps(_Namespace({"lr": 0.1, "_private": 1, "__": 2}), protocol=2)
     assert analyse_pickle(BytesScanStream(data)).state_calls == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Python 3.13: SimpleNamespace(mapping) sets the mapping's items as attributes.
+        b"\x80\x02ctypes\nSimpleNamespace\n}X\x13\x00\x00\x00__array_interface__Ns\x85R.",
+        # copyreg._reconstructor(cls, base, state) runs base.__init__(obj, state).
+        b"\x80\x02ccopyreg\n_reconstructor\n(ctypes\nSimpleNamespace\nctypes\nSimpleNamespace\n"
+        b"}X\x13\x00\x00\x00__array_interface__NstR.",
+    ],
+    ids=["simple-namespace-mapping", "reconstructor-state"],
+)
+def test_calls_that_set_a_hook_attribute_are_reported(data: bytes) -> None:
+    analysis = analyse_pickle(BytesScanStream(data))
+    assert analysis.error is None, analysis.error
+    assert any("attribute __array_interface__" in why for why, _ in analysis.state_calls)

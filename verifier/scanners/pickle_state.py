@@ -40,10 +40,13 @@ ATTRIBUTE_SETTERS = frozenset(
     }
 )
 RECONSTRUCTOR = "copyreg._reconstructor"
+SIMPLE_NAMESPACE = "types.SimpleNamespace"
+#: Calls that set attributes from one argument (its index): torch's `state`, Python 3.13's
+#: `SimpleNamespace(mapping)`, and `copyreg._reconstructor`'s `base.__init__(obj, state)`.
+ATTRIBUTE_ARGUMENT = {**dict.fromkeys(ATTRIBUTE_SETTERS, 3), SIMPLE_NAMESPACE: 0, RECONSTRUCTOR: 2}
 #: Bases with which `copyreg._reconstructor(cls, base, state)` only copies a dict's items
 #: (`dict.__init__(obj, state)`) or ignores `state` (`object`): what protocols 0 and 1 write.
 COPYING_BASES = frozenset({"builtins.dict", "builtins.object"})
-SIMPLE_NAMESPACE = "types.SimpleNamespace"
 
 
 def _full(value: object) -> str | None:
@@ -127,12 +130,13 @@ def call_problem(callee: object, args: object) -> str | None:
     (how protocols 0 and 1 pickle a dict subclass or an object), which only copies items.
     """
     parts = args if isinstance(args, tuple) else (args,)
-    if _full(callee) in ATTRIBUTE_SETTERS and len(parts) > 3:
-        hook = hook_attribute(parts[3])
-        if hook is not None:
-            return f"{_full(callee)} gives a tensor the attribute {hook} from its state"
     if _full(callee) == RECONSTRUCTOR and len(parts) > 1 and _full(parts[1]) in COPYING_BASES:
         return None
+    where = ATTRIBUTE_ARGUMENT.get(_full(callee) or "")
+    if where is not None and len(parts) > where:
+        hook = hook_attribute(parts[where])
+        if hook is not None:
+            return f"a call of {_full(callee)} gives an object the attribute {hook}"
     if any(holds_attribute_dict(part) for part in parts):
         called = _full(callee) or "a computed callable"
         return f"a call of {called} is handed a Lightning AttributeDict"
