@@ -131,3 +131,49 @@ def test_re_initialised_kept_matrices_escape_the_public_rule_but_not_a_secret_ke
         _print(disguised, tmp_path / "k2", KEY), _print(independent, tmp_path / "ki", KEY)
     )
     assert unrelated.comparable and not unrelated.derived, unrelated
+
+
+WIDE = lm.Arch(vocab=2048, hidden=256, layers=2, heads=4, ffn=1024)
+
+
+def _rescaled(state: State, *, factor: float) -> State:
+    """The same function with each rescalable matrix's largest units shrunk by `factor` (and
+    their partners grown by it): query rows against key rows, value rows against the output
+    projection's columns, up-projection rows against the down projection's columns. The units
+    kept by norm (`UNITS` per matrix) are then others than the base's."""
+    out = {k: v.clone() for k, v in state.items()}
+    for i in range(WIDE.layers):
+        p = f"layers.{i}."
+        for reader, writer, columns in (
+            ("q_proj", "k_proj", False),
+            ("v_proj", "o_proj", True),
+            ("up_proj", "down_proj", True),
+        ):
+            first = out[p + reader + ".weight"]
+            scale = torch.ones(first.shape[0])
+            largest = torch.argsort(first.norm(dim=1), descending=True)[: fingerprint_module.UNITS]
+            scale[largest] = 1 / factor
+            out[p + reader + ".weight"] = first * scale[:, None]
+            second = out[p + writer + ".weight"]
+            out[p + writer + ".weight"] = second / (scale[None, :] if columns else scale[:, None])
+    return out
+
+
+def test_units_rescaled_away_from_the_norm_choice_still_attributed(tmp_path: Path) -> None:
+    # Units within a matrix are still chosen by norm, which an author can move without changing
+    # the function. Only one side of each rescalable pair moves, and the other orientations of
+    # those matrices (and the gate projections) hold: the base is still named.
+    torch.set_num_threads(1)
+    base, independent = lm.base(WIDE, seed=21), lm.base(WIDE, seed=22)
+    aimed = _rescaled(base, factor=100.0)
+    ids = lm.corpus(WIDE, 3, batch=2, length=8)
+    assert torch.allclose(lm.load(WIDE, base)(ids), lm.load(WIDE, aimed)(ids), atol=1e-3)
+    disguised = _print(aimed, tmp_path / "a", KEY)
+    match = compare(disguised, _print(base, tmp_path / "b", KEY))
+    assert match.derived, match
+    untouched = compare(
+        _print(lm.fine_tune(WIDE, base, steps=10, seed=4), tmp_path / "t", KEY),
+        _print(base, tmp_path / "b2", KEY),
+    )
+    assert match.unit_score < untouched.unit_score - 0.1  # the attack did move the kept units
+    assert not compare(disguised, _print(independent, tmp_path / "i", KEY)).derived
