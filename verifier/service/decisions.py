@@ -371,6 +371,13 @@ def outdated_answer(
         UsageError: The environment is not one of the policy's.
     """
     policy = policies.for_environment(environment)
+    return _unknown(policies, policy, subject, "service.policy-not-in-force", reason)
+
+
+def _unknown(
+    policies: PolicySet, policy: Policy, subject: str, rule_id: str, message: str
+) -> GateAnswer:
+    """`unknown` with one reason (`rule_id`, `message`): never allow, never admitted."""
     return GateAnswer(
         decision=GateDecision.UNKNOWN,
         target=subject,
@@ -380,10 +387,10 @@ def outdated_answer(
         mode=policy.mode.value,
         reasons=(
             {
-                "rule_id": "service.policy-not-in-force",
+                "rule_id": rule_id,
                 "effect": "deny",
                 "severity": "high",
-                "message": reason,
+                "message": message,
                 "evidence": [],
                 "waived_by": None,
             },
@@ -442,23 +449,12 @@ def gate_kept(
         subject, policy_digest=policies.digest, environment=policy.environment
     )
     if recorded is None:
-        unknown = GateAnswer(
-            decision=GateDecision.UNKNOWN,
-            target=subject,
-            environment=policy.environment,
-            policy_name=policies.name,
-            policy_digest=policies.digest,
-            mode=policy.mode.value,
-            reasons=(
-                {
-                    "rule_id": "service.not-scanned",
-                    "effect": "deny",
-                    "severity": "high",
-                    "message": f"no recorded scan of {subject}; submit it to POST /api/v1/scans",
-                    "evidence": [],
-                    "waived_by": None,
-                },
-            ),
+        unknown = _unknown(
+            policies,
+            policy,
+            subject,
+            "service.not-scanned",
+            f"no recorded scan of {subject}; submit it to POST /api/v1/scans",
         )
         return unknown, True
     moment = now or datetime.now(UTC)
