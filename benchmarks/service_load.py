@@ -440,6 +440,8 @@ class Side:
         self.base = f"http://127.0.0.1:{self.port}"
         command = [python, "-m", "verifier", "serve", "--port", str(self.port)]
         command += ["--upkeep-interval", "0"]
+        if "--notify-interval" in (Path(tree) / "verifier" / "cli.py").read_text():
+            command += ["--notify-interval", "0"]  # no delivery thread: the answers alone
         if args.workers > 1:
             command += ["--workers", str(args.workers)]
         self.server = subprocess.Popen(

@@ -298,3 +298,12 @@ def test_s3_blobs_are_collected(s3: str, hub: HubEmulator) -> None:  # noqa: F81
     assert all(shared.has(sha256) for sha256 in recorded)
     assert {b.sha256 for b in shared.blobs()} == set(recorded)
     assert isinstance(next(iter(shared.blobs())), StoredBlob)
+
+
+def test_the_command_and_the_api_keep_blobs_for_the_same_default_grace() -> None:
+    from verifier.blobs.gc import DEFAULT_OLDER_THAN
+    from verifier.service.collection import CollectRequest
+
+    option = next(p for p in cli.commands["blobs"].commands["gc"].params if p.name == "older_than")  # type: ignore[attr-defined]
+    assert option.default == DEFAULT_OLDER_THAN == CollectRequest().older_than
+    assert parse_duration(DEFAULT_OLDER_THAN) >= timedelta(days=1)

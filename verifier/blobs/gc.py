@@ -26,8 +26,8 @@ from typing import Any, Protocol
 from verifier.blobs.interface import BlobListing, BlobStore, BlobStoreError, StoredBlob
 from verifier.errors import UsageError
 
-#: How long a blob is kept after it was stored or used, unless told otherwise.
-DEFAULT_GRACE = timedelta(days=7)
+#: How long a blob is kept after it was stored or used, unless told otherwise (CLI and API).
+DEFAULT_OLDER_THAN = "7d"
 #: The shortest grace period accepted: clocks of hosts, database and store disagree a little,
 #: and a job between its download and its record must never lose its blob.
 MIN_GRACE = timedelta(hours=1)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from verifier.blobs.gc import parse_duration
+from verifier.blobs.gc import DEFAULT_OLDER_THAN, parse_duration
 from verifier.service.answers import BlobsCollected
 from verifier.service.core import Service
 from verifier.service.model import ApiToken, Role
@@ -17,11 +17,14 @@ class CollectRequest(BaseModel):
     """`POST /api/v1/blobs/gc`."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"older_than": "7d", "delete": False}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"older_than": DEFAULT_OLDER_THAN, "delete": False}]},
     )
 
     older_than: str = Field(
-        default="7d", max_length=16, description="Grace period: s, m, h, d or w; at least 1h."
+        default=DEFAULT_OLDER_THAN,
+        max_length=16,
+        description="Grace period: s, m, h, d or w; at least 1h.",
     )
     delete: bool = Field(default=False, description="Delete the garbage (false: a dry run).")
 
