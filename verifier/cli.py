@@ -1562,6 +1562,9 @@ def token_list(database_url: str | None) -> None:
 
 #: Shortest `serve --upkeep-interval` other than 0 (each pass asks the Hub about each watch).
 MIN_UPKEEP_SECONDS = 10.0
+#: `--rescan-per-pass` by default (`verifier.service.model.RESCAN_PER_PASS`, which the command
+#: line does not import at start-up; tests/service/test_upkeep.py checks they agree).
+RESCAN_PER_PASS = 10
 
 
 def _service_options(func: F) -> F:
@@ -1670,11 +1673,19 @@ def _service_config(
 @click.option(
     "--rescan-per-pass",
     type=click.IntRange(0, 1000),
-    default=0,
+    default=RESCAN_PER_PASS,
     show_default=True,
     metavar="N",
-    help="Each upkeep pass scans again up to N recorded Hub models whose newest scan another "
-    "verifier version made (fetched from the Hub again; 0: none).",
+    help="Each upkeep pass scans again up to N recorded Hub models whose newest scan an older "
+    "verifier version made, from the bytes kept of them (this host's blob folder, the shared "
+    "blob store) without asking the Hub (0: none).",
+)
+@click.option(
+    "--rescan-from-hub",
+    is_flag=True,
+    help="Let those re-scans fetch from the Hub what is not kept (and ask it for the model "
+    "info again); without it a model whose bytes are not all kept is not re-scanned, and "
+    "each pass logs it.",
 )
 @click.option(
     "--notify-url",
@@ -1723,6 +1734,7 @@ def serve(
     upkeep_interval: float,
     approval_key: Path | None,
     rescan_per_pass: int,
+    rescan_from_hub: bool,
     notify_urls: tuple[str, ...],
     notify_waiver_days: int,
     notify_interval: float,
@@ -1774,6 +1786,7 @@ def serve(
         notify_waiver_days=notify_waiver_days,
         delivery_seconds=notify_interval,
         rescan_per_pass=rescan_per_pass,
+        rescan_from_hub=rescan_from_hub,
     )
     service = Service(service_config)
     if workers > 1 and service.embedded:

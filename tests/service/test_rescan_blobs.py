@@ -1,10 +1,12 @@
 """Re-scans for a new scanner version read the verified bytes from the blob stores (this
-host's folder, then the shared S3 store) and ask the Hub only for what they do not hold."""
+host's folder, then the shared S3 store) and ask the Hub nothing; with `rescan_from_hub`
+(`verifier serve --rescan-from-hub`) they ask the Hub for what the stores do not hold."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -22,6 +24,9 @@ from verifier.blobs import BlobStoreError
 from verifier.blobs.folder import HostFolder
 from verifier.blobs.local import take
 from verifier.model import DeclaredFile
+from verifier.pipeline import HubOptions
+from verifier.service import upkeep
+from verifier.service.jobs import JobContext, JobOutcome, run_scan_job
 from verifier.service.upkeep import run_pass
 from verifier.sources.quarantine import verified_blob
 
@@ -47,20 +52,25 @@ def _rescan(api: Api, subject: str) -> dict[str, object]:
     done = run_pass(api.service, poll=True, deliver=False)
     assert done is not None
     assert [r["target"] for r in done.rescans] == [subject]
+    assert done.rescans_held == []
     api.service.runner.drain()
+    return _newest_scan(api, subject)
+
+
+def _newest_scan(api: Api, subject: str) -> dict[str, object]:
     model = api.call("GET", f"/api/v1/models/{subject.removeprefix('hf://')}")
     assert model.status_code == 200, model.text
     scan: dict[str, object] = model.json()["scan"]
     return scan
 
 
-def test_a_rescan_reads_every_file_from_the_host_folder(
+def test_a_rescan_by_default_reads_every_file_from_the_host_folder_and_asks_the_hub_nothing(
     database_url: str, hub: HubEmulator, isolated_home: Path
 ) -> None:
     files = model_files()
     commit = hub.add_repo("acme/tiny", files).refs["main"]
     subject = f"hf://acme/tiny@{commit}"
-    with serving(database_url, rescan_per_pass=5) as api:
+    with serving(database_url) as api:  # the defaults: on, kept bytes only
         first = api.scan(subject)
         assert first["status"] == "complete"
         assert _file_requests(hub, 0)  # the first scan fetched from the Hub
@@ -70,20 +80,104 @@ def test_a_rescan_reads_every_file_from_the_host_folder(
         assert scan["scan_id"] != first["scan_id"]
         assert scan["tool"] == {"name": "verifier", "version": __version__}
         assert scan["status"] == "complete" and scan["decision"] == "allow"
-        # Every declared file, LFS or not, came from the folder: not one file request.
-        assert _file_requests(hub, since) == []
+        # Not one request of any kind reached the Hub (or its CDN): no model info, no file.
+        assert hub.requests[since:] == []
         assert sorted(f["path"] for f in scan["files"]) == sorted(files)  # type: ignore[attr-defined]
         for entry in scan["files"]:  # type: ignore[attr-defined]
             assert entry["sha256"] == hashlib.sha256(files[entry["path"]]).hexdigest()
+        # The facts the Hub gave the first scan are those of the re-scan.
+        before = api.service.store.get_scan(str(first["scan_id"]))
+        after = api.service.store.get_scan(str(scan["scan_id"]))
+        assert after.declared_files == before.declared_files
+        assert after.provenance is not None and before.provenance is not None
+        assert after.provenance.lineage == before.provenance.lineage
+        assert after.provenance.license == before.provenance.license
+        assert (after.source["repo_id"], after.source["commit"]) == ("acme/tiny", commit)
 
 
-def test_a_rescan_falls_back_to_the_hub_for_what_the_folder_lacks_or_got_wrong(
+def test_a_model_whose_bytes_are_not_kept_is_held_with_the_reason_not_skipped_silently(
+    database_url: str,
+    hub: HubEmulator,
+    isolated_home: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files = model_files()
+    commit = hub.add_repo("acme/tiny", files).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url) as api:
+        first = api.scan(subject)
+        _as_older_version(api, str(first["scan_id"]))
+        verified_blob(isolated_home, hashlib.sha256(files[WEIGHTS]).hexdigest()).unlink()
+        since = len(hub.requests)
+        for _ in range(2):  # held on every pass, not asked for once and forgotten
+            done = run_pass(api.service, poll=True, deliver=False)
+            assert done is not None and done.rescans == []
+            [held] = done.rescans_held
+            assert (held.target, held.tool_version) == (subject, "0.0.1")
+            assert WEIGHTS in held.reason and "not kept" in held.reason
+            assert held.document()["reason"] == held.reason
+        assert hub.requests[since:] == []
+        assert _newest_scan(api, subject)["scan_id"] == first["scan_id"]  # it stands
+        with caplog.at_level(logging.WARNING, logger="verifier.service.upkeep"):
+            upkeep._log_failed(done)
+        assert subject in caplog.text and "--rescan-from-hub" in caplog.text
+    # The operator lets re-scans fetch what is not kept: the Hub serves the weights.
+    with serving(database_url, rescan_from_hub=True) as api:
+        scan = _rescan(api, subject)
+        assert scan["status"] == "complete" and scan["decision"] == "allow"
+        fetched = {path.rsplit("/", 1)[-1] for _, path in _file_requests(hub, since)}
+        assert fetched == {WEIGHTS}
+        changes = api.service.records.targets_requested_by(f"rescan:{__version__}:hub")
+        assert changes == {subject}
+
+
+def test_a_rescan_whose_bytes_went_missing_after_it_was_queued_fails_and_the_scan_stands(
     database_url: str, hub: HubEmulator, isolated_home: Path
 ) -> None:
     files = model_files()
     commit = hub.add_repo("acme/tiny", files).refs["main"]
     subject = f"hf://acme/tiny@{commit}"
-    with serving(database_url, rescan_per_pass=5) as api:
+    with serving(database_url) as api:
+        first = api.scan(subject)
+        _as_older_version(api, str(first["scan_id"]))
+        runner = api.service.runner
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            done = run_pass(api.service, poll=True, deliver=False)
+        finally:
+            api.service.runner = runner
+        assert done is not None
+        [queued] = done.rescans
+        verified_blob(isolated_home, hashlib.sha256(files[WEIGHTS]).hexdigest()).unlink()
+        since = len(hub.requests)
+        context = JobContext(
+            store=api.service.store, policies=api.service.policies, hub=HubOptions()
+        )
+        assert run_scan_job(context, str(queued["job"])) is JobOutcome.DONE
+        job = api.service.job_document(str(queued["job"]))
+        assert job["status"] == "failed"
+        assert WEIGHTS in str(job["error"]) and "kept" in str(job["error"])
+        assert hub.requests[since:] == []
+        assert _newest_scan(api, subject)["scan_id"] == first["scan_id"]
+
+
+class _Later:
+    """A job queue that leaves the jobs queued (the test runs them when it chooses)."""
+
+    def enqueue(self, connection: object, job_id: str) -> None:
+        """Nothing: the row is the queue."""
+
+    def committed(self, job_id: str) -> None:
+        """Nothing yet."""
+
+
+def test_a_rescan_from_the_hub_falls_back_to_it_for_what_the_folder_lacks_or_got_wrong(
+    database_url: str, hub: HubEmulator, isolated_home: Path
+) -> None:
+    files = model_files()
+    commit = hub.add_repo("acme/tiny", files).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url, rescan_from_hub=True) as api:
         first = api.scan(subject)
         _as_older_version(api, str(first["scan_id"]))
         # The weights are gone from the folder; the config holds other bytes under its name.
@@ -113,11 +207,17 @@ def test_a_rescan_on_another_host_reads_the_weights_from_s3(
     commit = hub.add_repo("acme/tiny", files).refs["main"]
     subject = f"hf://acme/tiny@{commit}"
     database_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    with serving(database_url, rescan_per_pass=5, blob_store_url=s3) as api:
+    with serving(database_url, blob_store_url=s3) as api:
         first = api.scan(subject)
         _as_older_version(api, str(first["scan_id"]))
         # Another host: the same database and S3 store, an empty folder of its own.
         shutil.rmtree(isolated_home / "blobs")
+        # S3 keeps the weights only: by default the small git files hold the re-scan back.
+        done = run_pass(api.service, poll=True, deliver=False)
+        assert done is not None and done.rescans == []
+        [held] = done.rescans_held
+        assert "config.json" in held.reason and WEIGHTS not in held.reason
+    with serving(database_url, blob_store_url=s3, rescan_from_hub=True) as api:
         since = len(hub.requests)
         scan = _rescan(api, subject)
         assert scan["status"] == "complete" and scan["decision"] == "allow"

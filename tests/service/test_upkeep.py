@@ -11,21 +11,25 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from packaging.version import Version
 
 from tests.hub_emulator import HubEmulator
 from tests.service.conftest import Api, add_token
 from tests.sources.test_huggingface import model_files
+from verifier import __version__
+from verifier import cli as cli_module
 from verifier.cli import cli
 from verifier.policy import default_policy_path
 from verifier.redecide import lapsed_waiver
 from verifier.service.app import create_app
 from verifier.service.core import Service, ServiceConfig
 from verifier.service.decisions import gate
-from verifier.service.model import Role
-from verifier.service.upkeep import LOCK_NAME, refresh_decisions, run_pass
+from verifier.service.model import RESCAN_PER_PASS, Role
+from verifier.service.upkeep import LOCK_NAME, refresh_decisions, run_pass, scanned_by_older
 from verifier.store.service_records import try_exclusive
 
 STRICT = """\
@@ -266,7 +270,7 @@ def test_models_scanned_by_another_version_are_scanned_again(
 ) -> None:
     commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
     subject = f"hf://acme/tiny@{commit}"
-    with serving(database_url, rescan_per_pass=5) as api:
+    with serving(database_url) as api:  # re-scans are on by default
         old = api.scan(subject)["scan_id"]
         # As if an older scanner had made that scan, and had denied the model.
         with api.service.store._engine.begin() as connection:
@@ -289,26 +293,66 @@ def test_models_scanned_by_another_version_are_scanned_again(
         )
         assert change["detail"]["previous_scan"] == old
         assert change["detail"]["previous_tool_version"] == "0.0.1"
-        assert change["actor"].startswith("rescan:")
+        assert change["actor"] == f"rescan:{__version__}"  # kept bytes only
         assert _decision(api, subject) == "allow"
         # The newest scan is by this version now: nothing more to re-scan.
         again = run_pass(api.service)
-        assert again is not None and again.rescans == []
-    with serving(database_url) as api:  # re-scans are off unless asked for
+        assert again is not None and again.rescans == [] and again.rescans_held == []
+    with serving(database_url, rescan_per_pass=0) as api:  # the operator turned them off
+        with api.service.store._engine.begin() as connection:
+            connection.execute(sa.text("UPDATE scans SET tool_version = '0.0.1'"))
         done = run_pass(api.service)
-        assert done is not None and done.rescans == []
+        assert done is not None and done.rescans == [] and done.rescans_held == []
+
+
+def test_the_command_line_default_is_the_services() -> None:
+    assert cli_module.RESCAN_PER_PASS == RESCAN_PER_PASS > 0
+    assert ServiceConfig(database_url="sqlite://", policy_path=Path("p")).rescan_per_pass > 0
+
+
+@pytest.mark.parametrize(
+    ("recorded", "running", "older"),
+    [
+        ("0.0.1", "0.1.0", True),
+        ("0.9.0", "0.10.0", True),  # by number, not by text
+        ("0.10.0", "0.9.0", False),  # a newer server's scan, during a rolling upgrade
+        ("0.1.0", "0.1.0", False),
+        ("0.1.0rc1", "0.1.0", True),
+        ("0.1.0", "0.1.0rc1", False),
+        ("0.1.0+local.2", "0.1.0", False),
+        ("test", "0.1.0", True),  # unparseable: fail closed, scanned again (once)
+        ("", "0.1.0", True),
+    ],
+)
+def test_only_scans_by_an_older_version_are_scanned_again(
+    recorded: str, running: str, older: bool
+) -> None:
+    assert scanned_by_older(recorded, Version(running)) is older
+
+
+def test_a_scan_by_a_newer_version_is_left_alone(database_url: str, hub: HubEmulator) -> None:
+    commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url) as api:
+        old = api.scan(subject)["scan_id"]
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE scans SET tool_version = '999.0' WHERE id = :id"), {"id": old}
+            )
+        done = run_pass(api.service)
+        assert done is not None and done.rescans == [] and done.rescans_held == []
 
 
 def test_a_model_is_scanned_again_once_per_version(database_url: str, hub: HubEmulator) -> None:
     commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
     subject = f"hf://acme/tiny@{commit}"
-    with serving(database_url, rescan_per_pass=5) as api:
+    with serving(database_url, rescan_from_hub=True) as api:
         old = api.scan(subject)["scan_id"]
         with api.service.store._engine.begin() as connection:
             connection.execute(
                 sa.text("UPDATE scans SET tool_version = '0.0.1' WHERE id = :id"), {"id": old}
             )
-        hub.repos["acme/tiny"].gated = "manual"  # the re-scan fails
+        hub.repos["acme/tiny"].gated = "manual"  # the re-scan (which asks the Hub) fails
         done = run_pass(api.service)
         assert done is not None and len(done.rescans) == 1
         api.service.runner.drain()

@@ -30,7 +30,7 @@ from verifier.service.admission import (
 from verifier.service.decisions import GateAnswer, PolicySet, gate_kept, outdated_answer
 from verifier.service.gate_cache import GateCache, answer_body
 from verifier.service.jobs import EmbeddedJobRunner, JobContext, JobQueue
-from verifier.service.model import ApiToken, JobStatus, ScanJob
+from verifier.service.model import RESCAN_PER_PASS, ApiToken, JobStatus, ScanJob
 from verifier.service.targets import check_target, pinned_subject, require_pinned
 from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
 from verifier.store.changes import ChangeCounter
@@ -86,9 +86,11 @@ class ServiceConfig:
     delivery_seconds: float = 0.0
     #: Waivers expiring within this many days are notified.
     notify_waiver_days: int = 14
-    #: Recorded Hub models scanned by another verifier version that one upkeep pass queues
-    #: for a re-scan (0: none). A re-scan fetches the model again from the Hub.
-    rescan_per_pass: int = 0
+    #: Recorded Hub models an older verifier version scanned that one upkeep pass queues for
+    #: a re-scan (0: none; see `verifier.service.upkeep.rescan_older_versions`).
+    rescan_per_pass: int = RESCAN_PER_PASS
+    #: Whether a re-scan may fetch from the Hub what is not kept (else kept bytes only).
+    rescan_from_hub: bool = False
 
 
 def _now() -> str:

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from verifier.errors import StoreError, UsageError, VerifierError
+from verifier import config
+from verifier.errors import SourceError, StoreError, UsageError, VerifierError
 from verifier.model import DeclaredFile, FileResult, ScanReport
-from verifier.pipeline import HubOptions, run_scan
+from verifier.pipeline import HubOptions, run_scan, scan_source
 from verifier.printable import printable
 from verifier.service.decisions import PolicySet
-from verifier.service.model import JobStatus
+from verifier.service.model import JobStatus, Rescanner
+from verifier.sources.huggingface.kept import KeptHubSource
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 
@@ -188,7 +190,11 @@ def run_scan_job(
         # A job queued before a waiver was recorded is decided with it (and under the digest
         # that includes it): the waiver is the newer word of the same policy.
         policy = policies.for_environment(job.environment)
-        run_scan(job.target, policy=policy, recorder=recorder, hub=context.hub)
+        rescanner = Rescanner.parse(job.requested_by)
+        if rescanner is not None and not rescanner.from_hub:
+            scan_source(kept_source(context, job.target), policy=policy, recorder=recorder)
+        else:
+            run_scan(job.target, policy=policy, recorder=recorder, hub=context.hub)
     except StoreError as exc:
         if attempt < attempts:
             _requeue(context, job_id, f"attempt {attempt} of {attempts}: {exc.diagnostics()}")
@@ -202,6 +208,24 @@ def run_scan_job(
     finally:
         recorder.release()
     return JobOutcome.DONE
+
+
+def kept_source(context: JobContext, target: str) -> KeptHubSource:
+    """The source of a re-scan from kept bytes: `target` as its newest scan recorded it.
+
+    Raises:
+        SourceError: No scan of `target` is recorded, or not one of a Hub commit.
+        StoreError: The database cannot be reached or read.
+    """
+    newest = context.records.newest_scan_of(target)
+    if newest is None:
+        raise SourceError(f"{target}: no scan of it is recorded to scan again from kept bytes")
+    return KeptHubSource(
+        target,
+        context.store.get_scan(newest.scan_id),
+        home=config.home_dir(),
+        blob_store=context.hub.blob_store,
+    )
 
 
 def _decides(policies: PolicySet, digest: str) -> bool:

@@ -49,8 +49,39 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-#: What the actor of a re-scan by a new scanner version starts with (`rescan:<version>`).
+#: Re-scans one upkeep pass queues by default (`verifier serve --rescan-per-pass`): a few
+#: scans of kept bytes every pass, so that an upgrade reaches the estate in the background.
+RESCAN_PER_PASS = 10
+
+#: What the actor of a re-scan by a new scanner version starts with (see `Rescanner`).
 RESCAN_ACTOR_PREFIX = "rescan:"
+_FROM_HUB = ":hub"
+
+
+@dataclass(frozen=True)
+class Rescanner:
+    """Who asks for a re-scan after a scanner upgrade, as the job's actor names it:
+    `rescan:<version>` reads only the bytes kept of the model (this host's blob folder, the
+    shared blob store) and asks the Hub nothing; `rescan:<version>:hub` (the operator's
+    `--rescan-from-hub`) fetches from the Hub what is not kept. A version never holds `:`."""
+
+    version: str
+    from_hub: bool = False
+
+    @property
+    def actor(self) -> str:
+        """The actor recorded with the job and with the change of decision it makes."""
+        return f"{RESCAN_ACTOR_PREFIX}{self.version}{_FROM_HUB if self.from_hub else ''}"
+
+    @classmethod
+    def parse(cls, actor: str) -> Rescanner | None:
+        """The re-scanner an actor names, or None for any other actor."""
+        if not actor.startswith(RESCAN_ACTOR_PREFIX):
+            return None
+        rest = actor.removeprefix(RESCAN_ACTOR_PREFIX)
+        if rest.endswith(_FROM_HUB):
+            return cls(rest.removesuffix(_FROM_HUB), from_hub=True)
+        return cls(rest)
 
 
 class AuditAction(enum.StrEnum):

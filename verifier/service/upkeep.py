@@ -11,6 +11,8 @@ At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
 - asks the Hub where each watched branch or tag points and queues a scan of a commit it has
   not asked for before (`poll_watches`): the watch moves once that scan completed, as with a
   webhook;
+- queues a re-scan of recorded models an older verifier version scanned, from the bytes kept
+  of them (`rescan_older_versions`);
 - records the notifications each configured URL is owed (decision changes, critical findings,
   waivers expiring soon) and delivers those due (`verifier.service.notify`).
 
@@ -31,14 +33,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from verifier import __version__
+from packaging.version import InvalidVersion, Version
+
+from verifier import __version__, config
 from verifier.errors import SourceError, VerifierError
 from verifier.model import is_commit_id
 from verifier.notifications import Attempt, Notification, url_origin
 from verifier.redecide import Redecision, lapsed_waiver, redecide
 from verifier.service import notify
 from verifier.service.decisions import PolicyReload
-from verifier.service.model import RESCAN_ACTOR_PREFIX, AuditAction
+from verifier.service.model import AuditAction, Rescanner
+from verifier.sources.huggingface.kept import not_kept_reason
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
@@ -214,33 +219,88 @@ def poll_watches(service: Service) -> list[dict[str, Any]]:
     return queued
 
 
-def rescan_other_versions(service: Service) -> list[dict[str, Any]]:
-    """Queue a re-scan of up to `rescan_per_pass` recorded Hub models whose newest scan was
-    made by another verifier version (each model once per version, whatever became of it).
-    Returns what was queued (`{"target", "job", "tool_version"}`).
+@dataclass(frozen=True)
+class RescanHeld:
+    """A recorded model an older scanner version scanned that was not queued for a re-scan."""
 
-    The re-scan reads the files' verified bytes from the blob stores (this host's folder,
-    then the shared one) where they are kept, and from the Hub otherwise; when it decides
-    otherwise than the scan before, the change is recorded with cause `scanner` as the job
-    completes.
+    target: str
+    tool_version: str
+    reason: str
+
+    def document(self) -> dict[str, str]:
+        """`{"target", "tool_version", "reason"}`."""
+        return {"target": self.target, "tool_version": self.tool_version, "reason": self.reason}
+
+
+def scanned_by_older(recorded: str, running: Version) -> bool:
+    """Whether a scan recorded by verifier `recorded` was made by a version older than
+    `running` (PEP 440 order: 0.10 is after 0.9, 1.0rc1 before 1.0).
+
+    A newer version is never older: during a rolling upgrade a server still at the older
+    version leaves alone what a newer one recorded (else two servers would re-scan each
+    other's scans in turn). A recorded version that does not parse counts as older (fail
+    closed): nothing says that scanner knew what this one knows, and the re-scan records a
+    version that parses, so it happens once.
+    """
+    try:
+        return Version(recorded) < running
+    except InvalidVersion:
+        return True
+
+
+@dataclass
+class Rescans:
+    """What one pass asked for re-scans: queued, and held back with the reason."""
+
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    held: list[RescanHeld] = field(default_factory=list)
+
+
+def rescan_older_versions(service: Service) -> Rescans:
+    """Queue a re-scan of up to `rescan_per_pass` recorded Hub models whose newest scan an
+    older verifier version made (`scanned_by_older`); each model once per version and way of
+    re-scanning, whatever became of it.
+
+    By default a re-scan reads only the bytes kept of the model (this host's blob folder,
+    the shared blob store) and asks the Hub nothing; a model with a declared file kept in
+    neither is not queued but held, with the reason, on every pass until its bytes are kept
+    or the operator lets re-scans fetch from the Hub (`rescan_from_hub`: kept bytes first,
+    the Hub for the rest, the provenance asked again). A re-scan that decides otherwise than
+    the scan before records the change with cause `scanner` as its job completes.
 
     Raises:
         StoreError: The database cannot be reached, read or written.
     """
     limit = service.config.rescan_per_pass
+    done = Rescans()
     if limit <= 0:
-        return []
-    actor = f"{RESCAN_ACTOR_PREFIX}{__version__}"
-    asked = service.records.targets_requested_by(actor)
-    queued: list[dict[str, Any]] = []
-    for subject, version in sorted(service.records.scanner_versions().items()):
-        if version == __version__ or subject in asked:
+        return done
+    try:
+        running = Version(__version__)
+    except InvalidVersion:  # a build whose version does not order: it cannot say what is older
+        log.error("verifier %r is not a PEP 440 version: no re-scans", __version__)
+        return done
+    rescanner = Rescanner(__version__, from_hub=service.config.rescan_from_hub)
+    asked = service.records.targets_requested_by(rescanner.actor)
+    home = config.home_dir()
+    for subject, newest in sorted(service.records.scanner_versions().items()):
+        if subject in asked or not scanned_by_older(newest.tool_version, running):
             continue
-        job = service.submit_scan(subject, policy=None, environment=None, actor=actor, rescan=True)
-        queued.append({"target": subject, "job": job.job_id, "tool_version": version})
-        if len(queued) >= limit:
+        if not rescanner.from_hub:
+            previous = service.store.get_scan(newest.scan_id)
+            reason = not_kept_reason(previous, home=home, blob_store=service.blob_store)
+            if reason is not None:
+                done.held.append(RescanHeld(subject, newest.tool_version, reason))
+                continue
+        job = service.submit_scan(
+            subject, policy=None, environment=None, actor=rescanner.actor, rescan=True
+        )
+        done.queued.append(
+            {"target": subject, "job": job.job_id, "tool_version": newest.tool_version}
+        )
+        if len(done.queued) >= limit:
             break
-    return queued
+    return done
 
 
 @dataclass
@@ -249,8 +309,10 @@ class UpkeepPass:
 
     redecided: list[Redecision] = field(default_factory=list)
     queued: list[dict[str, Any]] = field(default_factory=list)
-    #: Re-scans queued for models scanned by another verifier version.
+    #: Re-scans queued for models an older verifier version scanned.
     rescans: list[dict[str, Any]] = field(default_factory=list)
+    #: Models an older version scanned that were not queued (bytes not kept), with why.
+    rescans_held: list[RescanHeld] = field(default_factory=list)
     #: Notifications recorded, and the delivery attempts made.
     notified: int = 0
     delivered: list[tuple[Notification, Attempt]] = field(default_factory=list)
@@ -289,7 +351,8 @@ def run_pass(
         done = UpkeepPass(redecided=refresh_decisions(service, now=moment))
         if poll:
             done.queued = poll_watches(service)
-            done.rescans = rescan_other_versions(service)
+            rescans = rescan_older_versions(service)
+            done.rescans, done.rescans_held = rescans.queued, rescans.held
         sent = notify.run_pass(service, now=moment, deliver=deliver)
         if sent is not None:
             done.notified, done.delivered = sent.notified, sent.delivered
@@ -345,6 +408,17 @@ def start_background(service: Service) -> Background:
 def _log_failed(done: UpkeepPass | notify.DeliveryPass | None) -> None:
     if done is None:
         return
+    if isinstance(done, UpkeepPass) and done.rescans_held:
+        first = done.rescans_held[0]
+        log.warning(
+            "%d model(s) an older verifier version scanned are not re-scanned: their bytes "
+            "are not all kept (first: %s, scanned by %s: %s); keep them, or let re-scans "
+            "fetch from the Hub with `verifier serve --rescan-from-hub`",
+            len(done.rescans_held),
+            first.target,
+            first.tool_version,
+            first.reason,
+        )
     for notification, attempt in done.delivered:
         if not attempt.delivered:
             log.warning(

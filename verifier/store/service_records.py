@@ -54,6 +54,14 @@ MAX_INVENTORY = 1_000
 
 
 @dataclass(frozen=True)
+class NewestScan:
+    """The newest recorded scan of a model, and the verifier version that made it."""
+
+    scan_id: str
+    tool_version: str
+
+
+@dataclass(frozen=True)
 class RecordedSubject:
     """The newest recorded scan of a pinned subject, and its decision under one policy."""
 
@@ -709,24 +717,41 @@ class ServiceRecords:
                 found.setdefault(scan_id, {})[environment] = Decision(decision)
         return found
 
-    def scanner_versions(self) -> dict[str, str]:
-        """Hub subject -> the verifier version of its newest recorded scan.
+    def scanner_versions(self) -> dict[str, NewestScan]:
+        """Hub subject -> its newest recorded scan (failed scans keep no facts: not those).
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
         query = (
-            select(ScanFactsRow.subject, ScanRow.tool_version)
+            select(ScanFactsRow.subject, ScanRow.id, ScanRow.tool_version)
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
             .where(ScanFactsRow.subject.is_not(None))
             .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
         )
-        found: dict[str, str] = {}
+        found: dict[str, NewestScan] = {}
         with self._store._failures("read the scans in"), self._sessions() as session:
-            for subject, version in session.execute(query):
-                if subject is not None:
-                    found.setdefault(subject, version)
+            for subject, scan_id, version in session.execute(query):
+                if subject is not None and subject not in found:
+                    found[subject] = NewestScan(scan_id=scan_id, tool_version=version)
         return found
+
+    def newest_scan_of(self, subject: str) -> NewestScan | None:
+        """The newest recorded scan of a Hub subject (failed scans keep no facts: not those).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanRow.id, ScanRow.tool_version)
+            .join(ScanFactsRow, ScanRow.id == ScanFactsRow.scan_id)
+            .where(ScanFactsRow.subject == subject)
+            .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
+            .limit(1)
+        )
+        with self._store._failures("read the scans in"), self._sessions() as session:
+            row = session.execute(query).first()
+        return NewestScan(scan_id=row[0], tool_version=row[1]) if row is not None else None
 
     def targets_requested_by(self, actor: str) -> set[str]:
         """The targets of every scan job `actor` asked for, whatever became of them.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from verifier.model import DeclaredFile, FileResult, Finding, Severity
 
@@ -54,6 +54,24 @@ def _digest_mismatch(path: str, kind: str, declared: str, actual: str | None) ->
     )
 
 
+_TREE_EXTRA = "the file tree lists a file the model info does not declare"
+_TREE_DIFFERS = "the file tree and the model info declare different digests or sizes"
+_TREE_MISSING = "the model info declares a file the file tree of the commit does not hold"
+#: What `compare_listings` says, by finding code.
+_LISTING_FINDINGS = {
+    ("HF-EXTRA-FILE", _TREE_EXTRA),
+    ("HF-DIGEST-MISMATCH", _TREE_DIFFERS),
+    ("HF-MISSING-FILE", _TREE_MISSING),
+}
+
+
+def listing_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Those of `findings` that `compare_listings` made: what a recorded scan established
+    about the commit's two listings, which a re-scan from kept bytes (that asks the Hub
+    nothing) carries over."""
+    return [f for f in findings if (f.code, f.message) in _LISTING_FINDINGS]
+
+
 def compare_listings(
     tree: Sequence[DeclaredFile], siblings: Sequence[DeclaredFile]
 ) -> list[Finding]:
@@ -68,7 +86,7 @@ def compare_listings(
                 Finding(
                     "HF-EXTRA-FILE",
                     Severity.CRITICAL,
-                    "the file tree lists a file the model info does not declare",
+                    _TREE_EXTRA,
                     file=entry.path,
                 )
             )
@@ -81,7 +99,7 @@ def compare_listings(
                 Finding(
                     "HF-DIGEST-MISMATCH",
                     Severity.CRITICAL,
-                    "the file tree and the model info declare different digests or sizes",
+                    _TREE_DIFFERS,
                     file=entry.path,
                     evidence=f"tree {entry.sha256 or entry.git_sha1}/{entry.size}, "
                     f"info {other.sha256 or other.git_sha1}/{other.size}",
@@ -92,7 +110,7 @@ def compare_listings(
             Finding(
                 "HF-MISSING-FILE",
                 Severity.CRITICAL,
-                "the model info declares a file the file tree of the commit does not hold",
+                _TREE_MISSING,
                 file=path,
             )
         )

@@ -302,33 +302,16 @@ class HubSource:
             SourceError: the Hub could not be reached or refused a request (not a missing file).
         """
         entry = SnapshotFile(declared.path, declared=declared)
-        # A blob verified before, here or by another host: checked against the declared
-        # digests as it is taken (other bytes fall back to the Hub), then read and settled
-        # like a download.
-        folder = HostFolder(self.home)
-        landed = quarantine.path_for(declared.path)
-        if take_from(
-            folder.get,
-            folder.url,
+        kept = take_kept(
+            self.home,
+            self.blob_store,
             declared,
-            landed,
-            sha256=recorded_sha256,
-            on_bytes=progress.advance,
-        ):
-            return HubArrival(entry, landed, quarantine, self.blob_store)
-        digest = declared.sha256 if declared.lfs else recorded_sha256
-        if digest is not None:
-            folder.discard(digest)  # other bytes under its name: the download replaces them
-        if self.blob_store is not None:
-            landed = quarantine.path_for(declared.path)
-            if take(
-                self.blob_store,
-                declared,
-                landed,
-                sha256=recorded_sha256,
-                on_bytes=progress.advance,
-            ):
-                return HubArrival(entry, landed, quarantine, self.blob_store)
+            quarantine,
+            recorded_sha256=recorded_sha256,
+            progress=progress,
+        )
+        if kept is not None:
+            return kept
         pinned = self.model.pinned
         try:
             served = self.client.served_commit(pinned, declared.path)
@@ -367,6 +350,50 @@ class HubSource:
                 )
             )
         return HubArrival(entry, landed, quarantine, self.blob_store)
+
+
+def take_kept(
+    home: Path,
+    blob_store: BlobStore | None,
+    declared: DeclaredFile,
+    quarantine: Quarantine,
+    *,
+    recorded_sha256: str | None,
+    progress: Progress,
+) -> HubArrival | None:
+    """A declared file's verified bytes kept before, here (the folder under `home`) or by
+    another host (`blob_store`), brought into quarantine; None when neither keeps them.
+
+    The bytes are checked against the declared digests as they are taken (other bytes are
+    not taken, and the folder's copy under that name is discarded), then read and settled
+    like a download. `recorded_sha256` is as for `HubSource.fetch`.
+    """
+    entry = SnapshotFile(declared.path, declared=declared)
+    folder = HostFolder(home)
+    landed = quarantine.path_for(declared.path)
+    if take_from(
+        folder.get,
+        folder.url,
+        declared,
+        landed,
+        sha256=recorded_sha256,
+        on_bytes=progress.advance,
+    ):
+        return HubArrival(entry, landed, quarantine, blob_store)
+    digest = declared.sha256 if declared.lfs else recorded_sha256
+    if digest is not None:
+        folder.discard(digest)  # other bytes under its name: a download replaces them
+    if blob_store is not None:
+        landed = quarantine.path_for(declared.path)
+        if take(
+            blob_store,
+            declared,
+            landed,
+            sha256=recorded_sha256,
+            on_bytes=progress.advance,
+        ):
+            return HubArrival(entry, landed, quarantine, blob_store)
+    return None
 
 
 @dataclass
@@ -409,10 +436,10 @@ class HubSession:
             # kept in it.
             store = self.source.blob_store
             if previous is not None and (
-                _stored(self.source.home, previous)
+                is_stored(self.source.home, previous)
                 or (store is not None and restore(store, self.source.home, declared))
             ):
-                yield Ready(_reuse(declared, previous))
+                yield Ready(reused_result(declared, previous))
             else:
                 to_fetch.append(declared)
         self.progress.add_total(sum(d.size for d in to_fetch))
@@ -470,7 +497,7 @@ def _missing(path: str) -> Finding:
     )
 
 
-def _reuse(declared: DeclaredFile, known: FileResult) -> FileResult:
+def reused_result(declared: DeclaredFile, known: FileResult) -> FileResult:
     return dataclasses.replace(
         known,
         path=declared.path,
@@ -478,7 +505,7 @@ def _reuse(declared: DeclaredFile, known: FileResult) -> FileResult:
     )
 
 
-def _stored(home: Path, result: FileResult) -> bool:
+def is_stored(home: Path, result: FileResult) -> bool:
     """Whether the store under `home` holds a regular file for `result`'s verified digest."""
     if result.sha256 is None:
         return False
