@@ -207,15 +207,15 @@ def test_help_loads_nothing_heavy(args: list[str]) -> None:
 
 def test_the_check_would_see_a_heavy_import() -> None:
     # The checks above can fail: loading the store pulls SQLAlchemy in.
-    assert "sqlalchemy" in _heavy(_loaded_after("import verifier.cli, verifier.store"))
+    assert "sqlalchemy" in _heavy(_loaded_after("import verifier.cli, verifier.store.database"))
 
 
 #: What a local scan of one pickle recorded in a database already at head never needs: Alembic
 #: (the schema is recognised by one query), the Hub client, signature verification without a
 #: signature, the evidence renderers, rich when the output is JSON without a progress bar, the
 #: scanners of other formats (imported for the first file of their format), the weight
-#: fingerprints of verified lineage (a pickle has no weights it compares) and SQLAlchemy's ORM
-#: (a scan is recorded through Core, `verifier.store.scan_tables`).
+#: fingerprints of verified lineage (a pickle has no weights it compares) and SQLAlchemy (a scan
+#: is recorded in SQLite with `sqlite3`, `verifier.store.sqlite_recorder`).
 NOT_ON_THE_SCAN_PATH = (
     "alembic",
     "cryptography",
@@ -224,7 +224,7 @@ NOT_ON_THE_SCAN_PATH = (
     "numpy",
     "rich",
     "sigstore",
-    "sqlalchemy.orm",
+    "sqlalchemy",
     "torch",
     "verifier.evidence",
     "verifier.lineage.attribution",
@@ -238,6 +238,8 @@ NOT_ON_THE_SCAN_PATH = (
     "verifier.scanners.sevenz",
     "verifier.scanners.tar",
     "verifier.signatures.model_signing",
+    "verifier.store.database",
+    "verifier.store.scan_tables",
     "verifier.store.tables",
 )
 
@@ -262,7 +264,8 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
         """
     )
     loaded = _loaded_after(code)
-    assert "sqlalchemy" in loaded and "verifier.scanners.pickle" in loaded  # it did scan
+    # It did scan and record.
+    assert {"verifier.scanners.pickle", "verifier.store.sqlite_recorder"} <= loaded
     unexpected = sorted(
         name
         for name in loaded

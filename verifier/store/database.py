@@ -41,21 +41,15 @@ from verifier.model import (
     Approval,
     DeclaredFile,
     FileResult,
-    Finding,
     ScanFacts,
     ScanReport,
     ScanStatus,
     ScanSummary,
-    Severity,
     Verdict,
 )
-from verifier.store.scan_tables import (
-    FAIL_CLOSED,
-    SCAN_FILES,
-    SCANS,
-    check_file_findings,
-    insert_scan,
-)
+from verifier.store.revision import SCHEMA_HEAD
+from verifier.store.scan_rows import FAIL_CLOSED, check_file_findings, failed_report
+from verifier.store.scan_tables import SCAN_FILES, SCANS, insert_scan
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -67,9 +61,6 @@ if TYPE_CHECKING:
     from verifier.policy.publishers import PublisherRegistry
     from verifier.store.tables import ScanRow
 
-#: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
-#: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0019"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -81,8 +72,6 @@ MIGRATION_LOCK_TIMEOUT = 300.0
 #: Recorded models (besides every registered base) a new fingerprint is compared with: the
 #: newest distinct models of the same hidden size. See docs/lineage.md.
 MAX_LINEAGE_REFERENCES = 100
-#: Code of the finding that carries a failed scan's error.
-SCAN_FAILED_CODE = "SCAN-FAILED"
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]+")
 
@@ -468,16 +457,13 @@ class Store:
             ValueError: A timestamp lacks its UTC offset.
             StoreError: The database refused the write; nothing of the scan is kept.
         """
-        failed = ScanReport(
+        failed = failed_report(
             scan_id=scan_id,
             target=target,
             started_at=started_at,
             finished_at=finished_at,
             tool_version=tool_version,
-            status=ScanStatus.FAILED,
-            files=(),
-            findings=(Finding(code=SCAN_FAILED_CODE, severity=Severity.HIGH, message=error),),
-            verdict=FAIL_CLOSED,
+            error=error,
         )
         self._record(failed, error=error)
 
