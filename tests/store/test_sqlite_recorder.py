@@ -33,8 +33,15 @@ from verifier.store import Store, sqlite_statements
 from verifier.store.bans import BanRecords
 from verifier.store.database import _masked
 from verifier.store.revision import SCHEMA_HEAD
-from verifier.store.scan_rows import RECORDED_TABLES, failed_report
-from verifier.store.scan_tables import BAN_IN_FORCE, METADATA, UTCDateTime, insert_scan
+from verifier.store.scan_rows import FILES_PER_LOOKUP, RECORDED_TABLES, failed_report
+from verifier.store.scan_tables import (
+    BAN_IN_FORCE,
+    IDENTICAL_FILES,
+    LINEAGE_KEY,
+    METADATA,
+    UTCDateTime,
+    insert_scan,
+)
 from verifier.store.sqlite_recorder import (
     SQLiteRecorder,
     _timestamp,
@@ -68,10 +75,16 @@ def compiled() -> dict[str, Any]:
         columns = [c for c in table.c if c is not table.autoincrement_column]
         statement = sa.insert(table).compile(dialect=dialect, column_keys=[c.key for c in columns])
         inserts[name] = (str(statement), tuple(c.key for c in columns), tuple(map(_kind, columns)))
-    ban = BAN_IN_FORCE.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    literal = {"literal_binds": True}
+    ban = BAN_IN_FORCE.compile(dialect=dialect, compile_kwargs=literal)
+    key = LINEAGE_KEY.compile(dialect=dialect, compile_kwargs=literal)
+    identical = IDENTICAL_FILES.compile(dialect=dialect)
+    assert identical.positiontup == ["sha256s"]  # the one parameter the recorder expands
     return {
         "SCHEMA_REVISION": "SELECT version_num FROM alembic_version",
         "BAN_IN_FORCE": str(ban),
+        "LINEAGE_KEY": str(key),
+        "IDENTICAL_FILES": str(identical),
         "DATETIME_FORMAT": sqlite.DATETIME._storage_format,
         "INSERTS": inserts,
     }
@@ -92,6 +105,11 @@ def render(values: dict[str, Any]) -> str:
         f"SCHEMA_REVISION = {values['SCHEMA_REVISION']!r}",
         "#: A row when a ban is in force (`scan_tables.BAN_IN_FORCE`).",
         f"BAN_IN_FORCE = {values['BAN_IN_FORCE']!r}",
+        "#: The store's lineage key (`scan_tables.LINEAGE_KEY`).",
+        f"LINEAGE_KEY = {values['LINEAGE_KEY']!r}",
+        "#: Hub scans that recorded some of these files (`scan_tables.IDENTICAL_FILES`): the",
+        "#: recorder writes one `?` per digest where SQLAlchemy's expanding parameter is marked.",
+        f"IDENTICAL_FILES = {values['IDENTICAL_FILES']!r}",
         "#: How SQLAlchemy's SQLite dialect stores a timestamp (in UTC, without its offset).",
         f"DATETIME_FORMAT = {values['DATETIME_FORMAT']!r}",
         "#: Per table a scan writes: the INSERT statement, its columns in order, and how each",
@@ -291,3 +309,30 @@ def test_bans_in_force_are_read_as_the_store_reads_them(tmp_path: Path) -> None:
     assert expected, "the ban must reach the model for the comparison to mean anything"
     with open_recorder(url) as recorder:
         assert recorder.bans_reaching(facts, publishers=publishers) == expected
+
+
+def test_recorded_files_are_found_as_the_store_finds_them(tmp_path: Path) -> None:
+    url = _new_database(tmp_path / "verifier.db")
+    hub = allowed_report()
+    with Store.open(url) as store:
+        store.record_scan(hub)
+        store.record_scan(make_report())  # a local scan: never a Hub model's file
+        digests = [f.sha256 or "" for f in (*hub.files, *make_report().files)]
+        # More digests than one query takes, so that the lookup is split.
+        wanted = [*digests, *(f"{n:064x}" for n in range(FILES_PER_LOOKUP))]
+        expected = store.identical_files(wanted)
+    assert len(expected) == len(hub.files)
+    with open_recorder(url) as recorder:
+        assert recorder.identical_files(wanted) == expected
+        assert recorder.identical_files([]) == []
+
+
+def test_the_lineage_key_is_the_stores(tmp_path: Path) -> None:
+    url = _new_database(tmp_path / "verifier.db")
+    with open_recorder(url) as recorder:
+        made = recorder.lineage_key()  # the first one is made (by the Store)
+    with open_recorder(url) as recorder:
+        assert isinstance(recorder, SQLiteRecorder)
+        read = recorder.lineage_key()
+    with Store.open(url) as store:
+        assert read.secret == made.secret == store.lineage_key().secret

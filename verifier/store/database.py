@@ -48,8 +48,18 @@ from verifier.model import (
     Verdict,
 )
 from verifier.store.revision import SCHEMA_HEAD
-from verifier.store.scan_rows import FAIL_CLOSED, check_file_findings, failed_report
-from verifier.store.scan_tables import SCAN_FILES, SCANS, insert_scan
+from verifier.store.scan_rows import (
+    FAIL_CLOSED,
+    FILES_PER_LOOKUP,
+    check_file_findings,
+    failed_report,
+    identical_files_found,
+)
+from verifier.store.scan_tables import (
+    IDENTICAL_FILES,
+    LINEAGE_KEY,
+    insert_scan,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -770,7 +780,7 @@ class Store:
         if self._lineage_key is not None:
             return self._lineage_key
         # Core, not the ORM: a scan reads the key before it knows the weights fingerprint.
-        query = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
+        query = LINEAGE_KEY
         with self._failures("read the lineage key from"), self._engine.connect() as connection:
             secret = connection.execute(query).scalar()
         if secret is None:
@@ -882,26 +892,15 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        found: set[tuple[str, str | None, str]] = set()
         wanted = sorted(set(sha256s))
+        rows: list[tuple[Any, str | None]] = []
         # Core, not the ORM: verified lineage asks this on the path of every scan of weights.
         with self._failures("look up recorded files in"), self._engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                rows = connection.execute(
-                    select(SCANS.c.source, SCAN_FILES.c.sha256)
-                    .join_from(SCAN_FILES, SCANS, SCANS.c.id == SCAN_FILES.c.scan_id)
-                    .where(
-                        SCAN_FILES.c.sha256.in_(wanted[start : start + 500]),
-                        SCAN_FILES.c.complete.is_(True),
-                        SCANS.c.source_type == "huggingface",
-                    )
-                )
-                for source, sha256 in rows:
-                    repo_id = source.get("repo_id") if isinstance(source, dict) else None
-                    if isinstance(repo_id, str) and sha256 is not None:
-                        commit = source.get("commit")
-                        found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
-        return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))
+            for start in range(0, len(wanted), FILES_PER_LOOKUP):
+                batch = wanted[start : start + FILES_PER_LOOKUP]
+                found = connection.execute(IDENTICAL_FILES, {"sha256s": batch})
+                rows += [(source, sha256) for source, sha256 in found]
+        return identical_files_found(rows)
 
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry

@@ -9,6 +9,7 @@ recorded in SQLite never imports SQLAlchemy. Nothing here imports a database lib
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,9 @@ RECORDED_TABLES = (
     "declared_files",
     "weight_fingerprints",
 )
+
+#: Digests looked up per query by `identical_files` (well under every driver's parameter limit).
+FILES_PER_LOOKUP = 500
 
 #: The verdict of a failed scan, or of one without a decision of its own: denied.
 FAIL_CLOSED = Verdict(
@@ -310,3 +314,17 @@ def scan_rows(
     if fingerprint is not None:
         rows.append(("weight_fingerprints", [fingerprint]))
     return [(table, values) for table, values in rows if values]
+
+
+def identical_files_found(
+    rows: Iterable[tuple[Any, str | None]],
+) -> list[tuple[str, str | None, str]]:
+    """`(repo_id, commit, sha256)` of the Hub models in `(source, sha256)` rows of
+    `scan_tables.IDENTICAL_FILES`, once each, sorted (see `Store.identical_files`)."""
+    found: set[tuple[str, str | None, str]] = set()
+    for source, sha256 in rows:
+        repo_id = source.get("repo_id") if isinstance(source, dict) else None
+        if isinstance(repo_id, str) and sha256 is not None:
+            commit = source.get("commit")
+            found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
+    return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))

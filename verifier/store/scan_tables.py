@@ -29,8 +29,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     exists,
     insert,
+    literal_column,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -289,6 +291,20 @@ BAN_IN_FORCE = (
     .where(BANS.c.action == "ban", ~exists().where(_LIFT.c.lifts == BANS.c.id))
     .limit(1)
 )
+
+#: The scans of Hub models that recorded any of the files `sha256s` (at most
+#: `scan_rows.FILES_PER_LOOKUP`) completely: `(source, sha256)` rows for `identical_files_found`.
+IDENTICAL_FILES = (
+    select(SCANS.c.source, SCAN_FILES.c.sha256)
+    .join_from(SCAN_FILES, SCANS, SCANS.c.id == SCAN_FILES.c.scan_id)
+    .where(
+        SCAN_FILES.c.sha256.in_(bindparam("sha256s", expanding=True)),
+        SCAN_FILES.c.complete.is_(True),
+        SCANS.c.source_type == literal_column("'huggingface'"),
+    )
+)
+#: The store's lineage key, once one was made (`Store.lineage_key`).
+LINEAGE_KEY = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
 
 
 def insert_scan(

@@ -6,7 +6,8 @@ with the statements SQLAlchemy compiles from `scan_tables` (kept in `sqlite_stat
 fails when they differ, and another records the same scan both ways and compares every row).
 The rows are the Store's (`scan_rows`), so there is still one recorder with two executors.
 Everything else goes to `Store`, which loads SQLAlchemy when it is first needed: a database to
-create or migrate, PostgreSQL, a URL with options, bans in force, verified lineage's references.
+create or migrate, PostgreSQL, a URL with options, bans in force, the first lineage key, and the
+recorded fingerprints verified lineage compares a new one with.
 """
 
 from __future__ import annotations
@@ -23,11 +24,19 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from verifier.errors import StoreError
 from verifier.model import ScanFacts, ScanReport
 from verifier.store.revision import SCHEMA_HEAD
-from verifier.store.scan_rows import check_file_findings, failed_report, scan_rows
+from verifier.store.scan_rows import (
+    FILES_PER_LOOKUP,
+    check_file_findings,
+    failed_report,
+    identical_files_found,
+    scan_rows,
+)
 from verifier.store.sqlite_statements import (
     BAN_IN_FORCE,
     DATETIME_FORMAT,
+    IDENTICAL_FILES,
     INSERTS,
+    LINEAGE_KEY,
     SCHEMA_REVISION,
 )
 
@@ -167,6 +176,7 @@ class SQLiteRecorder:
         self._url = url
         self._path = path
         self._store: Store | None = None
+        self._lineage_key: LineageKey | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -275,13 +285,45 @@ class SQLiteRecorder:
         return self._full().bans_reaching(facts, publishers=publishers)
 
     def lineage_key(self) -> LineageKey:
-        """`Store.lineage_key`."""
-        return self._full().lineage_key()
+        """The store's lineage key, as `Store.lineage_key` reads it; the first scan that needs
+        one has `Store.lineage_key` make and record it.
+
+        Raises:
+            StoreError: The database cannot be reached, read or written.
+        """
+        if self._lineage_key is None:
+            with self._failures("read the lineage key from"), closing(self._connect()) as db:
+                row = db.execute(LINEAGE_KEY).fetchone()
+            if row is None:
+                self._lineage_key = self._full().lineage_key()
+            else:
+                from verifier.lineage.fingerprint import LineageKey
+
+                try:
+                    self._lineage_key = LineageKey(bytes(row[0]))
+                except ValueError as exc:
+                    raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
+        return self._lineage_key
 
     def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
         """`Store.lineage_references`."""
         return self._full().lineage_references(hidden_size)
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
-        """`Store.identical_files`."""
-        return self._full().identical_files(sha256s)
+        """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files (as
+        `Store.identical_files`).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        wanted = sorted(set(sha256s))
+        rows: list[tuple[Any, str | None]] = []
+        with self._failures("look up recorded files in"), closing(self._connect()) as db:
+            for start in range(0, len(wanted), FILES_PER_LOOKUP):
+                batch = wanted[start : start + FILES_PER_LOOKUP]
+                places = ", ".join("?" * len(batch))
+                statement = IDENTICAL_FILES.replace("__[POSTCOMPILE_sha256s]", places)
+                for source, sha256 in db.execute(statement, batch):
+                    # JSON's column as SQLAlchemy reads it back.
+                    rows.append((None if source is None else json.loads(source), sha256))
+        return identical_files_found(rows)

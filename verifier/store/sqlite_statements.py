@@ -11,6 +11,11 @@ run `ruff format`). Do not edit by hand.
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 #: A row when a ban is in force (`scan_tables.BAN_IN_FORCE`).
 BAN_IN_FORCE = "SELECT bans.id \nFROM bans \nWHERE bans.action = 'ban' AND NOT (EXISTS (SELECT * \nFROM bans AS lift \nWHERE lift.lifts = bans.id))\n LIMIT 1 OFFSET 0"
+#: The store's lineage key (`scan_tables.LINEAGE_KEY`).
+LINEAGE_KEY = "SELECT lineage_keys.secret \nFROM lineage_keys \nWHERE lineage_keys.id = 1"
+#: Hub scans that recorded some of these files (`scan_tables.IDENTICAL_FILES`): the
+#: recorder writes one `?` per digest where SQLAlchemy's expanding parameter is marked.
+IDENTICAL_FILES = "SELECT scans.source, scan_files.sha256 \nFROM scan_files JOIN scans ON scans.id = scan_files.scan_id \nWHERE scan_files.sha256 IN (__[POSTCOMPILE_sha256s]) AND scan_files.complete IS 1 AND scans.source_type = 'huggingface'"
 #: How SQLAlchemy's SQLite dialect stores a timestamp (in UTC, without its offset).
 DATETIME_FORMAT = (
     "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
