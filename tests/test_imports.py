@@ -207,15 +207,15 @@ def test_help_loads_nothing_heavy(args: list[str]) -> None:
 
 def test_the_check_would_see_a_heavy_import() -> None:
     # The checks above can fail: loading the store pulls SQLAlchemy in.
-    assert "sqlalchemy" in _heavy(_loaded_after("import verifier.cli, verifier.store"))
+    assert "sqlalchemy" in _heavy(_loaded_after("import verifier.cli, verifier.store.database"))
 
 
 #: What a local scan of one pickle recorded in a database already at head never needs: Alembic
 #: (the schema is recognised by one query), the Hub client, signature verification without a
 #: signature, the evidence renderers, rich when the output is JSON without a progress bar, the
 #: scanners of other formats (imported for the first file of their format), the weight
-#: fingerprints of verified lineage (a pickle has no weights it compares) and SQLAlchemy's ORM
-#: (a scan is recorded through Core, `verifier.store.scan_tables`).
+#: fingerprints of verified lineage (a pickle has no weights it compares) and SQLAlchemy (a scan
+#: is recorded in SQLite with `sqlite3`, `verifier.store.sqlite_recorder`).
 NOT_ON_THE_SCAN_PATH = (
     "alembic",
     "cryptography",
@@ -224,7 +224,7 @@ NOT_ON_THE_SCAN_PATH = (
     "numpy",
     "rich",
     "sigstore",
-    "sqlalchemy.orm",
+    "sqlalchemy",
     "torch",
     "verifier.evidence",
     "verifier.lineage.attribution",
@@ -238,6 +238,8 @@ NOT_ON_THE_SCAN_PATH = (
     "verifier.scanners.sevenz",
     "verifier.scanners.tar",
     "verifier.signatures.model_signing",
+    "verifier.store.database",
+    "verifier.store.scan_tables",
     "verifier.store.tables",
 )
 
@@ -262,7 +264,8 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
         """
     )
     loaded = _loaded_after(code)
-    assert "sqlalchemy" in loaded and "verifier.scanners.pickle" in loaded  # it did scan
+    # It did scan and record.
+    assert {"verifier.scanners.pickle", "verifier.store.sqlite_recorder"} <= loaded
     unexpected = sorted(
         name
         for name in loaded
@@ -271,15 +274,16 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
     assert unexpected == []
 
 
-def test_a_local_scan_of_weights_loads_no_template_parser_nor_orm(tmp_path: Path) -> None:
+def test_a_local_scan_of_weights_loads_no_template_parser_nor_sqlalchemy(tmp_path: Path) -> None:
     # Verified lineage reads the weights (and so loads the weight readers, which know GGUF's
-    # tensor table), but Jinja's parser is for chat templates only, and lineage asks the store
-    # through Core.
+    # tensor table), but Jinja's parser is for chat templates only, and lineage asks a SQLite
+    # store at head through `sqlite3` (the recorded files, the lineage key).
     from tests.samples import safetensors_bytes
     from verifier.store import Store
 
     url = f"sqlite:///{tmp_path / 'verifier.db'}"
-    Store.open(url).close()
+    with Store.open(url) as store:
+        store.lineage_key()  # made by the first scan of weights (through the Store); read after
     model = tmp_path / "model"
     model.mkdir()
     header = {"weight": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}
@@ -301,7 +305,7 @@ def test_a_local_scan_of_weights_loads_no_template_parser_nor_orm(tmp_path: Path
         for name in loaded
         if any(
             name == heavy or name.startswith(f"{heavy}.")
-            for heavy in ("jinja2", "sqlalchemy.orm", "verifier.store.tables")
+            for heavy in ("jinja2", "sqlalchemy", "verifier.store.database")
         )
     )
     assert unexpected == []

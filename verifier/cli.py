@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from verifier.signatures.interface import SignatureRequest
     from verifier.sources.interface import Progress
     from verifier.store import Store
+    from verifier.store.sqlite_recorder import ScanStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -186,6 +187,13 @@ def _open_store(database_url: str | None) -> Store:
     from verifier.store import Store
 
     return Store.open(config.database_url(database_url))
+
+
+def _open_scan_store(database_url: str | None) -> ScanStore:
+    """Where `verifier scan` records: without SQLAlchemy for a SQLite file already at head."""
+    from verifier.store.sqlite_recorder import open_recorder
+
+    return open_recorder(config.database_url(database_url))
 
 
 @click.group(
@@ -558,7 +566,7 @@ def _scan_one(
     hub: HubOptions,
     *,
     policy: Policy,
-    recorder: Store,
+    recorder: ScanStore,
     workers: int | None = None,
     progress: Progress | None = None,
     signature: SignatureRequest | None = None,
@@ -593,7 +601,10 @@ def _run_scans(
     from verifier.progress import download_progress
 
     reports = []
-    with _open_store(database_url) as store, download_progress(enabled=not _quiet()) as progress:
+    with (
+        _open_scan_store(database_url) as store,
+        download_progress(enabled=not _quiet()) as progress,
+    ):
         for job_target, job_hub in jobs:
             reports.append(
                 _scan_one(

@@ -16,7 +16,8 @@ from verifier.facts import parse_facts_document
 from verifier.model import Decision, ScanFacts, Verdict
 from verifier.policy.publishers import PublisherRegistry
 from verifier.service.model import AuditAction
-from verifier.store.scan_tables import BANS, DECISIONS, SCAN_FACTS, SCANS, format_timestamp
+from verifier.store.scan_rows import format_timestamp
+from verifier.store.scan_tables import BAN_IN_FORCE, BANS, DECISIONS, SCAN_FACTS, SCANS
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -361,6 +362,10 @@ class BanRecords:
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        # One small query first: scans run far more often than bans are in force.
+        with self._store._failures("read the bans in"), self._store._engine.connect() as db:
+            if db.execute(BAN_IN_FORCE).first() is None:
+                return ()
         active = self.bans(active_only=True)
         if not active:
             return ()

@@ -41,19 +41,23 @@ from verifier.model import (
     Approval,
     DeclaredFile,
     FileResult,
-    Finding,
     ScanFacts,
     ScanReport,
     ScanStatus,
     ScanSummary,
-    Severity,
     Verdict,
 )
-from verifier.store.scan_tables import (
+from verifier.store.revision import SCHEMA_HEAD
+from verifier.store.scan_rows import (
     FAIL_CLOSED,
-    SCAN_FILES,
-    SCANS,
+    FILES_PER_LOOKUP,
     check_file_findings,
+    failed_report,
+    identical_files_found,
+)
+from verifier.store.scan_tables import (
+    IDENTICAL_FILES,
+    LINEAGE_KEY,
     insert_scan,
 )
 
@@ -67,9 +71,6 @@ if TYPE_CHECKING:
     from verifier.policy.publishers import PublisherRegistry
     from verifier.store.tables import ScanRow
 
-#: The newest migration in `migrations/versions`; a test keeps it equal to alembic's head.
-#: Knowing it lets a store that is already up to date skip importing alembic at all.
-SCHEMA_HEAD = "0019"
 #: Shortest scan id prefix accepted by `Store.get_scan`.
 MIN_PREFIX = 4
 #: Seconds to wait for a database server before giving up.
@@ -81,8 +82,6 @@ MIGRATION_LOCK_TIMEOUT = 300.0
 #: Recorded models (besides every registered base) a new fingerprint is compared with: the
 #: newest distinct models of the same hidden size. See docs/lineage.md.
 MAX_LINEAGE_REFERENCES = 100
-#: Code of the finding that carries a failed scan's error.
-SCAN_FAILED_CODE = "SCAN-FAILED"
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]+")
 
@@ -468,16 +467,13 @@ class Store:
             ValueError: A timestamp lacks its UTC offset.
             StoreError: The database refused the write; nothing of the scan is kept.
         """
-        failed = ScanReport(
+        failed = failed_report(
             scan_id=scan_id,
             target=target,
             started_at=started_at,
             finished_at=finished_at,
             tool_version=tool_version,
-            status=ScanStatus.FAILED,
-            files=(),
-            findings=(Finding(code=SCAN_FAILED_CODE, severity=Severity.HIGH, message=error),),
-            verdict=FAIL_CLOSED,
+            error=error,
         )
         self._record(failed, error=error)
 
@@ -784,7 +780,7 @@ class Store:
         if self._lineage_key is not None:
             return self._lineage_key
         # Core, not the ORM: a scan reads the key before it knows the weights fingerprint.
-        query = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
+        query = LINEAGE_KEY
         with self._failures("read the lineage key from"), self._engine.connect() as connection:
             secret = connection.execute(query).scalar()
         if secret is None:
@@ -896,26 +892,15 @@ class Store:
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        found: set[tuple[str, str | None, str]] = set()
         wanted = sorted(set(sha256s))
+        rows: list[tuple[Any, str | None]] = []
         # Core, not the ORM: verified lineage asks this on the path of every scan of weights.
         with self._failures("look up recorded files in"), self._engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                rows = connection.execute(
-                    select(SCANS.c.source, SCAN_FILES.c.sha256)
-                    .join_from(SCAN_FILES, SCANS, SCANS.c.id == SCAN_FILES.c.scan_id)
-                    .where(
-                        SCAN_FILES.c.sha256.in_(wanted[start : start + 500]),
-                        SCAN_FILES.c.complete.is_(True),
-                        SCANS.c.source_type == "huggingface",
-                    )
-                )
-                for source, sha256 in rows:
-                    repo_id = source.get("repo_id") if isinstance(source, dict) else None
-                    if isinstance(repo_id, str) and sha256 is not None:
-                        commit = source.get("commit")
-                        found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
-        return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))
+            for start in range(0, len(wanted), FILES_PER_LOOKUP):
+                batch = wanted[start : start + FILES_PER_LOOKUP]
+                found = connection.execute(IDENTICAL_FILES, {"sha256s": batch})
+                rows += [(source, sha256) for source, sha256 in found]
+        return identical_files_found(rows)
 
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry

@@ -22,9 +22,7 @@ from verifier.notifications import (
     url_origin,
 )
 from verifier.store.bans import Database, _change
-from verifier.store.scan_tables import (
-    format_timestamp,
-)
+from verifier.store.scan_rows import format_timestamp
 from verifier.store.tables import (
     AuditEventRow,
     DecisionChangeRow,

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from verifier.errors import StoreError
 from verifier.store.bans import Database
-from verifier.store.scan_tables import format_timestamp
+from verifier.store.scan_rows import format_timestamp
 from verifier.store.tables import PolicyInForceRow
 
 _ROW = 1

@@ -1,16 +1,17 @@
-"""The tables a scan writes, as SQLAlchemy Core, and the one function that records a scan.
+"""The tables a scan writes, as SQLAlchemy Core, and their Core executor of `scan_rows`.
 
-A scan is recorded through these `Table`s with Core inserts: the scan path (`verifier scan`,
-the service's jobs) never imports SQLAlchemy's ORM, whose import, declarative classes and
-mapper configuration cost more than recording itself. The ORM classes of `tables.py` map these
-same `Table`s (`__table__`) for every read; `tables.py` declares the tables nobody writes on
-the scan path. Both share `METADATA`, which the migrations are checked against.
+A scan is recorded through these `Table`s with Core inserts of the rows `scan_rows` builds:
+the service's jobs never import SQLAlchemy's ORM, whose import, declarative classes and mapper
+configuration cost more than recording itself. The ORM classes of `tables.py` map these same
+`Table`s (`__table__`) for every read; `tables.py` declares the tables nobody writes on the
+scan path. Both share `METADATA`, which the migrations are checked against. `verifier scan`
+on SQLite writes the same rows with `sqlite3` (`sqlite_recorder`), with statements compiled
+from these tables into `sqlite_statements` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -28,23 +29,17 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
+    exists,
     insert,
+    literal_column,
+    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from verifier.facts import details_document, facts_document, signature_document, subject_of
-from verifier.model import (
-    Decision,
-    DeclaredFile,
-    FileResult,
-    Finding,
-    LineageEdge,
-    Provenance,
-    ScanReport,
-    SignatureResult,
-    Verdict,
-)
+from verifier.model import ScanReport
+from verifier.store.scan_rows import scan_rows
 
 #: Constraint names are spelled out so the hand-written migrations and these tables agree.
 NAMING_CONVENTION = {
@@ -58,54 +53,8 @@ NAMING_CONVENTION = {
 #: Every table of verifier's schema (these and the declarative ones of `tables.py`).
 METADATA = MetaData(naming_convention=NAMING_CONVENTION)
 
-#: The verdict of a failed scan, or of one without a decision of its own: denied.
-FAIL_CLOSED = Verdict(
-    decision=Decision.DENY, policy_name="(none)", policy_digest="", mode="enforce", reasons=()
-)
-
 #: Row ids: 64-bit on servers; SQLite only autoincrements a column declared INTEGER.
 ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Read an ISO-8601 timestamp that carries its UTC offset.
-
-    Args:
-        value: Such as `2024-05-01T12:00:00.123456+00:00` or `2024-05-01T12:00:00Z`.
-
-    Returns:
-        The same instant in UTC.
-
-    Raises:
-        ValueError: The text is not ISO-8601 or has no UTC offset.
-    """
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no UTC offset")
-    return moment.astimezone(UTC)
-
-
-def format_timestamp(moment: datetime) -> str:
-    """The canonical text of a recorded instant: `datetime.isoformat()` in UTC (`+00:00`)."""
-    return moment.astimezone(UTC).isoformat()
-
-
-def check_file_findings(report: ScanReport) -> None:
-    """Refuse a report whose per-file findings would not read back as recorded.
-
-    Findings are stored once, from `report.findings`; a file's findings are read back as
-    those attributed to its path, in order.
-
-    Raises:
-        ValueError: A file's findings differ from the report's findings attributed to it.
-    """
-    for result in report.files:
-        attributed = tuple(f for f in report.findings if f.file == result.path)
-        if result.findings != attributed:
-            raise ValueError(
-                f"findings of file {result.path!r} differ from the findings of the report "
-                "attributed to it; every file finding must also be in report.findings"
-            )
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -334,164 +283,28 @@ BANS = Table(
 )
 
 
-def _scan_values(report: ScanReport, *, error: str | None) -> dict[str, Any]:
-    """The `scans` row of `report`; its type of source is `report.source["type"]`, if any."""
-    return {
-        "id": report.scan_id,
-        "target": report.target,
-        "source_type": report.source.get("type", "unknown"),
-        "source": dict(report.source),
-        "started_at": parse_timestamp(report.started_at),
-        "finished_at": parse_timestamp(report.finished_at),
-        "tool_version": report.tool_version,
-        "status": report.status.value,
-        "error": error,
-    }
+_LIFT = BANS.alias("lift")
+#: A row when any ban is in force (not lifted): without one, no ban can reach a scan, and the
+#: estate is not read. See `verifier.store.bans.BanRecords.bans_reaching`.
+BAN_IN_FORCE = (
+    select(BANS.c.id)
+    .where(BANS.c.action == "ban", ~exists().where(_LIFT.c.lifts == BANS.c.id))
+    .limit(1)
+)
 
-
-def _file_values(scan_id: str, result: FileResult) -> dict[str, Any]:
-    """The `scan_files` row of `result` (its findings are rows of `findings`)."""
-    return {
-        "scan_id": scan_id,
-        "path": result.path,
-        "size": result.size,
-        "sha256": result.sha256,
-        "git_sha1": result.git_sha1,
-        "format": result.format.value,
-        "complete": result.complete,
-    }
-
-
-def _finding_values(scan_id: str, finding: Finding) -> dict[str, Any]:
-    return {
-        "scan_id": scan_id,
-        "file_path": finding.file,
-        "code": finding.code,
-        "severity": finding.severity.value,
-        "message": finding.message,
-        "member": finding.member,
-        "byte_offset": finding.offset,
-        "evidence": finding.evidence,
-    }
-
-
-def decision_values(scan_id: str, verdict: Verdict, *, decided_at: datetime) -> dict[str, Any]:
-    """The `decisions` row of `verdict`, decided at `decided_at`."""
-    return {
-        "scan_id": scan_id,
-        "decided_at": decided_at,
-        "decision": verdict.decision.value,
-        "policy_name": verdict.policy_name,
-        "policy_digest": verdict.policy_digest,
-        "mode": verdict.mode,
-        "reasons": [
-            {
-                "rule_id": reason.rule_id,
-                "effect": reason.effect,
-                "severity": reason.severity.value,
-                "message": reason.message,
-                "evidence": list(reason.evidence),
-                "waived_by": reason.waived_by,
-            }
-            for reason in verdict.reasons
-        ],
-        "environment": verdict.environment,
-        "waivers": [
-            {
-                "id": w.waiver_id,
-                "rule": w.rule_id,
-                "subject": w.subject,
-                "status": w.status,
-                "expires": w.expires,
-                "approved_by": w.approved_by,
-                "ticket": w.ticket,
-            }
-            for w in verdict.waivers
-        ],
-    }
-
-
-def _signature_values(scan_id: str, result: SignatureResult) -> dict[str, Any]:
-    document = signature_document(result)
-    assert document is not None  # a result was given
-    return {"scan_id": scan_id, **document}
-
-
-def _source_revision_values(scan_id: str, p: Provenance) -> dict[str, Any]:
-    """The `source_revisions` row of a provenance record (its lineage edges have their own)."""
-    return {
-        "scan_id": scan_id,
-        "source_type": p.source_type.value,
-        "repo_id": p.repo_id,
-        "namespace": p.namespace,
-        "commit": p.commit,
-        "revision_requested": p.revision_requested,
-        "endpoint": p.endpoint,
-        "created_at": p.created_at,
-        "last_modified": p.last_modified,
-        "gated": p.gated,
-        "private": p.private,
-        "license": p.license,
-        "license_name": p.license_name,
-        "license_link": p.license_link,
-        "library_name": p.library_name,
-        "pipeline_tag": p.pipeline_tag,
-        "base_model_relation": p.base_model_relation,
-        "hub_security_status": p.hub_security_status,
-        "metadata_lists": {
-            "tags": list(p.tags),
-            "datasets": list(p.datasets),
-            "languages": list(p.languages),
-            "base_models": list(p.base_models),
-            "lineage_roots": list(p.lineage.roots),
-            "lineage_truncated": p.lineage.truncated,
-            "lineage_cycle": p.lineage.cycle,
-        },
-    }
-
-
-def _declared_file_values(scan_id: str, f: DeclaredFile) -> dict[str, Any]:
-    return {
-        "scan_id": scan_id,
-        "path": f.path,
-        "size": f.size,
-        "sha256": f.sha256,
-        "git_sha1": f.git_sha1,
-        "lfs": f.lfs,
-    }
-
-
-def _lineage_edge_values(scan_id: str, e: LineageEdge) -> dict[str, Any]:
-    return {
-        "scan_id": scan_id,
-        "child": e.child,
-        "child_commit": e.child_commit,
-        "parent": e.parent,
-        "parent_commit": e.parent_commit,
-        "relation": e.relation.value,
-        "depth": e.depth,
-        "error": e.error,
-        "parent_license": e.parent_license,
-    }
-
-
-def _fingerprint_values(report: ScanReport) -> dict[str, Any] | None:
-    """The `weight_fingerprints` row of the fingerprint the scan's lineage carries, if any."""
-    lineage = report.verified_lineage
-    if lineage is None or lineage.fingerprint is None:
-        return None
-    from verifier.lineage.fingerprint import FINGERPRINT_VERSION
-
-    assert lineage.hidden_size is not None, "a fingerprint always has its hidden size"
-    return {
-        "scan_id": report.scan_id,
-        "repo_id": lineage.repo_id or report.target,
-        "commit": report.source.get("commit"),
-        "publisher": lineage.publisher,
-        "hidden_size": lineage.hidden_size,
-        "version": FINGERPRINT_VERSION,
-        "fingerprint": lineage.fingerprint,
-    }
+#: The scans of Hub models that recorded any of the files `sha256s` (at most
+#: `scan_rows.FILES_PER_LOOKUP`) completely: `(source, sha256)` rows for `identical_files_found`.
+IDENTICAL_FILES = (
+    select(SCANS.c.source, SCAN_FILES.c.sha256)
+    .join_from(SCAN_FILES, SCANS, SCANS.c.id == SCAN_FILES.c.scan_id)
+    .where(
+        SCAN_FILES.c.sha256.in_(bindparam("sha256s", expanding=True)),
+        SCAN_FILES.c.complete.is_(True),
+        SCANS.c.source_type == literal_column("'huggingface'"),
+    )
+)
+#: The store's lineage key, once one was made (`Store.lineage_key`).
+LINEAGE_KEY = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
 
 
 def insert_scan(
@@ -499,37 +312,9 @@ def insert_scan(
 ) -> None:
     """Insert the rows of a scan in `connection`'s transaction (the caller commits).
 
-    The one way a scan is recorded: `Store.record_scan`, `Store.record_failed_scan` and the
-    service's job recorder all come here. The scan row goes first, as the others refer to it.
+    The rows are `scan_rows.scan_rows`, which `sqlite_recorder` writes too: `Store.record_scan`,
+    `Store.record_failed_scan` and the service's job recorder come here, a scan recorded in
+    SQLite by `verifier scan` goes there.
     """
-    scan_id = report.scan_id
-    rows: list[tuple[Table, list[dict[str, Any]]]] = [
-        (SCANS, [_scan_values(report, error=error)]),
-        (SCAN_FILES, [_file_values(scan_id, result) for result in report.files]),
-        (FINDINGS, [_finding_values(scan_id, finding) for finding in report.findings]),
-        (DECISIONS, [decision_values(scan_id, report.verdict, decided_at=decided_at)]),
-    ]
-    if report.signature is not None:
-        rows.append((SIGNATURES, [_signature_values(scan_id, report.signature)]))
-    if error is None:
-        facts = {
-            "scan_id": scan_id,
-            "subject": subject_of(report.source),
-            "document": facts_document(report.facts),
-        }
-        rows.append((SCAN_FACTS, [facts]))
-    if not report.details.empty:
-        details = {"scan_id": scan_id, "document": details_document(report.details)}
-        rows.append((MODEL_DETAILS, [details]))
-    if report.provenance is not None:
-        rows.append((SOURCE_REVISIONS, [_source_revision_values(scan_id, report.provenance)]))
-        edges = report.provenance.lineage.edges
-        rows.append((LINEAGE_EDGES, [_lineage_edge_values(scan_id, e) for e in edges]))
-    declared = report.declared_files or ()
-    rows.append((DECLARED_FILES, [_declared_file_values(scan_id, f) for f in declared]))
-    fingerprint = _fingerprint_values(report) if error is None else None
-    if fingerprint is not None:
-        rows.append((WEIGHT_FINGERPRINTS, [fingerprint]))
-    for table, values in rows:
-        if values:
-            connection.execute(insert(table), values)
+    for table, values in scan_rows(report, error=error, decided_at=decided_at):
+        connection.execute(insert(METADATA.tables[table]), values)

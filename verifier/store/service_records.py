@@ -28,11 +28,8 @@ from verifier.service.model import (
     request_key,
 )
 from verifier.store.database import Store
-from verifier.store.scan_tables import (
-    check_file_findings,
-    format_timestamp,
-    insert_scan,
-)
+from verifier.store.scan_rows import check_file_findings, format_timestamp
+from verifier.store.scan_tables import insert_scan
 from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,

@@ -47,11 +47,16 @@ from verifier.model import (
     WaiverOutcome,
 )
 from verifier.service.model import ApiToken, AuditAction, AuditEvent, JobStatus, Role, ScanJob
+from verifier.store.scan_rows import (
+    FAIL_CLOSED,
+    decision_values,
+    format_timestamp,
+    parse_timestamp,
+)
 from verifier.store.scan_tables import (
     BANS,
     DECISIONS,
     DECLARED_FILES,
-    FAIL_CLOSED,
     FINDINGS,
     LINEAGE_EDGES,
     LINEAGE_KEYS,
@@ -65,9 +70,6 @@ from verifier.store.scan_tables import (
     SOURCE_REVISIONS,
     WEIGHT_FINGERPRINTS,
     UTCDateTime,
-    decision_values,
-    format_timestamp,
-    parse_timestamp,
 )
 
 #: Prefix of the tables of the workers' job queue (procrastinate's schema, migration 0012).

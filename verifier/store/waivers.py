@@ -13,9 +13,7 @@ from verifier.model import Approval
 from verifier.policy.schema import Waiver
 from verifier.service.model import AuditAction
 from verifier.store.bans import Database
-from verifier.store.scan_tables import (
-    format_timestamp,
-)
+from verifier.store.scan_rows import format_timestamp
 from verifier.store.tables import (
     ApprovalRow,
     AuditEventRow,

@@ -8,9 +8,7 @@ from sqlalchemy import func, select
 
 from verifier.service.model import AuditAction, JobStatus
 from verifier.store.bans import Database
-from verifier.store.scan_tables import (
-    format_timestamp,
-)
+from verifier.store.scan_rows import format_timestamp
 from verifier.store.tables import (
     AuditEventRow,
     ScanJobRow,

@@ -1,0 +1,330 @@
+"""The rows a scan is recorded as: one function for every way a scan is written.
+
+`scan_rows` turns a finished (or failed) scan into the rows of each table, named as in
+`scan_tables`. Two executors write them: `scan_tables.insert_scan` through SQLAlchemy Core
+(PostgreSQL, the service, and SQLite outside the scan path) and `sqlite_recorder` through the
+standard library's `sqlite3` with statements compiled from the same tables, so that a scan
+recorded in SQLite never imports SQLAlchemy. Nothing here imports a database library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from verifier.facts import details_document, facts_document, signature_document, subject_of
+from verifier.model import (
+    Decision,
+    DeclaredFile,
+    FileResult,
+    Finding,
+    LineageEdge,
+    Provenance,
+    ScanReport,
+    ScanStatus,
+    Severity,
+    SignatureResult,
+    Verdict,
+)
+
+#: The tables a scan is recorded in, in the order `scan_rows` gives them.
+RECORDED_TABLES = (
+    "scans",
+    "scan_files",
+    "findings",
+    "decisions",
+    "signatures",
+    "scan_facts",
+    "model_details",
+    "source_revisions",
+    "lineage_edges",
+    "declared_files",
+    "weight_fingerprints",
+)
+
+#: Digests looked up per query by `identical_files` (well under every driver's parameter limit).
+FILES_PER_LOOKUP = 500
+
+#: The verdict of a failed scan, or of one without a decision of its own: denied.
+FAIL_CLOSED = Verdict(
+    decision=Decision.DENY, policy_name="(none)", policy_digest="", mode="enforce", reasons=()
+)
+
+#: Code of the finding that carries a failed scan's error.
+SCAN_FAILED_CODE = "SCAN-FAILED"
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Read an ISO-8601 timestamp that carries its UTC offset.
+
+    Args:
+        value: Such as `2024-05-01T12:00:00.123456+00:00` or `2024-05-01T12:00:00Z`.
+
+    Returns:
+        The same instant in UTC.
+
+    Raises:
+        ValueError: The text is not ISO-8601 or has no UTC offset.
+    """
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no UTC offset")
+    return moment.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The canonical text of a recorded instant: `datetime.isoformat()` in UTC (`+00:00`)."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def check_file_findings(report: ScanReport) -> None:
+    """Refuse a report whose per-file findings would not read back as recorded.
+
+    Findings are stored once, from `report.findings`; a file's findings are read back as
+    those attributed to its path, in order.
+
+    Raises:
+        ValueError: A file's findings differ from the report's findings attributed to it.
+    """
+    for result in report.files:
+        attributed = tuple(f for f in report.findings if f.file == result.path)
+        if result.findings != attributed:
+            raise ValueError(
+                f"findings of file {result.path!r} differ from the findings of the report "
+                "attributed to it; every file finding must also be in report.findings"
+            )
+
+
+def _scan_values(report: ScanReport, *, error: str | None) -> dict[str, Any]:
+    """The `scans` row of `report`; its type of source is `report.source["type"]`, if any."""
+    return {
+        "id": report.scan_id,
+        "target": report.target,
+        "source_type": report.source.get("type", "unknown"),
+        "source": dict(report.source),
+        "started_at": parse_timestamp(report.started_at),
+        "finished_at": parse_timestamp(report.finished_at),
+        "tool_version": report.tool_version,
+        "status": report.status.value,
+        "error": error,
+    }
+
+
+def _file_values(scan_id: str, result: FileResult) -> dict[str, Any]:
+    """The `scan_files` row of `result` (its findings are rows of `findings`)."""
+    return {
+        "scan_id": scan_id,
+        "path": result.path,
+        "size": result.size,
+        "sha256": result.sha256,
+        "git_sha1": result.git_sha1,
+        "format": result.format.value,
+        "complete": result.complete,
+    }
+
+
+def _finding_values(scan_id: str, finding: Finding) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "file_path": finding.file,
+        "code": finding.code,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "member": finding.member,
+        "byte_offset": finding.offset,
+        "evidence": finding.evidence,
+    }
+
+
+def decision_values(scan_id: str, verdict: Verdict, *, decided_at: datetime) -> dict[str, Any]:
+    """The `decisions` row of `verdict`, decided at `decided_at`."""
+    return {
+        "scan_id": scan_id,
+        "decided_at": decided_at,
+        "decision": verdict.decision.value,
+        "policy_name": verdict.policy_name,
+        "policy_digest": verdict.policy_digest,
+        "mode": verdict.mode,
+        "reasons": [
+            {
+                "rule_id": reason.rule_id,
+                "effect": reason.effect,
+                "severity": reason.severity.value,
+                "message": reason.message,
+                "evidence": list(reason.evidence),
+                "waived_by": reason.waived_by,
+            }
+            for reason in verdict.reasons
+        ],
+        "environment": verdict.environment,
+        "waivers": [
+            {
+                "id": w.waiver_id,
+                "rule": w.rule_id,
+                "subject": w.subject,
+                "status": w.status,
+                "expires": w.expires,
+                "approved_by": w.approved_by,
+                "ticket": w.ticket,
+            }
+            for w in verdict.waivers
+        ],
+    }
+
+
+def _signature_values(scan_id: str, result: SignatureResult) -> dict[str, Any]:
+    document = signature_document(result)
+    assert document is not None  # a result was given
+    return {"scan_id": scan_id, **document}
+
+
+def _source_revision_values(scan_id: str, p: Provenance) -> dict[str, Any]:
+    """The `source_revisions` row of a provenance record (its lineage edges have their own)."""
+    return {
+        "scan_id": scan_id,
+        "source_type": p.source_type.value,
+        "repo_id": p.repo_id,
+        "namespace": p.namespace,
+        "commit": p.commit,
+        "revision_requested": p.revision_requested,
+        "endpoint": p.endpoint,
+        "created_at": p.created_at,
+        "last_modified": p.last_modified,
+        "gated": p.gated,
+        "private": p.private,
+        "license": p.license,
+        "license_name": p.license_name,
+        "license_link": p.license_link,
+        "library_name": p.library_name,
+        "pipeline_tag": p.pipeline_tag,
+        "base_model_relation": p.base_model_relation,
+        "hub_security_status": p.hub_security_status,
+        "metadata_lists": {
+            "tags": list(p.tags),
+            "datasets": list(p.datasets),
+            "languages": list(p.languages),
+            "base_models": list(p.base_models),
+            "lineage_roots": list(p.lineage.roots),
+            "lineage_truncated": p.lineage.truncated,
+            "lineage_cycle": p.lineage.cycle,
+        },
+    }
+
+
+def _declared_file_values(scan_id: str, f: DeclaredFile) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "path": f.path,
+        "size": f.size,
+        "sha256": f.sha256,
+        "git_sha1": f.git_sha1,
+        "lfs": f.lfs,
+    }
+
+
+def _lineage_edge_values(scan_id: str, e: LineageEdge) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "child": e.child,
+        "child_commit": e.child_commit,
+        "parent": e.parent,
+        "parent_commit": e.parent_commit,
+        "relation": e.relation.value,
+        "depth": e.depth,
+        "error": e.error,
+        "parent_license": e.parent_license,
+    }
+
+
+def _fingerprint_values(report: ScanReport) -> dict[str, Any] | None:
+    """The `weight_fingerprints` row of the fingerprint the scan's lineage carries, if any."""
+    lineage = report.verified_lineage
+    if lineage is None or lineage.fingerprint is None:
+        return None
+    from verifier.lineage.fingerprint import FINGERPRINT_VERSION
+
+    assert lineage.hidden_size is not None, "a fingerprint always has its hidden size"
+    return {
+        "scan_id": report.scan_id,
+        "repo_id": lineage.repo_id or report.target,
+        "commit": report.source.get("commit"),
+        "publisher": lineage.publisher,
+        "hidden_size": lineage.hidden_size,
+        "version": FINGERPRINT_VERSION,
+        "fingerprint": lineage.fingerprint,
+    }
+
+
+def failed_report(
+    *, scan_id: str, target: str, started_at: str, finished_at: str, tool_version: str, error: str
+) -> ScanReport:
+    """The report of a scan that could not finish: denied, so it can never read as allowed.
+
+    The error is kept on the scan row (see `scan_rows`) and as a scan-level `SCAN-FAILED`
+    finding, so that reading the scan back shows it.
+    """
+    return ScanReport(
+        scan_id=scan_id,
+        target=target,
+        started_at=started_at,
+        finished_at=finished_at,
+        tool_version=tool_version,
+        status=ScanStatus.FAILED,
+        files=(),
+        findings=(Finding(code=SCAN_FAILED_CODE, severity=Severity.HIGH, message=error),),
+        verdict=FAIL_CLOSED,
+    )
+
+
+def scan_rows(
+    report: ScanReport, *, error: str | None, decided_at: datetime
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The rows of a scan, table by table (scan first: the others refer to it), none empty.
+
+    Raises:
+        ValueError: A timestamp of the report lacks its UTC offset.
+    """
+    scan_id = report.scan_id
+    rows: list[tuple[str, list[dict[str, Any]]]] = [
+        ("scans", [_scan_values(report, error=error)]),
+        ("scan_files", [_file_values(scan_id, result) for result in report.files]),
+        ("findings", [_finding_values(scan_id, finding) for finding in report.findings]),
+        ("decisions", [decision_values(scan_id, report.verdict, decided_at=decided_at)]),
+    ]
+    if report.signature is not None:
+        rows.append(("signatures", [_signature_values(scan_id, report.signature)]))
+    if error is None:
+        facts = {
+            "scan_id": scan_id,
+            "subject": subject_of(report.source),
+            "document": facts_document(report.facts),
+        }
+        rows.append(("scan_facts", [facts]))
+    if not report.details.empty:
+        details = {"scan_id": scan_id, "document": details_document(report.details)}
+        rows.append(("model_details", [details]))
+    if report.provenance is not None:
+        rows.append(("source_revisions", [_source_revision_values(scan_id, report.provenance)]))
+        edges = report.provenance.lineage.edges
+        rows.append(("lineage_edges", [_lineage_edge_values(scan_id, e) for e in edges]))
+    declared = report.declared_files or ()
+    rows.append(("declared_files", [_declared_file_values(scan_id, f) for f in declared]))
+    fingerprint = _fingerprint_values(report) if error is None else None
+    if fingerprint is not None:
+        rows.append(("weight_fingerprints", [fingerprint]))
+    return [(table, values) for table, values in rows if values]
+
+
+def identical_files_found(
+    rows: Iterable[tuple[Any, str | None]],
+) -> list[tuple[str, str | None, str]]:
+    """`(repo_id, commit, sha256)` of the Hub models in `(source, sha256)` rows of
+    `scan_tables.IDENTICAL_FILES`, once each, sorted (see `Store.identical_files`)."""
+    found: set[tuple[str, str | None, str]] = set()
+    for source, sha256 in rows:
+        repo_id = source.get("repo_id") if isinstance(source, dict) else None
+        if isinstance(repo_id, str) and sha256 is not None:
+            commit = source.get("commit")
+            found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
+    return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))
