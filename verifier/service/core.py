@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from verifier.blobs import open_blob_store
 from verifier.config import home_dir
-from verifier.errors import NotFoundError, VerifierError
+from verifier.errors import NotFoundError, StoreError, VerifierError
 from verifier.evidence.dsse import PrivateKey, load_private_key
 from verifier.model import ScanStatus, Severity
 from verifier.notifications import check_notify_url, check_secret
@@ -36,6 +36,7 @@ from verifier.service.tokens import MAX_TOKEN_LENGTH, token_digest
 from verifier.store.changes import ChangeCounter
 from verifier.store.database import Store
 from verifier.store.policies import PolicyRecords
+from verifier.store.server_lock import hold_server_lock
 from verifier.store.service_records import ServiceRecords
 
 if TYPE_CHECKING:
@@ -122,32 +123,44 @@ class Service:
         if config.approval_key_path is not None:
             self.approval_key = load_private_key(config.approval_key_path)
         self.store = Store.open(config.database_url)
-        self.records = ServiceRecords(self.store)
-        #: Checked tokens and gate answers, each kept while the change counter stays put.
-        self.gate_cache = GateCache()
-        self._changes = ChangeCounter(self.store)
-        self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
-        #: This server's files are put in force for every server sharing the database (the
-        #: newest start or reload wins; see `verifier.store.policies`).
-        self.put_policy_in_force(actor=f"server:{socket.gethostname()}:{os.getpid()}")
-        self._follow_lock = threading.Lock()
-        #: (change count, monotonic time, why not in force or None) of the last comparison.
-        self._followed: tuple[int, float, str | None] | None = None
-        self.blob_store = open_blob_store(config.blob_store_url)
-        context = JobContext(
-            store=self.store,
-            policies=self.policies,
-            hub=HubOptions(
-                endpoint=config.hub_endpoint, token=config.hub_token, blob_store=self.blob_store
-            ),
-        )
-        self.runner: JobQueue
-        if self.store.backend == "postgresql":
-            from verifier.service.workers import ProcrastinateQueue
+        try:
+            # On SQLite this server runs the scan jobs itself: one server per file.
+            self._server_lock = hold_server_lock(self.store)
+        except StoreError:
+            self.store.close()
+            raise
+        try:
+            self.records = ServiceRecords(self.store)
+            #: Checked tokens and gate answers, each kept while the change counter stays put.
+            self.gate_cache = GateCache()
+            self._changes = ChangeCounter(self.store)
+            self.policies.current(self.store)  # recorded waivers that no longer fit: fail at start
+            #: This server's files are put in force for every server sharing the database (the
+            #: newest start or reload wins; see `verifier.store.policies`).
+            self.put_policy_in_force(actor=f"server:{socket.gethostname()}:{os.getpid()}")
+            self._follow_lock = threading.Lock()
+            #: (change count, monotonic time, why not in force or None) of the last comparison.
+            self._followed: tuple[int, float, str | None] | None = None
+            self.blob_store = open_blob_store(config.blob_store_url)
+            context = JobContext(
+                store=self.store,
+                policies=self.policies,
+                hub=HubOptions(
+                    endpoint=config.hub_endpoint, token=config.hub_token, blob_store=self.blob_store
+                ),
+            )
+            self.runner: JobQueue
+            if self.store.backend == "postgresql":
+                from verifier.service.workers import ProcrastinateQueue
 
-            self.runner = ProcrastinateQueue(config.database_url, context)
-        else:
-            self.runner = EmbeddedJobRunner(context, workers=config.job_workers)
+                self.runner = ProcrastinateQueue(config.database_url, context)
+            else:
+                self.runner = EmbeddedJobRunner(context, workers=config.job_workers)
+        except BaseException:
+            # A server that does not start lets go of the database for the next one.
+            self._server_lock.release()
+            self.store.close()
+            raise
 
     @property
     def embedded(self) -> bool:
@@ -167,6 +180,7 @@ class Service:
         self.runner.stop()
         self._changes.close()
         self.store.close()
+        self._server_lock.release()
 
     def authenticate(self, secret: str) -> ApiToken | None:
         """The active token with this secret, or None.

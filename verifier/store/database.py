@@ -246,6 +246,11 @@ class Store:
         self.close()
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The database's file when it is SQLite on a file (None: PostgreSQL, or memory)."""
+        return _sqlite_file(self._url)
+
+    @property
     def backend(self) -> str:
         """The database's kind, as SQLAlchemy names it: `sqlite` or `postgresql`."""
         return self._url.get_backend_name()
