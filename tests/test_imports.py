@@ -214,14 +214,16 @@ def test_the_check_would_see_a_heavy_import() -> None:
 #: (the schema is recognised by one query), the Hub client, signature verification without a
 #: signature, the evidence renderers, rich when the output is JSON without a progress bar, the
 #: scanners of other formats (imported for the first file of their format), the weight
-#: fingerprints of verified lineage (a pickle has no weights it compares) and SQLAlchemy (a scan
-#: is recorded in SQLite with `sqlite3`, `verifier.store.sqlite_recorder`).
+#: fingerprints of verified lineage (a pickle has no weights it compares), SQLAlchemy (a scan
+#: is recorded in SQLite with `sqlite3`, `verifier.store.sqlite_recorder`) and packageurl (a
+#: local file has no package URL).
 NOT_ON_THE_SCAN_PATH = (
     "alembic",
     "cryptography",
     "huggingface_hub",
     "jinja2",
     "numpy",
+    "packageurl",
     "rich",
     "sigstore",
     "sqlalchemy",

@@ -17,7 +17,8 @@ from tests.service.conftest import Running, start
 from tests.sources.test_huggingface import model_files
 from verifier.service.jobs import PAUSE_ENV
 from verifier.service.model import JobStatus, Role, ScanJob
-from verifier.store.database import SCHEMA_HEAD, Store
+from verifier.store.database import Store
+from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_tables import (
     UTCDateTime,
 )

@@ -31,7 +31,7 @@ from verifier.service.jobs import PAUSE_ENV
 from verifier.service.model import JobStatus, Role, ScanJob
 from verifier.service.workers import QUEUE, ProcrastinateQueue
 from verifier.store import Store
-from verifier.store.database import SCHEMA_HEAD
+from verifier.store.revision import SCHEMA_HEAD
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Generous: a deadline only ends a test that would otherwise hang; nothing is timed.

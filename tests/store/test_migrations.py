@@ -30,7 +30,7 @@ from click.testing import CliRunner
 from verifier.cli import cli
 from verifier.errors import StoreError
 from verifier.store import Store
-from verifier.store.database import SCHEMA_HEAD
+from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.tables import Base, is_verifier_object
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_static_head_is_the_migrations_head() -> None:
-    # Store.open trusts SCHEMA_HEAD to skip alembic; a new migration must move it too.
+    # Store.open and the scan's SQLite recorder trust SCHEMA_HEAD (verifier/store/revision.py)
+    # to skip alembic; a new migration must move it too, there and nowhere else.
     with Store("sqlite://") as store:
         config = store._alembic_config()
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD

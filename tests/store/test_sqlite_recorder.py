@@ -17,10 +17,12 @@ from sqlalchemy.dialects import sqlite
 
 from tests.evidence.recorded import allowed_report, denied_report
 from tests.store.test_store import make_report
-from verifier.bans import BanKind
+from verifier.bans import BanKind, BanLookup
 from verifier.errors import StoreError
+from verifier.lineage.verify import References
 from verifier.model import (
     Decision,
+    DeclaredFile,
     FileFormat,
     FileResult,
     LineageStatus,
@@ -29,6 +31,7 @@ from verifier.model import (
     VerifiedLineage,
 )
 from verifier.policy.publishers import PublisherRegistry
+from verifier.sources.interface import VerifiedFiles
 from verifier.store import Store, sqlite_statements
 from verifier.store.bans import BanRecords
 from verifier.store.database import _masked
@@ -336,3 +339,29 @@ def test_the_lineage_key_is_the_stores(tmp_path: Path) -> None:
         read = recorder.lineage_key()
     with Store.open(url) as store:
         assert read.secret == made.secret == store.lineage_key().secret
+
+
+def test_the_recorder_offers_every_capability_the_pipeline_asks_the_store_for(
+    tmp_path: Path,
+) -> None:
+    # The pipeline finds these by isinstance: one missing would silently skip its work (bans,
+    # verified lineage, files a Hub scan need not fetch again).
+    url = _new_database(tmp_path / "verifier.db")
+    with Store.open(url) as store, open_recorder(url) as recorder:
+        for capability in (BanLookup, References, VerifiedFiles):
+            assert isinstance(store, capability)
+            assert isinstance(recorder, capability), capability.__name__
+
+
+def test_verified_files_are_the_stores(tmp_path: Path) -> None:
+    url = _new_database(tmp_path / "verifier.db")
+    hub = allowed_report()
+    with Store.open(url) as store:
+        store.record_scan(hub)
+        declared = [DeclaredFile(f.path, f.size, f.sha256, None, True) for f in hub.files]
+        expected = [(store.verified_file(d), store.recorded_sha256(d)) for d in declared]
+    assert any(verified is not None for verified, _ in expected)
+    with open_recorder(url) as recorder:
+        assert [(recorder.verified_file(d), recorder.recorded_sha256(d)) for d in declared] == (
+            expected
+        )

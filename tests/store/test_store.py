@@ -27,7 +27,7 @@ from verifier.model import (
     Verdict,
 )
 from verifier.store import Store
-from verifier.store.database import SCHEMA_HEAD
+from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.tables import Base, is_verifier_object
 
 TABLES = {"scans", "scan_files", "findings", "decisions", "scan_facts", "signatures"}

@@ -6,8 +6,9 @@ with the statements SQLAlchemy compiles from `scan_tables` (kept in `sqlite_stat
 fails when they differ, and another records the same scan both ways and compares every row).
 The rows are the Store's (`scan_rows`), so there is still one recorder with two executors.
 Everything else goes to `Store`, which loads SQLAlchemy when it is first needed: a database to
-create or migrate, PostgreSQL, a URL with options, bans in force, the first lineage key, and the
-recorded fingerprints verified lineage compares a new one with.
+create or migrate, PostgreSQL, a URL with options, bans in force, the first lineage key, the
+recorded fingerprints verified lineage compares a new one with, and the files a Hub scan finds
+already verified.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from verifier.errors import StoreError
-from verifier.model import ScanFacts, ScanReport
+from verifier.model import DeclaredFile, FileResult, ScanFacts, ScanReport
 from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_rows import (
     FILES_PER_LOOKUP,
@@ -88,6 +89,10 @@ class ScanStore(Protocol):
     def lineage_references(self, hidden_size: int) -> Sequence[Reference]: ...
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]: ...
+
+    def verified_file(self, declared: DeclaredFile) -> FileResult | None: ...
+
+    def recorded_sha256(self, declared: DeclaredFile) -> str | None: ...
 
     def close(self) -> None: ...
 
@@ -327,3 +332,11 @@ class SQLiteRecorder:
                     # JSON's column as SQLAlchemy reads it back.
                     rows.append((None if source is None else json.loads(source), sha256))
         return identical_files_found(rows)
+
+    def verified_file(self, declared: DeclaredFile) -> FileResult | None:
+        """`Store.verified_file` (a Hub scan's files already verified need not arrive again)."""
+        return self._full().verified_file(declared)
+
+    def recorded_sha256(self, declared: DeclaredFile) -> str | None:
+        """`Store.recorded_sha256`."""
+        return self._full().recorded_sha256(declared)
