@@ -209,11 +209,18 @@ def test_the_service_shares_what_its_jobs_verify(
     monkeypatch.setenv("VERIFIER_HOME", str(tmp_path / "server"))
     files = model_files()
     commit = hub.add_repo("acme/tiny", files).refs["main"]
+    # The folder already holds other bytes under the config's name: what is put into the
+    # store is what the scan hashed, never the folder's copy.
+    config_sha = hashlib.sha256(files["config.json"]).hexdigest()
+    planted = verified_blob(tmp_path / "server", config_sha)
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b'{"model_type": "evil", "hidden_size": 4}')
     service, tokens = start(f"sqlite:///{tmp_path / 'service.db'}", blob_store_url=s3)
     with TestClient(create_app(service)) as client:
         api = Api(client, service, tokens)
         assert api.scan(f"hf://acme/tiny@{commit}")["status"] == "complete"
-    sha = hashlib.sha256(files[WEIGHTS]).hexdigest()
-    assert _store(s3).has(sha)
-    kept = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"team/sha256/{sha[:2]}/{sha}")
-    assert kept["Body"].read() == files[WEIGHTS]
+    # Every file verified is shared, the small git files under the SHA-256 measured of them.
+    for data in files.values():
+        sha = hashlib.sha256(data).hexdigest()
+        kept = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"team/sha256/{sha[:2]}/{sha}")
+        assert kept["Body"].read() == data

@@ -1,6 +1,7 @@
 """Re-scans for a new scanner version read the verified bytes from the blob stores (this
 host's folder, then the shared S3 store) and ask the Hub nothing; with `rescan_from_hub`
-(`verifier serve --rescan-from-hub`) they ask the Hub for what the stores do not hold."""
+(`verifier serve --rescan-from-hub`) they ask the Hub for what the stores do not hold. Every
+file a scan verified is shared, so a host that never scanned a model re-scans it from S3."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import hashlib
 import io
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from tests.service.conftest import Api
 from tests.service.test_upkeep import serving
 from tests.sources.test_huggingface import model_files
 from verifier import __version__
-from verifier.blobs import BlobStoreError
+from verifier.blobs import BlobStoreError, open_blob_store
 from verifier.blobs.folder import HostFolder
 from verifier.blobs.local import take
 from verifier.model import DeclaredFile
@@ -197,11 +197,47 @@ def test_a_rescan_from_the_hub_falls_back_to_it_for_what_the_folder_lacks_or_got
         assert weights.read_bytes() == files[WEIGHTS]
 
 
-def test_a_rescan_on_another_host_reads_the_weights_from_s3(
+def test_a_rescan_on_a_host_that_never_scanned_the_model_reads_every_file_from_s3(
+    s3: str,  # noqa: F811 - the fixture
+    database_url: str,
+    hub: HubEmulator,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = model_files()
+    commit = hub.add_repo("acme/tiny", files).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url, blob_store_url=s3) as api:  # host A
+        first = api.scan(subject)
+        assert first["status"] == "complete"
+        _as_older_version(api, str(first["scan_id"]))
+    # Every file the scan verified is in S3 under the SHA-256 it measured, small git files too.
+    store = open_blob_store(s3)
+    assert store is not None
+    for data in files.values():
+        assert store.has(hashlib.sha256(data).hexdigest())
+    # Host B: the same database and S3 store, the defaults, a VERIFIER_HOME of its own (empty).
+    host_b = tmp_path / "host-b"
+    monkeypatch.setenv("VERIFIER_HOME", str(host_b))
+    with serving(database_url, blob_store_url=s3) as api:
+        since = len(hub.requests)
+        scan = _rescan(api, subject)
+        assert scan["scan_id"] != first["scan_id"]
+        assert scan["status"] == "complete" and scan["decision"] == "allow"
+        assert hub.requests[since:] == []  # not one request of any kind reached the Hub
+        for entry in scan["files"]:  # type: ignore[attr-defined]
+            assert entry["sha256"] == hashlib.sha256(files[entry["path"]]).hexdigest()
+    for data in files.values():  # taken into B's own folder, verified on the way
+        assert verified_blob(host_b, hashlib.sha256(data).hexdigest()).read_bytes() == data
+
+
+def test_a_small_file_s3_holds_other_bytes_for_fails_the_rescan_and_the_scan_stands(
     s3: str,  # noqa: F811 - the fixture
     hub: HubEmulator,
     isolated_home: Path,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = model_files()
     commit = hub.add_repo("acme/tiny", files).refs["main"]
@@ -210,22 +246,25 @@ def test_a_rescan_on_another_host_reads_the_weights_from_s3(
     with serving(database_url, blob_store_url=s3) as api:
         first = api.scan(subject)
         _as_older_version(api, str(first["scan_id"]))
-        # Another host: the same database and S3 store, an empty folder of its own.
-        shutil.rmtree(isolated_home / "blobs")
-        # S3 keeps the weights only: by default the small git files hold the re-scan back.
-        done = run_pass(api.service, poll=True, deliver=False)
-        assert done is not None and done.rescans == []
-        [held] = done.rescans_held
-        assert "config.json" in held.reason and WEIGHTS not in held.reason
-    with serving(database_url, blob_store_url=s3, rescan_from_hub=True) as api:
+    # A poisoned object under the config's name (same size, so only the digests tell).
+    sha = hashlib.sha256(files["config.json"]).hexdigest()
+    poison = files["config.json"].replace(b"tiny", b"evil")
+    store = open_blob_store(s3)
+    assert store is not None and len(poison) == len(files["config.json"])
+    store.put(sha, io.BytesIO(poison), size=len(poison))
+    monkeypatch.setenv("VERIFIER_HOME", str(tmp_path / "host-b"))
+    with serving(database_url, blob_store_url=s3) as api:
         since = len(hub.requests)
-        scan = _rescan(api, subject)
-        assert scan["status"] == "complete" and scan["decision"] == "allow"
-        # The weights came from S3 (verified again on arrival); the small git files, which
-        # are not shared, from the Hub.
-        fetched = {path.rsplit("/", 1)[-1] for _, path in _file_requests(hub, since)}
-        assert WEIGHTS not in fetched and fetched
-        assert verified_blob(isolated_home, hashlib.sha256(files[WEIGHTS]).hexdigest()).exists()
+        done = run_pass(api.service, poll=True, deliver=False)
+        assert done is not None
+        [queued] = done.rescans  # present in the store: queued; its bytes are checked on arrival
+        api.service.runner.drain()
+        job = api.service.job_document(str(queued["job"]))
+        assert job["status"] == "failed"
+        assert "config.json" in str(job["error"]) and "kept" in str(job["error"])
+        assert hub.requests[since:] == []
+        assert _newest_scan(api, subject)["scan_id"] == first["scan_id"]
+    assert not verified_blob(tmp_path / "host-b", sha).exists()
 
 
 def _declared_git(data: bytes) -> DeclaredFile:

@@ -80,7 +80,7 @@ class HubArrival:
     entry: SnapshotFile
     landed: Path
     quarantine: Quarantine
-    #: The blob store shared with other hosts, where verified weights are put (None: none).
+    #: The blob store shared with other hosts, where verified files are put (None: none).
     blob_store: BlobStore | None = None
     unreadable_reason: str = field(default="the downloaded file could not be read back", init=False)
 
@@ -109,9 +109,13 @@ class HubArrival:
         if problems or not result.complete or result.sha256 is None:
             self.quarantine.discard(self.landed)  # nothing unverified leaves quarantine
         else:
-            final = self.quarantine.promote(self.landed, result.sha256)
-            if self.blob_store is not None and self.entry.declared.lfs:
-                share(self.blob_store, result.sha256, final)
+            if self.blob_store is not None:
+                # Every verified file, small git files too (under the SHA-256 the scan just
+                # measured), so that a re-scan from kept bytes works on any host sharing the
+                # store. The bytes put are those the scan hashed, not a copy the folder may
+                # already hold under that name.
+                share(self.blob_store, result.sha256, self.landed)
+            self.quarantine.promote(self.landed, result.sha256)
         if problems:
             result = dataclasses.replace(result, findings=(*result.findings, *problems))
         return result
