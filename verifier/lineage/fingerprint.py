@@ -15,8 +15,9 @@ The fingerprint therefore indexes nothing by unit position:
   are pushed through it along that dimension, `P = E_S W^T`: one column per output unit, one row
   per anchor token. A residual permutation cancels in the product; a permutation of the matrix's
   own units only reorders the columns, which the comparison matches (see `compare.py`). At most
-  `UNITS` units are kept per matrix, chosen by their weight norm (a content-based choice, so a
-  permuted copy keeps the same units).
+  `UNITS` units are kept per matrix: those whose weights lie closest to a few secret directions
+  drawn through the anchors (`_unit_scores`), a choice blind to the order of units and to their
+  scale, which an author can change without changing the function.
 
 Tensors are read from safetensors or GGUF files through a read-only memory map (`weights.py`),
 one matrix at a time in row chunks, so memory stays flat whatever the model size; each matrix
@@ -46,8 +47,8 @@ from verifier.lineage.weights import (
     SafetensorsWeights,
     StoredTensor,
     columns,
+    decoded_chunks,
     rows,
-    squared_chunks,
 )
 
 if TYPE_CHECKING:
@@ -71,17 +72,27 @@ __all__ = [
     "fingerprint_weights",
 ]
 
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 """Bumped whenever the computation changes; fingerprints of different versions never compare.
 
 Version 2: anchors and kept matrices drawn with the store's `LineageKey` (version 1 chose them
-by a public rule, which a model's author could aim at: docs/lineage.md)."""
+by a public rule, which a model's author could aim at: docs/lineage.md). Version 3: units kept
+by their alignment with keyed directions, not by their norm (an author could rescale units to
+move the norm choice without changing the function: docs/lineage.md)."""
 
 ANCHORS = 64
 """Anchor tokens per model."""
 
 UNITS = 128
-"""Units (output rows or columns) profiled per matrix, chosen by weight norm."""
+"""Units (output rows or columns) profiled per matrix (`_unit_scores` chooses them)."""
+
+SELECTORS = 8
+"""Secret directions that choose a matrix's units (`LineageKey.selectors`).
+
+A unit's score is the share of its weights' energy along them, which no rescaling of the unit
+changes. Choosing units aligned with a direction widens the profiles of the chosen units along
+that direction's image over the anchors, which unrelated models of one store would share; over
+eight directions each carries an eighth of it (docs/lineage.md measures the null with it)."""
 
 MAX_MATRICES = 512
 """Matrices profiled per model; the rest are left out (and counted)."""
@@ -178,6 +189,18 @@ class LineageKey:
         if count < ranked.shape[0]:
             ranked = np.partition(ranked, count)[:count]
         return tuple(sorted(int(v & 0xFFFFFFFF) for v in ranked))
+
+    def selectors(self, anchors: int) -> NDArray[np.float32]:
+        """`SELECTORS` secret weightings of the anchors (anchors x `SELECTORS`), each summing to
+        zero: the directions `E_S^T K` that choose units (`_unit_scores`) are then unchanged
+        when a vector is added to every anchor's embedding."""
+        import numpy as np
+
+        stream = hashlib.shake_128(self._derive(b"unit-selectors")).digest(8 * anchors * SELECTORS)
+        seed = np.frombuffer(stream, dtype="<u8")
+        weights = np.random.default_rng(seed).standard_normal((anchors, SELECTORS))
+        weights -= weights.mean(axis=0, keepdims=True)
+        return weights.astype(np.float32)
 
     def matrix_class(self, name: str) -> int:
         """A secret 64-bit hash of a matrix's (canonical) name, for the kept-matrix classes."""
@@ -344,21 +367,51 @@ def _embedding(weights: MappedWeights) -> StoredTensor:
     return max(candidates, key=lambda t: (t.shape[0], t.name))
 
 
-def _norms(
-    tensor: StoredTensor, *, of_rows: bool, of_columns: bool
+def _unit_scores(
+    tensor: StoredTensor, selectors: NDArray[np.float32], *, of_rows: bool, of_columns: bool
 ) -> tuple[NDArray[np.float32] | None, NDArray[np.float32] | None]:
-    """Squared norms of the rows and/or the columns, in one pass over the matrix."""
+    """How closely each row and/or column lies to the selector directions, in one pass.
+
+    A unit's score is `|U^T w|^2 / |w|^2`: the share of its weights' energy along the columns
+    of `U = E_S^T K` (`selectors`, d x `SELECTORS`). It is blind to a unit's scale (a query row
+    grown by `a` against its key row shrunk by `a`, say, changes no output and no score), to
+    the order of units, and to a permutation of the residual dimensions (which permutes `U`
+    with them); `K` is secret, so an author cannot aim at it. Units' weight norms, the rule
+    before, an author could move at will (docs/lineage.md).
+    """
     import numpy as np
 
     count, width = tensor.shape
-    row_norms = np.empty(count, dtype=np.float32) if of_rows else None
-    column_norms = np.zeros(width, dtype=np.float32) if of_columns else None
-    for start, squares in squared_chunks(tensor):
-        if row_norms is not None:
-            row_norms[start : start + squares.shape[0]] = squares.sum(axis=1)
-        if column_norms is not None:
-            column_norms += squares.sum(axis=0)
-    return row_norms, column_norms
+    row_along = np.empty(count, dtype=np.float32)
+    row_energy = np.empty(count, dtype=np.float32)
+    column_along = np.zeros((selectors.shape[1], width if of_columns else 0), dtype=np.float32)
+    column_energy = np.zeros(width if of_columns else 0, dtype=np.float32)
+    # Values that are not finite (or overflow) make scores that are not: computed quietly,
+    # and then chosen first, so they reach the profiles and the fingerprint is refused.
+    with np.errstate(all="ignore"):
+        for start, block in decoded_chunks(tensor):
+            stop = start + block.shape[0]
+            if of_rows:
+                row_along[start:stop] = np.square(block @ selectors).sum(axis=1)
+                row_energy[start:stop] = np.einsum("ij,ij->i", block, block)
+            if of_columns:
+                column_along += selectors[start:stop].T @ block
+                column_energy += np.einsum("ij,ij->j", block, block)
+        return (
+            _ratio(row_along, row_energy) if of_rows else None,
+            _ratio(np.square(column_along).sum(axis=0), column_energy) if of_columns else None,
+        )
+
+
+def _ratio(along: NDArray[np.float32], energy: NDArray[np.float32]) -> NDArray[np.float32]:
+    """along / energy; 0 for a unit of zeros (a pruned one), infinity where either is not
+    finite (refused once chosen)."""
+    import numpy as np
+
+    scores = along / np.where(energy == 0, 1.0, energy)
+    scores[energy == 0] = 0.0
+    scores[~(np.isfinite(scores) & np.isfinite(energy))] = np.inf
+    return np.asarray(scores, dtype=np.float32)
 
 
 def _normalise(profiles: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -370,26 +423,31 @@ def _normalise(profiles: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(centred / norms, dtype=np.float32)
 
 
-def _top_units(norms: NDArray[np.float32]) -> NDArray[np.int64]:
+def _top_units(scores: NDArray[np.float32]) -> NDArray[np.int64]:
     import numpy as np
 
-    count = min(UNITS, norms.shape[0])
-    # Stable, content-based choice: the largest norms, in ascending index order for reading.
-    chosen = np.argsort(-norms, kind="stable")[:count]
-    return np.sort(chosen)
+    if scores.shape[0] <= UNITS:
+        return np.arange(scores.shape[0], dtype=np.int64)
+    # Content-based: the highest scores, in ascending index order for reading.
+    chosen = np.argpartition(-scores, UNITS - 1)[:UNITS]
+    return np.sort(chosen).astype(np.int64)
 
 
-def _profiles(tensor: StoredTensor, anchors: NDArray[np.float32], d: int) -> list[UnitProfile]:
+def _profiles(
+    tensor: StoredTensor, anchors: NDArray[np.float32], selectors: NDArray[np.float32], d: int
+) -> list[UnitProfile]:
     """A matrix's unit profiles: `@in` when its columns read the residual (P = E_S W_sel^T),
     `@out` when its rows write it (P = E_S W[:, sel]); a square matrix gives both."""
     count, width = tensor.shape
-    row_norms, column_norms = _norms(tensor, of_rows=width == d, of_columns=count == d)
+    row_scores, column_scores = _unit_scores(
+        tensor, selectors, of_rows=width == d, of_columns=count == d
+    )
     found = []
-    if row_norms is not None:
-        selected = rows(tensor, _top_units(row_norms))
+    if row_scores is not None:
+        selected = rows(tensor, _top_units(row_scores))
         found.append(UnitProfile(tensor.name + "@in", _normalise(anchors @ selected.T)))
-    if column_norms is not None:
-        selected = columns(tensor, _top_units(column_norms))
+    if column_scores is not None:
+        selected = columns(tensor, _top_units(column_scores))
         found.append(UnitProfile(tensor.name + "@out", _normalise(anchors @ selected)))
     return found
 
@@ -456,6 +514,8 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
     centred = anchors - anchors.mean(axis=1, keepdims=True)
     gram = (centred @ centred.T).astype(np.float32)
     anchors32 = anchors.astype(np.float32)
+    # d x SELECTORS: the directions that choose each matrix's units (`_unit_scores`).
+    selectors = np.ascontiguousarray(anchors32.T @ key.selectors(len(ids)))
     matrices: list[UnitProfile] = []
     skipped = [t.name for t in _matrices(weights, embedding) if t.dtype not in DECODED_DTYPES]
     readable = [
@@ -469,7 +529,7 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
         if len(matrices) >= MAX_MATRICES:
             skipped.append(tensor.name)
             continue
-        matrices.extend(_profiles(tensor, anchors32, d))
+        matrices.extend(_profiles(tensor, anchors32, selectors, d))
     if not matrices:
         raise FingerprintError("no matrix shares the embedding width (nothing to compare)")
     return Fingerprint(

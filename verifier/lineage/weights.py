@@ -34,7 +34,7 @@ DECODED_DTYPES = frozenset(_PLAIN) | frozenset(_BLOCKS)
 
 CHUNK_ELEMENTS = 1 << 18
 """Values decoded at a time when a whole matrix is read (a megabyte of float32: the block is
-squared and summed both ways while it is in the processor's cache)."""
+projected and squared while it is in the processor's cache)."""
 
 
 class FingerprintError(Exception):
@@ -259,37 +259,23 @@ def widen(block: NDArray[Any], dtype: str) -> NDArray[np.float32]:
     return block.astype(np.float32)
 
 
-def squared_chunks(tensor: StoredTensor) -> Iterator[tuple[int, NDArray[np.float32]]]:
-    """(first row, squares of the rows as float32) in blocks of about `CHUNK_ELEMENTS` values.
+def decoded_chunks(tensor: StoredTensor) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """(first row, the rows as float32) in blocks of about `CHUNK_ELEMENTS` values.
 
-    For ranking units by their norms, not for values: a float16 weight is widened by moving its
-    exponent and mantissa bits (about twice as fast as numpy's conversion, which also handles
-    what this does not need), exact for every normal float16. A subnormal comes out at most
-    2**-14 (its square is negligible in a norm), an infinity or NaN as a finite value below
-    2**17: either can only change which units are chosen, and the profiles of the chosen units
-    are read exactly (`rows`, `columns`), so a value that is not finite still reaches the
-    fingerprint and is refused there.
+    For choosing units, not for their profiles: a float32 matrix is one block, a view on the
+    map (no copy); other dtypes are widened a block at a time, so each block is projected and
+    squared while it is in the processor's cache. The profiles of the chosen units are read again
+    exactly (`rows`, `columns`), so a value that is not finite still reaches the fingerprint
+    and is refused there.
     """
-    import numpy as np
-
     raw = stored(tensor)
+    if tensor.dtype == "F32":
+        # Nothing to decode and no copy: one block, so each product is one call.
+        yield 0, raw
+        return
     step = max(1, CHUNK_ELEMENTS // max(1, tensor.shape[1]))
     for start in range(0, raw.shape[0], step):
-        block = raw[start : start + step]
-        if tensor.dtype == "F16":
-            bits = block.view(np.uint16).astype(np.uint32)
-            bits &= 0x7FFF  # the sign does not matter to a square
-            bits <<= 13
-            bits += 112 << 23  # rebias the exponent from float16's 15 to float32's 127
-            values = bits.view(np.float32)
-            values *= values
-            yield start, values
-        elif tensor.dtype == "F32":
-            yield start, np.square(block)
-        else:
-            values = widen(block, tensor.dtype)
-            values *= values  # a fresh array
-            yield start, values
+        yield start, widen(raw[start : start + step], tensor.dtype)
 
 
 def rows(tensor: StoredTensor, ids: NDArray[np.int64]) -> NDArray[np.float32]:
