@@ -86,13 +86,15 @@ ANCHORS = 64
 UNITS = 128
 """Units (output rows or columns) profiled per matrix (`_unit_scores` chooses them)."""
 
-SELECTORS = 8
+SELECTORS = 1
 """Secret directions that choose a matrix's units (`LineageKey.selectors`).
 
 A unit's score is the share of its weights' energy along them, which no rescaling of the unit
-changes. Choosing units aligned with a direction widens the profiles of the chosen units along
-that direction's image over the anchors, which unrelated models of one store would share; over
-eight directions each carries an eighth of it (docs/lineage.md measures the null with it)."""
+changes. Choosing units by a direction `u` widens the chosen units' profiles along `E_S u`
+(their component along `u`, seen through the anchors), alike in unrelated models of one store;
+that component is taken out of every profile (`_normalise`), so what is compared is blind to
+the choice. One direction: a product with one vector runs at the speed of memory, where eight
+took three times as long as the rest of the pass (docs/lineage.md)."""
 
 MAX_MATRICES = 512
 """Matrices profiled per model; the rest are left out (and counted)."""
@@ -108,11 +110,9 @@ is now sampled too (docs/lineage.md gives the cost and the attribution measured 
 ELEMENT_SHARE = 32
 """Beyond the floor, about one matrix weight in this many is profiled.
 
-Each profiled matrix is read whole (its units are chosen by their norms), and decoding a float16
-value to float32 and squaring it costs about twice what SHA-256 costs for its two bytes (numpy
-2.4, this machine), so profiling every matrix read a model a second time at twice the cost of
-the hash pass; one in 32 is about 6% of it. The units of a profiled matrix are chosen as before,
-so fingerprints recorded before sampling compare with new ones on the matrices both hold.
+Each profiled matrix is read whole (every unit is scored to choose the kept ones), which costs
+about what SHA-256 costs for the same bytes (numpy 2.4, this machine), so profiling every
+matrix read a model a second time; one in 32 is a few percent of the hash pass.
 Which matrices are kept depends only
 on each one's name and the store's secret key (a keyed hash modulo a power of two), so models of
 one architecture keep the same ones in one store, a model with an added matrix keeps the rest,
@@ -196,8 +196,7 @@ class LineageKey:
         when a vector is added to every anchor's embedding."""
         import numpy as np
 
-        stream = hashlib.shake_128(self._derive(b"unit-selectors")).digest(8 * anchors * SELECTORS)
-        seed = np.frombuffer(stream, dtype="<u8")
+        seed = int.from_bytes(self._derive(b"unit-selectors")[:16], "little")
         weights = np.random.default_rng(seed).standard_normal((anchors, SELECTORS))
         weights -= weights.mean(axis=0, keepdims=True)
         return weights.astype(np.float32)
@@ -414,10 +413,13 @@ def _ratio(along: NDArray[np.float32], energy: NDArray[np.float32]) -> NDArray[n
     return np.asarray(scores, dtype=np.float32)
 
 
-def _normalise(profiles: NDArray[np.float32]) -> NDArray[np.float32]:
+def _normalise(profiles: NDArray[np.float32], blind: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Each profile centred over the anchors, its component along `blind` (orthonormal
+    columns: the selectors' image through the anchors) taken out, and scaled to unit length."""
     import numpy as np
 
     centred = profiles - profiles.mean(axis=0, keepdims=True)
+    centred -= blind @ (blind.T @ centred)
     norms = np.linalg.norm(centred, axis=0, keepdims=True)
     norms[norms == 0] = 1.0
     return np.asarray(centred / norms, dtype=np.float32)
@@ -434,7 +436,11 @@ def _top_units(scores: NDArray[np.float32]) -> NDArray[np.int64]:
 
 
 def _profiles(
-    tensor: StoredTensor, anchors: NDArray[np.float32], selectors: NDArray[np.float32], d: int
+    tensor: StoredTensor,
+    anchors: NDArray[np.float32],
+    selectors: NDArray[np.float32],
+    blind: NDArray[np.float32],
+    d: int,
 ) -> list[UnitProfile]:
     """A matrix's unit profiles: `@in` when its columns read the residual (P = E_S W_sel^T),
     `@out` when its rows write it (P = E_S W[:, sel]); a square matrix gives both."""
@@ -445,10 +451,10 @@ def _profiles(
     found = []
     if row_scores is not None:
         selected = rows(tensor, _top_units(row_scores))
-        found.append(UnitProfile(tensor.name + "@in", _normalise(anchors @ selected.T)))
+        found.append(UnitProfile(tensor.name + "@in", _normalise(anchors @ selected.T, blind)))
     if column_scores is not None:
         selected = columns(tensor, _top_units(column_scores))
-        found.append(UnitProfile(tensor.name + "@out", _normalise(anchors @ selected)))
+        found.append(UnitProfile(tensor.name + "@out", _normalise(anchors @ selected, blind)))
     return found
 
 
@@ -514,8 +520,11 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
     centred = anchors - anchors.mean(axis=1, keepdims=True)
     gram = (centred @ centred.T).astype(np.float32)
     anchors32 = anchors.astype(np.float32)
-    # d x SELECTORS: the directions that choose each matrix's units (`_unit_scores`).
+    # d x SELECTORS: the directions that choose each matrix's units (`_unit_scores`), and
+    # their image through the anchors (centred, orthonormal), which the profiles leave out.
     selectors = np.ascontiguousarray(anchors32.T @ key.selectors(len(ids)))
+    image = anchors32 @ selectors
+    blind = np.linalg.qr(image - image.mean(axis=0, keepdims=True))[0].astype(np.float32)
     matrices: list[UnitProfile] = []
     skipped = [t.name for t in _matrices(weights, embedding) if t.dtype not in DECODED_DTYPES]
     readable = [
@@ -529,7 +538,7 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
         if len(matrices) >= MAX_MATRICES:
             skipped.append(tensor.name)
             continue
-        matrices.extend(_profiles(tensor, anchors32, selectors, d))
+        matrices.extend(_profiles(tensor, anchors32, selectors, blind, d))
     if not matrices:
         raise FingerprintError("no matrix shares the embedding width (nothing to compare)")
     return Fingerprint(

@@ -256,7 +256,7 @@ def widen(block: NDArray[Any], dtype: str) -> NDArray[np.float32]:
         scales = np.ascontiguousarray(block[..., :2]).view("<f2").astype(np.float32)
         quants = np.ascontiguousarray(block[..., 2:]).view(np.int8).astype(np.float32)
         return (scales * quants).reshape(block.shape[0], -1)
-    return block.astype(np.float32)
+    return block.astype(np.float32, copy=False)  # rows and columns are gathered copies already
 
 
 def decoded_chunks(tensor: StoredTensor) -> Iterator[tuple[int, NDArray[np.float32]]]:
