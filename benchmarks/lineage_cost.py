@@ -120,6 +120,24 @@ sys.exit(main())
 """
 
 
+def _record_key(database: Path, *, seed: int) -> None:
+    """A lineage key derived from `seed`, recorded before the first scan makes a random one."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from verifier.store.scan_tables import LINEAGE_KEYS
+
+    secret = hashlib.sha256(f"lineage-cost-{seed}".encode()).digest()
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.execute(
+            LINEAGE_KEYS.insert().values(id=1, secret=secret, created_at=datetime.now(UTC))
+        )
+    engine.dispose()
+
+
 def _cli_runs(folder: Path, work: Path, repeat: int) -> dict[str, tuple[float, float]]:
     """Median (wall, processor) seconds of `verifier scan FOLDER` in a new process, full and
     with lineage left out, alternating."""
@@ -157,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", type=int, default=5)
     parser.add_argument("--generate-layers", type=int, default=0, help="a generated model")
     parser.add_argument("--cli", action="store_true", help="also time `verifier scan` processes")
+    parser.add_argument(
+        "--key-seed",
+        type=int,
+        default=0,
+        help="derives the store's lineage key, which chooses the matrices profiled (a random "
+        "key made each run would make runs of different code profile different matrices)",
+    )
     args = parser.parse_args(argv)
 
     from verifier import pipeline
@@ -200,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir()
             shutil.copy(source, folder / "model.safetensors")
         store = Store.open(f"sqlite:///{Path(work) / 'verifier.db'}")
+        _record_key(Path(work) / "verifier.db", seed=args.key_seed)
         policy = load_policy(default_policy_path())
         for i in range(args.references):
             copy = Path(work) / f"reference-{i}"

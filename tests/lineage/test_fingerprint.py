@@ -228,12 +228,41 @@ def test_blocks_that_choose_units_hold_the_exact_values(dtype: str) -> None:
     data = memoryview(raw.tobytes())
     tensor = StoredTensor("w", dtype, raw.shape, data, 0, len(data))
     exact = widen(stored(tensor), dtype)
-    chunks = list(decoded_chunks(tensor))
+    # A block is valid until the next one: kept as copies.
+    chunks = [(start, block.copy()) for start, block in decoded_chunks(tensor)]
     # The test covers the seams between blocks; float32 is one block, a view on the bytes.
     assert len(chunks) == 1 if dtype == "F32" else len(chunks) > 1
     assert [start for start, _ in chunks] == sorted({start for start, _ in chunks})
     joined = np.concatenate([block for _, block in chunks])
     assert joined.dtype == np.float32 and np.array_equal(joined, exact)
+
+
+@pytest.mark.parametrize("dtype", ["F16", "BF16", "F32"])
+def test_units_holding_values_that_are_not_finite_score_first(dtype: str) -> None:
+    """An infinity or NaN in the file makes its unit score infinity (float16's decoding by bits
+    turns it into a large finite number, whose square is past `NOT_FINITE_ENERGY`), so the unit
+    is chosen, its profile read exactly, and the fingerprint refused; a large finite float16
+    value and zeros do not (a unit of several such values would be chosen first too, which is
+    harmless: its profile is finite)."""
+    import numpy as np
+
+    from verifier.lineage.fingerprint import _unit_scores
+    from verifier.lineage.weights import StoredTensor
+
+    values = np.random.default_rng(5).standard_normal((3000, 100)).astype(np.float32)
+    values[2900, 4], values[10, 7], values[11, 8] = np.inf, -np.inf, np.nan
+    values[12, :2] = [-60000.0, 0.0]  # a large finite float16 value, and zero
+    values[13] = 0.0  # a pruned unit
+    raw = values.astype({"F16": "<f2", "BF16": "<f4", "F32": "<f4"}[dtype])
+    if dtype == "BF16":
+        raw = (raw.view("<u4") >> 16).astype("<u2")
+    data = memoryview(raw.tobytes())
+    tensor = StoredTensor("w", dtype, raw.shape, data, 0, len(data))
+    selectors = np.random.default_rng(6).standard_normal((100, 1)).astype(np.float32)
+    rows, columns = _unit_scores(tensor, selectors, of_rows=True, of_columns=False)
+    assert rows is not None and columns is None
+    assert set(np.flatnonzero(np.isinf(rows))) == {10, 11, 2900}
+    assert np.isfinite(rows[12]) and rows[13] == 0.0
 
 
 def test_unit_choice_is_blind_to_scale_and_order_but_not_to_direction() -> None:
@@ -272,14 +301,17 @@ def test_unit_choice_is_blind_to_scale_and_order_but_not_to_direction() -> None:
     assert scores(zero)[0][5] == 0.0
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("bad", [float("inf"), float("nan")])
-def test_a_unit_holding_a_value_that_is_not_finite_is_refused(tmp_path: Path, bad: float) -> None:
+def test_a_unit_holding_a_value_that_is_not_finite_is_refused(
+    tmp_path: Path, bad: float, dtype: torch.dtype
+) -> None:
     """A unit whose score is not finite is chosen first, so its profile carries the value into
     the fingerprint, which is refused, whatever that unit's direction."""
     wide = lm.Arch(vocab=320, hidden=32, layers=1, heads=2, ffn=512)  # more units than kept
     state = lm.base(wide, seed=9)
     state["layers.0.up_proj.weight"][7, 3] = bad
-    path = lm.save(state, tmp_path) / "model.safetensors"
+    path = lm.save(state, tmp_path, dtype=dtype) / "model.safetensors"
     with pytest.raises(FingerprintError, match="not finite"):
         fingerprint_safetensors([path], key=KEY)
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from verifier.lineage.weights import (
     DECODED_DTYPES,
+    NOT_FINITE_ENERGY,
     FingerprintError,
     GgufWeights,
     MappedWeights,
@@ -404,12 +405,13 @@ def _unit_scores(
 
 def _ratio(along: NDArray[np.float32], energy: NDArray[np.float32]) -> NDArray[np.float32]:
     """along / energy; 0 for a unit of zeros (a pruned one), infinity where either is not
-    finite (refused once chosen)."""
+    finite or the energy reaches `NOT_FINITE_ENERGY` (chosen first, then refused if a value
+    really is not finite)."""
     import numpy as np
 
     scores = along / np.where(energy == 0, 1.0, energy)
     scores[energy == 0] = 0.0
-    scores[~(np.isfinite(scores) & np.isfinite(energy))] = np.inf
+    scores[~(np.isfinite(scores) & (energy < NOT_FINITE_ENERGY))] = np.inf
     return np.asarray(scores, dtype=np.float32)
 
 
