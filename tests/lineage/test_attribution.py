@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from verifier.lineage.attribution import RELATED_TESTS, Reference, attribute
 from verifier.lineage.compare import SCREEN_PASS, compare, screen
@@ -102,6 +105,39 @@ def test_screening_passes_derivatives_and_stops_unrelated_weights(
         for name in ("one", "tuned", "permuted"):
             excess = screen(family[name], family["two"], rng=rng)
             assert excess is not None and excess < SCREEN_PASS, (seed, name, excess)
+
+
+def test_references_screened_together_score_as_screened_one_by_one(
+    family: dict[str, Fingerprint], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Differential: with samples covering every matrix and unit, the batched screening gives
+    each reference exactly the excess the per-pair path gives it with the same shuffles; a
+    reference over other anchors (gathered, screened alone) and one that does not compare are
+    kept in their places (the test fails when the batch pairs references with the wrong slice)."""
+    from verifier.lineage import compare as compare_module
+
+    monkeypatch.setattr(compare_module, "SCREEN_MATRICES", 1000)
+    monkeypatch.setattr(compare_module, "SCREEN_UNITS", 1000)
+    names = ("one", "two", "tuned", "permuted", "merged")
+    other_anchors = _with_extra_anchor(family["one"])
+    other_key = replace(family["two"], key_id="another-store")
+    references = [*(family[n] for n in names), other_anchors, other_key]
+    for candidate in ("tuned", "two"):
+        batched = compare_module.screen_many(
+            family[candidate], references, rng=np.random.default_rng(7)
+        )
+        single = [
+            compare_module._screen_pair(family[candidate], r, np.random.default_rng(7))
+            for r in references[:-1]
+        ]
+        assert batched[-1] is None and None not in batched[:-1] and None not in single
+        # The same shuffles for every reference over the candidate's anchors; the gathered one
+        # is screened after them, with later draws of the same generator.
+        same = len(names)
+        assert np.allclose(batched[:same], single[:same], atol=1e-5), (candidate, batched, single)
+        passed = [b is not None and b >= SCREEN_PASS for b in batched[:-1]]
+        related = {"tuned": [1, 0, 1, 1, 1, 1], "two": [0, 1, 0, 0, 1, 0]}[candidate]
+        assert passed == [bool(r) for r in related], (candidate, batched)
 
 
 def test_a_small_sample_still_attributes_and_still_refuses(family: dict[str, Fingerprint]) -> None:

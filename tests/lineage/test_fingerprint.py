@@ -211,15 +211,15 @@ def test_a_corrupt_stored_fingerprint_is_an_error_not_a_crash(
 
 
 @pytest.mark.parametrize("dtype", ["F16", "BF16", "F32", "F64"])
-def test_squares_for_ranking_units_are_the_exact_squares(dtype: str) -> None:
-    """Differential: the fast squares that rank units equal the squares of the exact values
-    for every normal number; a float16 zero or subnormal comes out below 2**-28."""
+def test_blocks_that_choose_units_hold_the_exact_values(dtype: str) -> None:
+    """Differential: the blocks the unit choice reads, in cache-sized pieces, are the values
+    `widen` decodes from the whole matrix (zeros and float16 subnormals included)."""
     import numpy as np
 
-    from verifier.lineage.weights import StoredTensor, squared_chunks, stored, widen
+    from verifier.lineage.weights import StoredTensor, decoded_chunks, stored, widen
 
     rng = np.random.default_rng(3)
-    values = rng.standard_normal((300, 70)) * 10.0 ** rng.integers(-4, 3, (300, 70))
+    values = rng.standard_normal((4000, 70)) * 10.0 ** rng.integers(-4, 3, (4000, 70))
     values[0, :5] = [0.0, -0.0, 1e-6, -3e-7, 6e-5]  # zeros and float16 subnormals
     code = {"F16": "<f2", "BF16": "<f4", "F32": "<f4", "F64": "<f8"}[dtype]
     raw = values.astype(code)
@@ -227,9 +227,108 @@ def test_squares_for_ranking_units_are_the_exact_squares(dtype: str) -> None:
         raw = (raw.view("<u4") >> 16).astype("<u2")
     data = memoryview(raw.tobytes())
     tensor = StoredTensor("w", dtype, raw.shape, data, 0, len(data))
-    exact = np.square(widen(stored(tensor), dtype))
-    fast = np.concatenate([squares for _, squares in squared_chunks(tensor)])
-    assert fast.shape == exact.shape and fast.dtype == np.float32
-    tiny = exact < 2.0**-28
-    assert np.array_equal(fast[~tiny], exact[~tiny])
-    assert (fast[tiny] < 2.0**-28).all()
+    exact = widen(stored(tensor), dtype)
+    # A block is valid until the next one: kept as copies.
+    chunks = [(start, block.copy()) for start, block in decoded_chunks(tensor)]
+    # The test covers the seams between blocks; float32 is one block, a view on the bytes.
+    assert len(chunks) == 1 if dtype == "F32" else len(chunks) > 1
+    assert [start for start, _ in chunks] == sorted({start for start, _ in chunks})
+    joined = np.concatenate([block for _, block in chunks])
+    assert joined.dtype == np.float32 and np.array_equal(joined, exact)
+
+
+@pytest.mark.parametrize("dtype", ["F16", "BF16", "F32"])
+def test_units_holding_values_that_are_not_finite_score_first(dtype: str) -> None:
+    """An infinity or NaN in the file makes its unit score infinity (float16's decoding by bits
+    turns it into a large finite number, whose square is past `NOT_FINITE_ENERGY`), so the unit
+    is chosen, its profile read exactly, and the fingerprint refused; a large finite float16
+    value and zeros do not (a unit of several such values would be chosen first too, which is
+    harmless: its profile is finite)."""
+    import numpy as np
+
+    from verifier.lineage.fingerprint import _unit_scores
+    from verifier.lineage.weights import StoredTensor
+
+    values = np.random.default_rng(5).standard_normal((3000, 100)).astype(np.float32)
+    values[2900, 4], values[10, 7], values[11, 8] = np.inf, -np.inf, np.nan
+    values[12, :2] = [-60000.0, 0.0]  # a large finite float16 value, and zero
+    values[13] = 0.0  # a pruned unit
+    raw = values.astype({"F16": "<f2", "BF16": "<f4", "F32": "<f4"}[dtype])
+    if dtype == "BF16":
+        raw = (raw.view("<u4") >> 16).astype("<u2")
+    data = memoryview(raw.tobytes())
+    tensor = StoredTensor("w", dtype, raw.shape, data, 0, len(data))
+    selectors = np.random.default_rng(6).standard_normal((100, 1)).astype(np.float32)
+    rows, columns = _unit_scores(tensor, selectors, of_rows=True, of_columns=False)
+    assert rows is not None and columns is None
+    assert set(np.flatnonzero(np.isinf(rows))) == {10, 11, 2900}
+    assert np.isfinite(rows[12]) and rows[13] == 0.0
+
+
+def test_unit_choice_is_blind_to_scale_and_order_but_not_to_direction() -> None:
+    """A unit's score (`_unit_scores`) does not move when the unit is rescaled or when units
+    are reordered, the two changes an author can make without changing the function; its
+    weight norm, the rule of fingerprint version 2, moves with the scale."""
+    import numpy as np
+
+    from verifier.lineage.fingerprint import _unit_scores
+    from verifier.lineage.weights import StoredTensor
+
+    rng = np.random.default_rng(4)
+    selectors = rng.standard_normal((48, 8)).astype(np.float32)
+
+    def scores(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        data = memoryview(np.ascontiguousarray(matrix, dtype="<f4").tobytes())
+        tensor = StoredTensor("w", "F32", matrix.shape, data, 0, len(data))
+        row, column = _unit_scores(tensor, selectors, of_rows=True, of_columns=True)
+        assert row is not None and column is not None
+        return row, column
+
+    square = rng.standard_normal((48, 48))
+    row, column = scores(square)
+    scale = np.exp(rng.uniform(-5, 5, 48))  # factors from 1/150 to 150
+    order = rng.permutation(48)
+    assert np.allclose(scores(square * scale[:, None])[0], row, rtol=1e-4)
+    assert np.allclose(scores(square * scale[None, :])[1], column, rtol=1e-4)
+    assert np.allclose(scores(square[order])[0], row[order], rtol=1e-4)
+    assert np.allclose(scores(square[:, order])[1], column[order], rtol=1e-4)
+    norms = np.square(square).sum(axis=1)
+    assert not np.allclose(np.square(square * scale[:, None]).sum(axis=1), norms, rtol=0.5)
+    turned = square + rng.standard_normal((48, 48))  # new directions: other scores
+    assert not np.allclose(scores(turned)[0], row, rtol=0.1)
+    zero = square.copy()
+    zero[5] = 0.0  # a pruned unit scores 0, never NaN
+    assert scores(zero)[0][5] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_a_unit_holding_a_value_that_is_not_finite_is_refused(
+    tmp_path: Path, bad: float, dtype: torch.dtype
+) -> None:
+    """A unit whose score is not finite is chosen first, so its profile carries the value into
+    the fingerprint, which is refused, whatever that unit's direction."""
+    wide = lm.Arch(vocab=320, hidden=32, layers=1, heads=2, ffn=512)  # more units than kept
+    state = lm.base(wide, seed=9)
+    state["layers.0.up_proj.weight"][7, 3] = bad
+    path = lm.save(state, tmp_path, dtype=dtype) / "model.safetensors"
+    with pytest.raises(FingerprintError, match="not finite"):
+        fingerprint_safetensors([path], key=KEY)
+
+
+def test_profiles_leave_out_the_direction_that_chose_their_units() -> None:
+    """Units are chosen by their component along the selectors; seen through the anchors, that
+    component is one direction, shared by every model of a store, so `_normalise` removes it:
+    stored profiles are centred, of unit length and orthogonal to it."""
+    import numpy as np
+
+    from verifier.lineage.fingerprint import _normalise
+
+    rng = np.random.default_rng(6)
+    image = rng.standard_normal((64, 1))
+    blind = np.linalg.qr(image - image.mean(axis=0))[0].astype(np.float32)
+    profiles = (rng.standard_normal((64, 40)) + 5.0 * image).astype(np.float32)
+    out = _normalise(profiles, blind)
+    assert np.allclose(out.mean(axis=0), 0.0, atol=1e-6)
+    assert np.allclose(np.linalg.norm(out, axis=0), 1.0, atol=1e-5)
+    assert np.allclose(blind.T @ out, 0.0, atol=1e-5)

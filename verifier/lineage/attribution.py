@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from verifier.lineage.compare import SCREEN_PASS, LineageMatch, compare, screen
+from verifier.lineage.compare import SCREEN_PASS, LineageMatch, compare, screen_many
 from verifier.lineage.fingerprint import Fingerprint
 
 NEAR_IDENTICAL = 0.9995
@@ -112,13 +112,13 @@ def attribute(
 
     rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
     declared_set = {d.lower() for d in declared}
-    screened: list[tuple[float, int, Reference]] = []
-    for index, reference in enumerate(references):
-        if reference.repo_id.lower() == repo_id.lower():
-            continue
-        excess = screen(candidate, reference.fingerprint, rng=rng)
-        if excess is not None:
-            screened.append((excess, index, reference))
+    others_than_self = [r for r in references if r.repo_id.lower() != repo_id.lower()]
+    excesses = screen_many(candidate, [r.fingerprint for r in others_than_self], rng=rng)
+    screened = [
+        (excess, index, reference)
+        for index, (excess, reference) in enumerate(zip(excesses, others_than_self, strict=True))
+        if excess is not None
+    ]
     screened.sort(key=lambda item: (-item[0], item[1]))
     verified: list[VerifiedBase] = []
     related: list[VerifiedBase] = []

@@ -23,6 +23,7 @@ matrices and units are drawn comes from a seed that a scan keeps secret (`attrib
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -147,12 +148,30 @@ def _gram_correlation(
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def _unit_sample(
+    widths: Sequence[int], units: int, rng: np.random.Generator
+) -> list[NDArray[np.int64] | None]:
+    """At most `units` of each matrix's candidate units, drawn in one call (one draw per matrix
+    was a third of preparing a comparison); None where a matrix holds no more than that."""
+    import numpy as np
+
+    if not widths or max(widths) <= units:
+        return [None] * len(widths)
+    # Each unit gets a random key (padding gets infinity); the `units` lowest are the sample.
+    keys = rng.random((len(widths), max(widths)))
+    keys[np.arange(keys.shape[1]) >= np.array(widths)[:, None]] = np.inf
+    drawn = np.sort(np.argpartition(keys, units, axis=1)[:, :units], axis=1)
+    return [drawn[k] if w > units else None for k, w in enumerate(widths)]
+
+
 class PreparedPairs:
     """The matrices two fingerprints share, stacked for batched products.
 
-    `ref_t` is a (matrices, reference units, anchors) and `cand` a (matrices, anchors, candidate
-    units) float32 array of centred, unit-norm profiles over the shared anchors; matrices with
-    fewer units are padded with zero profiles, and `mask` marks the candidate's real units.
+    `cand_t` is a (matrices, candidate units, anchors) and `ref` a (matrices, anchors, reference
+    units) float32 array of centred, unit-norm profiles over the shared anchors (the reference's
+    as recorded, anchors by units, so it is converted without a transpose, and the maximum over
+    its units runs along contiguous memory); matrices with fewer units are padded with zero
+    profiles, and `mask` marks the candidate's real units.
 
     With `rng`, only a random sample is stacked: at most `matrices` of the shared matrices and
     at most `units` of the candidate's units in each (the reference keeps all of its units, so
@@ -183,18 +202,11 @@ class PreparedPairs:
         if rng is not None and matrices is not None and len(pairs) > matrices:
             keep = np.sort(rng.choice(len(pairs), size=matrices, replace=False))
             pairs = [pairs[i] for i in keep]
-        if rng is not None and units is not None and pairs:
-            # One draw for every matrix: each unit gets a random key (padding gets infinity),
-            # and the `units` lowest keys of a matrix are its sample.
-            widths = np.array([c.shape[1] for _, c in pairs])
-            keys = rng.random((len(pairs), int(widths.max())))
-            keys[np.arange(keys.shape[1]) >= widths[:, None]] = np.inf
-            if keys.shape[1] > units:
-                drawn = np.sort(np.argpartition(keys, units, axis=1)[:, :units], axis=1)
-                pairs = [
-                    (r, c[:, drawn[k]]) if c.shape[1] > units else (r, c)
-                    for k, (r, c) in enumerate(pairs)
-                ]
+        if rng is not None and units is not None:
+            drawn = _unit_sample([c.shape[1] for _, c in pairs], units, rng)
+            pairs = [
+                (r, c if d is None else c[:, d]) for (r, c), d in zip(pairs, drawn, strict=True)
+            ]
         self.count = len(pairs)
         ref_width = max((r.shape[1] for r, _ in pairs), default=0)
         cand_width = max((c.shape[1] for _, c in pairs), default=0)
@@ -202,37 +214,41 @@ class PreparedPairs:
         # the same (ascending) order: their profiles are already centred and of unit length
         # over exactly these anchors, so neither a gather nor a second normalisation is needed.
         every_anchor = len(ia) == len(reference.anchor_ids) == len(candidate.anchor_ids)
-        ref = np.zeros((len(pairs), ref_width, len(ia)), dtype=np.float32)
-        self.cand = np.zeros((len(pairs), len(ia), cand_width), dtype=np.float32)
+        self.ref = np.zeros((len(pairs), len(ia), ref_width), dtype=np.float32)
+        self.cand_t = np.zeros((len(pairs), cand_width, len(ia)), dtype=np.float32)
         self.mask = np.zeros((len(pairs), cand_width), dtype=bool)
         for k, (r, c) in enumerate(pairs):
             # Recorded profiles are float16: converted here, for the matrices used only.
-            ref[k, : r.shape[1], :] = (r if every_anchor else r[ia]).T
-            self.cand[k, :, : c.shape[1]] = c if every_anchor else c[ib]
+            self.ref[k, :, : r.shape[1]] = r if every_anchor else r[ia]
+            self.cand_t[k, : c.shape[1], :] = (c if every_anchor else c[ib]).T
             self.mask[k, : c.shape[1]] = True
         if not every_anchor:
-            # Over the shared anchors only; all matrices at once (one call per matrix was a
-            # third of the time of a comparison).
-            _normalise_columns(ref, axis=2)
-            _normalise_columns(self.cand, axis=1)
-        #: (matrices, reference units, anchors): the left side of every product, laid out once.
-        self.ref_t = ref
+            # Over the shared anchors only; all matrices at once.
+            _normalise_columns(self.ref, axis=1)
+            _normalise_columns(self.cand_t, axis=2)
         self.units = self.mask.sum(axis=1)
 
     def score(self, order: NDArray[np.int64] | None = None) -> float:
         """Mean over matrices of the mean best-match |correlation|, with the anchors of one
         side reordered by `order` (a shuffle of the null)."""
+        return float(self.scores([order])[0])
+
+    def scores(self, orders: Sequence[NDArray[np.int64] | None]) -> NDArray[np.float64]:
+        """`score` for several orders at once (None: as recorded), in one product."""
         import numpy as np
 
-        # Reordering the candidate's anchor rows by a uniformly random permutation breaks the
+        # Reordering the candidate's anchors by a uniformly random permutation breaks the
         # correspondence exactly as reordering the reference's would (the inverse of a uniform
         # permutation is uniform), and moves the smaller array.
-        cand = self.cand if order is None else self.cand[:, order, :]
-        # (matrices, ref units, cand units): every correlation of every matrix in one product.
-        correlations = np.matmul(self.ref_t, cand)
+        stacked = np.concatenate(
+            [self.cand_t if o is None else self.cand_t[:, :, o] for o in orders], axis=1
+        )
+        # (matrices, orders x candidate units, reference units): every correlation at once.
+        correlations = np.matmul(stacked, self.ref)
         np.abs(correlations, out=correlations)
-        best = np.where(self.mask, correlations.max(axis=1), 0.0).sum(axis=1) / self.units
-        return float(best.mean())
+        best = correlations.max(axis=2).reshape(self.count, len(orders), -1)
+        per_matrix = (best * self.mask[:, None, :]).sum(axis=2) / self.units[:, None]
+        return np.asarray(per_matrix.mean(axis=0), dtype=np.float64)
 
 
 def _not_comparable(candidate: Fingerprint, reference: Fingerprint) -> str:
@@ -250,27 +266,111 @@ def _not_comparable(candidate: Fingerprint, reference: Fingerprint) -> str:
     return ""
 
 
+SCREEN_BATCH = 16
+"""References screened in one product at most (memory: about a megabyte each)."""
+
+
 def screen(
     candidate: Fingerprint, reference: Fingerprint, *, rng: np.random.Generator
 ) -> float | None:
+    """A cheap first look at one reference (`screen_many`)."""
+    return screen_many(candidate, [reference], rng=rng)[0]
+
+
+def screen_many(
+    candidate: Fingerprint, references: Sequence[Fingerprint], *, rng: np.random.Generator
+) -> list[float | None]:
     """A cheap first look: how far a small random sample scores above its own shuffles.
 
     Scores at most `SCREEN_MATRICES` shared matrices and `SCREEN_UNITS` candidate units in each,
-    against `SCREEN_DRAWS` anchor shuffles of that sample, and returns the observed score minus
-    the highest shuffled one (None when the two do not compare). A reference below
-    `SCREEN_PASS` cannot be a base (`attribution.py` gives it no full test): unrelated weights
-    score at the level of their shuffles, bases far above (docs/lineage.md gives both).
+    against `SCREEN_DRAWS` anchor shuffles of that sample, and returns for each reference the
+    observed score minus the highest shuffled one (None when the two do not compare). A
+    reference below `SCREEN_PASS` cannot be a base (`attribution.py` gives it no full test):
+    unrelated weights score at the level of their shuffles, bases far above (docs/lineage.md
+    gives both).
+
+    References that share the same matrices with the candidate over the same anchors (every
+    reference of one architecture and vocabulary in one store) are screened together, up to
+    `SCREEN_BATCH` in one product, with one sample of the candidate's matrices and units and
+    one set of shuffles: each reference's excess is still that of a random secret sample, and
+    the per-reference products of small matrices were most of a scan's comparison time.
     """
-    if _not_comparable(candidate, reference):
-        return None
+    excess: list[float | None] = [None] * len(references)
+    groups: dict[tuple[tuple[int, ...], tuple[str, ...]], list[int]] = {}
+    names = candidate.by_canonical_name
+    for index, reference in enumerate(references):
+        if _not_comparable(candidate, reference):
+            continue
+        shared = tuple(n for n in names if n in reference.by_canonical_name)
+        if shared:
+            groups.setdefault((reference.anchor_ids, shared), []).append(index)
+    for (anchor_ids, shared), members in groups.items():
+        if anchor_ids != candidate.anchor_ids:
+            for index in members:  # other anchors: gathered and normalised pair by pair
+                excess[index] = _screen_pair(candidate, references[index], rng)
+            continue
+        for start in range(0, len(members), SCREEN_BATCH):
+            batch = members[start : start + SCREEN_BATCH]
+            found = _screen_batch(candidate, [references[i] for i in batch], shared, rng)
+            for index, value in zip(batch, found, strict=True):
+                excess[index] = value
+    return excess
+
+
+def _screen_pair(
+    candidate: Fingerprint, reference: Fingerprint, rng: np.random.Generator
+) -> float | None:
     pairs = PreparedPairs(
         candidate, reference, rng=rng, matrices=SCREEN_MATRICES, units=SCREEN_UNITS
     )
     if pairs.count == 0:
         return None
-    observed = pairs.score()
-    shuffled = max(pairs.score(rng.permutation(len(pairs.ia))) for _ in range(SCREEN_DRAWS))
-    return observed - shuffled
+    orders = [None, *(rng.permutation(len(pairs.ia)) for _ in range(SCREEN_DRAWS))]
+    scores = pairs.scores(orders)
+    return float(scores[0] - scores[1:].max())
+
+
+def _screen_batch(
+    candidate: Fingerprint,
+    references: Sequence[Fingerprint],
+    shared: tuple[str, ...],
+    rng: np.random.Generator,
+) -> list[float]:
+    """`screen_many` for references holding `shared` over the candidate's own anchors."""
+    import numpy as np
+
+    chosen = list(shared)
+    if len(chosen) > SCREEN_MATRICES:
+        keep = np.sort(rng.choice(len(chosen), size=SCREEN_MATRICES, replace=False))
+        chosen = [chosen[i] for i in keep]
+    profiles = [candidate.by_canonical_name[n].profiles for n in chosen]
+    drawn = _unit_sample([p.shape[1] for p in profiles], SCREEN_UNITS, rng)
+    sampled = [p if d is None else p[:, d] for p, d in zip(profiles, drawn, strict=True)]
+    anchors = len(candidate.anchor_ids)
+    cand_width = max(p.shape[1] for p in sampled)
+    cand_t = np.zeros((len(chosen), cand_width, anchors), dtype=np.float32)
+    mask = np.zeros((len(chosen), cand_width), dtype=bool)
+    for k, p in enumerate(sampled):
+        cand_t[k, : p.shape[1], :] = p.T
+        mask[k, : p.shape[1]] = True
+    orders = [None, *(rng.permutation(anchors) for _ in range(SCREEN_DRAWS))]
+    stacked = np.concatenate([cand_t if o is None else cand_t[:, :, o] for o in orders], axis=1)
+    # Every reference's units side by side, padded to one width with zero profiles (a zero
+    # correlation never raises a maximum of absolute values).
+    width = max(r.by_canonical_name[n].profiles.shape[1] for r in references for n in chosen)
+    ref = np.zeros((len(chosen), anchors, len(references) * width), dtype=np.float32)
+    for j, reference in enumerate(references):
+        for k, name in enumerate(chosen):
+            r = reference.by_canonical_name[name].profiles
+            ref[k, :, j * width : j * width + r.shape[1]] = r
+    correlations = np.matmul(stacked, ref)
+    np.abs(correlations, out=correlations)
+    # (matrices, orders, candidate units, references): each unit's best match per reference.
+    best = correlations.reshape(len(chosen), len(orders), cand_width, len(references), width)
+    best = best.max(axis=4)
+    per_matrix = (best * mask[:, None, :, None]).sum(axis=2) / mask.sum(axis=1)[:, None, None]
+    scores = per_matrix.mean(axis=0)  # (orders, references)
+    return [float(v) for v in scores[0] - scores[1:].max(axis=0)]
 
 
 def _overwhelming(observed: float, draws: list[float]) -> bool:
@@ -309,10 +409,17 @@ def compare(
     ia, ib = pairs.ia, pairs.ib
     if pairs.count == 0:
         return LineageMatch(False, "no matrix in common")
-    observed = pairs.score()
+    # The draws in three products (the observed score with the first four shuffles, then up
+    # to `STRONG_DRAWS`, then the rest), each ending where the sequential test may stop.
+    stops = sorted({min(permutations, EARLY_DRAWS), min(permutations, STRONG_DRAWS), permutations})
+    observed = 0.0
     draws: list[float] = []
-    for _ in range(permutations):
-        draws.append(pairs.score(rng.permutation(len(ia))))
+    for stop in stops:
+        orders = [rng.permutation(len(ia)) for _ in range(stop - len(draws))]
+        scores = pairs.scores([None, *orders] if not draws else orders)
+        if not draws:
+            observed, scores = float(scores[0]), scores[1:]
+        draws.extend(float(v) for v in scores)
         if len(draws) == EARLY_DRAWS and observed - max(draws) < VERIFIED_MARGIN / 2:
             # Sequential test: unrelated weights score at the null's level, far below the
             # margin a base needs; more draws could not make them a base.

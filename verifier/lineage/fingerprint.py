@@ -15,8 +15,9 @@ The fingerprint therefore indexes nothing by unit position:
   are pushed through it along that dimension, `P = E_S W^T`: one column per output unit, one row
   per anchor token. A residual permutation cancels in the product; a permutation of the matrix's
   own units only reorders the columns, which the comparison matches (see `compare.py`). At most
-  `UNITS` units are kept per matrix, chosen by their weight norm (a content-based choice, so a
-  permuted copy keeps the same units).
+  `UNITS` units are kept per matrix: those whose weights lie closest to a few secret directions
+  drawn through the anchors (`_unit_scores`), a choice blind to the order of units and to their
+  scale, which an author can change without changing the function.
 
 Tensors are read from safetensors or GGUF files through a read-only memory map (`weights.py`),
 one matrix at a time in row chunks, so memory stays flat whatever the model size; each matrix
@@ -40,14 +41,15 @@ from typing import TYPE_CHECKING, Any
 
 from verifier.lineage.weights import (
     DECODED_DTYPES,
+    NOT_FINITE_ENERGY,
     FingerprintError,
     GgufWeights,
     MappedWeights,
     SafetensorsWeights,
     StoredTensor,
     columns,
+    decoded_chunks,
     rows,
-    squared_chunks,
 )
 
 if TYPE_CHECKING:
@@ -71,17 +73,29 @@ __all__ = [
     "fingerprint_weights",
 ]
 
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 """Bumped whenever the computation changes; fingerprints of different versions never compare.
 
 Version 2: anchors and kept matrices drawn with the store's `LineageKey` (version 1 chose them
-by a public rule, which a model's author could aim at: docs/lineage.md)."""
+by a public rule, which a model's author could aim at: docs/lineage.md). Version 3: units kept
+by their alignment with keyed directions, not by their norm (an author could rescale units to
+move the norm choice without changing the function: docs/lineage.md)."""
 
 ANCHORS = 64
 """Anchor tokens per model."""
 
 UNITS = 128
-"""Units (output rows or columns) profiled per matrix, chosen by weight norm."""
+"""Units (output rows or columns) profiled per matrix (`_unit_scores` chooses them)."""
+
+SELECTORS = 1
+"""Secret directions that choose a matrix's units (`LineageKey.selectors`).
+
+A unit's score is the share of its weights' energy along them, which no rescaling of the unit
+changes. Choosing units by a direction `u` widens the chosen units' profiles along `E_S u`
+(their component along `u`, seen through the anchors), alike in unrelated models of one store;
+that component is taken out of every profile (`_normalise`), so what is compared is blind to
+the choice. One direction: a product with one vector runs at the speed of memory, where eight
+took three times as long as the rest of the pass (docs/lineage.md)."""
 
 MAX_MATRICES = 512
 """Matrices profiled per model; the rest are left out (and counted)."""
@@ -97,11 +111,9 @@ is now sampled too (docs/lineage.md gives the cost and the attribution measured 
 ELEMENT_SHARE = 32
 """Beyond the floor, about one matrix weight in this many is profiled.
 
-Each profiled matrix is read whole (its units are chosen by their norms), and decoding a float16
-value to float32 and squaring it costs about twice what SHA-256 costs for its two bytes (numpy
-2.4, this machine), so profiling every matrix read a model a second time at twice the cost of
-the hash pass; one in 32 is about 6% of it. The units of a profiled matrix are chosen as before,
-so fingerprints recorded before sampling compare with new ones on the matrices both hold.
+Each profiled matrix is read whole (every unit is scored to choose the kept ones), which costs
+about what SHA-256 costs for the same bytes (numpy 2.4, this machine), so profiling every
+matrix read a model a second time; one in 32 is a few percent of the hash pass.
 Which matrices are kept depends only
 on each one's name and the store's secret key (a keyed hash modulo a power of two), so models of
 one architecture keep the same ones in one store, a model with an added matrix keeps the rest,
@@ -178,6 +190,17 @@ class LineageKey:
         if count < ranked.shape[0]:
             ranked = np.partition(ranked, count)[:count]
         return tuple(sorted(int(v & 0xFFFFFFFF) for v in ranked))
+
+    def selectors(self, anchors: int) -> NDArray[np.float32]:
+        """`SELECTORS` secret weightings of the anchors (anchors x `SELECTORS`), each summing to
+        zero: the directions `E_S^T K` that choose units (`_unit_scores`) are then unchanged
+        when a vector is added to every anchor's embedding."""
+        import numpy as np
+
+        seed = int.from_bytes(self._derive(b"unit-selectors")[:16], "little")
+        weights = np.random.default_rng(seed).standard_normal((anchors, SELECTORS))
+        weights -= weights.mean(axis=0, keepdims=True)
+        return weights.astype(np.float32)
 
     def matrix_class(self, name: str) -> int:
         """A secret 64-bit hash of a matrix's (canonical) name, for the kept-matrix classes."""
@@ -344,53 +367,96 @@ def _embedding(weights: MappedWeights) -> StoredTensor:
     return max(candidates, key=lambda t: (t.shape[0], t.name))
 
 
-def _norms(
-    tensor: StoredTensor, *, of_rows: bool, of_columns: bool
+def _unit_scores(
+    tensor: StoredTensor, selectors: NDArray[np.float32], *, of_rows: bool, of_columns: bool
 ) -> tuple[NDArray[np.float32] | None, NDArray[np.float32] | None]:
-    """Squared norms of the rows and/or the columns, in one pass over the matrix."""
+    """How closely each row and/or column lies to the selector directions, in one pass.
+
+    A unit's score is `|U^T w|^2 / |w|^2`: the share of its weights' energy along the columns
+    of `U = E_S^T K` (`selectors`, d x `SELECTORS`). It is blind to a unit's scale (a query row
+    grown by `a` against its key row shrunk by `a`, say, changes no output and no score), to
+    the order of units, and to a permutation of the residual dimensions (which permutes `U`
+    with them); `K` is secret, so an author cannot aim at it. Units' weight norms, the rule
+    before, an author could move at will (docs/lineage.md).
+    """
     import numpy as np
 
     count, width = tensor.shape
-    row_norms = np.empty(count, dtype=np.float32) if of_rows else None
-    column_norms = np.zeros(width, dtype=np.float32) if of_columns else None
-    for start, squares in squared_chunks(tensor):
-        if row_norms is not None:
-            row_norms[start : start + squares.shape[0]] = squares.sum(axis=1)
-        if column_norms is not None:
-            column_norms += squares.sum(axis=0)
-    return row_norms, column_norms
+    row_along = np.empty(count, dtype=np.float32)
+    row_energy = np.empty(count, dtype=np.float32)
+    column_along = np.zeros((selectors.shape[1], width if of_columns else 0), dtype=np.float32)
+    column_energy = np.zeros(width if of_columns else 0, dtype=np.float32)
+    # Values that are not finite (or overflow) make scores that are not: computed quietly,
+    # and then chosen first, so they reach the profiles and the fingerprint is refused.
+    with np.errstate(all="ignore"):
+        for start, block in decoded_chunks(tensor):
+            stop = start + block.shape[0]
+            if of_rows:
+                row_along[start:stop] = np.square(block @ selectors).sum(axis=1)
+                row_energy[start:stop] = np.einsum("ij,ij->i", block, block)
+            if of_columns:
+                column_along += selectors[start:stop].T @ block
+                column_energy += np.einsum("ij,ij->j", block, block)
+        return (
+            _ratio(row_along, row_energy) if of_rows else None,
+            _ratio(np.square(column_along).sum(axis=0), column_energy) if of_columns else None,
+        )
 
 
-def _normalise(profiles: NDArray[np.float32]) -> NDArray[np.float32]:
+def _ratio(along: NDArray[np.float32], energy: NDArray[np.float32]) -> NDArray[np.float32]:
+    """along / energy; 0 for a unit of zeros (a pruned one), infinity where either is not
+    finite or the energy reaches `NOT_FINITE_ENERGY` (chosen first, then refused if a value
+    really is not finite)."""
+    import numpy as np
+
+    scores = along / np.where(energy == 0, 1.0, energy)
+    scores[energy == 0] = 0.0
+    scores[~(np.isfinite(scores) & (energy < NOT_FINITE_ENERGY))] = np.inf
+    return np.asarray(scores, dtype=np.float32)
+
+
+def _normalise(profiles: NDArray[np.float32], blind: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Each profile centred over the anchors, its component along `blind` (orthonormal
+    columns: the selectors' image through the anchors) taken out, and scaled to unit length."""
     import numpy as np
 
     centred = profiles - profiles.mean(axis=0, keepdims=True)
+    centred -= blind @ (blind.T @ centred)
     norms = np.linalg.norm(centred, axis=0, keepdims=True)
     norms[norms == 0] = 1.0
     return np.asarray(centred / norms, dtype=np.float32)
 
 
-def _top_units(norms: NDArray[np.float32]) -> NDArray[np.int64]:
+def _top_units(scores: NDArray[np.float32]) -> NDArray[np.int64]:
     import numpy as np
 
-    count = min(UNITS, norms.shape[0])
-    # Stable, content-based choice: the largest norms, in ascending index order for reading.
-    chosen = np.argsort(-norms, kind="stable")[:count]
-    return np.sort(chosen)
+    if scores.shape[0] <= UNITS:
+        return np.arange(scores.shape[0], dtype=np.int64)
+    # Content-based: the highest scores, in ascending index order for reading.
+    chosen = np.argpartition(-scores, UNITS - 1)[:UNITS]
+    return np.sort(chosen).astype(np.int64)
 
 
-def _profiles(tensor: StoredTensor, anchors: NDArray[np.float32], d: int) -> list[UnitProfile]:
+def _profiles(
+    tensor: StoredTensor,
+    anchors: NDArray[np.float32],
+    selectors: NDArray[np.float32],
+    blind: NDArray[np.float32],
+    d: int,
+) -> list[UnitProfile]:
     """A matrix's unit profiles: `@in` when its columns read the residual (P = E_S W_sel^T),
     `@out` when its rows write it (P = E_S W[:, sel]); a square matrix gives both."""
     count, width = tensor.shape
-    row_norms, column_norms = _norms(tensor, of_rows=width == d, of_columns=count == d)
+    row_scores, column_scores = _unit_scores(
+        tensor, selectors, of_rows=width == d, of_columns=count == d
+    )
     found = []
-    if row_norms is not None:
-        selected = rows(tensor, _top_units(row_norms))
-        found.append(UnitProfile(tensor.name + "@in", _normalise(anchors @ selected.T)))
-    if column_norms is not None:
-        selected = columns(tensor, _top_units(column_norms))
-        found.append(UnitProfile(tensor.name + "@out", _normalise(anchors @ selected)))
+    if row_scores is not None:
+        selected = rows(tensor, _top_units(row_scores))
+        found.append(UnitProfile(tensor.name + "@in", _normalise(anchors @ selected.T, blind)))
+    if column_scores is not None:
+        selected = columns(tensor, _top_units(column_scores))
+        found.append(UnitProfile(tensor.name + "@out", _normalise(anchors @ selected, blind)))
     return found
 
 
@@ -456,6 +522,11 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
     centred = anchors - anchors.mean(axis=1, keepdims=True)
     gram = (centred @ centred.T).astype(np.float32)
     anchors32 = anchors.astype(np.float32)
+    # d x SELECTORS: the directions that choose each matrix's units (`_unit_scores`), and
+    # their image through the anchors (centred, orthonormal), which the profiles leave out.
+    selectors = np.ascontiguousarray(anchors32.T @ key.selectors(len(ids)))
+    image = anchors32 @ selectors
+    blind = np.linalg.qr(image - image.mean(axis=0, keepdims=True))[0].astype(np.float32)
     matrices: list[UnitProfile] = []
     skipped = [t.name for t in _matrices(weights, embedding) if t.dtype not in DECODED_DTYPES]
     readable = [
@@ -469,7 +540,7 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
         if len(matrices) >= MAX_MATRICES:
             skipped.append(tensor.name)
             continue
-        matrices.extend(_profiles(tensor, anchors32, d))
+        matrices.extend(_profiles(tensor, anchors32, selectors, blind, d))
     if not matrices:
         raise FingerprintError("no matrix shares the embedding width (nothing to compare)")
     return Fingerprint(

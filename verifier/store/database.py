@@ -57,7 +57,10 @@ from verifier.store.scan_rows import (
 )
 from verifier.store.scan_tables import (
     IDENTICAL_FILES,
+    LINEAGE_BASES,
     LINEAGE_KEY,
+    SCANS,
+    WEIGHT_FINGERPRINTS,
     insert_scan,
 )
 
@@ -829,30 +832,31 @@ class Store:
             Fingerprint,
             FingerprintError,
         )
-        from verifier.store.tables import LineageBaseRow, ScanRow, WeightFingerprintRow
 
         key_id = self.lineage_key().key_id
-        registered = select(LineageBaseRow.scan_id)
+        prints = WEIGHT_FINGERPRINTS.c
+        # Core, not the ORM: every scan of weights reads this, and importing and configuring
+        # the ORM cost a command more than the comparisons (docs/lineage.md).
         query = (
             select(
-                WeightFingerprintRow.scan_id,
-                WeightFingerprintRow.repo_id,
-                WeightFingerprintRow.commit,
-                WeightFingerprintRow.publisher,
-                WeightFingerprintRow.scan_id.in_(registered),
+                prints.scan_id,
+                prints.repo_id,
+                prints.commit,
+                prints.publisher,
+                prints.scan_id.in_(select(LINEAGE_BASES.c.scan_id)),
             )
-            .join(ScanRow, ScanRow.id == WeightFingerprintRow.scan_id)
+            .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == prints.scan_id)
             .where(
-                WeightFingerprintRow.hidden_size == hidden_size,
-                WeightFingerprintRow.version == FINGERPRINT_VERSION,
-                ScanRow.status == ScanStatus.COMPLETE.value,
+                prints.hidden_size == hidden_size,
+                prints.version == FINGERPRINT_VERSION,
+                SCANS.c.status == ScanStatus.COMPLETE.value,
             )
-            .order_by(ScanRow.started_at.desc(), ScanRow.id)
+            .order_by(SCANS.c.started_at.desc(), SCANS.c.id)
         )
         chosen: dict[tuple[str, str | None], tuple[str, str | None, bool]] = {}
         others = 0
-        with self._failures("read lineage fingerprints from"), self._sessions() as session:
-            for scan_id, repo_id, commit, publisher, is_base in session.execute(query):
+        with self._failures("read lineage fingerprints from"), self._engine.connect() as connection:
+            for scan_id, repo_id, commit, publisher, is_base in connection.execute(query):
                 key = (repo_id.lower(), commit)
                 if key in chosen:
                     if is_base and not chosen[key][2]:
@@ -866,28 +870,26 @@ class Store:
             wanted = [scan_id for scan_id, _, _ in chosen.values()]
             blobs = {
                 scan_id: (repo_id, blob)
-                for scan_id, repo_id, blob in session.execute(
-                    select(
-                        WeightFingerprintRow.scan_id,
-                        WeightFingerprintRow.repo_id,
-                        WeightFingerprintRow.fingerprint,
-                    ).where(WeightFingerprintRow.scan_id.in_(wanted))
+                for scan_id, repo_id, blob in connection.execute(
+                    select(prints.scan_id, prints.repo_id, prints.fingerprint).where(
+                        prints.scan_id.in_(wanted)
+                    )
                 )
             }
-            references = []
-            for (_, commit), (scan_id, publisher, is_base) in chosen.items():
-                if scan_id not in blobs:
-                    continue
-                repo_id, blob = blobs[scan_id]
-                try:
-                    fingerprint = Fingerprint.from_bytes(blob)
-                except FingerprintError:
-                    continue  # unreadable record: never compared, never a claim
-                if fingerprint.key_id != key_id:
-                    continue
-                references.append(
-                    Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
-                )
+        references = []
+        for (_, commit), (scan_id, publisher, is_base) in chosen.items():
+            if scan_id not in blobs:
+                continue
+            repo_id, blob = blobs[scan_id]
+            try:
+                fingerprint = Fingerprint.from_bytes(blob)
+            except FingerprintError:
+                continue  # unreadable record: never compared, never a claim
+            if fingerprint.key_id != key_id:
+                continue
+            references.append(
+                Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
+            )
         references.sort(key=lambda r: not r.registered_base)
         return references
 

@@ -256,6 +256,17 @@ WEIGHT_FINGERPRINTS = Table(
     Index("ix_weight_fingerprints_hidden_size", "hidden_size"),
 )
 
+LINEAGE_BASES = Table(
+    "lineage_bases",
+    METADATA,
+    #: A fingerprint the organisation registered as a reference base (append-only). Here, not
+    #: in `tables.py`: every scan of weights reads which references are bases, without the ORM.
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("scan_id", String(32), ForeignKey("weight_fingerprints.scan_id"), nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    Index("ix_lineage_bases_scan_id", "scan_id"),
+)
+
 LINEAGE_KEYS = Table(
     "lineage_keys",
     METADATA,

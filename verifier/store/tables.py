@@ -58,6 +58,7 @@ from verifier.store.scan_tables import (
     DECISIONS,
     DECLARED_FILES,
     FINDINGS,
+    LINEAGE_BASES,
     LINEAGE_EDGES,
     LINEAGE_KEYS,
     METADATA,
@@ -491,12 +492,11 @@ class WeightFingerprintRow(Base):
 class LineageBaseRow(Base):
     """A fingerprint the organisation registered as a reference base (append-only)."""
 
-    __tablename__ = "lineage_bases"
-    __table_args__ = (Index("ix_lineage_bases_scan_id", "scan_id"),)
+    __table__ = LINEAGE_BASES
 
-    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
-    scan_id: Mapped[str] = mapped_column(String(32), ForeignKey("weight_fingerprints.scan_id"))
-    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    id: Mapped[int]
+    scan_id: Mapped[str]
+    registered_at: Mapped[datetime]
 
 
 class LineageKeyRow(Base):
