@@ -149,6 +149,8 @@ def test_every_success_answer_matches_its_documented_schema(
     assert call("POST", "/api/v1/waivers", json=waiver)["affected"]
     call("GET", "/api/v1/waivers")
     assert call("POST", "/api/v1/policies/reload")["changed"] is False
+    # Every scan here is by this version and none was re-scanned: nothing to list.
+    assert call("GET", "/api/v1/rescans?state=held")["rescans"] == []
     subscriptions = "/api/v1/notifications/subscriptions"
     made = call("POST", subscriptions, json={"url": "https://hooks.example/subscribed"})
     assert made["secret"] and made["subscription"]["configured_by"] == "api"

@@ -53,6 +53,7 @@ ROUTES = [
     # Blob collection: a grace period under 1h, refused after authorising (nothing deleted).
     ("POST", "/api/v1/blobs/gc", {"older_than": "5m", "delete": True}, Role.ADMIN),
     ("POST", "/api/v1/policies/reload", None, Role.ADMIN),
+    ("GET", "/api/v1/rescans", None, Role.VIEWER),
     # Subscriptions: plain http off loopback, refused after authorising (nothing is recorded).
     ("POST", "/api/v1/notifications/subscriptions", {"url": "http://hooks.example/x"}, Role.ADMIN),
     ("GET", "/api/v1/notifications/subscriptions", None, Role.ADMIN),
@@ -412,6 +413,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         "/api/v1/notifications/subscriptions",
         "/api/v1/notifications/subscriptions/{subscription_id}",
         "/api/v1/policies/reload",
+        "/api/v1/rescans",
     }
     assert "HTTPBearer" in document["components"]["securitySchemes"]
 

@@ -10,6 +10,7 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from tests.blobs.test_s3 import WEIGHTS, s3  # noqa: F401 - the S3 fixture
 from tests.hub_emulator import HubEmulator, git_blob_sha1
 from tests.service.conftest import Api
+from tests.service.test_dashboard import log_in
 from tests.service.test_upkeep import serving
 from tests.sources.test_huggingface import model_files
 from verifier import __version__
@@ -27,6 +29,7 @@ from verifier.model import DeclaredFile
 from verifier.pipeline import HubOptions
 from verifier.service import upkeep
 from verifier.service.jobs import JobContext, JobOutcome, run_scan_job
+from verifier.service.model import Role
 from verifier.service.upkeep import run_pass
 from verifier.sources.quarantine import verified_blob
 
@@ -307,3 +310,93 @@ def test_the_host_folder_reads_regular_files_only(tmp_path: Path) -> None:
     assert not take(folder, declared, landed)
     with pytest.raises(BlobStoreError, match="takes only"):
         folder.put(sha, io.BytesIO(data), size=len(data))
+
+
+HOSTILE_NAME = "<img src=x onerror=alert(1)>.txt"
+
+
+def _rescans(api: Api, query: str = "") -> dict[str, Any]:
+    response = api.call("GET", f"/api/v1/rescans{query}", role=Role.VIEWER)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def _states(answer: dict[str, Any]) -> dict[str, str]:
+    return {entry["target"].split("@")[0]: entry["state"] for entry in answer["rescans"]}
+
+
+def test_operators_see_where_each_rescan_stands_in_the_api_and_the_dashboard(
+    database_url: str, hub: HubEmulator, isolated_home: Path
+) -> None:
+    subjects = {}
+    for name, fill in (("acme/held", 1), ("acme/done", 2), ("acme/failed", 3)):
+        files = model_files(fill=fill)
+        if name == "acme/held":
+            files[HOSTILE_NAME] = b"a file with a hostile name"
+        subjects[name] = f"hf://{name}@{hub.add_repo(name, files).refs['main']}"
+    with serving(database_url) as api:
+        for subject in subjects.values():
+            _as_older_version(api, str(api.scan(subject)["scan_id"]))
+        hostile = hashlib.sha256(b"a file with a hostile name").hexdigest()
+        verified_blob(isolated_home, hostile).unlink()
+        since = len(hub.requests)
+        answer = _rescans(api)
+        assert (answer["version"], answer["from_hub"], answer["per_pass"]) == (
+            __version__,
+            False,
+            10,
+        )
+        assert (answer["examined"], answer["truncated"]) == (3, False)
+        assert _states(answer) == {
+            "hf://acme/held": "held",
+            "hf://acme/done": "waiting",
+            "hf://acme/failed": "waiting",
+        }
+        [held] = [e for e in answer["rescans"] if e["state"] == "held"]
+        assert HOSTILE_NAME in held["reason"] and held["tool_version"] == "0.0.1"
+        assert held["target"] == subjects["acme/held"] and held["job"] is None
+        assert _states(_rescans(api, "?state=held")) == {"hf://acme/held": "held"}
+        first = _rescans(api, "?limit=1")
+        assert (first["examined"], first["truncated"], len(first["rescans"])) == (1, True, 1)
+        assert api.call("GET", "/api/v1/rescans?state=lost").status_code == 422
+        # The dashboard's audit page lists the held one, every string escaped.
+        assert log_in(api.client, api.tokens[Role.VIEWER]).status_code == 303
+        page = api.client.get("/dashboard/audit")
+        assert page.status_code == 200
+        section = page.text.split('id="rescans-held"', 1)[1]
+        assert subjects["acme/held"] in section and "&lt;img src=x onerror=alert(1)&gt;" in section
+        assert "<img" not in page.text
+        assert subjects["acme/done"] not in section
+        # A pass queues the two whose bytes are kept.
+        runner = api.service.runner
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            done = run_pass(api.service, poll=True, deliver=False)
+        finally:
+            api.service.runner = runner
+        assert done is not None and len(done.rescans) == 2
+        queued = _rescans(api)
+        assert _states(queued)["hf://acme/done"] == "queued"
+        jobs = {e["target"].split("@")[0]: e["job"] for e in queued["rescans"]}
+        assert {str(q["job"]) for q in done.rescans} == {
+            jobs["hf://acme/done"],
+            jobs["hf://acme/failed"],
+        }
+        weights = hashlib.sha256(model_files(fill=3)[WEIGHTS]).hexdigest()
+        verified_blob(isolated_home, weights).unlink()
+        context = JobContext(
+            store=api.service.store, policies=api.service.policies, hub=HubOptions()
+        )
+        for name in ("acme/done", "acme/failed"):
+            assert run_scan_job(context, jobs[f"hf://{name}"]) is JobOutcome.DONE
+        after = _rescans(api)
+        assert _states(after) == {
+            "hf://acme/held": "held",
+            "hf://acme/done": "done",
+            "hf://acme/failed": "failed",
+        }
+        entries = {e["target"].split("@")[0]: e for e in after["rescans"]}
+        assert entries["hf://acme/done"]["tool_version"] == __version__
+        assert WEIGHTS in entries["hf://acme/failed"]["reason"]
+        assert hub.requests[since:] == []  # the route, the page and the pass asked the Hub nothing

@@ -22,7 +22,7 @@ from verifier.bans import BanKind, Relation
 from verifier.model import Decision, ScanStatus, Severity
 from verifier.notifications import DeliveryStatus, NotificationEvent
 from verifier.redecide import Cause
-from verifier.service.model import AuditAction, GateDecision, JobStatus
+from verifier.service.model import AuditAction, GateDecision, JobStatus, RescanState
 
 #: The component that holds one scan document (`$defs.scan` of the shipped scan schema).
 SCAN_DOCUMENT = "ScanDocument"
@@ -845,3 +845,56 @@ class TokenList(Answer):
     """`GET /api/v1/tokens`."""
 
     tokens: list[TokenEntry]
+
+
+class RescanItem(Answer):
+    """The re-scan of one model an older verifier version scanned (or this one re-scanned)."""
+
+    target: str
+    state: RescanState = Field(
+        description="waiting (kept: a coming pass queues it), held (not all kept: `reason`), "
+        "queued (its job is queued or running), failed (its job failed: `reason`), done."
+    )
+    tool_version: str = Field(description="The verifier version of the model's newest scan.")
+    scan_id: str = Field(description="The model's newest recorded scan.")
+    job: str | None = Field(description="The re-scan job, once one was queued.")
+    reason: str | None = Field(description="Why held (the files not kept) or failed.")
+
+
+@example(
+    {
+        "version": "0.2.0",
+        "from_hub": False,
+        "per_pass": 10,
+        "examined": 2,
+        "truncated": False,
+        "rescans": [
+            {
+                "target": "hf://acme/tiny@0123456789abcdef0123456789abcdef01234567",
+                "state": "held",
+                "tool_version": "0.1.0",
+                "scan_id": "3f2a9c1e7b4d4e6f8a0b2c4d6e8f0a1b",
+                "job": None,
+                "reason": "1 declared file(s) not kept in this host's blob folder or the "
+                "shared blob store: model.safetensors",
+            },
+            {
+                "target": "hf://acme/other@89abcdef0123456789abcdef0123456789abcdef",
+                "state": "queued",
+                "tool_version": "0.1.0",
+                "scan_id": "7b4d4e6f8a0b2c4d6e8f0a1b3f2a9c1e",
+                "job": "6c1f0e5b9d2a4c7e8f1a3b5c7d9e0f12",
+                "reason": None,
+            },
+        ],
+    }
+)
+class RescanList(Answer):
+    """`GET /api/v1/rescans`."""
+
+    version: str = Field(description="The running verifier version (what is newer).")
+    from_hub: bool = Field(description="Whether re-scans may fetch from the Hub.")
+    per_pass: int = Field(ge=0, description="Re-scans queued per upkeep pass (0: none).")
+    examined: int = Field(ge=0, description="Models examined, in target order.")
+    truncated: bool = Field(description="More models were left unexamined (raise `limit`).")
+    rescans: list[RescanItem] = Field(description="Those examined (in `state`, when asked).")

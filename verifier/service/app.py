@@ -34,6 +34,7 @@ from verifier.service.gate_cache import CoalescedCount, FastDecisions
 from verifier.service.model import MAX_ROW_ID, ApiToken, JobStatus, Role
 from verifier.service.notify_routes import notify_routes
 from verifier.service.policy_routes import policy_routes
+from verifier.service.rescan_routes import rescan_routes
 from verifier.service.targets import MAX_TARGET_LENGTH
 from verifier.service.token_routes import token_routes
 from verifier.service.upkeep import start_background
@@ -349,6 +350,7 @@ def create_app(
     app.include_router(watch_routes(service, require))
     app.include_router(waiver_routes(service, require))
     app.include_router(collection_routes(service, require))
+    app.include_router(rescan_routes(service, require))
     app.include_router(token_routes(service, require))
     app.include_router(dashboard_routes(service))
     app.add_middleware(BodyLimit, limit=max_body_bytes)

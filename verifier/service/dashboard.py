@@ -34,7 +34,8 @@ from verifier.redecide import Redecision, apply_ban_change, preview
 from verifier.service import dashboard_views as views
 from verifier.service.core import Service
 from verifier.service.dashboard_pages import page_routes
-from verifier.service.model import ApiToken, Role
+from verifier.service.model import ApiToken, RescanState, Role
+from verifier.service.rescans import DEFAULT_RESCANS, rescan_overview
 from verifier.service.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -368,7 +369,8 @@ def dashboard_routes(service: Service) -> APIRouter:
     def audit(request: Request) -> Response:
         def page(session: DashboardSession, token: ApiToken) -> Response:
             events = service.records.audit_events(limit=200)
-            return render("audit.html", 200, session, token=token, events=events)
+            held = rescan_overview(service, limit=DEFAULT_RESCANS, state=RescanState.HELD)
+            return render("audit.html", 200, session, token=token, events=events, held=held)
 
         return guarded(Role.VIEWER, request, page)
 

@@ -53,6 +53,24 @@ class JobStatus(enum.StrEnum):
 #: scans of kept bytes every pass, so that an upgrade reaches the estate in the background.
 RESCAN_PER_PASS = 10
 
+
+class RescanState(enum.StrEnum):
+    """Where the re-scan of a model an older verifier version scanned stands
+    (`GET /api/v1/rescans`)."""
+
+    #: Its bytes are kept: a coming upkeep pass queues it (`rescan_per_pass` a pass).
+    WAITING = "waiting"
+    #: Not queued: its bytes are not all kept here or in the shared store (the reason says).
+    HELD = "held"
+    #: Its re-scan job is queued or running.
+    QUEUED = "queued"
+    #: Its re-scan job failed (the reason is the job's error): the scan before stands, and
+    #: this version does not ask again.
+    FAILED = "failed"
+    #: Re-scanned by the running version.
+    DONE = "done"
+
+
 #: What the actor of a re-scan by a new scanner version starts with (see `Rescanner`).
 RESCAN_ACTOR_PREFIX = "rescan:"
 _FROM_HUB = ":hub"

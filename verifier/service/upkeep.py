@@ -49,6 +49,8 @@ from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from verifier.service.core import Service
 
 log = logging.getLogger(__name__)
@@ -248,6 +250,17 @@ def scanned_by_older(recorded: str, running: Version) -> bool:
         return True
 
 
+def hold_reason(service: Service, scan_id: str, *, home: Path) -> str | None:
+    """Why a re-scan of the recorded scan `scan_id` from kept bytes is held (its bytes are not
+    all kept in the folder under `home` or the service's shared store), or None.
+
+    Raises:
+        StoreError: The database cannot be reached or read.
+    """
+    previous = service.store.get_scan(scan_id)
+    return not_kept_reason(previous, home=home, blob_store=service.blob_store)
+
+
 @dataclass
 class Rescans:
     """What one pass asked for re-scans: queued, and held back with the reason."""
@@ -287,8 +300,7 @@ def rescan_older_versions(service: Service) -> Rescans:
         if subject in asked or not scanned_by_older(newest.tool_version, running):
             continue
         if not rescanner.from_hub:
-            previous = service.store.get_scan(newest.scan_id)
-            reason = not_kept_reason(previous, home=home, blob_store=service.blob_store)
+            reason = hold_reason(service, newest.scan_id, home=home)
             if reason is not None:
                 done.held.append(RescanHeld(subject, newest.tool_version, reason))
                 continue
@@ -412,8 +424,9 @@ def _log_failed(done: UpkeepPass | notify.DeliveryPass | None) -> None:
         first = done.rescans_held[0]
         log.warning(
             "%d model(s) an older verifier version scanned are not re-scanned: their bytes "
-            "are not all kept (first: %s, scanned by %s: %s); keep them, or let re-scans "
-            "fetch from the Hub with `verifier serve --rescan-from-hub`",
+            "are not all kept (first: %s, scanned by %s: %s; all: GET /api/v1/rescans?state=held"
+            "); keep them, or let re-scans fetch from the Hub with `verifier serve "
+            "--rescan-from-hub`",
             len(done.rescans_held),
             first.target,
             first.tool_version,

@@ -760,6 +760,23 @@ class ServiceRecords:
         with self._store._failures("read the scan jobs in"), self._sessions() as session:
             return set(session.scalars(query))
 
+    def jobs_requested_by(self, actor: str) -> dict[str, ScanJob]:
+        """Target -> the newest scan job `actor` asked for of it, whatever became of it.
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        query = (
+            select(ScanJobRow)
+            .where(ScanJobRow.requested_by == actor)
+            .order_by(ScanJobRow.created_at.desc(), ScanJobRow.id.desc())
+        )
+        found: dict[str, ScanJob] = {}
+        with self._store._failures("read the scan jobs in"), self._sessions() as session:
+            for row in session.scalars(query):
+                found.setdefault(row.target, row.to_model())
+        return found
+
     def decision_of(
         self, scan_id: str, *, policy_digest: str, environment: str | None
     ) -> Verdict | None:
