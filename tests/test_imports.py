@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import json
+import random
+import struct
 import subprocess
 import sys
 import textwrap
@@ -279,25 +281,42 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
 def test_a_local_scan_of_weights_loads_no_template_parser_nor_sqlalchemy(tmp_path: Path) -> None:
     # Verified lineage reads the weights (and so loads the weight readers, which know GGUF's
     # tensor table), but Jinja's parser is for chat templates only, and lineage asks a SQLite
-    # store at head through `sqlite3` (the recorded files, the lineage key).
+    # store at head through `sqlite3` (the recorded files, the lineage key, the fingerprints
+    # it compares with).
     from tests.samples import safetensors_bytes
     from verifier.store import Store
 
     url = f"sqlite:///{tmp_path / 'verifier.db'}"
     with Store.open(url) as store:
         store.lineage_key()  # made by the first scan of weights (through the Store); read after
-    model = tmp_path / "model"
-    model.mkdir()
-    header = {"weight": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}
-    (model / "model.safetensors").write_bytes(safetensors_bytes(header, bytes(64)))
+    # Weights that fingerprint (an embedding and a matrix of its width), scanned twice: the
+    # second scan compares with the first one's fingerprint, which it reads from the store.
+    rng = random.Random(0)
+    values = struct.pack("<1536f", *(rng.gauss(0.0, 1.0) for _ in range(1536)))
+    header = {
+        "model.embed_tokens.weight": {"dtype": "F32", "shape": [128, 8], "data_offsets": [0, 4096]},
+        "model.layers.0.mlp.up_proj.weight": {
+            "dtype": "F32",
+            "shape": [256, 8],
+            "data_offsets": [4096, 12288],
+        },
+    }
+    for name in ("model", "again"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(safetensors_bytes(header, values * 2))
     code = textwrap.dedent(
         f"""
-        import contextlib, io, sys
+        import contextlib, io, json, sys
         from verifier.cli import main
-        sys.argv = ["verifier", "scan", {str(model)!r}, "-q", "--format", "json",
-                    "--database-url", {url!r}]
-        with contextlib.redirect_stdout(io.StringIO()):
-            main()
+        for name in ("model", "again"):
+            sys.argv = ["verifier", "scan", {str(tmp_path)!r} + "/" + name, "-q", "--format",
+                        "json", "--database-url", {url!r}]
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                main()
+            lineage = json.loads(out.getvalue())["verified_lineage"]
+            assert lineage["status"] == "verified", lineage
+        assert lineage["compared"] == 1, lineage  # the first scan's fingerprint was read
         """
     )
     loaded = _loaded_after(code)

@@ -40,6 +40,8 @@ from verifier.store.scan_rows import FILES_PER_LOOKUP, RECORDED_TABLES, failed_r
 from verifier.store.scan_tables import (
     BAN_IN_FORCE,
     IDENTICAL_FILES,
+    LINEAGE_BLOBS,
+    LINEAGE_CANDIDATES,
     LINEAGE_KEY,
     METADATA,
     UTCDateTime,
@@ -83,11 +85,17 @@ def compiled() -> dict[str, Any]:
     key = LINEAGE_KEY.compile(dialect=dialect, compile_kwargs=literal)
     identical = IDENTICAL_FILES.compile(dialect=dialect)
     assert identical.positiontup == ["sha256s"]  # the one parameter the recorder expands
+    candidates = LINEAGE_CANDIDATES.compile(dialect=dialect)
+    assert candidates.positiontup == ["hidden_size", "version"]  # bound in this order
+    blobs = LINEAGE_BLOBS.compile(dialect=dialect)
+    assert blobs.positiontup == ["scan_ids"]
     return {
         "SCHEMA_REVISION": "SELECT version_num FROM alembic_version",
         "BAN_IN_FORCE": str(ban),
         "LINEAGE_KEY": str(key),
         "IDENTICAL_FILES": str(identical),
+        "LINEAGE_CANDIDATES": str(candidates),
+        "LINEAGE_BLOBS": str(blobs),
         "DATETIME_FORMAT": sqlite.DATETIME._storage_format,
         "INSERTS": inserts,
     }
@@ -113,6 +121,11 @@ def render(values: dict[str, Any]) -> str:
         "#: Hub scans that recorded some of these files (`scan_tables.IDENTICAL_FILES`): the",
         "#: recorder writes one `?` per digest where SQLAlchemy's expanding parameter is marked.",
         f"IDENTICAL_FILES = {values['IDENTICAL_FILES']!r}",
+        "#: Recorded fingerprints to compare a new one with (`scan_tables.LINEAGE_CANDIDATES`),",
+        "#: bound with the hidden size and the fingerprint version.",
+        f"LINEAGE_CANDIDATES = {values['LINEAGE_CANDIDATES']!r}",
+        "#: The chosen fingerprints (`scan_tables.LINEAGE_BLOBS`): one `?` per scan id, as above.",
+        f"LINEAGE_BLOBS = {values['LINEAGE_BLOBS']!r}",
         "#: How SQLAlchemy's SQLite dialect stores a timestamp (in UTC, without its offset).",
         f"DATETIME_FORMAT = {values['DATETIME_FORMAT']!r}",
         "#: Per table a scan writes: the INSERT statement, its columns in order, and how each",
@@ -365,3 +378,80 @@ def test_verified_files_are_the_stores(tmp_path: Path) -> None:
         assert [(recorder.verified_file(d), recorder.recorded_sha256(d)) for d in declared] == (
             expected
         )
+
+
+def _fingerprint_scan(
+    key_id: str, *, repo: str, commit: str | None, hidden: int = 8, status: bool = True
+) -> ScanReport:
+    """A scan that recorded a (small, valid) fingerprint made with the key `key_id`."""
+    import numpy as np
+
+    from verifier.lineage.fingerprint import FINGERPRINT_VERSION, Fingerprint, UnitProfile
+
+    fingerprint = Fingerprint(
+        version=FINGERPRINT_VERSION,
+        hidden_size=hidden,
+        anchor_ids=tuple(range(3, 19)),
+        gram=np.eye(16, dtype=np.float32),
+        matrices=(UnitProfile("w@in", np.ones((16, 4), dtype=np.float32)),),
+        key_id=key_id,
+    )
+    lineage = VerifiedLineage(
+        status=LineageStatus.VERIFIED,
+        repo_id=repo,
+        publisher=repo.split("/")[0],
+        fingerprint=fingerprint.to_bytes(),
+        hidden_size=hidden,
+    )
+    report = dataclasses.replace(
+        make_report(),
+        scan_id=uuid.uuid4().hex,
+        verified_lineage=lineage,
+        source={"type": "huggingface", "repo_id": repo, **({"commit": commit} if commit else {})},
+    )
+    return dataclasses.replace(
+        report, status=ScanStatus.COMPLETE if status else ScanStatus.INCOMPLETE
+    )
+
+
+def test_lineage_references_are_read_as_the_store_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Registered bases first, then the newest scan of each other model up to the cap, without
+    # incomplete scans, other hidden sizes or other stores' keys: through `sqlite3`, exactly
+    # what the Store reads through SQLAlchemy (more ids than one query takes, so split).
+    from verifier.store import scan_rows
+
+    monkeypatch.setattr(scan_rows, "MAX_LINEAGE_REFERENCES", 3)
+    monkeypatch.setattr("verifier.store.sqlite_recorder.FILES_PER_LOOKUP", 2)
+    monkeypatch.setattr("verifier.store.database.FILES_PER_LOOKUP", 2)
+    url = _new_database(tmp_path / "verifier.db")
+    with Store.open(url) as store:
+        key_id = store.lineage_key().key_id
+        scans = [
+            _fingerprint_scan(key_id, repo="acme/base", commit="a" * 40),
+            _fingerprint_scan(key_id, repo="acme/base", commit="a" * 40),  # newer, same model
+            *(_fingerprint_scan(key_id, repo=f"other/m{n}", commit=None) for n in range(4)),
+            _fingerprint_scan(key_id, repo="other/broken", commit=None, status=False),
+            _fingerprint_scan(key_id, repo="other/wide", commit=None, hidden=16),
+            _fingerprint_scan("another-store", repo="other/copied", commit=None),
+        ]
+        for report in scans:
+            store.record_scan(report)
+        store.register_base(scans[0].scan_id)
+        expected = store.lineage_references(8)
+    labels = [(r.label, r.registered_base) for r in expected]
+    assert labels[0] == ("acme/base@" + "a" * 40, True)
+    # The cap counts the newest rows before the key is checked (as the Store always did).
+    assert 2 <= len(labels) <= 4 and not any(r.registered_base for r in expected[1:])
+    assert not {"other/broken", "other/wide", "other/copied"} & {r.repo_id for r in expected}
+    with open_recorder(url) as recorder:
+        assert isinstance(recorder, SQLiteRecorder)
+        found = recorder.lineage_references(8)
+        assert [(r.label, r.registered_base, r.publisher) for r in found] == [
+            (r.label, r.registered_base, r.publisher) for r in expected
+        ]
+        assert [r.fingerprint.to_bytes() for r in found] == [
+            r.fingerprint.to_bytes() for r in expected
+        ]
+        assert recorder.lineage_references(32) == []

@@ -54,13 +54,14 @@ from verifier.store.scan_rows import (
     check_file_findings,
     failed_report,
     identical_files_found,
+    lineage_chosen,
+    lineage_references_found,
 )
 from verifier.store.scan_tables import (
     IDENTICAL_FILES,
-    LINEAGE_BASES,
+    LINEAGE_BLOBS,
+    LINEAGE_CANDIDATES,
     LINEAGE_KEY,
-    SCANS,
-    WEIGHT_FINGERPRINTS,
     insert_scan,
 )
 
@@ -82,10 +83,6 @@ CONNECT_TIMEOUT = 5
 _MIGRATION_LOCK_KEY = 0x5645524946  # "VERIF"
 #: Seconds a process waits for another one's migration of the same SQLite file.
 MIGRATION_LOCK_TIMEOUT = 300.0
-#: Recorded models (besides every registered base) a new fingerprint is compared with: the
-#: newest distinct models of the same hidden size. See docs/lineage.md.
-MAX_LINEAGE_REFERENCES = 100
-
 _HEX_PREFIX = re.compile(r"[0-9a-f]+")
 
 
@@ -821,77 +818,25 @@ class Store:
         Every registered base, then the newest fingerprint of each other model (by repo id
         and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
         another version are left out (they never compare), and so are those another key made
-        (a store's key never changes, but a copied row could carry another's).
+        (a store's key never changes, but a copied row could carry another's). Read through
+        Core with the statements `sqlite_recorder` runs with `sqlite3`.
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
-        from verifier.lineage.attribution import Reference
-        from verifier.lineage.fingerprint import (
-            FINGERPRINT_VERSION,
-            Fingerprint,
-            FingerprintError,
-        )
+        from verifier.lineage.fingerprint import FINGERPRINT_VERSION
 
         key_id = self.lineage_key().key_id
-        prints = WEIGHT_FINGERPRINTS.c
-        # Core, not the ORM: every scan of weights reads this, and importing and configuring
-        # the ORM cost a command more than the comparisons (docs/lineage.md).
-        query = (
-            select(
-                prints.scan_id,
-                prints.repo_id,
-                prints.commit,
-                prints.publisher,
-                prints.scan_id.in_(select(LINEAGE_BASES.c.scan_id)),
-            )
-            .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == prints.scan_id)
-            .where(
-                prints.hidden_size == hidden_size,
-                prints.version == FINGERPRINT_VERSION,
-                SCANS.c.status == ScanStatus.COMPLETE.value,
-            )
-            .order_by(SCANS.c.started_at.desc(), SCANS.c.id)
-        )
-        chosen: dict[tuple[str, str | None], tuple[str, str | None, bool]] = {}
-        others = 0
+        query = {"hidden_size": hidden_size, "version": FINGERPRINT_VERSION}
         with self._failures("read lineage fingerprints from"), self._engine.connect() as connection:
-            for scan_id, repo_id, commit, publisher, is_base in connection.execute(query):
-                key = (repo_id.lower(), commit)
-                if key in chosen:
-                    if is_base and not chosen[key][2]:
-                        chosen[key] = (scan_id, publisher, True)
-                    continue
-                if not is_base and others >= MAX_LINEAGE_REFERENCES:
-                    continue
-                others += not is_base
-                chosen[key] = (scan_id, publisher, bool(is_base))
-            # One query for every chosen blob (one `get` a reference cost 3 ms each).
-            wanted = [scan_id for scan_id, _, _ in chosen.values()]
-            blobs = {
-                scan_id: (repo_id, blob)
-                for scan_id, repo_id, blob in connection.execute(
-                    select(prints.scan_id, prints.repo_id, prints.fingerprint).where(
-                        prints.scan_id.in_(wanted)
-                    )
-                )
-            }
-        references = []
-        for (_, commit), (scan_id, publisher, is_base) in chosen.items():
-            if scan_id not in blobs:
-                continue
-            repo_id, blob = blobs[scan_id]
-            try:
-                fingerprint = Fingerprint.from_bytes(blob)
-            except FingerprintError:
-                continue  # unreadable record: never compared, never a claim
-            if fingerprint.key_id != key_id:
-                continue
-            references.append(
-                Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
-            )
-        references.sort(key=lambda r: not r.registered_base)
-        return references
+            chosen = lineage_chosen(connection.execute(LINEAGE_CANDIDATES, query))
+            wanted = [scan_id for scan_id, _, _, _ in chosen]
+            blobs = {}
+            for start in range(0, len(wanted), FILES_PER_LOOKUP):
+                batch = {"scan_ids": wanted[start : start + FILES_PER_LOOKUP]}
+                for scan_id, repo_id, blob in connection.execute(LINEAGE_BLOBS, batch):
+                    blobs[scan_id] = (repo_id, blob)
+        return lineage_references_found(chosen, blobs, key_id=key_id)
 
     def identical_files(self, sha256s: Sequence[str]) -> list[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files.

@@ -9,9 +9,9 @@ recorded in SQLite never imports SQLAlchemy. Nothing here imports a database lib
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifier.facts import details_document, facts_document, signature_document, subject_of
 from verifier.model import (
@@ -27,6 +27,9 @@ from verifier.model import (
     SignatureResult,
     Verdict,
 )
+
+if TYPE_CHECKING:
+    from verifier.lineage.attribution import Reference
 
 #: The tables a scan is recorded in, in the order `scan_rows` gives them.
 RECORDED_TABLES = (
@@ -328,3 +331,60 @@ def identical_files_found(
             commit = source.get("commit")
             found.add((repo_id, commit if isinstance(commit, str) else None, sha256))
     return sorted(found, key=lambda t: (t[0], t[1] or "", t[2]))
+
+
+MAX_LINEAGE_REFERENCES = 100
+"""Recorded models (besides every registered base) a new fingerprint is compared with: the
+newest distinct models of the same hidden size. See docs/lineage.md."""
+
+
+def lineage_chosen(
+    rows: Iterable[tuple[str, str, str | None, str | None, Any]],
+) -> list[tuple[str, str | None, str | None, bool]]:
+    """`(scan_id, commit, publisher, registered)` of the references to compare with, from the
+    rows of `scan_tables.LINEAGE_CANDIDATES` (newest first): every registered base, then the
+    newest fingerprint of each other model (by repo id and commit) up to
+    `MAX_LINEAGE_REFERENCES` (see `Store.lineage_references`)."""
+    chosen: dict[tuple[str, str | None], tuple[str, str | None, str | None, bool]] = {}
+    others = 0
+    for scan_id, repo_id, commit, publisher, registered in rows:
+        key, is_base = (repo_id.lower(), commit), bool(registered)
+        if key in chosen:
+            if is_base and not chosen[key][3]:
+                chosen[key] = (scan_id, commit, publisher, True)
+            continue
+        if not is_base and others >= MAX_LINEAGE_REFERENCES:
+            continue
+        others += not is_base
+        chosen[key] = (scan_id, commit, publisher, is_base)
+    return list(chosen.values())
+
+
+def lineage_references_found(
+    chosen: Iterable[tuple[str, str | None, str | None, bool]],
+    blobs: Mapping[str, tuple[str, bytes]],
+    *,
+    key_id: str,
+) -> list[Reference]:
+    """The references of `lineage_chosen` whose fingerprint (`blobs`: scan id to repo id and
+    the rows of `scan_tables.LINEAGE_BLOBS`) reads back and was made with the key `key_id`,
+    registered bases first."""
+    from verifier.lineage.attribution import Reference
+    from verifier.lineage.fingerprint import Fingerprint, FingerprintError
+
+    references = []
+    for scan_id, commit, publisher, is_base in chosen:
+        if scan_id not in blobs:
+            continue
+        repo_id, blob = blobs[scan_id]
+        try:
+            fingerprint = Fingerprint.from_bytes(bytes(blob))
+        except FingerprintError:
+            continue  # unreadable record: never compared, never a claim
+        if fingerprint.key_id != key_id:
+            continue
+        references.append(
+            Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
+        )
+    references.sort(key=lambda r: not r.registered_base)
+    return references

@@ -317,6 +317,30 @@ IDENTICAL_FILES = (
 #: The store's lineage key, once one was made (`Store.lineage_key`).
 LINEAGE_KEY = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
 
+_PRINTS = WEIGHT_FINGERPRINTS.c
+#: Recorded fingerprints of one hidden size and fingerprint version from complete scans, newest
+#: first, each with whether it is a registered base: rows for `scan_rows.lineage_chosen`.
+LINEAGE_CANDIDATES = (
+    select(
+        _PRINTS.scan_id,
+        _PRINTS.repo_id,
+        _PRINTS.commit,
+        _PRINTS.publisher,
+        _PRINTS.scan_id.in_(select(LINEAGE_BASES.c.scan_id)).label("registered"),
+    )
+    .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == _PRINTS.scan_id)
+    .where(
+        _PRINTS.hidden_size == bindparam("hidden_size"),
+        _PRINTS.version == bindparam("version"),
+        SCANS.c.status == literal_column("'complete'"),
+    )
+    .order_by(SCANS.c.started_at.desc(), SCANS.c.id)
+)
+#: The fingerprints of the chosen scans (at most `scan_rows.FILES_PER_LOOKUP` ids a query).
+LINEAGE_BLOBS = select(_PRINTS.scan_id, _PRINTS.repo_id, _PRINTS.fingerprint).where(
+    _PRINTS.scan_id.in_(bindparam("scan_ids", expanding=True))
+)
+
 
 def insert_scan(
     connection: Connection, report: ScanReport, *, error: str | None, decided_at: datetime

@@ -5,10 +5,10 @@ recorded in a SQLite database already at the newest schema goes through the stan
 with the statements SQLAlchemy compiles from `scan_tables` (kept in `sqlite_statements`: a test
 fails when they differ, and another records the same scan both ways and compares every row).
 The rows are the Store's (`scan_rows`), so there is still one recorder with two executors.
-Everything else goes to `Store`, which loads SQLAlchemy when it is first needed: a database to
-create or migrate, PostgreSQL, a URL with options, bans in force, the first lineage key, the
-recorded fingerprints verified lineage compares a new one with, and the files a Hub scan finds
-already verified.
+The recorded fingerprints verified lineage compares a new one with are read here too, with the
+statements the Store runs. Everything else goes to `Store`, which loads SQLAlchemy when it is
+first needed: a database to create or migrate, PostgreSQL, a URL with options, bans in force,
+the first lineage key, and the files a Hub scan finds already verified.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from verifier.store.scan_rows import (
     check_file_findings,
     failed_report,
     identical_files_found,
+    lineage_chosen,
+    lineage_references_found,
     scan_rows,
 )
 from verifier.store.sqlite_statements import (
@@ -37,6 +39,8 @@ from verifier.store.sqlite_statements import (
     DATETIME_FORMAT,
     IDENTICAL_FILES,
     INSERTS,
+    LINEAGE_BLOBS,
+    LINEAGE_CANDIDATES,
     LINEAGE_KEY,
     SCHEMA_REVISION,
 )
@@ -311,8 +315,28 @@ class SQLiteRecorder:
         return self._lineage_key
 
     def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
-        """`Store.lineage_references`."""
-        return self._full().lineage_references(hidden_size)
+        """Recorded fingerprints a new one of this hidden size is compared with, as
+        `Store.lineage_references` reads them (every scan of weights asks).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        from verifier.lineage.fingerprint import FINGERPRINT_VERSION
+
+        key_id = self.lineage_key().key_id
+        blobs: dict[str, tuple[str, bytes]] = {}
+        with self._failures("read lineage fingerprints from"), closing(self._connect()) as db:
+            chosen = lineage_chosen(
+                db.execute(LINEAGE_CANDIDATES, (hidden_size, FINGERPRINT_VERSION))
+            )
+            wanted = [scan_id for scan_id, _, _, _ in chosen]
+            for start in range(0, len(wanted), FILES_PER_LOOKUP):
+                batch = wanted[start : start + FILES_PER_LOOKUP]
+                places = ", ".join("?" * len(batch))
+                statement = LINEAGE_BLOBS.replace("__[POSTCOMPILE_scan_ids]", places)
+                for scan_id, repo_id, blob in db.execute(statement, batch):
+                    blobs[scan_id] = (repo_id, blob)
+        return lineage_references_found(chosen, blobs, key_id=key_id)
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files (as

@@ -16,6 +16,11 @@ LINEAGE_KEY = "SELECT lineage_keys.secret \nFROM lineage_keys \nWHERE lineage_ke
 #: Hub scans that recorded some of these files (`scan_tables.IDENTICAL_FILES`): the
 #: recorder writes one `?` per digest where SQLAlchemy's expanding parameter is marked.
 IDENTICAL_FILES = "SELECT scans.source, scan_files.sha256 \nFROM scan_files JOIN scans ON scans.id = scan_files.scan_id \nWHERE scan_files.sha256 IN (__[POSTCOMPILE_sha256s]) AND scan_files.complete IS 1 AND scans.source_type = 'huggingface'"
+#: Recorded fingerprints to compare a new one with (`scan_tables.LINEAGE_CANDIDATES`),
+#: bound with the hidden size and the fingerprint version.
+LINEAGE_CANDIDATES = "SELECT weight_fingerprints.scan_id, weight_fingerprints.repo_id, weight_fingerprints.\"commit\", weight_fingerprints.publisher, weight_fingerprints.scan_id IN (SELECT lineage_bases.scan_id \nFROM lineage_bases) AS registered \nFROM weight_fingerprints JOIN scans ON scans.id = weight_fingerprints.scan_id \nWHERE weight_fingerprints.hidden_size = ? AND weight_fingerprints.version = ? AND scans.status = 'complete' ORDER BY scans.started_at DESC, scans.id"
+#: The chosen fingerprints (`scan_tables.LINEAGE_BLOBS`): one `?` per scan id, as above.
+LINEAGE_BLOBS = "SELECT weight_fingerprints.scan_id, weight_fingerprints.repo_id, weight_fingerprints.fingerprint \nFROM weight_fingerprints \nWHERE weight_fingerprints.scan_id IN (__[POSTCOMPILE_scan_ids])"
 #: How SQLAlchemy's SQLite dialect stores a timestamp (in UTC, without its offset).
 DATETIME_FORMAT = (
     "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
