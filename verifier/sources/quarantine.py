@@ -74,15 +74,18 @@ class Quarantine:
         return verified_blob(self.blobs.parents[1], sha256)
 
     def promote(self, landed: Path, sha256: str) -> Path:
-        """Move a verified download into the content-addressed store; return its place."""
+        """Move a verified download into the content-addressed store; return its place.
+
+        The download replaces whatever the store held under that name: those are the bytes
+        just verified, while a file already there was never compared with them (other bytes
+        planted or left under the name would otherwise stay, and be what the store offers).
+        Readers of the old file keep reading it; its new modification time marks it as just
+        used for `verifier blobs gc`.
+        """
         final = self.blob_path(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            landed.unlink()
-            touch_blob(final)
-        else:
-            os.replace(landed, final)
-            final.chmod(0o444)
+        landed.chmod(0o444)
+        os.replace(landed, final)
         return final
 
     @staticmethod
