@@ -167,11 +167,10 @@ def _unit_sample(
 class PreparedPairs:
     """The matrices two fingerprints share, stacked for batched products.
 
-    `cand_t` is a (matrices, candidate units, anchors) and `ref` a (matrices, anchors, reference
-    units) float32 array of centred, unit-norm profiles over the shared anchors (the reference's
-    as recorded, anchors by units, so it is converted without a transpose, and the maximum over
-    its units runs along contiguous memory); matrices with fewer units are padded with zero
-    profiles, and `mask` marks the candidate's real units.
+    `cand` and `ref` are (matrices, anchors, units) float32 arrays of centred, unit-norm
+    profiles over the shared anchors, as recorded (no transpose; a shuffle of anchors moves
+    whole rows); matrices with fewer units are padded with zero profiles, and `mask` marks the
+    candidate's real units.
 
     With `rng`, only a random sample is stacked: at most `matrices` of the shared matrices and
     at most `units` of the candidate's units in each (the reference keeps all of its units, so
@@ -215,18 +214,20 @@ class PreparedPairs:
         # over exactly these anchors, so neither a gather nor a second normalisation is needed.
         every_anchor = len(ia) == len(reference.anchor_ids) == len(candidate.anchor_ids)
         self.ref = np.zeros((len(pairs), len(ia), ref_width), dtype=np.float32)
-        self.cand_t = np.zeros((len(pairs), cand_width, len(ia)), dtype=np.float32)
+        self.cand = np.zeros((len(pairs), len(ia), cand_width), dtype=np.float32)
         self.mask = np.zeros((len(pairs), cand_width), dtype=bool)
         for k, (r, c) in enumerate(pairs):
             # Recorded profiles are float16: converted here, for the matrices used only.
             self.ref[k, :, : r.shape[1]] = r if every_anchor else r[ia]
-            self.cand_t[k, : c.shape[1], :] = (c if every_anchor else c[ib]).T
+            self.cand[k, :, : c.shape[1]] = c if every_anchor else c[ib]
             self.mask[k, : c.shape[1]] = True
         if not every_anchor:
             # Over the shared anchors only; all matrices at once.
             _normalise_columns(self.ref, axis=1)
-            _normalise_columns(self.cand_t, axis=2)
+            _normalise_columns(self.cand, axis=1)
         self.units = self.mask.sum(axis=1)
+        self._shuffled: NDArray[np.float32] | None = None
+        self._products: NDArray[np.float32] | None = None
 
     def score(self, order: NDArray[np.int64] | None = None) -> float:
         """Mean over matrices of the mean best-match |correlation|, with the anchors of one
@@ -234,19 +235,33 @@ class PreparedPairs:
         return float(self.scores([order])[0])
 
     def scores(self, orders: Sequence[NDArray[np.int64] | None]) -> NDArray[np.float64]:
-        """`score` for several orders at once (None: as recorded), in one product."""
+        """`score` for several orders (None: as recorded), one batched product per order.
+
+        The products go into buffers kept between calls: a fresh array of a few megabytes
+        for every product (the memory mapped and faulted in anew each time) cost more than
+        the products themselves.
+        """
         import numpy as np
 
-        # Reordering the candidate's anchors by a uniformly random permutation breaks the
-        # correspondence exactly as reordering the reference's would (the inverse of a uniform
-        # permutation is uniform), and moves the smaller array.
-        stacked = np.concatenate(
-            [self.cand_t if o is None else self.cand_t[:, :, o] for o in orders], axis=1
-        )
-        # (matrices, orders x candidate units, reference units): every correlation at once.
-        correlations = np.matmul(stacked, self.ref)
-        np.abs(correlations, out=correlations)
-        best = correlations.max(axis=2).reshape(self.count, len(orders), -1)
+        if self._shuffled is None or self._products is None:
+            self._shuffled = np.empty_like(self.cand)
+            self._products = np.empty(
+                (self.count, self.cand.shape[2], self.ref.shape[2]), dtype=np.float32
+            )
+        shuffled, products = self._shuffled, self._products
+        best = np.empty((self.count, len(orders), self.cand.shape[2]), dtype=np.float32)
+        for i, order in enumerate(orders):
+            # Reordering the candidate's anchors by a uniformly random permutation breaks the
+            # correspondence exactly as reordering the reference's would (the inverse of a
+            # uniform permutation is uniform), and moves the smaller array (whole rows).
+            if order is not None:
+                np.take(self.cand, order, axis=1, out=shuffled)
+            # (matrices, candidate units, reference units): every correlation of every matrix,
+            # the candidate's side read transposed (no copy), the maxima along memory.
+            side = self.cand if order is None else shuffled
+            np.matmul(side.transpose(0, 2, 1), self.ref, out=products)
+            np.abs(products, out=products)
+            products.max(axis=2, out=best[:, i, :])
         per_matrix = (best * self.mask[:, None, :]).sum(axis=2) / self.units[:, None]
         return np.asarray(per_matrix.mean(axis=0), dtype=np.float64)
 
@@ -354,21 +369,31 @@ def _screen_batch(
         cand_t[k, : p.shape[1], :] = p.T
         mask[k, : p.shape[1]] = True
     orders = [None, *(rng.permutation(anchors) for _ in range(SCREEN_DRAWS))]
-    stacked = np.concatenate([cand_t if o is None else cand_t[:, :, o] for o in orders], axis=1)
     # Every reference's units side by side, padded to one width with zero profiles (a zero
-    # correlation never raises a maximum of absolute values).
+    # correlation never raises a maximum of absolute values); one matrix at a time, in buffers
+    # reused for every matrix (fresh arrays of megabytes cost more than the products).
     width = max(r.by_canonical_name[n].profiles.shape[1] for r in references for n in chosen)
-    ref = np.zeros((len(chosen), anchors, len(references) * width), dtype=np.float32)
-    for j, reference in enumerate(references):
-        for k, name in enumerate(chosen):
+    stacked = np.empty((len(orders) * cand_width, anchors), dtype=np.float32)
+    ref = np.empty((anchors, len(references) * width), dtype=np.float32)
+    products = np.empty((len(orders) * cand_width, len(references) * width), dtype=np.float32)
+    # (matrices, orders x candidate units, references): each unit's best match per reference.
+    best = np.empty((len(chosen), len(orders) * cand_width, len(references)), dtype=np.float32)
+    for k, name in enumerate(chosen):
+        for i, order in enumerate(orders):
+            block = stacked[i * cand_width : (i + 1) * cand_width]
+            if order is None:
+                block[...] = cand_t[k]
+            else:
+                np.take(cand_t[k], order, axis=1, out=block)
+        for j, reference in enumerate(references):
             r = reference.by_canonical_name[name].profiles
-            ref[k, :, j * width : j * width + r.shape[1]] = r
-    correlations = np.matmul(stacked, ref)
-    np.abs(correlations, out=correlations)
-    # (matrices, orders, candidate units, references): each unit's best match per reference.
-    best = correlations.reshape(len(chosen), len(orders), cand_width, len(references), width)
-    best = best.max(axis=4)
-    per_matrix = (best * mask[:, None, :, None]).sum(axis=2) / mask.sum(axis=1)[:, None, None]
+            ref[:, j * width : j * width + r.shape[1]] = r
+            ref[:, j * width + r.shape[1] : (j + 1) * width] = 0.0
+        np.matmul(stacked, ref, out=products)
+        np.abs(products, out=products)
+        products.reshape(len(stacked), len(references), width).max(axis=2, out=best[k])
+    best4 = best.reshape(len(chosen), len(orders), cand_width, len(references))
+    per_matrix = (best4 * mask[:, None, :, None]).sum(axis=2) / mask.sum(axis=1)[:, None, None]
     scores = per_matrix.mean(axis=0)  # (orders, references)
     return [float(v) for v in scores[0] - scores[1:].max(axis=0)]
 
