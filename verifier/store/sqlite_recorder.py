@@ -46,11 +46,26 @@ from verifier.store.sqlite_statements import (
 )
 
 if TYPE_CHECKING:
-    from verifier.bans import BanHit
+    from verifier.bans import BanHit, BanLookup
     from verifier.lineage.attribution import Reference
     from verifier.lineage.fingerprint import LineageKey
+    from verifier.lineage.verify import References
+    from verifier.pipeline import ScanRecorder
     from verifier.policy.publishers import PublisherRegistry
+    from verifier.sources.interface import VerifiedFiles
     from verifier.store.database import Store
+
+    class ScanStore(ScanRecorder, BanLookup, References, VerifiedFiles, Protocol):
+        """What `verifier scan` records in and reads from (`Store` or `SQLiteRecorder`): the
+        protocols the pipeline records through and looks up in, and a context to close.
+        Only for the type checker: declaring it at run time would import the pipeline."""
+
+        def close(self) -> None: ...
+
+        def __enter__(self) -> Self: ...
+
+        def __exit__(self, *_: object) -> None: ...
+
 
 #: A SQLite URL that names a file and nothing else: what `sqlite3` opens as SQLAlchemy would
 #: (no options, no percent-escapes, no credentials, no `file:` URI, no memory database).
@@ -66,43 +81,6 @@ def sqlite_path(url: str) -> str | None:
     if database == ":memory:" or database.startswith("file:"):
         return None
     return os.path.abspath(database)
-
-
-class ScanStore(Protocol):
-    """What `verifier scan` records in and reads from (`Store` or `SQLiteRecorder`)."""
-
-    def record_scan(self, report: ScanReport) -> None: ...
-
-    def record_failed_scan(
-        self,
-        *,
-        scan_id: str,
-        target: str,
-        started_at: str,
-        finished_at: str,
-        tool_version: str,
-        error: str,
-    ) -> None: ...
-
-    def bans_reaching(
-        self, facts: ScanFacts, *, publishers: PublisherRegistry
-    ) -> tuple[BanHit, ...]: ...
-
-    def lineage_key(self) -> LineageKey: ...
-
-    def lineage_references(self, hidden_size: int) -> Sequence[Reference]: ...
-
-    def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]: ...
-
-    def verified_file(self, declared: DeclaredFile) -> FileResult | None: ...
-
-    def recorded_sha256(self, declared: DeclaredFile) -> str | None: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, *_: object) -> None: ...
 
 
 def open_recorder(url: str) -> ScanStore:
