@@ -212,3 +212,25 @@ def test_a_full_test_stops_early_only_past_both_thresholds_twice_over() -> None:
     assert not _overwhelming(0.30 + 1.5 * VERIFIED_MARGIN, null)  # effect under twice the margin
     wide = [0.30 + 0.05 * (i % 3) for i in range(STRONG_DRAWS)]
     assert not _overwhelming(0.30 + 3 * VERIFIED_MARGIN, wide)  # z under 16
+
+
+def test_scores_are_each_units_best_match_as_defined(family: dict[str, Fingerprint]) -> None:
+    """Differential: the batched products (laid out for speed) give, for the observed order and
+    a shuffle, exactly the mean over matrices of each candidate unit's highest |correlation|
+    with the reference's units, written out matrix by matrix (fails if the maxima run along the
+    wrong side)."""
+    from verifier.lineage.compare import PreparedPairs
+
+    for candidate, reference in (("tuned", "one"), ("permuted", "two"), ("resized", "one")):
+        pairs = PreparedPairs(family[candidate], family[reference])
+        order = np.random.default_rng(3).permutation(len(pairs.ia))
+        found = pairs.scores([None, order])
+        for got, shuffle in zip(found, (None, order), strict=True):
+            per_matrix = []
+            for k in range(pairs.count):
+                cand = pairs.cand[k][:, pairs.mask[k]]
+                if shuffle is not None:
+                    cand = cand[shuffle]
+                best = np.abs(cand.T.astype(np.float64) @ pairs.ref[k]).max(axis=1)
+                per_matrix.append(best.mean())
+            assert got == pytest.approx(float(np.mean(per_matrix)), abs=1e-5), (candidate, got)

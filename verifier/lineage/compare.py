@@ -246,7 +246,7 @@ class PreparedPairs:
         if self._shuffled is None or self._products is None:
             self._shuffled = np.empty_like(self.cand)
             self._products = np.empty(
-                (self.count, self.cand.shape[2], self.ref.shape[2]), dtype=np.float32
+                (self.count, self.ref.shape[2], self.cand.shape[2]), dtype=np.float32
             )
         shuffled, products = self._shuffled, self._products
         best = np.empty((self.count, len(orders), self.cand.shape[2]), dtype=np.float32)
@@ -256,12 +256,14 @@ class PreparedPairs:
             # uniform permutation is uniform), and moves the smaller array (whole rows).
             if order is not None:
                 np.take(self.cand, order, axis=1, out=shuffled)
-            # (matrices, candidate units, reference units): every correlation of every matrix,
-            # the candidate's side read transposed (no copy), the maxima along memory.
+            # (matrices, reference units, candidate units): every correlation of every matrix,
+            # the reference's side read transposed (no copy). Each candidate unit's maximum is
+            # then taken across rows, an elementwise maximum of whole rows: three times faster
+            # than a maximum along each short row (the layout before), and the same values.
             side = self.cand if order is None else shuffled
-            np.matmul(side.transpose(0, 2, 1), self.ref, out=products)
+            np.matmul(self.ref.transpose(0, 2, 1), side, out=products)
             np.abs(products, out=products)
-            products.max(axis=2, out=best[:, i, :])
+            products.max(axis=1, out=best[:, i, :])
         per_matrix = (best * self.mask[:, None, :]).sum(axis=2) / self.units[:, None]
         return np.asarray(per_matrix.mean(axis=0), dtype=np.float64)
 
@@ -375,9 +377,9 @@ def _screen_batch(
     width = max(r.by_canonical_name[n].profiles.shape[1] for r in references for n in chosen)
     stacked = np.empty((len(orders) * cand_width, anchors), dtype=np.float32)
     ref = np.empty((anchors, len(references) * width), dtype=np.float32)
-    products = np.empty((len(orders) * cand_width, len(references) * width), dtype=np.float32)
-    # (matrices, orders x candidate units, references): each unit's best match per reference.
-    best = np.empty((len(chosen), len(orders) * cand_width, len(references)), dtype=np.float32)
+    products = np.empty((len(references) * width, len(orders) * cand_width), dtype=np.float32)
+    # (matrices, references, orders x candidate units): each unit's best match per reference.
+    best = np.empty((len(chosen), len(references), len(orders) * cand_width), dtype=np.float32)
     for k, name in enumerate(chosen):
         for i, order in enumerate(orders):
             block = stacked[i * cand_width : (i + 1) * cand_width]
@@ -389,9 +391,15 @@ def _screen_batch(
             r = reference.by_canonical_name[name].profiles
             ref[:, j * width : j * width + r.shape[1]] = r
             ref[:, j * width + r.shape[1] : (j + 1) * width] = 0.0
-        np.matmul(stacked, ref, out=products)
+        # (references x their units, orders x candidate units), both sides read transposed
+        # (no copy); each candidate unit's maximum over a reference's units is an elementwise
+        # maximum of whole rows, three times faster than a maximum along each short row.
+        np.matmul(ref.T, stacked.T, out=products)
         np.abs(products, out=products)
-        products.reshape(len(stacked), len(references), width).max(axis=2, out=best[k])
+        products.reshape(len(references), width, len(stacked)).max(axis=1, out=best[k])
+    # Back to (matrices, orders x candidate units, references), so the sums below add in the
+    # order they always did (the same excess to the last bit).
+    best = np.ascontiguousarray(best.transpose(0, 2, 1))
     best4 = best.reshape(len(chosen), len(orders), cand_width, len(references))
     per_matrix = (best4 * mask[:, None, :, None]).sum(axis=2) / mask.sum(axis=1)[:, None, None]
     scores = per_matrix.mean(axis=0)  # (orders, references)

@@ -176,10 +176,14 @@ class LineageKey:
         stream; the `ANCHORS` lowest are the anchors. Resizing the embedding within the same
         power of two keeps them, and the choice is nested: the anchors of a vocabulary twice as
         large that fall below the smaller bound are anchors of the smaller one (about half).
+        Computed once per key and bound in a process (a long-running service fingerprints
+        many models with one key).
         """
+        return _anchor_ids(self, 1 << (max(vocab_size, 2).bit_length() - 1))
+
+    def _anchor_ids(self, bound: int) -> tuple[int, ...]:
         import numpy as np
 
-        bound = 1 << (max(vocab_size, 2).bit_length() - 1)
         stream = hashlib.shake_128(self._derive(b"anchors")).digest(4 * bound)
         # Score and id in one 64-bit number: no ties, so a partial sort picks the same ids
         # whatever the vocabulary's size within the bound.
@@ -194,20 +198,38 @@ class LineageKey:
     def selectors(self, anchors: int) -> NDArray[np.float32]:
         """`SELECTORS` secret weightings of the anchors (anchors x `SELECTORS`), each summing to
         zero: the directions `E_S^T K` that choose units (`_unit_scores`) are then unchanged
-        when a vector is added to every anchor's embedding."""
+        when a vector is added to every anchor's embedding. Computed once per key and count in
+        a process, and read-only (shared by every fingerprint made with the key)."""
+        return _selectors(self, anchors)
+
+    def _selectors(self, anchors: int) -> NDArray[np.float32]:
         import numpy as np
 
         seed = int.from_bytes(self._derive(b"unit-selectors")[:16], "little")
         weights = np.random.default_rng(seed).standard_normal((anchors, SELECTORS))
         weights -= weights.mean(axis=0, keepdims=True)
-        return weights.astype(np.float32)
+        found = weights.astype(np.float32)
+        found.flags.writeable = False
+        return found
+
+    @functools.cached_property
+    def _matrix_key(self) -> bytes:
+        return self._derive(b"matrices")
 
     def matrix_class(self, name: str) -> int:
         """A secret 64-bit hash of a matrix's (canonical) name, for the kept-matrix classes."""
-        digest = hashlib.blake2b(
-            name.encode(), key=self._derive(b"matrices"), digest_size=8
-        ).digest()
+        digest = hashlib.blake2b(name.encode(), key=self._matrix_key, digest_size=8).digest()
         return int.from_bytes(digest, "little")
+
+
+@functools.lru_cache(maxsize=16)
+def _anchor_ids(key: LineageKey, bound: int) -> tuple[int, ...]:
+    return key._anchor_ids(bound)
+
+
+@functools.lru_cache(maxsize=16)
+def _selectors(key: LineageKey, anchors: int) -> NDArray[np.float32]:
+    return key._selectors(anchors)
 
 
 _EMBEDDING_NAME = re.compile(
@@ -347,8 +369,12 @@ _GGUF_NAMES = (
 )
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def canonical_name(name: str) -> str:
-    """The name two fingerprints' matrices are paired by: GGUF's, for a Llama-style name."""
+    """The name two fingerprints' matrices are paired by: GGUF's, for a Llama-style name.
+
+    Kept for the names seen (every reference of one architecture holds the same ones: three
+    regular expressions per name per reference were a millisecond of a scan)."""
     for pattern, replacement in _GGUF_NAMES:
         renamed, count = pattern.subn(replacement, name)
         if count:
