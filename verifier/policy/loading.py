@@ -59,6 +59,7 @@ SCHEMA_SOURCES = (
     "policy/codec.py",
     "policy/compiled.py",
     "policy/evidence.py",
+    "policy/files.py",
     "policy/loading.py",
     "policy/publishers.py",
     "policy/schema.py",
@@ -67,19 +68,24 @@ SCHEMA_SOURCES = (
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
-@functools.cache
-def schema_digest() -> str | None:
-    """SHA-256 over the source of `SCHEMA_SOURCES`, or None when one cannot be read (then
-    nothing is cached)."""
+def source_digest(package: Path) -> str | None:
+    """SHA-256 over the source of `SCHEMA_SOURCES` under `package` (the `verifier` folder),
+    or None when one cannot be read (then nothing is cached)."""
     digest = hashlib.sha256()
     for name in SCHEMA_SOURCES:
         try:
-            source = (_PACKAGE / name).read_bytes()
+            source = (package / name).read_bytes()
         except OSError:
             return None
         digest.update(f"{name}\0{len(source)}\0".encode())
         digest.update(source)
     return digest.hexdigest()
+
+
+@functools.cache
+def schema_digest() -> str | None:
+    """`source_digest` of this installation, computed once per process."""
+    return source_digest(_PACKAGE)
 
 
 @dataclass(frozen=True)
