@@ -31,22 +31,26 @@ from verifier.model import (
     ScanStatus,
 )
 from verifier.policy import build_evidence, decide, load_policy
-from verifier.policy.publishers import PublisherEntry, PublisherRegistry
+from verifier.policy.compiled import PublisherRegistry, RegisteredPublisher
 
 COMMIT_A, COMMIT_B = "a" * 40, "b" * 40
 REGISTRY = PublisherRegistry(
     {
-        "acme": PublisherEntry(
+        "acme": RegisteredPublisher(
             legal_entity="Acme Ltd",
             country="GB",
             source="https://example.com/registry",
             reviewed=dt.date(2026, 1, 1),
+            verified=False,
+            note="",
         ),
-        "faraway": PublisherEntry(
+        "faraway": RegisteredPublisher(
             legal_entity="Far Away Co",
             country="CN",
             source="https://example.com/registry",
             reviewed=dt.date(2026, 1, 1),
+            verified=False,
+            note="",
         ),
     }
 )

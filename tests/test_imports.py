@@ -278,6 +278,55 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
     assert unexpected == []
 
 
+#: What the same scan does not load once its policy is in the compiled-policy cache
+#: (`verifier.policy.loading`): the policy schema and its validators.
+NOT_ON_A_WARM_SCAN_PATH = (
+    "pydantic",
+    "pydantic_core",
+    "yaml",
+    "verifier.bounded_yaml",
+    "verifier.policy.publishers",
+    "verifier.policy.schema",
+    "verifier.policy.yamlfile",
+)
+
+
+def test_a_scan_with_its_policy_cached_loads_no_schema_validator(tmp_path: Path) -> None:
+    import pickle
+
+    from verifier.store import Store
+
+    url = f"sqlite:///{tmp_path / 'verifier.db'}"
+    Store.open(url).close()
+    sample = tmp_path / "ONE.pkl"
+    sample.write_bytes(pickle.dumps({"step": 1, "loss": [0.5]}, protocol=4))
+    code = textwrap.dedent(
+        f"""
+        import contextlib, io, sys
+        from verifier.cli import main
+        sys.argv = ["verifier", "scan", {str(sample)!r}, "-q", "--format", "json",
+                    "--database-url", {url!r}]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main() == 0
+        """
+    )
+
+    def schema_modules(loaded: set[str]) -> list[str]:
+        return sorted(
+            name
+            for name in loaded
+            if any(name == h or name.startswith(f"{h}.") for h in NOT_ON_A_WARM_SCAN_PATH)
+        )
+
+    # The first scan validates the default policy (and so can fail this check), the second
+    # reads it compiled.
+    first = _loaded_after(code)
+    assert {"pydantic", "yaml", "verifier.policy.schema"} <= set(schema_modules(first))
+    second = _loaded_after(code)
+    assert "verifier.policy.engine" in second  # it did decide
+    assert schema_modules(second) == []
+
+
 def test_a_local_scan_of_weights_loads_no_template_parser_nor_sqlalchemy(tmp_path: Path) -> None:
     # Verified lineage reads the weights (and so loads the weight readers, which know GGUF's
     # tensor table), but Jinja's parser is for chat templates only, and lineage asks a SQLite

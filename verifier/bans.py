@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from verifier import facts as derived
 from verifier.errors import UsageError
 from verifier.model import FileFormat, ScanFacts, is_commit_id
-from verifier.policy.publishers import PublisherRegistry
+from verifier.policy.compiled import PublisherRegistry
 
 #: Files whose bytes are weights: sharing one of them byte for byte makes a model a copy.
 WEIGHT_FORMATS = frozenset(

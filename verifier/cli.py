@@ -1092,7 +1092,7 @@ def decide(
     """
     from verifier.policy import build_evidence
     from verifier.policy import decide as decide_policy
-    from verifier.policy.schema import HF_SUBJECT, Mode
+    from verifier.policy.compiled import HF_SUBJECT, Mode
     from verifier.report.json_format import verdict_document
     from verifier.report.table import render_decision
 
@@ -1136,7 +1136,7 @@ def _decide_on_server(
     server: str, subject: str, policy: str | None, env: str | None, fmt: str
 ) -> None:
     """`decide --server`: the service's gate answer, printed as a local `decide` prints it."""
-    from verifier.policy.schema import HF_SUBJECT
+    from verifier.policy.compiled import HF_SUBJECT
     from verifier.report.json_format import parse_gate_document, verdict_document
     from verifier.report.table import render_decision
     from verifier.service.client import ServiceClient

@@ -47,7 +47,7 @@ from verifier.model import (
     VerifiedLineage,
 )
 from verifier.policy import Policy, build_evidence, decide
-from verifier.policy.schema import Mode
+from verifier.policy.compiled import Mode
 from verifier.scanners.budget import ScanBudget
 from verifier.scanners.references import identify_referenced
 from verifier.signatures import check as signature_check

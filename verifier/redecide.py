@@ -12,7 +12,7 @@ from verifier.bans import Ban, BanHit, BanKind, Relation, blast_radius, estate_m
 from verifier.errors import NotFoundError
 from verifier.model import BAN_RULE_ID, Decision, Verdict
 from verifier.policy import Policy, build_evidence, decide
-from verifier.policy.schema import Mode
+from verifier.policy.compiled import Mode
 from verifier.store.bans import BanRecords
 from verifier.store.database import Store
 

@@ -10,8 +10,7 @@ import pytest
 from benchmarks.corpus import MARKER_NAME, BuiltSample, Technique, build_sample, load_all
 from verifier.model import Decision
 from verifier.pipeline import scan_target
-from verifier.policy import Policy
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import Policy, default_policy_path, load_policy
 
 TECHNIQUES = load_all()
 MALICIOUS = [t for t in TECHNIQUES.values() if t.malicious]

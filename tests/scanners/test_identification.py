@@ -18,7 +18,7 @@ from tests.samples import os_system
 from tests.scanners.streams import BytesScanStream
 from verifier.model import Decision, FileFormat, Finding, Severity
 from verifier.pipeline import scan_stream, scan_target
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import default_policy_path, load_policy
 from verifier.scanners.sniff import HEAD_SIZE, identify
 
 

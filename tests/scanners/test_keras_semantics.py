@@ -21,7 +21,7 @@ import pytest
 from benchmarks.corpus.keras_samples import edit_keras_config, h5_with_config, saved
 from verifier.model import Decision
 from verifier.pipeline import scan_target
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import default_policy_path, load_policy
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 # Keras and its torch backend warn about their own APIs while saving; the tests only save.

@@ -30,7 +30,7 @@ from tests.scanners.real_savers import JOBLIB_COMPRESSORS
 from tests.scanners.streams_for_tests import reader_for
 from verifier.model import Decision, FileFormat, Severity
 from verifier.pipeline import scan_target
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import default_policy_path, load_policy
 from verifier.scanners.compressed import CompressedScanner
 from verifier.scanners.interface import ScanContext
 from verifier.scanners.raw_pickle import RawPickleReading, raw_pickle_reading

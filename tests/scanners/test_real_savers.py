@@ -11,8 +11,7 @@ from tests.scanners import real_savers
 from verifier.cli import cli
 from verifier.model import Decision, Severity
 from verifier.pipeline import scan_target
-from verifier.policy import Policy
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import Policy, default_policy_path, load_policy
 
 SAMPLES = list(real_savers.SAMPLES.values())
 

@@ -10,7 +10,7 @@ import pytest
 from benchmarks.corpus.chat_templates import BENIGN, malicious
 from verifier.model import Decision
 from verifier.pipeline import scan_target
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import default_policy_path, load_policy
 
 
 def _scan(folder: Path, policy: str = "default") -> tuple[Decision, list[tuple[str, str]]]:

@@ -13,8 +13,7 @@ from tests import samples
 from tests.scanners import real_savers
 from verifier.model import Decision, Finding, Severity
 from verifier.pipeline import scan_target
-from verifier.policy import Policy
-from verifier.policy.schema import default_policy_path, load_policy
+from verifier.policy import Policy, default_policy_path, load_policy
 
 
 class ReadsAFile(torch.nn.Module):

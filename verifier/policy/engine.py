@@ -17,8 +17,15 @@ from verifier.model import (
     WaiverOutcome,
 )
 from verifier.policy.cel import CelEvaluationError, evaluate
+from verifier.policy.compiled import (
+    FILE_SUBJECT,
+    PLACEHOLDER,
+    CompiledRule,
+    CompiledWaiver,
+    Effect,
+    Policy,
+)
 from verifier.policy.matchers import Hit, evaluate_match
-from verifier.policy.schema import FILE_SUBJECT, PLACEHOLDER, Effect, Policy, Rule, Waiver
 
 #: Evidence lines kept per rule outcome; the rest is summarised.
 MAX_EVIDENCE = 20
@@ -46,7 +53,7 @@ def render_message(template: str, evidence: Mapping[str, Any]) -> str:
     return PLACEHOLDER.sub(fill, template)
 
 
-def _fires(rule: Rule, policy: Policy, evidence: Mapping[str, Any]) -> Hit | None:
+def _fires(rule: CompiledRule, policy: Policy, evidence: Mapping[str, Any]) -> Hit | None:
     hit = evaluate_match(rule.match, evidence, lineage=rule.lineage) if rule.match.given() else None
     if rule.match.given() and hit is None:
         return None
@@ -64,7 +71,7 @@ def _fires(rule: Rule, policy: Policy, evidence: Mapping[str, Any]) -> Hit | Non
     return Hit((*lines, f"when: {rule.when.strip()}"), hit.files if hit else ())
 
 
-def _subject_matches(waiver: Waiver, hit: Hit, evidence: Mapping[str, Any]) -> bool:
+def _subject_matches(waiver: CompiledWaiver, hit: Hit, evidence: Mapping[str, Any]) -> bool:
     if FILE_SUBJECT.match(waiver.subject):
         digest = waiver.subject.removeprefix("sha256:")
         by_path = {f["path"]: f["sha256"] for f in evidence["files"]}
@@ -107,7 +114,7 @@ def _files_pinned(
     return live[0].id
 
 
-def _concerns(waiver: Waiver, evidence: Mapping[str, Any]) -> bool:
+def _concerns(waiver: CompiledWaiver, evidence: Mapping[str, Any]) -> bool:
     if FILE_SUBJECT.match(waiver.subject):
         digest = waiver.subject.removeprefix("sha256:")
         return any(f["sha256"] == digest for f in evidence["files"])
@@ -115,7 +122,7 @@ def _concerns(waiver: Waiver, evidence: Mapping[str, Any]) -> bool:
 
 
 def _outcome(
-    rule: Rule, hit: Hit, evidence: Mapping[str, Any], waived_by: str | None
+    rule: CompiledRule, hit: Hit, evidence: Mapping[str, Any], waived_by: str | None
 ) -> RuleOutcome:
     lines = list(hit.lines)
     if len(lines) > MAX_EVIDENCE:

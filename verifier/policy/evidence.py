@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from verifier import facts as derived
 from verifier.model import Provenance, ScanFacts, ScanStatus, is_commit_id
-from verifier.policy.publishers import PublisherRegistry
+from verifier.policy.compiled import PublisherRegistry
 
 if TYPE_CHECKING:
     from verifier.bans import BanHit

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifier.model import Severity
-from verifier.policy.schema import NODE_MATCHERS, LineageScope, Match
+from verifier.policy.compiled import NODE_MATCHERS, CompiledMatch, LineageScope
 
 Evidence = Mapping[str, Any]
 
@@ -28,7 +28,7 @@ def _where(finding: Mapping[str, Any]) -> str:
     return where
 
 
-def _findings(match: Match, ev: Evidence) -> Hit | None:
+def _findings(match: CompiledMatch, ev: Evidence) -> Hit | None:
     selected: Sequence[Mapping[str, Any]] = ev["findings"]
     if match.finding_severity_at_least is not None:
         floor = match.finding_severity_at_least
@@ -158,7 +158,7 @@ def _model_matchers(
     return Hit(tuple(held))
 
 
-def _signature(match: Match, ev: Evidence) -> list[Hit | None]:
+def _signature(match: CompiledMatch, ev: Evidence) -> list[Hit | None]:
     sig = ev["signature"]
     verified = sig["status"] == "verified"
     signer = sig["signer"] if verified else None
@@ -176,7 +176,7 @@ def _signature(match: Match, ev: Evidence) -> list[Hit | None]:
     return results
 
 
-def _age(match: Match, ev: Evidence) -> list[Hit | None]:
+def _age(match: CompiledMatch, ev: Evidence) -> list[Hit | None]:
     age = ev["model"]["age_days"]
     results: list[Hit | None] = []
     if match.model_age_known is not None:
@@ -190,7 +190,7 @@ def _age(match: Match, ev: Evidence) -> list[Hit | None]:
     return results
 
 
-def _provenance(match: Match, ev: Evidence) -> list[Hit | None]:
+def _provenance(match: CompiledMatch, ev: Evidence) -> list[Hit | None]:
     results: list[Hit | None] = []
     if match.remote_code is not None:
         present = ev["remote_code"]["present"]
@@ -227,7 +227,9 @@ def _provenance(match: Match, ev: Evidence) -> list[Hit | None]:
     return results
 
 
-def evaluate_match(match: Match, ev: Evidence, *, lineage: LineageScope | None) -> Hit | None:
+def evaluate_match(
+    match: CompiledMatch, ev: Evidence, *, lineage: LineageScope | None
+) -> Hit | None:
     """What the matchers saw when every one of them holds; None when one does not."""
     given = match.given()
     results: list[Hit | None] = []

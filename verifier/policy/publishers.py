@@ -1,19 +1,31 @@
-"""The publisher registry: Hub namespace -> legal entity, country, where that fact comes from."""
+"""The publisher registry: Hub namespace -> legal entity, country, where that fact comes from.
+
+The file format and its validator; the registry itself (`PublisherRegistry`, pydantic-free) is
+in `verifier.policy.compiled`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from verifier.errors import PolicyError
+from verifier.policy.codec import from_model
+from verifier.policy.compiled import PublisherRegistry, RegisteredPublisher
+from verifier.policy.files import read_publishers_text, shipped_publishers_path
 from verifier.policy.yamlfile import read_yaml, validate
+
+__all__ = [
+    "PublisherEntry",
+    "PublisherFile",
+    "PublisherRegistry",
+    "load_publishers",
+    "parse_publishers",
+    "shipped_publishers",
+    "shipped_publishers_path",
+]
 
 
 class PublisherEntry(BaseModel):
@@ -38,32 +50,6 @@ class PublisherFile(BaseModel):
     publishers: dict[str, PublisherEntry]
 
 
-@dataclass(frozen=True)
-class PublisherRegistry:
-    """Namespaces looked up case-insensitively, as the Hub resolves them."""
-
-    entries: Mapping[str, PublisherEntry]
-
-    def lookup(self, namespace: str | None) -> PublisherEntry | None:
-        """The entry for `namespace`, or None when unknown (a fact, not an error)."""
-        if not namespace:
-            return None
-        return self.entries.get(namespace.lower())
-
-    def merged(self, other: PublisherRegistry) -> PublisherRegistry:
-        """This registry with every entry of `other` added or overriding."""
-        return PublisherRegistry({**self.entries, **other.entries})
-
-    def canonical(self) -> list[Any]:
-        """JSON-ready content, sorted, for the policy digest."""
-        return [[name, self.entries[name].model_dump(mode="json")] for name in sorted(self.entries)]
-
-    def digest(self) -> str:
-        """SHA-256 of the canonical content."""
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
-
-
 def parse_publishers(text: str, *, source: Path) -> PublisherRegistry:
     """Validate a publishers file.
 
@@ -72,11 +58,11 @@ def parse_publishers(text: str, *, source: Path) -> PublisherRegistry:
     """
     data = read_yaml(text, source=source)
     parsed = validate(PublisherFile, data, text=text, source=source)
-    entries: dict[str, PublisherEntry] = {}
+    entries: dict[str, RegisteredPublisher] = {}
     for name, entry in parsed.publishers.items():
         if name.lower() in entries:
             raise PolicyError(f"{source}: publisher {name!r} is listed twice (names ignore case)")
-        entries[name.lower()] = entry
+        entries[name.lower()] = from_model(RegisteredPublisher, entry)
     return PublisherRegistry(entries)
 
 
@@ -87,20 +73,7 @@ def load_publishers(path: str | Path) -> PublisherRegistry:
         PolicyError: the file is missing, unreadable or invalid.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"publishers file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read publishers file {path}: {exc}") from None
-    return parse_publishers(text, source=path)
-
-
-def shipped_publishers_path() -> Path:
-    """The shipped registry, `policies/publishers.yaml`."""
-    from importlib.resources import files
-
-    return Path(str(files("verifier._policies").joinpath("publishers.yaml")))
+    return parse_publishers(read_publishers_text(path), source=path)
 
 
 def shipped_publishers() -> PublisherRegistry:

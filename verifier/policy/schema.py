@@ -1,14 +1,17 @@
-"""Policy files: the schema, loading with file and line in every error, and environments."""
+"""Policy files: the schema, loading with file and line in every error, and environments.
+
+The one definition of the policy file format and its validator. A validated file is compiled
+(`compile_policy_file`) into the frozen types of `verifier.policy.compiled`, which the engine
+decides with; `verifier.policy.loading` keeps that compiled form in a cache so that the next
+start neither validates nor imports this module.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,56 +35,59 @@ from verifier.policy.cel import (
     compile_expression,
     evaluate,
 )
+from verifier.policy.codec import from_model
+from verifier.policy.compiled import (
+    FILE_SUBJECT,
+    HF_SUBJECT,
+    LATER_MATCHERS,
+    NODE_MATCHERS,
+    PLACEHOLDER,
+    CompiledPolicyFile,
+    CompiledWaiver,
+    Effect,
+    HubScanStatus,
+    LineageScope,
+    Mode,
+    Policy,
+    PublisherRegistry,
+    ValidatedPolicy,
+    chosen_environment,
+    rule_paths,
+    waiver_conflict,
+)
 from verifier.policy.evidence import build_evidence
-from verifier.policy.publishers import PublisherRegistry, load_publishers, shipped_publishers
+from verifier.policy.files import read_waivers_text
+from verifier.policy.publishers import shipped_publishers
 from verifier.policy.yamlfile import read_yaml, validate, where
 
+__all__ = [
+    "FILE_SUBJECT",
+    "HF_SUBJECT",
+    "NODE_MATCHERS",
+    "Effect",
+    "EnvironmentSet",
+    "HubScanStatus",
+    "LineageScope",
+    "Match",
+    "Mode",
+    "Policy",
+    "PolicyFile",
+    "Rule",
+    "ValidatedPolicy",
+    "Waiver",
+    "WaiverFile",
+    "compile_policy_file",
+    "compile_waiver",
+    "parse_policy",
+    "validate_policy",
+    "waiver_conflict",
+]
 
-class Effect(enum.StrEnum):
-    """What a rule does when it matches."""
-
-    DENY = "deny"
-    WARN = "warn"
-    ALLOW = "allow"
-
-
-class Mode(enum.StrEnum):
-    """How a decision is applied: enforce blocks, audit records only, dry-run records nothing."""
-
-    ENFORCE = "enforce"
-    AUDIT = "audit"
-    DRY_RUN = "dry-run"
-
-
-class HubScanStatus(enum.StrEnum):
-    """The Hub's own scan of a model, as the evidence's `hub_scan.status` reads it."""
-
-    CLEAN = "clean"
-    ISSUES = "issues"
-    PENDING = "pending"
-    UNKNOWN = "unknown"
-
-
-class LineageScope(enum.StrEnum):
-    """Whether model matchers must hold for any or all of the model and its ancestors."""
-
-    ANY = "any"
-    ALL = "all"
-
-
-#: A waiver subject: a model pinned to a commit, or one file by content.
-HF_SUBJECT = re.compile(r"^hf://[A-Za-z0-9][\w.-]*/[\w.-]+@[0-9a-f]{40}$")
-FILE_SUBJECT = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-#: Matchers added after policies were first digested. Left out of the dump when unset, so a
-#: policy that does not use them keeps the digest it had (digests are pinned and recorded).
-_LATER_MATCHERS = frozenset({"finding_codes_not_in", "finding_paths", "finding_paths_not_in"})
 
 
 class Match(_Strict):
@@ -137,24 +143,7 @@ class Match(_Strict):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None or k not in _LATER_MATCHERS}
-
-
-#: Matchers about a model's identity, publisher and licence: what `lineage:` applies to ancestors.
-NODE_MATCHERS = frozenset(
-    {
-        "model_in",
-        "model_not_in",
-        "publisher_in",
-        "publisher_not_in",
-        "publisher_known",
-        "jurisdiction_in",
-        "jurisdiction_not_in",
-        "licence_in",
-        "licence_not_in",
-        "licence_known",
-    }
-)
+        return {k: v for k, v in data.items() if v is not None or k not in LATER_MATCHERS}
 
 
 class Rule(_Strict):
@@ -226,44 +215,6 @@ class PolicyFile(_Strict):
     waivers: tuple[Waiver, ...] = ()
 
 
-@dataclass(frozen=True, eq=False)
-class Policy:
-    """A validated policy file bound to one environment (or to its base set), ready to decide."""
-
-    document: PolicyFile
-    publishers: PublisherRegistry
-    environment: str | None
-    mode: Mode
-    default: Effect
-    rules: tuple[Rule, ...]
-    source: str = "(policy)"
-    #: `file:line` of each rule's `when:` expression, for errors raised while evaluating it.
-    locations: Mapping[str, str] = field(default_factory=dict)
-    programs: Mapping[str, CelProgram] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        """The policy's name."""
-        return self.document.name
-
-    @property
-    def waivers(self) -> tuple[Waiver, ...]:
-        """Every waiver in the file."""
-        return self.document.waivers
-
-    def digest(self) -> str:
-        """SHA-256 of the canonical content (the whole file and the publisher registry)."""
-        canonical = json.dumps(
-            {
-                "policy": self.document.model_dump(mode="json"),
-                "publishers": self.publishers.canonical(),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _check_references(doc: PolicyFile, text: str, source: Path) -> None:
     base_ids = [rule.id for rule in doc.rules]
     all_ids = set(base_ids)
@@ -302,19 +253,11 @@ def _check_references(doc: PolicyFile, text: str, source: Path) -> None:
         waiver_ids.add(waiver.id)
 
 
-def _rule_paths(doc: PolicyFile) -> list[tuple[Rule, tuple[Any, ...]]]:
-    paths: list[tuple[Rule, tuple[Any, ...]]] = [
-        (rule, ("rules", i)) for i, rule in enumerate(doc.rules)
-    ]
-    for env_name, env in doc.environments.items():
-        paths += [
-            (rule, ("environments", env_name, "rules", i)) for i, rule in enumerate(env.rules)
-        ]
-    return paths
-
-
-#: `{dotted.path}` placeholders in rule messages, filled from the evidence document.
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
+def _blank_evidence(publishers: PublisherRegistry) -> dict[str, Any]:
+    """An evidence document with no facts at all: every field present, every value unknown."""
+    return build_evidence(
+        parse_facts_document({}), publishers=publishers, now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
 
 
 def _resolves(document: Any, parts: list[str]) -> bool:
@@ -329,41 +272,24 @@ def _resolves(document: Any, parts: list[str]) -> bool:
     return True
 
 
-def bind(
-    doc: PolicyFile,
-    *,
-    env: str | None,
-    publishers: PublisherRegistry,
-    text: str,
-    source: Path,
-) -> Policy:
-    """The policy set in force for `env` (default: the file's `default_environment`).
+def _check_rules(
+    doc: CompiledPolicyFile, *, publishers: PublisherRegistry, text: str, source: Path
+) -> tuple[tuple[str | None, ...], dict[int, CelProgram]]:
+    """Check every rule's message placeholders and `when:` expression (base set and every
+    environment): the `file:line` of each `when:` and its compiled program, by the index of
+    the rule in `rule_paths` order.
+
+    Every field is present in every evidence document, so a document with no facts at all
+    shows a misspelt field or placeholder at load time rather than during a scan.
 
     Raises:
-        PolicyError: `env` is not an environment of the file, or a `when:` does not compile.
+        PolicyError: a placeholder names no field, or a `when:` does not compile or raises on
+            an evidence document with no facts.
     """
-    chosen = env if env is not None else doc.default_environment
-    rules = list(doc.rules)
-    mode, default = doc.mode, doc.default
-    if chosen is not None:
-        if chosen not in doc.environments:
-            known = ", ".join(sorted(doc.environments)) or "none"
-            raise PolicyError(
-                f"{source}: no environment {chosen!r} in policy {doc.name!r} "
-                f"(environments: {known})"
-            )
-        env_set = doc.environments[chosen]
-        rules = [rule for rule in rules if rule.id not in env_set.disable] + list(env_set.rules)
-        mode = env_set.mode or mode
-        default = env_set.default or default
-    locations: dict[str, str] = {}
-    programs: dict[str, CelProgram] = {}
-    # Every field is present in every evidence document, so a document with no facts at all
-    # shows a misspelt field or placeholder at load time rather than during a scan.
-    blank = build_evidence(
-        parse_facts_document({}), publishers=publishers, now=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    )
-    for rule, path in _rule_paths(doc):
+    blank = _blank_evidence(publishers)
+    locations: list[str | None] = []
+    programs: dict[int, CelProgram] = {}
+    for i, (rule, path) in enumerate(rule_paths(doc)):
         for placeholder in PLACEHOLDER.findall(rule.message):
             if not _resolves(blank, placeholder.split(".")):
                 at = where(text, source, (*path, "message"))
@@ -372,6 +298,7 @@ def bind(
                     "evidence document (see docs/policy.md)"
                 )
         if rule.when is None:
+            locations.append(None)
             continue
         at = where(text, source, (*path, "when"))
         try:
@@ -384,20 +311,51 @@ def bind(
                 f"{at}: rule {rule.id!r}: when: raises on a scan with no facts ({exc}); "
                 "check the field names, and guard indexes and optional values"
             ) from None
-        if rule in rules:
-            locations[rule.id] = at
-            programs[rule.id] = program
-    return Policy(
-        document=doc,
-        publishers=publishers,
-        environment=chosen,
-        mode=mode,
-        default=default,
-        rules=tuple(rules),
-        source=str(source),
-        locations=locations,
-        programs=programs,
-    )
+        locations.append(at)
+        programs[i] = program
+    return tuple(locations), programs
+
+
+def compile_policy_file(doc: PolicyFile) -> CompiledPolicyFile:
+    """The compiled form of a validated policy file."""
+    return from_model(CompiledPolicyFile, doc)
+
+
+def compile_waiver(waiver: Waiver) -> CompiledWaiver:
+    """The compiled form of a validated waiver (from a file, or recorded by the service)."""
+    return from_model(CompiledWaiver, waiver)
+
+
+def validate_policy(
+    text: str,
+    *,
+    source: Path,
+    env: str | None = None,
+    publishers: PublisherRegistry | None = None,
+    waivers: Sequence[str | Path] = (),
+    waiver_texts: Mapping[Path, str] | None = None,
+) -> ValidatedPolicy:
+    """Validate policy text (and the waivers files it draws in) and compile it.
+
+    `env`, when given, must be an environment of the file (checked before the rules, as
+    binding it would). `waiver_texts` are waivers files already read, by path (the others
+    are read here).
+
+    Raises:
+        PolicyError: the YAML does not parse or does not fit the schema, a reference is
+            dangling, an expression does not compile, or `env` is unknown.
+    """
+    data = read_yaml(text, source=source)
+    validated = validate(PolicyFile, data, text=text, source=source)
+    _check_references(validated, text, source)
+    doc = compile_policy_file(validated)
+    for waivers_path in waivers:
+        path = Path(waivers_path)
+        doc = _add_waivers(doc, path, text=(waiver_texts or {}).get(path))
+    registry = publishers if publishers is not None else shipped_publishers()
+    chosen_environment(doc, env, source=source)
+    locations, programs = _check_rules(doc, publishers=registry, text=text, source=source)
+    return ValidatedPolicy(doc, registry, locations, programs)
 
 
 def parse_policy(
@@ -421,13 +379,10 @@ def parse_policy(
         PolicyError: the YAML does not parse or does not fit the schema, a reference is
             dangling, an expression does not compile, or `env` is unknown.
     """
-    data = read_yaml(text, source=source)
-    doc = validate(PolicyFile, data, text=text, source=source)
-    _check_references(doc, text, source)
-    for waivers_path in waivers:
-        doc = _add_waivers(doc, Path(waivers_path))
-    registry = publishers if publishers is not None else shipped_publishers()
-    return bind(doc, env=env, publishers=registry, text=text, source=source)
+    validated = validate_policy(
+        text, source=source, env=env, publishers=publishers, waivers=waivers
+    )
+    return validated.bind(env, source=source)
 
 
 class WaiverFile(_Strict):
@@ -437,73 +392,21 @@ class WaiverFile(_Strict):
     waivers: tuple[Waiver, ...] = Field(min_length=1)
 
 
-def _add_waivers(doc: PolicyFile, path: Path) -> PolicyFile:
-    """`doc` with the waivers of the file at `path` added (they count in the policy digest).
+def _add_waivers(doc: CompiledPolicyFile, path: Path, *, text: str | None) -> CompiledPolicyFile:
+    """`doc` with the waivers of the file at `path` (its `text` when already read) added
+    (they count in the policy digest).
 
     Raises:
         PolicyError: the file is unreadable or invalid, names an unknown rule or reuses an id.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read waivers file {path}: {exc}") from None
-    extra = validate(WaiverFile, read_yaml(text, source=path), text=text, source=path).waivers
+    if text is None:
+        text = read_waivers_text(path)
+    parsed = validate(WaiverFile, read_yaml(text, source=path), text=text, source=path)
+    extra = tuple(compile_waiver(waiver) for waiver in parsed.waivers)
     for i, waiver in enumerate(extra):
         conflict = waiver_conflict(doc, waiver, earlier=extra[:i])
         if conflict is not None:
-            field, problem = conflict
-            prefix = f"waivers.{i}.rule: " if field == "rule" else ""
-            raise PolicyError(f"{where(text, path, ('waivers', i, field))}: {prefix}{problem}")
-    return doc.model_copy(update={"waivers": doc.waivers + extra})
-
-
-def waiver_conflict(
-    doc: PolicyFile, waiver: Waiver, *, earlier: Sequence[Waiver] = ()
-) -> tuple[str, str] | None:
-    """The field of `waiver` that keeps it from being added to `doc` (after `earlier`) and
-    why, or None when it can be added.
-
-    The one check of a waiver added to a policy, from a waivers file or recorded by the
-    service: its rule must exist in some environment, and its id must be new.
-    """
-    rule_ids = {rule.id for rule in doc.rules} | {
-        rule.id for env_set in doc.environments.values() for rule in env_set.rules
-    }
-    if waiver.rule not in rule_ids:
-        return "rule", f"policy {doc.name!r} has no rule {waiver.rule!r}"
-    if any(other.id == waiver.id for other in (*doc.waivers, *earlier)):
-        return "id", f"waiver id {waiver.id!r} is used twice"
-    return None
-
-
-def load_policy(
-    path: str | Path,
-    *,
-    env: str | None = None,
-    publishers: str | Path | None = None,
-    waivers: Sequence[str | Path] = (),
-) -> Policy:
-    """Load and validate a policy file, with the shipped registry extended by `publishers`
-    and the waivers of the `waivers` files added.
-
-    Raises:
-        PolicyError: a file is missing, unreadable or invalid, or `env` is unknown.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
-    registry = shipped_publishers()
-    if publishers is not None:
-        registry = registry.merged(load_publishers(publishers))
-    return parse_policy(text, source=path, env=env, publishers=registry, waivers=waivers)
-
-
-def default_policy_path() -> Path:
-    """The shipped default policy, `policies/default.yaml`."""
-    from importlib.resources import files
-
-    return Path(str(files("verifier._policies").joinpath("default.yaml")))
+            field_name, problem = conflict
+            prefix = f"waivers.{i}.rule: " if field_name == "rule" else ""
+            raise PolicyError(f"{where(text, path, ('waivers', i, field_name))}: {prefix}{problem}")
+    return replace(doc, waivers=doc.waivers + extra)

@@ -13,9 +13,10 @@ from verifier import bounded_json
 from verifier.errors import PolicyError
 from verifier.facts import DOCUMENT_FIELDS, parse_facts_document
 from verifier.model import Decision
+from verifier.policy.compiled import Policy
 from verifier.policy.engine import decide
 from verifier.policy.evidence import build_evidence
-from verifier.policy.schema import Policy, load_policy
+from verifier.policy.loading import load_policy
 from verifier.policy.yamlfile import read_yaml, validate, where
 
 #: Test files are found by this suffix, like Rego's `_test.rego`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from verifier.errors import PolicyError, UsageError
 from verifier.model import BAN_RULE_ID, Verdict
 from verifier.policy import Policy, build_evidence, decide, load_policy
-from verifier.policy.schema import Mode, waiver_conflict
+from verifier.policy.schema import Mode, compile_waiver, waiver_conflict
 from verifier.redecide import lapsed_waiver
 from verifier.report.json_format import verdict_document
 from verifier.service.model import GateDecision
@@ -222,7 +222,7 @@ class PolicySet:
     ) -> _Loaded:
         # `generation` was read before `rows`: a waiver recorded in between is read again next
         # time, never missed.
-        recorded = [row.waiver for row in rows]
+        recorded = [compile_waiver(row.waiver) for row in rows]
         document = files[None].document
         for i, waiver in enumerate(recorded):
             conflict = waiver_conflict(document, waiver, earlier=recorded[:i])
@@ -231,24 +231,10 @@ class PolicySet:
                     f"recorded waiver {waiver.id!r} does not fit policy {files[None].name}: "
                     f"{conflict[1]}; fix the policy file or its waivers files"
                 )
-        policies = {
-            env: replace(
-                policy,
-                document=policy.document.model_copy(
-                    update={"waivers": policy.document.waivers + tuple(recorded)}
-                ),
-            )
-            for env, policy in files.items()
-        }
+        policies = {env: policy.with_waivers(recorded) for env, policy in files.items()}
         base = files[None]
         earlier = frozenset(
-            replace(
-                base,
-                document=base.document.model_copy(
-                    update={"waivers": base.document.waivers + tuple(recorded[:count])}
-                ),
-            ).digest()
-            for count in range(len(recorded))
+            base.with_waivers(recorded[:count]).digest() for count in range(len(recorded))
         )
         return _Loaded(files=files, policies=policies, generation=generation, earlier=earlier)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from verifier.errors import TargetError, UsageError
-from verifier.policy.schema import HF_SUBJECT
+from verifier.policy.compiled import HF_SUBJECT
 from verifier.sources.huggingface.targets import parse_hub_target
 
 #: Longest target accepted: a Hub repository id is at most 96 characters, a revision far less.

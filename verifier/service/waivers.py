@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from verifier.errors import ConflictError, NotApprovableError, UsageError
 from verifier.evidence import load_facts
 from verifier.evidence.approval import approval_bundle, approval_record
-from verifier.policy.schema import FILE_SUBJECT, Waiver, waiver_conflict
+from verifier.policy.codec import encode
+from verifier.policy.schema import FILE_SUBJECT, Waiver, compile_waiver, waiver_conflict
 from verifier.redecide import Cause, Redecision, preview, redecide
 from verifier.service.answers import ApprovalAnswer, WaiverAdded, WaiverList, WaiverRevoked
 from verifier.service.core import Service
@@ -149,7 +150,7 @@ def _listed(policies: PolicySet, records: WaiverRecords, today: dt.date) -> list
     for waiver in policies.for_environment(None).waivers:
         entry = recorded.get(waiver.id)
         document: dict[str, Any] = {
-            **waiver.model_dump(mode="json"),
+            **encode(waiver),
             "source": "service" if entry is not None else "policy",
             "created_at": entry.created_at if entry is not None else None,
             "created_by": entry.created_by if entry is not None else None,
@@ -178,7 +179,7 @@ def waiver_routes(service: Service, require: Callable[[Role], Any]) -> APIRouter
         actor = f"token:{token.name}"
         waiver = _waiver(request, approver=actor, today=dt.datetime.now(dt.UTC).date())
         policies = service.policies.current(service.store)
-        conflict = waiver_conflict(policies.for_environment(None).document, waiver)
+        conflict = waiver_conflict(policies.for_environment(None).document, compile_waiver(waiver))
         if conflict is not None:
             field, problem = conflict
             if field == "id":

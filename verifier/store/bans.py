@@ -14,7 +14,7 @@ from verifier.bans import Ban, BanHit, BanKind, blast_radius, estate_model, hits
 from verifier.errors import NotFoundError, UsageError
 from verifier.facts import parse_facts_document
 from verifier.model import Decision, ScanFacts, Verdict
-from verifier.policy.publishers import PublisherRegistry
+from verifier.policy.compiled import PublisherRegistry
 from verifier.service.model import AuditAction
 from verifier.store.scan_rows import format_timestamp
 from verifier.store.scan_tables import BAN_IN_FORCE, BANS, DECISIONS, SCAN_FACTS, SCANS

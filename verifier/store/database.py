@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from verifier.bans import BanHit
     from verifier.lineage.attribution import Reference
     from verifier.lineage.fingerprint import LineageKey
-    from verifier.policy.publishers import PublisherRegistry
+    from verifier.policy.compiled import PublisherRegistry
     from verifier.store.tables import ScanRow
 
 #: Shortest scan id prefix accepted by `Store.get_scan`.

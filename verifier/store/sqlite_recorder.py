@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from verifier.lineage.fingerprint import LineageKey
     from verifier.lineage.verify import References
     from verifier.pipeline import ScanRecorder
-    from verifier.policy.publishers import PublisherRegistry
+    from verifier.policy.compiled import PublisherRegistry
     from verifier.sources.interface import VerifiedFiles
     from verifier.store.database import Store
 

@@ -1,0 +1,64 @@
+"""Where the shipped policy files are, and the reading of policy, publishers and waivers files
+with the one error each gives when it cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verifier.errors import PolicyError
+
+
+def _policies_folder() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("verifier._policies")))
+
+
+def default_policy_path() -> Path:
+    """The shipped default policy, `policies/default.yaml`."""
+    return _policies_folder() / "default.yaml"
+
+
+def shipped_publishers_path() -> Path:
+    """The shipped registry, `policies/publishers.yaml`."""
+    return _policies_folder() / "publishers.yaml"
+
+
+def read_policy_text(path: Path) -> str:
+    """The text of a policy file.
+
+    Raises:
+        PolicyError: the file is missing or unreadable.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"policy file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
+
+
+def read_publishers_text(path: Path) -> str:
+    """The text of a publishers file.
+
+    Raises:
+        PolicyError: the file is missing or unreadable.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"publishers file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read publishers file {path}: {exc}") from None
+
+
+def read_waivers_text(path: Path) -> str:
+    """The text of a waivers file.
+
+    Raises:
+        PolicyError: the file is unreadable.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read waivers file {path}: {exc}") from None
