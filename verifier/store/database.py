@@ -54,8 +54,7 @@ from verifier.store.scan_rows import (
     check_file_findings,
     failed_report,
     identical_files_found,
-    lineage_chosen,
-    lineage_references_found,
+    lineage_references_chosen,
 )
 from verifier.store.scan_tables import (
     IDENTICAL_FILES,
@@ -818,8 +817,9 @@ class Store:
         Every registered base, then the newest fingerprint of each other model (by repo id
         and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
         another version are left out (they never compare), and so are those another key made
-        (a store's key never changes, but a copied row could carry another's). Read through
-        Core with the statements `sqlite_recorder` runs with `sqlite3`.
+        (a store's key never changes, but a copied row could carry another's): those take no
+        place under the cap (`scan_rows.lineage_references_chosen`). Read through Core with
+        the statements `sqlite_recorder` runs with `sqlite3`.
 
         Raises:
             StoreError: The database cannot be reached or read.
@@ -829,14 +829,17 @@ class Store:
         key_id = self.lineage_key().key_id
         query = {"hidden_size": hidden_size, "version": FINGERPRINT_VERSION}
         with self._failures("read lineage fingerprints from"), self._engine.connect() as connection:
-            chosen = lineage_chosen(connection.execute(LINEAGE_CANDIDATES, query))
-            wanted = [scan_id for scan_id, _, _, _ in chosen]
-            blobs = {}
-            for start in range(0, len(wanted), FILES_PER_LOOKUP):
-                batch = {"scan_ids": wanted[start : start + FILES_PER_LOOKUP]}
-                for scan_id, repo_id, blob in connection.execute(LINEAGE_BLOBS, batch):
-                    blobs[scan_id] = (repo_id, blob)
-        return lineage_references_found(chosen, blobs, key_id=key_id)
+
+            def fetch(scan_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+                blobs = {}
+                for start in range(0, len(scan_ids), FILES_PER_LOOKUP):
+                    batch = {"scan_ids": list(scan_ids[start : start + FILES_PER_LOOKUP])}
+                    for scan_id, repo_id, blob in connection.execute(LINEAGE_BLOBS, batch):
+                        blobs[scan_id] = (repo_id, blob)
+                return blobs
+
+            rows = list(connection.execute(LINEAGE_CANDIDATES, query))
+            return lineage_references_chosen(rows, fetch, key_id=key_id)
 
     def identical_files(self, sha256s: Sequence[str]) -> list[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files.

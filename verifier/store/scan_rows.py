@@ -9,7 +9,7 @@ recorded in SQLite never imports SQLAlchemy. Nothing here imports a database lib
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -335,56 +335,73 @@ def identical_files_found(
 
 MAX_LINEAGE_REFERENCES = 100
 """Recorded models (besides every registered base) a new fingerprint is compared with: the
-newest distinct models of the same hidden size. See docs/lineage.md."""
+newest distinct models of the same hidden size whose fingerprint this store's key made. See
+docs/lineage.md."""
+
+#: A row of `scan_tables.LINEAGE_CANDIDATES`: scan id, repo id, commit, publisher, registered.
+CandidateRow = tuple[str, str, str | None, str | None, Any]
 
 
-def lineage_chosen(
-    rows: Iterable[tuple[str, str, str | None, str | None, Any]],
-) -> list[tuple[str, str | None, str | None, bool]]:
-    """`(scan_id, commit, publisher, registered)` of the references to compare with, from the
-    rows of `scan_tables.LINEAGE_CANDIDATES` (newest first): every registered base, then the
-    newest fingerprint of each other model (by repo id and commit) up to
-    `MAX_LINEAGE_REFERENCES` (see `Store.lineage_references`)."""
-    chosen: dict[tuple[str, str | None], tuple[str, str | None, str | None, bool]] = {}
-    others = 0
-    for scan_id, repo_id, commit, publisher, registered in rows:
-        key, is_base = (repo_id.lower(), commit), bool(registered)
-        if key in chosen:
-            if is_base and not chosen[key][3]:
-                chosen[key] = (scan_id, commit, publisher, True)
-            continue
-        if not is_base and others >= MAX_LINEAGE_REFERENCES:
-            continue
-        others += not is_base
-        chosen[key] = (scan_id, commit, publisher, is_base)
-    return list(chosen.values())
-
-
-def lineage_references_found(
-    chosen: Iterable[tuple[str, str | None, str | None, bool]],
-    blobs: Mapping[str, tuple[str, bytes]],
+def lineage_references_chosen(
+    rows: Iterable[CandidateRow],
+    fetch: Callable[[Sequence[str]], Mapping[str, tuple[str, bytes]]],
     *,
     key_id: str,
 ) -> list[Reference]:
-    """The references of `lineage_chosen` whose fingerprint (`blobs`: scan id to repo id and
-    the rows of `scan_tables.LINEAGE_BLOBS`) reads back and was made with the key `key_id`,
-    registered bases first."""
+    """The references to compare with, registered bases first: every registered base, then the
+    newest fingerprint of each other model (by repo id and commit) up to
+    `MAX_LINEAGE_REFERENCES`, from the rows of `scan_tables.LINEAGE_CANDIDATES` (newest first).
+
+    Only fingerprints that read back and were made with the key `key_id` are references, and
+    only those count against the cap: a row another store's key made (copied in, say) takes
+    no slot, and the newest such row of a model does not hide an older genuine one. `fetch`
+    reads `scan id -> (repo id, fingerprint bytes)` of the ids asked (`LINEAGE_BLOBS`); it is
+    asked in rounds, for no more fingerprints than the places still open, so memory stays
+    bounded by the cap and the bases whatever the foreign rows.
+    """
     from verifier.lineage.attribution import Reference
     from verifier.lineage.fingerprint import Fingerprint, FingerprintError
 
-    references = []
-    for scan_id, commit, publisher, is_base in chosen:
-        if scan_id not in blobs:
-            continue
-        repo_id, blob = blobs[scan_id]
-        try:
-            fingerprint = Fingerprint.from_bytes(bytes(blob))
-        except FingerprintError:
-            continue  # unreadable record: never compared, never a claim
-        if fingerprint.key_id != key_id:
-            continue
-        references.append(
-            Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
-        )
-    references.sort(key=lambda r: not r.registered_base)
-    return references
+    pending = list(enumerate(rows))
+    found: dict[tuple[str, str | None], tuple[int, Reference]] = {}
+    others = 0
+    while pending:
+        room = MAX_LINEAGE_REFERENCES - others
+        wanted, asked = [], set()
+        for item in pending:
+            _, (_, repo_id, commit, _, registered) = item
+            key, is_base = (repo_id.lower(), commit), bool(registered)
+            held = found.get(key)
+            if key in asked or (held is not None and (held[1].registered_base or not is_base)):
+                continue  # one row of a model a round; none once a reference holds it
+            if not is_base and held is None and room <= 0:
+                continue
+            asked.add(key)
+            room -= not is_base and held is None
+            wanted.append(item)
+        if not wanted:
+            break
+        blobs = fetch([row[0] for _, row in wanted])
+        taken = {id(item) for item in wanted}
+        pending = [item for item in pending if id(item) not in taken]
+        for order, (scan_id, _, commit, publisher, registered) in wanted:
+            if scan_id not in blobs:
+                continue
+            repo_id, blob = blobs[scan_id]
+            try:
+                fingerprint = Fingerprint.from_bytes(bytes(blob))
+            except FingerprintError:
+                continue  # unreadable record: never compared, never a claim
+            if fingerprint.key_id != key_id:
+                continue  # another store's key made it: it compares with nothing here
+            key, is_base = (repo_id.lower(), commit), bool(registered)
+            held = found.get(key)
+            if held is not None and (held[1].registered_base or not is_base):
+                continue
+            if not is_base and others >= MAX_LINEAGE_REFERENCES:
+                continue
+            others += (not is_base) - (held is not None)
+            reference = Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
+            found[key] = (order, reference)
+    ordered = sorted(found.values(), key=lambda item: (not item[1].registered_base, item[0]))
+    return [reference for _, reference in ordered]

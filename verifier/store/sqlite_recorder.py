@@ -30,8 +30,7 @@ from verifier.store.scan_rows import (
     check_file_findings,
     failed_report,
     identical_files_found,
-    lineage_chosen,
-    lineage_references_found,
+    lineage_references_chosen,
     scan_rows,
 )
 from verifier.store.sqlite_statements import (
@@ -302,19 +301,20 @@ class SQLiteRecorder:
         from verifier.lineage.fingerprint import FINGERPRINT_VERSION
 
         key_id = self.lineage_key().key_id
-        blobs: dict[str, tuple[str, bytes]] = {}
         with self._failures("read lineage fingerprints from"), closing(self._connect()) as db:
-            chosen = lineage_chosen(
-                db.execute(LINEAGE_CANDIDATES, (hidden_size, FINGERPRINT_VERSION))
-            )
-            wanted = [scan_id for scan_id, _, _, _ in chosen]
-            for start in range(0, len(wanted), FILES_PER_LOOKUP):
-                batch = wanted[start : start + FILES_PER_LOOKUP]
-                places = ", ".join("?" * len(batch))
-                statement = LINEAGE_BLOBS.replace("__[POSTCOMPILE_scan_ids]", places)
-                for scan_id, repo_id, blob in db.execute(statement, batch):
-                    blobs[scan_id] = (repo_id, blob)
-        return lineage_references_found(chosen, blobs, key_id=key_id)
+
+            def fetch(scan_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+                blobs = {}
+                for start in range(0, len(scan_ids), FILES_PER_LOOKUP):
+                    batch = list(scan_ids[start : start + FILES_PER_LOOKUP])
+                    places = ", ".join("?" * len(batch))
+                    statement = LINEAGE_BLOBS.replace("__[POSTCOMPILE_scan_ids]", places)
+                    for scan_id, repo_id, blob in db.execute(statement, batch):
+                        blobs[scan_id] = (repo_id, blob)
+                return blobs
+
+            rows = db.execute(LINEAGE_CANDIDATES, (hidden_size, FINGERPRINT_VERSION)).fetchall()
+            return lineage_references_chosen(rows, fetch, key_id=key_id)
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files (as
