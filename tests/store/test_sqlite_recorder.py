@@ -43,6 +43,7 @@ from verifier.store.scan_tables import (
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
+    LINEAGE_OLDER,
     METADATA,
     UTCDateTime,
     insert_scan,
@@ -87,6 +88,8 @@ def compiled() -> dict[str, Any]:
     assert identical.positiontup == ["sha256s"]  # the one parameter the recorder expands
     candidates = LINEAGE_CANDIDATES.compile(dialect=dialect)
     assert candidates.positiontup == ["hidden_size", "version"]  # bound in this order
+    older = LINEAGE_OLDER.compile(dialect=dialect)
+    assert older.positiontup == ["hidden_size", "version"]  # bound as the candidates are
     blobs = LINEAGE_BLOBS.compile(dialect=dialect)
     assert blobs.positiontup == ["scan_ids"]
     return {
@@ -95,6 +98,7 @@ def compiled() -> dict[str, Any]:
         "LINEAGE_KEY": str(key),
         "IDENTICAL_FILES": str(identical),
         "LINEAGE_CANDIDATES": str(candidates),
+        "LINEAGE_OLDER": str(older),
         "LINEAGE_BLOBS": str(blobs),
         "DATETIME_FORMAT": sqlite.DATETIME._storage_format,
         "INSERTS": inserts,
@@ -124,6 +128,9 @@ def render(values: dict[str, Any]) -> str:
         "#: Recorded fingerprints to compare a new one with (`scan_tables.LINEAGE_CANDIDATES`),",
         "#: bound with the hidden size and the fingerprint version.",
         f"LINEAGE_CANDIDATES = {values['LINEAGE_CANDIDATES']!r}",
+        "#: Models of that width fingerprinted by an older version (`scan_tables.LINEAGE_OLDER`),",
+        "#: bound as above.",
+        f"LINEAGE_OLDER = {values['LINEAGE_OLDER']!r}",
         "#: The chosen fingerprints (`scan_tables.LINEAGE_BLOBS`): one `?` per scan id, as above.",
         f"LINEAGE_BLOBS = {values['LINEAGE_BLOBS']!r}",
         "#: How SQLAlchemy's SQLite dialect stores a timestamp (in UTC, without its offset).",
@@ -445,7 +452,7 @@ def test_lineage_references_are_read_as_the_store_reads_them(
         for report in scans:
             store.record_scan(report)
         store.register_base(scans[0].scan_id)
-        expected = store.lineage_references(8)
+        expected = store.lineage_references(8).references
     labels = [(r.label, r.registered_base) for r in expected]
     assert labels[0] == ("acme/base@" + "a" * 40, True)
     # The cap counts only rows the store's key made: the copied row takes no place.
@@ -453,14 +460,14 @@ def test_lineage_references_are_read_as_the_store_reads_them(
     assert not {"other/broken", "other/wide", "other/copied"} & {r.repo_id for r in expected}
     with open_recorder(url) as recorder:
         assert isinstance(recorder, SQLiteRecorder)
-        found = recorder.lineage_references(8)
+        found = recorder.lineage_references(8).references
         assert [(r.label, r.registered_base, r.publisher) for r in found] == [
             (r.label, r.registered_base, r.publisher) for r in expected
         ]
         assert [r.fingerprint.to_bytes() for r in found] == [
             r.fingerprint.to_bytes() for r in expected
         ]
-        assert recorder.lineage_references(32) == []
+        assert recorder.lineage_references(32).references == ()
 
 
 def test_copied_fingerprints_take_no_place_under_the_cap(tmp_path: Path) -> None:
@@ -486,13 +493,15 @@ def test_copied_fingerprints_take_no_place_under_the_cap(tmp_path: Path) -> None
         for report in (base, genuine, *copied, shadow):
             store.record_scan(report)
         store.register_base(base.scan_id)
-        found = store.lineage_references(8)
+        found = store.lineage_references(8).references
     assert [(r.repo_id, r.registered_base) for r in found] == [
         ("acme/base", True),
         ("acme/declared", False),
     ]
     with open_recorder(url) as recorder:
-        assert [r.label for r in recorder.lineage_references(8)] == [r.label for r in found]
+        assert [r.label for r in recorder.lineage_references(8).references] == [
+            r.label for r in found
+        ]
 
 
 def test_a_registration_follows_the_model_at_its_commit(tmp_path: Path) -> None:
@@ -517,7 +526,7 @@ def test_a_registration_follows_the_model_at_its_commit(tmp_path: Path) -> None:
                 sa.text("UPDATE weight_fingerprints SET version = 2 WHERE scan_id = :id"),
                 {"id": hub_then.scan_id},
             )
-        found = {(r.label, r.registered_base) for r in store.lineage_references(8)}
+        found = {(r.label, r.registered_base) for r in store.lineage_references(8).references}
     assert found == {
         ("acme/base@" + "b" * 40, True),
         ("acme/base@" + "d" * 40, False),
@@ -525,4 +534,5 @@ def test_a_registration_follows_the_model_at_its_commit(tmp_path: Path) -> None:
         ("/models/other", False),
     }
     with open_recorder(url) as recorder:
-        assert {(r.label, r.registered_base) for r in recorder.lineage_references(8)} == found
+        again = recorder.lineage_references(8).references
+        assert {(r.label, r.registered_base) for r in again} == found

@@ -61,6 +61,7 @@ from verifier.store.scan_tables import (
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
+    LINEAGE_OLDER,
     insert_scan,
 )
 
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from verifier.bans import BanHit
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import RecordedReferences
     from verifier.lineage.fingerprint import LineageKey
     from verifier.policy.publishers import PublisherRegistry
     from verifier.store.tables import ScanRow
@@ -811,8 +812,9 @@ class Store:
             raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
         return self._lineage_key
 
-    def lineage_references(self, hidden_size: int) -> list[Reference]:
-        """Recorded fingerprints a new one of this hidden size is compared with.
+    def lineage_references(self, hidden_size: int) -> RecordedReferences:
+        """Recorded fingerprints a new one of this hidden size is compared with, and the models
+        recorded only with fingerprints of an older version (compared with nothing).
 
         Every registered base, then the newest fingerprint of each other model (by repo id
         and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
@@ -839,7 +841,8 @@ class Store:
                 return blobs
 
             rows = list(connection.execute(LINEAGE_CANDIDATES, query))
-            return lineage_references_chosen(rows, fetch, key_id=key_id)
+            older = [tuple(row) for row in connection.execute(LINEAGE_OLDER, query)]
+            return lineage_references_chosen(rows, fetch, key_id=key_id, older=older)
 
     def identical_files(self, sha256s: Sequence[str]) -> list[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files.

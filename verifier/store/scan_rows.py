@@ -29,7 +29,7 @@ from verifier.model import (
 )
 
 if TYPE_CHECKING:
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import OlderReference, RecordedReferences
 
 #: The tables a scan is recorded in, in the order `scan_rows` gives them.
 RECORDED_TABLES = (
@@ -240,6 +240,12 @@ def _lineage_edge_values(scan_id: str, e: LineageEdge) -> dict[str, Any]:
     }
 
 
+def fingerprint_version(report: ScanReport) -> int | None:
+    """The version of the weight fingerprint the scan records, or None when it records none."""
+    values = _fingerprint_values(report)
+    return int(values["version"]) if values is not None else None
+
+
 def _fingerprint_values(report: ScanReport) -> dict[str, Any] | None:
     """The `weight_fingerprints` row of the fingerprint the scan's lineage carries, if any."""
     lineage = report.verified_lineage
@@ -347,10 +353,13 @@ def lineage_references_chosen(
     fetch: Callable[[Sequence[str]], Mapping[str, tuple[str, bytes]]],
     *,
     key_id: str,
-) -> list[Reference]:
+    older: Iterable[tuple[str, str | None, int, Any]] = (),
+) -> RecordedReferences:
     """The references to compare with, registered bases first: every registered base, then the
     newest fingerprint of each other model (by repo id and commit) up to
-    `MAX_LINEAGE_REFERENCES`, from the rows of `scan_tables.LINEAGE_CANDIDATES` (newest first).
+    `MAX_LINEAGE_REFERENCES`, from the rows of `scan_tables.LINEAGE_CANDIDATES` (newest first);
+    and, from the rows of `scan_tables.LINEAGE_OLDER`, the models recorded only with
+    fingerprints of an older version (registered bases first), which nothing compares.
 
     Only fingerprints that read back and were made with the key `key_id` are references, and
     only those count against the cap: a row another store's key made (copied in, say) takes
@@ -359,10 +368,11 @@ def lineage_references_chosen(
     asked in rounds, for no more fingerprints than the places still open, so memory stays
     bounded by the cap and the bases whatever the foreign rows.
     """
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import RecordedReferences, Reference
     from verifier.lineage.fingerprint import Fingerprint, FingerprintError
 
     pending = list(enumerate(rows))
+    current = {(row[1].lower(), row[2]) for _, row in pending}
     found: dict[tuple[str, str | None], tuple[int, Reference]] = {}
     others = 0
     while pending:
@@ -404,4 +414,29 @@ def lineage_references_chosen(
             reference = Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
             found[key] = (order, reference)
     ordered = sorted(found.values(), key=lambda item: (not item[1].registered_base, item[0]))
-    return [reference for _, reference in ordered]
+    return RecordedReferences(
+        references=tuple(reference for _, reference in ordered),
+        older=_older_only(older, current=current),
+    )
+
+
+def _older_only(
+    rows: Iterable[tuple[str, str | None, int, Any]], *, current: set[tuple[str, str | None]]
+) -> tuple[OlderReference, ...]:
+    """One `OlderReference` per model of `rows` with no fingerprint of the current version
+    (`current`): its newest version, registered when any of its rows is."""
+    from verifier.lineage.attribution import OlderReference
+
+    models: dict[tuple[str, str | None], OlderReference] = {}
+    for repo_id, commit, version, registered in rows:
+        key = (repo_id.lower(), commit)
+        if key in current:
+            continue  # fingerprinted again since: the current one is compared
+        held = models.get(key)
+        models[key] = OlderReference(
+            repo_id,
+            commit,
+            max(int(version), held.version if held is not None else 0),
+            bool(registered) or (held is not None and held.registered_base),
+        )
+    return tuple(sorted(models.values(), key=lambda m: (not m.registered_base, m.label)))

@@ -363,6 +363,23 @@ LINEAGE_CANDIDATES = (
     )
     .order_by(SCANS.c.started_at.desc(), SCANS.c.id)
 )
+#: Recorded fingerprints of one hidden size from complete scans made by an OLDER fingerprint
+#: version than `version` (never compared): `(repo id, commit, version, registered)` rows, so a
+#: scan can say which models it could not compare with (`scan_rows.lineage_references_chosen`).
+LINEAGE_OLDER = (
+    select(
+        _PRINTS.repo_id,
+        _PRINTS.commit,
+        _PRINTS.version,
+        registered_base(_PRINTS).label("registered"),
+    )
+    .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == _PRINTS.scan_id)
+    .where(
+        _PRINTS.hidden_size == bindparam("hidden_size"),
+        _PRINTS.version < bindparam("version"),
+        SCANS.c.status == literal_column("'complete'"),
+    )
+)
 #: The fingerprints of the chosen scans (at most `scan_rows.FILES_PER_LOOKUP` ids a query).
 LINEAGE_BLOBS = select(_PRINTS.scan_id, _PRINTS.repo_id, _PRINTS.fingerprint).where(
     _PRINTS.scan_id.in_(bindparam("scan_ids", expanding=True))

@@ -41,12 +41,13 @@ from verifier.store.sqlite_statements import (
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
+    LINEAGE_OLDER,
     SCHEMA_REVISION,
 )
 
 if TYPE_CHECKING:
     from verifier.bans import BanHit, BanLookup
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import RecordedReferences
     from verifier.lineage.fingerprint import LineageKey
     from verifier.lineage.verify import References
     from verifier.pipeline import ScanRecorder
@@ -291,7 +292,7 @@ class SQLiteRecorder:
                     raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
         return self._lineage_key
 
-    def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
+    def lineage_references(self, hidden_size: int) -> RecordedReferences:
         """Recorded fingerprints a new one of this hidden size is compared with, as
         `Store.lineage_references` reads them (every scan of weights asks).
 
@@ -313,8 +314,10 @@ class SQLiteRecorder:
                         blobs[scan_id] = (repo_id, blob)
                 return blobs
 
-            rows = db.execute(LINEAGE_CANDIDATES, (hidden_size, FINGERPRINT_VERSION)).fetchall()
-            return lineage_references_chosen(rows, fetch, key_id=key_id)
+            bound = (hidden_size, FINGERPRINT_VERSION)
+            rows = db.execute(LINEAGE_CANDIDATES, bound).fetchall()
+            older = db.execute(LINEAGE_OLDER, bound).fetchall()
+            return lineage_references_chosen(rows, fetch, key_id=key_id, older=older)
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files (as
