@@ -426,6 +426,8 @@ def lineage_document(lineage: VerifiedLineage | None) -> dict[str, Any] | None:
         "mismatched_declared": list(lineage.mismatched_declared),
         "unverifiable_declared": list(lineage.unverifiable_declared),
         "compared": lineage.compared,
+        "older_version_references": lineage.older_version_references,
+        "older_version_bases": list(lineage.older_version_bases),
         "reupload_of": [
             {"repo_id": r.repo_id, "commit": r.commit, "files": r.files, "score": r.score}
             for r in lineage.reuploads
@@ -719,6 +721,8 @@ def parse_lineage_document(raw: object) -> VerifiedLineage | None:
         mismatched_declared=_texts(raw.get("mismatched_declared")),
         unverifiable_declared=_texts(raw.get("unverifiable_declared")),
         compared=_int(raw.get("compared"), 0) or 0,
+        older_version_references=_int(raw.get("older_version_references"), 0) or 0,
+        older_version_bases=_texts(raw.get("older_version_bases")),
         reuploads=tuple(c for c in copies if c is not None),
     )
 

@@ -574,6 +574,10 @@ class VerifiedLineage:
     unverifiable_declared: tuple[str, ...] = ()
     #: How many recorded fingerprints were comparable.
     compared: int = 0
+    #: Recorded models of this width fingerprinted only by an older fingerprint version (so
+    #: compared with nothing until fingerprinted again), and the registered bases among them.
+    older_version_references: int = 0
+    older_version_bases: tuple[str, ...] = ()
     #: Other publishers' models holding the same weights.
     reuploads: tuple[Reupload, ...] = ()
     #: The serialised fingerprint and its hidden size: recorded, never part of the document.

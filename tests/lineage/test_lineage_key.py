@@ -34,7 +34,7 @@ def test_fingerprints_of_another_key_are_not_references(database_url: str, tmp_p
         report = pipeline.run_scan(str(folder), policy=policy, recorder=store)
         assert report.verified_lineage is not None
         assert report.verified_lineage.fingerprint is not None
-        assert len(store.lineage_references(ARCH.hidden)) == 1
+        assert len(store.lineage_references(ARCH.hidden).references) == 1
     # As if the row had been copied from another store: its key is not this one's.
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
@@ -44,4 +44,4 @@ def test_fingerprints_of_another_key_are_not_references(database_url: str, tmp_p
         )
     engine.dispose()
     with Store.open(database_url) as store:
-        assert store.lineage_references(ARCH.hidden) == []
+        assert store.lineage_references(ARCH.hidden).references == ()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import torch
 from click.testing import CliRunner
 
@@ -19,6 +20,7 @@ from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
 from tests.test_schemas import validate
 from verifier.cli import cli
+from verifier.lineage.fingerprint import FINGERPRINT_VERSION
 
 CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
 
@@ -120,6 +122,43 @@ def test_an_undeclared_derivative_is_attributed_and_denied(
     assert [b["repo_id"] for b in lineage["verified_bases"]] == ["acme/base-one"]
     assert lineage["verified_bases"][0]["registered_base"] is True
     assert lineage["declared_matches"] is None
+    assert code == 1 and doc["decision"] == "deny"
+
+
+def test_after_a_fingerprint_upgrade_a_scan_says_what_it_could_not_compare(
+    estate: tuple[HubEmulator, str], weights: dict[str, bytes]
+) -> None:
+    # Both bases recorded only with fingerprints of the version before this one: a derivative
+    # scanned now is attributed to nothing, and says so, naming the bases it did not compare.
+    hub, url = estate
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE weight_fingerprints SET version = :v"), {"v": FINGERPRINT_VERSION - 1}
+        )
+    engine.dispose()
+    _add(hub, "mallory/renamed", weights["tuned"])
+    code, doc = _scan("hf://mallory/renamed", url)
+    lineage = doc["verified_lineage"]
+    assert lineage["status"] == "verified" and lineage["verified_bases"] == []
+    assert lineage["older_version_references"] == 2
+    assert [b.split("@")[0] for b in lineage["older_version_bases"]] == [
+        "acme/base-one",
+        "other/base-two",
+    ]
+    [unverifiable] = _codes(doc)["LINEAGE-UNVERIFIABLE"]
+    assert unverifiable["severity"] == "info"
+    assert "older fingerprint version" in unverifiable["message"]
+    assert "acme/base-one@" in unverifiable["message"]
+    validate("scan", doc)
+    # Registering the base again fingerprints it with this version: attributed again, and
+    # only the other base is still said not to be compared.
+    code, _, err = _run("lineage", "add-base", "hf://acme/base-one", database_url=url)
+    assert code == 0, err
+    code, doc = _scan("hf://mallory/renamed", url)
+    lineage = doc["verified_lineage"]
+    assert [b["repo_id"] for b in lineage["verified_bases"]] == ["acme/base-one"]
+    assert [b.split("@")[0] for b in lineage["older_version_bases"]] == ["other/base-two"]
     assert code == 1 and doc["decision"] == "deny"
 
 

@@ -29,7 +29,8 @@ from verifier.service.app import create_app
 from verifier.service.core import Service, ServiceConfig
 from verifier.service.decisions import gate
 from verifier.service.model import RESCAN_PER_PASS, Role
-from verifier.service.upkeep import LOCK_NAME, refresh_decisions, run_pass, scanned_by_older
+from verifier.service.rescans import scanned_by_older
+from verifier.service.upkeep import LOCK_NAME, refresh_decisions, run_pass
 from verifier.store.service_records import try_exclusive
 
 STRICT = """\
@@ -293,6 +294,9 @@ def test_models_scanned_by_another_version_are_scanned_again(
         )
         assert change["detail"]["previous_scan"] == old
         assert change["detail"]["previous_tool_version"] == "0.0.1"
+        # model_files() holds no weights that fingerprint: no fingerprint either side.
+        assert change["detail"]["previous_fingerprint_version"] is None
+        assert change["detail"]["fingerprint_version"] is None
         assert change["actor"] == f"rescan:{__version__}"  # kept bytes only
         assert _decision(api, subject) == "allow"
         # The newest scan is by this version now: nothing more to re-scan.

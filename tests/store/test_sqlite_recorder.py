@@ -43,6 +43,7 @@ from verifier.store.scan_tables import (
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
+    LINEAGE_OLDER,
     METADATA,
     UTCDateTime,
     insert_scan,
@@ -87,6 +88,8 @@ def compiled() -> dict[str, Any]:
     assert identical.positiontup == ["sha256s"]  # the one parameter the recorder expands
     candidates = LINEAGE_CANDIDATES.compile(dialect=dialect)
     assert candidates.positiontup == ["hidden_size", "version"]  # bound in this order
+    older = LINEAGE_OLDER.compile(dialect=dialect)
+    assert older.positiontup == ["hidden_size", "version"]  # bound as the candidates are
     blobs = LINEAGE_BLOBS.compile(dialect=dialect)
     assert blobs.positiontup == ["scan_ids"]
     return {
@@ -95,6 +98,7 @@ def compiled() -> dict[str, Any]:
         "LINEAGE_KEY": str(key),
         "IDENTICAL_FILES": str(identical),
         "LINEAGE_CANDIDATES": str(candidates),
+        "LINEAGE_OLDER": str(older),
         "LINEAGE_BLOBS": str(blobs),
         "DATETIME_FORMAT": sqlite.DATETIME._storage_format,
         "INSERTS": inserts,
@@ -124,6 +128,9 @@ def render(values: dict[str, Any]) -> str:
         "#: Recorded fingerprints to compare a new one with (`scan_tables.LINEAGE_CANDIDATES`),",
         "#: bound with the hidden size and the fingerprint version.",
         f"LINEAGE_CANDIDATES = {values['LINEAGE_CANDIDATES']!r}",
+        "#: Models of that width fingerprinted by an older version (`scan_tables.LINEAGE_OLDER`),",
+        "#: bound as above.",
+        f"LINEAGE_OLDER = {values['LINEAGE_OLDER']!r}",
         "#: The chosen fingerprints (`scan_tables.LINEAGE_BLOBS`): one `?` per scan id, as above.",
         f"LINEAGE_BLOBS = {values['LINEAGE_BLOBS']!r}",
         "#: How SQLAlchemy's SQLite dialect stores a timestamp (in UTC, without its offset).",
@@ -381,7 +388,13 @@ def test_verified_files_are_the_stores(tmp_path: Path) -> None:
 
 
 def _fingerprint_scan(
-    key_id: str, *, repo: str, commit: str | None, hidden: int = 8, status: bool = True
+    key_id: str,
+    *,
+    repo: str,
+    commit: str | None,
+    hidden: int = 8,
+    status: bool = True,
+    started: datetime | None = None,
 ) -> ScanReport:
     """A scan that recorded a (small, valid) fingerprint made with the key `key_id`."""
     import numpy as np
@@ -404,7 +417,7 @@ def _fingerprint_scan(
         hidden_size=hidden,
     )
     report = dataclasses.replace(
-        make_report(),
+        make_report(**({"started": started} if started is not None else {})),
         scan_id=uuid.uuid4().hex,
         verified_lineage=lineage,
         source={"type": "huggingface", "repo_id": repo, **({"commit": commit} if commit else {})},
@@ -439,19 +452,87 @@ def test_lineage_references_are_read_as_the_store_reads_them(
         for report in scans:
             store.record_scan(report)
         store.register_base(scans[0].scan_id)
-        expected = store.lineage_references(8)
+        expected = store.lineage_references(8).references
     labels = [(r.label, r.registered_base) for r in expected]
     assert labels[0] == ("acme/base@" + "a" * 40, True)
-    # The cap counts the newest rows before the key is checked (as the Store always did).
-    assert 2 <= len(labels) <= 4 and not any(r.registered_base for r in expected[1:])
+    # The cap counts only rows the store's key made: the copied row takes no place.
+    assert len(labels) == 4 and not any(r.registered_base for r in expected[1:])
     assert not {"other/broken", "other/wide", "other/copied"} & {r.repo_id for r in expected}
     with open_recorder(url) as recorder:
         assert isinstance(recorder, SQLiteRecorder)
-        found = recorder.lineage_references(8)
+        found = recorder.lineage_references(8).references
         assert [(r.label, r.registered_base, r.publisher) for r in found] == [
             (r.label, r.registered_base, r.publisher) for r in expected
         ]
         assert [r.fingerprint.to_bytes() for r in found] == [
             r.fingerprint.to_bytes() for r in expected
         ]
-        assert recorder.lineage_references(32) == []
+        assert recorder.lineage_references(32).references == ()
+
+
+def test_copied_fingerprints_take_no_place_under_the_cap(tmp_path: Path) -> None:
+    # More rows another store's key made than the cap, all newer than a genuine model (a
+    # declared base nobody registered): the genuine one is still compared, and the registered
+    # base too, through the Store and through `sqlite3` alike.
+    from verifier.store.scan_rows import MAX_LINEAGE_REFERENCES
+
+    url = _new_database(tmp_path / "verifier.db")
+    old, new = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    with Store.open(url) as store:
+        key_id = store.lineage_key().key_id
+        base = _fingerprint_scan(key_id, repo="acme/base", commit="b" * 40, started=old)
+        genuine = _fingerprint_scan(key_id, repo="acme/declared", commit="c" * 40, started=old)
+        copied = [
+            _fingerprint_scan("another-store", repo=f"copy/m{n}", commit=None, started=new)
+            for n in range(MAX_LINEAGE_REFERENCES + 5)
+        ]
+        # Another store's row of the genuine model itself, newer: it hides nothing either.
+        shadow = _fingerprint_scan(
+            "another-store", repo="acme/declared", commit="c" * 40, started=new
+        )
+        for report in (base, genuine, *copied, shadow):
+            store.record_scan(report)
+        store.register_base(base.scan_id)
+        found = store.lineage_references(8).references
+    assert [(r.repo_id, r.registered_base) for r in found] == [
+        ("acme/base", True),
+        ("acme/declared", False),
+    ]
+    with open_recorder(url) as recorder:
+        assert [r.label for r in recorder.lineage_references(8).references] == [
+            r.label for r in found
+        ]
+
+
+def test_a_registration_follows_the_model_at_its_commit(tmp_path: Path) -> None:
+    # A base registered by one scan stays registered in a later scan of the same model@commit
+    # (a re-scan after an upgrade, whose old fingerprint no longer compares), whatever the
+    # case of its name; a local folder (no commit) only by the scan registered.
+    url = _new_database(tmp_path / "verifier.db")
+    old, new = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    with Store.open(url) as store:
+        key_id = store.lineage_key().key_id
+        hub_then = _fingerprint_scan(key_id, repo="Acme/Base", commit="b" * 40, started=old)
+        hub_now = _fingerprint_scan(key_id, repo="acme/base", commit="b" * 40, started=new)
+        other_commit = _fingerprint_scan(key_id, repo="acme/base", commit="d" * 40, started=new)
+        local_then = _fingerprint_scan(key_id, repo="/models/base", commit=None, started=old)
+        local_now = _fingerprint_scan(key_id, repo="/models/other", commit=None, started=new)
+        for report in (hub_then, hub_now, other_commit, local_then, local_now):
+            store.record_scan(report)
+        store.register_base(hub_then.scan_id)
+        store.register_base(local_then.scan_id)
+        with store._engine.begin() as connection:  # the old scan's fingerprint no longer compares
+            connection.execute(
+                sa.text("UPDATE weight_fingerprints SET version = 2 WHERE scan_id = :id"),
+                {"id": hub_then.scan_id},
+            )
+        found = {(r.label, r.registered_base) for r in store.lineage_references(8).references}
+    assert found == {
+        ("acme/base@" + "b" * 40, True),
+        ("acme/base@" + "d" * 40, False),
+        ("/models/base", True),
+        ("/models/other", False),
+    }
+    with open_recorder(url) as recorder:
+        again = recorder.lineage_references(8).references
+        assert {(r.label, r.registered_base) for r in again} == found

@@ -51,6 +51,32 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class OlderReference:
+    """A recorded model of the candidate's width whose only fingerprints an older fingerprint
+    version made: it is compared with nothing until its weights are fingerprinted again."""
+
+    repo_id: str
+    commit: str | None
+    #: The newest fingerprint version it was recorded with.
+    version: int
+    registered_base: bool = False
+
+    @property
+    def label(self) -> str:
+        """`repo_id@commit`, or the repo id alone."""
+        return f"{self.repo_id}@{self.commit}" if self.commit else self.repo_id
+
+
+@dataclass(frozen=True)
+class RecordedReferences:
+    """What the store holds for a candidate's width: the references to compare with, and the
+    models it could not compare with (fingerprinted by an older version only)."""
+
+    references: tuple[Reference, ...] = ()
+    older: tuple[OlderReference, ...] = ()
+
+
+@dataclass(frozen=True)
 class VerifiedBase:
     """A reference the weights were attributed to, with the calibrated evidence."""
 

@@ -28,7 +28,7 @@ from verifier.model import (
 if TYPE_CHECKING:
     # Imported where they run: a scan without weights (one pickle) never loads the
     # fingerprinting code and the weight readers it brings (numpy, the GGUF scanner).
-    from verifier.lineage.attribution import Reference, VerifiedBase
+    from verifier.lineage.attribution import RecordedReferences, VerifiedBase
     from verifier.lineage.fingerprint import Fingerprint, LineageKey
 
 
@@ -41,8 +41,9 @@ class References(Protocol):
         first use, the same for every scan the store records)."""
         ...
 
-    def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
-        """Recorded fingerprints of models with this hidden size, made with `lineage_key`."""
+    def lineage_references(self, hidden_size: int) -> RecordedReferences:
+        """Recorded fingerprints of models with this hidden size, made with `lineage_key`, and
+        the models of that width recorded only with fingerprints of an older version."""
         ...
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
@@ -172,7 +173,7 @@ def verify_lineage(
     ]
     if unclean:
         return unverifiable(f"{unclean[0]} was not read cleanly", byte_copies)
-    from verifier.lineage.attribution import attribute
+    from verifier.lineage.attribution import RecordedReferences, attribute
     from verifier.lineage.fingerprint import (
         FingerprintError,
         LineageKey,
@@ -190,10 +191,15 @@ def verify_lineage(
             fingerprint = _fingerprint_gguf([Path(locations[f.path]) for f in ggufs], key=key)
     except (FingerprintError, OSError) as exc:
         return unverifiable(str(exc) or type(exc).__name__, byte_copies)
-    candidates = references.lineage_references(fingerprint.hidden_size) if references else ()
-    attribution = attribute(
-        fingerprint, repo_id=repo_id, declared=declared_bases, references=candidates
+    recorded = (
+        references.lineage_references(fingerprint.hidden_size)
+        if references is not None
+        else RecordedReferences()
     )
+    attribution = attribute(
+        fingerprint, repo_id=repo_id, declared=declared_bases, references=recorded.references
+    )
+    older = [m for m in recorded.older if m.repo_id.lower() != repo_id.lower()]
     copied = {r.repo_id.lower() for r in byte_copies}
     near_copies = [
         Reupload(v.reference.repo_id, v.reference.commit, 0, round(v.match.unit_score, 4))
@@ -214,6 +220,8 @@ def verify_lineage(
         mismatched_declared=attribution.mismatched_declared,
         unverifiable_declared=attribution.unverifiable_declared,
         compared=attribution.compared,
+        older_version_references=len(older),
+        older_version_bases=tuple(m.label for m in older if m.registered_base),
         reuploads=(*byte_copies, *near_copies),
         fingerprint=fingerprint.to_bytes(),
         hidden_size=fingerprint.hidden_size,
@@ -229,6 +237,19 @@ def verified_lineage_findings(lineage: VerifiedLineage) -> tuple[Finding, ...]:
                 "LINEAGE-UNVERIFIABLE",
                 Severity.INFO,
                 f"lineage not verified from the weights: {lineage.reason}",
+            )
+        )
+    if lineage.older_version_references:
+        stale = lineage.older_version_bases
+        among = f", registered base(s) among them: {', '.join(stale)}" if stale else ""
+        findings.append(
+            Finding(
+                "LINEAGE-UNVERIFIABLE",
+                Severity.INFO,
+                f"{lineage.older_version_references} recorded model(s) of this width were "
+                f"fingerprinted by an older fingerprint version only and were not compared"
+                f"{among}: fingerprint them again (re-scan; docs/lineage.md, After an upgrade)",
+                evidence=", ".join(stale) or None,
             )
         )
     bases = {b.label: b for b in lineage.verified_bases}

@@ -22,7 +22,13 @@ from verifier.bans import BanKind, Relation
 from verifier.model import Decision, ScanStatus, Severity
 from verifier.notifications import DeliveryStatus, NotificationEvent
 from verifier.redecide import Cause
-from verifier.service.model import AuditAction, GateDecision, JobStatus, RescanState
+from verifier.service.model import (
+    AuditAction,
+    GateDecision,
+    JobStatus,
+    RescanCause,
+    RescanState,
+)
 
 #: The component that holds one scan document (`$defs.scan` of the shipped scan schema).
 SCAN_DOCUMENT = "ScanDocument"
@@ -859,6 +865,17 @@ class RescanItem(Answer):
     scan_id: str = Field(description="The model's newest recorded scan.")
     job: str | None = Field(description="The re-scan job, once one was queued.")
     reason: str | None = Field(description="Why held (the files not kept) or failed.")
+    causes: list[RescanCause] = Field(
+        description="Why it needs a re-scan: `scanner` (an older verifier version scanned it), "
+        "`fingerprint` (its weight fingerprint is of an older fingerprint version, compared "
+        "with nothing); empty once done."
+    )
+    fingerprint_version: int | None = Field(
+        description="The version of the weight fingerprint its newest scan recorded (null: none)."
+    )
+    registered_base: bool = Field(
+        description="That fingerprint is a registered lineage base (re-scanned first)."
+    )
 
 
 @example(
@@ -877,6 +894,9 @@ class RescanItem(Answer):
                 "job": None,
                 "reason": "1 declared file(s) not kept in this host's blob folder or the "
                 "shared blob store: model.safetensors",
+                "causes": ["scanner", "fingerprint"],
+                "fingerprint_version": 2,
+                "registered_base": True,
             },
             {
                 "target": "hf://acme/other@89abcdef0123456789abcdef0123456789abcdef",
@@ -885,6 +905,9 @@ class RescanItem(Answer):
                 "scan_id": "7b4d4e6f8a0b2c4d6e8f0a1b3f2a9c1e",
                 "job": "6c1f0e5b9d2a4c7e8f1a3b5c7d9e0f12",
                 "reason": None,
+                "causes": ["scanner"],
+                "fingerprint_version": None,
+                "registered_base": False,
             },
         ],
     }
@@ -895,6 +918,8 @@ class RescanList(Answer):
     version: str = Field(description="The running verifier version (what is newer).")
     from_hub: bool = Field(description="Whether re-scans may fetch from the Hub.")
     per_pass: int = Field(ge=0, description="Re-scans queued per upkeep pass (0: none).")
-    examined: int = Field(ge=0, description="Models examined, in target order.")
+    examined: int = Field(
+        ge=0, description="Models examined: registered lineage bases first, then by target."
+    )
     truncated: bool = Field(description="More models were left unexamined (raise `limit`).")
     rescans: list[RescanItem] = Field(description="Those examined (in `state`, when asked).")

@@ -13,10 +13,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from verifier import config
 from verifier.errors import SourceError, StoreError, UsageError, VerifierError
@@ -28,6 +29,10 @@ from verifier.service.model import JobStatus, Rescanner
 from verifier.sources.huggingface.kept import KeptHubSource
 from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
+
+if TYPE_CHECKING:
+    from verifier.lineage.attribution import RecordedReferences
+    from verifier.lineage.fingerprint import LineageKey
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +135,34 @@ class JobRecorder:
             StoreError: The database failed.
         """
         return self._context.store.recorded_sha256(declared)
+
+    # Verified lineage (`verifier.lineage.verify.References`): a job's scan is compared with
+    # the fingerprints the database recorded, as `verifier scan` is. Without these a scan by
+    # the service computed and recorded a fingerprint but compared it with nothing.
+
+    def lineage_key(self) -> LineageKey:
+        """The store's lineage key (see `Store.lineage_key`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.lineage_key()
+
+    def lineage_references(self, hidden_size: int) -> RecordedReferences:
+        """Recorded fingerprints to compare with (see `Store.lineage_references`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.lineage_references(hidden_size)
+
+    def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
+        """Recorded Hub models holding any of these files (see `Store.identical_files`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.identical_files(sha256s)
 
 
 def _pause_for_tests() -> None:

@@ -71,6 +71,16 @@ class RescanState(enum.StrEnum):
     DONE = "done"
 
 
+class RescanCause(enum.StrEnum):
+    """Why a recorded model needs a re-scan."""
+
+    #: Its newest scan was made by an older verifier version (`scanned_by_older`).
+    SCANNER = "scanner"
+    #: Its newest scan is complete and recorded a weight fingerprint of an older version,
+    #: which no attribution compares (docs/lineage.md, "After an upgrade").
+    FINGERPRINT = "fingerprint"
+
+
 #: What the actor of a re-scan by a new scanner version starts with (see `Rescanner`).
 RESCAN_ACTOR_PREFIX = "rescan:"
 _FROM_HUB = ":hub"

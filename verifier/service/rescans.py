@@ -1,10 +1,18 @@
-"""Where the re-scans after a scanner upgrade stand, for operators (`GET /api/v1/rescans`, the
-dashboard's audit page): each recorded Hub model an older verifier version scanned, and each
-one this version re-scanned, read from the database and the blob stores as the upkeep pass
-reads them (`verifier.service.upkeep.rescan_older_versions`)."""
+"""Re-scans after an upgrade: which recorded models need one (`rescan_need`, the one definition
+the upkeep pass and the route share), in which order (`rescan_order`), and where each stands, for
+operators (`GET /api/v1/rescans`, the dashboard's audit page), read from the database and the
+blob stores as the upkeep pass reads them (`verifier.service.upkeep.rescan_older_versions`).
+
+A model needs a re-scan when its newest scan was made by an older verifier version, or when
+that scan is complete and recorded a weight fingerprint of an older fingerprint version
+(`verifier.lineage.fingerprint.FINGERPRINT_VERSION`): attribution compares only fingerprints
+of the current version, so such a model is compared with nothing until it is fingerprinted
+again. Registered lineage bases come first, since every other model is compared with them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +20,64 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import InvalidVersion, Version
 
 from verifier import __version__, config
-from verifier.service.model import JobStatus, Rescanner, RescanState, ScanJob
-from verifier.service.upkeep import hold_reason, scanned_by_older
+from verifier.lineage.fingerprint import FINGERPRINT_VERSION
+from verifier.service.model import JobStatus, RescanCause, Rescanner, RescanState, ScanJob
+from verifier.sources.huggingface.kept import not_kept_reason
 from verifier.store.service_records import NewestScan
 
 if TYPE_CHECKING:
     from verifier.service.core import Service
+
+
+def scanned_by_older(recorded: str, running: Version) -> bool:
+    """Whether a scan recorded by verifier `recorded` was made by a version older than
+    `running` (PEP 440 order: 0.10 is after 0.9, 1.0rc1 before 1.0).
+
+    A newer version is never older: during a rolling upgrade a server still at the older
+    version leaves alone what a newer one recorded (else two servers would re-scan each
+    other's scans in turn). A recorded version that does not parse counts as older (fail
+    closed): nothing says that scanner knew what this one knows, and the re-scan records a
+    version that parses, so it happens once.
+    """
+    try:
+        return Version(recorded) < running
+    except InvalidVersion:
+        return True
+
+
+def rescan_need(
+    newest: NewestScan, running: Version, *, fingerprint_version: int = FINGERPRINT_VERSION
+) -> tuple[RescanCause, ...]:
+    """Why the model whose newest recorded scan is `newest` needs a re-scan by verifier
+    `running` computing fingerprints of `fingerprint_version` (empty: it needs none).
+
+    A fingerprint of a newer version is left alone, as a scan by a newer verifier is.
+    """
+    causes = []
+    if scanned_by_older(newest.tool_version, running):
+        causes.append(RescanCause.SCANNER)
+    printed = newest.fingerprint_version
+    if newest.complete and printed is not None and printed < fingerprint_version:
+        causes.append(RescanCause.FINGERPRINT)
+    return tuple(causes)
+
+
+def rescan_order(scans: Mapping[str, NewestScan]) -> list[tuple[str, NewestScan]]:
+    """The models in the order re-scans are asked for: registered lineage bases first (every
+    other model is attributed against them), then by target."""
+    return sorted(scans.items(), key=lambda item: (not item[1].registered_base, item[0]))
+
+
+def hold_reason(service: Service, scan_id: str, *, home: Path) -> str | None:
+    """Why a re-scan of the recorded scan `scan_id` from kept bytes is held (its bytes are not
+    all kept in the folder under `home` or the service's shared store), or None.
+
+    Raises:
+        StoreError: The database cannot be reached or read.
+    """
+    previous = service.store.get_scan(scan_id)
+    return not_kept_reason(previous, home=home, blob_store=service.blob_store)
+
 
 #: Most models one answer examines: telling held from waiting asks the shared store about
 #: every file of the model.
@@ -37,6 +97,11 @@ class RescanEntry:
     scan_id: str
     job: str | None = None
     reason: str | None = None
+    #: Why it needs a re-scan (empty once done), the version of the fingerprint its newest
+    #: scan recorded, and whether that is a registered lineage base.
+    causes: tuple[RescanCause, ...] = ()
+    fingerprint_version: int | None = None
+    registered_base: bool = False
 
     def document(self) -> dict[str, Any]:
         """The JSON form (one entry of `rescans`)."""
@@ -47,6 +112,9 @@ class RescanEntry:
             "scan_id": self.scan_id,
             "job": self.job,
             "reason": self.reason,
+            "causes": [cause.value for cause in self.causes],
+            "fingerprint_version": self.fingerprint_version,
+            "registered_base": self.registered_base,
         }
 
 
@@ -76,9 +144,9 @@ class RescanOverview:
 def rescan_overview(
     service: Service, *, limit: int = DEFAULT_RESCANS, state: RescanState | None = None
 ) -> RescanOverview:
-    """Examine, in target order, up to `limit` recorded Hub models that an older verifier
-    version scanned last or that this version's re-scanner asked for, and say where each
-    re-scan stands (only those in `state`, when given). `truncated`: more were left.
+    """Examine, in `rescan_order`, up to `limit` recorded Hub models that need a re-scan
+    (`rescan_need`) or that this version's re-scanner asked for, and say where each re-scan
+    stands (only those in `state`, when given). `truncated`: more were left.
 
     Held and waiting are told apart as the upkeep pass does, on this server's host: its
     folder and the shared store (a store that cannot be asked holds the model, with why).
@@ -96,16 +164,16 @@ def rescan_overview(
     if running is not None:
         jobs = service.records.jobs_requested_by(Rescanner(__version__, from_hub=from_hub).actor)
         home = config.home_dir()
-        for subject, newest in sorted(service.records.scanner_versions().items()):
+        for subject, newest in rescan_order(service.records.scanner_versions()):
             job = jobs.get(subject)
-            older = scanned_by_older(newest.tool_version, running)
-            if not older and (job is None or job.status is not JobStatus.COMPLETE):
+            causes = rescan_need(newest, running)
+            if not causes and (job is None or job.status is not JobStatus.COMPLETE):
                 continue  # nothing to re-scan, or scanned by this version otherwise
             if examined >= limit:
                 truncated = True
                 break
             examined += 1
-            entry = _entry(service, subject, newest, job, older=older, home=home)
+            entry = _entry(service, subject, newest, job, causes=causes, home=home)
             if state is None or entry.state is state:
                 found.append(entry)
     return RescanOverview(
@@ -124,11 +192,18 @@ def _entry(
     newest: NewestScan,
     job: ScanJob | None,
     *,
-    older: bool,
+    causes: tuple[RescanCause, ...],
     home: Path,
 ) -> RescanEntry:
     """Where one model's re-scan stands (see `RescanState`)."""
-    base = {"target": subject, "tool_version": newest.tool_version, "scan_id": newest.scan_id}
+    base: dict[str, Any] = {
+        "target": subject,
+        "tool_version": newest.tool_version,
+        "scan_id": newest.scan_id,
+        "causes": causes,
+        "fingerprint_version": newest.fingerprint_version,
+        "registered_base": newest.registered_base,
+    }
     if job is not None:
         if job.open:
             return RescanEntry(state=RescanState.QUEUED, job=job.job_id, **base)
@@ -136,7 +211,7 @@ def _entry(
             return RescanEntry(state=RescanState.FAILED, job=job.job_id, reason=job.error, **base)
         return RescanEntry(state=RescanState.DONE, job=job.job_id, **base)
     reason = None
-    if older and not service.config.rescan_from_hub:
+    if causes and not service.config.rescan_from_hub:
         reason = hold_reason(service, newest.scan_id, home=home)
     held = reason is not None
     return RescanEntry(

@@ -11,8 +11,9 @@ At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
 - asks the Hub where each watched branch or tag points and queues a scan of a commit it has
   not asked for before (`poll_watches`): the watch moves once that scan completed, as with a
   webhook;
-- queues a re-scan of recorded models an older verifier version scanned, from the bytes kept
-  of them (`rescan_older_versions`);
+- queues a re-scan of recorded models an older verifier version scanned, or whose weight
+  fingerprint an older fingerprint version made (registered lineage bases first), from the
+  bytes kept of them (`rescan_older_versions`, `verifier.service.rescans.rescan_need`);
 - records the notifications each configured URL is owed (decision changes, critical findings,
   waivers expiring soon) and delivers those due (`verifier.service.notify`).
 
@@ -42,15 +43,13 @@ from verifier.notifications import Attempt, Notification, url_origin
 from verifier.redecide import Redecision, lapsed_waiver, redecide
 from verifier.service import notify
 from verifier.service.decisions import PolicyReload
-from verifier.service.model import AuditAction, Rescanner
-from verifier.sources.huggingface.kept import not_kept_reason
+from verifier.service.model import AuditAction, RescanCause, Rescanner
+from verifier.service.rescans import hold_reason, rescan_need, rescan_order
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from verifier.service.core import Service
 
 log = logging.getLogger(__name__)
@@ -223,42 +222,21 @@ def poll_watches(service: Service) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RescanHeld:
-    """A recorded model an older scanner version scanned that was not queued for a re-scan."""
+    """A recorded model that needs a re-scan and was not queued for one."""
 
     target: str
     tool_version: str
     reason: str
+    causes: tuple[RescanCause, ...] = ()
 
-    def document(self) -> dict[str, str]:
-        """`{"target", "tool_version", "reason"}`."""
-        return {"target": self.target, "tool_version": self.tool_version, "reason": self.reason}
-
-
-def scanned_by_older(recorded: str, running: Version) -> bool:
-    """Whether a scan recorded by verifier `recorded` was made by a version older than
-    `running` (PEP 440 order: 0.10 is after 0.9, 1.0rc1 before 1.0).
-
-    A newer version is never older: during a rolling upgrade a server still at the older
-    version leaves alone what a newer one recorded (else two servers would re-scan each
-    other's scans in turn). A recorded version that does not parse counts as older (fail
-    closed): nothing says that scanner knew what this one knows, and the re-scan records a
-    version that parses, so it happens once.
-    """
-    try:
-        return Version(recorded) < running
-    except InvalidVersion:
-        return True
-
-
-def hold_reason(service: Service, scan_id: str, *, home: Path) -> str | None:
-    """Why a re-scan of the recorded scan `scan_id` from kept bytes is held (its bytes are not
-    all kept in the folder under `home` or the service's shared store), or None.
-
-    Raises:
-        StoreError: The database cannot be reached or read.
-    """
-    previous = service.store.get_scan(scan_id)
-    return not_kept_reason(previous, home=home, blob_store=service.blob_store)
+    def document(self) -> dict[str, Any]:
+        """`{"target", "tool_version", "reason", "causes"}`."""
+        return {
+            "target": self.target,
+            "tool_version": self.tool_version,
+            "reason": self.reason,
+            "causes": [cause.value for cause in self.causes],
+        }
 
 
 @dataclass
@@ -270,9 +248,11 @@ class Rescans:
 
 
 def rescan_older_versions(service: Service) -> Rescans:
-    """Queue a re-scan of up to `rescan_per_pass` recorded Hub models whose newest scan an
-    older verifier version made (`scanned_by_older`); each model once per version and way of
-    re-scanning, whatever became of it.
+    """Queue a re-scan of up to `rescan_per_pass` recorded Hub models that need one
+    (`rescans.rescan_need`: an older verifier version made their newest scan, or it recorded a
+    weight fingerprint of an older version), registered lineage bases first
+    (`rescans.rescan_order`); each model once per verifier version and way of re-scanning,
+    whatever became of it.
 
     By default a re-scan reads only the bytes kept of the model (this host's blob folder,
     the shared blob store) and asks the Hub nothing; a model with a declared file kept in
@@ -296,19 +276,25 @@ def rescan_older_versions(service: Service) -> Rescans:
     rescanner = Rescanner(__version__, from_hub=service.config.rescan_from_hub)
     asked = service.records.targets_requested_by(rescanner.actor)
     home = config.home_dir()
-    for subject, newest in sorted(service.records.scanner_versions().items()):
-        if subject in asked or not scanned_by_older(newest.tool_version, running):
+    for subject, newest in rescan_order(service.records.scanner_versions()):
+        causes = rescan_need(newest, running)
+        if subject in asked or not causes:
             continue
         if not rescanner.from_hub:
             reason = hold_reason(service, newest.scan_id, home=home)
             if reason is not None:
-                done.held.append(RescanHeld(subject, newest.tool_version, reason))
+                done.held.append(RescanHeld(subject, newest.tool_version, reason, causes))
                 continue
         job = service.submit_scan(
             subject, policy=None, environment=None, actor=rescanner.actor, rescan=True
         )
         done.queued.append(
-            {"target": subject, "job": job.job_id, "tool_version": newest.tool_version}
+            {
+                "target": subject,
+                "job": job.job_id,
+                "tool_version": newest.tool_version,
+                "causes": [cause.value for cause in causes],
+            }
         )
         if len(done.queued) >= limit:
             break
@@ -321,9 +307,9 @@ class UpkeepPass:
 
     redecided: list[Redecision] = field(default_factory=list)
     queued: list[dict[str, Any]] = field(default_factory=list)
-    #: Re-scans queued for models an older verifier version scanned.
+    #: Re-scans queued for models that need one (`rescans.rescan_need`).
     rescans: list[dict[str, Any]] = field(default_factory=list)
-    #: Models an older version scanned that were not queued (bytes not kept), with why.
+    #: Models that need a re-scan and were not queued (bytes not kept), with why.
     rescans_held: list[RescanHeld] = field(default_factory=list)
     #: Notifications recorded, and the delivery attempts made.
     notified: int = 0
@@ -423,8 +409,9 @@ def _log_failed(done: UpkeepPass | notify.DeliveryPass | None) -> None:
     if isinstance(done, UpkeepPass) and done.rescans_held:
         first = done.rescans_held[0]
         log.warning(
-            "%d model(s) an older verifier version scanned are not re-scanned: their bytes "
-            "are not all kept (first: %s, scanned by %s: %s; all: GET /api/v1/rescans?state=held"
+            "%d model(s) that need a re-scan (an older verifier or fingerprint version) are not "
+            "re-scanned: their bytes are not all kept (first: %s, scanned by %s: %s; all: "
+            "GET /api/v1/rescans?state=held"
             "); keep them, or let re-scans fetch from the Hub with `verifier serve "
             "--rescan-from-hub`",
             len(done.rescans_held),

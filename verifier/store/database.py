@@ -54,14 +54,14 @@ from verifier.store.scan_rows import (
     check_file_findings,
     failed_report,
     identical_files_found,
-    lineage_chosen,
-    lineage_references_found,
+    lineage_references_chosen,
 )
 from verifier.store.scan_tables import (
     IDENTICAL_FILES,
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
+    LINEAGE_OLDER,
     insert_scan,
 )
 
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from verifier.bans import BanHit
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import RecordedReferences
     from verifier.lineage.fingerprint import LineageKey
     from verifier.policy.compiled import PublisherRegistry
     from verifier.store.tables import ScanRow
@@ -812,14 +812,16 @@ class Store:
             raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
         return self._lineage_key
 
-    def lineage_references(self, hidden_size: int) -> list[Reference]:
-        """Recorded fingerprints a new one of this hidden size is compared with.
+    def lineage_references(self, hidden_size: int) -> RecordedReferences:
+        """Recorded fingerprints a new one of this hidden size is compared with, and the models
+        recorded only with fingerprints of an older version (compared with nothing).
 
         Every registered base, then the newest fingerprint of each other model (by repo id
         and commit) up to `MAX_LINEAGE_REFERENCES`, from complete scans. Fingerprints of
         another version are left out (they never compare), and so are those another key made
-        (a store's key never changes, but a copied row could carry another's). Read through
-        Core with the statements `sqlite_recorder` runs with `sqlite3`.
+        (a store's key never changes, but a copied row could carry another's): those take no
+        place under the cap (`scan_rows.lineage_references_chosen`). Read through Core with
+        the statements `sqlite_recorder` runs with `sqlite3`.
 
         Raises:
             StoreError: The database cannot be reached or read.
@@ -829,14 +831,18 @@ class Store:
         key_id = self.lineage_key().key_id
         query = {"hidden_size": hidden_size, "version": FINGERPRINT_VERSION}
         with self._failures("read lineage fingerprints from"), self._engine.connect() as connection:
-            chosen = lineage_chosen(connection.execute(LINEAGE_CANDIDATES, query))
-            wanted = [scan_id for scan_id, _, _, _ in chosen]
-            blobs = {}
-            for start in range(0, len(wanted), FILES_PER_LOOKUP):
-                batch = {"scan_ids": wanted[start : start + FILES_PER_LOOKUP]}
-                for scan_id, repo_id, blob in connection.execute(LINEAGE_BLOBS, batch):
-                    blobs[scan_id] = (repo_id, blob)
-        return lineage_references_found(chosen, blobs, key_id=key_id)
+
+            def fetch(scan_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+                blobs = {}
+                for start in range(0, len(scan_ids), FILES_PER_LOOKUP):
+                    batch = {"scan_ids": list(scan_ids[start : start + FILES_PER_LOOKUP])}
+                    for scan_id, repo_id, blob in connection.execute(LINEAGE_BLOBS, batch):
+                        blobs[scan_id] = (repo_id, blob)
+                return blobs
+
+            rows = list(connection.execute(LINEAGE_CANDIDATES, query))
+            older = [tuple(row) for row in connection.execute(LINEAGE_OLDER, query)]
+            return lineage_references_chosen(rows, fetch, key_id=key_id, older=older)
 
     def identical_files(self, sha256s: Sequence[str]) -> list[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files.

@@ -9,7 +9,7 @@ recorded in SQLite never imports SQLAlchemy. Nothing here imports a database lib
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from verifier.model import (
 )
 
 if TYPE_CHECKING:
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import OlderReference, RecordedReferences
 
 #: The tables a scan is recorded in, in the order `scan_rows` gives them.
 RECORDED_TABLES = (
@@ -240,6 +240,12 @@ def _lineage_edge_values(scan_id: str, e: LineageEdge) -> dict[str, Any]:
     }
 
 
+def fingerprint_version(report: ScanReport) -> int | None:
+    """The version of the weight fingerprint the scan records, or None when it records none."""
+    values = _fingerprint_values(report)
+    return int(values["version"]) if values is not None else None
+
+
 def _fingerprint_values(report: ScanReport) -> dict[str, Any] | None:
     """The `weight_fingerprints` row of the fingerprint the scan's lineage carries, if any."""
     lineage = report.verified_lineage
@@ -335,56 +341,102 @@ def identical_files_found(
 
 MAX_LINEAGE_REFERENCES = 100
 """Recorded models (besides every registered base) a new fingerprint is compared with: the
-newest distinct models of the same hidden size. See docs/lineage.md."""
+newest distinct models of the same hidden size whose fingerprint this store's key made. See
+docs/lineage.md."""
+
+#: A row of `scan_tables.LINEAGE_CANDIDATES`: scan id, repo id, commit, publisher, registered.
+CandidateRow = tuple[str, str, str | None, str | None, Any]
 
 
-def lineage_chosen(
-    rows: Iterable[tuple[str, str, str | None, str | None, Any]],
-) -> list[tuple[str, str | None, str | None, bool]]:
-    """`(scan_id, commit, publisher, registered)` of the references to compare with, from the
-    rows of `scan_tables.LINEAGE_CANDIDATES` (newest first): every registered base, then the
-    newest fingerprint of each other model (by repo id and commit) up to
-    `MAX_LINEAGE_REFERENCES` (see `Store.lineage_references`)."""
-    chosen: dict[tuple[str, str | None], tuple[str, str | None, str | None, bool]] = {}
-    others = 0
-    for scan_id, repo_id, commit, publisher, registered in rows:
-        key, is_base = (repo_id.lower(), commit), bool(registered)
-        if key in chosen:
-            if is_base and not chosen[key][3]:
-                chosen[key] = (scan_id, commit, publisher, True)
-            continue
-        if not is_base and others >= MAX_LINEAGE_REFERENCES:
-            continue
-        others += not is_base
-        chosen[key] = (scan_id, commit, publisher, is_base)
-    return list(chosen.values())
-
-
-def lineage_references_found(
-    chosen: Iterable[tuple[str, str | None, str | None, bool]],
-    blobs: Mapping[str, tuple[str, bytes]],
+def lineage_references_chosen(
+    rows: Iterable[CandidateRow],
+    fetch: Callable[[Sequence[str]], Mapping[str, tuple[str, bytes]]],
     *,
     key_id: str,
-) -> list[Reference]:
-    """The references of `lineage_chosen` whose fingerprint (`blobs`: scan id to repo id and
-    the rows of `scan_tables.LINEAGE_BLOBS`) reads back and was made with the key `key_id`,
-    registered bases first."""
-    from verifier.lineage.attribution import Reference
+    older: Iterable[tuple[str, str | None, int, Any]] = (),
+) -> RecordedReferences:
+    """The references to compare with, registered bases first: every registered base, then the
+    newest fingerprint of each other model (by repo id and commit) up to
+    `MAX_LINEAGE_REFERENCES`, from the rows of `scan_tables.LINEAGE_CANDIDATES` (newest first);
+    and, from the rows of `scan_tables.LINEAGE_OLDER`, the models recorded only with
+    fingerprints of an older version (registered bases first), which nothing compares.
+
+    Only fingerprints that read back and were made with the key `key_id` are references, and
+    only those count against the cap: a row another store's key made (copied in, say) takes
+    no slot, and the newest such row of a model does not hide an older genuine one. `fetch`
+    reads `scan id -> (repo id, fingerprint bytes)` of the ids asked (`LINEAGE_BLOBS`); it is
+    asked in rounds, for no more fingerprints than the places still open, so memory stays
+    bounded by the cap and the bases whatever the foreign rows.
+    """
+    from verifier.lineage.attribution import RecordedReferences, Reference
     from verifier.lineage.fingerprint import Fingerprint, FingerprintError
 
-    references = []
-    for scan_id, commit, publisher, is_base in chosen:
-        if scan_id not in blobs:
-            continue
-        repo_id, blob = blobs[scan_id]
-        try:
-            fingerprint = Fingerprint.from_bytes(bytes(blob))
-        except FingerprintError:
-            continue  # unreadable record: never compared, never a claim
-        if fingerprint.key_id != key_id:
-            continue
-        references.append(
-            Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
+    pending = list(enumerate(rows))
+    current = {(row[1].lower(), row[2]) for _, row in pending}
+    found: dict[tuple[str, str | None], tuple[int, Reference]] = {}
+    others = 0
+    while pending:
+        room = MAX_LINEAGE_REFERENCES - others
+        wanted, asked = [], set()
+        for item in pending:
+            _, (_, repo_id, commit, _, registered) = item
+            key, is_base = (repo_id.lower(), commit), bool(registered)
+            held = found.get(key)
+            if key in asked or (held is not None and (held[1].registered_base or not is_base)):
+                continue  # one row of a model a round; none once a reference holds it
+            if not is_base and held is None and room <= 0:
+                continue
+            asked.add(key)
+            room -= not is_base and held is None
+            wanted.append(item)
+        if not wanted:
+            break
+        blobs = fetch([row[0] for _, row in wanted])
+        taken = {id(item) for item in wanted}
+        pending = [item for item in pending if id(item) not in taken]
+        for order, (scan_id, _, commit, publisher, registered) in wanted:
+            if scan_id not in blobs:
+                continue
+            repo_id, blob = blobs[scan_id]
+            try:
+                fingerprint = Fingerprint.from_bytes(bytes(blob))
+            except FingerprintError:
+                continue  # unreadable record: never compared, never a claim
+            if fingerprint.key_id != key_id:
+                continue  # another store's key made it: it compares with nothing here
+            key, is_base = (repo_id.lower(), commit), bool(registered)
+            held = found.get(key)
+            if held is not None and (held[1].registered_base or not is_base):
+                continue
+            if not is_base and others >= MAX_LINEAGE_REFERENCES:
+                continue
+            others += (not is_base) - (held is not None)
+            reference = Reference(repo_id, commit, publisher, fingerprint, registered_base=is_base)
+            found[key] = (order, reference)
+    ordered = sorted(found.values(), key=lambda item: (not item[1].registered_base, item[0]))
+    return RecordedReferences(
+        references=tuple(reference for _, reference in ordered),
+        older=_older_only(older, current=current),
+    )
+
+
+def _older_only(
+    rows: Iterable[tuple[str, str | None, int, Any]], *, current: set[tuple[str, str | None]]
+) -> tuple[OlderReference, ...]:
+    """One `OlderReference` per model of `rows` with no fingerprint of the current version
+    (`current`): its newest version, registered when any of its rows is."""
+    from verifier.lineage.attribution import OlderReference
+
+    models: dict[tuple[str, str | None], OlderReference] = {}
+    for repo_id, commit, version, registered in rows:
+        key = (repo_id.lower(), commit)
+        if key in current:
+            continue  # fingerprinted again since: the current one is compared
+        held = models.get(key)
+        models[key] = OlderReference(
+            repo_id,
+            commit,
+            max(int(version), held.version if held is not None else 0),
+            bool(registered) or (held is not None and held.registered_base),
         )
-    references.sort(key=lambda r: not r.registered_base)
-    return references
+    return tuple(sorted(models.values(), key=lambda m: (not m.registered_base, m.label)))

@@ -12,12 +12,14 @@ from these tables into `sqlite_statements` (a test keeps them equal).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     ForeignKey,
@@ -29,10 +31,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     exists,
+    func,
     insert,
     literal_column,
+    or_,
     select,
 )
 from sqlalchemy.engine import Dialect
@@ -318,15 +323,37 @@ IDENTICAL_FILES = (
 LINEAGE_KEY = select(LINEAGE_KEYS.c.secret).where(LINEAGE_KEYS.c.id == 1)
 
 _PRINTS = WEIGHT_FINGERPRINTS.c
+_BASE_PRINTS = WEIGHT_FINGERPRINTS.alias("base_prints")
+
+
+def registered_base(prints: Any) -> ColumnElement[bool]:
+    """Whether the fingerprint row `prints` (the columns of `weight_fingerprints` or of an
+    alias of it) is a registered base: its scan was registered, or a scan of the same Hub
+    model@commit was (`lineage_bases` keeps the scan registered; the registration follows the
+    pinned model@commit to every later scan of it, such as a re-scan after an upgrade, whose
+    bytes the commit pins). A model without a commit (a local folder) is registered by its
+    scan only: the bytes under a path can change."""
+    same_commit = exists().where(
+        LINEAGE_BASES.c.scan_id == _BASE_PRINTS.c.scan_id,
+        _BASE_PRINTS.c.commit == prints.commit,
+        func.lower(_BASE_PRINTS.c.repo_id) == func.lower(prints.repo_id),
+    )
+    return or_(
+        prints.scan_id.in_(select(LINEAGE_BASES.c.scan_id)),
+        and_(prints.commit.is_not(None), same_commit),
+    )
+
+
 #: Recorded fingerprints of one hidden size and fingerprint version from complete scans, newest
-#: first, each with whether it is a registered base: rows for `scan_rows.lineage_chosen`.
+#: first, each with whether it is a registered base (`registered_base`): rows for
+#: `scan_rows.lineage_references_chosen`.
 LINEAGE_CANDIDATES = (
     select(
         _PRINTS.scan_id,
         _PRINTS.repo_id,
         _PRINTS.commit,
         _PRINTS.publisher,
-        _PRINTS.scan_id.in_(select(LINEAGE_BASES.c.scan_id)).label("registered"),
+        registered_base(_PRINTS).label("registered"),
     )
     .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == _PRINTS.scan_id)
     .where(
@@ -335,6 +362,23 @@ LINEAGE_CANDIDATES = (
         SCANS.c.status == literal_column("'complete'"),
     )
     .order_by(SCANS.c.started_at.desc(), SCANS.c.id)
+)
+#: Recorded fingerprints of one hidden size from complete scans made by an OLDER fingerprint
+#: version than `version` (never compared): `(repo id, commit, version, registered)` rows, so a
+#: scan can say which models it could not compare with (`scan_rows.lineage_references_chosen`).
+LINEAGE_OLDER = (
+    select(
+        _PRINTS.repo_id,
+        _PRINTS.commit,
+        _PRINTS.version,
+        registered_base(_PRINTS).label("registered"),
+    )
+    .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == _PRINTS.scan_id)
+    .where(
+        _PRINTS.hidden_size == bindparam("hidden_size"),
+        _PRINTS.version < bindparam("version"),
+        SCANS.c.status == literal_column("'complete'"),
+    )
 )
 #: The fingerprints of the chosen scans (at most `scan_rows.FILES_PER_LOOKUP` ids a query).
 LINEAGE_BLOBS = select(_PRINTS.scan_id, _PRINTS.repo_id, _PRINTS.fingerprint).where(

@@ -28,8 +28,8 @@ from verifier.service.model import (
     request_key,
 )
 from verifier.store.database import Store
-from verifier.store.scan_rows import check_file_findings, format_timestamp
-from verifier.store.scan_tables import insert_scan
+from verifier.store.scan_rows import check_file_findings, fingerprint_version, format_timestamp
+from verifier.store.scan_tables import WEIGHT_FINGERPRINTS, insert_scan, registered_base
 from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -56,6 +56,12 @@ class NewestScan:
 
     scan_id: str
     tool_version: str
+    #: Whether the scan completed (`scanner_versions` says; None when not read).
+    complete: bool | None = None
+    #: The version of the weight fingerprint it recorded (None: it recorded none).
+    fingerprint_version: int | None = None
+    #: Whether that fingerprint is a registered lineage base (`scan_tables.registered_base`).
+    registered_base: bool = False
 
 
 @dataclass(frozen=True)
@@ -715,22 +721,39 @@ class ServiceRecords:
         return found
 
     def scanner_versions(self) -> dict[str, NewestScan]:
-        """Hub subject -> its newest recorded scan (failed scans keep no facts: not those).
+        """Hub subject -> its newest recorded scan (failed scans keep no facts: not those), with
+        its status and the version of the weight fingerprint it recorded, if any: what the
+        re-scans after an upgrade are chosen by (`verifier.service.rescans.rescan_need`).
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        prints = WEIGHT_FINGERPRINTS.c
         query = (
-            select(ScanFactsRow.subject, ScanRow.id, ScanRow.tool_version)
+            select(
+                ScanFactsRow.subject,
+                ScanRow.id,
+                ScanRow.tool_version,
+                ScanRow.status,
+                prints.version,
+                registered_base(prints),
+            )
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .outerjoin(WEIGHT_FINGERPRINTS, prints.scan_id == ScanRow.id)
             .where(ScanFactsRow.subject.is_not(None))
             .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
         )
         found: dict[str, NewestScan] = {}
         with self._store._failures("read the scans in"), self._sessions() as session:
-            for subject, scan_id, version in session.execute(query):
+            for subject, scan_id, version, status, printed, registered in session.execute(query):
                 if subject is not None and subject not in found:
-                    found[subject] = NewestScan(scan_id=scan_id, tool_version=version)
+                    found[subject] = NewestScan(
+                        scan_id=scan_id,
+                        tool_version=version,
+                        complete=status == ScanStatus.COMPLETE.value,
+                        fingerprint_version=printed,
+                        registered_base=bool(registered),
+                    )
         return found
 
     def newest_scan_of(self, subject: str) -> NewestScan | None:
@@ -795,13 +818,16 @@ _FINISHED = (JobStatus.COMPLETE.value, JobStatus.FAILED.value)
 
 def _newest_decision(
     session: Session, subject: str, environment: str | None
-) -> tuple[str, str, str] | None:
-    """(scan id, its verifier version, its newest decision in `environment`) of the newest
-    recorded scan of `subject` that has one, or None."""
+) -> tuple[str, str, str, int | None] | None:
+    """(scan id, its verifier version, its newest decision in `environment`, the version of
+    the weight fingerprint it recorded or None) of the newest recorded scan of `subject` that
+    has one, or None."""
+    prints = WEIGHT_FINGERPRINTS.c
     query = (
-        select(ScanRow.id, ScanRow.tool_version, DecisionRow.decision)
+        select(ScanRow.id, ScanRow.tool_version, DecisionRow.decision, prints.version)
         .join(ScanFactsRow, ScanFactsRow.scan_id == ScanRow.id)
         .join(DecisionRow, DecisionRow.scan_id == ScanRow.id)
+        .outerjoin(WEIGHT_FINGERPRINTS, prints.scan_id == ScanRow.id)
         .where(
             ScanFactsRow.subject == subject,
             _same_environment(DecisionRow.environment, environment),
@@ -810,14 +836,17 @@ def _newest_decision(
         .limit(1)
     )
     found = session.execute(query).first()
-    return (found[0], found[1], found[2]) if found is not None else None
+    return (found[0], found[1], found[2], found[3]) if found is not None else None
 
 
 def _scanner_change(
-    job: ScanJobRow, report: ScanReport, before: tuple[str, str, str]
+    job: ScanJobRow, report: ScanReport, before: tuple[str, str, str, int | None]
 ) -> DecisionChangeRow:
-    """The change of decision a re-scan by another scanner version made (cause `scanner`)."""
-    previous_scan, previous_version, previous = before
+    """The change of decision a re-scan by another scanner version, or for a fingerprint of an
+    older version, made (cause `scanner`: the causes are a closed set that API clients and
+    the docs know; the detail says which versions changed)."""
+    previous_scan, previous_version, previous, previous_print = before
+    printed = fingerprint_version(report)
     return DecisionChangeRow(
         at=_now(),
         scan_id=report.scan_id,
@@ -832,6 +861,8 @@ def _scanner_change(
             "previous_scan": previous_scan,
             "previous_tool_version": previous_version,
             "tool_version": report.tool_version,
+            "previous_fingerprint_version": previous_print,
+            "fingerprint_version": printed,
         },
         actor=job.requested_by,
     )

@@ -30,8 +30,7 @@ from verifier.store.scan_rows import (
     check_file_findings,
     failed_report,
     identical_files_found,
-    lineage_chosen,
-    lineage_references_found,
+    lineage_references_chosen,
     scan_rows,
 )
 from verifier.store.sqlite_statements import (
@@ -42,12 +41,13 @@ from verifier.store.sqlite_statements import (
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
+    LINEAGE_OLDER,
     SCHEMA_REVISION,
 )
 
 if TYPE_CHECKING:
     from verifier.bans import BanHit, BanLookup
-    from verifier.lineage.attribution import Reference
+    from verifier.lineage.attribution import RecordedReferences
     from verifier.lineage.fingerprint import LineageKey
     from verifier.lineage.verify import References
     from verifier.pipeline import ScanRecorder
@@ -292,7 +292,7 @@ class SQLiteRecorder:
                     raise StoreError(f"the lineage key in {self.display_url} is malformed") from exc
         return self._lineage_key
 
-    def lineage_references(self, hidden_size: int) -> Sequence[Reference]:
+    def lineage_references(self, hidden_size: int) -> RecordedReferences:
         """Recorded fingerprints a new one of this hidden size is compared with, as
         `Store.lineage_references` reads them (every scan of weights asks).
 
@@ -302,19 +302,22 @@ class SQLiteRecorder:
         from verifier.lineage.fingerprint import FINGERPRINT_VERSION
 
         key_id = self.lineage_key().key_id
-        blobs: dict[str, tuple[str, bytes]] = {}
         with self._failures("read lineage fingerprints from"), closing(self._connect()) as db:
-            chosen = lineage_chosen(
-                db.execute(LINEAGE_CANDIDATES, (hidden_size, FINGERPRINT_VERSION))
-            )
-            wanted = [scan_id for scan_id, _, _, _ in chosen]
-            for start in range(0, len(wanted), FILES_PER_LOOKUP):
-                batch = wanted[start : start + FILES_PER_LOOKUP]
-                places = ", ".join("?" * len(batch))
-                statement = LINEAGE_BLOBS.replace("__[POSTCOMPILE_scan_ids]", places)
-                for scan_id, repo_id, blob in db.execute(statement, batch):
-                    blobs[scan_id] = (repo_id, blob)
-        return lineage_references_found(chosen, blobs, key_id=key_id)
+
+            def fetch(scan_ids: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+                blobs = {}
+                for start in range(0, len(scan_ids), FILES_PER_LOOKUP):
+                    batch = list(scan_ids[start : start + FILES_PER_LOOKUP])
+                    places = ", ".join("?" * len(batch))
+                    statement = LINEAGE_BLOBS.replace("__[POSTCOMPILE_scan_ids]", places)
+                    for scan_id, repo_id, blob in db.execute(statement, batch):
+                        blobs[scan_id] = (repo_id, blob)
+                return blobs
+
+            bound = (hidden_size, FINGERPRINT_VERSION)
+            rows = db.execute(LINEAGE_CANDIDATES, bound).fetchall()
+            older = db.execute(LINEAGE_OLDER, bound).fetchall()
+            return lineage_references_chosen(rows, fetch, key_id=key_id, older=older)
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files (as

@@ -1,0 +1,149 @@
+"""After an upgrade of the fingerprint computation: the upkeep pass re-fingerprints registered
+bases first, the registration follows the base's model@commit to its new scan, and a derivative
+re-scanned after it is attributed again (verifier.service.upkeep, verifier.service.rescans)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import torch
+
+from benchmarks import lineage_models as lm
+from tests.hub_emulator import HubEmulator
+from tests.lineage.conftest import ARCH
+from tests.service.test_upkeep import serving
+from verifier.lineage.fingerprint import FINGERPRINT_VERSION
+from verifier.model import LineageStatus, VerifiedLineage
+from verifier.service.core import Service
+from verifier.service.model import Role
+from verifier.service.upkeep import run_pass
+
+CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
+#: Named to sort after the derivative: the base is re-scanned first because it is a base.
+BASE, DERIVATIVE = "zeta/base", "mallory/renamed"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """safetensors bytes of a base and of an (undeclared) fine-tune of it."""
+    torch.set_num_threads(1)
+    work = tmp_path_factory.mktemp("lineage-rescans")
+    base = lm.base(ARCH, seed=21)
+    states = {"base": base, "tuned": lm.fine_tune(ARCH, base, steps=15, seed=22)}
+    return {
+        name: (lm.save(state, work / name) / "model.safetensors").read_bytes()
+        for name, state in states.items()
+    }
+
+
+def _files(weights: bytes) -> dict[str, bytes]:
+    card = b"---\nlicense: apache-2.0\n---\n# model\n"
+    return {"config.json": CONFIG, "README.md": card, "model.safetensors": weights}
+
+
+def _lineage(service: Service, subject: str) -> tuple[str, VerifiedLineage]:
+    newest = service.records.newest_scan_of(subject)
+    assert newest is not None
+    lineage = service.store.get_scan(newest.scan_id).verified_lineage
+    assert lineage is not None and lineage.status is LineageStatus.VERIFIED
+    return newest.scan_id, lineage
+
+
+def _bases(lineage: VerifiedLineage) -> list[tuple[str, bool]]:
+    return [(b.repo_id, b.registered_base) for b in lineage.verified_bases]
+
+
+def test_after_a_fingerprint_upgrade_bases_then_derivatives_are_fingerprinted_again(
+    database_url: str, hub: HubEmulator, weights: dict[str, bytes], tmp_path: Path
+) -> None:
+    base_subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
+    commit = hub.add_repo(DERIVATIVE, _files(weights["tuned"])).refs["main"]
+    derivative_subject = f"hf://{DERIVATIVE}@{commit}"
+    with serving(database_url, rescan_per_pass=1) as api:
+        registered = api.scan(base_subject)["scan_id"]
+        api.service.store.register_base(registered)
+        api.scan(derivative_subject)
+        derived, lineage = _lineage(api.service, derivative_subject)
+        assert _bases(lineage) == [(BASE, True)]
+        # As if both were fingerprinted by the version before this one: nothing compares them.
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE weight_fingerprints SET version = :v"),
+                {"v": FINGERPRINT_VERSION - 1},
+            )
+            # And as if, compared with nothing, it had been allowed.
+            connection.execute(
+                sa.text("UPDATE decisions SET decision = 'allow' WHERE scan_id = :id"),
+                {"id": derived},
+            )
+        listed = api.call("GET", "/api/v1/rescans", role=Role.VIEWER).json()["rescans"]
+        assert [(e["target"], e["state"], e["causes"], e["registered_base"]) for e in listed] == [
+            (base_subject, "waiting", ["fingerprint"], True),  # the base first
+            (derivative_subject, "waiting", ["fingerprint"], False),
+        ]
+        assert {e["fingerprint_version"] for e in listed} == {FINGERPRINT_VERSION - 1}
+
+        first = run_pass(api.service)  # one a pass: the registered base
+        assert first is not None
+        assert [(r["target"], r["causes"]) for r in first.rescans] == [
+            (base_subject, ["fingerprint"])
+        ]
+        api.service.runner.drain()
+        rescanned, _ = _lineage(api.service, base_subject)
+        assert rescanned != registered
+        # The registration followed the model@commit to the new scan (the one row stays).
+        assert [b["scan_id"] for b in api.service.store.lineage_bases()] == [registered]
+        [reference] = api.service.store.lineage_references(ARCH.hidden).references
+        assert (reference.label, reference.registered_base) == (base_subject[5:], True)
+
+        second = run_pass(api.service)
+        assert second is not None
+        assert [r["target"] for r in second.rescans] == [derivative_subject]
+        api.service.runner.drain()
+        _, lineage = _lineage(api.service, derivative_subject)
+        assert _bases(lineage) == [(BASE, True)]  # attributed again
+        assert lineage.older_version_references == 0
+        # The change of decision names the scanner as its cause, and the fingerprint versions.
+        [change] = api.call("GET", "/api/v1/decision-changes", role=Role.VIEWER).json()["changes"]
+        assert (change["previous"], change["decision"], change["cause"]) == (
+            "allow",
+            "deny",
+            "scanner",
+        )
+        assert change["detail"]["previous_fingerprint_version"] == FINGERPRINT_VERSION - 1
+        assert change["detail"]["fingerprint_version"] == FINGERPRINT_VERSION
+        assert lineage.undeclared_bases == (base_subject[5:],)
+
+        # Both fingerprinted by this version now: nothing more to re-scan, and listed done.
+        third = run_pass(api.service)
+        assert third is not None and third.rescans == [] and third.rescans_held == []
+        listed = api.call("GET", "/api/v1/rescans", role=Role.VIEWER).json()["rescans"]
+        assert [(e["state"], e["causes"]) for e in listed] == [("done", []), ("done", [])]
+        assert {e["fingerprint_version"] for e in listed} == {FINGERPRINT_VERSION}
+
+
+def test_an_incomplete_scan_or_a_newer_fingerprint_is_not_rescanned_for_it(
+    database_url: str, hub: HubEmulator, weights: dict[str, bytes]
+) -> None:
+    subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
+    with serving(database_url) as api:
+        scan_id = api.scan(subject)["scan_id"]
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE weight_fingerprints SET version = :v"),
+                {"v": FINGERPRINT_VERSION + 1},  # a newer server's, during a rolling upgrade
+            )
+        done = run_pass(api.service)
+        assert done is not None and done.rescans == []
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE weight_fingerprints SET version = :v"),
+                {"v": FINGERPRINT_VERSION - 1},
+            )
+            connection.execute(
+                sa.text("UPDATE scans SET status = 'incomplete' WHERE id = :id"), {"id": scan_id}
+            )
+        done = run_pass(api.service)
+        assert done is not None and done.rescans == []
