@@ -319,3 +319,35 @@ def test_a_gguf_of_types_that_do_not_decode_is_unverifiable(
     assert "Q4_0 is not fingerprinted" in unverifiable["message"]
     assert doc["verified_lineage"]["status"] == "unverifiable"
     assert code == 0, doc["findings"]
+
+
+def test_the_lineage_imports_start_while_weights_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan of a folder holding weights starts lineage's imports once, on a reader thread,
+    while the files are read; one without weights never does (a pickle scan stays light)."""
+    import pickle
+    import threading
+
+    from tests.samples import safetensors_bytes
+    from verifier import pipeline
+    from verifier.policy import default_policy_path, load_policy
+
+    started: list[str] = []
+    monkeypatch.setattr(
+        pipeline, "_prefetch_lineage", lambda: started.append(threading.current_thread().name)
+    )
+    policy = load_policy(default_policy_path())
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    header = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
+    for name in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        (weights / name).write_bytes(safetensors_bytes(header, bytes(8)))
+    pipeline.run_scan(str(weights), policy=policy, recorder=None)
+    assert len(started) == 1 and started[0] != threading.main_thread().name
+    started.clear()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "state.pkl").write_bytes(pickle.dumps({"step": 1}, protocol=4))
+    pipeline.run_scan(str(plain), policy=policy, recorder=None)
+    assert started == []
