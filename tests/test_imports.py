@@ -217,8 +217,9 @@ def test_the_check_would_see_a_heavy_import() -> None:
 #: signature, the evidence renderers, rich when the output is JSON without a progress bar, the
 #: scanners of other formats (imported for the first file of their format), the weight
 #: fingerprints of verified lineage (a pickle has no weights it compares), SQLAlchemy (a scan
-#: is recorded in SQLite with `sqlite3`, `verifier.store.sqlite_recorder`) and packageurl (a
-#: local file has no package URL).
+#: is recorded in SQLite with `sqlite3`, `verifier.store.sqlite_recorder`), packageurl (a
+#: local file has no package URL), the lockfile (no `--lock`) and the signature bundle and
+#: statement parsers (no signature).
 NOT_ON_THE_SCAN_PATH = (
     "alembic",
     "cryptography",
@@ -232,6 +233,7 @@ NOT_ON_THE_SCAN_PATH = (
     "torch",
     "verifier.evidence",
     "verifier.lineage.attribution",
+    "verifier.lockfile",
     "verifier.lineage.fingerprint",
     "verifier.scanners.archive",
     "verifier.scanners.basic",
@@ -241,7 +243,9 @@ NOT_ON_THE_SCAN_PATH = (
     "verifier.scanners.safetensors",
     "verifier.scanners.sevenz",
     "verifier.scanners.tar",
+    "verifier.signatures.bundle",
     "verifier.signatures.model_signing",
+    "verifier.signatures.statement",
     "verifier.store.database",
     "verifier.store.scan_tables",
     "verifier.store.tables",
@@ -279,12 +283,15 @@ def test_a_local_scan_at_head_loads_only_its_path(tmp_path: Path) -> None:
 
 
 #: What the same scan does not load once its policy is in the compiled-policy cache
-#: (`verifier.policy.loading`): the policy schema and its validators.
+#: (`verifier.policy.loading`): the policy schema and its validators, and the CEL evaluator
+#: (the default policy has no `when:`).
 NOT_ON_A_WARM_SCAN_PATH = (
+    "celpy",
     "pydantic",
     "pydantic_core",
     "yaml",
     "verifier.bounded_yaml",
+    "verifier.policy.cel",
     "verifier.policy.publishers",
     "verifier.policy.schema",
     "verifier.policy.yamlfile",

@@ -693,13 +693,14 @@ def _scan_jobs(
     """What to scan: TARGET, or the models of the lockfile (each with its lock entry)."""
     from dataclasses import replace
 
-    from verifier.lockfile import find_locked, read_lock
     from verifier.sources.huggingface.targets import is_hub_target, parse_hub_target
 
     if lock_path is None:
         if target is None:
             raise UsageError("give a TARGET to scan (or --lock FILE)")
         return [(target, hub)]
+    from verifier.lockfile import find_locked, read_lock  # only with --lock
+
     if hub.metadata_only or hub.include or hub.exclude:
         raise UsageError(
             "--lock checks every file: it cannot be used with --metadata-only, "

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from verifier import __version__
 from verifier.bans import BanHit, BanLookup
@@ -30,7 +30,6 @@ from verifier.file_scan import (
     scan_file,
     scan_stream,
 )
-from verifier.lockfile import LockedModel, drift
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -71,6 +70,9 @@ from verifier.sources.interface import (
 )
 from verifier.sources.local import read_capped
 from verifier.sources.targets import HubOptions, SourceSettings, open_source
+
+if TYPE_CHECKING:
+    from verifier.lockfile import LockedModel
 
 __all__ = [
     "HEAD_SIZE",
@@ -459,6 +461,8 @@ def scan_source(
         facts = source.facts(snapshot)
         findings = [*snapshot.findings, *read.findings, *facts.findings]
         if locked is not None and snapshot.pinned is not None:
+            from verifier.lockfile import drift  # only for a scan checked against a lockfile
+
             findings += drift(locked, snapshot.pinned.commit, read.files)
         if snapshot.empty:
             findings.append(TARGET_EMPTY)

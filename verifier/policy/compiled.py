@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from verifier.errors import PolicyError
 from verifier.model import FileFormat, Severity
-from verifier.policy.cel import CelProgram, compile_expression
 from verifier.policy.codec import encode
+
+if TYPE_CHECKING:
+    from verifier.policy.cel import CelProgram
 
 
 class Effect(enum.StrEnum):
@@ -249,6 +252,11 @@ class Policy:
 
     def digest(self) -> str:
         """SHA-256 of the canonical content (the whole file and the publisher registry)."""
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> str:
+        # Computed once per policy (frozen: `with_waivers` makes another one).
         canonical = json.dumps(
             {"policy": encode(self.document), "publishers": self.publishers.canonical()},
             sort_keys=True,
@@ -320,6 +328,8 @@ def bind(
             continue
         program = (programs or {}).get(i)
         if program is None:
+            from verifier.policy.cel import compile_expression  # only for a `when:`
+
             try:
                 program = compile_expression(rule.when)
             except ValueError as exc:

@@ -16,7 +16,6 @@ from verifier.model import (
     Verdict,
     WaiverOutcome,
 )
-from verifier.policy.cel import CelEvaluationError, evaluate
 from verifier.policy.compiled import (
     FILE_SUBJECT,
     PLACEHOLDER,
@@ -59,6 +58,9 @@ def _fires(rule: CompiledRule, policy: Policy, evidence: Mapping[str, Any]) -> H
         return None
     if rule.when is None:
         return hit
+    # The evaluator loads only for a policy whose rules in force have a `when:`.
+    from verifier.policy.cel import CelEvaluationError, evaluate
+
     program = policy.programs[rule.id]
     try:
         held = evaluate(program, evidence)

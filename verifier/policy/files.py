@@ -3,12 +3,19 @@ with the one error each gives when it cannot be read."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from verifier.errors import PolicyError
 
 
 def _policies_folder() -> Path:
+    """The folder of the shipped policies (the package `verifier._policies`)."""
+    # A regular package installed as files: its folder is what `importlib.resources.files`
+    # gives, without loading that machinery (and tempfile, zipfile) at every start.
+    shipped = importlib.import_module("verifier._policies")
+    if shipped.__file__ is not None:
+        return Path(shipped.__file__).parent
     from importlib.resources import files
 
     return Path(str(files("verifier._policies")))

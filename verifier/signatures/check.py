@@ -22,7 +22,6 @@ from verifier.model import (
     SignatureResult,
     SignatureStatus,
 )
-from verifier.signatures.bundle import parse_bundle
 from verifier.signatures.interface import (
     SignatureInvalidError,
     SignatureRequest,
@@ -30,7 +29,6 @@ from verifier.signatures.interface import (
     SignedManifest,
     SignerIdentity,
 )
-from verifier.signatures.statement import parse_statement
 
 #: Diff entries named one by one in findings; the rest are counted.
 MAX_DIFF_FINDINGS = 50
@@ -75,9 +73,12 @@ def prepare(
 def _prepare(
     raw: bytes, *, path: str, self_path: str | None, request: SignatureRequest
 ) -> PreparedSignature:
-    # cryptography's X.509 and key code loads only for a model that carries a signature.
+    # The bundle and statement parsers, and cryptography's X.509 and key code, load only for a
+    # model that carries a signature.
+    from verifier.signatures.bundle import parse_bundle
     from verifier.signatures.model_signing import bundle_method, verify_with_chain, verify_with_keys
     from verifier.signatures.sigstore_identity import verify_identity
+    from verifier.signatures.statement import parse_statement
 
     method: SignatureMethod | None = None
     try:
