@@ -147,3 +147,33 @@ def test_an_incomplete_scan_or_a_newer_fingerprint_is_not_rescanned_for_it(
             )
         done = run_pass(api.service)
         assert done is not None and done.rescans == []
+
+
+def test_a_model_this_version_rescanned_is_asked_again_when_its_fingerprint_ages(
+    database_url: str, hub: HubEmulator, weights: dict[str, bytes]
+) -> None:
+    # Re-scanned once by this version's re-scanner (an older verifier had scanned it); then a
+    # later build of the same version moves the fingerprint version: the job asked before is
+    # for an earlier scan, so the model is asked for again, once.
+    subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
+    with serving(database_url) as api:
+        old = api.scan(subject)["scan_id"]
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE scans SET tool_version = '0.0.1' WHERE id = :id"), {"id": old}
+            )
+        first = run_pass(api.service)
+        assert first is not None and [r["causes"] for r in first.rescans] == [["scanner"]]
+        api.service.runner.drain()
+        rescanned, _ = _lineage(api.service, subject)
+        assert rescanned != old
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE weight_fingerprints SET version = :v WHERE scan_id = :id"),
+                {"v": FINGERPRINT_VERSION - 1, "id": rescanned},
+            )
+        second = run_pass(api.service)
+        assert second is not None and [r["causes"] for r in second.rescans] == [["fingerprint"]]
+        api.service.runner.drain()
+        third = run_pass(api.service)
+        assert third is not None and third.rescans == []
