@@ -13,15 +13,18 @@ import torch
 from benchmarks import lineage_models as lm
 from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
+from tests.service.test_rescan_blobs import _Later
 from tests.service.test_upkeep import serving
 from verifier.lineage.fingerprint import FINGERPRINT_VERSION
 from verifier.model import LineageStatus, VerifiedLineage
+from verifier.pipeline import HubOptions
 from verifier.service.core import Service
+from verifier.service.jobs import JobContext, JobOutcome, run_scan_job
 from verifier.service.model import Role
 from verifier.service.upkeep import run_pass
 
 CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
-#: Named to sort after the derivative: the base is re-scanned first because it is a base.
+#: Named to sort after the derivative: the base comes first because it is a base.
 BASE, DERIVATIVE = "zeta/base", "mallory/renamed"
 
 
@@ -61,7 +64,7 @@ def test_after_a_fingerprint_upgrade_bases_then_derivatives_are_fingerprinted_ag
     base_subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
     commit = hub.add_repo(DERIVATIVE, _files(weights["tuned"])).refs["main"]
     derivative_subject = f"hf://{DERIVATIVE}@{commit}"
-    with serving(database_url, rescan_per_pass=1) as api:
+    with serving(database_url) as api:  # ten re-scans a pass
         registered = api.scan(base_subject)["scan_id"]
         api.service.store.register_base(registered)
         api.scan(derivative_subject)
@@ -85,12 +88,24 @@ def test_after_a_fingerprint_upgrade_bases_then_derivatives_are_fingerprinted_ag
         ]
         assert {e["fingerprint_version"] for e in listed} == {FINGERPRINT_VERSION - 1}
 
-        first = run_pass(api.service)  # one a pass: the registered base
-        assert first is not None
-        assert [(r["target"], r["causes"]) for r in first.rescans] == [
-            (base_subject, ["fingerprint"])
-        ]
-        api.service.runner.drain()
+        # The registered base only: the derivative waits until the base's re-scan is done,
+        # on this pass and on the next while that re-scan is still queued.
+        runner = api.service.runner
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            first = run_pass(api.service)
+            assert first is not None
+            assert [(r["target"], r["causes"]) for r in first.rescans] == [
+                (base_subject, ["fingerprint"])
+            ]
+            waiting = run_pass(api.service)
+            assert waiting is not None and waiting.rescans == []
+        finally:
+            api.service.runner = runner
+        context = JobContext(
+            store=api.service.store, policies=api.service.policies, hub=HubOptions()
+        )
+        assert run_scan_job(context, str(first.rescans[0]["job"])) is JobOutcome.DONE
         rescanned, _ = _lineage(api.service, base_subject)
         assert rescanned != registered
         # The registration followed the model@commit to the new scan (the one row stays).
