@@ -2024,9 +2024,15 @@ def list_bases(fmt: str, database_url: str | None) -> None:
         click.echo("no reference base registered (verifier lineage add-base TARGET)")
     for base in bases:
         name = f"{base['repo_id']}@{base['commit']}" if base["commit"] else base["repo_id"]
+        stale = (
+            ""
+            if base["compared"]
+            else f"  NOT COMPARED: fingerprint version {base['fingerprint_version']} (register "
+            "it again: docs/lineage.md#after-an-upgrade)"
+        )
         click.echo(
             f"{base['scan_id'][:12]}  {printable(name)}  hidden {base['hidden_size']}  "
-            f"registered {base['registered_at']}"
+            f"registered {base['registered_at']}{stale}"
         )
 
 

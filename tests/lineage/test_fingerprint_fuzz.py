@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -179,3 +180,36 @@ def test_broken_gguf_is_fingerprinted_or_refused(raw: bytes) -> None:
         path = Path(folder) / "model.gguf"
         path.write_bytes(raw)
         _fingerprint_or_refusal(path, fingerprint_gguf)
+
+
+@pytest.mark.parametrize(
+    ("shape", "offsets"),
+    [
+        ([2**40, 0], [0, 0]),  # rows of nothing: the bytes match the shape
+        ([2**33, 1], [0, 2]),  # rows past the cap, and the bytes do not match
+        ([2**20, 1], [0, 2]),  # under the cap: the bytes do not match
+    ],
+)
+def test_an_embedding_that_declares_huge_rows_is_refused_before_anything_is_sized(
+    shape: list[int], offsets: list[int], tmp_path: Path
+) -> None:
+    # Hypothesis found it: anchors drawn for a vocabulary of 2^40 rows made the reader ask for
+    # terabytes, and the process was killed for lack of memory.
+    header, data = _safetensors_parts()
+    header["model.embed_tokens.weight"] = {"dtype": "F16", "shape": shape, "data_offsets": offsets}
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_safetensors(header, data))
+    with pytest.raises(FingerprintError):
+        fingerprint_safetensors([path], key=KEY)
+
+
+def test_a_vocabulary_past_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header, data = _safetensors_parts()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_safetensors(header, data))
+    assert isinstance(fingerprint_safetensors([path], key=KEY), Fingerprint)
+    monkeypatch.setattr("verifier.lineage.fingerprint.MAX_VOCABULARY", 64)  # 80 rows
+    with pytest.raises(FingerprintError, match="not an embedding"):
+        fingerprint_safetensors([path], key=KEY)

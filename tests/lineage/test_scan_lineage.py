@@ -137,6 +137,8 @@ def test_after_a_fingerprint_upgrade_a_scan_says_what_it_could_not_compare(
             sa.text("UPDATE weight_fingerprints SET version = :v"), {"v": FINGERPRINT_VERSION - 1}
         )
     engine.dispose()
+    code, out, _ = _run("lineage", "list", database_url=url)
+    assert code == 0 and out.count("NOT COMPARED: fingerprint version") == 2, out
     _add(hub, "mallory/renamed", weights["tuned"])
     code, doc = _scan("hf://mallory/renamed", url)
     lineage = doc["verified_lineage"]
@@ -160,6 +162,20 @@ def test_after_a_fingerprint_upgrade_a_scan_says_what_it_could_not_compare(
     assert [b["repo_id"] for b in lineage["verified_bases"]] == ["acme/base-one"]
     assert [b.split("@")[0] for b in lineage["older_version_bases"]] == ["other/base-two"]
     assert code == 1 and doc["decision"] == "deny"
+    # The first registration of acme/base-one follows its model@commit to the new scan.
+    code, out, _ = _run("lineage", "list", "--format", "json", database_url=url)
+    listed = json.loads(out)
+    validate("lineage-bases", listed)
+    assert [(b["repo_id"], b["compared"]) for b in listed["bases"]] == [
+        ("acme/base-one", True),
+        ("other/base-two", False),
+        ("acme/base-one", True),
+    ]
+    assert [b["fingerprint_version"] for b in listed["bases"]] == [
+        FINGERPRINT_VERSION - 1,
+        FINGERPRINT_VERSION - 1,
+        FINGERPRINT_VERSION,
+    ]
 
 
 def test_a_declared_base_that_the_weights_confirm_is_allowed(

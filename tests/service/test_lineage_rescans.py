@@ -13,15 +13,18 @@ import torch
 from benchmarks import lineage_models as lm
 from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
+from tests.service.test_rescan_blobs import _Later
 from tests.service.test_upkeep import serving
 from verifier.lineage.fingerprint import FINGERPRINT_VERSION
 from verifier.model import LineageStatus, VerifiedLineage
+from verifier.pipeline import HubOptions
 from verifier.service.core import Service
+from verifier.service.jobs import JobContext, JobOutcome, run_scan_job
 from verifier.service.model import Role
 from verifier.service.upkeep import run_pass
 
 CONFIG = b'{"model_type": "tiny-lm", "hidden_size": 32}'
-#: Named to sort after the derivative: the base is re-scanned first because it is a base.
+#: Named to sort after the derivative: the base comes first because it is a base.
 BASE, DERIVATIVE = "zeta/base", "mallory/renamed"
 
 
@@ -61,7 +64,7 @@ def test_after_a_fingerprint_upgrade_bases_then_derivatives_are_fingerprinted_ag
     base_subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
     commit = hub.add_repo(DERIVATIVE, _files(weights["tuned"])).refs["main"]
     derivative_subject = f"hf://{DERIVATIVE}@{commit}"
-    with serving(database_url, rescan_per_pass=1) as api:
+    with serving(database_url) as api:  # ten re-scans a pass
         registered = api.scan(base_subject)["scan_id"]
         api.service.store.register_base(registered)
         api.scan(derivative_subject)
@@ -85,12 +88,24 @@ def test_after_a_fingerprint_upgrade_bases_then_derivatives_are_fingerprinted_ag
         ]
         assert {e["fingerprint_version"] for e in listed} == {FINGERPRINT_VERSION - 1}
 
-        first = run_pass(api.service)  # one a pass: the registered base
-        assert first is not None
-        assert [(r["target"], r["causes"]) for r in first.rescans] == [
-            (base_subject, ["fingerprint"])
-        ]
-        api.service.runner.drain()
+        # The registered base only: the derivative waits until the base's re-scan is done,
+        # on this pass and on the next while that re-scan is still queued.
+        runner = api.service.runner
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            first = run_pass(api.service)
+            assert first is not None
+            assert [(r["target"], r["causes"]) for r in first.rescans] == [
+                (base_subject, ["fingerprint"])
+            ]
+            waiting = run_pass(api.service)
+            assert waiting is not None and waiting.rescans == []
+        finally:
+            api.service.runner = runner
+        context = JobContext(
+            store=api.service.store, policies=api.service.policies, hub=HubOptions()
+        )
+        assert run_scan_job(context, str(first.rescans[0]["job"])) is JobOutcome.DONE
         rescanned, _ = _lineage(api.service, base_subject)
         assert rescanned != registered
         # The registration followed the model@commit to the new scan (the one row stays).
@@ -147,3 +162,33 @@ def test_an_incomplete_scan_or_a_newer_fingerprint_is_not_rescanned_for_it(
             )
         done = run_pass(api.service)
         assert done is not None and done.rescans == []
+
+
+def test_a_model_this_version_rescanned_is_asked_again_when_its_fingerprint_ages(
+    database_url: str, hub: HubEmulator, weights: dict[str, bytes]
+) -> None:
+    # Re-scanned once by this version's re-scanner (an older verifier had scanned it); then a
+    # later build of the same version moves the fingerprint version: the job asked before is
+    # for an earlier scan, so the model is asked for again, once.
+    subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
+    with serving(database_url) as api:
+        old = api.scan(subject)["scan_id"]
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE scans SET tool_version = '0.0.1' WHERE id = :id"), {"id": old}
+            )
+        first = run_pass(api.service)
+        assert first is not None and [r["causes"] for r in first.rescans] == [["scanner"]]
+        api.service.runner.drain()
+        rescanned, _ = _lineage(api.service, subject)
+        assert rescanned != old
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE weight_fingerprints SET version = :v WHERE scan_id = :id"),
+                {"v": FINGERPRINT_VERSION - 1, "id": rescanned},
+            )
+        second = run_pass(api.service)
+        assert second is not None and [r["causes"] for r in second.rescans] == [["fingerprint"]]
+        api.service.runner.drain()
+        third = run_pass(api.service)
+        assert third is not None and third.rescans == []

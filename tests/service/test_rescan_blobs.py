@@ -366,6 +366,7 @@ def test_operators_see_where_each_rescan_stands_in_the_api_and_the_dashboard(
         assert page.status_code == 200
         section = page.text.split('id="rescans-held"', 1)[1]
         assert subjects["acme/held"] in section and "&lt;img src=x onerror=alert(1)&gt;" in section
+        assert "<td>scanner</td>" in section  # why it needs a re-scan
         assert "<img" not in page.text
         assert subjects["acme/done"] not in section
         # A pass queues the two whose bytes are kept.

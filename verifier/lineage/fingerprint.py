@@ -50,6 +50,7 @@ from verifier.lineage.weights import (
     columns,
     decoded_chunks,
     rows,
+    stored,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ __all__ = [
     "ELEMENT_SHARE",
     "FINGERPRINT_VERSION",
     "MAX_MATRICES",
+    "MAX_VOCABULARY",
     "UNITS",
     "Fingerprint",
     "FingerprintError",
@@ -129,6 +131,12 @@ MIN_SAMPLED = 8
 
 KEY_BYTES = 32
 """Length of a lineage key's secret."""
+
+MAX_VOCABULARY = 1 << 24
+"""Embedding rows fingerprinted at most (16.8 million tokens; real vocabularies hold up to about
+a million). Choosing the anchors draws 4 bytes per id below the vocabulary's power of two
+(`LineageKey.anchor_ids`): a header declaring 2^40 rows of nothing had the reader allocate
+terabytes and the scan killed for lack of memory."""
 
 
 @dataclass(frozen=True)
@@ -542,7 +550,13 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
     embedding = _embedding(weights)
     if embedding.dtype not in DECODED_DTYPES:
         raise FingerprintError(f"embedding dtype {embedding.dtype} is not fingerprinted")
-    ids = key.anchor_ids(embedding.shape[0])
+    vocabulary, width = embedding.shape
+    if width == 0 or vocabulary > MAX_VOCABULARY:
+        raise FingerprintError(
+            f"{embedding.name}: {vocabulary} x {width} is not an embedding this method reads"
+        )
+    stored(embedding)  # its bytes match its shape before the shape sizes anything
+    ids = key.anchor_ids(vocabulary)
     anchors = rows(embedding, np.array(ids, dtype=np.int64)).astype(np.float64)
     d = embedding.shape[1]
     centred = anchors - anchors.mean(axis=1, keepdims=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,19 @@ def rescan_need(
     if newest.complete and printed is not None and printed < fingerprint_version:
         causes.append(RescanCause.FINGERPRINT)
     return tuple(causes)
+
+
+def asked_since(job: ScanJob | None, newest: NewestScan) -> bool:
+    """Whether the re-scanner asked for `job` (its newest job of the model) since the model's
+    newest scan started: a re-scan is asked once per newest scan and re-scanner, whatever
+    became of it (a failed one is not asked again). A job asked before the newest scan is
+    for an earlier scan: a model re-scanned by this verifier version, and whose fingerprint
+    version has moved since (a later build of the same version), is asked for again."""
+    if job is None:
+        return False
+    if newest.started_at is None:
+        return True
+    return datetime.fromisoformat(job.created_at) >= newest.started_at
 
 
 def rescan_order(scans: Mapping[str, NewestScan]) -> list[tuple[str, NewestScan]]:
@@ -167,6 +181,8 @@ def rescan_overview(
         for subject, newest in rescan_order(service.records.scanner_versions()):
             job = jobs.get(subject)
             causes = rescan_need(newest, running)
+            if causes and not asked_since(job, newest):
+                job = None  # asked for an earlier scan: this one still waits (or is held)
             if not causes and (job is None or job.status is not JobStatus.COMPLETE):
                 continue  # nothing to re-scan, or scanned by this version otherwise
             if examined >= limit:

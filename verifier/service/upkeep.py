@@ -44,7 +44,7 @@ from verifier.redecide import Redecision, lapsed_waiver, redecide
 from verifier.service import notify
 from verifier.service.decisions import PolicyReload
 from verifier.service.model import AuditAction, RescanCause, Rescanner
-from verifier.service.rescans import hold_reason, rescan_need, rescan_order
+from verifier.service.rescans import asked_since, hold_reason, rescan_need, rescan_order
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
@@ -251,8 +251,9 @@ def rescan_older_versions(service: Service) -> Rescans:
     """Queue a re-scan of up to `rescan_per_pass` recorded Hub models that need one
     (`rescans.rescan_need`: an older verifier version made their newest scan, or it recorded a
     weight fingerprint of an older version), registered lineage bases first
-    (`rescans.rescan_order`); each model once per verifier version and way of re-scanning,
-    whatever became of it.
+    (`rescans.rescan_order`), the others only once no base's re-scan is queued or running;
+    each model once per newest scan, verifier version and way of re-scanning, whatever became
+    of it (`rescans.asked_since`).
 
     By default a re-scan reads only the bytes kept of the model (this host's blob folder,
     the shared blob store) and asks the Hub nothing; a model with a declared file kept in
@@ -274,12 +275,23 @@ def rescan_older_versions(service: Service) -> Rescans:
         log.error("verifier %r is not a PEP 440 version: no re-scans", __version__)
         return done
     rescanner = Rescanner(__version__, from_hub=service.config.rescan_from_hub)
-    asked = service.records.targets_requested_by(rescanner.actor)
+    asked = service.records.jobs_requested_by(rescanner.actor)
     home = config.home_dir()
-    for subject, newest in rescan_order(service.records.scanner_versions()):
+    ordered = rescan_order(service.records.scanner_versions())
+    # Other models wait while a registered base's re-scan is under way: re-scanned before
+    # their base has a fingerprint of this version, they would be compared with nothing, and
+    # their newest scan would then need no re-scan. (A held base does not hold them back: their
+    # scans say which bases they could not compare.)
+    base_under_way = any(
+        newest.registered_base and (job := asked.get(subject)) is not None and job.open
+        for subject, newest in ordered
+    )
+    for subject, newest in ordered:
         causes = rescan_need(newest, running)
-        if subject in asked or not causes:
+        if not causes or asked_since(asked.get(subject), newest):
             continue
+        if base_under_way and not newest.registered_base:
+            break  # bases come first in `ordered`: every later model waits for a next pass
         if not rescanner.from_hub:
             reason = hold_reason(service, newest.scan_id, home=home)
             if reason is not None:
@@ -296,6 +308,7 @@ def rescan_older_versions(service: Service) -> Rescans:
                 "causes": [cause.value for cause in causes],
             }
         )
+        base_under_way = base_under_way or newest.registered_base
         if len(done.queued) >= limit:
             break
     return done

@@ -890,11 +890,17 @@ class Store:
             session.add(LineageBaseRow(scan_id=scan_id, registered_at=_now()))
 
     def lineage_bases(self) -> list[dict[str, Any]]:
-        """The registered reference bases, oldest first (for `verifier lineage list`).
+        """The registered reference bases, oldest first (for `verifier lineage list`), each with
+        the version of the fingerprint registered and whether a fingerprint of the current
+        version of it is recorded (`compared`: the registration follows a Hub model@commit to
+        later scans of it; False after an upgrade of the fingerprint until it is fingerprinted
+        again, docs/lineage.md#after-an-upgrade).
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
+        from verifier.lineage.fingerprint import FINGERPRINT_VERSION
+        from verifier.store.scan_tables import SCANS, WEIGHT_FINGERPRINTS, registered_base
         from verifier.store.tables import LineageBaseRow, WeightFingerprintRow
 
         query = (
@@ -902,7 +908,20 @@ class Store:
             .join(WeightFingerprintRow, WeightFingerprintRow.scan_id == LineageBaseRow.scan_id)
             .order_by(LineageBaseRow.id)
         )
+        prints = WEIGHT_FINGERPRINTS.c
+        current = (
+            select(prints.scan_id, prints.repo_id, prints.commit)
+            .join_from(WEIGHT_FINGERPRINTS, SCANS, SCANS.c.id == prints.scan_id)
+            .where(
+                prints.version == FINGERPRINT_VERSION,
+                SCANS.c.status == "complete",
+                registered_base(prints),
+            )
+        )
         with self._failures("read lineage bases from"), self._sessions() as session:
+            now = list(session.execute(current))
+            scans = {scan_id for scan_id, _, _ in now}
+            models = {(repo_id.lower(), commit) for _, repo_id, commit in now if commit}
             return [
                 {
                     "scan_id": base.scan_id,
@@ -911,6 +930,9 @@ class Store:
                     "publisher": fp.publisher,
                     "hidden_size": fp.hidden_size,
                     "registered_at": base.registered_at.isoformat(),
+                    "fingerprint_version": fp.version,
+                    "compared": base.scan_id in scans
+                    or (fp.commit is not None and (fp.repo_id.lower(), fp.commit) in models),
                 }
                 for base, fp in session.execute(query)
             ]

@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -333,14 +334,17 @@ def registered_base(prints: Any) -> ColumnElement[bool]:
     pinned model@commit to every later scan of it, such as a re-scan after an upgrade, whose
     bytes the commit pins). A model without a commit (a local folder) is registered by its
     scan only: the bytes under a path can change."""
-    same_commit = exists().where(
-        LINEAGE_BASES.c.scan_id == _BASE_PRINTS.c.scan_id,
-        _BASE_PRINTS.c.commit == prints.commit,
-        func.lower(_BASE_PRINTS.c.repo_id) == func.lower(prints.repo_id),
+    # Uncorrelated (the registered models are read once, not once per row: a correlated
+    # EXISTS made SQLite read every fingerprint row for each candidate, 15 times slower).
+    registered_models = select(func.lower(_BASE_PRINTS.c.repo_id), _BASE_PRINTS.c.commit).join_from(
+        LINEAGE_BASES, _BASE_PRINTS, LINEAGE_BASES.c.scan_id == _BASE_PRINTS.c.scan_id
     )
     return or_(
         prints.scan_id.in_(select(LINEAGE_BASES.c.scan_id)),
-        and_(prints.commit.is_not(None), same_commit),
+        and_(
+            prints.commit.is_not(None),
+            tuple_(func.lower(prints.repo_id), prints.commit).in_(registered_models),
+        ),
     )
 
 

@@ -62,6 +62,8 @@ class NewestScan:
     fingerprint_version: int | None = None
     #: Whether that fingerprint is a registered lineage base (`scan_tables.registered_base`).
     registered_base: bool = False
+    #: When the scan started (`scanner_versions` says; None when not read).
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -737,6 +739,7 @@ class ServiceRecords:
                 ScanRow.status,
                 prints.version,
                 registered_base(prints),
+                ScanRow.started_at,
             )
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
             .outerjoin(WEIGHT_FINGERPRINTS, prints.scan_id == ScanRow.id)
@@ -745,7 +748,9 @@ class ServiceRecords:
         )
         found: dict[str, NewestScan] = {}
         with self._store._failures("read the scans in"), self._sessions() as session:
-            for subject, scan_id, version, status, printed, registered in session.execute(query):
+            for subject, scan_id, version, status, printed, registered, started in session.execute(
+                query
+            ):
                 if subject is not None and subject not in found:
                     found[subject] = NewestScan(
                         scan_id=scan_id,
@@ -753,6 +758,7 @@ class ServiceRecords:
                         complete=status == ScanStatus.COMPLETE.value,
                         fingerprint_version=printed,
                         registered_base=bool(registered),
+                        started_at=started,
                     )
         return found
 
