@@ -8,6 +8,7 @@ every file it delivers is read by the one per-file path, `verifier.file_scan.rea
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 import uuid
@@ -500,13 +501,18 @@ is fingerprinted is decided by content, after the read)."""
 
 
 def _prefetch_lineage() -> None:
-    """Import the code verified lineage runs (numpy, the fingerprint and the comparisons: about
-    60 ms of processor time) on a reader thread while the weights are still being hashed, where
-    a scan of a small model would otherwise wait for it after the read (docs/lineage.md). Only
-    a head start: a failed import fails again, and is reported, where lineage imports it."""
+    """Import the code verified lineage runs (numpy, its random generators, the fingerprint and
+    the comparisons: about 60 ms of processor time) on a reader thread while the weights are
+    still being hashed, where a scan of a small model would otherwise wait for it after the read
+    (docs/lineage.md). Only a head start: a failed import fails again, and is reported, where
+    lineage imports it."""
     with suppress(ImportError):
         import verifier.lineage.attribution
         import verifier.lineage.fingerprint  # noqa: F401
+
+        # numpy loads `numpy.random` on first use only (the key's unit selectors use it); after
+        # `verifier.lineage`, which keeps numpy's BLAS to one thread when it comes first.
+        importlib.import_module("numpy.random")
 
 
 def _read_files(
