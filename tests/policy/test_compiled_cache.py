@@ -39,6 +39,7 @@ from verifier.policy.loading import (
     SCHEMA_SOURCES,
     PolicyInputs,
     cache_folder,
+    libraries_identity,
     read_cached,
     source_digest,
     write_cached,
@@ -388,6 +389,28 @@ def test_a_schema_source_change_changes_the_key(tmp_path: Path) -> None:
         (copy / name).write_bytes(original)
     (copy / "policy" / "codec.py").unlink()
     assert source_digest(copy) is None  # then nothing is cached
+
+
+def test_an_upgraded_validator_library_changes_the_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "validatorlib_for_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("VERSION = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ["validatorlib_for_test", "no_such_library_for_test"]
+    before = libraries_identity(names)
+    assert before[0][1] == str(package / "__init__.py")
+    assert before[1] == ["no_such_library_for_test", None]
+    (package / "__init__.py").write_text("VERSION = 22\n")
+    assert libraries_identity(names) != before
+    assert [name for name, *_ in libraries_identity()] == [
+        "pydantic",
+        "pydantic_core",
+        "yaml",
+        "celpy",
+    ]
+    assert all(origin is not None for _, origin, *_ in libraries_identity())
 
 
 def test_an_invalid_policy_gives_its_error_whatever_was_cached(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ named by a key over everything that decided the result:
   every waivers file, in order, and the policy's path (its `file:line` locations name it);
 - verifier's version, and a digest of the source of every module that defines the schema,
   its validation and the compiled form (`SCHEMA_SOURCES`), so an edited schema in an editable
-  install never reads an entry compiled by the old one.
+  install never reads an entry compiled by the old one;
+- which installed copy of each library that validates (`VALIDATOR_LIBRARIES`), so an upgrade
+  of one in place validates again.
 
 An entry that is missing, unreadable, malformed, of another format or of another key is
 ignored and the policy validated again (then written anew, atomically): the cache can make a
@@ -23,9 +25,11 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from verifier.policy.codec import DecodeError, decode, encode
 from verifier.policy.compiled import (
@@ -65,6 +69,10 @@ SCHEMA_SOURCES = (
     "policy/schema.py",
     "policy/yamlfile.py",
 )
+#: The libraries that parse, validate and check a policy file: which installed copy of each
+#: (its package file's path, size and modification time) is part of the key too, so that an
+#: upgrade in place (the same verifier version) validates again.
+VALIDATOR_LIBRARIES = ("pydantic", "pydantic_core", "yaml", "celpy")
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -82,10 +90,31 @@ def source_digest(package: Path) -> str | None:
     return digest.hexdigest()
 
 
+def libraries_identity(names: Sequence[str] = VALIDATOR_LIBRARIES) -> list[Any]:
+    """Which installed copy of each library: its package file, size and modification time
+    (found without importing it), or None for one that is not installed."""
+    from importlib.util import find_spec
+
+    found: list[Any] = []
+    for name in names:
+        try:
+            spec = find_spec(name)
+            origin = spec.origin if spec is not None else None
+            stat = os.stat(origin) if origin is not None else None
+        except (ImportError, ValueError, OSError):
+            origin, stat = None, None
+        found.append([name, origin, stat.st_size, stat.st_mtime_ns] if stat else [name, None])
+    return found
+
+
 @functools.cache
 def schema_digest() -> str | None:
-    """`source_digest` of this installation, computed once per process."""
-    return source_digest(_PACKAGE)
+    """`source_digest` of this installation with `libraries_identity`, once per process."""
+    sources = source_digest(_PACKAGE)
+    if sources is None:
+        return None
+    libraries = json.dumps(libraries_identity())
+    return hashlib.sha256(f"{sources}\0{libraries}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
