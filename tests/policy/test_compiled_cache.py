@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -320,6 +321,17 @@ def test_a_bad_entry_falls_back_to_validation_and_is_replaced() -> None:
         entry.write_bytes(damaged)
         assert _bound(load_policy(path)) == fresh
         assert entry.read_bytes() == whole  # validated again, and written anew
+
+
+def test_old_entries_are_removed_beyond_the_newest(tmp_path: Path) -> None:
+    entry, validated, _ = _valid_entry(tmp_path)
+    entry.unlink()
+    for i in range(6):
+        write_cached(f"k{i}", validated, folder=tmp_path, keep=4)
+        os.utime(tmp_path / f"k{i}.json", ns=(10**18 + i, 10**18 + i))
+    write_cached("last", validated, folder=tmp_path, keep=4)
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["k3", "k4", "k5", "last"]
+    assert read_cached("last", folder=tmp_path) is not None
 
 
 def test_an_unwritable_cache_folder_is_no_error(tmp_path: Path) -> None:

@@ -53,6 +53,9 @@ __all__ = ["default_policy_path", "load_policy"]
 
 #: Version of a cache entry's layout; an entry of another version is ignored.
 CACHE_FORMAT = 1
+#: Entries kept: writing one more removes the oldest written beyond this many (a policy edited
+#: often, or many upgrades, would otherwise leave one entry each behind).
+MAX_CACHE_ENTRIES = 64
 #: Modules (relative to the `verifier` package) whose source decides what a valid policy is,
 #: what it compiles to, or how the compiled form is written and read.
 SCHEMA_SOURCES = (
@@ -184,9 +187,11 @@ def read_cached(key: str, *, folder: Path) -> ValidatedPolicy | None:
     return ValidatedPolicy(entry.policy, PublisherRegistry(entry.publishers), entry.when_locations)
 
 
-def write_cached(key: str, validated: ValidatedPolicy, *, folder: Path) -> None:
-    """Keep `validated` under `key`, atomically; a folder that cannot be written is no error
-    (the next start validates again)."""
+def write_cached(
+    key: str, validated: ValidatedPolicy, *, folder: Path, keep: int = MAX_CACHE_ENTRIES
+) -> None:
+    """Keep `validated` under `key`, atomically, and no more than `keep` entries; a folder
+    that cannot be written is no error (the next start validates again)."""
     from verifier.atomic import replace_atomically
 
     entry = _CacheEntry(
@@ -200,8 +205,22 @@ def write_cached(key: str, validated: ValidatedPolicy, *, folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         replace_atomically(folder / f"{key}.json", data)
+        _prune(folder, keep=keep)
     except OSError as exc:
         log.debug("compiled policy not cached in %s: %s", folder, exc)
+
+
+def _prune(folder: Path, *, keep: int) -> None:
+    """Remove the entries written longest ago beyond the newest `keep` (a reader that loses
+    one validates again)."""
+    entries = []
+    for path in folder.glob("*.json"):
+        try:
+            entries.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    for _, path in sorted(entries, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
 
 
 def _validate(inputs: PolicyInputs, *, env: str | None) -> ValidatedPolicy:
