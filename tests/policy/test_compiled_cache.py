@@ -63,6 +63,7 @@ def _bound(policy: Policy) -> dict[str, Any]:
     """Everything a decision reads from a bound policy (programs by their expression)."""
     return {
         "document": policy.document,
+        "environments": list(policy.document.environments),  # in the file's order
         "publishers": policy.publishers,
         "environment": policy.environment,
         "mode": policy.mode,
@@ -215,7 +216,7 @@ def _random_policy(rng: random.Random) -> dict[str, Any]:
             env["default"] = rng.choice(["allow", "deny"])
         env["rules"] = [_random_rule(rng, f"e{e}-{i}") for i in range(rng.randint(0, 2))]
         env["disable"] = rng.sample([r["id"] for r in rules], rng.randint(0, 1))
-        environments[f"env{e}"] = env
+        environments[rng.choice(["prod", "dev", "staging", "qa", "eu", "b"]) + str(e)] = env
     if environments:
         doc["environments"] = environments
         if rng.random() < 0.5:
@@ -246,6 +247,8 @@ def test_generated_policies_read_back_as_validated(seed: int, tmp_path: Path) ->
     write_cached("k", validated, folder=tmp_path)
     cached = read_cached("k", folder=tmp_path)
     assert cached == dataclasses.replace(validated, programs={})
+    # Environments keep the file's order (dict equality would not see it).
+    assert list(cached.document.environments) == list(validated.document.environments)
     envs = [None, *validated.document.environments]
     for env in envs:
         assert _bound(cached.bind(env, source=source)) == _bound(validated.bind(env, source=source))

@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["default_policy_path", "load_policy"]
 
-#: Version of a cache entry's layout; an entry of another version is ignored.
-CACHE_FORMAT = 1
+#: Version of a cache entry's layout; an entry of another version is ignored. 2: written in
+#: the file's order (1 sorted the keys, and so a file's environments).
+CACHE_FORMAT = 2
 #: Entries kept: writing one more removes the oldest written beyond this many (a policy edited
 #: often, or many upgrades, would otherwise leave one entry each behind).
 MAX_CACHE_ENTRIES = 64
@@ -201,7 +202,8 @@ def write_cached(
         publishers=dict(validated.publishers.entries),
         when_locations=validated.when_locations,
     )
-    data = json.dumps(encode(entry), sort_keys=True, separators=(",", ":")).encode()
+    # Insertion order kept: the order of environments is the file's (rules are indexed by it).
+    data = json.dumps(encode(entry), separators=(",", ":")).encode()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         replace_atomically(folder / f"{key}.json", data)
