@@ -19,8 +19,6 @@ start slower, never a decision different. The cache is trusted as the database i
 `VERIFIER_HOME` is (docs/policy.md, "The compiled-policy cache").
 """
 
-from __future__ import annotations
-
 import functools
 import hashlib
 import json
