@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -39,6 +40,7 @@ from verifier.policy.loading import (
     SCHEMA_SOURCES,
     PolicyInputs,
     cache_folder,
+    libraries_identity,
     read_cached,
     source_digest,
     write_cached,
@@ -61,6 +63,7 @@ def _bound(policy: Policy) -> dict[str, Any]:
     """Everything a decision reads from a bound policy (programs by their expression)."""
     return {
         "document": policy.document,
+        "environments": list(policy.document.environments),  # in the file's order
         "publishers": policy.publishers,
         "environment": policy.environment,
         "mode": policy.mode,
@@ -213,7 +216,7 @@ def _random_policy(rng: random.Random) -> dict[str, Any]:
             env["default"] = rng.choice(["allow", "deny"])
         env["rules"] = [_random_rule(rng, f"e{e}-{i}") for i in range(rng.randint(0, 2))]
         env["disable"] = rng.sample([r["id"] for r in rules], rng.randint(0, 1))
-        environments[f"env{e}"] = env
+        environments[rng.choice(["prod", "dev", "staging", "qa", "eu", "b"]) + str(e)] = env
     if environments:
         doc["environments"] = environments
         if rng.random() < 0.5:
@@ -244,6 +247,8 @@ def test_generated_policies_read_back_as_validated(seed: int, tmp_path: Path) ->
     write_cached("k", validated, folder=tmp_path)
     cached = read_cached("k", folder=tmp_path)
     assert cached == dataclasses.replace(validated, programs={})
+    # Environments keep the file's order (dict equality would not see it).
+    assert list(cached.document.environments) == list(validated.document.environments)
     envs = [None, *validated.document.environments]
     for env in envs:
         assert _bound(cached.bind(env, source=source)) == _bound(validated.bind(env, source=source))
@@ -321,6 +326,17 @@ def test_a_bad_entry_falls_back_to_validation_and_is_replaced() -> None:
         assert entry.read_bytes() == whole  # validated again, and written anew
 
 
+def test_old_entries_are_removed_beyond_the_newest(tmp_path: Path) -> None:
+    entry, validated, _ = _valid_entry(tmp_path)
+    entry.unlink()
+    for i in range(6):
+        write_cached(f"k{i}", validated, folder=tmp_path, keep=4)
+        os.utime(tmp_path / f"k{i}.json", ns=(10**18 + i, 10**18 + i))
+    write_cached("last", validated, folder=tmp_path, keep=4)
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["k3", "k4", "k5", "last"]
+    assert read_cached("last", folder=tmp_path) is not None
+
+
 def test_an_unwritable_cache_folder_is_no_error(tmp_path: Path) -> None:
     cache = cache_folder().parent
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -388,6 +404,28 @@ def test_a_schema_source_change_changes_the_key(tmp_path: Path) -> None:
         (copy / name).write_bytes(original)
     (copy / "policy" / "codec.py").unlink()
     assert source_digest(copy) is None  # then nothing is cached
+
+
+def test_an_upgraded_validator_library_changes_the_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "validatorlib_for_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("VERSION = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ["validatorlib_for_test", "no_such_library_for_test"]
+    before = libraries_identity(names)
+    assert before[0][1] == str(package / "__init__.py")
+    assert before[1] == ["no_such_library_for_test", None]
+    (package / "__init__.py").write_text("VERSION = 22\n")
+    assert libraries_identity(names) != before
+    assert [name for name, *_ in libraries_identity()] == [
+        "pydantic",
+        "pydantic_core",
+        "yaml",
+        "celpy",
+    ]
+    assert all(origin is not None for _, origin, *_ in libraries_identity())
 
 
 def test_an_invalid_policy_gives_its_error_whatever_was_cached(tmp_path: Path) -> None:

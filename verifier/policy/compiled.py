@@ -7,7 +7,8 @@ policy validated once is not validated again at every start. A test holds each t
 to its schema model's.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the codec reads these types' annotations at run
+# time, and evaluating them from strings (compiling each) cost more than the rest of a read.
 
 import datetime as dt
 import enum
@@ -207,7 +208,7 @@ class PublisherRegistry:
             return None
         return self.entries.get(namespace.lower())
 
-    def merged(self, other: PublisherRegistry) -> PublisherRegistry:
+    def merged(self, other: "PublisherRegistry") -> "PublisherRegistry":
         """This registry with every entry of `other` added or overriding."""
         return PublisherRegistry({**self.entries, **other.entries})
 
@@ -234,7 +235,7 @@ class Policy:
     source: str = "(policy)"
     #: `file:line` of each rule's `when:` expression, for errors raised while evaluating it.
     locations: Mapping[str, str] = field(default_factory=dict)
-    programs: Mapping[str, CelProgram] = field(default_factory=dict)
+    programs: Mapping[str, "CelProgram"] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -246,7 +247,7 @@ class Policy:
         """Every waiver in the file."""
         return self.document.waivers
 
-    def with_waivers(self, extra: Sequence[CompiledWaiver]) -> Policy:
+    def with_waivers(self, extra: Sequence[CompiledWaiver]) -> "Policy":
         """This policy with `extra` added to its waivers (they count in the digest)."""
         return replace(self, document=replace(self.document, waivers=self.waivers + tuple(extra)))
 
@@ -299,7 +300,7 @@ def bind(
     publishers: PublisherRegistry,
     source: Path,
     when_locations: Sequence[str | None],
-    programs: Mapping[int, CelProgram] | None = None,
+    programs: Mapping[int, "CelProgram"] | None = None,
 ) -> Policy:
     """The policy set in force for `env` (default: the file's `default_environment`).
 
@@ -359,7 +360,7 @@ class ValidatedPolicy:
     #: `file:line` of each rule's `when:` (None without one), in `rule_paths` order.
     when_locations: tuple[str | None, ...]
     #: The `when:` expressions compiled while checking them, by the same index.
-    programs: Mapping[int, CelProgram] = field(default_factory=dict)
+    programs: Mapping[int, "CelProgram"] = field(default_factory=dict)
 
     def bind(self, env: str | None, *, source: Path) -> Policy:
         """The policy set in force for `env` (see `compiled.bind`).

@@ -9,7 +9,9 @@ named by a key over everything that decided the result:
   every waivers file, in order, and the policy's path (its `file:line` locations name it);
 - verifier's version, and a digest of the source of every module that defines the schema,
   its validation and the compiled form (`SCHEMA_SOURCES`), so an edited schema in an editable
-  install never reads an entry compiled by the old one.
+  install never reads an entry compiled by the old one;
+- which installed copy of each library that validates (`VALIDATOR_LIBRARIES`), so an upgrade
+  of one in place validates again.
 
 An entry that is missing, unreadable, malformed, of another format or of another key is
 ignored and the policy validated again (then written anew, atomically): the cache can make a
@@ -17,15 +19,15 @@ start slower, never a decision different. The cache is trusted as the database i
 `VERIFIER_HOME` is (docs/policy.md, "The compiled-policy cache").
 """
 
-from __future__ import annotations
-
 import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from verifier.policy.codec import DecodeError, decode, encode
 from verifier.policy.compiled import (
@@ -47,8 +49,12 @@ log = logging.getLogger(__name__)
 
 __all__ = ["default_policy_path", "load_policy"]
 
-#: Version of a cache entry's layout; an entry of another version is ignored.
-CACHE_FORMAT = 1
+#: Version of a cache entry's layout; an entry of another version is ignored. 2: written in
+#: the file's order (1 sorted the keys, and so a file's environments).
+CACHE_FORMAT = 2
+#: Entries kept: writing one more removes the oldest written beyond this many (a policy edited
+#: often, or many upgrades, would otherwise leave one entry each behind).
+MAX_CACHE_ENTRIES = 64
 #: Modules (relative to the `verifier` package) whose source decides what a valid policy is,
 #: what it compiles to, or how the compiled form is written and read.
 SCHEMA_SOURCES = (
@@ -65,6 +71,10 @@ SCHEMA_SOURCES = (
     "policy/schema.py",
     "policy/yamlfile.py",
 )
+#: The libraries that parse, validate and check a policy file: which installed copy of each
+#: (its package file's path, size and modification time) is part of the key too, so that an
+#: upgrade in place (the same verifier version) validates again.
+VALIDATOR_LIBRARIES = ("pydantic", "pydantic_core", "yaml", "celpy")
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -82,10 +92,31 @@ def source_digest(package: Path) -> str | None:
     return digest.hexdigest()
 
 
+def libraries_identity(names: Sequence[str] = VALIDATOR_LIBRARIES) -> list[Any]:
+    """Which installed copy of each library: its package file, size and modification time
+    (found without importing it), or None for one that is not installed."""
+    from importlib.util import find_spec
+
+    found: list[Any] = []
+    for name in names:
+        try:
+            spec = find_spec(name)
+            origin = spec.origin if spec is not None else None
+            stat = os.stat(origin) if origin is not None else None
+        except (ImportError, ValueError, OSError):
+            origin, stat = None, None
+        found.append([name, origin, stat.st_size, stat.st_mtime_ns] if stat else [name, None])
+    return found
+
+
 @functools.cache
 def schema_digest() -> str | None:
-    """`source_digest` of this installation, computed once per process."""
-    return source_digest(_PACKAGE)
+    """`source_digest` of this installation with `libraries_identity`, once per process."""
+    sources = source_digest(_PACKAGE)
+    if sources is None:
+        return None
+    libraries = json.dumps(libraries_identity())
+    return hashlib.sha256(f"{sources}\0{libraries}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -155,9 +186,11 @@ def read_cached(key: str, *, folder: Path) -> ValidatedPolicy | None:
     return ValidatedPolicy(entry.policy, PublisherRegistry(entry.publishers), entry.when_locations)
 
 
-def write_cached(key: str, validated: ValidatedPolicy, *, folder: Path) -> None:
-    """Keep `validated` under `key`, atomically; a folder that cannot be written is no error
-    (the next start validates again)."""
+def write_cached(
+    key: str, validated: ValidatedPolicy, *, folder: Path, keep: int = MAX_CACHE_ENTRIES
+) -> None:
+    """Keep `validated` under `key`, atomically, and no more than `keep` entries; a folder
+    that cannot be written is no error (the next start validates again)."""
     from verifier.atomic import replace_atomically
 
     entry = _CacheEntry(
@@ -167,12 +200,27 @@ def write_cached(key: str, validated: ValidatedPolicy, *, folder: Path) -> None:
         publishers=dict(validated.publishers.entries),
         when_locations=validated.when_locations,
     )
-    data = json.dumps(encode(entry), sort_keys=True, separators=(",", ":")).encode()
+    # Insertion order kept: the order of environments is the file's (rules are indexed by it).
+    data = json.dumps(encode(entry), separators=(",", ":")).encode()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         replace_atomically(folder / f"{key}.json", data)
+        _prune(folder, keep=keep)
     except OSError as exc:
         log.debug("compiled policy not cached in %s: %s", folder, exc)
+
+
+def _prune(folder: Path, *, keep: int) -> None:
+    """Remove the entries written longest ago beyond the newest `keep` (a reader that loses
+    one validates again)."""
+    entries = []
+    for path in folder.glob("*.json"):
+        try:
+            entries.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    for _, path in sorted(entries, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
 
 
 def _validate(inputs: PolicyInputs, *, env: str | None) -> ValidatedPolicy:
