@@ -779,16 +779,6 @@ class ServiceRecords:
             row = session.execute(query).first()
         return NewestScan(scan_id=row[0], tool_version=row[1]) if row is not None else None
 
-    def targets_requested_by(self, actor: str) -> set[str]:
-        """The targets of every scan job `actor` asked for, whatever became of them.
-
-        Raises:
-            StoreError: The database cannot be reached or read.
-        """
-        query = select(ScanJobRow.target).where(ScanJobRow.requested_by == actor)
-        with self._store._failures("read the scan jobs in"), self._sessions() as session:
-            return set(session.scalars(query))
-
     def jobs_requested_by(self, actor: str) -> dict[str, ScanJob]:
         """Target -> the newest scan job `actor` asked for of it, whatever became of it.
 
