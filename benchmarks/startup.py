@@ -61,7 +61,9 @@ def tool(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        sys.exit(f"{name} is not installed: pip install -e '.[compare]' (or the package itself)")
+        sys.exit(
+            f"{name} is not installed: pip install -e '.[dev,compare]' (or the package itself)"
+        )
     return found
 
 
