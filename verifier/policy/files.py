@@ -31,41 +31,31 @@ def shipped_publishers_path() -> Path:
     return _policies_folder() / "publishers.yaml"
 
 
-def read_policy_text(path: Path) -> str:
-    """The text of a policy file.
+def _read_text(path: Path, kind: str, *, says_missing: bool = True) -> str:
+    """The text of a `kind` file ("policy", "publishers", "waivers"), with the one error each
+    gives; `says_missing`: a file that does not exist gets its own "not found" line.
 
     Raises:
         PolicyError: the file is missing or unreadable.
     """
     try:
         return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
+        if says_missing and isinstance(exc, FileNotFoundError):
+            raise PolicyError(f"{kind} file not found: {path}") from None
+        raise PolicyError(f"cannot read {kind} file {path}: {exc}") from None
+
+
+def read_policy_text(path: Path) -> str:
+    """The text of a policy file (`PolicyError` when missing or unreadable)."""
+    return _read_text(path, "policy")
 
 
 def read_publishers_text(path: Path) -> str:
-    """The text of a publishers file.
-
-    Raises:
-        PolicyError: the file is missing or unreadable.
-    """
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"publishers file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read publishers file {path}: {exc}") from None
+    """The text of a publishers file (`PolicyError` when missing or unreadable)."""
+    return _read_text(path, "publishers")
 
 
 def read_waivers_text(path: Path) -> str:
-    """The text of a waivers file.
-
-    Raises:
-        PolicyError: the file is unreadable.
-    """
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read waivers file {path}: {exc}") from None
+    """The text of a waivers file (`PolicyError` when unreadable, a missing file included)."""
+    return _read_text(path, "waivers", says_missing=False)

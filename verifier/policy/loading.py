@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from verifier.errors import PolicyError
 from verifier.policy.codec import DecodeError, decode, encode
 from verifier.policy.compiled import (
     CompiledPolicyFile,
@@ -42,6 +43,7 @@ from verifier.policy.files import (
     default_policy_path,
     read_policy_text,
     read_publishers_text,
+    read_waivers_text,
     shipped_publishers_path,
 )
 
@@ -271,8 +273,8 @@ class UnreadableWaivers(Exception):
 
 def _waivers_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_waivers_text(path)
+    except PolicyError:
         raise UnreadableWaivers(str(path)) from None
 
 
