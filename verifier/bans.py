@@ -15,7 +15,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from verifier import facts as derived
 from verifier.errors import UsageError
@@ -246,9 +246,9 @@ class BanHit:
         }
 
 
-@runtime_checkable
 class BanLookup(Protocol):
-    """Where the bans in force and the recorded estate are read (the Store)."""
+    """Where the bans in force and the recorded estate are read: one ability every recorder
+    has (`verifier.store.interface.ScanRecorder`)."""
 
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry

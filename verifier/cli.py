@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from verifier.signatures.interface import SignatureRequest
     from verifier.sources.interface import Progress
     from verifier.store import Store
-    from verifier.store.sqlite_recorder import ScanStore
+    from verifier.store.interface import ScanStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 

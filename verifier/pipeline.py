@@ -17,10 +17,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from verifier import __version__
-from verifier.bans import BanHit, BanLookup
+from verifier.bans import BanHit
 from verifier.errors import ScanAbortedError, TargetError, VerifierError
 from verifier.facts import details_from_notes
 from verifier.file_scan import (
@@ -31,6 +31,7 @@ from verifier.file_scan import (
     scan_file,
     scan_stream,
 )
+from verifier.lineage.verify import verified_lineage_findings, verify_lineage
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -71,6 +72,7 @@ from verifier.sources.interface import (
 )
 from verifier.sources.local import read_capped
 from verifier.sources.targets import HubOptions, SourceSettings, open_source
+from verifier.store.interface import ScanRecorder
 
 if TYPE_CHECKING:
     from verifier.lockfile import LockedModel
@@ -95,23 +97,6 @@ log = logging.getLogger(__name__)
 
 #: Findings kept per scan, over all files: the rest are dropped (FINDINGS-CAPPED).
 MAX_FINDINGS_PER_SCAN = 10_000
-
-
-class ScanRecorder(Protocol):
-    """Where finished and failed scans are recorded (the store, or a fake in tests)."""
-
-    def record_scan(self, report: ScanReport) -> None: ...
-
-    def record_failed_scan(
-        self,
-        *,
-        scan_id: str,
-        target: str,
-        started_at: str,
-        finished_at: str,
-        tool_version: str,
-        error: str,
-    ) -> None: ...
 
 
 def _now() -> str:
@@ -296,19 +281,16 @@ def _verify_lineage(
 ) -> tuple[VerifiedLineage, tuple[Finding, ...]]:
     """Lineage from the weights against what the store recorded, and its findings.
 
-    See `verifier.lineage.verify`; imported here so that scans without weights stay light.
+    See `verifier.lineage.verify` (light: it loads the fingerprinting code only for weights).
     """
-    from verifier.lineage.verify import References, verified_lineage_findings, verify_lineage
-
     repo_id, publisher = _lineage_subject(source, target)
-    references = recorder if isinstance(recorder, References) else None
     lineage = verify_lineage(
         files,
         locations,
         repo_id=repo_id,
         publisher=publisher,
         declared=_declared_bases(provenance, details),
-        references=references,
+        references=recorder,
     )
     return lineage, verified_lineage_findings(lineage)
 
@@ -373,9 +355,7 @@ def _finish(
         verified_lineage=verified_lineage,
     )
     bans = (
-        recorder.bans_reaching(report, publishers=policy.publishers)
-        if isinstance(recorder, BanLookup)
-        else ()
+        recorder.bans_reaching(report, publishers=policy.publishers) if recorder is not None else ()
     )
     report = decide_report(report, policy, bans=bans)
     if recorder is not None and policy.mode is not Mode.DRY_RUN:
@@ -398,7 +378,8 @@ def run_scan(
 ) -> ScanReport:
     """Scan a local path or a Hub model (`hf://ns/name[@rev]`), decide, and record.
 
-    The source is built by `verifier.sources.targets.open_source`; see `scan_source`.
+    The source is built by `verifier.sources.targets.open_source`; see `scan_source` (and
+    what `recorder`, or None, looks up).
 
     Raises:
         TargetError: the target does not exist or cannot be parsed.
@@ -435,6 +416,12 @@ def scan_source(
     against the files in the same pass. `locked` is the lockfile entry to check against (drift
     is a LOCK-DRIFT finding).
 
+    `recorder` is where the scan is recorded and what it looks up first, every time: the files
+    verified before by digest (not fetched again; unless a signature needs their bytes), the
+    fingerprints verified lineage compares with, and the bans in force that reach the model
+    (`verifier.store.interface.ScanRecorder`). None records nothing and looks up nothing: no
+    ban reaches the decision and lineage compares with no recorded model.
+
     Raises:
         TargetError: the target (or a signature path given) does not exist or is unreadable.
         SourceError: a remote source could not be reached or refused a request.
@@ -447,7 +434,7 @@ def scan_source(
     scan_id = uuid.uuid4().hex
     started = _now()
     # Reused files lack the extra digests a signature may ask for: read everything again.
-    known = recorder if prepared is None and isinstance(recorder, VerifiedFiles) else None
+    known = recorder if prepared is None else None
     with _failures_recorded(recorder, policy, scan_id, target, started):
         read = _read_files(
             source,

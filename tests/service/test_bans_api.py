@@ -117,6 +117,46 @@ def test_the_gate_never_answers_with_a_decision_older_than_a_ban(
     assert _decision(api, subjects["other/model"])["decision"] == "allow"
 
 
+def test_a_model_a_ban_reaches_before_its_first_scan_is_denied_by_its_job_and_the_gate(
+    api: Api, hub: HubEmulator
+) -> None:
+    # The service's job decides with the bans in force, as `verifier scan` does: the gate
+    # answers from that recorded decision, and no ban was made after it to decide again.
+    body = {"kind": "publisher", "value": "acme", "reason": "sanctioned"}
+    made = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+    assert made.status_code == 201, made.text
+    ban_id = made.json()["ban"]["id"]
+    hub.add_repo("acme/late", model_files(fill=1))
+    hub.add_repo("kid/late", _child_files("acme/late"), card_data={"base_model": "acme/late"})
+    hub.add_repo("other/model", model_files(fill=3))
+    subjects = {}
+    for name, decision, message in (
+        ("acme/late", "deny", "banned publisher acme: sanctioned"),
+        ("kid/late", "deny", "banned publisher acme: sanctioned"),
+        ("other/model", "allow", None),
+    ):
+        result = api.scan(f"hf://{name}")["result"]
+        subjects[name] = subject = f"hf://{name}@{result['source']['commit']}"
+        reasons = result["policy"]["reasons"]
+        banned = [r["message"] for r in reasons if r["rule_id"] == "(ban)"]
+        assert (result["decision"], banned) == (decision, [message] if message else []), name
+        answer = _decision(api, subject)
+        # The gate's answer is the job's: the same decision for the same reasons, the ban once.
+        assert (answer["decision"], answer["reasons"]) == (decision, reasons), name
+
+    lifted = api.call(
+        "POST", f"/api/v1/bans/{ban_id}/lift", role=Role.APPROVER, json={"reason": "cleared"}
+    )
+    assert lifted.status_code == 200, lifted.text
+    for name in ("acme/late", "kid/late"):
+        assert _decision(api, subjects[name])["decision"] == "allow"
+    changes = api.call("GET", "/api/v1/decision-changes", role=Role.VIEWER).json()["changes"]
+    assert sorted((c["subject"], c["previous"], c["decision"], c["cause"]) for c in changes) == [
+        (subjects["acme/late"], "deny", "allow", "ban-lifted"),
+        (subjects["kid/late"], "deny", "allow", "ban-lifted"),
+    ]
+
+
 def test_bad_ban_requests_are_problems(api: Api) -> None:
     for body in (
         {"kind": "model", "value": "acme/base@main", "reason": "r"},

@@ -98,6 +98,34 @@ def test_a_rescan_by_default_reads_every_file_from_the_host_folder_and_asks_the_
         assert (after.source["repo_id"], after.source["commit"]) == ("acme/tiny", commit)
 
 
+def test_a_rescan_of_a_banned_model_is_denied_by_the_ban_and_changes_no_decision(
+    database_url: str, hub: HubEmulator, isolated_home: Path
+) -> None:
+    commit = hub.add_repo("acme/tiny", model_files()).refs["main"]
+    subject = f"hf://acme/tiny@{commit}"
+    with serving(database_url) as api:
+        first = api.scan(subject)
+        assert first["result"]["decision"] == "allow"
+        body = {"kind": "publisher", "value": "acme", "reason": "sanctioned"}
+        made = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+        assert made.status_code == 201, made.text
+        _as_older_version(api, str(first["scan_id"]))
+        scan = _rescan(api, subject)
+        assert scan["scan_id"] != first["scan_id"]
+        # The re-scan decides with the ban in force: it is the decision the gate answers from.
+        assert scan["decision"] == "deny"
+        gate = api.call("GET", f"/api/v1/decision?target={subject}", role=Role.VIEWER).json()
+        assert (gate["decision"], gate["scan_id"]) == ("deny", scan["scan_id"])
+        assert [r["message"] for r in gate["reasons"] if r["rule_id"] == "(ban)"] == [
+            "banned publisher acme: sanctioned"
+        ]
+        changes = api.call("GET", "/api/v1/decision-changes", role=Role.VIEWER).json()
+        # The ban's change only: the re-scan decided as the decision before it did.
+        assert [(c["previous"], c["decision"], c["cause"]) for c in changes["changes"]] == [
+            ("allow", "deny", "ban")
+        ]
+
+
 def test_a_model_whose_bytes_are_not_kept_is_held_with_the_reason_not_skipped_silently(
     database_url: str,
     hub: HubEmulator,

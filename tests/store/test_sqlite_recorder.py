@@ -17,9 +17,8 @@ from sqlalchemy.dialects import sqlite
 
 from tests.evidence.recorded import allowed_report, denied_report
 from tests.store.test_store import make_report
-from verifier.bans import BanKind, BanLookup
+from verifier.bans import BanKind
 from verifier.errors import StoreError
-from verifier.lineage.verify import References
 from verifier.model import (
     Decision,
     DeclaredFile,
@@ -31,7 +30,6 @@ from verifier.model import (
     VerifiedLineage,
 )
 from verifier.policy.publishers import PublisherRegistry
-from verifier.sources.interface import VerifiedFiles
 from verifier.store import Store, sqlite_statements
 from verifier.store.bans import BanRecords
 from verifier.store.database import _masked
@@ -359,18 +357,6 @@ def test_the_lineage_key_is_the_stores(tmp_path: Path) -> None:
         read = recorder.lineage_key()
     with Store.open(url) as store:
         assert read.secret == made.secret == store.lineage_key().secret
-
-
-def test_the_recorder_offers_every_capability_the_pipeline_asks_the_store_for(
-    tmp_path: Path,
-) -> None:
-    # The pipeline finds these by isinstance: one missing would silently skip its work (bans,
-    # verified lineage, files a Hub scan need not fetch again).
-    url = _new_database(tmp_path / "verifier.db")
-    with Store.open(url) as store, open_recorder(url) as recorder:
-        for capability in (BanLookup, References, VerifiedFiles):
-            assert isinstance(store, capability)
-            assert isinstance(recorder, capability), capability.__name__
 
 
 def test_verified_files_are_the_stores(tmp_path: Path) -> None:

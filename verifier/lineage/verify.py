@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from verifier.model import (
     FileFormat,
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from verifier.lineage.fingerprint import Fingerprint, LineageKey
 
 
-@runtime_checkable
 class References(Protocol):
-    """What lineage needs from the store (`verifier.store.Store` implements it)."""
+    """What lineage needs from the store: one ability every recorder has
+    (`verifier.store.interface.ScanRecorder`)."""
 
     def lineage_key(self) -> LineageKey:
         """The store's secret that chooses every fingerprint's anchors and matrices (made on

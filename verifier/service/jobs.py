@@ -31,8 +31,11 @@ from verifier.store.database import Store
 from verifier.store.service_records import ServiceRecords
 
 if TYPE_CHECKING:
+    from verifier.bans import BanHit
     from verifier.lineage.attribution import RecordedReferences
     from verifier.lineage.fingerprint import LineageKey
+    from verifier.model import ScanFacts
+    from verifier.policy.compiled import PublisherRegistry
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,8 @@ class JobContext:
 
 
 class JobRecorder:
-    """Records a job's scan and the job's completion together (a `ScanRecorder`)."""
+    """Records a job's scan and the job's completion together, and looks up in the service's
+    database what every scan looks up first (a `verifier.store.interface.ScanRecorder`)."""
 
     def __init__(self, context: JobContext, job_id: str) -> None:
         """Record for `job_id` in `context`'s database."""
@@ -163,6 +167,20 @@ class JobRecorder:
             StoreError: The database failed.
         """
         return self._context.store.identical_files(sha256s)
+
+    def bans_reaching(
+        self, facts: ScanFacts, *, publishers: PublisherRegistry
+    ) -> tuple[BanHit, ...]:
+        """The bans in force that reach the scanned model (see `Store.bans_reaching`).
+
+        The decision a job records is the one the gate answers from (until a ban is made or
+        lifted after it), so it is made with the bans in force, as `verifier scan` makes it:
+        a model a ban already reaches is denied by its first scan and by every re-scan.
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.bans_reaching(facts, publishers=publishers)
 
 
 def _pause_for_tests() -> None:

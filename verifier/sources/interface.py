@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from verifier.model import (
     DeclaredFile,
@@ -163,9 +163,10 @@ class NoProgress:
         """Ignore."""
 
 
-@runtime_checkable
 class VerifiedFiles(Protocol):
-    """A record of files already verified (the store): their bytes need not arrive again."""
+    """A record of files already verified (the store): their bytes need not arrive again.
+
+    One ability every recorder has (`verifier.store.interface.ScanRecorder`)."""
 
     def verified_file(self, declared: DeclaredFile) -> FileResult | None:
         """A file this verifier version verified and scanned with these declared digests."""

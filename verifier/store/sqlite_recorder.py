@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from verifier.errors import StoreError
 from verifier.model import DeclaredFile, FileResult, ScanFacts, ScanReport
@@ -46,25 +46,12 @@ from verifier.store.sqlite_statements import (
 )
 
 if TYPE_CHECKING:
-    from verifier.bans import BanHit, BanLookup
+    from verifier.bans import BanHit
     from verifier.lineage.attribution import RecordedReferences
     from verifier.lineage.fingerprint import LineageKey
-    from verifier.lineage.verify import References
-    from verifier.pipeline import ScanRecorder
     from verifier.policy.compiled import PublisherRegistry
-    from verifier.sources.interface import VerifiedFiles
     from verifier.store.database import Store
-
-    class ScanStore(ScanRecorder, BanLookup, References, VerifiedFiles, Protocol):
-        """What `verifier scan` records in and reads from (`Store` or `SQLiteRecorder`): the
-        protocols the pipeline records through and looks up in, and a context to close.
-        Only for the type checker: declaring it at run time would import the pipeline."""
-
-        def close(self) -> None: ...
-
-        def __enter__(self) -> Self: ...
-
-        def __exit__(self, *_: object) -> None: ...
+    from verifier.store.interface import ScanStore
 
 
 #: A SQLite URL that names a file and nothing else: what `sqlite3` opens as SQLAlchemy would
