@@ -13,6 +13,8 @@ import torch
 from benchmarks import lineage_models as lm
 from tests.hub_emulator import HubEmulator
 from tests.lineage.conftest import ARCH
+from tests.service.conftest import Api
+from tests.service.test_answer_schemas import Checked
 from tests.service.test_rescan_blobs import _Later
 from tests.service.test_upkeep import serving
 from verifier.lineage.fingerprint import FINGERPRINT_VERSION
@@ -192,3 +194,136 @@ def test_a_model_this_version_rescanned_is_asked_again_when_its_fingerprint_ages
         api.service.runner.drain()
         third = run_pass(api.service)
         assert third is not None and third.rescans == []
+
+
+def _stale_base_and_derivative(
+    api: Api, hub: HubEmulator, weights: dict[str, bytes]
+) -> tuple[str, str, str]:
+    """Register the base, age its fingerprint to the version before this one (an upgrade, its
+    re-scan not made yet), then scan the derivative: `(base, derivative, derivative's scan)`."""
+    base_subject = f"hf://{BASE}@{hub.add_repo(BASE, _files(weights['base'])).refs['main']}"
+    commit = hub.add_repo(DERIVATIVE, _files(weights["tuned"])).refs["main"]
+    derivative_subject = f"hf://{DERIVATIVE}@{commit}"
+    api.service.store.register_base(api.scan(base_subject)["scan_id"])
+    with api.service.store._engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE weight_fingerprints SET version = :v"), {"v": FINGERPRINT_VERSION - 1}
+        )
+    api.scan(derivative_subject)
+    stale, lineage = _lineage(api.service, derivative_subject)
+    # Compared with nothing: it says which base it could not compare, and is not attributed.
+    assert lineage.older_version_bases == (base_subject[5:],)
+    assert _bases(lineage) == [] and lineage.undeclared_bases == ()
+    findings = api.service.store.get_scan(stale).findings
+    assert any(f.code == "LINEAGE-UNVERIFIABLE" and f.evidence for f in findings)
+    return base_subject, derivative_subject, stale
+
+
+def _listed(api: Api) -> list[tuple[str, str, list[str]]]:
+    """The route's entries, its answer checked against the schema `/openapi.json` serves."""
+    answer = Checked(api.call("GET", "/openapi.json").json())(
+        api.call("GET", "/api/v1/rescans", role=Role.VIEWER), "GET", "/api/v1/rescans"
+    )
+    return [(e["target"], e["state"], e["causes"]) for e in answer["rescans"]]
+
+
+def test_a_derivative_that_could_not_compare_its_base_is_rescanned_once_the_base_is_again(
+    database_url: str, hub: HubEmulator, weights: dict[str, bytes]
+) -> None:
+    with serving(database_url) as api:
+        base_subject, derivative_subject, stale = _stale_base_and_derivative(api, hub, weights)
+        # Its own fingerprint is of this version: while the base is stale it needs nothing.
+        assert _listed(api) == [(base_subject, "waiting", ["fingerprint"])]
+
+        runner = api.service.runner
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            first = run_pass(api.service)
+            assert first is not None
+            assert [(r["target"], r["causes"]) for r in first.rescans] == [
+                (base_subject, ["fingerprint"])
+            ]
+            assert _listed(api) == [(base_subject, "queued", ["fingerprint"])]
+        finally:
+            api.service.runner = runner
+        context = JobContext(
+            store=api.service.store, policies=api.service.policies, hub=HubOptions()
+        )
+        assert run_scan_job(context, str(first.rescans[0]["job"])) is JobOutcome.DONE
+
+        # The base has a fingerprint of this version now: the derivative needs a re-scan, for
+        # its lineage, and is asked for once (not again while that re-scan is queued).
+        assert _listed(api) == [
+            (base_subject, "done", []),
+            (derivative_subject, "waiting", ["lineage"]),
+        ]
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            second = run_pass(api.service)
+            assert second is not None
+            assert [(r["target"], r["causes"]) for r in second.rescans] == [
+                (derivative_subject, ["lineage"])
+            ]
+            again = run_pass(api.service)
+            assert again is not None and again.rescans == []
+        finally:
+            api.service.runner = runner
+        assert run_scan_job(context, str(second.rescans[0]["job"])) is JobOutcome.DONE
+
+        rescanned, lineage = _lineage(api.service, derivative_subject)
+        assert rescanned != stale
+        assert _bases(lineage) == [(BASE, True)]  # attributed to its base now
+        assert lineage.undeclared_bases == (base_subject[5:],)
+        assert lineage.older_version_bases == () and lineage.older_version_references == 0
+        [change] = api.call("GET", "/api/v1/decision-changes", role=Role.VIEWER).json()["changes"]
+        assert (change["subject"], change["previous"], change["decision"], change["cause"]) == (
+            derivative_subject,
+            "allow",
+            "deny",
+            "scanner",
+        )
+        # Nothing more to ask: the new scan compared the base.
+        third = run_pass(api.service)
+        assert third is not None and third.rescans == [] and third.rescans_held == []
+        assert _listed(api) == [(base_subject, "done", []), (derivative_subject, "done", [])]
+
+
+def test_a_derivative_whose_base_stays_stale_is_not_asked_for(
+    database_url: str, hub: HubEmulator, weights: dict[str, bytes]
+) -> None:
+    with serving(database_url) as api:
+        base_subject, derivative_subject, _ = _stale_base_and_derivative(api, hub, weights)
+        runner = api.service.runner
+        api.service.runner = _Later()  # type: ignore[assignment]
+        try:
+            first = run_pass(api.service)
+        finally:
+            api.service.runner = runner
+        assert first is not None and [r["target"] for r in first.rescans] == [base_subject]
+        # The base's re-scan failed (the scan before stands): no base's re-scan is under way,
+        # and the base is still fingerprinted by the version before only.
+        with api.service.store._engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "UPDATE scan_jobs SET status = 'failed', open_key = NULL, error = 'gone' "
+                    "WHERE id = :id"
+                ),
+                {"id": first.rescans[0]["job"]},
+            )
+        second = run_pass(api.service)
+        assert second is not None and second.rescans == []
+        assert _listed(api) == [(base_subject, "failed", ["fingerprint"])]
+
+        # Scanned again by hand: the derivative is asked for then.
+        api.service.submit_scan(
+            base_subject, policy=None, environment=None, actor="operator", rescan=True
+        )
+        api.service.runner.drain()
+        assert api.service.records.scanner_versions()[base_subject].fingerprint_version == (
+            FINGERPRINT_VERSION
+        )
+        third = run_pass(api.service)
+        assert third is not None
+        assert [(r["target"], r["causes"]) for r in third.rescans] == [
+            (derivative_subject, ["lineage"])
+        ]

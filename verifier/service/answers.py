@@ -868,7 +868,8 @@ class RescanItem(Answer):
     causes: list[RescanCause] = Field(
         description="Why it needs a re-scan: `scanner` (an older verifier version scanned it), "
         "`fingerprint` (its weight fingerprint is of an older fingerprint version, compared "
-        "with nothing); empty once done."
+        "with nothing), `lineage` (a registered base its scan could not compare, fingerprinted "
+        "by an older version only then, has been fingerprinted again since); empty once done."
     )
     fingerprint_version: int | None = Field(
         description="The version of the weight fingerprint its newest scan recorded (null: none)."

@@ -79,6 +79,11 @@ class RescanCause(enum.StrEnum):
     #: Its newest scan is complete and recorded a weight fingerprint of an older version,
     #: which no attribution compares (docs/lineage.md, "After an upgrade").
     FINGERPRINT = "fingerprint"
+    #: Its newest scan is complete, its fingerprint of the current version, and its lineage
+    #: could not compare a registered base fingerprinted only by an older version then, whose
+    #: own newest scan has since recorded a fingerprint of the current version
+    #: (`verifier.service.rescans.rescan_need`; docs/lineage.md, "After an upgrade").
+    LINEAGE = "lineage"
 
 
 #: What the actor of a re-scan by a new scanner version starts with (see `Rescanner`).

@@ -7,12 +7,14 @@ A model needs a re-scan when its newest scan was made by an older verifier versi
 that scan is complete and recorded a weight fingerprint of an older fingerprint version
 (`verifier.lineage.fingerprint.FINGERPRINT_VERSION`): attribution compares only fingerprints
 of the current version, so such a model is compared with nothing until it is fingerprinted
-again. Registered lineage bases come first, since every other model is compared with them.
+again; or when that scan could not compare a registered base (fingerprinted by an older
+version only) that has been fingerprinted again since. Registered lineage bases come first,
+since every other model is compared with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,13 +48,51 @@ def scanned_by_older(recorded: str, running: Version) -> bool:
         return True
 
 
+def scanned_by_newer(recorded: str, running: Version) -> bool:
+    """Whether a scan recorded by verifier `recorded` was made by a version newer than
+    `running` (one that does not parse is older: `scanned_by_older`)."""
+    try:
+        return Version(recorded) > running
+    except InvalidVersion:
+        return False
+
+
+def fingerprinted_now(
+    scans: Mapping[str, NewestScan], *, fingerprint_version: int = FINGERPRINT_VERSION
+) -> frozenset[str]:
+    """The recorded Hub models, as `repo_id@commit` in lower case (the labels of
+    `NewestScan.older_version_bases`), whose newest scan is complete and recorded a weight
+    fingerprint of `fingerprint_version`: a scan made now compares them."""
+    return frozenset(
+        subject.removeprefix("hf://").lower()
+        for subject, newest in scans.items()
+        if newest.complete and newest.fingerprint_version == fingerprint_version
+    )
+
+
 def rescan_need(
-    newest: NewestScan, running: Version, *, fingerprint_version: int = FINGERPRINT_VERSION
+    newest: NewestScan,
+    running: Version,
+    *,
+    fingerprinted: Collection[str],
+    fingerprint_version: int = FINGERPRINT_VERSION,
 ) -> tuple[RescanCause, ...]:
     """Why the model whose newest recorded scan is `newest` needs a re-scan by verifier
-    `running` computing fingerprints of `fingerprint_version` (empty: it needs none).
+    `running` computing fingerprints of `fingerprint_version` (empty: it needs none), the
+    models in `fingerprinted` having a newest scan with a fingerprint of that version
+    (`fingerprinted_now` of every recorded model's newest scan).
 
     A fingerprint of a newer version is left alone, as a scan by a newer verifier is.
+
+    Cause `lineage`: the scan is complete with a fingerprint of this version, was not made by
+    a newer verifier, and names a registered base it could not compare (fingerprinted only by
+    an older version then) that is in `fingerprinted` now. Any such base is enough: a base
+    whose re-scan is held (bytes not kept) must not hold back the comparison with those
+    re-fingerprinted, and the upkeep pass lets no derivative be queued while a base's re-scan
+    is under way, so after an upgrade a derivative is re-scanned once, after its bases. It
+    cannot loop: the new scan compares that base and no longer names it, so it needs another
+    only once another base it names is fingerprinted again (at most once per base), and each
+    newest scan is asked for once (`asked_since`).
     """
     causes = []
     if scanned_by_older(newest.tool_version, running):
@@ -60,6 +100,13 @@ def rescan_need(
     printed = newest.fingerprint_version
     if newest.complete and printed is not None and printed < fingerprint_version:
         causes.append(RescanCause.FINGERPRINT)
+    if (
+        newest.complete
+        and printed == fingerprint_version
+        and not scanned_by_newer(newest.tool_version, running)
+        and any(base.lower() in fingerprinted for base in newest.older_version_bases)
+    ):
+        causes.append(RescanCause.LINEAGE)
     return tuple(causes)
 
 
@@ -178,9 +225,11 @@ def rescan_overview(
     if running is not None:
         jobs = service.records.jobs_requested_by(Rescanner(__version__, from_hub=from_hub).actor)
         home = config.home_dir()
-        for subject, newest in rescan_order(service.records.scanner_versions()):
+        scans = service.records.scanner_versions()
+        fingerprinted = fingerprinted_now(scans)
+        for subject, newest in rescan_order(scans):
             job = jobs.get(subject)
-            causes = rescan_need(newest, running)
+            causes = rescan_need(newest, running, fingerprinted=fingerprinted)
             if causes and not asked_since(job, newest):
                 job = None  # asked for an earlier scan: this one still waits (or is held)
             if not causes and (job is None or job.status is not JobStatus.COMPLETE):

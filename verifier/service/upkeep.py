@@ -12,8 +12,9 @@ At start-up, and then every `ServiceConfig.upkeep_seconds`, the server
   not asked for before (`poll_watches`): the watch moves once that scan completed, as with a
   webhook;
 - queues a re-scan of recorded models an older verifier version scanned, or whose weight
-  fingerprint an older fingerprint version made (registered lineage bases first), from the
-  bytes kept of them (`rescan_older_versions`, `verifier.service.rescans.rescan_need`);
+  fingerprint an older fingerprint version made (registered lineage bases first), or whose
+  lineage could not compare a base fingerprinted again since, from the bytes kept of them
+  (`rescan_older_versions`, `verifier.service.rescans.rescan_need`);
 - records the notifications each configured URL is owed (decision changes, critical findings,
   waivers expiring soon) and delivers those due (`verifier.service.notify`).
 
@@ -44,7 +45,13 @@ from verifier.redecide import Redecision, lapsed_waiver, redecide
 from verifier.service import notify
 from verifier.service.decisions import PolicyReload
 from verifier.service.model import AuditAction, RescanCause, Rescanner
-from verifier.service.rescans import asked_since, hold_reason, rescan_need, rescan_order
+from verifier.service.rescans import (
+    asked_since,
+    fingerprinted_now,
+    hold_reason,
+    rescan_need,
+    rescan_order,
+)
 from verifier.store.bans import BanRecords
 from verifier.store.service_records import try_exclusive
 from verifier.store.watches import WatchRecords
@@ -250,7 +257,8 @@ class Rescans:
 def rescan_older_versions(service: Service) -> Rescans:
     """Queue a re-scan of up to `rescan_per_pass` recorded Hub models that need one
     (`rescans.rescan_need`: an older verifier version made their newest scan, or it recorded a
-    weight fingerprint of an older version), registered lineage bases first
+    weight fingerprint of an older version, or it could not compare a registered base that
+    has been fingerprinted again since), registered lineage bases first
     (`rescans.rescan_order`), the others only once no base's re-scan is queued or running;
     each model once per newest scan, verifier version and way of re-scanning, whatever became
     of it (`rescans.asked_since`).
@@ -277,7 +285,9 @@ def rescan_older_versions(service: Service) -> Rescans:
     rescanner = Rescanner(__version__, from_hub=service.config.rescan_from_hub)
     asked = service.records.jobs_requested_by(rescanner.actor)
     home = config.home_dir()
-    ordered = rescan_order(service.records.scanner_versions())
+    scans = service.records.scanner_versions()
+    fingerprinted = fingerprinted_now(scans)
+    ordered = rescan_order(scans)
     # Other models wait while a registered base's re-scan is under way: re-scanned before
     # their base has a fingerprint of this version, they would be compared with nothing, and
     # their newest scan would then need no re-scan. (A held base does not hold them back: their
@@ -287,7 +297,7 @@ def rescan_older_versions(service: Service) -> Rescans:
         for subject, newest in ordered
     )
     for subject, newest in ordered:
-        causes = rescan_need(newest, running)
+        causes = rescan_need(newest, running, fingerprinted=fingerprinted)
         if not causes or asked_since(asked.get(subject), newest):
             continue
         if base_under_way and not newest.registered_base:

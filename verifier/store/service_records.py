@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, case, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -29,7 +29,12 @@ from verifier.service.model import (
 )
 from verifier.store.database import Store
 from verifier.store.scan_rows import check_file_findings, fingerprint_version, format_timestamp
-from verifier.store.scan_tables import WEIGHT_FINGERPRINTS, insert_scan, registered_base
+from verifier.store.scan_tables import (
+    SCAN_FACTS,
+    WEIGHT_FINGERPRINTS,
+    insert_scan,
+    registered_base,
+)
 from verifier.store.tables import (
     ApiTokenRow,
     AuditEventRow,
@@ -64,6 +69,10 @@ class NewestScan:
     registered_base: bool = False
     #: When the scan started (`scanner_versions` says; None when not read).
     started_at: datetime | None = None
+    #: The registered lineage bases it could not compare, each fingerprinted by an older
+    #: fingerprint version only when it was made (`repo_id@commit`: its facts'
+    #: `verified_lineage.older_version_bases`; `scanner_versions` says, empty when not read).
+    older_version_bases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -724,13 +733,24 @@ class ServiceRecords:
 
     def scanner_versions(self) -> dict[str, NewestScan]:
         """Hub subject -> its newest recorded scan (failed scans keep no facts: not those), with
-        its status and the version of the weight fingerprint it recorded, if any: what the
-        re-scans after an upgrade are chosen by (`verifier.service.rescans.rescan_need`).
+        its status, the version of the weight fingerprint it recorded, if any, and the
+        registered bases its lineage could not compare: what the re-scans after an upgrade are
+        chosen by (`verifier.service.rescans.rescan_need`). One query, on SQLite as on
+        PostgreSQL.
 
         Raises:
             StoreError: The database cannot be reached or read.
         """
         prints = WEIGHT_FINGERPRINTS.c
+        # Read from the facts only of scans that recorded a fingerprint: only those compared
+        # anything (the JSON of the others is not parsed).
+        stale_bases = case(
+            (
+                prints.version.is_not(None),
+                SCAN_FACTS.c.document[("verified_lineage", "older_version_bases")],
+            ),
+            else_=None,
+        )
         query = (
             select(
                 ScanFactsRow.subject,
@@ -740,6 +760,7 @@ class ServiceRecords:
                 prints.version,
                 registered_base(prints),
                 ScanRow.started_at,
+                stale_bases,
             )
             .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
             .outerjoin(WEIGHT_FINGERPRINTS, prints.scan_id == ScanRow.id)
@@ -748,9 +769,8 @@ class ServiceRecords:
         )
         found: dict[str, NewestScan] = {}
         with self._store._failures("read the scans in"), self._sessions() as session:
-            for subject, scan_id, version, status, printed, registered, started in session.execute(
-                query
-            ):
+            for row in session.execute(query):
+                subject, scan_id, version, status, printed, registered, started, stale = row
                 if subject is not None and subject not in found:
                     found[subject] = NewestScan(
                         scan_id=scan_id,
@@ -759,6 +779,7 @@ class ServiceRecords:
                         fingerprint_version=printed,
                         registered_base=bool(registered),
                         started_at=started,
+                        older_version_bases=_labels(stale),
                     )
         return found
 
@@ -838,9 +859,10 @@ def _newest_decision(
 def _scanner_change(
     job: ScanJobRow, report: ScanReport, before: tuple[str, str, str, int | None]
 ) -> DecisionChangeRow:
-    """The change of decision a re-scan by another scanner version, or for a fingerprint of an
-    older version, made (cause `scanner`: the causes are a closed set that API clients and
-    the docs know; the detail says which versions changed)."""
+    """The change of decision a re-scan by another scanner version, for a fingerprint of an
+    older version, or for a base fingerprinted again, made (cause `scanner`: the causes are a
+    closed set that API clients and the docs know; the detail says which versions changed,
+    if any)."""
     previous_scan, previous_version, previous, previous_print = before
     printed = fingerprint_version(report)
     return DecisionChangeRow(
@@ -862,6 +884,11 @@ def _scanner_change(
         },
         actor=job.requested_by,
     )
+
+
+def _labels(value: Any) -> tuple[str, ...]:
+    """The labels of a facts document's list (anything else in it, or no list: none)."""
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _same_environment(column: Any, environment: str | None) -> Any:
