@@ -17,7 +17,10 @@ pass grows with the bytes and lineage does not (its reads are bounded by
 `fingerprint.ELEMENT_SHARE`, its comparisons by the number of matrices and references), so
 `--generate-layers L` writes a Llama-shaped model instead (hidden 2048, FFN 5632, vocabulary
 32,000, float16, random weights: about 0.23 GiB a layer) with unrelated references of its shape
-drawn the same way.
+drawn the same way, and `--architecture NAME` writes one of the shapes of a published model
+(`ARCHITECTURES`: SmolLM2-135M to Qwen2.5-7B; their tensor names, shapes, BF16, tied
+embeddings where they tie them, and shards of at most 5 GB with the Hub's index file; the
+weights are random, nobody's).
 
 `--cli` also runs `verifier scan` as a user does, a new process each time, alternating a full
 scan with one whose lineage step is left out (it and the import started while the files are
@@ -26,8 +29,8 @@ imports numpy, as a scan without weights does not): the difference is everything
 lineage adds to a command (importing numpy and the lineage modules, the work, recording the
 fingerprint), over the processor time of the whole command.
 
-Usage: python benchmarks/lineage_cost.py [--model PATH | --generate-layers L] [--repeat N]
-       [--references R] [--cli]
+Usage: python benchmarks/lineage_cost.py [--model PATH | --generate-layers L |
+       --architecture NAME] [--repeat N] [--references R] [--cli]
 """
 
 from __future__ import annotations
@@ -81,26 +84,102 @@ def _unrelated(source: Path, target: Path, *, seed: int) -> None:
     )
 
 
-def _generated(target: Path, *, layers: int, seed: int) -> None:
-    """A Llama-shaped float16 model of random weights, written a tensor at a time."""
-    import numpy as np
-    from safetensors.numpy import save_file
+#: Shapes of published models (from their `config.json`: hidden size, FFN size, layers,
+#: vocabulary, key/value width, tied embeddings), for `--architecture`: the weights are random,
+#: the tensor names, shapes, dtype (BF16) and layout are theirs.
+ARCHITECTURES: dict[str, tuple[int, int, int, int, int, bool]] = {
+    "smollm2-135m": (576, 1536, 30, 49_152, 192, True),
+    "qwen2.5-0.5b": (896, 4864, 24, 151_936, 128, True),
+    "tinyllama-1.1b": (2048, 5632, 22, 32_000, 256, False),
+    "qwen2.5-1.5b": (1536, 8960, 28, 151_936, 256, True),
+    "llama-3.2-3b": (3072, 8192, 28, 128_256, 1024, True),
+    "qwen2.5-7b": (3584, 18_944, 28, 152_064, 512, False),
+}
 
-    rng = np.random.default_rng(seed)
-    d, ffn, vocab = 2048, 5632, 32_000
-    shapes = {"model.embed_tokens.weight": (vocab, d), "lm_head.weight": (vocab, d)}
+#: Shards are cut where a file would pass this size, as the Hub's uploads are.
+SHARD_BYTES = 5 * 10**9
+
+
+def _generated(target: Path, *, layers: int, seed: int) -> None:
+    """A Llama-shaped float16 model of random weights (hidden 2048, FFN 5632, vocabulary
+    32,000, four attention projections of 2048 x 2048)."""
+    _write_model(target.parent, (2048, 5632, layers, 32_000, 2048, False), seed=seed, dtype="F16")
+
+
+def _architecture(folder: Path, name: str, *, seed: int) -> None:
+    """A model of the shapes of `name` (`ARCHITECTURES`), random BF16 weights."""
+    _write_model(folder, ARCHITECTURES[name], seed=seed, dtype="BF16")
+
+
+def _write_model(
+    folder: Path, shape: tuple[int, int, int, int, int, bool], *, seed: int, dtype: str
+) -> None:
+    """Write random weights of `shape` as safetensors, a tensor at a time (memory stays at
+    one tensor), in shards of at most `SHARD_BYTES` with the Hub's index file when more than
+    one."""
+    import json
+
+    import numpy as np
+
+    d, ffn, layers, vocab, kv, tied = shape
+    shapes: dict[str, tuple[int, int]] = {"model.embed_tokens.weight": (vocab, d)}
     for i in range(layers):
-        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
-            shapes[f"model.layers.{i}.self_attn.{name}.weight"] = (d, d)
-        shapes[f"model.layers.{i}.mlp.gate_proj.weight"] = (ffn, d)
-        shapes[f"model.layers.{i}.mlp.up_proj.weight"] = (ffn, d)
-        shapes[f"model.layers.{i}.mlp.down_proj.weight"] = (d, ffn)
-    tensors = {
-        name: (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float16)
-        for name, shape in shapes.items()
-    }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(target))
+        prefix = f"model.layers.{i}"
+        shapes[f"{prefix}.self_attn.q_proj.weight"] = (d, d)
+        shapes[f"{prefix}.self_attn.k_proj.weight"] = (kv, d)
+        shapes[f"{prefix}.self_attn.v_proj.weight"] = (kv, d)
+        shapes[f"{prefix}.self_attn.o_proj.weight"] = (d, d)
+        shapes[f"{prefix}.mlp.gate_proj.weight"] = (ffn, d)
+        shapes[f"{prefix}.mlp.up_proj.weight"] = (ffn, d)
+        shapes[f"{prefix}.mlp.down_proj.weight"] = (d, ffn)
+    if not tied:
+        shapes["lm_head.weight"] = (vocab, d)
+    shards: list[list[str]] = [[]]
+    size = 0
+    for name, (rows, cols) in shapes.items():
+        if size and size + rows * cols * 2 > SHARD_BYTES:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += rows * cols * 2
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = (
+        ["model.safetensors"]
+        if len(shards) == 1
+        else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    )
+    for file, names in zip(files, shards, strict=True):
+        header: dict[str, object] = {}
+        offset = 0
+        for name in names:
+            rows, cols = shapes[name]
+            header[name] = {
+                "dtype": dtype,
+                "shape": [rows, cols],
+                "data_offsets": [offset, offset + rows * cols * 2],
+            }
+            offset += rows * cols * 2
+        encoded = json.dumps(header, separators=(",", ":")).encode()
+        encoded += b" " * (-len(encoded) % 8)
+        with open(folder / file, "wb") as out:
+            out.write(len(encoded).to_bytes(8, "little") + encoded)
+            for name in names:
+                rows, cols = shapes[name]
+                for start in range(0, rows, 4096):
+                    block = rng.standard_normal((min(4096, rows - start), cols), np.float32)
+                    block *= 0.02
+                    if dtype == "F16":
+                        out.write(block.astype(np.float16).tobytes())
+                    else:  # BF16: the upper half of each float32, as truncation gives it
+                        out.write((block.view(np.uint32) >> 16).astype(np.uint16).tobytes())
+    if len(files) > 1:
+        weight_map = {
+            name: file for file, names in zip(files, shards, strict=True) for name in names
+        }
+        (folder / "model.safetensors.index.json").write_text(
+            json.dumps({"metadata": {}, "weight_map": weight_map})
+        )
 
 
 _LEFT_OUT = """
@@ -175,7 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a safetensors file or a model folder")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--references", type=int, default=5)
+    parser.add_argument(
+        "--recorded",
+        type=int,
+        default=0,
+        help="models recorded (not registered) besides the references, as an estate holds: "
+        "each scan compares with up to 100 of them (links to the unrelated references' files)",
+    )
     parser.add_argument("--generate-layers", type=int, default=0, help="a generated model")
+    parser.add_argument(
+        "--architecture",
+        choices=sorted(ARCHITECTURES),
+        help="a generated model of a published model's shapes (random BF16 weights)",
+    )
     parser.add_argument("--cli", action="store_true", help="also time `verifier scan` processes")
     parser.add_argument(
         "--key-seed",
@@ -185,13 +276,18 @@ def main(argv: list[str] | None = None) -> int:
         "key made each run would make runs of different code profile different matrices)",
     )
     args = parser.parse_args(argv)
+    if args.recorded and args.references < 2:
+        parser.error("--recorded needs --references 2 or more (it copies unrelated ones)")
 
     from verifier import pipeline
     from verifier.policy import default_policy_path, load_policy
     from verifier.store import Store
 
-    generated = tempfile.TemporaryDirectory() if args.generate_layers else None
-    if generated is not None:
+    generated = tempfile.TemporaryDirectory() if args.generate_layers or args.architecture else None
+    if generated is not None and args.architecture:
+        source = Path(generated.name) / "model"
+        _architecture(source, args.architecture, seed=0)
+    elif generated is not None:
         source = Path(generated.name) / "model.safetensors"
         _generated(source, layers=args.generate_layers, seed=0)
     else:
@@ -233,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             copy = Path(work) / f"reference-{i}"
             if i == 0:
                 shutil.copytree(folder, copy)
+            elif args.architecture:
+                _architecture(copy, args.architecture, seed=i)
             elif args.generate_layers:
                 _generated(copy / "model.safetensors", layers=args.generate_layers, seed=i)
             else:
@@ -241,6 +339,14 @@ def main(argv: list[str] | None = None) -> int:
             if report.verified_lineage is None or report.verified_lineage.fingerprint is None:
                 raise SystemExit(f"the model cannot be fingerprinted: {report.verified_lineage}")
             store.register_base(report.scan_id)
+        for j in range(args.recorded):
+            # Hard links to an unrelated reference's files, scanned as another model: its
+            # fingerprint is that reference's, and comparing with it costs what comparing with
+            # any other model of the shape does (nothing short-cuts on equal fingerprints).
+            original = Path(work) / f"reference-{1 + j % (args.references - 1)}"
+            recorded = Path(work) / f"recorded-{j}"
+            shutil.copytree(original, recorded, copy_function=os.link)
+            pipeline.run_scan(str(recorded), policy=policy, recorder=store)
         timings["lineage"].clear()
         cpu["lineage"].clear()
         for _ in range(args.repeat):
@@ -259,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     lineage = statistics.median(timings["lineage"])
     hash_only = statistics.median(timings["hash-only"])
     print(f"model: {source} ({size / 2**20:.1f} MiB)")
-    print(f"references registered: {args.references}; scans: {args.repeat} of each kind")
+    print(
+        f"references registered: {args.references}; other models recorded: {args.recorded}; "
+        f"scans: {args.repeat} of each kind"
+    )
     print(f"scan (median): {scan:.3f} s; lineage inside it: {lineage:.3f} s")
     print(f"hash-only scan, lineage left out (median): {hash_only:.3f} s")
     print(f"lineage / scan: {lineage / scan:.1%} (goal: at most 10%)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import struct
 from pathlib import Path
 
@@ -46,10 +47,15 @@ def test_independent_bases_are_not_attributed(family: dict[str, Fingerprint]) ->
 
 
 def test_the_null_is_calibrated_on_unrelated_weights(family: dict[str, Fingerprint]) -> None:
-    unrelated = compare(family["one"], family["two"])
-    assert abs(unrelated.z) < 5
-    assert unrelated.p_value > 1e-4
-    assert compare(family["permuted"], family["one"]).p_value < 1e-9
+    # One draw's z has heavy tails (its spread is estimated from the shuffles of that draw:
+    # about 1 unrelated draw in 250 reached |z| >= 5 with this pair), so the null is judged
+    # over 40 fixed draws, as 40 scans would draw them: centred, and rarely far out.
+    draws = [compare(family["one"], family["two"], seed=seed) for seed in range(40)]
+    assert abs(statistics.median(d.z for d in draws)) < 1.5
+    assert sum(abs(d.z) >= 4 for d in draws) <= 2
+    assert statistics.median(d.p_value for d in draws) > 0.05
+    assert not any(d.derived for d in draws)
+    assert compare(family["permuted"], family["one"], seed=0).p_value < 1e-9
 
 
 def test_serialisation_round_trips(family: dict[str, Fingerprint]) -> None:
