@@ -9,8 +9,12 @@ The fingerprint therefore indexes nothing by unit position:
   permuted without changing the tokenizer, so they are the one index both models share. Which
   ids are anchors is drawn with the store's secret `LineageKey`, so a model's author cannot
   know them when preparing the weights (nor, past `ELEMENT_FLOOR`, which matrices are kept).
-- Embedding Gram: `E_S E_S^T` over the anchors, invariant to any permutation (indeed any rotation)
-  of the residual dimensions.
+- Centring: each anchor row has its mean over the hidden dimensions taken out, `E_S (I - J)`
+  (`J = 11^T / d`), before anything below. A LayerNorm takes the same mean out, so an author can
+  add `a_t 1` to every embedding row at no cost to the function; the centred rows are unchanged.
+  A permutation of the residual fixes the all-ones vector, so it still cancels exactly.
+- Embedding Gram: `E_S E_S^T` over the anchors, invariant to any permutation (and, up to the
+  centring's rank-one term, any rotation) of the residual dimensions.
 - Unit profiles: for every other matrix with a dimension equal to the hidden size `d`, the anchors
   are pushed through it along that dimension, `P = E_S W^T`: one column per output unit, one row
   per anchor token. A residual permutation cancels in the product; a permutation of the matrix's
@@ -75,13 +79,16 @@ __all__ = [
     "fingerprint_weights",
 ]
 
-FINGERPRINT_VERSION = 3
+FINGERPRINT_VERSION = 4
 """Bumped whenever the computation changes; fingerprints of different versions never compare.
 
 Version 2: anchors and kept matrices drawn with the store's `LineageKey` (version 1 chose them
 by a public rule, which a model's author could aim at: docs/lineage.md). Version 3: units kept
 by their alignment with keyed directions, not by their norm (an author could rescale units to
-move the norm choice without changing the function: docs/lineage.md)."""
+move the norm choice without changing the function: docs/lineage.md). Version 4: the anchors
+centred over the hidden dimensions for the profiles and the unit choice too, not only for the
+Gram (an author could add a multiple of the all-ones vector to each embedding row, which no
+LayerNorm model sees, and move every profile: docs/lineage.md)."""
 
 ANCHORS = 64
 """Anchor tokens per model."""
@@ -559,9 +566,12 @@ def _fingerprint(weights: MappedWeights, key: LineageKey) -> Fingerprint:
     ids = key.anchor_ids(vocabulary)
     anchors = rows(embedding, np.array(ids, dtype=np.int64)).astype(np.float64)
     d = embedding.shape[1]
+    # Each anchor row centred over the hidden dimensions, for the Gram and every profile: a
+    # LayerNorm removes that mean, so adding a multiple of the all-ones vector to each row
+    # changes nothing a LayerNorm model computes, and nothing here (docs/lineage.md).
     centred = anchors - anchors.mean(axis=1, keepdims=True)
     gram = (centred @ centred.T).astype(np.float32)
-    anchors32 = anchors.astype(np.float32)
+    anchors32 = centred.astype(np.float32)
     # d x SELECTORS: the directions that choose each matrix's units (`_unit_scores`), and
     # their image through the anchors (centred, orthonormal), which the profiles leave out.
     selectors = np.ascontiguousarray(anchors32.T @ key.selectors(len(ids)))
