@@ -246,9 +246,21 @@ class BanHit:
         }
 
 
+#: How many times a decision is made and recorded when each time a ban was made or lifted
+#: while it was being recorded (`BansChangedError`): after the last, the error stands (a scan
+#: is recorded as failed, a re-decision records nothing).
+BAN_RECHECKS = 3
+
+
 class BanLookup(Protocol):
     """Where the bans in force and the recorded estate are read: one ability every recorder
     has (`verifier.store.interface.ScanRecorder`)."""
+
+    def ban_generation(self) -> int:
+        """How many bans and lifts were ever recorded: it moves with every ban made or lifted.
+        A scan reads it before `bans_reaching` and records with it (`ScanRecorder.record_scan`).
+        """
+        ...
 
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry

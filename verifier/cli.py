@@ -1109,11 +1109,13 @@ def decide(
     with _open_store(database_url) as store:
         scan_id = store.find_scan_by_subject(subject) if subject.startswith("hf://") else subject
         scan_id, facts = store.get_facts(scan_id)
+        # A ban made between the lookup and the record refuses the record (exit 3: run again).
+        seen = store.ban_generation()
         bans = store.bans_reaching(facts, publishers=policy.publishers)
         evidence = build_evidence(facts, publishers=policy.publishers, now=now, bans=bans)
         verdict = decide_policy(evidence, policy, now=now)
         if policy.mode is not Mode.DRY_RUN:
-            store.record_decision(scan_id, verdict)
+            store.record_decision(scan_id, verdict, bans_seen=seen)
     status = facts.status.value
     if fmt == OutputFormat.JSON.value:
         document = {

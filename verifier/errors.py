@@ -47,6 +47,11 @@ class StoreError(VerifierError):
     """The database could not be reached, migrated, read or written."""
 
 
+class BansChangedError(StoreError):
+    """A ban was made or lifted after a scan looked up the bans in force and before its
+    decision was recorded: nothing was recorded, and the scan must be decided again."""
+
+
 class NotFoundError(UsageError):
     """A recorded scan or object asked for does not exist."""
 

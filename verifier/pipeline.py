@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from verifier import __version__
-from verifier.bans import BanHit
-from verifier.errors import ScanAbortedError, TargetError, VerifierError
+from verifier.bans import BAN_RECHECKS, BanHit
+from verifier.errors import BansChangedError, ScanAbortedError, TargetError, VerifierError
 from verifier.facts import details_from_notes
 from verifier.file_scan import (
     HEAD_SIZE,
@@ -197,12 +197,23 @@ def cap_findings(
 
 @contextmanager
 def _failures_recorded(
-    recorder: ScanRecorder | None, policy: Policy, scan_id: str, target: str, started: str
+    recorder: ScanRecorder | None,
+    policy: Policy,
+    scan_id: str,
+    target: str,
+    started: str,
+    *,
+    retry: bool = False,
 ) -> Iterator[None]:
-    """Record a scan that breaks as failed (never allowed), then let the error through."""
+    """Record a scan that breaks as failed (never allowed), then let the error through.
+
+    With `retry`, a `BansChangedError` goes through unrecorded: the scan is decided again.
+    """
     try:
         yield
     except BaseException as exc:
+        if retry and isinstance(exc, BansChangedError):
+            raise
         # Record the failure first, so an interrupted or broken scan reads as failed, never allowed.
         if recorder is not None and policy.mode is not Mode.DRY_RUN:
             recorder.record_failed_scan(
@@ -354,14 +365,25 @@ def _finish(
         signature=signature,
         verified_lineage=verified_lineage,
     )
-    bans = (
-        recorder.bans_reaching(report, publishers=policy.publishers) if recorder is not None else ()
-    )
-    report = decide_report(report, policy, bans=bans)
-    if recorder is not None and policy.mode is not Mode.DRY_RUN:
-        with _failures_recorded(recorder, policy, scan_id, target, started):
-            recorder.record_scan(report)
-    return report
+    if recorder is None:
+        return decide_report(report, policy, bans=())
+    for attempt in range(1, BAN_RECHECKS + 1):
+        # The generation first: a ban made after it is caught when recording, never missed.
+        seen = recorder.ban_generation()
+        bans = recorder.bans_reaching(report, publishers=policy.publishers)
+        decided = decide_report(report, policy, bans=bans)
+        if policy.mode is Mode.DRY_RUN:
+            return decided
+        last = attempt == BAN_RECHECKS
+        try:
+            with _failures_recorded(recorder, policy, scan_id, target, started, retry=not last):
+                recorder.record_scan(decided, bans_seen=seen)
+        except BansChangedError:
+            if last:
+                raise
+            continue  # a ban was made or lifted meanwhile: decide again with it
+        return decided
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def run_scan(

@@ -8,9 +8,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from verifier.bans import Ban, BanHit, BanKind, Relation, blast_radius, estate_model, hits_for
-from verifier.errors import NotFoundError
-from verifier.model import BAN_RULE_ID, Decision, Verdict
+from verifier.bans import (
+    BAN_RECHECKS,
+    Ban,
+    BanHit,
+    BanKind,
+    Relation,
+    blast_radius,
+    estate_model,
+    hits_for,
+)
+from verifier.errors import BansChangedError, NotFoundError
+from verifier.model import BAN_RULE_ID, Decision, ScanFacts, Verdict
 from verifier.policy import Policy, build_evidence, decide
 from verifier.policy.compiled import Mode
 from verifier.store.bans import BanRecords
@@ -139,44 +148,92 @@ def redecide(
     """
     moment = now or datetime.now(UTC)
     records = BanRecords(store)
-    estate = records.estate()
-    models = [estate_model(facts, publishers=policy.publishers) for facts in estate]
-    hits = blast_radius(records.bans(active_only=True), models)
     record = policy.mode is not Mode.DRY_RUN
-    done = []
-    for facts, model in zip(estate, models, strict=True):
-        if only is not None and model.key not in only:
-            continue
-        if scans is not None and facts.scan_id not in scans:
-            continue
-        reaching = hits_for(model.key, hits)
-        evidence = build_evidence(facts, publishers=policy.publishers, now=moment, bans=reaching)
-        verdict = decide(evidence, policy, now=moment)
-        before = records.current_verdict(facts.scan_id, environment=verdict.environment)
-        why = infer_cause(before, verdict) if cause is None else cause
-        previous = before.decision if before is not None else None
-        if record:
-            records.record_decision(
-                facts.scan_id,
-                verdict,
-                subject=model.key,
-                previous=previous,
-                cause=why.value,
-                detail=dict(detail or {}),
-                actor=actor,
-            )
-        done.append(
-            Redecision(
-                subject=model.key,
-                scan_id=facts.scan_id,
-                previous=previous,
-                verdict=verdict,
-                cause=why,
-                bans=reaching,
-                recorded=record,
-            )
+    done: list[Redecision] = []
+    for attempt in range(1, BAN_RECHECKS + 1):
+        # The generation first: a ban made after it stops the pass at the next record (see
+        # `Store.record_scan`); what was recorded before it stands, the ban's own re-decision
+        # comes after it.
+        seen = store.ban_generation()
+        estate = records.estate()
+        models = [estate_model(facts, publishers=policy.publishers) for facts in estate]
+        hits = blast_radius(records.bans(active_only=True), models)
+        finished = {item.scan_id for item in done}
+        try:
+            for facts, model in zip(estate, models, strict=True):
+                if only is not None and model.key not in only:
+                    continue
+                if scans is not None and facts.scan_id not in scans:
+                    continue
+                if facts.scan_id in finished:
+                    continue
+                done.append(
+                    _redecide_one(
+                        records,
+                        facts,
+                        model.key,
+                        policy,
+                        bans=hits_for(model.key, hits),
+                        bans_seen=seen if record else None,
+                        cause=cause,
+                        detail=detail,
+                        actor=actor,
+                        now=moment,
+                    )
+                )
+        except BansChangedError:
+            if attempt == BAN_RECHECKS:
+                raise
+            continue  # decide the rest again, with the bans in force now
+        return done
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _redecide_one(
+    records: BanRecords,
+    facts: ScanFacts,
+    subject: str,
+    policy: Policy,
+    *,
+    bans: tuple[BanHit, ...],
+    bans_seen: int | None,
+    cause: Cause | None,
+    detail: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
+) -> Redecision:
+    """Decide one recorded model again and record it (unless `bans_seen` is None: dry run).
+
+    Raises:
+        BansChangedError: A ban was made or lifted since `bans_seen`; nothing was recorded.
+        StoreError: The database cannot be reached, read or written.
+        PolicyError: A rule raised while deciding.
+    """
+    evidence = build_evidence(facts, publishers=policy.publishers, now=now, bans=bans)
+    verdict = decide(evidence, policy, now=now)
+    before = records.current_verdict(facts.scan_id, environment=verdict.environment)
+    why = infer_cause(before, verdict) if cause is None else cause
+    previous = before.decision if before is not None else None
+    if bans_seen is not None:
+        records.record_decision(
+            facts.scan_id,
+            verdict,
+            subject=subject,
+            previous=previous,
+            cause=why.value,
+            detail=dict(detail or {}),
+            actor=actor,
+            bans_seen=bans_seen,
         )
-    return done
+    return Redecision(
+        subject=subject,
+        scan_id=facts.scan_id,
+        previous=previous,
+        verdict=verdict,
+        cause=why,
+        bans=bans,
+        recorded=bans_seen is not None,
+    )
 
 
 def preview(store: Store, ban: Ban, *, policy: Policy) -> tuple[BanHit, ...]:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from tests.hub_emulator import HubEmulator
 from tests.service.conftest import Api
 from tests.sources.test_huggingface import model_files
+from verifier.bans import Ban, BanKind
 from verifier.cli import cli
+from verifier.model import Verdict
 from verifier.policy import default_policy_path
+from verifier.service.bans import _apply
+from verifier.service.jobs import PAUSE_ENV
 from verifier.service.model import Role
+from verifier.store.bans import BanRecords
 
 
 def _child_files(base: str) -> dict[str, bytes]:
@@ -155,6 +163,105 @@ def test_a_model_a_ban_reaches_before_its_first_scan_is_denied_by_its_job_and_th
         (subjects["acme/late"], "deny", "allow", "ban-lifted"),
         (subjects["kid/late"], "deny", "allow", "ban-lifted"),
     ]
+
+
+def _until(what: str, condition: Any) -> None:
+    """Wait for `condition` (another thread's progress), failing after a generous minute."""
+    for _ in range(6_000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+@pytest.mark.parametrize("lifted", [False, True], ids=["ban", "lift"])
+def test_a_ban_made_while_a_job_records_its_scan_is_in_the_decision_the_gate_answers(
+    api: Api, hub: HubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lifted: bool
+) -> None:
+    # The race: the job looked up the bans in force, then a ban was made (or lifted) before
+    # its scan was recorded. The ban's re-decision cannot see a scan not yet recorded, and the
+    # decision recorded after it is newer than the ban: unless the job sees the ban, the gate
+    # answers with the job's stale decision (an allow, for a banned model).
+    body = {"kind": "publisher", "value": "acme", "reason": "sanctioned"}
+    if lifted:
+        earlier = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+        assert earlier.status_code == 201, earlier.text
+    hub.add_repo("acme/racy", model_files(fill=1))
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, str(pause))  # the job waits after deciding, before recording
+    asked = api.call("POST", "/api/v1/scans", role=Role.SCANNER, json={"target": "hf://acme/racy"})
+    assert asked.status_code == 202, asked.text
+    # On PostgreSQL `drain` runs the job in the calling thread: run it beside the test.
+    drained = threading.Thread(target=api.service.runner.drain)
+    drained.start()
+    try:
+        _until("the job to pause", (pause / f"paused-{os.getpid()}").exists)
+        if lifted:
+            ban_id = earlier.json()["ban"]["id"]
+            changed = api.call(
+                "POST", f"/api/v1/bans/{ban_id}/lift", role=Role.APPROVER, json={"reason": "ok"}
+            )
+            assert changed.status_code == 200, changed.text
+        else:
+            changed = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+            assert changed.status_code == 201, changed.text
+        assert changed.json()["affected"] == []  # the re-decision did not see the scan
+    finally:
+        (pause / "release").touch()
+        drained.join()
+    job = api.call("GET", f"/api/v1/scans/{asked.json()['id']}", role=Role.VIEWER).json()
+    assert job["status"] == "complete", job["error"]
+    subject = f"hf://acme/racy@{job['result']['source']['commit']}"
+    answer = _decision(api, subject)
+    banned = [r["message"] for r in answer["reasons"] if r["rule_id"] == "(ban)"]
+    if lifted:
+        assert (answer["decision"], banned) == ("allow", [])
+    else:
+        assert (answer["decision"], banned) == ("deny", ["banned publisher acme: sanctioned"])
+    assert job["result"]["decision"] == answer["decision"]
+    models = api.call("GET", "/api/v1/models", role=Role.VIEWER).json()["models"]
+    (model,) = [m for m in models if m["subject"] == subject]
+    assert model["decision"] == answer["decision"]
+
+
+def test_a_ban_made_while_a_lift_is_decided_again_is_in_the_decision_the_gate_answers(
+    api: Api, hub: HubEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same window in a re-decision: the lift's re-decision looked up the bans (none in
+    # force), then a second ban was made and decided before the lift's decision was
+    # recorded. Recorded last, that allow would be the gate's answer for a banned model.
+    hub.add_repo("acme/racy", model_files(fill=1))
+    result = api.scan("hf://acme/racy")["result"]
+    subject = f"hf://acme/racy@{result['source']['commit']}"
+    body = {"kind": "publisher", "value": "acme", "reason": "first"}
+    first = api.call("POST", "/api/v1/bans", role=Role.APPROVER, json=body)
+    assert first.status_code == 201, first.text
+    made: list[Ban] = []
+    looked_up = BanRecords.current_verdict
+
+    def second_ban_in_the_window(
+        self: BanRecords, scan_id: str, *, environment: str | None
+    ) -> Verdict | None:
+        if not made:  # once, as `POST /api/v1/bans` makes and applies it
+            made.append(self.add_ban(BanKind.MODEL, "acme/racy", reason="second", actor="t"))
+            _apply(api.service, made[0], actor="t", lifted=False)
+        return looked_up(self, scan_id, environment=environment)
+
+    monkeypatch.setattr(BanRecords, "current_verdict", second_ban_in_the_window)
+    lifted = api.call(
+        "POST",
+        f"/api/v1/bans/{first.json()['ban']['id']}/lift",
+        role=Role.APPROVER,
+        json={"reason": "cleared"},
+    )
+    monkeypatch.undo()
+    assert lifted.status_code == 200, lifted.text
+    assert made, "the second ban was not made inside the lift's re-decision"
+    assert [a["decision"] for a in lifted.json()["affected"]] == ["deny"]
+    answer = _decision(api, subject)
+    banned = [r["message"] for r in answer["reasons"] if r["rule_id"] == "(ban)"]
+    assert (answer["decision"], banned) == ("deny", ["banned model acme/racy: second"])
 
 
 def test_bad_ban_requests_are_problems(api: Api) -> None:

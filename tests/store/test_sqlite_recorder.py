@@ -36,6 +36,7 @@ from verifier.store.database import _masked
 from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_rows import FILES_PER_LOOKUP, RECORDED_TABLES, failed_report
 from verifier.store.scan_tables import (
+    BAN_GENERATION,
     BAN_IN_FORCE,
     IDENTICAL_FILES,
     LINEAGE_BLOBS,
@@ -81,6 +82,7 @@ def compiled() -> dict[str, Any]:
         inserts[name] = (str(statement), tuple(c.key for c in columns), tuple(map(_kind, columns)))
     literal = {"literal_binds": True}
     ban = BAN_IN_FORCE.compile(dialect=dialect, compile_kwargs=literal)
+    generation = BAN_GENERATION.compile(dialect=dialect, compile_kwargs=literal)
     key = LINEAGE_KEY.compile(dialect=dialect, compile_kwargs=literal)
     identical = IDENTICAL_FILES.compile(dialect=dialect)
     assert identical.positiontup == ["sha256s"]  # the one parameter the recorder expands
@@ -93,6 +95,7 @@ def compiled() -> dict[str, Any]:
     return {
         "SCHEMA_REVISION": "SELECT version_num FROM alembic_version",
         "BAN_IN_FORCE": str(ban),
+        "BAN_GENERATION": str(generation),
         "LINEAGE_KEY": str(key),
         "IDENTICAL_FILES": str(identical),
         "LINEAGE_CANDIDATES": str(candidates),
@@ -118,6 +121,8 @@ def render(values: dict[str, Any]) -> str:
         f"SCHEMA_REVISION = {values['SCHEMA_REVISION']!r}",
         "#: A row when a ban is in force (`scan_tables.BAN_IN_FORCE`).",
         f"BAN_IN_FORCE = {values['BAN_IN_FORCE']!r}",
+        "#: How many bans and lifts were ever recorded (`scan_tables.BAN_GENERATION`).",
+        f"BAN_GENERATION = {values['BAN_GENERATION']!r}",
         "#: The store's lineage key (`scan_tables.LINEAGE_KEY`).",
         f"LINEAGE_KEY = {values['LINEAGE_KEY']!r}",
         "#: Hub scans that recorded some of these files (`scan_tables.IDENTICAL_FILES`): the",

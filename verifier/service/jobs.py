@@ -84,14 +84,16 @@ class JobRecorder:
         """Let go of the blobs this job held (after its scan is recorded, or it failed)."""
         self._blobs.release()
 
-    def record_scan(self, report: ScanReport) -> None:
-        """Record the scan and the job complete in one transaction.
+    def record_scan(self, report: ScanReport, *, bans_seen: int | None = None) -> None:
+        """Record the scan and the job complete in one transaction (with `bans_seen`, only
+        if no ban was made or lifted since: see `Store.record_scan`).
 
         Raises:
+            BansChangedError: A ban was made or lifted since `bans_seen`; nothing is recorded.
             StoreError: The job was finished by another attempt, or the database failed.
         """
         _pause_for_tests()
-        self._context.records.complete_job(self._job_id, report)
+        self._context.records.complete_job(self._job_id, report, bans_seen=bans_seen)
 
     def record_failed_scan(
         self,
@@ -167,6 +169,14 @@ class JobRecorder:
             StoreError: The database failed.
         """
         return self._context.store.identical_files(sha256s)
+
+    def ban_generation(self) -> int:
+        """How many bans and lifts were ever recorded (see `Store.ban_generation`).
+
+        Raises:
+            StoreError: The database failed.
+        """
+        return self._context.store.ban_generation()
 
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry

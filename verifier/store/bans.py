@@ -16,8 +16,16 @@ from verifier.facts import parse_facts_document
 from verifier.model import Decision, ScanFacts, Verdict
 from verifier.policy.compiled import PublisherRegistry
 from verifier.service.model import AuditAction
-from verifier.store.scan_rows import format_timestamp
-from verifier.store.scan_tables import BAN_IN_FORCE, BANS, DECISIONS, SCAN_FACTS, SCANS
+from verifier.store.scan_rows import bans_changed, format_timestamp
+from verifier.store.scan_tables import (
+    BAN_IN_FORCE,
+    BANS,
+    DECISIONS,
+    SCAN_FACTS,
+    SCANS,
+    bans_unchanged,
+    lock_bans,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -147,10 +155,13 @@ class BanRecords:
         """
         from verifier.store.tables import AuditEventRow, BanRow
 
-        row = BanRow(
-            action=_BAN, kind=kind.value, value=value, reason=reason, actor=actor, at=_now()
-        )
         with self._store._failures("record a ban in"), self._sessions.begin() as session:
+            # Ordered against scans being recorded (see `lock_bans`): a scan that looked up
+            # the bans before this one is either seen by this ban's re-decision or sees it.
+            lock_bans(session.connection(), exclusive=True)
+            row = BanRow(
+                action=_BAN, kind=kind.value, value=value, reason=reason, actor=actor, at=_now()
+            )
             session.add(row)
             session.flush()
             session.add(
@@ -175,6 +186,7 @@ class BanRecords:
         from verifier.store.tables import AuditEventRow, BanRow
 
         with self._store._failures("lift a ban in"), self._sessions.begin() as session:
+            lock_bans(session.connection(), exclusive=True)  # as `add_ban`
             ban = session.get(BanRow, ban_id)
             if ban is None or ban.action != _BAN:
                 raise NotFoundError(f"no ban has the id {ban_id}; see `verifier ban list`")
@@ -383,11 +395,17 @@ class BanRecords:
         cause: str,
         detail: dict[str, Any],
         actor: str,
+        bans_seen: int | None = None,
     ) -> DecisionChange | None:
         """Append a decision for a recorded scan and, when it differs from `previous`, the
         change with its cause, in one transaction. Returns the change, if any.
 
+        With `bans_seen`, the bans' generation read before the decision looked up the bans in
+        force, nothing is recorded when a ban was made or lifted since (as
+        `Store.record_scan`).
+
         Raises:
+            BansChangedError: A ban was made or lifted since `bans_seen`.
             StoreError: The database cannot be reached or refused the write.
         """
         from verifier.store.tables import DecisionChangeRow, DecisionRow
@@ -412,9 +430,10 @@ class BanRecords:
             session.add(DecisionRow.from_model(scan_id, verdict, decided_at=at))
             if change is not None:
                 session.add(change)
-                session.flush()
-                return _change(change)
-        return None
+            session.flush()
+            if bans_seen is not None and not bans_unchanged(session.connection(), bans_seen):
+                raise bans_changed(scan_id)
+            return _change(change) if change is not None else None
 
     def current_verdict(self, scan_id: str, *, environment: str | None) -> Verdict | None:
         """The scan's newest decision in this environment, under whichever policy made it.

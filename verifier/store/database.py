@@ -51,17 +51,20 @@ from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_rows import (
     FAIL_CLOSED,
     FILES_PER_LOOKUP,
+    bans_changed,
     check_file_findings,
     failed_report,
     identical_files_found,
     lineage_references_chosen,
 )
 from verifier.store.scan_tables import (
+    BAN_GENERATION,
     IDENTICAL_FILES,
     LINEAGE_BLOBS,
     LINEAGE_CANDIDATES,
     LINEAGE_KEY,
     LINEAGE_OLDER,
+    bans_unchanged,
     insert_scan,
 )
 
@@ -427,7 +430,7 @@ class Store:
         with self._failures("read the schema revision of"), self._engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
-    def record_scan(self, report: ScanReport) -> None:
+    def record_scan(self, report: ScanReport, *, bans_seen: int | None = None) -> None:
         """Record a scan with its files, findings and verdict, all or nothing.
 
         `report.findings` must hold every finding, file findings included; each file's
@@ -435,15 +438,19 @@ class Store:
 
         Args:
             report: The finished scan.
+            bans_seen: The bans' generation (`ban_generation`) read before its decision
+                looked up the bans in force: nothing is recorded when a ban was made or
+                lifted since (None: not checked).
 
         Raises:
             ValueError: A timestamp lacks its UTC offset, or a file's findings are not the
                 findings of `report.findings` attributed to that file (they would not read back).
+            BansChangedError: A ban was made or lifted since `bans_seen`; nothing is kept.
             StoreError: The database refused the write (such as a scan id already recorded);
                 nothing of the scan is kept.
         """
         check_file_findings(report)
-        self._record(report, error=None)
+        self._record(report, error=None, bans_seen=bans_seen)
 
     def record_failed_scan(
         self,
@@ -482,19 +489,27 @@ class Store:
         )
         self._record(failed, error=error)
 
-    def _record(self, report: ScanReport, *, error: str | None) -> None:
+    def _record(
+        self, report: ScanReport, *, error: str | None, bans_seen: int | None = None
+    ) -> None:
         with self._failures(f"record scan {report.scan_id} in"), self._engine.begin() as connection:
-            insert_scan(connection, report, error=error, decided_at=_now())
+            insert_scan(connection, report, error=error, decided_at=_now(), bans_seen=bans_seen)
 
-    def record_decision(self, scan_id: str, verdict: Verdict) -> None:
+    def record_decision(
+        self, scan_id: str, verdict: Verdict, *, bans_seen: int | None = None
+    ) -> None:
         """Append a new decision for a recorded scan; it becomes the current one.
 
         Args:
             scan_id: The scan's full id.
             verdict: The new decision.
+            bans_seen: The bans' generation read before the decision looked up the bans in
+                force: nothing is recorded when a ban was made or lifted since (None: not
+                checked; see `record_scan`).
 
         Raises:
             NotFoundError: No scan has this id.
+            BansChangedError: A ban was made or lifted since `bans_seen`.
             StoreError: The database cannot be reached or refused the write.
         """
         from verifier.store.tables import DecisionRow, ScanRow
@@ -504,6 +519,9 @@ class Store:
             if session.get(ScanRow, scan_id) is None:
                 raise NotFoundError(f"no recorded scan has the id {scan_id}")
             session.add(DecisionRow.from_model(scan_id, verdict, decided_at=_now()))
+            session.flush()
+            if bans_seen is not None and not bans_unchanged(session.connection(), bans_seen):
+                raise bans_changed(scan_id)
 
     def record_approval(self, scan_id: str, approval: Approval) -> None:
         """Append an organisation countersignature of a recorded scan to the audit trail.
@@ -859,6 +877,15 @@ class Store:
                 found = connection.execute(IDENTICAL_FILES, {"sha256s": batch})
                 rows += [(source, sha256) for source, sha256 in found]
         return identical_files_found(rows)
+
+    def ban_generation(self) -> int:
+        """How many bans and lifts were ever recorded (`scan_tables.BAN_GENERATION`).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        with self._failures("read the bans in"), self._engine.connect() as connection:
+            return int(connection.execute(BAN_GENERATION).scalar_one())
 
     def bans_reaching(
         self, facts: ScanFacts, *, publishers: PublisherRegistry

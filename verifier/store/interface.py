@@ -28,10 +28,17 @@ __all__ = ["ScanRecorder", "ScanStore"]
 class ScanRecorder(BanLookup, References, VerifiedFiles, Protocol):
     """Where finished and failed scans are recorded, with what a scan looks up there first."""
 
-    def record_scan(self, report: ScanReport) -> None:
+    def record_scan(self, report: ScanReport, *, bans_seen: int | None = None) -> None:
         """Record a decided scan: its files, findings, facts and verdict, all or nothing.
 
+        With `bans_seen`, the bans' generation (`ban_generation`) read before the decision
+        looked up the bans in force, the scan is recorded only if no ban was made or lifted
+        since: checked in the recording transaction, in order with every ban's own (see
+        `verifier.store.scan_tables.lock_bans`), so a ban made while the scan was deciding is
+        either seen by the ban's re-decision of the recorded models or refused here.
+
         Raises:
+            BansChangedError: A ban was made or lifted since `bans_seen`; nothing is kept.
             StoreError: The database refused the write; nothing of the scan is kept.
         """
         ...

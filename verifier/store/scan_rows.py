@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from verifier.errors import BansChangedError
 from verifier.facts import details_document, facts_document, signature_document, subject_of
 from verifier.model import (
     Decision,
@@ -79,6 +80,15 @@ def parse_timestamp(value: str) -> datetime:
 def format_timestamp(moment: datetime) -> str:
     """The canonical text of a recorded instant: `datetime.isoformat()` in UTC (`+00:00`)."""
     return moment.astimezone(UTC).isoformat()
+
+
+def bans_changed(scan_id: str) -> BansChangedError:
+    """The error of a decision not recorded because a ban was made or lifted after it looked
+    up the bans in force, worded the same by every recorder."""
+    return BansChangedError(
+        f"a ban was made or lifted while a decision of scan {scan_id} was being recorded; "
+        "nothing was recorded: decide again"
+    )
 
 
 def check_file_findings(report: ScanReport) -> None:

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from verifier.model import ScanReport
-from verifier.store.scan_rows import scan_rows
+from verifier.store.scan_rows import bans_changed, scan_rows
 
 #: Constraint names are spelled out so the hand-written migrations and these tables agree.
 NAMING_CONVENTION = {
@@ -308,6 +308,38 @@ BAN_IN_FORCE = (
     .where(BANS.c.action == "ban", ~exists().where(_LIFT.c.lifts == BANS.c.id))
     .limit(1)
 )
+#: The bans' generation: how many bans and lifts were ever recorded. Rows of `bans` are only
+#: ever added, so the number moves with every ban made or lifted (see `bans_unchanged`).
+BAN_GENERATION = select(func.count()).select_from(BANS)
+#: Name of the PostgreSQL advisory lock that orders recording a decision (shared: records do
+#: not wait for each other) against making or lifting a ban (exclusive); its key is hashed with
+#: the schema, so that deployments in schemas of one database do not wait for each other. On
+#: SQLite the database's one writer at a time does the same.
+BANS_LOCK_NAME = "verifier.bans"
+
+
+def lock_bans(connection: Connection, *, exclusive: bool) -> None:
+    """Hold the bans' lock until `connection`'s transaction ends (PostgreSQL; on SQLite the
+    transaction's first write holds the database's write lock, which serves the same end).
+
+    A ban is made or lifted holding it exclusively; a scan's decision is recorded holding it
+    shared. So either the ban's re-decision (which runs after its transaction commits) reads
+    the recorded scan, or the recording transaction reads the ban (`bans_unchanged`).
+    """
+    if connection.dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        key = func.hashtextextended(func.current_schema().concat(f"/{BANS_LOCK_NAME}"), 0)
+        connection.execute(select(getattr(func, function)(key)))
+
+
+def bans_unchanged(connection: Connection, seen: int) -> bool:
+    """Whether the bans' generation is still `seen`, read in the transaction that records a
+    scan, after its first write and holding the bans' lock (`lock_bans`): no ban can be made
+    or lifted between this read and the commit.
+    """
+    lock_bans(connection, exclusive=False)
+    return connection.execute(BAN_GENERATION).scalar_one() == seen
+
 
 #: The scans of Hub models that recorded any of the files `sha256s` (at most
 #: `scan_rows.FILES_PER_LOOKUP`) completely: `(source, sha256)` rows for `identical_files_found`.
@@ -391,13 +423,27 @@ LINEAGE_BLOBS = select(_PRINTS.scan_id, _PRINTS.repo_id, _PRINTS.fingerprint).wh
 
 
 def insert_scan(
-    connection: Connection, report: ScanReport, *, error: str | None, decided_at: datetime
+    connection: Connection,
+    report: ScanReport,
+    *,
+    error: str | None,
+    decided_at: datetime,
+    bans_seen: int | None = None,
 ) -> None:
     """Insert the rows of a scan in `connection`'s transaction (the caller commits).
 
     The rows are `scan_rows.scan_rows`, which `sqlite_recorder` writes too: `Store.record_scan`,
     `Store.record_failed_scan` and the service's job recorder come here, a scan recorded in
     SQLite by `verifier scan` goes there.
+
+    With `bans_seen` (the bans' generation read before the scan looked up the bans in force),
+    the decision is recorded only if no ban was made or lifted since (`bans_unchanged`).
+
+    Raises:
+        BansChangedError: A ban was made or lifted since `bans_seen` (the caller's transaction
+            must roll back: decide again with the bans in force, then record).
     """
     for table, values in scan_rows(report, error=error, decided_at=decided_at):
         connection.execute(insert(METADATA.tables[table]), values)
+    if bans_seen is not None and not bans_unchanged(connection, bans_seen):
+        raise bans_changed(report.scan_id)

@@ -530,15 +530,19 @@ class ServiceRecords:
             session.flush()
             return row.to_model()
 
-    def complete_job(self, job_id: str, report: ScanReport) -> None:
+    def complete_job(
+        self, job_id: str, report: ScanReport, *, bans_seen: int | None = None
+    ) -> None:
         """Record a job's scan (files, findings, decision) and the job complete, all or nothing.
 
         One transaction holds both, with the job's row locked: a scan is recorded for a job
         only while the job is unfinished, so however many attempts a job takes (a worker
-        killed mid-scan, a job taken again), it has one complete scan at most.
+        killed mid-scan, a job taken again), it has one complete scan at most. With
+        `bans_seen`, only if no ban was made or lifted since (see `Store.record_scan`).
 
         Raises:
             ValueError: The report's file findings do not read back (see `Store.record_scan`).
+            BansChangedError: A ban was made or lifted since `bans_seen`; nothing is recorded.
             StoreError: The job was finished by another attempt (nothing is recorded), or the
                 database cannot be reached or refused the write.
         """
@@ -555,7 +559,9 @@ class ServiceRecords:
             if row.requested_by.startswith(RESCAN_ACTOR_PREFIX):
                 before = _newest_decision(session, row.target, row.environment)
             # The scan's rows go through the one recorder, in this transaction.
-            insert_scan(session.connection(), report, error=None, decided_at=_now())
+            insert_scan(
+                session.connection(), report, error=None, decided_at=_now(), bans_seen=bans_seen
+            )
             if before is not None and Decision(before[2]) is not report.verdict.decision:
                 session.add(_scanner_change(row, report, before))
             row.status = JobStatus.COMPLETE.value

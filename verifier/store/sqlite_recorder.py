@@ -27,6 +27,7 @@ from verifier.model import DeclaredFile, FileResult, ScanFacts, ScanReport
 from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_rows import (
     FILES_PER_LOOKUP,
+    bans_changed,
     check_file_findings,
     failed_report,
     identical_files_found,
@@ -34,6 +35,7 @@ from verifier.store.scan_rows import (
     scan_rows,
 )
 from verifier.store.sqlite_statements import (
+    BAN_GENERATION,
     BAN_IN_FORCE,
     DATETIME_FORMAT,
     IDENTICAL_FILES,
@@ -191,7 +193,9 @@ class SQLiteRecorder:
             return False  # missing, unreadable or new: `Store.open` says why, or creates it
         return row is not None and row[0] == SCHEMA_HEAD
 
-    def _write(self, report: ScanReport, *, error: str | None) -> None:
+    def _write(
+        self, report: ScanReport, *, error: str | None, bans_seen: int | None = None
+    ) -> None:
         decided_at = datetime.now(UTC)
         with (
             self._failures(f"record scan {report.scan_id} in"),
@@ -199,17 +203,35 @@ class SQLiteRecorder:
             connection,  # one transaction: committed, or rolled back on any error
         ):
             write_rows(connection, report, error=error, decided_at=decided_at)
+            # After the first write the transaction holds the file's write lock: no ban can
+            # be made or lifted until it ends (as `scan_tables.bans_unchanged`).
+            if bans_seen is not None:
+                (generation,) = connection.execute(BAN_GENERATION).fetchone() or (None,)
+                if generation != bans_seen:
+                    raise bans_changed(report.scan_id)
 
-    def record_scan(self, report: ScanReport) -> None:
-        """Record a scan with its files, findings and verdict, all or nothing (as `Store`).
+    def ban_generation(self) -> int:
+        """How many bans and lifts were ever recorded (as `Store.ban_generation`).
+
+        Raises:
+            StoreError: The database cannot be reached or read.
+        """
+        with self._failures("read the bans in"), closing(self._connect()) as connection:
+            (generation,) = connection.execute(BAN_GENERATION).fetchone()
+        return int(generation)
+
+    def record_scan(self, report: ScanReport, *, bans_seen: int | None = None) -> None:
+        """Record a scan with its files, findings and verdict, all or nothing (as `Store`,
+        with `bans_seen` as `Store.record_scan` checks it).
 
         Raises:
             ValueError: A timestamp lacks its UTC offset, or a file's findings are not the
                 findings of `report.findings` attributed to that file.
+            BansChangedError: A ban was made or lifted since `bans_seen`; nothing is kept.
             StoreError: The database refused the write; nothing of the scan is kept.
         """
         check_file_findings(report)
-        self._write(report, error=None)
+        self._write(report, error=None, bans_seen=bans_seen)
 
     def record_failed_scan(
         self,

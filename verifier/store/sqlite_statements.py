@@ -11,6 +11,8 @@ run `ruff format`). Do not edit by hand.
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 #: A row when a ban is in force (`scan_tables.BAN_IN_FORCE`).
 BAN_IN_FORCE = "SELECT bans.id \nFROM bans \nWHERE bans.action = 'ban' AND NOT (EXISTS (SELECT * \nFROM bans AS lift \nWHERE lift.lifts = bans.id))\n LIMIT 1 OFFSET 0"
+#: How many bans and lifts were ever recorded (`scan_tables.BAN_GENERATION`).
+BAN_GENERATION = "SELECT count(*) AS count_1 \nFROM bans"
 #: The store's lineage key (`scan_tables.LINEAGE_KEY`).
 LINEAGE_KEY = "SELECT lineage_keys.secret \nFROM lineage_keys \nWHERE lineage_keys.id = 1"
 #: Hub scans that recorded some of these files (`scan_tables.IDENTICAL_FILES`): the
