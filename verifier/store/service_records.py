@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, text, update
+from sqlalchemy import Connection, Subquery, case, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -635,21 +635,7 @@ class ServiceRecords:
         """
         if not 1 <= limit <= MAX_INVENTORY or offset < 0:
             raise UsageError(f"limit must be between 1 and {MAX_INVENTORY}, offset at least 0")
-        newest = (
-            select(
-                ScanFactsRow.subject,
-                ScanFactsRow.scan_id,
-                func.row_number()
-                .over(
-                    partition_by=ScanFactsRow.subject,
-                    order_by=(ScanRow.started_at.desc(), ScanRow.id.desc()),
-                )
-                .label("rank"),
-            )
-            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
-            .where(ScanFactsRow.subject.is_not(None))
-            .subquery()
-        )
+        newest = _newest_scans()
         latest = aliased(DecisionRow)
         current = (
             select(latest.id)
@@ -742,7 +728,8 @@ class ServiceRecords:
         its status, the version of the weight fingerprint it recorded, if any, and the
         registered bases its lineage could not compare: what the re-scans after an upgrade are
         chosen by (`verifier.service.rescans.rescan_need`). One query, on SQLite as on
-        PostgreSQL.
+        PostgreSQL: the newest scan of each subject is chosen in the database
+        (`_newest_scans`), so only those rows are read and only their facts extracted.
 
         Raises:
             StoreError: The database cannot be reached or read.
@@ -757,9 +744,10 @@ class ServiceRecords:
             ),
             else_=None,
         )
+        newest = _newest_scans()
         query = (
             select(
-                ScanFactsRow.subject,
+                newest.c.subject,
                 ScanRow.id,
                 ScanRow.tool_version,
                 ScanRow.status,
@@ -768,26 +756,28 @@ class ServiceRecords:
                 ScanRow.started_at,
                 stale_bases,
             )
-            .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+            .select_from(newest)
+            .join(ScanRow, ScanRow.id == newest.c.scan_id)
+            .join(ScanFactsRow, ScanFactsRow.scan_id == ScanRow.id)
             .outerjoin(WEIGHT_FINGERPRINTS, prints.scan_id == ScanRow.id)
-            .where(ScanFactsRow.subject.is_not(None))
+            .where(newest.c.rank == 1)
             .order_by(ScanRow.started_at.desc(), ScanRow.id.desc())
         )
-        found: dict[str, NewestScan] = {}
         with self._store._failures("read the scans in"), self._sessions() as session:
-            for row in session.execute(query):
-                subject, scan_id, version, status, printed, registered, started, stale = row
-                if subject is not None and subject not in found:
-                    found[subject] = NewestScan(
-                        scan_id=scan_id,
-                        tool_version=version,
-                        complete=status == ScanStatus.COMPLETE.value,
-                        fingerprint_version=printed,
-                        registered_base=bool(registered),
-                        started_at=started,
-                        older_version_bases=_labels(stale),
-                    )
-        return found
+            return {
+                subject: NewestScan(
+                    scan_id=scan_id,
+                    tool_version=version,
+                    complete=status == ScanStatus.COMPLETE.value,
+                    fingerprint_version=printed,
+                    registered_base=bool(registered),
+                    started_at=started,
+                    older_version_bases=_labels(stale),
+                )
+                for subject, scan_id, version, status, printed, registered, started, stale in (
+                    session.execute(query)
+                )
+            }
 
     def newest_scan_of(self, subject: str) -> NewestScan | None:
         """The newest recorded scan of a Hub subject (failed scans keep no facts: not those).
@@ -889,6 +879,27 @@ def _scanner_change(
             "fingerprint_version": printed,
         },
         actor=job.requested_by,
+    )
+
+
+def _newest_scans() -> Subquery:
+    """Each Hub subject's scans (those with facts: not the failed ones) ranked newest first,
+    `rank` 1 its newest: the latest `started_at`, the greatest scan id among equal times (the
+    order `scans_of` and `newest_scan_of` list them in). Columns `subject`, `scan_id`, `rank`."""
+    return (
+        select(
+            ScanFactsRow.subject,
+            ScanFactsRow.scan_id,
+            func.row_number()
+            .over(
+                partition_by=ScanFactsRow.subject,
+                order_by=(ScanRow.started_at.desc(), ScanRow.id.desc()),
+            )
+            .label("rank"),
+        )
+        .join(ScanRow, ScanRow.id == ScanFactsRow.scan_id)
+        .where(ScanFactsRow.subject.is_not(None))
+        .subquery()
     )
 
 
