@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -251,13 +252,20 @@ def test_a_cache_shared_by_threads_keeps_its_count(family: dict[str, Fingerprint
 
     def churn(worker: int) -> None:
         start.wait()
-        for n in range(2000):
+        for n in range(5000):
             scan_id = f"{(worker + n) % 7}"
-            if cache.get(scan_id) is None:
-                cache.put(scan_id, "acme/m", prints[n % len(prints)])
+            cache.get(scan_id)
+            cache.put(scan_id, "acme/m", prints[n % len(prints)])
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(churn, range(8)))
+    # Threads switched as often as the interpreter allows, so that an unguarded update of the
+    # count or the order (a read, then a write) would interleave.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(churn, range(8)))
+    finally:
+        sys.setswitchinterval(interval)
     assert cache.held_bytes == len(cache) * size <= 3 * size
     assert len(cache) == 3
 
