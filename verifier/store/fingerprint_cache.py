@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from verifier.lineage.fingerprint import Fingerprint
 
 REFERENCE_CACHE_BYTES = 128 << 20
-"""Bytes of decoded arrays one store keeps (128 MiB; a MiniLM fingerprint is about 0.4 MiB, a
-Qwen2.5-0.5B one about 1 MiB: docs/lineage.md). The least recently used go first."""
+"""Bytes of decoded arrays one store keeps: 128 MiB. A fingerprint holds one 64 x 128 float16
+profile (16 KiB) per profiled matrix and orientation, 23 to 27 on MiniLM (about 0.4 MiB), so
+this keeps about 300 such fingerprints: a scan's 100 recorded models and its bases, for a few
+widths. The least recently used go first."""
 
 
 def decoded_bytes(fingerprint: Fingerprint) -> int:
