@@ -260,7 +260,8 @@ class UnitProfile:
     Attributes:
         name: Tensor name, with `@in`/`@out` for the orientation of a square matrix.
         profiles: Array (anchors x units), each column centred and of unit norm: float32 when
-            computed, float16 (as stored) when read back with `Fingerprint.from_bytes`.
+            computed, float16 (as stored, and read-only) when read back with
+            `Fingerprint.from_bytes`.
     """
 
     name: str
@@ -345,9 +346,15 @@ class Fingerprint:
                 array = np.frombuffer(raw, dtype="<f2", count=count, offset=offset)
                 offset += 2 * count
                 # Left float16: a comparison converts only the matrices it samples.
-                return array.reshape(rows, cols)
+                array = array.reshape(rows, cols)
+                array.flags.writeable = False
+                return array
 
+            # Read-only, as the profiles are (views over the record's bytes): a store keeps
+            # decoded references between scans (`store.fingerprint_cache`), and a comparison
+            # that wrote into one would change what every later scan compares with.
             gram = take(*header["gram"]).astype(np.float32)
+            gram.flags.writeable = False
             matrices = tuple(
                 UnitProfile(name=str(name), profiles=take(int(rows), int(cols)))
                 for name, rows, cols in header["matrices"]

@@ -47,6 +47,7 @@ from verifier.model import (
     ScanSummary,
     Verdict,
 )
+from verifier.store.fingerprint_cache import FingerprintCache
 from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_rows import (
     FAIL_CLOSED,
@@ -214,6 +215,7 @@ class Store:
                 f"cannot use the database at {self.display_url}: {_reason(exc)}"
             ) from exc
         self._lineage_key: LineageKey | None = None
+        self._fingerprints = FingerprintCache()
 
     @functools.cached_property
     def _sessions(self) -> sessionmaker[Session]:
@@ -839,7 +841,8 @@ class Store:
         another version are left out (they never compare), and so are those another key made
         (a store's key never changes, but a copied row could carry another's): those take no
         place under the cap (`scan_rows.lineage_references_chosen`). Read through Core with
-        the statements `sqlite_recorder` runs with `sqlite3`.
+        the statements `sqlite_recorder` runs with `sqlite3`; a fingerprint this store decoded
+        before is not read again (`fingerprint_cache`).
 
         Raises:
             StoreError: The database cannot be reached or read.
@@ -860,7 +863,9 @@ class Store:
 
             rows = list(connection.execute(LINEAGE_CANDIDATES, query))
             older = [tuple(row) for row in connection.execute(LINEAGE_OLDER, query)]
-            return lineage_references_chosen(rows, fetch, key_id=key_id, older=older)
+            return lineage_references_chosen(
+                rows, fetch, key_id=key_id, older=older, cache=self._fingerprints
+            )
 
     def identical_files(self, sha256s: Sequence[str]) -> list[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files.

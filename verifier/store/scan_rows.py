@@ -31,6 +31,8 @@ from verifier.model import (
 
 if TYPE_CHECKING:
     from verifier.lineage.attribution import OlderReference, RecordedReferences
+    from verifier.lineage.fingerprint import Fingerprint
+    from verifier.store.fingerprint_cache import FingerprintCache
 
 #: The tables a scan is recorded in, in the order `scan_rows` gives them.
 RECORDED_TABLES = (
@@ -364,6 +366,7 @@ def lineage_references_chosen(
     *,
     key_id: str,
     older: Iterable[tuple[str, str | None, int, Any]] = (),
+    cache: FingerprintCache | None = None,
 ) -> RecordedReferences:
     """The references to compare with, registered bases first: every registered base, then the
     newest fingerprint of each other model (by repo id and commit) up to
@@ -376,10 +379,10 @@ def lineage_references_chosen(
     no slot, and the newest such row of a model does not hide an older genuine one. `fetch`
     reads `scan id -> (repo id, fingerprint bytes)` of the ids asked (`LINEAGE_BLOBS`); it is
     asked in rounds, for no more fingerprints than the places still open, so memory stays
-    bounded by the cap and the bases whatever the foreign rows.
+    bounded by the cap and the bases whatever the foreign rows. With `cache` (the store's), a
+    fingerprint decoded before is taken from it, not fetched; every rule above still applies.
     """
     from verifier.lineage.attribution import RecordedReferences, Reference
-    from verifier.lineage.fingerprint import Fingerprint, FingerprintError
 
     pending = list(enumerate(rows))
     current = {(row[1].lower(), row[2]) for _, row in pending}
@@ -401,17 +404,13 @@ def lineage_references_chosen(
             wanted.append(item)
         if not wanted:
             break
-        blobs = fetch([row[0] for _, row in wanted])
+        decoded = _decoded([row[0] for _, row in wanted], fetch, cache)
         taken = {id(item) for item in wanted}
         pending = [item for item in pending if id(item) not in taken]
         for order, (scan_id, _, commit, publisher, registered) in wanted:
-            if scan_id not in blobs:
-                continue
-            repo_id, blob = blobs[scan_id]
-            try:
-                fingerprint = Fingerprint.from_bytes(bytes(blob))
-            except FingerprintError:
-                continue  # unreadable record: never compared, never a claim
+            if scan_id not in decoded:
+                continue  # gone, or unreadable: never compared, never a claim
+            repo_id, fingerprint = decoded[scan_id]
             if fingerprint.key_id != key_id:
                 continue  # another store's key made it: it compares with nothing here
             key, is_base = (repo_id.lower(), commit), bool(registered)
@@ -428,6 +427,39 @@ def lineage_references_chosen(
         references=tuple(reference for _, reference in ordered),
         older=_older_only(older, current=current),
     )
+
+
+def _decoded(
+    scan_ids: Sequence[str],
+    fetch: Callable[[Sequence[str]], Mapping[str, tuple[str, bytes]]],
+    cache: FingerprintCache | None,
+) -> dict[str, tuple[str, Fingerprint]]:
+    """`scan id -> (repo id, fingerprint)` of the ids asked that read back: from `cache` where
+    it holds them, the others fetched and decoded (and kept in it). An unreadable record is
+    left out (and not kept: it is read again next time)."""
+    from verifier.lineage.fingerprint import Fingerprint, FingerprintError
+
+    found: dict[str, tuple[str, Fingerprint]] = {}
+    missing: list[str] = []
+    for scan_id in scan_ids:
+        held = cache.get(scan_id) if cache is not None else None
+        if held is None:
+            missing.append(scan_id)
+        else:
+            found[scan_id] = held
+    blobs = fetch(missing) if missing else {}
+    for scan_id in missing:
+        if scan_id not in blobs:
+            continue
+        repo_id, blob = blobs[scan_id]
+        try:
+            fingerprint = Fingerprint.from_bytes(bytes(blob))
+        except FingerprintError:
+            continue
+        found[scan_id] = (repo_id, fingerprint)
+        if cache is not None:
+            cache.put(scan_id, repo_id, fingerprint)
+    return found
 
 
 def _older_only(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from verifier.errors import StoreError
 from verifier.model import DeclaredFile, FileResult, ScanFacts, ScanReport
+from verifier.store.fingerprint_cache import FingerprintCache
 from verifier.store.revision import SCHEMA_HEAD
 from verifier.store.scan_rows import (
     FILES_PER_LOOKUP,
@@ -153,6 +154,7 @@ class SQLiteRecorder:
         self._path = path
         self._store: Store | None = None
         self._lineage_key: LineageKey | None = None
+        self._fingerprints = FingerprintCache()
 
     def __enter__(self) -> Self:
         return self
@@ -326,7 +328,9 @@ class SQLiteRecorder:
             bound = (hidden_size, FINGERPRINT_VERSION)
             rows = db.execute(LINEAGE_CANDIDATES, bound).fetchall()
             older = db.execute(LINEAGE_OLDER, bound).fetchall()
-            return lineage_references_chosen(rows, fetch, key_id=key_id, older=older)
+            return lineage_references_chosen(
+                rows, fetch, key_id=key_id, older=older, cache=self._fingerprints
+            )
 
     def identical_files(self, sha256s: Sequence[str]) -> Sequence[tuple[str, str | None, str]]:
         """`(repo_id, commit, sha256)` of recorded Hub models holding any of these files (as
